@@ -1,0 +1,1 @@
+//! A YAML node tree with line marks. (Being written.)

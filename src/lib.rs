@@ -1,0 +1,11 @@
+//! pushbuild: run CodeBuild-style buildspecs on every push, on AWS Lambda or on a local machine.
+//!
+//! Data flows one way through the modules:
+//! buildspec (what to run) ─▶ executor (run it) ─▶ artifacts (what to keep) ─▶ record + cost.
+
+pub mod artifacts;
+pub mod buildspec;
+pub mod cost;
+pub mod executor;
+pub mod record;
+pub mod store;
