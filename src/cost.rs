@@ -1,1 +1,159 @@
-//! placeholder
+//! What a build costs: billed minutes (the duration rounded up to whole minutes, at least one, as
+//! CodeBuild bills) at a price per minute, and the reference prices it is compared with.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// AWS Lambda's on-demand price per GB-second, arm64 (USD).
+pub const LAMBDA_ARM64_GB_SECOND: f64 = 0.000_013_333_4;
+/// AWS Lambda's on-demand price per GB-second, x86_64 (USD).
+pub const LAMBDA_X86_64_GB_SECOND: f64 = 0.000_016_666_7;
+/// AWS CodeBuild's general1.small (Linux, on demand) price per minute (USD), the comparison.
+pub const CODEBUILD_GENERAL1_SMALL_MINUTE: f64 = 0.005;
+/// The function's memory when nothing else is known (MB), as `template.yaml` deploys it.
+pub const DEFAULT_MEMORY_MB: u32 = 2048;
+
+/// The processor architecture a function runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Arch {
+    Arm64,
+    X86_64,
+}
+
+impl std::str::FromStr for Arch {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "arm64" | "aarch64" => Ok(Arch::Arm64),
+            "x86_64" | "amd64" => Ok(Arch::X86_64),
+            other => Err(format!("expected arm64 or x86_64, found `{other}`")),
+        }
+    }
+}
+
+/// A price per build minute and where it comes from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Price {
+    pub usd_per_minute: f64,
+    /// How the price was set: `lambda arm64 2048 MB at $0.0000133334/GB-s`, or `setting`.
+    pub basis: String,
+}
+
+impl Price {
+    /// Lambda's on-demand price for a function of `memory_mb` on `arch`, per minute.
+    pub fn lambda(memory_mb: u32, arch: Arch) -> Price {
+        let gb_second = match arch {
+            Arch::Arm64 => LAMBDA_ARM64_GB_SECOND,
+            Arch::X86_64 => LAMBDA_X86_64_GB_SECOND,
+        };
+        let arch_name = match arch {
+            Arch::Arm64 => "arm64",
+            Arch::X86_64 => "x86_64",
+        };
+        Price {
+            usd_per_minute: gb_second * f64::from(memory_mb) / 1024.0 * 60.0,
+            basis: format!("lambda {arch_name} {memory_mb} MB at ${gb_second}/GB-s"),
+        }
+    }
+
+    /// A price given directly.
+    pub fn per_minute(usd: f64) -> Price {
+        Price {
+            usd_per_minute: usd,
+            basis: "setting".to_string(),
+        }
+    }
+}
+
+/// A build's cost, as recorded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BuildCost {
+    pub duration_ms: u64,
+    pub billed_minutes: u64,
+    pub price: Price,
+    /// billed minutes × price per minute, in USD.
+    pub cost_usd: f64,
+    /// What the same minutes would cost on CodeBuild general1.small, in USD.
+    pub codebuild_general1_small_usd: f64,
+}
+
+/// The duration rounded up to whole minutes, at least one.
+pub fn billed_minutes(duration: Duration) -> u64 {
+    let minutes = duration.as_nanos().div_ceil(60_000_000_000);
+    u64::try_from(minutes).unwrap_or(u64::MAX).max(1)
+}
+
+/// The cost of a build that took `duration` at `price`.
+pub fn build_cost(duration: Duration, price: &Price) -> BuildCost {
+    let minutes = billed_minutes(duration);
+    BuildCost {
+        duration_ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
+        billed_minutes: minutes,
+        price: price.clone(),
+        cost_usd: round_usd(minutes as f64 * price.usd_per_minute),
+        codebuild_general1_small_usd: round_usd(minutes as f64 * CODEBUILD_GENERAL1_SMALL_MINUTE),
+    }
+}
+
+/// Rounds to a ten-millionth of a dollar, to keep float noise out of records and sums.
+pub fn round_usd(usd: f64) -> f64 {
+    (usd * 1e7).round() / 1e7
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[track_caller]
+    fn case(ms: u64, minutes: u64) {
+        assert_eq!(
+            billed_minutes(Duration::from_millis(ms)),
+            minutes,
+            "{ms} ms"
+        );
+    }
+
+    #[test]
+    fn billed_minutes_round_up_with_a_floor_of_one() {
+        case(0, 1);
+        case(1, 1);
+        case(59_900, 1);
+        case(60_000, 1);
+        case(60_001, 2);
+        case(60_100, 2);
+        case(120_000, 2);
+        case(120_001, 3);
+        case(3_600_000, 60);
+        assert_eq!(billed_minutes(Duration::from_nanos(60_000_000_001)), 2);
+    }
+
+    #[test]
+    fn lambda_prices_follow_memory_and_architecture() {
+        let arm = Price::lambda(1024, Arch::Arm64);
+        assert!(
+            (arm.usd_per_minute - 0.000_800_004).abs() < 1e-12,
+            "{}",
+            arm.usd_per_minute
+        );
+        let x86 = Price::lambda(2048, Arch::X86_64);
+        assert!(
+            (x86.usd_per_minute - 0.002_000_004).abs() < 1e-12,
+            "{}",
+            x86.usd_per_minute
+        );
+        assert!(arm.basis.contains("arm64 1024 MB"));
+        assert_eq!("x86_64".parse::<Arch>(), Ok(Arch::X86_64));
+        assert!("sparc".parse::<Arch>().unwrap_err().contains("sparc"));
+    }
+
+    #[test]
+    fn cost_is_minutes_times_price_and_compares_with_codebuild() {
+        let cost = build_cost(Duration::from_secs(61), &Price::per_minute(0.0016));
+        assert_eq!(cost.billed_minutes, 2);
+        assert_eq!(cost.duration_ms, 61_000);
+        assert_eq!(cost.cost_usd, 0.0032);
+        assert_eq!(cost.codebuild_general1_small_usd, 0.01);
+    }
+}

@@ -5,7 +5,10 @@
 
 pub mod artifacts;
 pub mod buildspec;
+pub mod cli;
 pub mod cost;
 pub mod executor;
+pub mod pipeline;
 pub mod record;
+pub mod source;
 pub mod store;

@@ -1,1 +1,4 @@
-fn main() {}
+//! The `pushbuild` command line.
+fn main() -> std::process::ExitCode {
+    pushbuild::cli::main()
+}

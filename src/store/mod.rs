@@ -1,1 +1,156 @@
-//! placeholder
+//! Where a build's results land: its artifacts, its log and its record, under the keys an S3
+//! bucket uses. The port is [`Store`]; `fs` keeps the same layout on a local disk.
+
+mod fs;
+
+use std::io::Write;
+
+pub use fs::LocalStore;
+
+/// Why the store could not take or give an object.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot write {uri}: {source}")]
+    Write {
+        uri: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot read {uri}: {source}")]
+    Read {
+        uri: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("`{key}` is not a valid object key: {why}")]
+    BadKey { key: String, why: &'static str },
+}
+
+/// Metadata kept with an object (S3 user metadata; a sidecar file on disk).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ObjectMeta {
+    pub content_type: String,
+    /// Name ─▶ value pairs (`build-id`, `repository`, `commit`).
+    pub metadata: Vec<(String, String)>,
+}
+
+/// An object being written: bytes go in through `Write`; `commit` makes it visible whole.
+/// Dropping it without `commit` leaves nothing behind.
+pub trait ObjectWriter: Write + Send {
+    /// Finishes the object; returns its URI.
+    fn commit(self: Box<Self>) -> Result<String, StoreError>;
+}
+
+/// The results store.
+pub trait Store: Send + Sync {
+    /// The URI of `key` in this store (`s3://bucket/key`, `file:///…`).
+    fn uri(&self, key: &str) -> String;
+    /// Starts writing the object `key`.
+    fn writer(&self, key: &str, meta: &ObjectMeta) -> Result<Box<dyn ObjectWriter>, StoreError>;
+    /// Reads the object `key`, or `None` when there is none.
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// The keys under `prefix`, sorted.
+    fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError>;
+
+    /// Writes a whole object at once; returns its URI.
+    fn put(&self, key: &str, bytes: &[u8], meta: &ObjectMeta) -> Result<String, StoreError> {
+        let mut writer = self.writer(key, meta)?;
+        writer
+            .write_all(bytes)
+            .map_err(|source| StoreError::Write {
+                uri: self.uri(key),
+                source,
+            })?;
+        writer.commit()
+    }
+}
+
+/// The keys of one build's results, as the README documents them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    pub project: String,
+    pub build_id: String,
+}
+
+impl Layout {
+    pub fn record(&self) -> String {
+        format!("builds/{}/{}/build.json", self.project, self.build_id)
+    }
+
+    pub fn log(&self) -> String {
+        format!("builds/{}/{}/build.log", self.project, self.build_id)
+    }
+
+    /// `artifacts/<project>/<build-id>/<name>`, or `<s3-prefix>/<build-id>/<name>`.
+    pub fn artifact(&self, s3_prefix: Option<&str>, name: &str) -> String {
+        match s3_prefix
+            .map(|p| p.trim_matches('/'))
+            .filter(|p| !p.is_empty())
+        {
+            Some(prefix) => format!("{prefix}/{}/{name}", self.build_id),
+            None => format!("artifacts/{}/{}/{name}", self.project, self.build_id),
+        }
+    }
+
+    /// The prefix under which a project's build records lie.
+    pub fn builds_prefix(project: &str) -> String {
+        format!("builds/{project}/")
+    }
+}
+
+/// Checks that `key` is a relative, `/`-separated path with no `.` or `..` parts.
+pub fn check_key(key: &str) -> Result<(), StoreError> {
+    let bad = |why| {
+        Err(StoreError::BadKey {
+            key: key.to_string(),
+            why,
+        })
+    };
+    if key.is_empty() {
+        return bad("it is empty");
+    }
+    if key.starts_with('/') {
+        return bad("it starts with /");
+    }
+    if key
+        .split('/')
+        .any(|part| part.is_empty() || part == "." || part == "..")
+    {
+        return bad("it has an empty, `.` or `..` part");
+    }
+    if key.contains('\0') {
+        return bad("it holds a NUL byte");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_names_every_object_of_a_build() {
+        let layout = Layout {
+            project: "web".into(),
+            build_id: "b1".into(),
+        };
+        assert_eq!(layout.record(), "builds/web/b1/build.json");
+        assert_eq!(layout.log(), "builds/web/b1/build.log");
+        assert_eq!(layout.artifact(None, "web.zip"), "artifacts/web/b1/web.zip");
+        assert_eq!(
+            layout.artifact(Some("/releases/"), "a.zip"),
+            "releases/b1/a.zip"
+        );
+        assert_eq!(layout.artifact(Some(""), "a.zip"), "artifacts/web/b1/a.zip");
+    }
+
+    #[test]
+    fn keys_stay_inside_the_store() {
+        for good in ["a", "a/b.zip", "builds/x/y/build.json"] {
+            assert!(check_key(good).is_ok(), "{good}");
+        }
+        for bad in ["", "/a", "a/../b", "a//b", "./a", "a/"] {
+            assert!(check_key(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! The environment a build's commands see, layered as CodeBuild layers it.
+
+use std::path::Path;
+
+use crate::buildspec::BuildSpec;
+
+/// What is known about a build before it runs: the values behind the `CODEBUILD_*` variables.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BuildInfo {
+    /// The build's id within its project (`20261122T231000Z-3f9c1a2b`).
+    pub build_id: String,
+    /// The repository or project the build belongs to.
+    pub project: String,
+    /// Counts the project's builds, from 1.
+    pub build_number: u64,
+    /// Who or what started the build (`pushbuild-cli/alice`, `codecommit/<trigger>`).
+    pub initiator: String,
+    /// What was asked for: a branch, a `refs/...` name or a commit id.
+    pub source_version: Option<String>,
+    /// The commit that was built.
+    pub resolved_source_version: Option<String>,
+    pub source_repo_url: Option<String>,
+    /// `branch/<name>` or `tag/<name>` for builds started by a push.
+    pub webhook_trigger: Option<String>,
+    /// Milliseconds since the Unix epoch.
+    pub start_time_ms: i64,
+}
+
+impl BuildInfo {
+    /// `CODEBUILD_BUILD_ID`: `<project>:<build-id>`, as CodeBuild forms it.
+    pub fn codebuild_build_id(&self) -> String {
+        format!("{}:{}", self.project, self.build_id)
+    }
+}
+
+/// The whole environment of a build, in the order it is layered (later entries win):
+/// the base (the caller's own environment), the buildspec's `variables`, the caller's overrides
+/// (a manual build's override list), the secret variables, then the `CODEBUILD_*` variables,
+/// which a buildspec cannot override.
+pub fn environment(
+    base: &[(String, String)],
+    spec: &BuildSpec,
+    overrides: &[(String, String)],
+    secrets: &[(String, String)],
+    info: &BuildInfo,
+    src_dir: &Path,
+    home: Option<&Path>,
+) -> Vec<(String, String)> {
+    let mut env = Vec::new();
+    let mut set = |name: &str, value: &str| set_var(&mut env, name, value);
+    for (k, v) in base {
+        set(k, v);
+    }
+    for (k, v) in &spec.env.variables {
+        set(k, v);
+    }
+    for (k, v) in overrides {
+        set(k, v);
+    }
+    for (k, v) in secrets {
+        set(k, v);
+    }
+    if let Some(home) = home {
+        set("HOME", &home.display().to_string());
+    }
+    set("CI", "true");
+    set("CODEBUILD_CI", "true");
+    set("CODEBUILD_SRC_DIR", &src_dir.display().to_string());
+    set("CODEBUILD_BUILD_ID", &info.codebuild_build_id());
+    set("CODEBUILD_BUILD_NUMBER", &info.build_number.to_string());
+    set("CODEBUILD_BUILD_SUCCEEDING", "1");
+    set("CODEBUILD_START_TIME", &info.start_time_ms.to_string());
+    set("CODEBUILD_INITIATOR", &info.initiator);
+    let optional = [
+        ("CODEBUILD_SOURCE_VERSION", &info.source_version),
+        (
+            "CODEBUILD_RESOLVED_SOURCE_VERSION",
+            &info.resolved_source_version,
+        ),
+        ("CODEBUILD_SOURCE_REPO_URL", &info.source_repo_url),
+        ("CODEBUILD_WEBHOOK_TRIGGER", &info.webhook_trigger),
+    ];
+    for (name, value) in optional {
+        if let Some(value) = value {
+            set(name, value);
+        }
+    }
+    env
+}
+
+/// Sets `name` in an environment list, replacing an earlier value.
+pub fn set_var(env: &mut Vec<(String, String)>, name: &str, value: &str) {
+    match env.iter_mut().find(|(k, _)| k == name) {
+        Some(slot) => slot.1 = value.to_string(),
+        None => env.push((name.to_string(), value.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::buildspec::{BuildSpec, Env, Phases, Version};
+
+    fn spec(vars: &[(&str, &str)]) -> BuildSpec {
+        BuildSpec {
+            version: Version::V0_2,
+            run_as: None,
+            env: Env {
+                variables: vars
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+                ..Env::default()
+            },
+            proxy: None,
+            batch: None,
+            phases: Phases::default(),
+            reports: vec![],
+            artifacts: None,
+            cache: None,
+        }
+    }
+
+    fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
+        p.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn get<'a>(env: &'a [(String, String)], name: &str) -> Option<&'a str> {
+        env.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    #[test]
+    fn layers_override_in_codebuild_order() {
+        let info = BuildInfo {
+            build_id: "b1".into(),
+            project: "web".into(),
+            build_number: 7,
+            initiator: "me".into(),
+            webhook_trigger: Some("branch/main".into()),
+            ..BuildInfo::default()
+        };
+        let env = environment(
+            &pairs(&[
+                ("PATH", "/bin"),
+                ("A", "base"),
+                ("CODEBUILD_BUILD_ID", "forged"),
+            ]),
+            &spec(&[("A", "spec"), ("B", "spec"), ("C", "spec")]),
+            &pairs(&[("B", "override")]),
+            &pairs(&[("C", "secret")]),
+            &info,
+            Path::new("/src"),
+            Some(Path::new("/tmp/home")),
+        );
+        assert_eq!(get(&env, "PATH"), Some("/bin"));
+        assert_eq!(get(&env, "A"), Some("spec"));
+        assert_eq!(get(&env, "B"), Some("override"));
+        assert_eq!(get(&env, "C"), Some("secret"));
+        assert_eq!(get(&env, "HOME"), Some("/tmp/home"));
+        assert_eq!(get(&env, "CODEBUILD_BUILD_ID"), Some("web:b1"));
+        assert_eq!(get(&env, "CODEBUILD_BUILD_NUMBER"), Some("7"));
+        assert_eq!(get(&env, "CODEBUILD_WEBHOOK_TRIGGER"), Some("branch/main"));
+        assert_eq!(get(&env, "CODEBUILD_RESOLVED_SOURCE_VERSION"), None);
+        assert_eq!(get(&env, "CI"), Some("true"));
+        assert_eq!(env.iter().filter(|(k, _)| k == "A").count(), 1);
+    }
+}

@@ -1,0 +1,372 @@
+//! One build from start to record: run the phases, package and store the artifacts, store the
+//! log, then write the record last. The command line and the Lambda function both call
+//! [`run_build`]; neither holds build logic of its own.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+
+use crate::artifacts::{self, ArtifactError};
+use crate::buildspec::{ArtifactSet, BuildSpec, Warning};
+use crate::cost::{self, Price};
+use crate::executor::env::{self, BuildInfo};
+use crate::executor::log::{BuildLog, Echo};
+use crate::executor::{self, BuildRequest, PhaseOutcome, Status, millis};
+use crate::record::{ArtifactRecord, BuildRecord};
+use crate::store::{Layout, ObjectMeta, Store, StoreError};
+
+/// Everything one build needs, decided by the caller.
+pub struct BuildJob {
+    pub info: BuildInfo,
+    /// The reference that was built (`refs/heads/main`), for the record.
+    pub reference: Option<String>,
+    pub spec: BuildSpec,
+    pub spec_warnings: Vec<Warning>,
+    pub src_dir: PathBuf,
+    /// The environment the build starts from (pushbuild's own, or a clean one on Lambda).
+    pub base_env: Vec<(String, String)>,
+    /// The caller's environment overrides (a manual build's override list, `--env`).
+    pub overrides: Vec<(String, String)>,
+    /// Resolved `parameter-store` and `secrets-manager` variables: set, and masked in the log.
+    pub secrets: Vec<(String, String)>,
+    /// `HOME` for the build, when the caller's own will not do (on Lambda: under /tmp).
+    pub home: Option<PathBuf>,
+    /// When the commands must stop.
+    pub deadline: Option<Instant>,
+    /// When the build was taken on: billing counts from here.
+    pub started: Instant,
+    pub start_time: DateTime<Utc>,
+    pub price: Price,
+    pub echo: Echo,
+    /// Where the build's private work directory is made (outside the source).
+    pub temp_root: PathBuf,
+}
+
+/// A failure of pushbuild itself (not of the user's build).
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error("cannot prepare the build's work directory under {path}: {source}")]
+    WorkDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot write the build log: {0}")]
+    Log(#[source] std::io::Error),
+    #[error("cannot encode the build record: {0}")]
+    Record(#[from] serde_json::Error),
+}
+
+/// Runs `job` and stores its artifacts, log and record in `store`.
+pub fn run_build(job: &BuildJob, store: &dyn Store) -> Result<BuildRecord, PipelineError> {
+    let work = executor::work_dir_in(&job.temp_root).map_err(|source| PipelineError::WorkDir {
+        path: job.temp_root.clone(),
+        source,
+    })?;
+    let log_path = work.path().join("build.log");
+    let log_file = File::create(&log_path).map_err(|source| PipelineError::WorkDir {
+        path: log_path.clone(),
+        source,
+    })?;
+    let log = BuildLog::new(Box::new(BufWriter::new(log_file)), job.echo);
+    let layout = Layout {
+        project: job.info.project.clone(),
+        build_id: job.info.build_id.clone(),
+    };
+
+    log.marker(&format!(
+        "Build {} (#{}) of {} started by {}",
+        job.info.build_id, job.info.build_number, job.info.project, job.info.initiator
+    ));
+    let mut warnings: Vec<String> = job
+        .spec_warnings
+        .iter()
+        .map(|w| format!("buildspec: {w}"))
+        .collect();
+    for warning in &warnings {
+        log.marker(&format!("Warning: {warning}"));
+    }
+
+    let env = env::environment(
+        &job.base_env,
+        &job.spec,
+        &job.overrides,
+        &job.secrets,
+        &job.info,
+        &job.src_dir,
+        job.home.as_deref(),
+    );
+    let request = BuildRequest {
+        spec: &job.spec,
+        src_dir: job.src_dir.clone(),
+        work_dir: work.path().to_path_buf(),
+        env,
+        secret_values: job.secrets.iter().map(|(_, v)| v.clone()).collect(),
+        deadline: job.deadline,
+    };
+    let outcome = executor::run(&request, &log);
+    let mut status = outcome.status;
+    let mut phases = outcome.phases;
+    let mut artifacts = Vec::new();
+
+    if outcome.upload_artifacts {
+        if let Some(spec_artifacts) = &job.spec.artifacts {
+            let (phase, stored) = upload_artifacts(
+                job,
+                store,
+                &layout,
+                &log,
+                spec_artifacts,
+                &outcome.artifact_names,
+                &mut warnings,
+            )?;
+            if phase.status == Status::Failed && status == Status::Succeeded {
+                status = Status::Failed;
+            }
+            phases.push(phase);
+            artifacts = stored;
+        }
+    }
+
+    let finished = Instant::now();
+    let cost = cost::build_cost(finished.duration_since(job.started), &job.price);
+    let complete = format!(
+        "Build completed: {status} in {} ms, {} billed minute(s)",
+        cost.duration_ms, cost.billed_minutes
+    );
+    if status == Status::Succeeded {
+        log.marker_ok(&complete);
+    } else {
+        log.marker_failed(&complete);
+    }
+    if let Some(err) = log.take_error() {
+        return Err(PipelineError::Log(err));
+    }
+    drop(log);
+    let log_bytes = std::fs::read(&log_path).map_err(PipelineError::Log)?;
+    let log_uri = store.put(
+        &layout.log(),
+        &log_bytes,
+        &ObjectMeta {
+            content_type: "text/plain; charset=utf-8".into(),
+            metadata: object_metadata(job),
+        },
+    )?;
+
+    let record = BuildRecord {
+        build_id: job.info.build_id.clone(),
+        codebuild_build_id: job.info.codebuild_build_id(),
+        repository: job.info.project.clone(),
+        build_number: job.info.build_number,
+        reference: job.reference.clone(),
+        commit: job.info.resolved_source_version.clone(),
+        initiator: job.info.initiator.clone(),
+        status,
+        start_time: job.start_time,
+        end_time: Utc::now(),
+        phases,
+        artifacts,
+        log_uri,
+        exported_variables: outcome
+            .exported_variables
+            .into_iter()
+            .collect::<BTreeMap<_, _>>(),
+        warnings,
+        duration_ms: cost.duration_ms,
+        billed_minutes: cost.billed_minutes,
+        cost,
+    };
+    let json = serde_json::to_vec_pretty(&record)?;
+    store.put(
+        &layout.record(),
+        &json,
+        &ObjectMeta {
+            content_type: "application/json".into(),
+            metadata: object_metadata(job),
+        },
+    )?;
+    Ok(record)
+}
+
+fn object_metadata(job: &BuildJob) -> Vec<(String, String)> {
+    let mut meta = vec![
+        ("build-id".to_string(), job.info.build_id.clone()),
+        ("repository".to_string(), job.info.project.clone()),
+    ];
+    if let Some(commit) = &job.info.resolved_source_version {
+        meta.push(("commit".to_string(), commit.clone()));
+    }
+    meta
+}
+
+/// The UPLOAD_ARTIFACTS phase: each artifact selected, zipped and stored on its own.
+#[allow(clippy::too_many_arguments)]
+fn upload_artifacts(
+    job: &BuildJob,
+    store: &dyn Store,
+    layout: &Layout,
+    log: &BuildLog,
+    spec: &crate::buildspec::Artifacts,
+    expanded_names: &[(Option<String>, String)],
+    warnings: &mut Vec<String>,
+) -> Result<(PhaseOutcome, Vec<ArtifactRecord>), PipelineError> {
+    let started = Utc::now();
+    let clock = Instant::now();
+    log.marker("Entering phase UPLOAD_ARTIFACTS");
+    let mut sets: Vec<(Option<String>, &ArtifactSet)> = vec![(None, &spec.primary)];
+    sets.extend(
+        spec.secondary
+            .iter()
+            .map(|(id, set)| (Some(id.clone()), set)),
+    );
+    let mut stored = Vec::new();
+    let mut failure: Option<String> = None;
+    for (identifier, set) in sets {
+        let name = artifact_name(
+            &job.info.project,
+            identifier.as_deref(),
+            set,
+            expanded_names,
+        );
+        match package_one(job, store, layout, set, &name, &meta_for(job)) {
+            Ok((record, artifact_warnings)) => {
+                for warning in artifact_warnings {
+                    log.marker(&format!("Warning: {warning}"));
+                    warnings.push(format!("artifacts: {warning}"));
+                }
+                log.marker(&format!(
+                    "Uploaded artifact {} ({} files, {} bytes) to {}",
+                    record.name, record.files, record.size, record.uri
+                ));
+                stored.push(ArtifactRecord {
+                    identifier,
+                    ..record
+                });
+            }
+            Err(Packaging::Artifact(err)) => {
+                let what = identifier
+                    .as_deref()
+                    .map_or("primary artifact".to_string(), |id| {
+                        format!("secondary artifact {id}")
+                    });
+                log.marker_failed(&format!("Skipping the {what}: {err}"));
+                failure.get_or_insert(format!("CLIENT_ERROR: {what}: {err}"));
+            }
+            Err(Packaging::Store(err)) => return Err(err.into()),
+        }
+    }
+    let status = if failure.is_some() {
+        Status::Failed
+    } else {
+        Status::Succeeded
+    };
+    let complete = format!("Phase complete: UPLOAD_ARTIFACTS State: {status}");
+    if status == Status::Succeeded {
+        log.marker_ok(&complete);
+    } else {
+        log.marker_failed(&complete);
+    }
+    Ok((
+        PhaseOutcome {
+            phase: "UPLOAD_ARTIFACTS".to_string(),
+            status,
+            started,
+            duration_ms: millis(clock.elapsed()),
+            attempts: 1,
+            message: failure,
+        },
+        stored,
+    ))
+}
+
+fn meta_for(job: &BuildJob) -> ObjectMeta {
+    ObjectMeta {
+        content_type: "application/zip".into(),
+        metadata: object_metadata(job),
+    }
+}
+
+/// An artifact's file name: its `name` (shell-expanded), else the project's name for the primary
+/// artifact and the identifier for a secondary one; `.zip` is added when missing.
+fn artifact_name(
+    project: &str,
+    identifier: Option<&str>,
+    set: &ArtifactSet,
+    expanded: &[(Option<String>, String)],
+) -> String {
+    let given = expanded
+        .iter()
+        .find(|(id, _)| id.as_deref() == identifier)
+        .map(|(_, name)| name.clone())
+        .or_else(|| set.name.clone());
+    let base = given.unwrap_or_else(|| identifier.unwrap_or(project).to_string());
+    let base = base.trim_matches('/').to_string();
+    if base.ends_with(".zip") {
+        base
+    } else {
+        format!("{base}.zip")
+    }
+}
+
+enum Packaging {
+    Artifact(ArtifactError),
+    Store(StoreError),
+}
+
+fn package_one(
+    job: &BuildJob,
+    store: &dyn Store,
+    layout: &Layout,
+    set: &ArtifactSet,
+    name: &str,
+    meta: &ObjectMeta,
+) -> Result<(ArtifactRecord, Vec<String>), Packaging> {
+    let selection = artifacts::select(&job.src_dir, set).map_err(Packaging::Artifact)?;
+    let key = layout.artifact(set.s3_prefix.as_deref(), name);
+    let mut writer = store.writer(&key, meta).map_err(Packaging::Store)?;
+    let summary =
+        artifacts::write_zip(&selection.entries, &mut writer).map_err(Packaging::Artifact)?;
+    writer.flush().map_err(|source| {
+        Packaging::Store(StoreError::Write {
+            uri: store.uri(&key),
+            source,
+        })
+    })?;
+    let uri = writer.commit().map_err(Packaging::Store)?;
+    Ok((
+        ArtifactRecord {
+            identifier: None,
+            name: name.to_string(),
+            uri,
+            size: summary.bytes_out,
+            sha256: summary.sha256,
+            files: summary.entries,
+        },
+        selection.warnings,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn artifact_names_default_and_get_a_zip_suffix() {
+        let set = ArtifactSet::default();
+        let named = ArtifactSet {
+            name: Some("app".into()),
+            ..ArtifactSet::default()
+        };
+        assert_eq!(artifact_name("web", None, &set, &[]), "web.zip");
+        assert_eq!(artifact_name("web", Some("docs"), &set, &[]), "docs.zip");
+        assert_eq!(artifact_name("web", None, &named, &[]), "app.zip");
+        let expanded = [(None, "app-42.zip".to_string())];
+        assert_eq!(artifact_name("web", None, &named, &expanded), "app-42.zip");
+    }
+}

@@ -1,0 +1,176 @@
+//! The local store: the bucket's layout on a local disk, for `pushbuild run` and tests.
+//! Objects are written to a temporary file and renamed into place, so a reader never sees half
+//! of one.
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use super::{ObjectMeta, ObjectWriter, Store, StoreError, check_key};
+
+/// A directory laid out as the S3 bucket is.
+#[derive(Debug, Clone)]
+pub struct LocalStore {
+    root: PathBuf,
+}
+
+impl LocalStore {
+    pub fn new(root: impl Into<PathBuf>) -> LocalStore {
+        LocalStore { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The file that holds `key`.
+    pub fn path(&self, key: &str) -> PathBuf {
+        self.root.join(key)
+    }
+
+    fn write_error(&self, key: &str) -> impl FnOnce(io::Error) -> StoreError + '_ {
+        let uri = self.uri(key);
+        move |source| StoreError::Write { uri, source }
+    }
+}
+
+struct FileWriter {
+    file: tempfile::NamedTempFile,
+    dest: PathBuf,
+    uri: String,
+}
+
+impl Write for FileWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.file.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+impl ObjectWriter for FileWriter {
+    fn commit(self: Box<Self>) -> Result<String, StoreError> {
+        let FileWriter { file, dest, uri } = *self;
+        file.persist(&dest).map_err(|err| StoreError::Write {
+            uri: uri.clone(),
+            source: err.error,
+        })?;
+        Ok(uri)
+    }
+}
+
+impl Store for LocalStore {
+    fn uri(&self, key: &str) -> String {
+        format!("file://{}", self.path(key).display())
+    }
+
+    fn writer(&self, key: &str, meta: &ObjectMeta) -> Result<Box<dyn ObjectWriter>, StoreError> {
+        check_key(key)?;
+        let dest = self.path(key);
+        let parent = dest.parent().unwrap_or(&self.root);
+        std::fs::create_dir_all(parent).map_err(self.write_error(key))?;
+        if !meta.metadata.is_empty() {
+            // Object metadata beside the object, as S3 keeps it with the object.
+            let text: String = meta
+                .metadata
+                .iter()
+                .map(|(k, v)| format!("{k}: {v}\n"))
+                .collect();
+            let mut name = dest.file_name().unwrap_or_default().to_os_string();
+            name.push(".meta");
+            let sidecar = parent.join(name);
+            std::fs::write(sidecar, text).map_err(self.write_error(key))?;
+        }
+        let file = tempfile::Builder::new()
+            .prefix(".partial-")
+            .tempfile_in(parent)
+            .map_err(self.write_error(key))?;
+        Ok(Box::new(FileWriter {
+            file,
+            dest,
+            uri: self.uri(key),
+        }))
+    }
+
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        check_key(key)?;
+        match std::fs::read(self.path(key)) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(StoreError::Read {
+                uri: self.uri(key),
+                source,
+            }),
+        }
+    }
+
+    fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let mut keys = Vec::new();
+        // Walk from the deepest directory the prefix names, then filter on the whole prefix.
+        let dir_part = prefix.rsplit_once('/').map_or("", |(dir, _)| dir);
+        let start = self.root.join(dir_part);
+        if !start.exists() {
+            return Ok(keys);
+        }
+        for entry in walkdir::WalkDir::new(&start) {
+            let entry = entry.map_err(|err| StoreError::Read {
+                uri: self.uri(prefix),
+                source: err.into(),
+            })?;
+            if !entry.file_type().is_file() {
+                continue;
+            }
+            let Ok(rel) = entry.path().strip_prefix(&self.root) else {
+                continue;
+            };
+            let key = rel.to_string_lossy().replace('\\', "/");
+            let name = entry.file_name().to_string_lossy();
+            if key.starts_with(prefix) && !name.starts_with(".partial-") && !name.ends_with(".meta")
+            {
+                keys.push(key);
+            }
+        }
+        keys.sort();
+        Ok(keys)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn objects_appear_whole_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(dir.path());
+        let meta = ObjectMeta {
+            content_type: "application/zip".into(),
+            metadata: vec![("build-id".into(), "b1".into())],
+        };
+        let mut writer = store.writer("a/b/c.zip", &meta).unwrap();
+        writer.write_all(b"half").unwrap();
+        assert_eq!(
+            store.get("a/b/c.zip").unwrap(),
+            None,
+            "not visible before commit"
+        );
+        let uri = writer.commit().unwrap();
+        assert!(uri.starts_with("file://") && uri.ends_with("a/b/c.zip"));
+        assert_eq!(
+            store.get("a/b/c.zip").unwrap().as_deref(),
+            Some(&b"half"[..])
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("a/b/c.zip.meta")).unwrap(),
+            "build-id: b1\n"
+        );
+
+        let dropped = store.writer("a/b/d.zip", &ObjectMeta::default()).unwrap();
+        drop(dropped);
+        assert_eq!(store.list("a/").unwrap(), ["a/b/c.zip"]);
+        assert_eq!(store.list("a/b/c").unwrap(), ["a/b/c.zip"]);
+        assert!(store.list("zzz/").unwrap().is_empty());
+        assert!(store.put("../x", b"", &ObjectMeta::default()).is_err());
+    }
+}

@@ -1,0 +1,206 @@
+//! Shared helpers: run a buildspec through the real pipeline into a local store in a temp dir.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use pushbuild::buildspec;
+use pushbuild::cost::Price;
+use pushbuild::executor::env::BuildInfo;
+use pushbuild::executor::log::Echo;
+use pushbuild::pipeline::{self, BuildJob};
+use pushbuild::record::BuildRecord;
+use pushbuild::store::LocalStore;
+
+/// A finished build: its record, its log and where everything is.
+pub struct Built {
+    pub record: BuildRecord,
+    pub log: String,
+    pub src: tempfile::TempDir,
+    pub store: tempfile::TempDir,
+}
+
+impl Built {
+    /// (phase, status) pairs, in order.
+    pub fn phases(&self) -> Vec<(String, String)> {
+        self.record
+            .phases
+            .iter()
+            .map(|p| (p.phase.clone(), p.status.as_str().to_string()))
+            .collect()
+    }
+
+    /// Phase statuses as `PHASE=STATUS` words, for compact assertions.
+    pub fn phase_line(&self) -> String {
+        self.phases()
+            .iter()
+            .map(|(p, s)| format!("{p}={s}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// The log with every line's timestamp removed: markers keep `[Container]`.
+    pub fn plain_log(&self) -> Vec<String> {
+        self.log.lines().map(strip_stamp).collect()
+    }
+
+    /// The output lines (not markers), timestamps removed.
+    pub fn output(&self) -> Vec<String> {
+        self.log
+            .lines()
+            .filter(|l| !l.starts_with("[Container]"))
+            .map(strip_stamp)
+            .collect()
+    }
+
+    /// Whether some marker line contains `text`.
+    pub fn has_marker(&self, text: &str) -> bool {
+        self.log
+            .lines()
+            .any(|l| l.starts_with("[Container]") && l.contains(text))
+    }
+
+    /// The file names inside artifact `name` (`unzip -Z1`), sorted.
+    pub fn artifact_listing(&self, name: &str) -> Vec<String> {
+        let artifact = self
+            .record
+            .artifacts
+            .iter()
+            .find(|a| a.name == name)
+            .unwrap_or_else(|| panic!("no artifact {name} in {:?}", self.record.artifacts));
+        let path = artifact
+            .uri
+            .strip_prefix("file://")
+            .expect("a local artifact");
+        let out = std::process::Command::new("unzip")
+            .arg("-Z1")
+            .arg(path)
+            .output()
+            .expect("unzip runs");
+        assert!(
+            out.status.success(),
+            "unzip -Z1 {path}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut names: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect();
+        names.sort();
+        names
+    }
+
+    pub fn artifact_path(&self, name: &str) -> PathBuf {
+        let artifact = self
+            .record
+            .artifacts
+            .iter()
+            .find(|a| a.name == name)
+            .expect("artifact");
+        PathBuf::from(
+            artifact
+                .uri
+                .strip_prefix("file://")
+                .expect("a local artifact"),
+        )
+    }
+}
+
+fn strip_stamp(line: &str) -> String {
+    // `[Container] 2026/11/22 23:10:00.123456 text` or `2026/11/22 23:10:00.123456 text`.
+    let (marker, rest) = match line.strip_prefix("[Container] ") {
+        Some(rest) => ("[Container] ", rest),
+        None => ("", line),
+    };
+    let text = rest.splitn(3, ' ').nth(2).unwrap_or("");
+    format!("{marker}{text}")
+}
+
+/// How to run a test build.
+#[derive(Default)]
+pub struct Options {
+    pub overrides: Vec<(String, String)>,
+    pub secrets: Vec<(String, String)>,
+    pub timeout: Option<Duration>,
+}
+
+/// Writes `files` (path, content; a path ending in `@x` is made executable) into a new source
+/// directory with `spec` as its buildspec, and builds it.
+pub fn build(spec: &str, files: &[(&str, &str)]) -> Built {
+    build_with(spec, files, Options::default())
+}
+
+pub fn build_with(spec: &str, files: &[(&str, &str)], options: Options) -> Built {
+    let src = tempfile::tempdir().expect("temp dir");
+    for (path, content) in files {
+        let (path, executable) = match path.strip_suffix("@x") {
+            Some(p) => (p, true),
+            None => (*path, false),
+        };
+        write_file(src.path(), path, content, executable);
+    }
+    std::fs::write(src.path().join("buildspec.yml"), spec).expect("write buildspec");
+    build_dir(src, options)
+}
+
+pub fn write_file(root: &Path, path: &str, content: &str, executable: bool) {
+    let full = root.join(path);
+    std::fs::create_dir_all(full.parent().expect("parent")).expect("mkdir");
+    std::fs::write(&full, content).expect("write");
+    if executable {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&full, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+}
+
+/// Builds an already-populated source directory.
+pub fn build_dir(src: tempfile::TempDir, options: Options) -> Built {
+    let store = tempfile::tempdir().expect("temp dir");
+    let parsed =
+        buildspec::load(&src.path().join("buildspec.yml")).expect("the test's buildspec parses");
+    let started = Instant::now();
+    let job = BuildJob {
+        info: BuildInfo {
+            build_id: "b-test".into(),
+            project: "proj".into(),
+            build_number: 4,
+            initiator: "tests".into(),
+            source_version: Some("main".into()),
+            resolved_source_version: Some("0123456789abcdef0123456789abcdef01234567".into()),
+            source_repo_url: Some("https://example.invalid/proj.git".into()),
+            webhook_trigger: Some("branch/main".into()),
+            start_time_ms: Utc::now().timestamp_millis(),
+        },
+        reference: Some("refs/heads/main".into()),
+        spec: parsed.spec,
+        spec_warnings: parsed.warnings,
+        src_dir: src.path().canonicalize().expect("canonical"),
+        base_env: vec![("PATH".into(), std::env::var("PATH").unwrap_or_default())],
+        overrides: options.overrides,
+        secrets: options.secrets,
+        home: Some(store.path().join("home")),
+        deadline: options.timeout.map(|t| started + t),
+        started,
+        start_time: Utc::now(),
+        price: Price::per_minute(0.002),
+        echo: Echo::Off,
+        temp_root: store.path().join("tmp"),
+    };
+    std::fs::create_dir_all(store.path().join("home")).expect("home");
+    let local = LocalStore::new(store.path().join("bucket"));
+    let record = pipeline::run_build(&job, &local).expect("pushbuild itself does not fail");
+    let log = std::fs::read_to_string(store.path().join("bucket/builds/proj/b-test/build.log"))
+        .expect("the log is stored");
+    let stored: BuildRecord = serde_json::from_slice(
+        &std::fs::read(store.path().join("bucket/builds/proj/b-test/build.json"))
+            .expect("the record is stored"),
+    )
+    .expect("the record parses");
+    assert_eq!(stored, record, "the stored record is the returned one");
+    Built {
+        record,
+        log,
+        src,
+        store,
+    }
+}
