@@ -284,7 +284,12 @@ impl Cx<'_> {
                         Kind::Scalar { text, .. } => out.push(text.clone()),
                         Kind::Null => self.warn(&path, item.line, "empty list item, skipped"),
                         _ => {
-                            return Err(self.invalid(&path, item.line, "a string", item.describe()));
+                            return Err(self.invalid(
+                                &path,
+                                item.line,
+                                "a string",
+                                item.describe(),
+                            ));
                         }
                     }
                 }
