@@ -95,8 +95,12 @@ pub fn load(file: &str, text: &str) -> Result<Option<Node>, BuildspecError> {
     let scan_error = |e: ScanError| yaml_error(*e.marker(), e.info().to_string());
     let mut parser = Parser::new_from_str(text);
     let mut builder = Builder {
-        blank: text.split('\n').map(|l| l.trim().is_empty()).collect(),
-        ..Builder::default()
+        lines: text.split('\n').collect(),
+        stack: Vec::new(),
+        anchors: HashMap::new(),
+        root: None,
+        nodes: 0,
+        in_document: false,
     };
     loop {
         let (event, mark) = parser.next_token().map_err(scan_error)?;
@@ -125,18 +129,17 @@ enum Open {
 }
 
 /// Turns the event stream into nodes with an explicit stack (no recursion).
-#[derive(Default)]
-struct Builder {
+struct Builder<'t> {
     stack: Vec<Open>,
     anchors: HashMap<usize, Node>,
     root: Option<Node>,
     nodes: usize,
     in_document: bool,
-    /// Whether each source line (0-based) is blank, to find a block scalar's header line.
-    blank: Vec<bool>,
+    /// The source lines, to place block scalars and empty values on the line a reader expects.
+    lines: Vec<&'t str>,
 }
 
-impl Builder {
+impl Builder<'_> {
     /// Feeds one event; `Ok(true)` once the first document (or the stream) has ended.
     fn push(&mut self, event: Event, mark: Marker) -> Result<bool, String> {
         let line = mark.line().max(1);
@@ -161,8 +164,11 @@ impl Builder {
                 self.add(node, 0)?;
             }
             Event::Scalar(text, style, anchor, _tag) => {
+                // yaml-rust2 gives an empty value as an empty plain scalar.
+                let empty = style == TScalarStyle::Plain && text.is_empty();
                 let line = match style {
                     TScalarStyle::Literal | TScalarStyle::Folded => self.header_line(line),
+                    _ if empty => self.empty_line(line, mark.col()),
                     _ => line,
                 };
                 let kind = scalar_kind(text, style);
@@ -217,14 +223,37 @@ impl Builder {
         Ok(false)
     }
 
+    /// Source line `line` (1-based), or "" past the end.
+    fn source(&self, line: usize) -> &str {
+        line.checked_sub(1)
+            .and_then(|i| self.lines.get(i))
+            .copied()
+            .unwrap_or("")
+    }
+
+    /// The nearest line before `line` that `keep` accepts (1 if none).
+    fn earlier(&self, line: usize, keep: impl Fn(&str) -> bool) -> usize {
+        (1..line).rev().find(|&l| keep(self.source(l))).unwrap_or(1)
+    }
+
     /// The line of the `|` or `>` of a block scalar whose content the parser marked on `line`:
     /// the nearest earlier line that is not blank (blank lines belong to the content).
     fn header_line(&self, line: usize) -> usize {
-        let mut header = line.saturating_sub(1);
-        while header > 1 && self.blank.get(header - 1).copied().unwrap_or(false) {
-            header -= 1;
+        self.earlier(line, |s| !s.trim().is_empty())
+    }
+
+    /// The line of an empty value marked at `line`/`col`. In block style (`key:` or a bare
+    /// `-`) it is marked where the next node starts (after any `- ` on its line), often a later
+    /// line; it belongs to the nearest earlier line that holds more than a comment.
+    fn empty_line(&self, line: usize, col: usize) -> usize {
+        let before: String = self.source(line).chars().take(col).collect();
+        if !before.chars().all(|c| c.is_whitespace() || c == '-') {
+            return line;
         }
-        header.max(1)
+        self.earlier(line, |s| {
+            let s = s.trim();
+            !s.is_empty() && !s.starts_with('#')
+        })
     }
 
     fn open(&mut self, open: Open) -> Result<(), String> {
@@ -236,7 +265,7 @@ impl Builder {
     }
 
     /// Places a finished node in its parent (or as the root), remembering it under its anchor.
-    fn add(&mut self, mut node: Node, anchor: usize) -> Result<(), String> {
+    fn add(&mut self, node: Node, anchor: usize) -> Result<(), String> {
         self.nodes += 1;
         if self.nodes > MAX_NODES {
             return Err(format!("document expands to more than {MAX_NODES} nodes"));
@@ -253,14 +282,7 @@ impl Builder {
             Some(Open::Seq { items, .. }) => items.push(node),
             Some(Open::Map { pairs, key, .. }) => match key.take() {
                 None => *key = Some(node),
-                Some(k) => {
-                    // An empty value is reported on its key's line, not where the parser
-                    // noticed it was empty (often the next line).
-                    if node.is_null() && node.line > k.line {
-                        node.line = k.line;
-                    }
-                    pairs.push((k, node));
-                }
+                Some(k) => pairs.push((k, node)),
             },
         }
         Ok(())
@@ -304,208 +326,4 @@ fn size(node: &Node) -> (usize, usize) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn doc(src: &str) -> Node {
-        match load("t.yml", src) {
-            Ok(Some(node)) => node,
-            other => panic!("{src:?} did not load as a document: {other:?}"),
-        }
-    }
-
-    /// The value under `key` in a top-level mapping.
-    fn get(root: &Node, key: &str) -> Node {
-        let Kind::Map(pairs) = &root.kind else {
-            panic!("not a mapping: {root:?}")
-        };
-        let found = pairs.iter().rev().find(|(k, _)| k.as_scalar() == Some(key));
-        found
-            .map(|(_, v)| v.clone())
-            .unwrap_or_else(|| panic!("no key {key}"))
-    }
-
-    /// `src`'s value under `key` is the scalar `text` written in `style` (`None`: null), on `line`.
-    #[track_caller]
-    fn case(src: &str, key: &str, want: Option<(&str, Style)>, line: usize) {
-        let node = get(&doc(src), key);
-        let got = match &node.kind {
-            Kind::Null => None,
-            Kind::Scalar { text, style } => Some((text.as_str(), *style)),
-            other => panic!("{src:?}: not a scalar: {other:?}"),
-        };
-        assert_eq!(got, want, "{src:?}");
-        assert_eq!(node.line, line, "{src:?}: line");
-    }
-
-    #[test]
-    fn scalars_keep_their_text_and_style() {
-        use Style::*;
-        case("a: 1.10", "a", Some(("1.10", Plain)), 1);
-        case("a: 0.2", "a", Some(("0.2", Plain)), 1);
-        case("a: true", "a", Some(("true", Plain)), 1);
-        case("a: yes", "a", Some(("yes", Plain)), 1);
-        case("a: 010", "a", Some(("010", Plain)), 1);
-        case("x: 1\na: 'it''s'", "a", Some(("it's", SingleQuoted)), 2);
-        case("a: \"0.2\"", "a", Some(("0.2", DoubleQuoted)), 1);
-        case("a: 'null'", "a", Some(("null", SingleQuoted)), 1);
-        case(
-            "a: |\n  one\n  two\n",
-            "a",
-            Some(("one\ntwo\n", Literal)),
-            1,
-        );
-        case("a: >\n  one\n  two\n", "a", Some(("one two\n", Folded)), 1);
-        case(
-            "x: 1\na: |+\n\n\n  one\n",
-            "a",
-            Some(("\n\none\n", Literal)),
-            2,
-        );
-        case("a: |\nb: 1\n", "a", Some(("", Literal)), 1);
-        case("a: one\n  two\n", "a", Some(("one two", Plain)), 1);
-    }
-
-    #[test]
-    fn nulls() {
-        for src in [
-            "a: ~",
-            "a: null",
-            "a: Null",
-            "a: NULL",
-            "a:",
-            "a:\nb: 1",
-            "a: # comment\n",
-        ] {
-            case(src, "a", None, 1);
-        }
-    }
-
-    #[test]
-    fn lines_of_collections_and_items() {
-        let root = doc(
-            "# c\nversion: 0.2\nphases:\n  build:\n    commands:\n      - one\n\n      - |\n        two\n",
-        );
-        assert_eq!(root.line, 2);
-        let phases = get(&root, "phases");
-        assert_eq!(phases.line, 4);
-        let commands = get(&get(&phases, "build"), "commands");
-        let Kind::Seq(items) = &commands.kind else {
-            panic!("{commands:?}")
-        };
-        let lines: Vec<usize> = items.iter().map(|n| n.line).collect();
-        assert_eq!(lines, [6, 8], "a block scalar starts on its `|` line");
-        assert_eq!(items[1].as_scalar(), Some("two\n"));
-    }
-
-    #[test]
-    fn duplicate_keys_are_kept() {
-        let root = doc("a: 1\nb: 2\na: 3\n");
-        let Kind::Map(pairs) = &root.kind else {
-            panic!("{root:?}")
-        };
-        let keys: Vec<_> = pairs
-            .iter()
-            .map(|(k, v)| (k.as_scalar(), v.as_scalar(), k.line))
-            .collect();
-        assert_eq!(
-            keys,
-            [
-                (Some("a"), Some("1"), 1),
-                (Some("b"), Some("2"), 2),
-                (Some("a"), Some("3"), 3)
-            ]
-        );
-    }
-
-    #[test]
-    fn aliases_copy_the_anchored_node() {
-        let root = doc("base: &b\n  - one\n  - two\nother: *b\nname: &n x\nagain: *n\n");
-        assert_eq!(get(&root, "other").kind, get(&root, "base").kind);
-        assert_eq!(get(&root, "again").as_scalar(), Some("x"));
-    }
-
-    #[test]
-    fn only_the_first_document_is_read() {
-        let root = doc("---\na: 1\n---\na: 2\n");
-        assert_eq!(get(&root, "a").as_scalar(), Some("1"));
-    }
-
-    #[test]
-    fn empty_input_is_no_document() {
-        for src in ["", "# only a comment\n", "---\n"] {
-            let got = load("t.yml", src);
-            assert!(
-                matches!(
-                    got,
-                    Ok(None)
-                        | Ok(Some(Node {
-                            kind: Kind::Null,
-                            ..
-                        }))
-                ),
-                "{src:?}: {got:?}"
-            );
-        }
-    }
-
-    #[track_caller]
-    fn yaml_error(src: &str, line: usize, column: usize) {
-        match load("t.yml", src) {
-            Err(BuildspecError::Yaml {
-                file,
-                line: l,
-                column: c,
-                message,
-            }) => {
-                assert_eq!(
-                    (file.as_str(), l, c),
-                    ("t.yml", line, column),
-                    "{src:?}: {message}"
-                );
-                assert!(!message.is_empty());
-            }
-            other => panic!("{src:?}: expected a YAML error, got {other:?}"),
-        }
-    }
-
-    #[test]
-    fn errors_name_line_and_column() {
-        yaml_error("a: 1\nb: [1, 2\n", 3, 1);
-        yaml_error("a: 1\n b: 2\n", 2, 3);
-        yaml_error("a: *nothing\n", 1, 4);
-        yaml_error("a: 'open\n", 1, 4);
-    }
-
-    #[test]
-    fn limits_refuse_bombs_and_deep_nesting() {
-        let deep = format!("a: {}{}", "[".repeat(500), "]".repeat(500));
-        assert!(matches!(
-            load("t.yml", &deep),
-            Err(BuildspecError::Yaml { .. })
-        ));
-        let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
-        for i in 1..12 {
-            let prev = format!("*a{}", i - 1).replace("*a0", "*a");
-            bomb.push_str(&format!(
-                "a{i}: &a{i} [{prev}, {prev}, {prev}, {prev}, {prev}, {prev}, {prev}, {prev}]\n"
-            ));
-        }
-        assert!(matches!(
-            load("t.yml", &bomb),
-            Err(BuildspecError::Yaml { .. })
-        ));
-    }
-
-    #[test]
-    fn describe_is_short() {
-        let root = doc(&format!(
-            "a: {}\nb: [1]\nc: {{x: 1}}\nd:\n",
-            "x".repeat(100)
-        ));
-        assert_eq!(get(&root, "a").describe(), format!("`{}…`", "x".repeat(60)));
-        assert_eq!(get(&root, "b").describe(), "a list");
-        assert_eq!(get(&root, "c").describe(), "a mapping");
-        assert_eq!(get(&root, "d").describe(), "nothing (an empty value)");
-    }
-}
+mod tests;
