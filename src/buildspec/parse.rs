@@ -179,6 +179,7 @@ impl Cx<'_> {
         let mut out: Vec<Entry<'n>> = Vec::with_capacity(pairs.len());
         for (k, value) in pairs {
             let Some(key) = k.as_scalar() else {
+                let path = if path.is_empty() { "buildspec" } else { path };
                 return Err(self.invalid(
                     path,
                     k.line,

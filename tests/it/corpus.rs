@@ -162,3 +162,35 @@ fn details_survive() {
         .unwrap_or_default();
     assert!(build.commands.iter().all(|c| c.line > 1));
 }
+
+/// Every prefix of every corpus file (cut at each line, and mid-line) parses or fails cleanly:
+/// half-typed buildspecs must not panic either.
+#[test]
+fn truncated_files_never_panic() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/buildspecs");
+    let all = corpus();
+    let mut parses = 0;
+    for o in &all {
+        let text = std::fs::read_to_string(dir.join(&o.name)).unwrap_or_default();
+        let cuts = text.char_indices().map(|(i, _)| i).filter(|&i| {
+            let rest = &text[i..];
+            rest.starts_with('\n') || rest.starts_with(':') || rest.starts_with(['"', '\'', '|'])
+        });
+        for cut in cuts {
+            let prefix = &text[..cut];
+            let result = catch_unwind(|| buildspec::parse(&o.name, prefix).map(|_| ()));
+            let Ok(result) = result else {
+                panic!("{} cut at byte {cut}: panicked", o.name)
+            };
+            if let Err(e) = result {
+                assert!(
+                    names_file_and_line(&e.to_string(), &o.name),
+                    "{}: {e}",
+                    o.name
+                );
+            }
+            parses += 1;
+        }
+    }
+    assert!(parses > 1000, "only {parses} prefixes tried");
+}

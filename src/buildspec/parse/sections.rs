@@ -28,32 +28,21 @@ const BATCH_KEYS: &[&str] = &[
 /// Parses `artifacts`: the primary artifact's keys plus `secondary-artifacts`.
 pub(super) fn artifacts(cx: &mut Cx, e: &Entry) -> Res<Artifacts> {
     let mut secondary = Vec::new();
-    let primary = artifact_set(cx, e, ARTIFACT_KEYS, &mut |cx, f| {
-        for s in cx.pairs(
-            f.value,
-            &f.path,
-            "a mapping of artifact identifiers to artifacts",
-        )? {
-            let set = artifact_set(
-                cx,
-                &s,
-                &ARTIFACT_KEYS[..ARTIFACT_KEYS.len() - 1],
-                &mut |_, _| Ok(()),
-            )?;
-            secondary.push((s.key.to_string(), set));
-        }
-        Ok(())
-    })?;
+    let primary = artifact_set(cx, e, Some(&mut secondary))?;
     Ok(Artifacts { primary, secondary })
 }
 
-/// One artifact's keys; `nested` handles `secondary-artifacts` when `known` allows it.
+/// One artifact's keys; `secondary` collects `secondary-artifacts`, which only the primary
+/// artifact may have.
 fn artifact_set(
     cx: &mut Cx,
     e: &Entry,
-    known: &[&str],
-    nested: &mut dyn FnMut(&mut Cx, &Entry) -> Res<()>,
+    mut secondary: Option<&mut Vec<(String, ArtifactSet)>>,
 ) -> Res<ArtifactSet> {
+    let known = match secondary {
+        Some(_) => ARTIFACT_KEYS,
+        None => &ARTIFACT_KEYS[..ARTIFACT_KEYS.len() - 1],
+    };
     let mut set = ArtifactSet::default();
     let mut has_files = false;
     for f in cx.fields(e.value, &e.path, "a mapping with `files`", known)? {
@@ -68,7 +57,15 @@ fn artifact_set(
             "exclude-paths" => set.exclude_paths = cx.strings(&f)?,
             "enable-symlinks" => set.enable_symlinks = cx.boolean(&f)?,
             "s3-prefix" => set.s3_prefix = cx.opt_string(&f)?,
-            _ => nested(cx, &f)?,
+            _ => {
+                let expected = "a mapping of artifact identifiers to artifacts";
+                for s in cx.pairs(f.value, &f.path, expected)? {
+                    let set = artifact_set(cx, &s, None)?;
+                    if let Some(out) = secondary.as_deref_mut() {
+                        out.push((s.key.to_string(), set));
+                    }
+                }
+            }
         }
     }
     if !has_files {

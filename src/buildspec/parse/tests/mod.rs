@@ -258,7 +258,7 @@ fn keys_must_be_plain() {
     case(
         &format!("{HEAD}phases: {{}}\n? [a]\n: b\n"),
         3,
-        "",
+        "buildspec",
         "a plain key name",
         "a list as a key",
     );
