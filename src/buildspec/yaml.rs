@@ -38,7 +38,12 @@ pub enum Kind {
     /// `~`, `null` (plain) or no value at all.
     Null,
     /// Any other scalar: its text as YAML gives it, unconverted.
-    Scalar { text: String, style: Style },
+    Scalar {
+        /// The text, after YAML's quoting and folding rules.
+        text: String,
+        /// How it was written.
+        style: Style,
+    },
     /// A sequence.
     Seq(Vec<Node>),
     /// A mapping, keys in file order, repeated keys kept.
@@ -48,7 +53,10 @@ pub enum Kind {
 /// One YAML node and the (1-based) line it starts on.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Node {
+    /// What the node holds.
     pub kind: Kind,
+    /// The 1-based line it starts on (for a block scalar, the line of its `|` or `>`; for an
+    /// empty value, the line of its key or `-`).
     pub line: usize,
 }
 
