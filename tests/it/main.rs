@@ -1,4 +1,5 @@
 //! pushbuild's integration tests: one binary, a module per area.
 
 mod conformance;
+mod corpus;
 mod support;
