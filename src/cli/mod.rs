@@ -112,7 +112,13 @@ fn validate(file: &Path) -> ExitCode {
     match buildspec::load(file) {
         Ok(parsed) => {
             for warning in &parsed.warnings {
-                println!("{}: warning: {warning}", file.display());
+                println!(
+                    "{}:{}: warning: {}: {}",
+                    file.display(),
+                    warning.line,
+                    warning.path,
+                    warning.message
+                );
             }
             println!(
                 "{}: valid ({} warning(s))",

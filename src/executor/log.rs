@@ -110,11 +110,14 @@ impl BuildLog {
         let mut inner = self.lock();
         let stamp = timestamp();
         let mut line = Vec::with_capacity(text.len() + 40);
-        line.extend_from_slice(b"[Container] ");
-        line.extend_from_slice(stamp.as_bytes());
-        line.push(b' ');
-        mask_into(&inner.secrets, text.as_bytes(), &mut line);
-        line.push(b'\n');
+        // A multi-line text (a multi-line command) gets the prefix on every line.
+        for part in text.trim_end_matches('\n').split('\n') {
+            line.extend_from_slice(b"[Container] ");
+            line.extend_from_slice(stamp.as_bytes());
+            line.push(b' ');
+            mask_into(&inner.secrets, part.as_bytes(), &mut line);
+            line.push(b'\n');
+        }
         inner.write_file(&line);
         if inner.echo.color() {
             let mut colored = Vec::with_capacity(line.len() + 16);
