@@ -44,11 +44,42 @@ struct Inner {
     tail: Vec<u8>,
     error: Option<io::Error>,
     scratch: Vec<u8>,
+    stamp: Vec<u8>,
+    clock: Clock,
+    keep_tail: bool,
 }
 
 /// The timestamp that starts every log line: `2026/11/22 23:10:00.123456`.
 pub fn timestamp() -> String {
     Utc::now().format("%Y/%m/%d %H:%M:%S%.6f").to_string()
+}
+
+/// Formats timestamps fast: the date and time to the second are formatted once per second.
+#[derive(Default)]
+struct Clock {
+    second: i64,
+    prefix: String,
+}
+
+impl Clock {
+    /// Appends the current timestamp to `out`.
+    fn stamp(&mut self, out: &mut Vec<u8>) {
+        let now = Utc::now();
+        let second = now.timestamp();
+        if second != self.second || self.prefix.is_empty() {
+            self.second = second;
+            self.prefix = now.format("%Y/%m/%d %H:%M:%S").to_string();
+        }
+        out.extend_from_slice(self.prefix.as_bytes());
+        let micros = now.timestamp_subsec_micros().min(999_999);
+        let mut digits = [b'.', b'0', b'0', b'0', b'0', b'0', b'0'];
+        let mut rest = micros;
+        for slot in digits[1..].iter_mut().rev() {
+            *slot = b'0' + (rest % 10) as u8;
+            rest /= 10;
+        }
+        out.extend_from_slice(&digits);
+    }
 }
 
 impl BuildLog {
@@ -62,6 +93,9 @@ impl BuildLog {
                 tail: Vec::new(),
                 error: None,
                 scratch: Vec::with_capacity(128 * 1024),
+                stamp: Vec::with_capacity(32),
+                clock: Clock::default(),
+                keep_tail: false,
             })),
         }
     }
@@ -133,24 +167,28 @@ impl BuildLog {
 
     /// Output lines of the build's commands (each without its newline), all read at one moment.
     pub fn output_lines<'a, I: IntoIterator<Item = &'a [u8]>>(&self, lines: I) {
-        let stamp = timestamp();
         let mut inner = self.lock();
         let Inner {
             scratch,
             secrets,
             tail,
+            stamp,
+            clock,
+            keep_tail,
             ..
         } = &mut *inner;
+        stamp.clear();
+        clock.stamp(stamp);
+        stamp.push(b' ');
         scratch.clear();
         for line in lines {
-            let start = scratch.len();
-            scratch.extend_from_slice(stamp.as_bytes());
-            scratch.push(b' ');
+            scratch.extend_from_slice(stamp);
             let text_start = scratch.len();
             mask_into(secrets, line, scratch);
-            tail.extend_from_slice(&scratch[text_start..]);
-            tail.push(b'\n');
-            debug_assert!(start <= text_start);
+            if *keep_tail {
+                tail.extend_from_slice(&scratch[text_start..]);
+                tail.push(b'\n');
+            }
             scratch.push(b'\n');
         }
         if tail.len() > TAIL_LIMIT * 2 {
@@ -162,6 +200,11 @@ impl BuildLog {
         echo(inner.echo, &bytes);
         inner.scratch = bytes;
         inner.flush();
+    }
+
+    /// Keeps the most recent output from now on, for [`BuildLog::tail`].
+    pub fn keep_tail(&self) {
+        self.lock().keep_tail = true;
     }
 
     /// Forgets the recent output (at the start of a phase attempt).
@@ -302,6 +345,7 @@ mod tests {
     fn lines_are_timestamped_and_masked_and_the_tail_is_kept() {
         let file = Shared::default();
         let log = BuildLog::new(Box::new(file.clone()), Echo::Off);
+        log.keep_tail();
         log.add_secrets(["pa55".to_string(), String::new()]);
         log.marker("Running command echo pa55");
         log.output_lines([&b"the pa55 is"[..], b"second"]);

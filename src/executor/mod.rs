@@ -89,6 +89,12 @@ pub struct BuildRequest<'a> {
 /// Runs the phases of `req.spec`, writing the log to `log`.
 pub fn run(req: &BuildRequest<'_>, log: &BuildLog) -> BuildOutcome {
     log.add_secrets(req.secret_values.iter().cloned());
+    let retries_on_output = PhaseName::ALL.iter().filter_map(|&n| req.spec.phases.get(n)).any(|p| {
+        matches!(&p.on_failure, OnFailure::Retry { regex: Some(_), .. })
+    });
+    if retries_on_output {
+        log.keep_tail();
+    }
     note_ignored_keys(req.spec, log);
     let mut runner = Runner {
         req,
