@@ -1,0 +1,3 @@
+//! Integration tests of pushbuild's library, one module per area.
+
+mod artifacts;
