@@ -19,7 +19,14 @@ use crate::buildspec::ArtifactSet;
 ///
 /// `files` and `exclude-paths` are globs relative to `base-directory` (itself relative to
 /// `src_dir`): `*` stays within one path component, `**` crosses any number of them, and a plain
-/// path naming a directory selects everything below it. Entries come back sorted by zip path.
+/// path naming a directory selects everything below it. An `exclude-paths` glob that matches a
+/// directory drops everything below it (the directory is not walked). Entries come back sorted
+/// by zip path.
+///
+/// Links are never followed while walking. A link resolving outside `src_dir`, or dangling, is
+/// skipped with a warning; one inside is kept as a link with `enable-symlinks`, otherwise its
+/// target's content is taken as a regular file (a link to a directory is then skipped with a
+/// warning, not descended into).
 pub fn select(src_dir: &Path, set: &ArtifactSet) -> Result<Selection, ArtifactError> {
     let root = fs::canonicalize(src_dir).map_err(|source| ArtifactError::Read {
         path: src_dir.to_path_buf(),

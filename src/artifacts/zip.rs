@@ -8,10 +8,8 @@
 //! it (for streamed files, judged on the first chunk). Zip64 records are written where sizes,
 //! offsets or the entry count need them. Members keep their Unix modes; links are stored as links.
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Seek, Write};
-use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::SystemTime;
 
 use flate2::{Compress, Compression, FlushCompress, Status};
@@ -20,8 +18,12 @@ use sha2::{Digest, Sha256};
 use super::{ArtifactError, Entry, EntryKind, ZipSummary};
 
 mod format;
+mod pipeline;
+#[cfg(test)]
+mod testing;
 
 use format::{Record, central_header, end_records, local_header};
+use pipeline::{Pipeline, StopOnDrop};
 
 /// Tuning of [`write_zip_with`]; [`Default`] suits most builds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,8 +54,6 @@ impl Default for ZipOptions {
     }
 }
 
-/// Most entries a worker may run ahead of the writer, whatever their size.
-const WINDOW: usize = 512;
 /// Read size for streamed files.
 const CHUNK: usize = 1 << 20;
 /// Streamed files at least this big get Zip64 local records up front (sizes are known only after).
@@ -74,10 +74,7 @@ pub fn write_zip_with<W: Write>(
     options.workers = options.workers.max(1);
     options.stream_threshold = options.stream_threshold.clamp(1, 0xF000_0000);
     options.level = options.level.clamp(1, 9);
-    let pipeline = Pipeline {
-        state: Mutex::new(State::default()),
-        changed: Condvar::new(),
-    };
+    let pipeline = Pipeline::new();
     let mut sink = Sink {
         inner: BufWriter::with_capacity(256 << 10, out),
         hasher: Sha256::new(),
@@ -260,7 +257,7 @@ fn pump(
 }
 
 /// A member made ready by a worker.
-enum Prepared {
+pub(super) enum Prepared {
     /// Compressed (or stored) in memory; `data` is what goes into the zip.
     Memory {
         crc: u32,
@@ -278,7 +275,7 @@ enum Prepared {
 }
 
 impl Prepared {
-    fn held(&self) -> u64 {
+    pub(super) fn held(&self) -> u64 {
         match self {
             Prepared::Memory { data, .. } => data.len() as u64,
             Prepared::Stream { .. } => 0,
@@ -287,7 +284,7 @@ impl Prepared {
 }
 
 /// Reads and compresses one entry, or opens it for streaming.
-fn prepare(entry: &Entry, options: &ZipOptions) -> Result<Prepared, ArtifactError> {
+pub(super) fn prepare(entry: &Entry, options: &ZipOptions) -> Result<Prepared, ArtifactError> {
     let read_err = |source| ArtifactError::Read {
         path: entry.source.clone(),
         source,
@@ -403,97 +400,6 @@ impl<W: Write> Write for Sink<W> {
 
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
-    }
-}
-
-/// Hands entries to workers in order and their results back to the writer, keeping the workers
-/// at most [`WINDOW`] entries and [`ZipOptions::memory_budget`] bytes ahead.
-struct Pipeline {
-    state: Mutex<State>,
-    changed: Condvar,
-}
-
-#[derive(Default)]
-struct State {
-    /// Next entry a worker may claim.
-    next: usize,
-    /// Entry the writer waits for.
-    wanted: usize,
-    ready: HashMap<usize, Result<Prepared, ArtifactError>>,
-    /// Bytes held in `ready`.
-    held: u64,
-    stop: bool,
-}
-
-impl Pipeline {
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    fn wait<'a>(&self, guard: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
-        self.changed
-            .wait(guard)
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// A worker's loop: claim the next entry when the window allows, prepare it, hand it over.
-    fn work(&self, entries: &[Entry], options: &ZipOptions) {
-        loop {
-            let index = {
-                let mut state = self.lock();
-                loop {
-                    if state.stop || state.next >= entries.len() {
-                        return;
-                    }
-                    let in_window = state.next < state.wanted + WINDOW;
-                    let in_budget =
-                        state.held < options.memory_budget || state.next == state.wanted;
-                    if in_window && in_budget {
-                        break;
-                    }
-                    state = self.wait(state);
-                }
-                state.next += 1;
-                state.next - 1
-            };
-            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                prepare(&entries[index], options)
-            }))
-            .unwrap_or(Err(ArtifactError::WorkerPanicked));
-            let mut state = self.lock();
-            state.held += result.as_ref().map_or(0, Prepared::held);
-            state.ready.insert(index, result);
-            drop(state);
-            self.changed.notify_all();
-        }
-    }
-
-    /// The writer's side: waits for entry `index` and takes it.
-    fn take(&self, index: usize) -> Result<Prepared, ArtifactError> {
-        let mut state = self.lock();
-        let result = loop {
-            if let Some(result) = state.ready.remove(&index) {
-                break result;
-            }
-            state = self.wait(state);
-        };
-        state.held -= result.as_ref().map_or(0, Prepared::held);
-        state.wanted = index + 1;
-        drop(state);
-        self.changed.notify_all();
-        result
-    }
-}
-
-/// Tells the workers to stop when the writer returns, however it returns.
-struct StopOnDrop<'a>(&'a Pipeline);
-
-impl Drop for StopOnDrop<'_> {
-    fn drop(&mut self) {
-        self.0.lock().stop = true;
-        self.0.changed.notify_all();
     }
 }
 
