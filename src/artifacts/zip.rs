@@ -275,10 +275,12 @@ pub(super) enum Prepared {
 }
 
 impl Prepared {
+    /// What this result counts against [`ZipOptions::memory_budget`]: its bytes, or for an
+    /// opened big file one read chunk, which also bounds how many files are held open.
     pub(super) fn held(&self) -> u64 {
         match self {
             Prepared::Memory { data, .. } => data.len() as u64,
-            Prepared::Stream { .. } => 0,
+            Prepared::Stream { .. } => CHUNK as u64,
         }
     }
 }
