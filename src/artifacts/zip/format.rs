@@ -250,16 +250,17 @@ fn clamp32(value: u64, big: bool) -> u32 {
 /// MS-DOS time and date (UTC) of a Unix time, clamped to 1980..=2107.
 fn dos_datetime(unix: u64) -> (u16, u16) {
     use chrono::{DateTime, Datelike, Timelike};
-    let secs = i64::try_from(unix).unwrap_or(i64::MAX);
-    let Some(t) = DateTime::from_timestamp(secs, 0) else {
-        return (0, (1 << 5) | 1);
+    const FIRST: (u16, u16) = (0, (1 << 5) | 1);
+    const LAST: (u16, u16) = ((23 << 11) | (59 << 5) | 29, (127 << 9) | (12 << 5) | 31);
+    let t = match i64::try_from(unix)
+        .ok()
+        .and_then(|s| DateTime::from_timestamp(s, 0))
+    {
+        Some(t) if t.year() < 1980 => return FIRST,
+        Some(t) if t.year() > 2107 => return LAST,
+        Some(t) => t,
+        None => return LAST,
     };
-    if t.year() < 1980 {
-        return (0, (1 << 5) | 1);
-    }
-    if t.year() > 2107 {
-        return ((23 << 11) | (59 << 5) | 29, (127 << 9) | (12 << 5) | 31);
-    }
     let time = (t.hour() << 11) | (t.minute() << 5) | (t.second() / 2);
     let date = ((t.year() as u32 - 1980) << 9) | (t.month() << 5) | t.day();
     (time as u16, date as u16)
@@ -275,4 +276,45 @@ fn put32(buf: &mut Vec<u8>, v: u32) {
 
 fn put64(buf: &mut Vec<u8>, v: u64) {
     buf.extend_from_slice(&v.to_le_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[track_caller]
+    fn case(unix: u64, (year, month, day, hour, minute, second): (u16, u16, u16, u16, u16, u16)) {
+        let time = (hour << 11) | (minute << 5) | (second / 2);
+        let date = ((year - 1980) << 9) | (month << 5) | day;
+        assert_eq!(dos_datetime(unix), (time, date), "{unix}");
+    }
+
+    #[test]
+    fn dos_datetime_table() {
+        case(0, (1980, 1, 1, 0, 0, 0)); // before 1980: clamped
+        case(315_532_800, (1980, 1, 1, 0, 0, 0));
+        case(1_714_979_291, (2024, 5, 6, 7, 8, 10)); // 07:08:11, halved to even seconds
+        case(4_354_819_199, (2107, 12, 31, 23, 59, 58));
+        case(u64::MAX, (2107, 12, 31, 23, 59, 58)); // far future: clamped
+    }
+
+    #[track_caller]
+    fn end_case(count: u64, cd_offset: u64, cd_size: u64, zip64: bool) {
+        let mut buf = Vec::new();
+        end_records(&mut buf, count, cd_offset, cd_size, false);
+        assert_eq!(
+            buf.len(),
+            if zip64 { 56 + 20 + 22 } else { 22 },
+            "{count} {cd_offset}"
+        );
+    }
+
+    #[test]
+    fn zip64_end_records_only_when_needed() {
+        end_case(0, 0, 0, false);
+        end_case(65_534, 1 << 31, 1 << 20, false);
+        end_case(65_535, 0, 0, true);
+        end_case(1, 0xFFFF_FFFF, 46, true);
+        end_case(1, 0, 0xFFFF_FFFF, true);
+    }
 }
