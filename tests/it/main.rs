@@ -1,5 +1,6 @@
 //! pushbuild's integration tests: one binary, a module per area.
 
+mod artifacts;
 mod conformance;
 mod conformance_artifacts;
 mod corpus;

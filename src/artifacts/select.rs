@@ -1,0 +1,311 @@
+//! Choosing the artifact files: `files` globs, `base-directory`, `discard-paths`,
+//! `exclude-paths` and `enable-symlinks`, as CodeBuild's `artifacts` section describes them.
+//!
+//! Nothing outside the source directory is ever selected: absolute paths and `..` are refused,
+//! the walk does not follow links, and a link that resolves outside the source is skipped.
+
+use std::collections::HashMap;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
+use walkdir::WalkDir;
+
+use super::{ArtifactError, Entry, EntryKind, Selection};
+use crate::buildspec::ArtifactSet;
+
+/// Selects the files of `set` below `src_dir`.
+///
+/// `files` and `exclude-paths` are globs relative to `base-directory` (itself relative to
+/// `src_dir`): `*` stays within one path component, `**` crosses any number of them, and a plain
+/// path naming a directory selects everything below it. An `exclude-paths` glob that matches a
+/// directory drops everything below it (the directory is not walked). Entries come back sorted
+/// by zip path.
+///
+/// Links are never followed while walking. A link resolving outside `src_dir`, or dangling, is
+/// skipped with a warning; one inside is kept as a link with `enable-symlinks`, otherwise its
+/// target's content is taken as a regular file (a link to a directory is then skipped with a
+/// warning, not descended into).
+pub fn select(src_dir: &Path, set: &ArtifactSet) -> Result<Selection, ArtifactError> {
+    let root = fs::canonicalize(src_dir).map_err(|source| ArtifactError::Read {
+        path: src_dir.to_path_buf(),
+        source,
+    })?;
+    let base_rel = match &set.base_directory {
+        Some(dir) => normalize(dir)?,
+        None => String::new(),
+    };
+    let base = if base_rel.is_empty() {
+        root.clone()
+    } else {
+        let joined = root.join(&base_rel);
+        let canonical = match fs::canonicalize(&joined) {
+            Ok(path) if path.is_dir() => path,
+            _ => {
+                return Err(ArtifactError::NoBaseDirectory {
+                    path: base_rel.clone(),
+                });
+            }
+        };
+        if !canonical.starts_with(&root) {
+            return Err(ArtifactError::OutsideSource { path: base_rel });
+        }
+        canonical
+    };
+
+    let include = include_set(&base, &set.files)?;
+    let exclude = glob_set(&set.exclude_paths)?;
+    let mut matched = vec![false; set.files.len()];
+    let mut warnings = Vec::new();
+    let mut found: Vec<(String, Entry)> = Vec::new();
+    let mut hits = Vec::new();
+
+    let walk = WalkDir::new(&base)
+        .follow_links(false)
+        .min_depth(1)
+        .into_iter()
+        .filter_entry(|entry| {
+            // Prune excluded directories so that e.g. `node_modules` is never walked.
+            !(entry.file_type().is_dir()
+                && relative(&base, entry.path()).is_some_and(|rel| exclude.is_match(rel)))
+        });
+    for item in walk {
+        let item = item.map_err(|err| {
+            let path = err.path().unwrap_or(&base).to_path_buf();
+            let source = err
+                .into_io_error()
+                .unwrap_or_else(|| std::io::Error::other("directory walk failed"));
+            ArtifactError::Read { path, source }
+        })?;
+        let file_type = item.file_type();
+        if file_type.is_dir() {
+            continue;
+        }
+        let Some(rel) = relative(&base, item.path()) else {
+            warnings.push(format!(
+                "skipped `{}`: its name is not valid UTF-8",
+                item.path().display()
+            ));
+            continue;
+        };
+        include.set.matches_into(rel, &mut hits);
+        if hits.is_empty() {
+            continue;
+        }
+        for &hit in &hits {
+            matched[include.pattern_of[hit]] = true;
+        }
+        if exclude.is_match(rel) {
+            continue;
+        }
+        let rel = rel.to_owned();
+        let path = item.path();
+        let kind = if file_type.is_file() {
+            let meta = item.metadata().map_err(|err| ArtifactError::Read {
+                path: path.to_path_buf(),
+                source: err.into(),
+            })?;
+            EntryKind::File {
+                mode: meta.permissions().mode() & 0o7777,
+            }
+        } else if file_type.is_symlink() {
+            match link_kind(&root, path, &rel, set.enable_symlinks, &mut warnings)? {
+                Some(kind) => kind,
+                None => continue,
+            }
+        } else {
+            warnings.push(format!("skipped `{rel}`: not a regular file or a link"));
+            continue;
+        };
+        let entry = Entry {
+            source: path.to_path_buf(),
+            zip_path: rel.clone(),
+            kind,
+        };
+        found.push((rel, entry));
+    }
+
+    if let Some(index) = matched.iter().position(|hit| !hit) {
+        return Err(ArtifactError::NoMatch {
+            pattern: set.files[index].clone(),
+        });
+    }
+
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut entries: Vec<Entry> = Vec::with_capacity(found.len());
+    if set.discard_paths {
+        let mut first_of: HashMap<String, String> = HashMap::new();
+        for (rel, mut entry) in found {
+            let name = rel.rsplit('/').next().unwrap_or(&rel).to_owned();
+            if let Some(first) = first_of.get(&name) {
+                warnings.push(format!(
+                    "discard-paths: `{first}` and `{rel}` both become `{name}`; kept `{first}`"
+                ));
+                continue;
+            }
+            first_of.insert(name.clone(), rel);
+            entry.zip_path = name;
+            entries.push(entry);
+        }
+        entries.sort_by(|a, b| a.zip_path.cmp(&b.zip_path));
+    } else {
+        entries.extend(found.into_iter().map(|(_, entry)| entry));
+    }
+    Ok(Selection { entries, warnings })
+}
+
+/// Decides what a symbolic link at `path` becomes; `None` means it is skipped (with a warning).
+fn link_kind(
+    root: &Path,
+    path: &Path,
+    rel: &str,
+    enable_symlinks: bool,
+    warnings: &mut Vec<String>,
+) -> Result<Option<EntryKind>, ArtifactError> {
+    let read_err = |source| ArtifactError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let Ok(resolved) = fs::canonicalize(path) else {
+        warnings.push(format!(
+            "skipped symlink `{rel}`: its target does not exist"
+        ));
+        return Ok(None);
+    };
+    if !resolved.starts_with(root) {
+        warnings.push(format!(
+            "skipped symlink `{rel}`: it points outside the source directory"
+        ));
+        return Ok(None);
+    }
+    if enable_symlinks {
+        let target = fs::read_link(path).map_err(read_err)?;
+        let Some(target) = target.to_str() else {
+            warnings.push(format!("skipped symlink `{rel}`: its target is not UTF-8"));
+            return Ok(None);
+        };
+        return Ok(Some(EntryKind::Symlink {
+            target: target.to_owned(),
+        }));
+    }
+    let meta = fs::metadata(&resolved).map_err(read_err)?;
+    if meta.is_dir() {
+        warnings.push(format!(
+            "skipped symlink `{rel}`: it points to a directory, which is not descended into \
+             (set enable-symlinks to keep it as a link)"
+        ));
+        return Ok(None);
+    }
+    if !meta.is_file() {
+        warnings.push(format!(
+            "skipped symlink `{rel}`: it points to something that is not a regular file"
+        ));
+        return Ok(None);
+    }
+    Ok(Some(EntryKind::File {
+        mode: meta.permissions().mode() & 0o7777,
+    }))
+}
+
+/// The `files` globs, with a map from each glob back to the pattern it came from.
+struct IncludeSet {
+    set: GlobSet,
+    pattern_of: Vec<usize>,
+}
+
+/// Builds the `files` globs: a plain path naming a directory selects everything below it.
+fn include_set(base: &Path, patterns: &[String]) -> Result<IncludeSet, ArtifactError> {
+    let mut builder = GlobSetBuilder::new();
+    let mut pattern_of = Vec::new();
+    for (index, pattern) in patterns.iter().enumerate() {
+        let norm = normalize(pattern)?;
+        let globs: Vec<String> = if norm.is_empty() {
+            vec!["**".to_owned()]
+        } else if has_glob(&norm) {
+            vec![norm]
+        } else {
+            let literal = globset::escape(&norm);
+            let is_dir = fs::symlink_metadata(base.join(&norm)).is_ok_and(|m| m.is_dir());
+            if is_dir {
+                vec![format!("{literal}/**")]
+            } else {
+                vec![literal]
+            }
+        };
+        for glob in globs {
+            builder.add(build_glob(&glob, pattern)?);
+            pattern_of.push(index);
+        }
+    }
+    let set = builder
+        .build()
+        .map_err(|source| ArtifactError::BadPattern {
+            pattern: patterns.join(", "),
+            source,
+        })?;
+    Ok(IncludeSet { set, pattern_of })
+}
+
+/// Builds the `exclude-paths` globs.
+fn glob_set(patterns: &[String]) -> Result<GlobSet, ArtifactError> {
+    let mut builder = GlobSetBuilder::new();
+    for pattern in patterns {
+        let norm = normalize(pattern)?;
+        let glob = if norm.is_empty() {
+            "**".to_owned()
+        } else {
+            norm
+        };
+        builder.add(build_glob(&glob, pattern)?);
+    }
+    builder.build().map_err(|source| ArtifactError::BadPattern {
+        pattern: patterns.join(", "),
+        source,
+    })
+}
+
+fn build_glob(glob: &str, pattern: &str) -> Result<Glob, ArtifactError> {
+    GlobBuilder::new(glob)
+        .literal_separator(true)
+        .backslash_escape(true)
+        .build()
+        .map_err(|source| ArtifactError::BadPattern {
+            pattern: pattern.to_owned(),
+            source,
+        })
+}
+
+/// Cleans a relative path or pattern: drops `.` and empty components and a trailing `/`.
+/// Absolute paths and `..` components are refused.
+fn normalize(path: &str) -> Result<String, ArtifactError> {
+    let outside = || ArtifactError::OutsideSource {
+        path: path.to_owned(),
+    };
+    let trimmed = path.trim();
+    if trimmed.starts_with('/') {
+        return Err(outside());
+    }
+    let mut parts = Vec::new();
+    for part in trimmed.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => return Err(outside()),
+            _ => parts.push(part),
+        }
+    }
+    Ok(parts.join("/"))
+}
+
+fn has_glob(pattern: &str) -> bool {
+    pattern.contains(['*', '?', '[', '{', '\\'])
+}
+
+/// `path` relative to `base`, as a `/`-separated string (`None` if not UTF-8).
+fn relative<'a>(base: &Path, path: &'a Path) -> Option<&'a str> {
+    path.strip_prefix(base).ok()?.to_str()
+}
+
+#[cfg(test)]
+#[path = "select_tests.rs"]
+mod tests;
