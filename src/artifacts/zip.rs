@@ -36,7 +36,8 @@ pub struct ZipOptions {
     /// Compressed bytes the workers may hold ahead of the writer (default 32 MiB). Peak memory
     /// is about this plus `workers * 2 * stream_threshold`.
     pub memory_budget: u64,
-    /// Deflate level, 1 (fastest, the default) to 9.
+    /// Deflate level, 1 (fastest) to 9; the default, 2, is still faster than `zip -1` and gives
+    /// smaller zips than it (zlib-rs's level 1 gives ~9% bigger ones).
     pub level: u32,
     /// Writes Zip64 records for every member even when not needed (for testing readers).
     pub force_zip64: bool,
@@ -48,7 +49,7 @@ impl Default for ZipOptions {
             workers: std::thread::available_parallelism().map_or(1, usize::from),
             stream_threshold: 4 << 20,
             memory_budget: 32 << 20,
-            level: 1,
+            level: 2,
             force_zip64: false,
         }
     }

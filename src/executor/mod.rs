@@ -66,11 +66,14 @@ pub struct BuildOutcome {
     pub exported_variables: Vec<(String, String)>,
     /// Artifact names after shell expansion (`name: app-$(date +%s)`), by artifact identifier
     /// (`None` for the primary artifact).
-    pub artifact_names: Vec<(Option<String>, String)>,
+    pub artifact_names: ArtifactNames,
     /// Whether CodeBuild's rules upload artifacts after these phases (not after a failed
     /// install or pre_build).
     pub upload_artifacts: bool,
 }
+
+/// Artifact names by artifact identifier (`None` for the primary artifact).
+pub type ArtifactNames = Vec<(Option<String>, String)>;
 
 /// Everything the executor needs to run one build.
 pub struct BuildRequest<'a> {
@@ -89,9 +92,10 @@ pub struct BuildRequest<'a> {
 /// Runs the phases of `req.spec`, writing the log to `log`.
 pub fn run(req: &BuildRequest<'_>, log: &BuildLog) -> BuildOutcome {
     log.add_secrets(req.secret_values.iter().cloned());
-    let retries_on_output = PhaseName::ALL.iter().filter_map(|&n| req.spec.phases.get(n)).any(|p| {
-        matches!(&p.on_failure, OnFailure::Retry { regex: Some(_), .. })
-    });
+    let retries_on_output = PhaseName::ALL
+        .iter()
+        .filter_map(|&n| req.spec.phases.get(n))
+        .any(|p| matches!(&p.on_failure, OnFailure::Retry { regex: Some(_), .. }));
     if retries_on_output {
         log.keep_tail();
     }
@@ -201,7 +205,7 @@ fn note_ignored_keys(spec: &BuildSpec, log: &BuildLog) {
     }
 }
 
-fn default_artifact_names(spec: &BuildSpec) -> Vec<(Option<String>, String)> {
+fn default_artifact_names(spec: &BuildSpec) -> ArtifactNames {
     let Some(artifacts) = &spec.artifacts else {
         return Vec::new();
     };
@@ -389,7 +393,7 @@ impl Runner<'_, '_> {
     }
 
     /// Reads the exported variables and the shell-expanded artifact names from the build's shell.
-    fn capture_end_values(&mut self) -> (Vec<(String, String)>, Vec<(Option<String>, String)>) {
+    fn capture_end_values(&mut self) -> (Vec<(String, String)>, ArtifactNames) {
         let exported = &self.req.spec.env.exported_variables;
         let names = default_artifact_names(self.req.spec);
         let dir = self.req.work_dir.join("end-values");

@@ -4,7 +4,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
-use crate::support::{build, build_dir, write_file, Options};
+use crate::support::{Options, build, build_dir, write_file};
 
 const TREE: &[(&str, &str)] = &[
     ("dist/app.js", "app"),
@@ -27,19 +27,28 @@ fn double_star_globs_select_recursively_relative_to_the_base_directory() {
         ["app.js", "lib/deep/x.map", "lib/util.js", "run.sh"]
     );
     let b = build(&spec("  files: ['dist/*.js', README.md]\n"), TREE);
-    assert_eq!(b.artifact_listing("proj.zip"), ["README.md", "dist/app.js"], "* does not cross /");
+    assert_eq!(
+        b.artifact_listing("proj.zip"),
+        ["README.md", "dist/app.js"],
+        "* does not cross /"
+    );
 }
 
 #[test]
 fn discard_paths_keeps_only_file_names() {
-    let b = build(&spec("  files: ['dist/**/*.js']\n  discard-paths: yes\n"), TREE);
+    let b = build(
+        &spec("  files: ['dist/**/*.js']\n  discard-paths: yes\n"),
+        TREE,
+    );
     assert_eq!(b.artifact_listing("proj.zip"), ["app.js", "util.js"]);
 }
 
 #[test]
 fn exclude_paths_drop_matching_files() {
     let b = build(
-        &spec("  base-directory: dist\n  files: ['**/*']\n  exclude-paths: ['**/*.map', 'run.sh']\n"),
+        &spec(
+            "  base-directory: dist\n  files: ['**/*']\n  exclude-paths: ['**/*.map', 'run.sh']\n",
+        ),
         TREE,
     );
     assert_eq!(b.artifact_listing("proj.zip"), ["app.js", "lib/util.js"]);
@@ -57,11 +66,23 @@ fn each_secondary_artifact_is_its_own_zip_with_its_own_name() {
     assert_eq!(names, ["main-4.zip", "scripts.zip", "sourcemaps.zip"]);
     assert_eq!(b.artifact_listing("main-4.zip"), ["README.md"]);
     assert_eq!(b.artifact_listing("scripts.zip"), ["run.sh"]);
-    assert_eq!(b.artifact_listing("sourcemaps.zip"), ["dist/lib/deep/x.map"]);
-    let ids: Vec<Option<&str>> = b.record.artifacts.iter().map(|a| a.identifier.as_deref()).collect();
+    assert_eq!(
+        b.artifact_listing("sourcemaps.zip"),
+        ["dist/lib/deep/x.map"]
+    );
+    let ids: Vec<Option<&str>> = b
+        .record
+        .artifacts
+        .iter()
+        .map(|a| a.identifier.as_deref())
+        .collect();
     assert_eq!(ids, [None, Some("scripts"), Some("maps")]);
     for artifact in &b.record.artifacts {
-        assert!(artifact.uri.contains("/artifacts/proj/b-test/"), "{}", artifact.uri);
+        assert!(
+            artifact.uri.contains("/artifacts/proj/b-test/"),
+            "{}",
+            artifact.uri
+        );
         assert_eq!(artifact.sha256.len(), 64);
     }
 }
@@ -78,10 +99,23 @@ fn zips_keep_file_modes() {
         .status()
         .unwrap();
     assert!(status.success());
-    let mode = |name: &str| std::fs::metadata(out.path().join(name)).unwrap().permissions().mode() & 0o777;
+    let mode = |name: &str| {
+        std::fs::metadata(out.path().join(name))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
     assert_eq!(mode("run.sh"), 0o755);
-    assert_eq!(mode("app.js") & 0o111, 0, "a plain file stays non-executable");
-    assert_eq!(std::fs::read_to_string(out.path().join("run.sh")).unwrap(), "#!/bin/sh\necho run\n");
+    assert_eq!(
+        mode("app.js") & 0o111,
+        0,
+        "a plain file stays non-executable"
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.path().join("run.sh")).unwrap(),
+        "#!/bin/sh\necho run\n"
+    );
 }
 
 #[test]
@@ -98,18 +132,31 @@ fn symlinks_go_in_as_links_only_with_enable_symlinks() {
         build_dir(src, Options::default())
     };
     let zipinfo = |b: &crate::support::Built| {
-        let out = Command::new("unzip").arg("-Z").arg(b.artifact_path("proj.zip")).output().unwrap();
+        let out = Command::new("unzip")
+            .arg("-Z")
+            .arg(b.artifact_path("proj.zip"))
+            .output()
+            .unwrap();
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     let linked = make(true);
     let info = zipinfo(&linked);
-    let link_line = info.lines().find(|l| l.ends_with("link.txt")).unwrap_or_default();
+    let link_line = info
+        .lines()
+        .find(|l| l.ends_with("link.txt"))
+        .unwrap_or_default();
     assert!(link_line.starts_with('l'), "a link entry: {info}");
 
     let copied = make(false);
     let info = zipinfo(&copied);
-    let link_line = info.lines().find(|l| l.ends_with("link.txt")).unwrap_or_default();
-    assert!(link_line.starts_with('-'), "the target's content as a file: {info}");
+    let link_line = info
+        .lines()
+        .find(|l| l.ends_with("link.txt"))
+        .unwrap_or_default();
+    assert!(
+        link_line.starts_with('-'),
+        "the target's content as a file: {info}"
+    );
 }
 
 #[test]
@@ -119,7 +166,14 @@ fn a_files_pattern_that_matches_nothing_fails_the_build() {
     let upload = b.record.phases.last().unwrap();
     assert_eq!(upload.phase, "UPLOAD_ARTIFACTS");
     assert_eq!(upload.status.as_str(), "FAILED");
-    assert!(upload.message.as_deref().unwrap_or("").contains("missing/**/*"), "{upload:?}");
+    assert!(
+        upload
+            .message
+            .as_deref()
+            .unwrap_or("")
+            .contains("missing/**/*"),
+        "{upload:?}"
+    );
     assert!(b.record.artifacts.is_empty());
 }
 
@@ -140,9 +194,21 @@ fn nothing_outside_the_source_directory_is_ever_packaged() {
     // A symlink that points out of the source is never followed.
     let src = tempfile::tempdir().unwrap();
     write_file(src.path(), "out/ok.txt", "ok", false);
-    std::os::unix::fs::symlink(outside.path().join("secret.txt"), src.path().join("out/escape.txt")).unwrap();
-    std::fs::write(src.path().join("buildspec.yml"), spec("  base-directory: out\n  files: ['*']\n")).unwrap();
+    std::os::unix::fs::symlink(
+        outside.path().join("secret.txt"),
+        src.path().join("out/escape.txt"),
+    )
+    .unwrap();
+    std::fs::write(
+        src.path().join("buildspec.yml"),
+        spec("  base-directory: out\n  files: ['*']\n"),
+    )
+    .unwrap();
     let b = build_dir(src, Options::default());
     assert_eq!(b.artifact_listing("proj.zip"), ["ok.txt"]);
-    assert!(b.record.warnings.iter().any(|w| w.contains("escape.txt")), "{:?}", b.record.warnings);
+    assert!(
+        b.record.warnings.iter().any(|w| w.contains("escape.txt")),
+        "{:?}",
+        b.record.warnings
+    );
 }
