@@ -17,7 +17,8 @@ pub struct Built {
     pub record: BuildRecord,
     pub log: String,
     pub src: tempfile::TempDir,
-    pub store: tempfile::TempDir,
+    /// Keeps the store (and the build's home) alive as long as the build is looked at.
+    _store: tempfile::TempDir,
 }
 
 impl Built {
@@ -201,6 +202,6 @@ pub fn build_dir(src: tempfile::TempDir, options: Options) -> Built {
         record,
         log,
         src,
-        store,
+        _store: store,
     }
 }
