@@ -149,10 +149,9 @@ pub fn run_build(job: &BuildJob, store: &dyn Store) -> Result<BuildRecord, Pipel
         return Err(PipelineError::Log(err));
     }
     drop(log);
-    let log_bytes = std::fs::read(&log_path).map_err(PipelineError::Log)?;
-    let log_uri = store.put(
+    let log_uri = store.put_file(
         &layout.log(),
-        &log_bytes,
+        &log_path,
         &ObjectMeta {
             content_type: "text/plain; charset=utf-8".into(),
             metadata: object_metadata(job),

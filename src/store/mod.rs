@@ -52,6 +52,21 @@ pub trait Store: Send + Sync {
     /// The keys under `prefix`, sorted.
     fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError>;
 
+    /// Writes the file at `path` as the object `key`, streaming it; returns its URI.
+    fn put_file(&self, key: &str, path: &std::path::Path, meta: &ObjectMeta) -> Result<String, StoreError> {
+        let read_error = |source| StoreError::Read {
+            uri: format!("file://{}", path.display()),
+            source,
+        };
+        let mut file = std::fs::File::open(path).map_err(read_error)?;
+        let mut writer = self.writer(key, meta)?;
+        std::io::copy(&mut file, &mut writer).map_err(|source| StoreError::Write {
+            uri: self.uri(key),
+            source,
+        })?;
+        writer.commit()
+    }
+
     /// Writes a whole object at once; returns its URI.
     fn put(&self, key: &str, bytes: &[u8], meta: &ObjectMeta) -> Result<String, StoreError> {
         let mut writer = self.writer(key, meta)?;
