@@ -7,6 +7,7 @@
 pub mod artifacts;
 pub mod buildspec;
 pub mod cli;
+pub mod config;
 pub mod cost;
 pub mod executor;
 pub mod pipeline;
