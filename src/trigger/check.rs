@@ -200,3 +200,80 @@ pub(crate) fn override_map(node: &Node) -> Result<Vec<(String, String)>, EventEr
     }
     Ok(vars)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn skip_ci_markers() {
+        #[track_caller]
+        fn skip(message: &str, want: bool) {
+            assert_eq!(skip_ci(message), want, "{message:?}");
+        }
+        skip("Fix typo [skip ci]", true);
+        skip("[ci skip] docs only", true);
+        skip("Docs\n\n[CI SKIP]", true);
+        skip("[Skip CI]", true);
+        skip("skip ci", false);
+        skip("ci skip please", false);
+        skip("[skip-ci]", false);
+        skip("[skipci]", false);
+        skip("", false);
+    }
+
+    #[test]
+    fn variable_names_are_shell_identifiers() {
+        #[track_caller]
+        fn case(name: &str, want: bool) {
+            assert_eq!(is_variable_name(name), want, "{name:?}");
+        }
+        case("STAGE", true);
+        case("_x1", true);
+        case("a", true);
+        case("", false);
+        case("1A", false);
+        case("A-B", false);
+        case("A B", false);
+        case("É", false);
+    }
+
+    #[test]
+    fn buildspec_paths_stay_in_the_repository() {
+        #[track_caller]
+        fn case(path: &str, want: Option<&str>) {
+            assert_eq!(buildspec_path_problem(path), want, "{path:?}");
+        }
+        case("buildspec.yml", None);
+        case("ci/build spec.yml", None);
+        case("a..b/x.yml", None);
+        case("", Some("the path is empty"));
+        case("/b.yml", Some("the path is absolute"));
+        case(
+            "ci/../../b.yml",
+            Some("the path leaves the repository with `..`"),
+        );
+        case(
+            "..\\b.yml",
+            Some("the path leaves the repository with `..`"),
+        );
+        case(
+            "version: 0.2\nphases: {}",
+            Some("the path holds a control character (an inline buildspec is not supported)"),
+        );
+    }
+
+    #[test]
+    fn commit_ids_are_full_hex_ids() {
+        #[track_caller]
+        fn case(id: &str, want: bool) {
+            assert_eq!(is_commit_id(id), want, "{id:?}");
+        }
+        case(&"a".repeat(40), true);
+        case(&"0".repeat(64), true);
+        case("3F9C1A2B7D4E5F60718293A4B5C6D7E8F9012345", true);
+        case("3f9c1a2", false);
+        case(&"g".repeat(40), false);
+        case("main", false);
+    }
+}

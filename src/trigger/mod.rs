@@ -2,12 +2,12 @@
 //!
 //! Accepted shapes (the samples in `events/` show each one):
 //! - a CodeCommit trigger event (`Records[]` with `eventSource` `aws:codecommit`): every branch
-//!   or tag reference of every record is built; a deleted one is skipped ([`codecommit`]);
+//!   or tag reference of every record is built; a deleted one is skipped (`codecommit.rs`);
 //! - an EventBridge `CodeCommit Repository State Change` event: a created or updated branch or
-//!   tag is built, a deleted one is skipped ([`eventbridge`]);
+//!   tag is built, a deleted one is skipped (`eventbridge.rs`);
 //! - a build request named like CodeBuild's StartBuild, `{"repository": ..., "sourceVersion":
 //!   ...}`, sent by hand ("build now") or by a schedule as constant input; also accepted as the
-//!   `detail` of an EventBridge `Scheduled Event` ([`request`]).
+//!   `detail` of an EventBridge `Scheduled Event` (`request.rs`).
 //!
 //! This step only reads the event: it resolves no reference and imports no AWS SDK.
 

@@ -413,20 +413,3 @@ fn unknown_shapes_say_what_is_accepted() {
         "an EventBridge event from \"aws.s3\" of type \"Object Created\"",
     );
 }
-
-#[test]
-fn skip_ci_markers() {
-    #[track_caller]
-    fn skip(message: &str, want: bool) {
-        assert_eq!(skip_ci(message), want, "{message:?}");
-    }
-    skip("Fix typo [skip ci]", true);
-    skip("[ci skip] docs only", true);
-    skip("Docs\n\n[CI SKIP]", true);
-    skip("[Skip CI]", true);
-    skip("skip ci", false);
-    skip("ci skip please", false);
-    skip("[skip-ci]", false);
-    skip("[skipci]", false);
-    skip("", false);
-}
