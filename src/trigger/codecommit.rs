@@ -64,15 +64,12 @@ fn plan_record(record: &Node, planned: &mut Vec<Planned>) -> Result<(), EventErr
 
 fn plan_reference(record: &Record, reference: &Node) -> Result<Planned, EventError> {
     let (full, kind) = check::reference(&reference.need("ref", "a string")?)?;
-    let commit = reference
-        .get("commit")?
-        .map(|node| check::commit(&node))
-        .transpose()?;
+    // A skipped reference's commit is reported as given: it is never checked out.
     let skip = |reason: String| {
         Ok(Planned::Skip(Skipped {
             repository: record.repository.clone(),
             reference: Some(full.to_string()),
-            commit: commit.clone(),
+            commit: reference.opt_str("commit")?.map(str::to_string),
             reason,
         }))
     };
@@ -82,6 +79,10 @@ fn plan_reference(record: &Record, reference: &Node) -> Result<Planned, EventErr
     if reference.flag("deleted")? {
         return skip(format!("{} was deleted", kind.describe(full)));
     }
+    let commit = reference
+        .get("commit")?
+        .map(|node| check::commit(&node))
+        .transpose()?;
     Ok(Planned::Build(BuildTarget {
         repository: record.repository.clone(),
         version: commit.clone().unwrap_or_else(|| full.to_string()),

@@ -67,17 +67,13 @@ fn state_change(envelope: &EventBridgeEvent, detail: &Node) -> Result<Planned, E
     } else {
         RefKind::Tag(name)
     };
-    let commit = detail
-        .get("commitId")?
-        .map(|node| check::commit(&node))
-        .transpose()?;
     match detail.str("event")? {
         "referenceCreated" | "referenceUpdated" => {}
         "referenceDeleted" => {
             return Ok(Planned::Skip(Skipped {
                 repository,
                 reference: Some(full.clone()),
-                commit,
+                commit: detail.opt_str("commitId")?.map(str::to_string),
                 reason: format!("{} was deleted", kind.describe(&full)),
             }));
         }
@@ -91,6 +87,10 @@ fn state_change(envelope: &EventBridgeEvent, detail: &Node) -> Result<Planned, E
             });
         }
     }
+    let commit = detail
+        .get("commitId")?
+        .map(|node| check::commit(&node))
+        .transpose()?;
     let Some(commit) = commit else {
         return Err(EventError::Missing {
             path: detail.child_path("commitId"),

@@ -63,6 +63,10 @@ fn codecommit_references() {
         "skip pushbuild-demo refs/tags/v2: tag v2 was deleted",
     );
     case(
+        push(json!([{"ref": "refs/tags/v2", "deleted": true, "commit": ""}])),
+        "skip pushbuild-demo refs/tags/v2: tag v2 was deleted",
+    );
+    case(
         push(json!([{"ref": "refs/notes/commits", "commit": C1}])),
         "skip pushbuild-demo refs/notes/commits: refs/notes/commits is neither a branch nor a tag",
     );
