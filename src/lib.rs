@@ -1,14 +1,17 @@
 //! pushbuild: run CodeBuild-style buildspecs on every push, on AWS Lambda or on a local machine.
 //!
 //! Data flows one way through the modules:
-//! buildspec (what to run) ─▶ executor (run it) ─▶ artifacts (what to keep) ─▶ record + cost.
+//! trigger (what to build) ─▶ buildspec (what to run) ─▶ executor (run it) ─▶
+//! artifacts (what to keep) ─▶ record + cost. `config` holds the function's settings.
 
 pub mod artifacts;
 pub mod buildspec;
 pub mod cli;
+pub mod config;
 pub mod cost;
 pub mod executor;
 pub mod pipeline;
 pub mod record;
 pub mod source;
 pub mod store;
+pub mod trigger;

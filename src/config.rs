@@ -1,0 +1,268 @@
+//! The function's settings, read once from the environment by [`Config::from_env`] in `main`;
+//! everything else receives `&Config`. Each setting is described on its field and in the
+//! README's "Settings" section.
+//!
+//! A variable set to an empty (or blank) value counts as unset. Values are trimmed.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::cost::{Arch, DEFAULT_MEMORY_MB, Price};
+
+/// pushbuild's settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// `PUSHBUILD_BUCKET` (required): the S3 bucket that receives artifacts, logs and records.
+    pub bucket: String,
+    /// `PUSHBUILD_BUILDSPEC`: the buildspec's path in the repository when an event names none
+    /// (default `buildspec.yml`); relative, without `..`.
+    pub buildspec: String,
+    /// `PUSHBUILD_UPLOAD_RESERVE_SECONDS`: time kept before the invocation's deadline for
+    /// uploading artifacts, the log and the record (default 30; 1 to 900 seconds).
+    pub upload_reserve: Duration,
+    /// `PUSHBUILD_SOURCE_CONCURRENCY`: how many source files are downloaded at once
+    /// (default 32; 1 to 256).
+    pub source_concurrency: usize,
+    /// `PUSHBUILD_S3_PATH_STYLE`: `true` addresses the bucket as `<endpoint>/<bucket>` rather
+    /// than `<bucket>.<endpoint>`, as local S3-compatible servers need (default `false`).
+    pub s3_path_style: bool,
+    /// `PUSHBUILD_WORK_DIR`: an absolute directory holding each build's source and home
+    /// (default `/tmp/pushbuild`, Lambda's writable disk).
+    pub work_dir: PathBuf,
+    /// The price of a build minute: `PUSHBUILD_PRICE_PER_MINUTE` (USD) when set, else Lambda's
+    /// on-demand price for `AWS_LAMBDA_FUNCTION_MEMORY_SIZE` MB (default 2048) on
+    /// `PUSHBUILD_ARCH` (`arm64`, the default, or `x86_64`).
+    pub price: Price,
+    /// `PUSHBUILD_NAMESPACE`: the CloudWatch metrics namespace (default `PushBuild`).
+    pub namespace: String,
+    /// `PUSHBUILD_MONTHLY_MINUTES`: a cap on billed build minutes per month (default: none).
+    pub monthly_minutes: Option<u64>,
+}
+
+/// Why the settings could not be read. Messages name the variable, the problem and what was
+/// expected; the values of `AWS_*` variables are never shown.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{name} is required: {purpose}")]
+    Missing {
+        name: &'static str,
+        purpose: &'static str,
+    },
+    #[error("{name}: expected {expected}{}", found_part(.found))]
+    Invalid {
+        name: &'static str,
+        expected: String,
+        /// The value found; `None` when it must not be shown.
+        found: Option<String>,
+    },
+}
+
+fn found_part(found: &Option<String>) -> String {
+    match found {
+        Some(value) => format!(", found {value:?}"),
+        None => String::new(),
+    }
+}
+
+/// The settings' defaults.
+pub const DEFAULT_BUILDSPEC: &str = "buildspec.yml";
+pub const DEFAULT_UPLOAD_RESERVE_SECONDS: u64 = 30;
+pub const DEFAULT_SOURCE_CONCURRENCY: usize = 32;
+pub const DEFAULT_WORK_DIR: &str = "/tmp/pushbuild";
+pub const DEFAULT_NAMESPACE: &str = "PushBuild";
+
+impl Config {
+    /// Reads the settings from the process environment.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::from_vars(|name| {
+            std::env::var_os(name).map(|value| value.to_string_lossy().into_owned())
+        })
+    }
+
+    /// Reads the settings through `var`, which gives a variable's value by name (tests pass a
+    /// table, so they never set process variables).
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let vars = Vars(&var);
+        let bucket = vars.get("PUSHBUILD_BUCKET").ok_or(ConfigError::Missing {
+            name: "PUSHBUILD_BUCKET",
+            purpose: "the S3 bucket that receives build artifacts, logs and records",
+        })?;
+        check_bucket(&bucket)?;
+        let buildspec = vars
+            .get("PUSHBUILD_BUILDSPEC")
+            .unwrap_or_else(|| DEFAULT_BUILDSPEC.to_string());
+        if let Some(problem) = crate::trigger::buildspec_path_problem(&buildspec) {
+            return Err(invalid(
+                "PUSHBUILD_BUILDSPEC",
+                format!("a relative path in the repository such as `buildspec.yml` ({problem})"),
+                Some(&buildspec),
+            ));
+        }
+        let reserve = vars.number("PUSHBUILD_UPLOAD_RESERVE_SECONDS", 1, 900)?;
+        let concurrency = vars.number("PUSHBUILD_SOURCE_CONCURRENCY", 1, 256)?;
+        let s3_path_style = match vars.get("PUSHBUILD_S3_PATH_STYLE") {
+            None => false,
+            Some(v) if v.eq_ignore_ascii_case("true") => true,
+            Some(v) if v.eq_ignore_ascii_case("false") => false,
+            Some(v) => {
+                return Err(invalid(
+                    "PUSHBUILD_S3_PATH_STYLE",
+                    "true or false",
+                    Some(&v),
+                ));
+            }
+        };
+        let work_dir = PathBuf::from(
+            vars.get("PUSHBUILD_WORK_DIR")
+                .unwrap_or_else(|| DEFAULT_WORK_DIR.to_string()),
+        );
+        if !work_dir.is_absolute() {
+            let shown = work_dir.display().to_string();
+            return Err(invalid(
+                "PUSHBUILD_WORK_DIR",
+                "an absolute path",
+                Some(&shown),
+            ));
+        }
+        let price = price(&vars)?;
+        let namespace = vars
+            .get("PUSHBUILD_NAMESPACE")
+            .unwrap_or_else(|| DEFAULT_NAMESPACE.to_string());
+        check_namespace(&namespace)?;
+        let monthly_minutes = vars.number("PUSHBUILD_MONTHLY_MINUTES", 0, u64::MAX)?;
+        Ok(Config {
+            bucket,
+            buildspec,
+            upload_reserve: Duration::from_secs(reserve.unwrap_or(DEFAULT_UPLOAD_RESERVE_SECONDS)),
+            source_concurrency: concurrency.map_or(DEFAULT_SOURCE_CONCURRENCY, |n| n as usize),
+            s3_path_style,
+            work_dir,
+            price,
+            namespace,
+            monthly_minutes,
+        })
+    }
+
+    /// Where a build's source is checked out: `<work dir>/src`.
+    pub fn source_dir(&self) -> PathBuf {
+        self.work_dir.join("src")
+    }
+
+    /// The build's `HOME`: `<work dir>/home`.
+    pub fn home_dir(&self) -> PathBuf {
+        self.work_dir.join("home")
+    }
+}
+
+/// The variables, through the caller's lookup; blank values count as unset.
+struct Vars<'a>(&'a dyn Fn(&str) -> Option<String>);
+
+impl Vars<'_> {
+    fn get(&self, name: &str) -> Option<String> {
+        (self.0)(name)
+            .map(|value| value.trim().to_string())
+            .filter(|value| !value.is_empty())
+    }
+
+    /// A whole number from `min` to `max`, when set.
+    fn number(&self, name: &'static str, min: u64, max: u64) -> Result<Option<u64>, ConfigError> {
+        let Some(text) = self.get(name) else {
+            return Ok(None);
+        };
+        match text.parse::<u64>() {
+            Ok(n) if (min..=max).contains(&n) => Ok(Some(n)),
+            _ if max == u64::MAX => Err(invalid(name, "a whole number", Some(&text))),
+            _ => Err(invalid(
+                name,
+                format!("a whole number from {min} to {max}"),
+                Some(&text),
+            )),
+        }
+    }
+}
+
+fn invalid(name: &'static str, expected: impl Into<String>, found: Option<&str>) -> ConfigError {
+    ConfigError::Invalid {
+        name,
+        expected: expected.into(),
+        found: found.map(str::to_string),
+    }
+}
+
+/// S3's bucket naming rules: 3 to 63 lowercase letters, digits, `.` and `-`, starting and
+/// ending with a letter or digit, no `..`, and not an IP address.
+fn check_bucket(name: &str) -> Result<(), ConfigError> {
+    let edge_ok = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    let chars_ok = name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-');
+    let looks_like_ip = name.parse::<std::net::Ipv4Addr>().is_ok();
+    if (3..=63).contains(&name.len())
+        && chars_ok
+        && edge_ok(name.chars().next())
+        && edge_ok(name.chars().last())
+        && !name.contains("..")
+        && !looks_like_ip
+    {
+        return Ok(());
+    }
+    Err(invalid(
+        "PUSHBUILD_BUCKET",
+        "an S3 bucket name: 3 to 63 lowercase letters, digits, `.` or `-`, starting and ending \
+         with a letter or digit (not an s3:// URL or an ARN)",
+        Some(name),
+    ))
+}
+
+/// CloudWatch's namespace rules: 1 to 255 letters, digits and `. - _ / # :`, not `AWS/...`.
+fn check_namespace(namespace: &str) -> Result<(), ConfigError> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || ".-_/#: ".contains(c);
+    if namespace.len() <= 255 && namespace.chars().all(allowed) && !namespace.starts_with("AWS/") {
+        return Ok(());
+    }
+    Err(invalid(
+        "PUSHBUILD_NAMESPACE",
+        "a CloudWatch namespace: up to 255 letters, digits, spaces or `. - _ / # :`, \
+         not starting with `AWS/`",
+        Some(namespace),
+    ))
+}
+
+/// `PUSHBUILD_PRICE_PER_MINUTE`, else Lambda's price for the function's memory and arch. The
+/// memory and arch are checked even when the price is set, so a typo never waits to surface.
+fn price(vars: &Vars) -> Result<Price, ConfigError> {
+    let memory_mb = match vars.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE") {
+        None => DEFAULT_MEMORY_MB,
+        Some(text) => text
+            .parse::<u32>()
+            .ok()
+            .filter(|mb| (128..=10_240).contains(mb))
+            .ok_or_else(|| {
+                invalid(
+                    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+                    "the function's memory in MB, a whole number from 128 to 10240",
+                    None,
+                )
+            })?,
+    };
+    let arch = match vars.get("PUSHBUILD_ARCH").as_deref() {
+        None | Some("arm64") => Arch::Arm64,
+        Some("x86_64") => Arch::X86_64,
+        Some(other) => return Err(invalid("PUSHBUILD_ARCH", "arm64 or x86_64", Some(other))),
+    };
+    match vars.get("PUSHBUILD_PRICE_PER_MINUTE") {
+        None => Ok(Price::lambda(memory_mb, arch)),
+        Some(text) => match text.parse::<f64>() {
+            Ok(usd) if usd.is_finite() && usd >= 0.0 => Ok(Price::per_minute(usd)),
+            _ => Err(invalid(
+                "PUSHBUILD_PRICE_PER_MINUTE",
+                "a price in USD per build minute, a number of 0 or more such as 0.0016",
+                Some(&text),
+            )),
+        },
+    }
+}
+
+#[cfg(test)]
+#[path = "config_tests.rs"]
+mod tests;

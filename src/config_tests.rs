@@ -1,0 +1,219 @@
+//! Settings: defaults, each accepted value, and each bad value's message.
+
+use super::*;
+
+/// Reads the settings from a table: the bucket plus `vars` (a later entry wins).
+fn read(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    let mut table = vec![("PUSHBUILD_BUCKET", "pushbuild-artifacts")];
+    table.extend_from_slice(vars);
+    Config::from_vars(|name| {
+        table
+            .iter()
+            .rev()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_string())
+    })
+}
+
+#[track_caller]
+fn ok(vars: &[(&str, &str)]) -> Config {
+    read(vars).unwrap_or_else(|err| panic!("{vars:?}: {err}"))
+}
+
+/// One bad setting and the whole message it gives.
+#[track_caller]
+fn case(name: &str, value: &str, message: &str) {
+    match read(&[(name, value)]) {
+        Err(err) => assert_eq!(err.to_string(), message, "{name}={value:?}"),
+        Ok(config) => panic!("{name}={value:?} was accepted: {config:?}"),
+    }
+}
+
+#[test]
+fn defaults() {
+    let config = ok(&[]);
+    assert_eq!(
+        config,
+        Config {
+            bucket: "pushbuild-artifacts".into(),
+            buildspec: "buildspec.yml".into(),
+            upload_reserve: Duration::from_secs(30),
+            source_concurrency: 32,
+            s3_path_style: false,
+            work_dir: PathBuf::from("/tmp/pushbuild"),
+            price: Price::lambda(2048, Arch::Arm64),
+            namespace: "PushBuild".into(),
+            monthly_minutes: None,
+        }
+    );
+    assert_eq!(config.source_dir(), PathBuf::from("/tmp/pushbuild/src"));
+    assert_eq!(config.home_dir(), PathBuf::from("/tmp/pushbuild/home"));
+    assert_eq!(
+        ok(&[("PUSHBUILD_SOURCE_CONCURRENCY", "")]).source_concurrency,
+        32
+    );
+    assert_eq!(
+        ok(&[("PUSHBUILD_BUILDSPEC", "  ")]).buildspec,
+        "buildspec.yml"
+    );
+}
+
+#[test]
+fn values_are_read() {
+    let config = ok(&[
+        ("PUSHBUILD_BUILDSPEC", "ci/build.yml"),
+        ("PUSHBUILD_UPLOAD_RESERVE_SECONDS", "1"),
+        ("PUSHBUILD_SOURCE_CONCURRENCY", " 256 "),
+        ("PUSHBUILD_S3_PATH_STYLE", "TRUE"),
+        ("PUSHBUILD_WORK_DIR", "/mnt/efs/work"),
+        ("PUSHBUILD_NAMESPACE", "Team/CI"),
+        ("PUSHBUILD_MONTHLY_MINUTES", "0"),
+    ]);
+    assert_eq!(config.buildspec, "ci/build.yml");
+    assert_eq!(config.upload_reserve, Duration::from_secs(1));
+    assert_eq!(config.source_concurrency, 256);
+    assert!(config.s3_path_style);
+    assert_eq!(config.work_dir, PathBuf::from("/mnt/efs/work"));
+    assert_eq!(config.namespace, "Team/CI");
+    assert_eq!(config.monthly_minutes, Some(0));
+    assert!(!ok(&[("PUSHBUILD_S3_PATH_STYLE", "false")]).s3_path_style);
+}
+
+#[test]
+fn price_comes_from_the_setting_or_the_function() {
+    let price = |vars: &[(&str, &str)]| ok(vars).price;
+    assert_eq!(
+        price(&[("PUSHBUILD_PRICE_PER_MINUTE", "0.0016")]),
+        Price::per_minute(0.0016)
+    );
+    assert_eq!(
+        price(&[
+            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "4096"),
+            ("PUSHBUILD_ARCH", "x86_64")
+        ]),
+        Price::lambda(4096, Arch::X86_64)
+    );
+    assert_eq!(
+        price(&[("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")]),
+        Price::lambda(1024, Arch::Arm64)
+    );
+}
+
+#[test]
+fn a_missing_bucket_says_what_it_is_for() {
+    let err = Config::from_vars(|_| None).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "PUSHBUILD_BUCKET is required: the S3 bucket that receives build artifacts, logs and \
+         records"
+    );
+    let blank = Config::from_vars(|name| (name == "PUSHBUILD_BUCKET").then(String::new));
+    assert!(matches!(blank, Err(ConfigError::Missing { .. })));
+}
+
+#[test]
+fn bad_values_name_the_variable_and_what_was_expected() {
+    const BUCKET: &str = "PUSHBUILD_BUCKET: expected an S3 bucket name: 3 to 63 lowercase \
+                          letters, digits, `.` or `-`, starting and ending with a letter or digit \
+                          (not an s3:// URL or an ARN)";
+    for bucket in [
+        "s3://b",
+        "ab",
+        "My-Bucket",
+        "a..b",
+        "-abc",
+        "abc.",
+        "192.168.1.10",
+    ] {
+        case(
+            "PUSHBUILD_BUCKET",
+            bucket,
+            &format!("{BUCKET}, found {bucket:?}"),
+        );
+    }
+    case(
+        "PUSHBUILD_BUCKET",
+        &"a".repeat(64),
+        &format!("{BUCKET}, found {:?}", "a".repeat(64)),
+    );
+    case(
+        "PUSHBUILD_BUILDSPEC",
+        "../b.yml",
+        "PUSHBUILD_BUILDSPEC: expected a relative path in the repository such as \
+         `buildspec.yml` (the path leaves the repository with `..`), found \"../b.yml\"",
+    );
+    case(
+        "PUSHBUILD_BUILDSPEC",
+        "/b.yml",
+        "PUSHBUILD_BUILDSPEC: expected a relative path in the repository such as \
+         `buildspec.yml` (the path is absolute), found \"/b.yml\"",
+    );
+    for reserve in ["0", "901", "-1", "1.5", "soon"] {
+        case(
+            "PUSHBUILD_UPLOAD_RESERVE_SECONDS",
+            reserve,
+            &format!(
+                "PUSHBUILD_UPLOAD_RESERVE_SECONDS: expected a whole number from 1 to 900, \
+                 found {reserve:?}"
+            ),
+        );
+    }
+    for concurrency in ["lots", "0", "257"] {
+        case(
+            "PUSHBUILD_SOURCE_CONCURRENCY",
+            concurrency,
+            &format!(
+                "PUSHBUILD_SOURCE_CONCURRENCY: expected a whole number from 1 to 256, \
+                 found {concurrency:?}"
+            ),
+        );
+    }
+    case(
+        "PUSHBUILD_S3_PATH_STYLE",
+        "yes",
+        "PUSHBUILD_S3_PATH_STYLE: expected true or false, found \"yes\"",
+    );
+    case(
+        "PUSHBUILD_WORK_DIR",
+        "work",
+        "PUSHBUILD_WORK_DIR: expected an absolute path, found \"work\"",
+    );
+    for price in ["-0.1", "free", "NaN", "inf"] {
+        case(
+            "PUSHBUILD_PRICE_PER_MINUTE",
+            price,
+            &format!(
+                "PUSHBUILD_PRICE_PER_MINUTE: expected a price in USD per build minute, a number \
+                 of 0 or more such as 0.0016, found {price:?}"
+            ),
+        );
+    }
+    case(
+        "PUSHBUILD_ARCH",
+        "aarch64",
+        "PUSHBUILD_ARCH: expected arm64 or x86_64, found \"aarch64\"",
+    );
+    case(
+        "PUSHBUILD_NAMESPACE",
+        "AWS/Lambda",
+        "PUSHBUILD_NAMESPACE: expected a CloudWatch namespace: up to 255 letters, digits, \
+         spaces or `. - _ / # :`, not starting with `AWS/`, found \"AWS/Lambda\"",
+    );
+    case(
+        "PUSHBUILD_MONTHLY_MINUTES",
+        "1e3",
+        "PUSHBUILD_MONTHLY_MINUTES: expected a whole number, found \"1e3\"",
+    );
+}
+
+#[test]
+fn aws_values_are_never_shown() {
+    for memory in ["2GB", "64", "99999"] {
+        case(
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+            memory,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE: expected the function's memory in MB, a whole \
+             number from 128 to 10240",
+        );
+    }
+}

@@ -1,0 +1,142 @@
+//! What to build: maps the event a Lambda invocation receives to the builds it asks for.
+//!
+//! Accepted shapes (the samples in `events/` show each one):
+//! - a CodeCommit trigger event (`Records[]` with `eventSource` `aws:codecommit`): every branch
+//!   or tag reference of every record is built; a deleted one is skipped (`codecommit.rs`);
+//! - an EventBridge `CodeCommit Repository State Change` event: a created or updated branch or
+//!   tag is built, a deleted one is skipped (`eventbridge.rs`);
+//! - a build request named like CodeBuild's StartBuild, `{"repository": ..., "sourceVersion":
+//!   ...}`, sent by hand ("build now") or by a schedule as constant input; also accepted as the
+//!   `detail` of an EventBridge `Scheduled Event` (`request.rs`).
+//!
+//! This step only reads the event: it resolves no reference and imports no AWS SDK.
+
+mod check;
+mod codecommit;
+mod eventbridge;
+mod json;
+mod request;
+
+#[cfg(test)]
+mod events_tests;
+#[cfg(test)]
+mod tests;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub use check::{buildspec_path_problem, skip_ci};
+
+/// One build asked for by an event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuildTarget {
+    /// The CodeCommit repository's name (`pushbuild-demo`).
+    pub repository: String,
+    /// What the source step resolves: a commit id, `refs/heads/x`, `refs/tags/x` or a branch or
+    /// tag name. A push builds the commit the event names, so a later push cannot change what
+    /// this build sees.
+    pub version: String,
+    /// The commit, when the event names it.
+    pub commit: Option<String>,
+    /// The full reference (`refs/heads/main`, `refs/tags/v1`), when the event names one.
+    pub reference: Option<String>,
+    /// The buildspec's path in the repository, when the event overrides the configured one.
+    pub buildspec: Option<String>,
+    /// Variables that override the buildspec's, in order (a later name wins).
+    pub env_overrides: Vec<(String, String)>,
+    /// Who or what asked: `codecommit/<trigger>`, `eventbridge/codecommit`, `manual`.
+    pub initiator: String,
+    /// `branch/<name>` or `tag/<name>` for builds started by a push.
+    pub webhook_trigger: Option<String>,
+    /// `<event id>:<reference>`: the same for every delivery of one event, so a build can be run
+    /// once per event even when the event is delivered twice.
+    pub dedup_key: Option<String>,
+    /// The repository's region, when the event says.
+    pub region: Option<String>,
+    /// The repository's account, when the event says.
+    pub account: Option<String>,
+}
+
+/// A reference the event names that is not built, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Skipped {
+    pub repository: String,
+    pub reference: Option<String>,
+    pub commit: Option<String>,
+    /// Why nothing is built (`branch feature/x was deleted`).
+    pub reason: String,
+}
+
+/// What to do for one reference an event names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Planned {
+    Build(BuildTarget),
+    Skip(Skipped),
+}
+
+/// Why an event could not be mapped to builds. Each message names the field's path in the event
+/// (`Records[0].codecommit.references[1].ref`) and what was expected there.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EventError {
+    #[error("{path}: required, expected {expected}")]
+    Missing {
+        path: String,
+        expected: &'static str,
+    },
+    #[error("{path}: expected {expected}, found {found}")]
+    WrongType {
+        path: String,
+        expected: &'static str,
+        found: &'static str,
+    },
+    #[error("{path}: {problem}")]
+    Invalid { path: String, problem: String },
+    #[error("the EventBridge envelope does not parse: {message}")]
+    Envelope { message: String },
+    #[error(
+        "unrecognised event ({found}); pushbuild accepts a CodeCommit trigger event \
+         (`Records[]` with eventSource `aws:codecommit`), an EventBridge `CodeCommit Repository \
+         State Change` event, or a build request `{{\"repository\": ..., \"sourceVersion\": ...}}` \
+         (sent as is, or as the detail of an EventBridge `Scheduled Event`)"
+    )]
+    UnknownShape { found: String },
+}
+
+/// The builds (and the skipped references) an event asks for, in the event's order.
+///
+/// The shape is recognised by its top-level keys: `Records` (CodeCommit trigger), `detail-type`
+/// (EventBridge), `repository` (a build request).
+pub fn plan(event: &Value) -> Result<Vec<Planned>, EventError> {
+    let Some(object) = event.as_object() else {
+        return Err(EventError::UnknownShape {
+            found: format!("{} instead of an object", json::kind(event)),
+        });
+    };
+    if object.contains_key("Records") {
+        codecommit::plan(event)
+    } else if object.contains_key("detail-type") {
+        eventbridge::plan(event)
+    } else if object.contains_key("repository") {
+        Ok(vec![Planned::Build(request::plan(
+            &json::Node::root(event),
+            request::Origin::default(),
+        )?)])
+    } else {
+        Err(EventError::UnknownShape {
+            found: describe_keys(object),
+        })
+    }
+}
+
+/// `an object with keys a, b, c`: names a few of the keys, never their values.
+fn describe_keys(object: &serde_json::Map<String, Value>) -> String {
+    const SHOWN: usize = 5;
+    if object.is_empty() {
+        return "an empty object".to_string();
+    }
+    let mut keys: Vec<&str> = object.keys().take(SHOWN).map(String::as_str).collect();
+    if object.len() > SHOWN {
+        keys.push("...");
+    }
+    format!("an object with keys {}", keys.join(", "))
+}
