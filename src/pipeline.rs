@@ -194,14 +194,106 @@ pub fn run_build(job: &BuildJob, store: &dyn Store) -> Result<BuildRecord, Pipel
 }
 
 fn object_metadata(job: &BuildJob) -> Vec<(String, String)> {
+    metadata_for(&job.info)
+}
+
+fn metadata_for(info: &BuildInfo) -> Vec<(String, String)> {
     let mut meta = vec![
-        ("build-id".to_string(), job.info.build_id.clone()),
-        ("repository".to_string(), job.info.project.clone()),
+        ("build-id".to_string(), info.build_id.clone()),
+        ("repository".to_string(), info.project.clone()),
     ];
-    if let Some(commit) = &job.info.resolved_source_version {
+    if let Some(commit) = &info.resolved_source_version {
         meta.push(("commit".to_string(), commit.clone()));
     }
     meta
+}
+
+/// A build that failed before its phases could run (its source or buildspec could not be had).
+pub struct Unbuilt<'a> {
+    pub info: &'a BuildInfo,
+    pub reference: Option<String>,
+    /// The phase that failed, as CodeBuild names it (`DOWNLOAD_SOURCE`).
+    pub phase: &'static str,
+    /// Why, in CodeBuild's words (`YAML_FILE_ERROR: ...`, `CLIENT_ERROR: ...`).
+    pub message: String,
+    /// Lines for the log before the failure (what was fetched, notes).
+    pub notes: Vec<String>,
+    pub started: Instant,
+    pub start_time: DateTime<Utc>,
+    pub price: &'a Price,
+}
+
+/// Stores the log and the record of a build that failed before it ran: it is FAILED, billed like
+/// any other, and its record says why.
+pub fn record_unbuilt(unbuilt: &Unbuilt<'_>, store: &dyn Store) -> Result<BuildRecord, PipelineError> {
+    let info = unbuilt.info;
+    let layout = Layout {
+        project: info.project.clone(),
+        build_id: info.build_id.clone(),
+    };
+    let mut log = Vec::new();
+    let mut line = |text: &str| {
+        log.extend_from_slice(format!("[Container] {} {text}\n", crate::executor::log::timestamp()).as_bytes());
+    };
+    line(&format!(
+        "Build {} (#{}) of {} started by {}",
+        info.build_id, info.build_number, info.project, info.initiator
+    ));
+    line(&format!("Entering phase {}", unbuilt.phase));
+    for note in &unbuilt.notes {
+        line(note);
+    }
+    line(&format!("Phase complete: {} State: FAILED", unbuilt.phase));
+    line(&format!("Phase context status code: {}", unbuilt.message));
+    let cost = cost::build_cost(unbuilt.started.elapsed(), unbuilt.price);
+    line(&format!("Build completed: FAILED in {} ms, {} billed minute(s)", cost.duration_ms, cost.billed_minutes));
+    let meta = |content_type: &str| ObjectMeta {
+        content_type: content_type.to_string(),
+        metadata: metadata_for(info),
+    };
+    let log_uri = store.put(&layout.log(), &log, &meta("text/plain; charset=utf-8"))?;
+    let record = BuildRecord {
+        build_id: info.build_id.clone(),
+        codebuild_build_id: info.codebuild_build_id(),
+        repository: info.project.clone(),
+        build_number: info.build_number,
+        reference: unbuilt.reference.clone(),
+        commit: info.resolved_source_version.clone(),
+        initiator: info.initiator.clone(),
+        status: Status::Failed,
+        start_time: unbuilt.start_time,
+        end_time: Utc::now(),
+        phases: vec![PhaseOutcome {
+            phase: unbuilt.phase.to_string(),
+            status: Status::Failed,
+            started: unbuilt.start_time,
+            duration_ms: cost.duration_ms,
+            attempts: 1,
+            message: Some(unbuilt.message.clone()),
+        }],
+        artifacts: Vec::new(),
+        log_uri,
+        exported_variables: BTreeMap::new(),
+        warnings: Vec::new(),
+        duration_ms: cost.duration_ms,
+        billed_minutes: cost.billed_minutes,
+        cost,
+    };
+    store.put(&layout.record(), &serde_json::to_vec_pretty(&record)?, &meta("application/json"))?;
+    Ok(record)
+}
+
+/// A new build id: the start time (sortable) and a random part (`20261122T231000Z-3f9c1a2b`).
+pub fn new_build_id() -> String {
+    let random = uuid::Uuid::new_v4().simple().to_string();
+    format!("{}-{}", Utc::now().format("%Y%m%dT%H%M%SZ"), &random[..8])
+}
+
+/// One more than the number of build records the store holds for `project`.
+pub fn next_build_number(store: &dyn Store, project: &str) -> Result<u64, StoreError> {
+    let keys = store.list(&Layout::builds_prefix(project))?;
+    let builds = keys.iter().filter(|k| k.ends_with("/build.json")).count();
+    Ok(builds as u64 + 1)
 }
 
 /// The UPLOAD_ARTIFACTS phase: each artifact selected, zipped and stored on its own.
@@ -354,6 +446,46 @@ fn package_one(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn build_ids_sort_by_time_and_differ() {
+        let a = new_build_id();
+        let b = new_build_id();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), "20261122T231000Z-3f9c1a2b".len());
+    }
+
+    #[test]
+    fn a_build_that_never_ran_is_recorded_as_failed_with_its_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::LocalStore::new(dir.path());
+        let info = BuildInfo {
+            build_id: "b1".into(),
+            project: "web".into(),
+            build_number: next_build_number(&store, "web").unwrap(),
+            initiator: "test".into(),
+            ..BuildInfo::default()
+        };
+        let price = Price::per_minute(0.01);
+        let unbuilt = Unbuilt {
+            info: &info,
+            reference: Some("refs/heads/main".into()),
+            phase: "DOWNLOAD_SOURCE",
+            message: "CLIENT_ERROR: `big.bin` is too large".into(),
+            notes: vec!["Fetched 3 files".into()],
+            started: Instant::now(),
+            start_time: Utc::now(),
+            price: &price,
+        };
+        let record = record_unbuilt(&unbuilt, &store).unwrap();
+        assert_eq!(record.status, Status::Failed);
+        assert_eq!(record.billed_minutes, 1);
+        assert_eq!(record.phases[0].phase, "DOWNLOAD_SOURCE");
+        let log = String::from_utf8(store.get("builds/web/b1/build.log").unwrap().unwrap()).unwrap();
+        assert!(log.contains("Fetched 3 files") && log.contains("big.bin"), "{log}");
+        assert!(store.get("builds/web/b1/build.json").unwrap().is_some());
+        assert_eq!(next_build_number(&store, "web").unwrap(), 2);
+    }
 
     #[test]
     fn artifact_names_default_and_get_a_zip_suffix() {

@@ -190,8 +190,8 @@ fn run(args: &RunArgs) -> ExitCode {
     };
     let store = LocalStore::new(args.store.clone().unwrap_or_else(default_store));
     let git = local::git_info(&dir);
-    let build_id = new_build_id();
-    let build_number = match next_build_number(&store, &project) {
+    let build_id = pipeline::new_build_id();
+    let build_number = match pipeline::next_build_number(&store, &project) {
         Ok(n) => n,
         Err(err) => {
             eprintln!("error: {err}");
@@ -295,19 +295,6 @@ fn local_secrets(spec: &BuildSpec) -> Result<Vec<(String, String)>, String> {
     Ok(secrets)
 }
 
-/// A new build id: the start time (sortable) and a random part.
-pub fn new_build_id() -> String {
-    let random = uuid::Uuid::new_v4().simple().to_string();
-    format!("{}-{}", Utc::now().format("%Y%m%dT%H%M%SZ"), &random[..8])
-}
-
-/// One more than the number of builds the store holds for `project`.
-fn next_build_number(store: &dyn Store, project: &str) -> Result<u64, crate::store::StoreError> {
-    let keys = store.list(&Layout::builds_prefix(project))?;
-    let builds = keys.iter().filter(|k| k.ends_with("/build.json")).count();
-    Ok(builds as u64 + 1)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -324,11 +311,4 @@ mod tests {
         );
     }
 
-    #[test]
-    fn build_ids_sort_by_time_and_differ() {
-        let a = new_build_id();
-        let b = new_build_id();
-        assert_ne!(a, b);
-        assert_eq!(a.len(), "20261122T231000Z-3f9c1a2b".len());
-    }
 }
