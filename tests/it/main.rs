@@ -1,4 +1,6 @@
 //! pushbuild's integration tests: one binary, a module per area.
 
+mod codecommit;
+mod codecommit_standin;
 mod conformance;
 mod support;
