@@ -4,6 +4,8 @@
 
 #[path = "../tests/it/codecommit_standin.rs"]
 mod codecommit_standin;
+#[path = "../tests/it/codecommit_standin_ops.rs"]
+mod codecommit_standin_ops;
 
 use std::time::{Duration, Instant};
 

@@ -1,6 +1,6 @@
 //! A CodeCommit stand-in: an HTTP server on loopback that speaks CodeCommit's JSON 1.1 wire
 //! protocol for the read calls pushbuild makes (`GetBranch`, `GetCommit`, `GetFolder`,
-//! `GetBlob`), answering from a real git repository through the `git` command line.
+//! `GetBlob`), answering from a real git repository (`codecommit_standin_ops`).
 //!
 //! Knobs for tests: latency added to every call, the next N calls failing with 503 or with
 //! `ThrottlingException`, and counters (calls per operation, the most calls in flight at once).
@@ -9,21 +9,20 @@
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_sdk_codecommit::config::{BehaviorVersion, Credentials, Region};
-use base64::Engine;
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response};
-use pushbuild::source::{BLOB_LIMIT_BYTES, CodeCommitSource};
+use pushbuild::source::CodeCommitSource;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+
+use crate::codecommit_standin_ops::{Fault, GitRepo};
 
 const TARGET_PREFIX: &str = "CodeCommit_20150413.";
 
@@ -36,19 +35,14 @@ pub struct StandIn {
 
 struct State {
     repository: String,
-    repo: PathBuf,
+    repo: GitRepo,
     latency_ms: AtomicU64,
     fail_503: AtomicUsize,
     throttle: AtomicUsize,
     calls: Mutex<BTreeMap<String, usize>>,
     in_flight: AtomicUsize,
     peak: AtomicUsize,
-    /// A long-running `git cat-file --batch`, started on the first `GetBlob`.
-    blobs: tokio::sync::Mutex<Option<CatFile>>,
 }
-
-/// An error answer: the exception's name and its message (always HTTP 400, as CodeCommit does).
-type Fault = (&'static str, String);
 
 impl StandIn {
     /// Serves the git repository at `repo` under the name `repository` on a free loopback port.
@@ -59,14 +53,13 @@ impl StandIn {
         let addr = listener.local_addr().expect("local addr");
         let state = Arc::new(State {
             repository: repository.to_string(),
-            repo: repo.to_path_buf(),
+            repo: GitRepo::new(repo),
             latency_ms: AtomicU64::new(0),
             fail_503: AtomicUsize::new(0),
             throttle: AtomicUsize::new(0),
             calls: Mutex::new(BTreeMap::new()),
             in_flight: AtomicUsize::new(0),
             peak: AtomicUsize::new(0),
-            blobs: tokio::sync::Mutex::new(None),
         });
         let shared = state.clone();
         let server = tokio::spawn(async move {
@@ -244,10 +237,10 @@ async fn handle(
             format!("{name} does not exist"),
         )),
         Some(_) => match op.as_str() {
-            "GetBranch" => get_branch(&state, &input).await,
-            "GetCommit" => get_commit(&state, &input).await,
-            "GetFolder" => get_folder(&state, &input).await,
-            "GetBlob" => get_blob(&state, &input).await,
+            "GetBranch" => state.repo.get_branch(&input).await,
+            "GetCommit" => state.repo.get_commit(&input).await,
+            "GetFolder" => state.repo.get_folder(&input).await,
+            "GetBlob" => state.repo.get_blob(&input).await,
             _ => Err((
                 "UnknownOperationException",
                 format!("{target} is not served here"),
@@ -271,225 +264,6 @@ fn answer(status: u16, body: Value) -> Response<Full<Bytes>> {
 
 fn error((kind, message): Fault) -> Response<Full<Bytes>> {
     answer(400, json!({"__type": kind, "message": message}))
-}
-
-fn field<'a>(input: &'a Value, name: &str) -> Result<&'a str, Fault> {
-    input[name]
-        .as_str()
-        .ok_or(("InvalidRequestException", format!("{name} is required")))
-}
-
-async fn get_branch(state: &State, input: &Value) -> Result<Value, Fault> {
-    let branch = field(input, "branchName")?;
-    let commit = rev_parse(state, &format!("refs/heads/{branch}^{{commit}}"))
-        .await
-        .ok_or((
-            "BranchDoesNotExistException",
-            format!("branch {branch} does not exist"),
-        ))?;
-    Ok(json!({"branch": {"branchName": branch, "commitId": commit}}))
-}
-
-async fn get_commit(state: &State, input: &Value) -> Result<Value, Fault> {
-    let id = field(input, "commitId")?;
-    let missing = || {
-        (
-            "CommitIdDoesNotExistException",
-            format!("commit {id} does not exist"),
-        )
-    };
-    if id.len() != 40 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err((
-            "InvalidCommitIdException",
-            format!("{id} is not a full commit id"),
-        ));
-    }
-    let raw = git_async(&state.repo, &["cat-file", "commit", id])
-        .await
-        .ok_or_else(missing)?;
-    let raw = String::from_utf8_lossy(&raw);
-    let (headers, message) = raw.split_once("\n\n").unwrap_or((&raw, ""));
-    let (mut tree, mut parents, mut author, mut committer) = ("", Vec::new(), json!({}), json!({}));
-    for line in headers.lines() {
-        match line.split_once(' ') {
-            Some(("tree", t)) => tree = t,
-            Some(("parent", p)) => parents.push(p),
-            Some(("author", who)) => author = person(who),
-            Some(("committer", who)) => committer = person(who),
-            _ => {}
-        }
-    }
-    Ok(json!({"commit": {
-        "commitId": id, "treeId": tree, "parents": parents, "message": message,
-        "author": author, "committer": committer, "additionalData": ""
-    }}))
-}
-
-/// `Name <email> 1700000000 +0000` as CodeCommit's UserInfo.
-fn person(who: &str) -> Value {
-    let (name, rest) = who.split_once(" <").unwrap_or((who, ""));
-    let (email, date) = rest.split_once("> ").unwrap_or((rest, ""));
-    json!({"name": name, "email": email, "date": date})
-}
-
-async fn get_folder(state: &State, input: &Value) -> Result<Value, Fault> {
-    let spec = field(input, "commitSpecifier")?;
-    let folder_path = field(input, "folderPath")?;
-    let commit = rev_parse(state, &format!("{spec}^{{commit}}"))
-        .await
-        .ok_or((
-            "CommitDoesNotExistException",
-            format!("{spec} does not exist"),
-        ))?;
-    let path = folder_path.trim_matches('/');
-    let tree_spec = if path.is_empty() {
-        format!("{commit}^{{tree}}")
-    } else {
-        format!("{commit}:{path}")
-    };
-    let no_folder = || {
-        (
-            "FolderDoesNotExistException",
-            format!("{folder_path} does not exist"),
-        )
-    };
-    let tree = rev_parse(state, &tree_spec).await.ok_or_else(no_folder)?;
-    let kind = git_async(&state.repo, &["cat-file", "-t", &tree])
-        .await
-        .ok_or_else(no_folder)?;
-    if kind.trim_ascii() != b"tree" {
-        return Err(no_folder());
-    }
-    let listing = git_async(&state.repo, &["ls-tree", "-z", &tree])
-        .await
-        .ok_or_else(no_folder)?;
-    let (mut folders, mut files, mut links, mut modules) = (vec![], vec![], vec![], vec![]);
-    for entry in listing.split(|&b| b == 0).filter(|e| !e.is_empty()) {
-        let entry = String::from_utf8_lossy(entry);
-        let Some((meta, name)) = entry.split_once('\t') else {
-            continue;
-        };
-        let mut meta = meta.split(' ');
-        let (mode, _kind, id) = (meta.next(), meta.next(), meta.next().unwrap_or_default());
-        let absolute = if path.is_empty() {
-            name.to_string()
-        } else {
-            format!("{path}/{name}")
-        };
-        let blob = |mode: &str| json!({"blobId": id, "absolutePath": absolute, "relativePath": name, "fileMode": mode});
-        match mode {
-            Some("040000") => {
-                folders.push(json!({"treeId": id, "absolutePath": absolute, "relativePath": name}))
-            }
-            Some("100755") => files.push(blob("EXECUTABLE")),
-            Some("120000") => links.push(blob("SYMLINK")),
-            Some("160000") => modules
-                .push(json!({"commitId": id, "absolutePath": absolute, "relativePath": name})),
-            _ => files.push(blob("NORMAL")),
-        }
-    }
-    Ok(json!({
-        "commitId": commit, "folderPath": folder_path, "treeId": tree,
-        "subFolders": folders, "files": files, "symbolicLinks": links, "subModules": modules
-    }))
-}
-
-async fn get_blob(state: &State, input: &Value) -> Result<Value, Fault> {
-    let id = field(input, "blobId")?;
-    let missing = || {
-        (
-            "BlobIdDoesNotExistException",
-            format!("blob {id} does not exist"),
-        )
-    };
-    if id.len() != 40 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(("InvalidBlobIdException", format!("{id} is not a blob id")));
-    }
-    let mut blobs = state.blobs.lock().await;
-    if blobs.is_none() {
-        *blobs = Some(CatFile::start(&state.repo).map_err(|e| ("InternalError", e.to_string()))?);
-    }
-    let cat = blobs.as_mut().expect("started above");
-    let (kind, content) = cat
-        .read(id)
-        .await
-        .map_err(|e| ("InternalError", e.to_string()))?
-        .ok_or_else(missing)?;
-    drop(blobs);
-    if kind != "blob" {
-        return Err(missing());
-    }
-    if content.len() as u64 > BLOB_LIMIT_BYTES {
-        return Err((
-            "FileTooLargeException",
-            format!("blob {id} is larger than 6 MB"),
-        ));
-    }
-    Ok(json!({"content": base64::engine::general_purpose::STANDARD.encode(content)}))
-}
-
-async fn rev_parse(state: &State, spec: &str) -> Option<String> {
-    let out = git_async(&state.repo, &["rev-parse", "--verify", "-q", spec]).await?;
-    Some(String::from_utf8_lossy(&out).trim().to_string())
-}
-
-/// Runs git in `repo`; its standard output when it succeeds.
-async fn git_async(repo: &Path, args: &[&str]) -> Option<Vec<u8>> {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(repo)
-        .args(args)
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .output()
-        .await
-        .ok()?;
-    out.status.success().then_some(out.stdout)
-}
-
-/// `git cat-file --batch`: one process answering object reads in turn.
-struct CatFile {
-    _child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
-}
-
-impl CatFile {
-    fn start(repo: &Path) -> std::io::Result<CatFile> {
-        let mut child = Command::new("git")
-            .arg("-C")
-            .arg(repo)
-            .args(["cat-file", "--batch"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()?;
-        let stdin = child.stdin.take().expect("piped stdin");
-        let stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
-        Ok(CatFile {
-            _child: child,
-            stdin,
-            stdout,
-        })
-    }
-
-    /// The object's type and content, or `None` when the repository has no such object.
-    async fn read(&mut self, id: &str) -> std::io::Result<Option<(String, Vec<u8>)>> {
-        self.stdin.write_all(format!("{id}\n").as_bytes()).await?;
-        self.stdin.flush().await?;
-        let mut header = String::new();
-        self.stdout.read_line(&mut header).await?;
-        let parts: Vec<&str> = header.split_whitespace().collect();
-        let [_, kind, size] = parts[..] else {
-            return Ok(None);
-        };
-        let size: usize = size.parse().map_err(std::io::Error::other)?;
-        let mut content = vec![0; size + 1]; // The object, then a newline.
-        self.stdout.read_exact(&mut content).await?;
-        content.pop();
-        Ok(Some((kind.to_string(), content)))
-    }
 }
 
 /// Runs git in `repo` for test setup (fixed author and dates); its trimmed output. Panics on failure.

@@ -2,5 +2,6 @@
 
 mod codecommit;
 mod codecommit_standin;
+mod codecommit_standin_ops;
 mod conformance;
 mod support;
