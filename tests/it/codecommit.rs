@@ -6,7 +6,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
-use pushbuild::source::{CodeCommitSource, Source, SourceError};
+use pushbuild::source::{CodeCommitSource, FetchSummary, Source, SourceError};
 
 use crate::codecommit_standin::{StandIn, git, init_repo};
 
@@ -149,6 +149,16 @@ async fn missing_things_give_their_own_errors() {
     assert_eq!(standin.calls("GetBranch") + standin.calls("GetCommit"), 3);
 }
 
+/// What a caller generic over the port does: resolve `main`, then fetch it.
+async fn resolve_and_fetch<S: Source + 'static>(
+    source: S,
+    dest: std::path::PathBuf,
+) -> (String, FetchSummary) {
+    let commit = source.resolve(REPO, "main").await.unwrap();
+    let summary = source.fetch(REPO, &commit.commit_id, &dest).await.unwrap();
+    (commit.commit_id, summary)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fetch_writes_the_tree_as_git_has_it() {
     // Given a commit with nested folders, an executable, a link and a submodule entry,
@@ -157,11 +167,12 @@ async fn fetch_writes_the_tree_as_git_has_it() {
     let source = CodeCommitSource::new(standin.client(), 4);
     let dest = tempfile::tempdir().unwrap();
 
-    // when it is fetched,
-    let summary = source
-        .fetch(REPO, &second, &dest.path().join("src-dir"))
+    // when it is fetched (on a spawned task, through the port alone),
+    let summary = tokio::spawn(resolve_and_fetch(source, dest.path().join("src-dir")))
         .await
         .unwrap();
+    assert_eq!(summary.0, second);
+    let summary = summary.1;
 
     // then the files, modes and links are the work tree's, byte for byte,
     let fetched = snapshot(&dest.path().join("src-dir"));
