@@ -6,7 +6,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
 
 use aws_sdk_codecommit::Client;
-use aws_sdk_codecommit::types::FileModeTypeEnum;
+use aws_sdk_codecommit::types::{FileModeTypeEnum, SymbolicLink};
 use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::Semaphore;
 
@@ -146,7 +146,11 @@ impl Walk<'_> {
         for file in out.files() {
             let path = child(&path, file.relative_path())?;
             let blob_id = blob_id(file.blob_id(), &path)?;
+            let listed_as_link = |l: &SymbolicLink| l.relative_path() == file.relative_path();
             match file.file_mode() {
+                // A link is made once, whichever list names it.
+                Some(FileModeTypeEnum::Symlink)
+                    if out.symbolic_links().iter().any(listed_as_link) => {}
                 Some(FileModeTypeEnum::Symlink) => step.jobs.push(Job::Link { path, blob_id }),
                 mode => step.jobs.push(Job::File {
                     path,
