@@ -311,3 +311,33 @@ async fn calls_in_flight_stay_within_the_setting() {
     let peak = standin.peak_in_flight();
     assert!(peak > 1 && peak <= 4, "peak in flight: {peak}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn from_conf_takes_the_shared_config_and_retries() {
+    use aws_sdk_codecommit::config::{
+        BehaviorVersion, Credentials, Region, SharedCredentialsProvider,
+    };
+    let (repo, _, second) = sample_repo();
+    let standin = StandIn::start(REPO, repo.path()).await;
+    // The endpoint as `AWS_ENDPOINT_URL_CODECOMMIT` would give it, set on the shared config.
+    let shared = aws_config::SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            "AKIDSTANDIN",
+            "stand-in-secret",
+            None,
+            None,
+            "test",
+        )))
+        .endpoint_url(standin.endpoint())
+        .build();
+    let source = CodeCommitSource::from_conf(&shared, CodeCommitSource::DEFAULT_CONCURRENCY);
+    standin.fail_next(1);
+
+    let head = source.resolve(REPO, "main").await.unwrap();
+
+    assert_eq!(head.commit_id, second);
+    assert_eq!(standin.calls("GetBranch"), 2, "the 503 was retried");
+    assert_eq!(source.concurrency(), 32);
+}
