@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod cost;
 pub mod executor;
+pub mod function;
 pub mod pipeline;
 pub mod record;
 pub mod source;

@@ -1,0 +1,190 @@
+//! The CodeCommit adapter of [`Source`]: `GetBranch` and `GetCommit` resolve a version;
+//! `GetFolder` walks the commit's tree from `/` and `GetBlob` reads each file, with a bounded
+//! number of calls in flight. Throttling and 5xx answers are retried by the SDK client.
+
+mod walk;
+
+use std::path::Path;
+use std::time::Duration;
+
+use aws_sdk_codecommit::Client;
+use aws_sdk_codecommit::config::retry::RetryConfig;
+use aws_sdk_codecommit::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+
+use super::{BLOB_LIMIT_BYTES, FetchSummary, ResolvedCommit, Source, SourceError, Version};
+
+/// Reads source from CodeCommit.
+#[derive(Debug, Clone)]
+pub struct CodeCommitSource {
+    client: Client,
+    concurrency: usize,
+}
+
+impl CodeCommitSource {
+    /// Calls in flight when no other number is set: enough to hide CodeCommit's per-call
+    /// latency without running into its request-rate quota.
+    pub const DEFAULT_CONCURRENCY: usize = 32;
+
+    /// Wraps a client as it is (give it [`CodeCommitSource::retry_config`] to retry as
+    /// `from_conf` does). At most `concurrency` calls are in flight during a fetch (at least 1).
+    pub fn new(client: Client, concurrency: usize) -> Self {
+        Self {
+            client,
+            concurrency: concurrency.max(1),
+        }
+    }
+
+    /// Builds the client from the shared SDK configuration (region, credentials and the
+    /// `AWS_ENDPOINT_URL_CODECOMMIT` endpoint as the SDK reads them), with [`Self::retry_config`].
+    pub fn from_conf(sdk_config: &aws_config::SdkConfig, concurrency: usize) -> Self {
+        let conf = aws_sdk_codecommit::config::Builder::from(sdk_config)
+            .retry_config(Self::retry_config())
+            .build();
+        Self::new(Client::from_conf(conf), concurrency)
+    }
+
+    /// Standard retry mode, 6 attempts with exponential backoff: throttling, 5xx answers and
+    /// dropped connections are tried again.
+    pub fn retry_config() -> RetryConfig {
+        RetryConfig::standard()
+            .with_max_attempts(6)
+            .with_initial_backoff(Duration::from_millis(200))
+            .with_max_backoff(Duration::from_secs(5))
+    }
+
+    /// The most calls this source has in flight at once.
+    pub fn concurrency(&self) -> usize {
+        self.concurrency
+    }
+
+    async fn commit(
+        &self,
+        repository: &str,
+        commit_id: &str,
+    ) -> Result<(String, String), SourceError> {
+        let out = self
+            .client
+            .get_commit()
+            .repository_name(repository)
+            .commit_id(commit_id)
+            .send()
+            .await
+            .map_err(|e| api_error("GetCommit", e, repository, Subject::Commit(commit_id)))?;
+        let commit = out.commit().ok_or_else(|| missing("GetCommit", "commit"))?;
+        let id = commit.commit_id().unwrap_or(commit_id).to_string();
+        Ok((id, commit.message().unwrap_or_default().to_string()))
+    }
+
+    async fn branch_head(&self, repository: &str, branch: &str) -> Result<String, SourceError> {
+        let out = self
+            .client
+            .get_branch()
+            .repository_name(repository)
+            .branch_name(branch)
+            .send()
+            .await
+            .map_err(|e| api_error("GetBranch", e, repository, Subject::Branch(branch)))?;
+        out.branch()
+            .and_then(|b| b.commit_id())
+            .map(str::to_string)
+            .ok_or_else(|| missing("GetBranch", "branch.commitId"))
+    }
+}
+
+impl Source for CodeCommitSource {
+    async fn resolve(
+        &self,
+        repository: &str,
+        version: &str,
+    ) -> Result<ResolvedCommit, SourceError> {
+        let (commit_id, reference) = match Version::parse(version)? {
+            Version::Branch(branch) => (
+                self.branch_head(repository, branch).await?,
+                Some(format!("refs/heads/{branch}")),
+            ),
+            Version::Tag(tag) if super::is_commit_id(tag) => {
+                (tag.to_string(), Some(format!("refs/tags/{tag}")))
+            }
+            Version::Tag(_) => {
+                return Err(SourceError::InvalidVersion {
+                    version: version.to_string(),
+                    reason: "CodeCommit has no API to read tags; build a tag by its commit id \
+                             (a push event carries it)",
+                });
+            }
+            Version::Commit(id) => (id.to_string(), None),
+        };
+        let (commit_id, message) = self.commit(repository, &commit_id).await?;
+        Ok(ResolvedCommit {
+            commit_id,
+            message,
+            reference,
+        })
+    }
+
+    async fn fetch(
+        &self,
+        repository: &str,
+        commit_id: &str,
+        dest: &Path,
+    ) -> Result<FetchSummary, SourceError> {
+        walk::fetch(&self.client, repository, commit_id, dest, self.concurrency).await
+    }
+}
+
+/// What a failed call was about, to name it in the error.
+pub(super) enum Subject<'a> {
+    Branch(&'a str),
+    Commit(&'a str),
+    File(&'a str),
+}
+
+pub(super) fn api_error<E, R>(
+    operation: &'static str,
+    err: SdkError<E, R>,
+    repository: &str,
+    subject: Subject<'_>,
+) -> SourceError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let repository = repository.to_string();
+    match (err.code(), subject) {
+        (Some("RepositoryDoesNotExistException"), _) => {
+            SourceError::RepositoryNotFound { repository }
+        }
+        (Some("BranchDoesNotExistException"), Subject::Branch(branch)) => {
+            SourceError::BranchNotFound {
+                repository,
+                branch: branch.to_string(),
+            }
+        }
+        (
+            Some("CommitIdDoesNotExistException" | "CommitDoesNotExistException"),
+            Subject::Commit(commit),
+        ) => SourceError::CommitNotFound {
+            repository,
+            commit: commit.to_string(),
+        },
+        (Some("FileTooLargeException"), Subject::File(path)) => SourceError::FileTooLarge {
+            path: path.to_string(),
+            limit_bytes: BLOB_LIMIT_BYTES,
+        },
+        (Some(code), _) => SourceError::Api {
+            operation,
+            message: format!("{code}: {}", err.message().unwrap_or("no message")),
+        },
+        (None, _) => SourceError::Api {
+            operation,
+            message: DisplayErrorContext(&err).to_string(),
+        },
+    }
+}
+
+fn missing(operation: &'static str, field: &str) -> SourceError {
+    SourceError::Api {
+        operation,
+        message: format!("the answer has no `{field}`"),
+    }
+}
