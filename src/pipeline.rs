@@ -225,7 +225,10 @@ pub struct Unbuilt<'a> {
 
 /// Stores the log and the record of a build that failed before it ran: it is FAILED, billed like
 /// any other, and its record says why.
-pub fn record_unbuilt(unbuilt: &Unbuilt<'_>, store: &dyn Store) -> Result<BuildRecord, PipelineError> {
+pub fn record_unbuilt(
+    unbuilt: &Unbuilt<'_>,
+    store: &dyn Store,
+) -> Result<BuildRecord, PipelineError> {
     let info = unbuilt.info;
     let layout = Layout {
         project: info.project.clone(),
@@ -233,7 +236,9 @@ pub fn record_unbuilt(unbuilt: &Unbuilt<'_>, store: &dyn Store) -> Result<BuildR
     };
     let mut log = Vec::new();
     let mut line = |text: &str| {
-        log.extend_from_slice(format!("[Container] {} {text}\n", crate::executor::log::timestamp()).as_bytes());
+        log.extend_from_slice(
+            format!("[Container] {} {text}\n", crate::executor::log::timestamp()).as_bytes(),
+        );
     };
     line(&format!(
         "Build {} (#{}) of {} started by {}",
@@ -246,7 +251,10 @@ pub fn record_unbuilt(unbuilt: &Unbuilt<'_>, store: &dyn Store) -> Result<BuildR
     line(&format!("Phase complete: {} State: FAILED", unbuilt.phase));
     line(&format!("Phase context status code: {}", unbuilt.message));
     let cost = cost::build_cost(unbuilt.started.elapsed(), unbuilt.price);
-    line(&format!("Build completed: FAILED in {} ms, {} billed minute(s)", cost.duration_ms, cost.billed_minutes));
+    line(&format!(
+        "Build completed: FAILED in {} ms, {} billed minute(s)",
+        cost.duration_ms, cost.billed_minutes
+    ));
     let meta = |content_type: &str| ObjectMeta {
         content_type: content_type.to_string(),
         metadata: metadata_for(info),
@@ -279,7 +287,11 @@ pub fn record_unbuilt(unbuilt: &Unbuilt<'_>, store: &dyn Store) -> Result<BuildR
         billed_minutes: cost.billed_minutes,
         cost,
     };
-    store.put(&layout.record(), &serde_json::to_vec_pretty(&record)?, &meta("application/json"))?;
+    store.put(
+        &layout.record(),
+        &serde_json::to_vec_pretty(&record)?,
+        &meta("application/json"),
+    )?;
     Ok(record)
 }
 
@@ -481,8 +493,12 @@ mod tests {
         assert_eq!(record.status, Status::Failed);
         assert_eq!(record.billed_minutes, 1);
         assert_eq!(record.phases[0].phase, "DOWNLOAD_SOURCE");
-        let log = String::from_utf8(store.get("builds/web/b1/build.log").unwrap().unwrap()).unwrap();
-        assert!(log.contains("Fetched 3 files") && log.contains("big.bin"), "{log}");
+        let log =
+            String::from_utf8(store.get("builds/web/b1/build.log").unwrap().unwrap()).unwrap();
+        assert!(
+            log.contains("Fetched 3 files") && log.contains("big.bin"),
+            "{log}"
+        );
         assert!(store.get("builds/web/b1/build.json").unwrap().is_some());
         assert_eq!(next_build_number(&store, "web").unwrap(), 2);
     }

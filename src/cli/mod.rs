@@ -42,6 +42,9 @@ pub struct Cli {
 enum Commands {
     /// Build DIR with its buildspec; keep artifacts, log and record in the local store.
     Run(RunArgs),
+    /// Run the Lambda function's handler here on EVENT, with local git repositories standing in
+    /// for CodeCommit and the local store for S3.
+    Invoke(InvokeArgs),
     /// Check a buildspec: print its errors and warnings.
     Validate {
         /// The buildspec file.
@@ -79,6 +82,24 @@ struct RunArgs {
     price_per_minute: Option<f64>,
 }
 
+#[derive(Debug, clap::Args)]
+struct InvokeArgs {
+    /// The event, as Lambda would deliver it (see events/).
+    event: PathBuf,
+    /// A directory holding one git repository per CodeCommit repository name (DIR/<name>).
+    #[arg(long, value_name = "DIR")]
+    repos: PathBuf,
+    /// The local store [default: as for `run`].
+    #[arg(long)]
+    store: Option<PathBuf>,
+    /// Where builds keep their source and home [default: a new temporary directory].
+    #[arg(long, value_name = "DIR")]
+    work_dir: Option<PathBuf>,
+    /// The invocation's deadline in seconds (Lambda's longest is 900).
+    #[arg(long, default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..))]
+    timeout: u64,
+}
+
 fn parse_env_pair(text: &str) -> Result<(String, String), String> {
     let (name, value) = text
         .split_once('=')
@@ -104,6 +125,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Commands::Run(args) => run(&args),
+        Commands::Invoke(args) => invoke(&args),
         Commands::Validate { file } => validate(&file),
     }
 }
@@ -272,6 +294,88 @@ fn run(args: &RunArgs) -> ExitCode {
     }
 }
 
+fn invoke(args: &InvokeArgs) -> ExitCode {
+    let text = match std::fs::read_to_string(&args.event) {
+        Ok(text) => text,
+        Err(err) => return bad_input(format!("{}: {err}", args.event.display())),
+    };
+    let event: serde_json::Value = match serde_json::from_str(&text) {
+        Ok(event) => event,
+        Err(err) => return bad_input(format!("{}: not JSON: {err}", args.event.display())),
+    };
+    if !args.repos.is_dir() {
+        return bad_input(format!("--repos {}: not a directory", args.repos.display()));
+    }
+    let temp = match tempfile::Builder::new()
+        .prefix("pushbuild-invoke-")
+        .tempdir()
+    {
+        Ok(temp) => temp,
+        Err(err) => return bad_input(format!("cannot make a work directory: {err}")),
+    };
+    let work_dir = args
+        .work_dir
+        .clone()
+        .unwrap_or_else(|| temp.path().to_path_buf());
+    let work_dir = std::path::absolute(&work_dir).unwrap_or(work_dir);
+    // The function's own settings, with the bucket and work directory of this local run.
+    let config = crate::config::Config::from_vars(|name| match name {
+        "PUSHBUILD_BUCKET" => Some("local-store".to_string()),
+        "PUSHBUILD_WORK_DIR" => Some(work_dir.display().to_string()),
+        other => std::env::var(other).ok(),
+    });
+    let config = match config {
+        Ok(config) => config,
+        Err(err) => return bad_input(err),
+    };
+    let store = LocalStore::new(args.store.clone().unwrap_or_else(default_store));
+    let function = crate::function::Function {
+        config,
+        source: crate::source::GitDirSource::new(&args.repos),
+        store: std::sync::Arc::new(store),
+        base_env: crate::function::build_base_env(std::env::vars()),
+        echo: Echo::Stderr {
+            color: std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        },
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::from(EXIT_INTERNAL);
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs(args.timeout);
+    match runtime.block_on(function.handle(&event, Some(deadline))) {
+        Ok(response) => {
+            match serde_json::to_string_pretty(&response) {
+                Ok(json) => println!("{json}"),
+                Err(err) => eprintln!("error: {err}"),
+            }
+            let all_good = response
+                .builds
+                .iter()
+                .all(|b| b.status == "SUCCEEDED" || b.status == "SKIPPED");
+            if all_good {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(EXIT_BUILD_FAILED)
+            }
+        }
+        Err(err) => {
+            eprintln!("error ({}): {err}", err.error_type());
+            if err.error_type().contains("Permanent") {
+                ExitCode::from(EXIT_BAD_INPUT)
+            } else {
+                ExitCode::from(EXIT_INTERNAL)
+            }
+        }
+    }
+}
+
 /// Locally, `parameter-store` and `secrets-manager` variables take their values from pushbuild's
 /// own environment under the same name (there is no AWS account to ask).
 fn local_secrets(spec: &BuildSpec) -> Result<Vec<(String, String)>, String> {
@@ -310,5 +414,4 @@ mod tests {
                 .contains("not a variable name")
         );
     }
-
 }

@@ -70,6 +70,9 @@ pub struct Function<S> {
     pub store: Arc<dyn Store>,
     /// The environment builds start from (the function's own, less pushbuild's settings).
     pub base_env: Vec<(String, String)>,
+    /// Where build logs are echoed as they are written (off on Lambda: standard output carries
+    /// metrics there).
+    pub echo: Echo,
 }
 
 impl<S: Source> Function<S> {
@@ -95,10 +98,17 @@ impl<S: Source> Function<S> {
         Ok(InvocationResponse { builds })
     }
 
-    async fn build(&self, target: BuildTarget, deadline: Option<Instant>) -> Result<BuildSummary, FunctionError> {
+    async fn build(
+        &self,
+        target: BuildTarget,
+        deadline: Option<Instant>,
+    ) -> Result<BuildSummary, FunctionError> {
         let started = Instant::now();
         let start_time = Utc::now();
-        let version = target.commit.clone().unwrap_or_else(|| target.version.clone());
+        let version = target
+            .commit
+            .clone()
+            .unwrap_or_else(|| target.version.clone());
         let mut info = BuildInfo {
             build_id: pipeline::new_build_id(),
             project: target.repository.clone(),
@@ -107,7 +117,10 @@ impl<S: Source> Function<S> {
             source_version: Some(target.version.clone()),
             resolved_source_version: target.commit.clone(),
             source_repo_url: target.region.as_ref().map(|region| {
-                format!("https://git-codecommit.{region}.amazonaws.com/v1/repos/{}", target.repository)
+                format!(
+                    "https://git-codecommit.{region}.amazonaws.com/v1/repos/{}",
+                    target.repository
+                )
             }),
             webhook_trigger: target.webhook_trigger.clone(),
             start_time_ms: start_time.timestamp_millis(),
@@ -123,7 +136,13 @@ impl<S: Source> Function<S> {
         let resolved = match self.source.resolve(&target.repository, &version).await {
             Ok(resolved) => resolved,
             Err(err) if is_user_error(&err) => {
-                return self.fail(unbuilt(info, format!("CLIENT_ERROR: {err}"), vec![]), started, start_time).await;
+                return self
+                    .fail(
+                        unbuilt(info, format!("CLIENT_ERROR: {err}"), vec![]),
+                        started,
+                        start_time,
+                    )
+                    .await;
             }
             Err(source) => {
                 return Err(FunctionError::Source {
@@ -150,10 +169,20 @@ impl<S: Source> Function<S> {
                 source,
             })?;
         }
-        let fetched = match self.source.fetch(&target.repository, &resolved.commit_id, &src).await {
+        let fetched = match self
+            .source
+            .fetch(&target.repository, &resolved.commit_id, &src)
+            .await
+        {
             Ok(fetched) => fetched,
             Err(err) if is_user_error(&err) => {
-                return self.fail(unbuilt(info, format!("CLIENT_ERROR: {err}"), vec![]), started, start_time).await;
+                return self
+                    .fail(
+                        unbuilt(info, format!("CLIENT_ERROR: {err}"), vec![]),
+                        started,
+                        start_time,
+                    )
+                    .await;
             }
             Err(source) => {
                 return Err(FunctionError::Source {
@@ -164,17 +193,26 @@ impl<S: Source> Function<S> {
         };
         let notes = fetch_notes(&resolved, &fetched);
 
-        let spec_path = target.buildspec.clone().unwrap_or_else(|| self.config.buildspec.clone());
+        let spec_path = target
+            .buildspec
+            .clone()
+            .unwrap_or_else(|| self.config.buildspec.clone());
         let parsed = match buildspec::load(&src.join(&spec_path)) {
             Ok(parsed) => parsed,
             Err(err) => {
                 let message = format!("YAML_FILE_ERROR: {}", strip_dir(&err.to_string(), &src));
-                return self.fail(unbuilt(info, message, notes), started, start_time).await;
+                return self
+                    .fail(unbuilt(info, message, notes), started, start_time)
+                    .await;
             }
         };
-        if !parsed.spec.env.parameter_store.is_empty() || !parsed.spec.env.secrets_manager.is_empty() {
+        if !parsed.spec.env.parameter_store.is_empty()
+            || !parsed.spec.env.secrets_manager.is_empty()
+        {
             let message = "CLIENT_ERROR: env.parameter-store and env.secrets-manager are not supported by the function yet; pass such values as environment overrides".to_string();
-            return self.fail(unbuilt(info, message, notes), started, start_time).await;
+            return self
+                .fail(unbuilt(info, message, notes), started, start_time)
+                .await;
         }
 
         let job = BuildJob {
@@ -187,11 +225,12 @@ impl<S: Source> Function<S> {
             overrides: target.env_overrides.clone(),
             secrets: Vec::new(),
             home: Some(home),
-            deadline: deadline.map(|d| d.checked_sub(self.config.upload_reserve).unwrap_or(started)),
+            deadline: deadline
+                .map(|d| d.checked_sub(self.config.upload_reserve).unwrap_or(started)),
             started,
             start_time,
             price: self.config.price.clone(),
-            echo: Echo::Off,
+            echo: self.echo,
             temp_root: self.config.work_dir.join("tmp"),
         };
         let store = self.store.clone();
@@ -299,14 +338,17 @@ pub fn deadline_from_epoch_ms(deadline_ms: u64) -> Option<Instant> {
             .as_millis(),
     )
     .ok()?;
-    (deadline_ms > 0).then(|| Instant::now() + Duration::from_millis(deadline_ms.saturating_sub(now_ms)))
+    (deadline_ms > 0)
+        .then(|| Instant::now() + Duration::from_millis(deadline_ms.saturating_sub(now_ms)))
 }
 
 /// The environment builds start from: the function's own, less pushbuild's settings and the
 /// runtime's private variables.
 pub fn build_base_env(vars: impl Iterator<Item = (String, String)>) -> Vec<(String, String)> {
     vars.filter(|(name, _)| {
-        !name.starts_with("PUSHBUILD_") && name != "AWS_LAMBDA_RUNTIME_API" && !name.starts_with("_LAMBDA")
+        !name.starts_with("PUSHBUILD_")
+            && name != "AWS_LAMBDA_RUNTIME_API"
+            && !name.starts_with("_LAMBDA")
     })
     .collect()
 }
@@ -340,7 +382,10 @@ mod tests {
         .unwrap();
         let deadline = deadline_from_epoch_ms(now_ms + 10_000).unwrap();
         let left = deadline.duration_since(Instant::now());
-        assert!(left > Duration::from_secs(9) && left <= Duration::from_secs(10), "{left:?}");
+        assert!(
+            left > Duration::from_secs(9) && left <= Duration::from_secs(10),
+            "{left:?}"
+        );
         assert_eq!(deadline_from_epoch_ms(0), None);
     }
 

@@ -37,7 +37,12 @@ pub struct BuildSummary {
 
 impl BuildSummary {
     /// A build that was not run.
-    pub fn skipped(repository: String, reference: Option<String>, commit: Option<String>, reason: String) -> Self {
+    pub fn skipped(
+        repository: String,
+        reference: Option<String>,
+        commit: Option<String>,
+        reason: String,
+    ) -> Self {
         BuildSummary {
             build_id: None,
             repository,

@@ -42,29 +42,39 @@ fn git(repo: &Path, args: &[&str]) -> Result<Option<String>, SourceError> {
             path: repo.to_path_buf(),
             source,
         })?;
-    Ok(output
-        .status
-        .success()
-        .then(|| String::from_utf8_lossy(&output.stdout).trim_end().to_string()))
+    Ok(output.status.success().then(|| {
+        String::from_utf8_lossy(&output.stdout)
+            .trim_end()
+            .to_string()
+    }))
 }
 
-fn resolve_blocking(repo: &Path, repository: &str, version: &str) -> Result<ResolvedCommit, SourceError> {
+fn resolve_blocking(
+    repo: &Path,
+    repository: &str,
+    version: &str,
+) -> Result<ResolvedCommit, SourceError> {
     let (rev, reference) = match Version::parse(version)? {
-        Version::Branch(branch) => (format!("refs/heads/{branch}"), Some(format!("refs/heads/{branch}"))),
+        Version::Branch(branch) => (
+            format!("refs/heads/{branch}"),
+            Some(format!("refs/heads/{branch}")),
+        ),
         Version::Tag(tag) => (format!("refs/tags/{tag}"), Some(format!("refs/tags/{tag}"))),
         Version::Commit(commit) => (commit.to_string(), None),
     };
-    let commit_id = git(repo, &["rev-parse", "--verify", "-q", &format!("{rev}^{{commit}}")])?.ok_or_else(|| {
-        match &reference {
-            Some(name) if name.starts_with("refs/heads/") => SourceError::BranchNotFound {
-                repository: repository.to_string(),
-                branch: name.trim_start_matches("refs/heads/").to_string(),
-            },
-            _ => SourceError::CommitNotFound {
-                repository: repository.to_string(),
-                commit: version.to_string(),
-            },
-        }
+    let commit_id = git(
+        repo,
+        &["rev-parse", "--verify", "-q", &format!("{rev}^{{commit}}")],
+    )?
+    .ok_or_else(|| match &reference {
+        Some(name) if name.starts_with("refs/heads/") => SourceError::BranchNotFound {
+            repository: repository.to_string(),
+            branch: name.trim_start_matches("refs/heads/").to_string(),
+        },
+        _ => SourceError::CommitNotFound {
+            repository: repository.to_string(),
+            commit: version.to_string(),
+        },
     })?;
     let message = git(repo, &["log", "-1", "--format=%B", &commit_id])?.unwrap_or_default();
     Ok(ResolvedCommit {
@@ -124,7 +134,11 @@ fn fetch_blocking(repo: &Path, commit_id: &str, dest: &Path) -> Result<FetchSumm
 }
 
 impl Source for GitDirSource {
-    async fn resolve(&self, repository: &str, version: &str) -> Result<ResolvedCommit, SourceError> {
+    async fn resolve(
+        &self,
+        repository: &str,
+        version: &str,
+    ) -> Result<ResolvedCommit, SourceError> {
         let repo = self.repo(repository)?;
         let (repository, version) = (repository.to_string(), version.to_string());
         tokio::task::spawn_blocking(move || resolve_blocking(&repo, &repository, &version))
@@ -135,7 +149,12 @@ impl Source for GitDirSource {
             })?
     }
 
-    async fn fetch(&self, repository: &str, commit_id: &str, dest: &Path) -> Result<FetchSummary, SourceError> {
+    async fn fetch(
+        &self,
+        repository: &str,
+        commit_id: &str,
+        dest: &Path,
+    ) -> Result<FetchSummary, SourceError> {
         let repo = self.repo(repository)?;
         let (commit_id, dest) = (commit_id.to_string(), dest.to_path_buf());
         tokio::task::spawn_blocking(move || fetch_blocking(&repo, &commit_id, &dest))

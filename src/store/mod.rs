@@ -53,7 +53,12 @@ pub trait Store: Send + Sync {
     fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError>;
 
     /// Writes the file at `path` as the object `key`, streaming it; returns its URI.
-    fn put_file(&self, key: &str, path: &std::path::Path, meta: &ObjectMeta) -> Result<String, StoreError> {
+    fn put_file(
+        &self,
+        key: &str,
+        path: &std::path::Path,
+        meta: &ObjectMeta,
+    ) -> Result<String, StoreError> {
         let read_error = |source| StoreError::Read {
             uri: format!("file://{}", path.display()),
             source,
