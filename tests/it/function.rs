@@ -1,0 +1,316 @@
+//! The real function binary (`pushbuild-lambda`) driven through the Lambda Runtime API, with the
+//! real SDK clients talking over HTTP to an S3-compatible server (s3s-fs) and to the CodeCommit
+//! stand-in over a git repository made by each test. Assertions are on what lands in the bucket.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::codecommit_standin::{StandIn, git, init_repo};
+use crate::runtime_api::{Outcome, RuntimeApi};
+use crate::s3_server::S3Server;
+
+const REPO: &str = "pushbuild-demo";
+
+/// A function process with its servers.
+struct Harness {
+    s3: S3Server,
+    runtime: tokio::runtime::Runtime,
+    api: RuntimeApi,
+    standin: StandIn,
+    child: Child,
+    repo: tempfile::TempDir,
+    _work: tempfile::TempDir,
+}
+
+/// A buildspec that succeeds and makes one artifact.
+const GOOD: &str = "version: 0.2\nphases:\n  build:\n    commands:\n      - echo \"building $STAGE at $CODEBUILD_RESOLVED_SOURCE_VERSION\"\n      - mkdir -p out && echo built > out/result.txt\n  post_build:\n    commands:\n      - echo post ran\nartifacts:\n  base-directory: out\n  files: ['**/*']\n";
+
+impl Harness {
+    /// A repository whose one commit holds `files` (and `message`), served by the stand-in, an
+    /// S3 server, and the function started with `settings` on top of the defaults.
+    fn start(files: &[(&str, &[u8])], message: &str, settings: &[(&str, &str)]) -> Harness {
+        let s3 = S3Server::start();
+        let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+        let repo = tempfile::tempdir().expect("temp dir");
+        init_repo(repo.path());
+        for (path, content) in files {
+            let full = repo.path().join(path);
+            std::fs::create_dir_all(full.parent().expect("parent")).expect("mkdir");
+            std::fs::write(full, content).expect("write");
+        }
+        git(repo.path(), &["add", "-A"]);
+        git(repo.path(), &["commit", "-q", "-m", message]);
+        let (api, standin) = runtime.block_on(async {
+            (RuntimeApi::start().await, StandIn::start(REPO, repo.path()).await)
+        });
+        let work = tempfile::tempdir().expect("temp dir");
+        let child = spawn_function(&api, &s3, &standin, work.path(), settings);
+        Harness {
+            s3,
+            runtime,
+            api,
+            standin,
+            child,
+            repo,
+            _work: work,
+        }
+    }
+
+    fn head(&self) -> String {
+        git(self.repo.path(), &["rev-parse", "HEAD"])
+    }
+
+    fn invoke(&self, event: Value, timeout: Duration) -> Outcome {
+        self.runtime
+            .block_on(self.api.invoke(event, timeout, Duration::from_secs(30)))
+    }
+
+    /// The keys in the bucket, sorted.
+    fn keys(&self) -> Vec<String> {
+        let client = self.s3.client();
+        let bucket = self.s3.bucket.clone();
+        let mut keys: Vec<String> = self.s3.handle().block_on(async move {
+            let out = client
+                .list_objects_v2()
+                .bucket(bucket)
+                .send()
+                .await
+                .expect("list the bucket");
+            out.contents()
+                .iter()
+                .filter_map(|o| o.key().map(str::to_string))
+                .collect()
+        });
+        keys.sort();
+        keys
+    }
+
+    fn object(&self, key: &str) -> Vec<u8> {
+        let client = self.s3.client();
+        let (bucket, key) = (self.s3.bucket.clone(), key.to_string());
+        self.s3.handle().block_on(async move {
+            let out = client.get_object().bucket(bucket).key(&key).send().await.expect("get the object");
+            out.body.collect().await.expect("the body").into_bytes().to_vec()
+        })
+    }
+
+    fn record(&self, build_id: &str) -> Value {
+        serde_json::from_slice(&self.object(&format!("builds/{REPO}/{build_id}/build.json"))).expect("a JSON record")
+    }
+
+    fn log(&self, build_id: &str) -> String {
+        String::from_utf8_lossy(&self.object(&format!("builds/{REPO}/{build_id}/build.log"))).into_owned()
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn_function(api: &RuntimeApi, s3: &S3Server, standin: &StandIn, work: &Path, settings: &[(&str, &str)]) -> Child {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_pushbuild-lambda"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("AWS_LAMBDA_RUNTIME_API", api.endpoint())
+        .env("AWS_LAMBDA_FUNCTION_NAME", "pushbuild")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "2048")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_ENDPOINT_URL_CODECOMMIT", standin.endpoint())
+        .env("PUSHBUILD_BUCKET", &s3.bucket)
+        .env("PUSHBUILD_S3_PATH_STYLE", "true")
+        .env("PUSHBUILD_WORK_DIR", work)
+        .envs(s3.env())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(work.join("function.stderr")).map_or(Stdio::null(), Stdio::from));
+    for (name, value) in settings {
+        command.env(name, value);
+    }
+    command.spawn().expect("the function binary starts")
+}
+
+/// A sample event from `events/`, with every commit id replaced by `commit`.
+fn sample(name: &str, commit: &str) -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("events").join(name);
+    let text = std::fs::read_to_string(&path).expect("a sample event");
+    let mut event: Value = serde_json::from_str(&text).expect("JSON");
+    if let Some(records) = event["Records"].as_array_mut() {
+        for record in records {
+            if let Some(refs) = record["codecommit"]["references"].as_array_mut() {
+                for reference in refs {
+                    reference["commit"] = json!(commit);
+                }
+            }
+        }
+    }
+    if event["detail"]["commitId"].is_string() {
+        event["detail"]["commitId"] = json!(commit);
+    }
+    event
+}
+
+fn builds(outcome: &Outcome) -> Vec<Value> {
+    match outcome {
+        Outcome::Response(response) => response["builds"].as_array().cloned().unwrap_or_default(),
+        Outcome::Error { error_type, message } => panic!("the invocation failed: {error_type}: {message}"),
+    }
+}
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+#[test]
+fn a_push_is_built_and_its_artifacts_log_and_record_land_in_the_bucket() {
+    let h = Harness::start(&[("ci/buildspec.yml", GOOD.as_bytes())], "first", &[]);
+    let head = h.head();
+    let outcome = h.invoke(sample("codecommit-push.json", &head), MINUTE);
+    let builds = builds(&outcome);
+    assert_eq!(builds.len(), 1);
+    let build = &builds[0];
+    assert_eq!(build["status"], "SUCCEEDED", "{build}");
+    assert_eq!(build["commit"], head.as_str());
+    assert_eq!(build["ref"], "refs/heads/main");
+    let id = build["buildId"].as_str().expect("a build id");
+    let keys = h.keys();
+    for key in [
+        format!("builds/{REPO}/{id}/build.json"),
+        format!("builds/{REPO}/{id}/build.log"),
+        format!("artifacts/{REPO}/{id}/{REPO}.zip"),
+    ] {
+        assert!(keys.contains(&key), "{key} not in {keys:?}");
+    }
+    let record = h.record(id);
+    assert_eq!(record["status"], "SUCCEEDED");
+    assert_eq!(record["commit"], head.as_str());
+    assert_eq!(record["initiator"], "codecommit/pushbuild-on-push");
+    assert_eq!(record["artifacts"][0]["uri"], format!("s3://{}/artifacts/{REPO}/{id}/{REPO}.zip", h.s3.bucket));
+    let log = h.log(id);
+    // customData set STAGE=dev and the buildspec path.
+    assert!(log.contains(&format!("building dev at {head}")), "{log}");
+    assert_eq!(build["recordUri"], format!("s3://{}/builds/{REPO}/{id}/build.json", h.s3.bucket));
+}
+
+#[test]
+fn a_failing_build_still_runs_post_build_and_is_a_normal_response() {
+    let spec = "version: 0.2\nphases:\n  build:\n    commands: [\"exit 4\"]\n  post_build:\n    commands: [echo post ran with $CODEBUILD_BUILD_SUCCEEDING]\n";
+    let h = Harness::start(&[("ci/buildspec.yml", spec.as_bytes())], "breaks", &[]);
+    let builds = builds(&h.invoke(sample("codecommit-push.json", &h.head()), MINUTE));
+    assert_eq!(builds[0]["status"], "FAILED");
+    let id = builds[0]["buildId"].as_str().expect("id");
+    let record = h.record(id);
+    let phases: Vec<String> = record["phases"]
+        .as_array()
+        .expect("phases")
+        .iter()
+        .map(|p| format!("{}={}", p["phase"].as_str().unwrap_or(""), p["status"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(phases, ["INSTALL=SUCCEEDED", "PRE_BUILD=SUCCEEDED", "BUILD=FAILED", "POST_BUILD=SUCCEEDED"]);
+    assert!(h.log(id).contains("post ran with 0"));
+}
+
+#[test]
+fn a_deleted_branch_is_skipped_and_nothing_is_written() {
+    let h = Harness::start(&[("buildspec.yml", GOOD.as_bytes())], "first", &[]);
+    let builds = builds(&h.invoke(sample("codecommit-branch-deleted.json", &h.head()), MINUTE));
+    assert_eq!(builds.len(), 1);
+    assert_eq!(builds[0]["status"], "SKIPPED");
+    assert!(builds[0]["reason"].as_str().unwrap_or("").contains("deleted"), "{}", builds[0]);
+    assert!(h.keys().is_empty(), "{:?}", h.keys());
+}
+
+#[test]
+fn an_event_with_two_references_gives_two_builds() {
+    let h = Harness::start(&[("buildspec.yml", GOOD.as_bytes())], "release", &[]);
+    let builds = builds(&h.invoke(sample("codecommit-two-refs.json", &h.head()), MINUTE));
+    let refs: Vec<&str> = builds.iter().map(|b| b["ref"].as_str().unwrap_or("")).collect();
+    assert_eq!(refs, ["refs/heads/release/1.4", "refs/tags/v1.4.0"]);
+    assert!(builds.iter().all(|b| b["status"] == "SUCCEEDED"), "{builds:?}");
+    let records = h.keys().into_iter().filter(|k| k.ends_with("/build.json")).count();
+    assert_eq!(records, 2);
+}
+
+#[test]
+fn a_skip_ci_commit_is_not_built() {
+    let h = Harness::start(&[("buildspec.yml", GOOD.as_bytes())], "Docs only [skip ci]", &[]);
+    let builds = builds(&h.invoke(sample("eventbridge-reference-updated.json", &h.head()), MINUTE));
+    assert_eq!(builds[0]["status"], "SKIPPED");
+    assert!(builds[0]["reason"].as_str().unwrap_or("").contains("skip"));
+    assert!(h.keys().is_empty());
+}
+
+#[test]
+fn a_file_over_six_megabytes_fails_the_build_naming_the_file() {
+    let big = vec![b'x'; 7 * 1024 * 1024];
+    let h = Harness::start(&[("buildspec.yml", GOOD.as_bytes()), ("assets/huge.bin", &big)], "big", &[]);
+    let builds = builds(&h.invoke(sample("eventbridge-reference-updated.json", &h.head()), MINUTE));
+    assert_eq!(builds[0]["status"], "FAILED");
+    let reason = builds[0]["reason"].as_str().unwrap_or("");
+    assert!(reason.contains("assets/huge.bin") && reason.contains("6 MB"), "{reason}");
+    let id = builds[0]["buildId"].as_str().expect("id");
+    assert_eq!(h.record(id)["phases"][0]["phase"], "DOWNLOAD_SOURCE");
+}
+
+#[test]
+fn a_deadline_reached_mid_build_still_stores_the_log_and_the_record() {
+    let spec = "version: 0.2\nphases:\n  build:\n    commands:\n      - echo started > started.txt\n      - sleep 120\nartifacts:\n  files: [started.txt]\n";
+    let h = Harness::start(
+        &[("buildspec.yml", spec.as_bytes())],
+        "slow",
+        &[("PUSHBUILD_UPLOAD_RESERVE_SECONDS", "3")],
+    );
+    let started = std::time::Instant::now();
+    let builds = builds(&h.invoke(sample("eventbridge-reference-updated.json", &h.head()), Duration::from_secs(8)));
+    assert!(started.elapsed() < Duration::from_secs(8), "answered before the invocation's deadline");
+    assert_eq!(builds[0]["status"], "TIMED_OUT");
+    let id = builds[0]["buildId"].as_str().expect("id");
+    assert_eq!(h.record(id)["status"], "TIMED_OUT");
+    assert!(h.log(id).contains("Build timed out during phase BUILD"));
+    assert!(h.keys().iter().any(|k| k.ends_with("started.txt") || k.ends_with(".zip")));
+}
+
+#[test]
+fn s3_and_codecommit_answering_503_or_throttling_for_a_while_are_retried() {
+    let h = Harness::start(&[("buildspec.yml", GOOD.as_bytes())], "flaky", &[]);
+    h.s3.fail_next(2);
+    h.standin.fail_next(2);
+    h.standin.throttle_next(2);
+    let builds = builds(&h.invoke(sample("eventbridge-reference-updated.json", &h.head()), MINUTE));
+    assert_eq!(builds[0]["status"], "SUCCEEDED", "{builds:?}");
+    assert!(h.s3.requests().iter().any(|r| r.starts_with("PUT")), "objects were written");
+    assert!(h.standin.total_calls() >= 4 + 3, "the stand-in saw the retries");
+}
+
+#[test]
+fn a_malformed_event_is_an_invocation_error_that_names_the_accepted_shapes() {
+    let h = Harness::start(&[("buildspec.yml", GOOD.as_bytes())], "first", &[]);
+    match h.invoke(json!({"hello": "world"}), MINUTE) {
+        Outcome::Error { error_type, message } => {
+            assert_eq!(error_type, "PushBuild.Permanent.BadEvent");
+            assert!(message.contains("Records") && message.contains("repository"), "{message}");
+        }
+        other => panic!("expected an error, got {other:?}"),
+    }
+    // The function goes on serving events after a bad one.
+    let builds = builds(&h.invoke(sample("eventbridge-reference-updated.json", &h.head()), MINUTE));
+    assert_eq!(builds[0]["status"], "SUCCEEDED");
+}
+
+#[test]
+fn a_missing_setting_stops_the_start_with_a_message_naming_it() {
+    let output = Command::new(env!("CARGO_BIN_EXE_pushbuild-lambda"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .stdin(Stdio::null())
+        .output()
+        .expect("runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("PUSHBUILD_BUCKET is required"), "{stderr}");
+}
+
