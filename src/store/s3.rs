@@ -210,7 +210,10 @@ where
                 (Some(code), None) => format!("{code} (HTTP {status})"),
                 _ => format!("HTTP {status}: {}", DisplayErrorContext(&err)),
             };
-            (message, status >= 500 || status == 429 || retryable_code(code))
+            (
+                message,
+                status >= 500 || status == 429 || retryable_code(code),
+            )
         }
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
             (DisplayErrorContext(&err).to_string(), true)

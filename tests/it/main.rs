@@ -4,4 +4,6 @@ mod artifacts;
 mod conformance;
 mod conformance_artifacts;
 mod corpus;
+mod s3;
+mod s3_server;
 mod support;
