@@ -3,6 +3,7 @@
 //! the Lambda handler calls them from `spawn_blocking`.
 
 use std::io::Write;
+use std::path::Path;
 use std::time::Instant;
 
 use chrono::Utc;
@@ -32,6 +33,39 @@ fn pattern(len: usize) -> Vec<u8> {
     (0..len)
         .map(|i| (i as u32).wrapping_mul(2_654_435_761).to_le_bytes()[3])
         .collect()
+}
+
+/// A build of the buildspec in `src`, with its work files under `work`.
+fn job(src: &Path, work: &Path) -> BuildJob {
+    let parsed = buildspec::load(&src.join("buildspec.yml")).unwrap();
+    let started = Instant::now();
+    BuildJob {
+        info: BuildInfo {
+            build_id: "b-s3".into(),
+            project: "proj".into(),
+            build_number: 1,
+            initiator: "tests".into(),
+            source_version: None,
+            resolved_source_version: Some("0123456789abcdef0123456789abcdef01234567".into()),
+            source_repo_url: None,
+            webhook_trigger: None,
+            start_time_ms: Utc::now().timestamp_millis(),
+        },
+        reference: None,
+        spec: parsed.spec,
+        spec_warnings: parsed.warnings,
+        src_dir: src.canonicalize().unwrap(),
+        base_env: vec![("PATH".into(), std::env::var("PATH").unwrap_or_default())],
+        overrides: vec![],
+        secrets: vec![],
+        home: Some(work.to_path_buf()),
+        deadline: None,
+        started,
+        start_time: Utc::now(),
+        price: Price::per_minute(0.002),
+        echo: Echo::Off,
+        temp_root: work.to_path_buf(),
+    }
 }
 
 #[test]
@@ -258,35 +292,7 @@ fn s3_holds_a_whole_build() {
          artifacts:\n  files:\n    - app.txt\n  name: app\n",
     )
     .unwrap();
-    let parsed = buildspec::load(&src.path().join("buildspec.yml")).unwrap();
-    let started = Instant::now();
-    let job = BuildJob {
-        info: BuildInfo {
-            build_id: "b-s3".into(),
-            project: "proj".into(),
-            build_number: 1,
-            initiator: "tests".into(),
-            source_version: None,
-            resolved_source_version: Some("0123456789abcdef0123456789abcdef01234567".into()),
-            source_repo_url: None,
-            webhook_trigger: None,
-            start_time_ms: Utc::now().timestamp_millis(),
-        },
-        reference: None,
-        spec: parsed.spec,
-        spec_warnings: parsed.warnings,
-        src_dir: src.path().canonicalize().unwrap(),
-        base_env: vec![("PATH".into(), std::env::var("PATH").unwrap_or_default())],
-        overrides: vec![],
-        secrets: vec![],
-        home: Some(work.path().to_path_buf()),
-        deadline: None,
-        started,
-        start_time: Utc::now(),
-        price: Price::per_minute(0.002),
-        echo: Echo::Off,
-        temp_root: work.path().to_path_buf(),
-    };
+    let job = job(src.path(), work.path());
 
     let record = pipeline::run_build(&job, &store).unwrap();
 
@@ -315,4 +321,58 @@ fn s3_holds_a_whole_build() {
     let json = store.get("builds/proj/b-s3/build.json").unwrap().unwrap();
     let stored: serde_json::Value = serde_json::from_slice(&json).unwrap();
     assert_eq!(stored["build_id"], "b-s3");
+}
+
+#[test]
+fn s3_an_upload_that_gives_up_mid_artifact_fails_pushbuild_not_the_build() {
+    let server = S3Server::start();
+    // Given a client that tries twice, and a server that refuses both tries of the first
+    // request (the multipart upload that the artifact's zip starts once it passes one part),
+    let config = aws_sdk_s3::config::Builder::from(&server.sdk_config())
+        .force_path_style(true)
+        .retry_config(
+            aws_sdk_s3::config::retry::RetryConfig::standard()
+                .with_max_attempts(2)
+                .with_initial_backoff(std::time::Duration::from_millis(1)),
+        )
+        .build();
+    let store = S3Store::new(
+        aws_sdk_s3::Client::from_conf(config),
+        &server.bucket,
+        server.handle(),
+    )
+    .with_part_size(5 * MIB);
+    let src = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let mut state = 0x2545_F491_4F6C_DD1D_u64;
+    let noise: Vec<u8> = (0..6 * MIB / 8)
+        .flat_map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state.to_le_bytes()
+        })
+        .collect();
+    std::fs::write(src.path().join("noise.bin"), noise).unwrap();
+    std::fs::write(
+        src.path().join("buildspec.yml"),
+        "version: 0.2\nphases:\n  build:\n    commands:\n      - true\n\
+         artifacts:\n  files:\n    - noise.bin\n",
+    )
+    .unwrap();
+    let job = job(src.path(), work.path());
+    server.fail_next(2);
+
+    // when the build runs, pushbuild itself fails, retryably, rather than recording a failed
+    // build.
+    let err = pipeline::run_build(&job, &store).unwrap_err();
+    match err {
+        pipeline::PipelineError::Store(err) => assert!(err.retryable(), "{err}"),
+        other => panic!("not a store error: {other}"),
+    }
+    assert!(
+        server.requests()[0].contains("?uploads"),
+        "{:?}",
+        server.requests()
+    );
 }
