@@ -434,7 +434,15 @@ fn package_one(
     let key = layout.artifact(set.s3_prefix.as_deref(), name);
     let mut writer = store.writer(&key, meta).map_err(Packaging::Store)?;
     let summary =
-        artifacts::write_zip(&selection.entries, &mut writer).map_err(Packaging::Artifact)?;
+        artifacts::write_zip(&selection.entries, &mut writer).map_err(|err| match err {
+            // The zip's only output is the store: a failed write is the store's failure (an S3
+            // upload that gave up, a full disk), not the user's build's.
+            ArtifactError::Write { source } => Packaging::Store(StoreError::Write {
+                uri: store.uri(&key),
+                source,
+            }),
+            other => Packaging::Artifact(other),
+        })?;
     writer.flush().map_err(|source| {
         Packaging::Store(StoreError::Write {
             uri: store.uri(&key),

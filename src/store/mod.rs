@@ -1,11 +1,14 @@
 //! Where a build's results land: its artifacts, its log and its record, under the keys an S3
-//! bucket uses. The port is [`Store`]; `fs` keeps the same layout on a local disk.
+//! bucket uses. The port is [`Store`]; `fs` keeps the same layout on a local disk, `s3` in a
+//! bucket.
 
 mod fs;
+mod s3;
 
 use std::io::Write;
 
 pub use fs::LocalStore;
+pub use s3::S3Store;
 
 /// Why the store could not take or give an object.
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +27,50 @@ pub enum StoreError {
     },
     #[error("`{key}` is not a valid object key: {why}")]
     BadKey { key: String, why: &'static str },
+    /// A call to the storage service failed (after the SDK's own retries).
+    #[error("{operation} {uri} failed: {message}")]
+    Service {
+        /// The service's name for the call (`PutObject`, `UploadPart`).
+        operation: &'static str,
+        uri: String,
+        /// The service's error code and message, or what went wrong on the way.
+        message: String,
+        /// Whether trying the same call later can succeed (throttling, 5xx, network).
+        retryable: bool,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The object is too big for the store's part size (S3 takes at most 10,000 parts).
+    #[error("cannot write {uri}: more than {max_parts} parts of {part_size} bytes")]
+    TooBig {
+        uri: String,
+        max_parts: u32,
+        part_size: usize,
+    },
+    /// `commit` after a failed write: nothing was stored.
+    #[error("cannot commit {uri}: an earlier write to it failed")]
+    Abandoned { uri: String },
+    /// The store needs a tokio runtime and was built outside one.
+    #[error("the S3 store must be made inside a tokio runtime")]
+    NoRuntime,
+}
+
+impl StoreError {
+    /// Whether the same operation, tried again later, can succeed: a throttled, timed-out or
+    /// 5xx call to the service, including one that surfaced through a writer's `io::Error`.
+    pub fn retryable(&self) -> bool {
+        match self {
+            StoreError::Service { retryable, .. } => *retryable,
+            StoreError::Write { source, .. } | StoreError::Read { source, .. } => source
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<StoreError>())
+                .is_some_and(StoreError::retryable),
+            StoreError::BadKey { .. }
+            | StoreError::TooBig { .. }
+            | StoreError::Abandoned { .. }
+            | StoreError::NoRuntime => false,
+        }
+    }
 }
 
 /// Metadata kept with an object (S3 user metadata; a sidecar file on disk).

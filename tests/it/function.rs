@@ -44,7 +44,10 @@ impl Harness {
         git(repo.path(), &["add", "-A"]);
         git(repo.path(), &["commit", "-q", "-m", message]);
         let (api, standin) = runtime.block_on(async {
-            (RuntimeApi::start().await, StandIn::start(REPO, repo.path()).await)
+            (
+                RuntimeApi::start().await,
+                StandIn::start(REPO, repo.path()).await,
+            )
         });
         let work = tempfile::tempdir().expect("temp dir");
         let child = spawn_function(&api, &s3, &standin, work.path(), settings);
@@ -92,17 +95,30 @@ impl Harness {
         let client = self.s3.client();
         let (bucket, key) = (self.s3.bucket.clone(), key.to_string());
         self.s3.handle().block_on(async move {
-            let out = client.get_object().bucket(bucket).key(&key).send().await.expect("get the object");
-            out.body.collect().await.expect("the body").into_bytes().to_vec()
+            let out = client
+                .get_object()
+                .bucket(bucket)
+                .key(&key)
+                .send()
+                .await
+                .expect("get the object");
+            out.body
+                .collect()
+                .await
+                .expect("the body")
+                .into_bytes()
+                .to_vec()
         })
     }
 
     fn record(&self, build_id: &str) -> Value {
-        serde_json::from_slice(&self.object(&format!("builds/{REPO}/{build_id}/build.json"))).expect("a JSON record")
+        serde_json::from_slice(&self.object(&format!("builds/{REPO}/{build_id}/build.json")))
+            .expect("a JSON record")
     }
 
     fn log(&self, build_id: &str) -> String {
-        String::from_utf8_lossy(&self.object(&format!("builds/{REPO}/{build_id}/build.log"))).into_owned()
+        String::from_utf8_lossy(&self.object(&format!("builds/{REPO}/{build_id}/build.log")))
+            .into_owned()
     }
 }
 
@@ -113,7 +129,13 @@ impl Drop for Harness {
     }
 }
 
-fn spawn_function(api: &RuntimeApi, s3: &S3Server, standin: &StandIn, work: &Path, settings: &[(&str, &str)]) -> Child {
+fn spawn_function(
+    api: &RuntimeApi,
+    s3: &S3Server,
+    standin: &StandIn,
+    work: &Path,
+    settings: &[(&str, &str)],
+) -> Child {
     let mut command = Command::new(env!("CARGO_BIN_EXE_pushbuild-lambda"));
     command
         .env_clear()
@@ -129,7 +151,9 @@ fn spawn_function(api: &RuntimeApi, s3: &S3Server, standin: &StandIn, work: &Pat
         .envs(s3.env())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(std::fs::File::create(work.join("function.stderr")).map_or(Stdio::null(), Stdio::from));
+        .stderr(
+            std::fs::File::create(work.join("function.stderr")).map_or(Stdio::null(), Stdio::from),
+        );
     for (name, value) in settings {
         command.env(name, value);
     }
@@ -138,10 +162,12 @@ fn spawn_function(api: &RuntimeApi, s3: &S3Server, standin: &StandIn, work: &Pat
 
 /// A sample event from `events/`, with every commit id replaced by `commit`.
 fn sample(name: &str, commit: &str) -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("events").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("events")
+        .join(name);
     let text = std::fs::read_to_string(&path).expect("a sample event");
     let mut event: Value = serde_json::from_str(&text).expect("JSON");
-    if let Some(records) = event["Records"].as_array_mut() {
+    if let Some(records) = event.get_mut("Records").and_then(Value::as_array_mut) {
         for record in records {
             if let Some(refs) = record["codecommit"]["references"].as_array_mut() {
                 for reference in refs {
@@ -150,8 +176,8 @@ fn sample(name: &str, commit: &str) -> Value {
             }
         }
     }
-    if event["detail"]["commitId"].is_string() {
-        event["detail"]["commitId"] = json!(commit);
+    if let Some(id) = event.get_mut("detail").and_then(|d| d.get_mut("commitId")) {
+        *id = json!(commit);
     }
     event
 }
@@ -159,7 +185,10 @@ fn sample(name: &str, commit: &str) -> Value {
 fn builds(outcome: &Outcome) -> Vec<Value> {
     match outcome {
         Outcome::Response(response) => response["builds"].as_array().cloned().unwrap_or_default(),
-        Outcome::Error { error_type, message } => panic!("the invocation failed: {error_type}: {message}"),
+        Outcome::Error {
+            error_type,
+            message,
+        } => panic!("the invocation failed: {error_type}: {message}"),
     }
 }
 
@@ -189,11 +218,17 @@ fn a_push_is_built_and_its_artifacts_log_and_record_land_in_the_bucket() {
     assert_eq!(record["status"], "SUCCEEDED");
     assert_eq!(record["commit"], head.as_str());
     assert_eq!(record["initiator"], "codecommit/pushbuild-on-push");
-    assert_eq!(record["artifacts"][0]["uri"], format!("s3://{}/artifacts/{REPO}/{id}/{REPO}.zip", h.s3.bucket));
+    assert_eq!(
+        record["artifacts"][0]["uri"],
+        format!("s3://{}/artifacts/{REPO}/{id}/{REPO}.zip", h.s3.bucket)
+    );
     let log = h.log(id);
     // customData set STAGE=dev and the buildspec path.
     assert!(log.contains(&format!("building dev at {head}")), "{log}");
-    assert_eq!(build["recordUri"], format!("s3://{}/builds/{REPO}/{id}/build.json", h.s3.bucket));
+    assert_eq!(
+        build["recordUri"],
+        format!("s3://{}/builds/{REPO}/{id}/build.json", h.s3.bucket)
+    );
 }
 
 #[test]
@@ -208,9 +243,23 @@ fn a_failing_build_still_runs_post_build_and_is_a_normal_response() {
         .as_array()
         .expect("phases")
         .iter()
-        .map(|p| format!("{}={}", p["phase"].as_str().unwrap_or(""), p["status"].as_str().unwrap_or("")))
+        .map(|p| {
+            format!(
+                "{}={}",
+                p["phase"].as_str().unwrap_or(""),
+                p["status"].as_str().unwrap_or("")
+            )
+        })
         .collect();
-    assert_eq!(phases, ["INSTALL=SUCCEEDED", "PRE_BUILD=SUCCEEDED", "BUILD=FAILED", "POST_BUILD=SUCCEEDED"]);
+    assert_eq!(
+        phases,
+        [
+            "INSTALL=SUCCEEDED",
+            "PRE_BUILD=SUCCEEDED",
+            "BUILD=FAILED",
+            "POST_BUILD=SUCCEEDED"
+        ]
+    );
     assert!(h.log(id).contains("post ran with 0"));
 }
 
@@ -220,7 +269,14 @@ fn a_deleted_branch_is_skipped_and_nothing_is_written() {
     let builds = builds(&h.invoke(sample("codecommit-branch-deleted.json", &h.head()), MINUTE));
     assert_eq!(builds.len(), 1);
     assert_eq!(builds[0]["status"], "SKIPPED");
-    assert!(builds[0]["reason"].as_str().unwrap_or("").contains("deleted"), "{}", builds[0]);
+    assert!(
+        builds[0]["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("deleted"),
+        "{}",
+        builds[0]
+    );
     assert!(h.keys().is_empty(), "{:?}", h.keys());
 }
 
@@ -228,17 +284,34 @@ fn a_deleted_branch_is_skipped_and_nothing_is_written() {
 fn an_event_with_two_references_gives_two_builds() {
     let h = Harness::start(&[("buildspec.yml", GOOD.as_bytes())], "release", &[]);
     let builds = builds(&h.invoke(sample("codecommit-two-refs.json", &h.head()), MINUTE));
-    let refs: Vec<&str> = builds.iter().map(|b| b["ref"].as_str().unwrap_or("")).collect();
+    let refs: Vec<&str> = builds
+        .iter()
+        .map(|b| b["ref"].as_str().unwrap_or(""))
+        .collect();
     assert_eq!(refs, ["refs/heads/release/1.4", "refs/tags/v1.4.0"]);
-    assert!(builds.iter().all(|b| b["status"] == "SUCCEEDED"), "{builds:?}");
-    let records = h.keys().into_iter().filter(|k| k.ends_with("/build.json")).count();
+    assert!(
+        builds.iter().all(|b| b["status"] == "SUCCEEDED"),
+        "{builds:?}"
+    );
+    let records = h
+        .keys()
+        .into_iter()
+        .filter(|k| k.ends_with("/build.json"))
+        .count();
     assert_eq!(records, 2);
 }
 
 #[test]
 fn a_skip_ci_commit_is_not_built() {
-    let h = Harness::start(&[("buildspec.yml", GOOD.as_bytes())], "Docs only [skip ci]", &[]);
-    let builds = builds(&h.invoke(sample("eventbridge-reference-updated.json", &h.head()), MINUTE));
+    let h = Harness::start(
+        &[("buildspec.yml", GOOD.as_bytes())],
+        "Docs only [skip ci]",
+        &[],
+    );
+    let builds = builds(&h.invoke(
+        sample("eventbridge-reference-updated.json", &h.head()),
+        MINUTE,
+    ));
     assert_eq!(builds[0]["status"], "SKIPPED");
     assert!(builds[0]["reason"].as_str().unwrap_or("").contains("skip"));
     assert!(h.keys().is_empty());
@@ -247,11 +320,24 @@ fn a_skip_ci_commit_is_not_built() {
 #[test]
 fn a_file_over_six_megabytes_fails_the_build_naming_the_file() {
     let big = vec![b'x'; 7 * 1024 * 1024];
-    let h = Harness::start(&[("buildspec.yml", GOOD.as_bytes()), ("assets/huge.bin", &big)], "big", &[]);
-    let builds = builds(&h.invoke(sample("eventbridge-reference-updated.json", &h.head()), MINUTE));
+    let h = Harness::start(
+        &[
+            ("buildspec.yml", GOOD.as_bytes()),
+            ("assets/huge.bin", &big),
+        ],
+        "big",
+        &[],
+    );
+    let builds = builds(&h.invoke(
+        sample("eventbridge-reference-updated.json", &h.head()),
+        MINUTE,
+    ));
     assert_eq!(builds[0]["status"], "FAILED");
     let reason = builds[0]["reason"].as_str().unwrap_or("");
-    assert!(reason.contains("assets/huge.bin") && reason.contains("6 MB"), "{reason}");
+    assert!(
+        reason.contains("assets/huge.bin") && reason.contains("6 MB"),
+        "{reason}"
+    );
     let id = builds[0]["buildId"].as_str().expect("id");
     assert_eq!(h.record(id)["phases"][0]["phase"], "DOWNLOAD_SOURCE");
 }
@@ -265,13 +351,23 @@ fn a_deadline_reached_mid_build_still_stores_the_log_and_the_record() {
         &[("PUSHBUILD_UPLOAD_RESERVE_SECONDS", "3")],
     );
     let started = std::time::Instant::now();
-    let builds = builds(&h.invoke(sample("eventbridge-reference-updated.json", &h.head()), Duration::from_secs(8)));
-    assert!(started.elapsed() < Duration::from_secs(8), "answered before the invocation's deadline");
+    let builds = builds(&h.invoke(
+        sample("eventbridge-reference-updated.json", &h.head()),
+        Duration::from_secs(8),
+    ));
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "answered before the invocation's deadline"
+    );
     assert_eq!(builds[0]["status"], "TIMED_OUT");
     let id = builds[0]["buildId"].as_str().expect("id");
     assert_eq!(h.record(id)["status"], "TIMED_OUT");
     assert!(h.log(id).contains("Build timed out during phase BUILD"));
-    assert!(h.keys().iter().any(|k| k.ends_with("started.txt") || k.ends_with(".zip")));
+    assert!(
+        h.keys()
+            .iter()
+            .any(|k| k.ends_with("started.txt") || k.ends_with(".zip"))
+    );
 }
 
 #[test]
@@ -280,24 +376,42 @@ fn s3_and_codecommit_answering_503_or_throttling_for_a_while_are_retried() {
     h.s3.fail_next(2);
     h.standin.fail_next(2);
     h.standin.throttle_next(2);
-    let builds = builds(&h.invoke(sample("eventbridge-reference-updated.json", &h.head()), MINUTE));
+    let builds = builds(&h.invoke(
+        sample("eventbridge-reference-updated.json", &h.head()),
+        MINUTE,
+    ));
     assert_eq!(builds[0]["status"], "SUCCEEDED", "{builds:?}");
-    assert!(h.s3.requests().iter().any(|r| r.starts_with("PUT")), "objects were written");
-    assert!(h.standin.total_calls() >= 4 + 3, "the stand-in saw the retries");
+    assert!(
+        h.s3.requests().iter().any(|r| r.starts_with("PUT")),
+        "objects were written"
+    );
+    assert!(
+        h.standin.total_calls() >= 4 + 3,
+        "the stand-in saw the retries"
+    );
 }
 
 #[test]
 fn a_malformed_event_is_an_invocation_error_that_names_the_accepted_shapes() {
     let h = Harness::start(&[("buildspec.yml", GOOD.as_bytes())], "first", &[]);
     match h.invoke(json!({"hello": "world"}), MINUTE) {
-        Outcome::Error { error_type, message } => {
+        Outcome::Error {
+            error_type,
+            message,
+        } => {
             assert_eq!(error_type, "PushBuild.Permanent.BadEvent");
-            assert!(message.contains("Records") && message.contains("repository"), "{message}");
+            assert!(
+                message.contains("Records") && message.contains("repository"),
+                "{message}"
+            );
         }
         other => panic!("expected an error, got {other:?}"),
     }
     // The function goes on serving events after a bad one.
-    let builds = builds(&h.invoke(sample("eventbridge-reference-updated.json", &h.head()), MINUTE));
+    let builds = builds(&h.invoke(
+        sample("eventbridge-reference-updated.json", &h.head()),
+        MINUTE,
+    ));
     assert_eq!(builds[0]["status"], "SUCCEEDED");
 }
 
@@ -313,4 +427,3 @@ fn a_missing_setting_stops_the_start_with_a_message_naming_it() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("PUSHBUILD_BUCKET is required"), "{stderr}");
 }
-

@@ -7,4 +7,8 @@ mod codecommit_standin_ops;
 mod conformance;
 mod conformance_artifacts;
 mod corpus;
+mod function;
+mod runtime_api;
+mod s3;
+mod s3_server;
 mod support;

@@ -8,8 +8,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -46,6 +46,7 @@ pub struct RuntimeApi {
     pub addr: SocketAddr,
     queue: mpsc::UnboundedSender<Pending>,
     state: Arc<Mutex<State>>,
+    #[allow(dead_code)]
     polled: Arc<Notify>,
     next_id: std::sync::atomic::AtomicU64,
 }
@@ -53,7 +54,9 @@ pub struct RuntimeApi {
 impl RuntimeApi {
     /// Starts serving on a free port of 127.0.0.1.
     pub async fn start() -> RuntimeApi {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind the runtime API");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the runtime API");
         let addr = listener.local_addr().expect("local addr");
         let (queue, rx) = mpsc::unbounded_channel::<Pending>();
         let rx = Arc::new(Mutex::new(rx));
@@ -62,11 +65,17 @@ impl RuntimeApi {
         let (serve_state, serve_polled) = (state.clone(), polled.clone());
         tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else { return };
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
                 let (rx, state, polled) = (rx.clone(), serve_state.clone(), serve_polled.clone());
                 tokio::spawn(async move {
-                    let service = service_fn(move |req| route(req, rx.clone(), state.clone(), polled.clone()));
-                    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                    let service = service_fn(move |req| {
+                        route(req, rx.clone(), state.clone(), polled.clone())
+                    });
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
                 });
             }
         });
@@ -87,12 +96,20 @@ impl RuntimeApi {
     /// Hands `event` to the function with `timeout` as its deadline and waits for the outcome
     /// (up to the deadline plus `grace`).
     pub async fn invoke(&self, event: Value, timeout: Duration, grace: Duration) -> Outcome {
-        let id = format!("req-{}", self.next_id.fetch_add(1, std::sync::atomic::Ordering::SeqCst));
+        let id = format!(
+            "req-{}",
+            self.next_id
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        );
         let (tx, rx) = oneshot::channel();
         self.state.lock().await.waiting.insert(id.clone(), tx);
         let deadline_ms = now_ms() + u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
         self.queue
-            .send(Pending { id, event, deadline_ms })
+            .send(Pending {
+                id,
+                event,
+                deadline_ms,
+            })
             .expect("the runtime API is running");
         match tokio::time::timeout(timeout + grace, rx).await {
             Ok(Ok(outcome)) => outcome,
@@ -102,11 +119,13 @@ impl RuntimeApi {
     }
 
     /// The body of `/runtime/init/error`, if the function reported one.
+    #[allow(dead_code)]
     pub async fn init_error(&self) -> Option<Value> {
         self.state.lock().await.init_error.clone()
     }
 
-    /// Waits until the function has asked for an event `n` times in all.
+    /// Waits until the function has asked for an event `n` times in all (the start benchmark).
+    #[allow(dead_code)]
     pub async fn wait_for_polls(&self, n: usize, timeout: Duration) -> bool {
         let until = tokio::time::Instant::now() + timeout;
         loop {
@@ -122,7 +141,9 @@ impl RuntimeApi {
 }
 
 fn now_ms() -> u64 {
-    let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
 }
 
@@ -162,24 +183,47 @@ async fn route(
                 }
             };
             put("lambda-runtime-aws-request-id", pending.id);
-            put("lambda-runtime-deadline-ms", pending.deadline_ms.to_string());
+            put(
+                "lambda-runtime-deadline-ms",
+                pending.deadline_ms.to_string(),
+            );
             put(
                 "lambda-runtime-invoked-function-arn",
                 "arn:aws:lambda:us-east-1:123456789012:function:pushbuild".to_string(),
             );
-            put("lambda-runtime-trace-id", "Root=1-00000000-000000000000000000000000".to_string());
+            put(
+                "lambda-runtime-trace-id",
+                "Root=1-00000000-000000000000000000000000".to_string(),
+            );
             put("content-type", "application/json".to_string());
             Ok(response)
         }
-        (Method::POST, ["2018-06-01", "runtime", "invocation", id, kind @ ("response" | "error")]) => {
+        (
+            Method::POST,
+            [
+                "2018-06-01",
+                "runtime",
+                "invocation",
+                id,
+                kind @ ("response" | "error"),
+            ],
+        ) => {
             let id = id.to_string();
             let is_error = *kind == "error";
-            let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+            let body = req
+                .into_body()
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
             let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
             let outcome = if is_error {
                 Outcome::Error {
                     error_type: value["errorType"].as_str().unwrap_or_default().to_string(),
-                    message: value["errorMessage"].as_str().unwrap_or_default().to_string(),
+                    message: value["errorMessage"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
                 }
             } else {
                 Outcome::Response(value)
@@ -189,12 +233,21 @@ async fn route(
                     let _ = tx.send(outcome);
                     Ok(reply(StatusCode::ACCEPTED, "{\"status\":\"OK\"}"))
                 }
-                None => Ok(reply(StatusCode::BAD_REQUEST, "{\"errorType\":\"InvalidRequestID\"}")),
+                None => Ok(reply(
+                    StatusCode::BAD_REQUEST,
+                    "{\"errorType\":\"InvalidRequestID\"}",
+                )),
             }
         }
         (Method::POST, ["2018-06-01", "runtime", "init", "error"]) => {
-            let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-            state.lock().await.init_error = Some(serde_json::from_slice(&body).unwrap_or(Value::Null));
+            let body = req
+                .into_body()
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            state.lock().await.init_error =
+                Some(serde_json::from_slice(&body).unwrap_or(Value::Null));
             Ok(reply(StatusCode::ACCEPTED, "{\"status\":\"OK\"}"))
         }
         _ => Ok(reply(StatusCode::NOT_FOUND, "{\"errorType\":\"NotFound\"}")),
