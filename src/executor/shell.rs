@@ -26,7 +26,11 @@ const DRAIN_GRACE: Duration = Duration::from_secs(2);
 /// How often the waiting side looks at the deadline and the shell's health.
 const POLL: Duration = Duration::from_millis(200);
 /// Reads from the output pipe are this large.
-const CHUNK: usize = 64 * 1024;
+const CHUNK: usize = 256 * 1024;
+/// The pipe's size (Linux's default limit for an unprivileged process is 1 MiB).
+const PIPE_SIZE: i32 = 1024 * 1024;
+/// A read smaller than this is a trickle (lines printed one by one).
+const TRICKLE_BYTES: usize = 1024;
 /// The pause after a small read, for output to gather (bounds the log's latency).
 const TRICKLE_PAUSE: Duration = Duration::from_millis(2);
 /// A line longer than this (no newline yet) is logged in pieces.
@@ -98,6 +102,9 @@ impl ShellSession {
             Shell::Sh => "/bin/sh",
         };
         let (reader, writer) = io::pipe()?;
+        // A roomy pipe lets a fast command write on while the reader is busy or pausing; if the
+        // system refuses the size, the default pipe still works.
+        let _ = nix::fcntl::fcntl(&reader, nix::fcntl::FcntlArg::F_SETPIPE_SZ(PIPE_SIZE));
         let mut command = Command::new(program);
         command
             .arg("-c")
@@ -258,7 +265,7 @@ fn read_output(mut pipe: io::PipeReader, marker: &[u8], log: &BuildLog, events: 
                 pending.extend_from_slice(&chunk[..n]);
                 let used = split_output(&pending, marker, log, events);
                 pending.drain(..used);
-                if n < CHUNK / 4 {
+                if n < TRICKLE_BYTES {
                     // A trickle: let a few milliseconds of output gather in the pipe, so a
                     // command printing many short lines costs one read and one write per batch,
                     // not per line. What was read is already in the log.

@@ -27,6 +27,35 @@ impl LocalStore {
         self.root.join(key)
     }
 
+    /// Checks `key`, makes its directory, writes its metadata beside it, and opens a temporary
+    /// file next to where it goes.
+    fn prepare(
+        &self,
+        key: &str,
+        meta: &ObjectMeta,
+    ) -> Result<(PathBuf, tempfile::NamedTempFile), StoreError> {
+        check_key(key)?;
+        let dest = self.path(key);
+        let parent = dest.parent().unwrap_or(&self.root).to_path_buf();
+        std::fs::create_dir_all(&parent).map_err(self.write_error(key))?;
+        if !meta.metadata.is_empty() {
+            // Object metadata beside the object, as S3 keeps it with the object.
+            let text: String = meta
+                .metadata
+                .iter()
+                .map(|(k, v)| format!("{k}: {v}\n"))
+                .collect();
+            let mut name = dest.file_name().unwrap_or_default().to_os_string();
+            name.push(".meta");
+            std::fs::write(parent.join(name), text).map_err(self.write_error(key))?;
+        }
+        let file = tempfile::Builder::new()
+            .prefix(".partial-")
+            .tempfile_in(&parent)
+            .map_err(self.write_error(key))?;
+        Ok((dest, file))
+    }
+
     fn write_error(&self, key: &str) -> impl FnOnce(io::Error) -> StoreError + '_ {
         let uri = self.uri(key);
         move |source| StoreError::Write { uri, source }
@@ -66,31 +95,24 @@ impl Store for LocalStore {
     }
 
     fn writer(&self, key: &str, meta: &ObjectMeta) -> Result<Box<dyn ObjectWriter>, StoreError> {
-        check_key(key)?;
-        let dest = self.path(key);
-        let parent = dest.parent().unwrap_or(&self.root);
-        std::fs::create_dir_all(parent).map_err(self.write_error(key))?;
-        if !meta.metadata.is_empty() {
-            // Object metadata beside the object, as S3 keeps it with the object.
-            let text: String = meta
-                .metadata
-                .iter()
-                .map(|(k, v)| format!("{k}: {v}\n"))
-                .collect();
-            let mut name = dest.file_name().unwrap_or_default().to_os_string();
-            name.push(".meta");
-            let sidecar = parent.join(name);
-            std::fs::write(sidecar, text).map_err(self.write_error(key))?;
-        }
-        let file = tempfile::Builder::new()
-            .prefix(".partial-")
-            .tempfile_in(parent)
-            .map_err(self.write_error(key))?;
+        let (dest, file) = self.prepare(key, meta)?;
         Ok(Box::new(FileWriter {
             file,
             dest,
             uri: self.uri(key),
         }))
+    }
+
+    /// Copies the file in the kernel where it can (`copy_file_range`), then renames it into place.
+    fn put_file(&self, key: &str, path: &Path, meta: &ObjectMeta) -> Result<String, StoreError> {
+        let (dest, partial) = self.prepare(key, meta)?;
+        std::fs::copy(path, partial.path()).map_err(self.write_error(key))?;
+        Box::new(FileWriter {
+            file: partial,
+            dest,
+            uri: self.uri(key),
+        })
+        .commit()
     }
 
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
