@@ -98,7 +98,56 @@ impl<S: Source> Function<S> {
         Ok(InvocationResponse { builds })
     }
 
+    /// Builds one target once: a target that carries an event's delivery key is claimed first
+    /// (a conditional write), so a second delivery of the same event is reported as a duplicate
+    /// instead of building again. A claim whose build failed for pushbuild's own reasons is
+    /// released, so Lambda's retry can build it.
     async fn build(
+        &self,
+        target: BuildTarget,
+        deadline: Option<Instant>,
+    ) -> Result<BuildSummary, FunctionError> {
+        let Some(dedup_key) = target.dedup_key.clone() else {
+            return self.run_target(target, deadline).await;
+        };
+        let key = claim_key(&target.repository, &dedup_key);
+        let body = serde_json::json!({
+            "dedupKey": dedup_key,
+            "repository": target.repository,
+            "claimedAt": Utc::now().to_rfc3339(),
+        })
+        .to_string();
+        let store = self.store.clone();
+        let claim = key.clone();
+        let created = run_blocking(move || {
+            let meta = crate::store::ObjectMeta {
+                content_type: "application/json".into(),
+                metadata: Vec::new(),
+            };
+            store.put_if_absent(&claim, body.as_bytes(), &meta)
+        })
+        .await?
+        .map_err(|err| FunctionError::Pipeline(err.into()))?;
+        if !created {
+            tracing::info!(dedup_key = dedup_key.as_str(), "duplicate delivery skipped");
+            return Ok(BuildSummary::skipped(
+                target.repository,
+                target.reference,
+                target.commit,
+                format!(
+                    "duplicate delivery: `{dedup_key}` was already taken by an earlier delivery of this event"
+                ),
+            ));
+        }
+        let result = self.run_target(target, deadline).await;
+        if result.is_err() {
+            let store = self.store.clone();
+            let _ = run_blocking(move || store.delete(&key)).await;
+        }
+        result
+    }
+
+    async fn run_target(
         &self,
         target: BuildTarget,
         deadline: Option<Instant>,
@@ -278,6 +327,14 @@ impl<S: Source> Function<S> {
         .await??;
         Ok(BuildSummary::from_record(&record))
     }
+}
+
+/// Where the claim for one delivery key lies: `claims/<repository>/<sha256 of the key>`.
+fn claim_key(repository: &str, dedup_key: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(dedup_key.as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("claims/{repository}/{hex}.json")
 }
 
 /// A build that failed before it ran, waiting to be recorded.

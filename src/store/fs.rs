@@ -115,6 +115,33 @@ impl Store for LocalStore {
         .commit()
     }
 
+    /// The whole object is written to a temporary file, then hard-linked into place: the link
+    /// fails if the name exists, so the check and the write are one atomic step.
+    fn put_if_absent(
+        &self,
+        key: &str,
+        bytes: &[u8],
+        meta: &ObjectMeta,
+    ) -> Result<bool, StoreError> {
+        let (dest, mut partial) = self.prepare(key, meta)?;
+        partial.write_all(bytes).map_err(self.write_error(key))?;
+        partial.flush().map_err(self.write_error(key))?;
+        match std::fs::hard_link(partial.path(), &dest) {
+            Ok(()) => Ok(true),
+            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+            Err(err) => Err(self.write_error(key)(err)),
+        }
+    }
+
+    fn delete(&self, key: &str) -> Result<(), StoreError> {
+        check_key(key)?;
+        match std::fs::remove_file(self.path(key)) {
+            Ok(()) => Ok(()),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(err) => Err(self.write_error(key)(err)),
+        }
+    }
+
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         check_key(key)?;
         match std::fs::read(self.path(key)) {
@@ -194,5 +221,17 @@ mod tests {
         assert_eq!(store.list("a/b/c").unwrap(), ["a/b/c.zip"]);
         assert!(store.list("zzz/").unwrap().is_empty());
         assert!(store.put("../x", b"", &ObjectMeta::default()).is_err());
+
+        // Claims: the first wins, the second sees the first's bytes; delete frees the name.
+        let none = ObjectMeta::default();
+        assert!(store.put_if_absent("claims/k", b"first", &none).unwrap());
+        assert!(!store.put_if_absent("claims/k", b"second", &none).unwrap());
+        assert_eq!(
+            store.get("claims/k").unwrap().as_deref(),
+            Some(&b"first"[..])
+        );
+        store.delete("claims/k").unwrap();
+        store.delete("claims/k").unwrap();
+        assert!(store.put_if_absent("claims/k", b"third", &none).unwrap());
     }
 }

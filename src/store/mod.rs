@@ -99,6 +99,14 @@ pub trait Store: Send + Sync {
     /// The keys under `prefix`, sorted.
     fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError>;
 
+    /// Writes `bytes` as `key` only if no object `key` exists yet (S3's `If-None-Match: *`);
+    /// returns whether this call created it. Two racing callers: exactly one gets `true`.
+    fn put_if_absent(&self, key: &str, bytes: &[u8], meta: &ObjectMeta)
+    -> Result<bool, StoreError>;
+
+    /// Removes the object `key` (no error when there is none).
+    fn delete(&self, key: &str) -> Result<(), StoreError>;
+
     /// Writes the file at `path` as the object `key`, streaming it; returns its URI.
     fn put_file(
         &self,

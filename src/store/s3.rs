@@ -158,6 +158,54 @@ impl Store for S3Store {
         })
     }
 
+    fn put_if_absent(
+        &self,
+        key: &str,
+        bytes: &[u8],
+        meta: &ObjectMeta,
+    ) -> Result<bool, StoreError> {
+        check_key(key)?;
+        let uri = self.uri(key);
+        self.handle.block_on(async {
+            let mut request = self
+                .client
+                .put_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .if_none_match("*")
+                .body(bytes.to_vec().into());
+            if !meta.content_type.is_empty() {
+                request = request.content_type(&meta.content_type);
+            }
+            for (name, value) in &meta.metadata {
+                request = request.metadata(name, value);
+            }
+            match request.send().await {
+                Ok(_) => Ok(true),
+                // 412: the object exists; 409: another conditional write to it is under way.
+                Err(SdkError::ServiceError(context))
+                    if matches!(context.raw().status().as_u16(), 409 | 412) =>
+                {
+                    Ok(false)
+                }
+                Err(err) => Err(sdk_error("PutObject", &uri, err)),
+            }
+        })
+    }
+
+    fn delete(&self, key: &str) -> Result<(), StoreError> {
+        check_key(key)?;
+        let uri = self.uri(key);
+        self.handle.block_on(async {
+            let request = self.client.delete_object().bucket(&self.bucket).key(key);
+            request
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|err| sdk_error("DeleteObject", &uri, err))
+        })
+    }
+
     fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
         let uri = self.uri(prefix);
         self.handle.block_on(async {
