@@ -44,6 +44,8 @@ pub struct BuildJob {
     pub echo: Echo,
     /// Where the build's private work directory is made (outside the source).
     pub temp_root: PathBuf,
+    /// Lines for the log before the phases (what was fetched, submodules not fetched).
+    pub source_notes: Vec<String>,
 }
 
 /// A failure of pushbuild itself (not of the user's build).
@@ -89,6 +91,9 @@ pub fn run_build(job: &BuildJob, store: &dyn Store) -> Result<BuildRecord, Pipel
         .iter()
         .map(|w| format!("buildspec: {w}"))
         .collect();
+    for note in &job.source_notes {
+        log.marker(note);
+    }
     for warning in &warnings {
         log.marker(&format!("Warning: {warning}"));
     }

@@ -261,6 +261,7 @@ fn run(args: &RunArgs) -> ExitCode {
             Echo::Stdout { color }
         },
         temp_root: std::env::temp_dir(),
+        source_notes: Vec::new(),
     };
     let record = match pipeline::run_build(&job, &store) {
         Ok(record) => record,

@@ -281,15 +281,13 @@ impl<S: Source> Function<S> {
             price: self.config.price.clone(),
             echo: self.echo,
             temp_root: self.config.work_dir.join("tmp"),
+            source_notes: notes,
         };
         let store = self.store.clone();
         let record = run_blocking(move || {
             let mut job = job;
             job.info.build_number = pipeline::next_build_number(&*store, &job.info.project)
                 .map_err(PipelineError::from)?;
-            for note in &notes {
-                tracing::info!(note = note.as_str(), "source");
-            }
             pipeline::run_build(&job, &*store)
         })
         .await??;

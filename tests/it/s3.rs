@@ -65,6 +65,7 @@ fn job(src: &Path, work: &Path) -> BuildJob {
         price: Price::per_minute(0.002),
         echo: Echo::Off,
         temp_root: work.to_path_buf(),
+        source_notes: Vec::new(),
     }
 }
 

@@ -186,6 +186,7 @@ pub fn build_dir(src: tempfile::TempDir, options: Options) -> Built {
         price: Price::per_minute(0.002),
         echo: Echo::Off,
         temp_root: store.path().join("tmp"),
+        source_notes: Vec::new(),
     };
     std::fs::create_dir_all(store.path().join("home")).expect("home");
     let local = LocalStore::new(store.path().join("bucket"));
