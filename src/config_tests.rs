@@ -44,6 +44,7 @@ fn defaults() {
             price: Price::lambda(2048, Arch::Arm64),
             namespace: "PushBuild".into(),
             monthly_minutes: None,
+            billing_minute: Duration::from_secs(60),
         }
     );
     assert_eq!(config.source_dir(), PathBuf::from("/tmp/pushbuild/src"));
@@ -68,6 +69,7 @@ fn values_are_read() {
         ("PUSHBUILD_WORK_DIR", "/mnt/efs/work"),
         ("PUSHBUILD_NAMESPACE", "Team/CI"),
         ("PUSHBUILD_MONTHLY_MINUTES", "0"),
+        ("PUSHBUILD_BILLING_MINUTE_MS", "50"),
     ]);
     assert_eq!(config.buildspec, "ci/build.yml");
     assert_eq!(config.upload_reserve, Duration::from_secs(1));
@@ -76,6 +78,7 @@ fn values_are_read() {
     assert_eq!(config.work_dir, PathBuf::from("/mnt/efs/work"));
     assert_eq!(config.namespace, "Team/CI");
     assert_eq!(config.monthly_minutes, Some(0));
+    assert_eq!(config.billing_minute, Duration::from_millis(50));
     assert!(!ok(&[("PUSHBUILD_S3_PATH_STYLE", "false")]).s3_path_style);
 }
 
@@ -204,6 +207,16 @@ fn bad_values_name_the_variable_and_what_was_expected() {
         "1e3",
         "PUSHBUILD_MONTHLY_MINUTES: expected a whole number, found \"1e3\"",
     );
+    for minute in ["0", "60001", "1m"] {
+        case(
+            "PUSHBUILD_BILLING_MINUTE_MS",
+            minute,
+            &format!(
+                "PUSHBUILD_BILLING_MINUTE_MS: expected a whole number from 1 to 60000, \
+                 found {minute:?}"
+            ),
+        );
+    }
 }
 
 #[test]

@@ -79,15 +79,31 @@ pub struct BuildCost {
     pub codebuild_general1_small_usd: f64,
 }
 
+/// The length of a billed minute: 60 seconds, except in tests that shorten it
+/// (`PUSHBUILD_BILLING_MINUTE_MS`).
+pub const MINUTE: Duration = Duration::from_secs(60);
+
 /// The duration rounded up to whole minutes, at least one.
 pub fn billed_minutes(duration: Duration) -> u64 {
-    let minutes = duration.as_nanos().div_ceil(60_000_000_000);
+    billed_minutes_in(duration, MINUTE)
+}
+
+/// The duration rounded up to whole `minute`s, at least one. A zero `minute` counts as one
+/// nanosecond, so the function never divides by zero.
+pub fn billed_minutes_in(duration: Duration, minute: Duration) -> u64 {
+    let minutes = duration.as_nanos().div_ceil(minute.as_nanos().max(1));
     u64::try_from(minutes).unwrap_or(u64::MAX).max(1)
 }
 
 /// The cost of a build that took `duration` at `price`.
 pub fn build_cost(duration: Duration, price: &Price) -> BuildCost {
-    let minutes = billed_minutes(duration);
+    build_cost_in(duration, price, MINUTE)
+}
+
+/// The cost of a build that took `duration` at `price`, billed in whole `minute`s. The price
+/// stays per billed minute whatever the minute's length.
+pub fn build_cost_in(duration: Duration, price: &Price, minute: Duration) -> BuildCost {
+    let minutes = billed_minutes_in(duration, minute);
     BuildCost {
         duration_ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
         billed_minutes: minutes,
@@ -127,6 +143,39 @@ mod tests {
         case(120_001, 3);
         case(3_600_000, 60);
         assert_eq!(billed_minutes(Duration::from_nanos(60_000_000_001)), 2);
+    }
+
+    #[track_caller]
+    fn case_in(ms: u64, minute_ms: u64, minutes: u64) {
+        let minute = Duration::from_millis(minute_ms);
+        assert_eq!(
+            billed_minutes_in(Duration::from_millis(ms), minute),
+            minutes,
+            "{ms} ms in minutes of {minute_ms} ms"
+        );
+    }
+
+    #[test]
+    fn billed_minutes_in_a_short_minute() {
+        case_in(0, 50, 1);
+        case_in(49, 50, 1);
+        case_in(50, 50, 1);
+        case_in(51, 50, 2);
+        case_in(130, 50, 3);
+        case_in(150, 50, 3);
+        case_in(151, 50, 4);
+        case_in(5, 1, 5);
+        assert_eq!(
+            billed_minutes_in(Duration::from_millis(3), Duration::ZERO),
+            3_000_000
+        );
+        let cost = build_cost_in(
+            Duration::from_millis(130),
+            &Price::per_minute(0.01),
+            Duration::from_millis(50),
+        );
+        assert_eq!((cost.billed_minutes, cost.duration_ms), (3, 130));
+        assert_eq!(cost.cost_usd, 0.03);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //!
 //! Data flows one way through the modules:
 //! trigger (what to build) ─▶ buildspec (what to run) ─▶ executor (run it) ─▶
-//! artifacts (what to keep) ─▶ record + cost. `config` holds the function's settings.
+//! artifacts (what to keep) ─▶ record + cost + metering. `config` holds the function's settings.
 
 pub mod artifacts;
 pub mod buildspec;
@@ -11,6 +11,7 @@ pub mod config;
 pub mod cost;
 pub mod executor;
 pub mod function;
+pub mod metering;
 pub mod pipeline;
 pub mod record;
 pub mod source;
