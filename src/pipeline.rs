@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
@@ -16,6 +17,7 @@ use crate::cost::{self, Price};
 use crate::executor::env::{self, BuildInfo};
 use crate::executor::log::{BuildLog, Echo};
 use crate::executor::{self, BuildRequest, PhaseOutcome, Status, millis};
+use crate::metering::{Meter, MetricSink, NullSink, RunningMeter, branch_name};
 use crate::record::{ArtifactRecord, BuildRecord};
 use crate::store::{Layout, ObjectMeta, Store, StoreError};
 
@@ -46,6 +48,40 @@ pub struct BuildJob {
     pub temp_root: PathBuf,
     /// Lines for the log before the phases (what was fetched, submodules not fetched).
     pub source_notes: Vec<String>,
+    /// Where the billing metrics go, and the length of a billed minute.
+    pub metering: Metering,
+}
+
+/// Where a build's billing metrics (CloudWatch EMF) go.
+#[derive(Clone)]
+pub struct Metering {
+    pub sink: Arc<dyn MetricSink>,
+    pub namespace: String,
+    /// A billed minute (60 s; shorter only in tests).
+    pub minute: Duration,
+}
+
+impl Metering {
+    /// No metrics, 60-second minutes (local runs).
+    pub fn off() -> Metering {
+        Metering {
+            sink: Arc::new(NullSink),
+            namespace: "PushBuild".to_string(),
+            minute: cost::MINUTE,
+        }
+    }
+
+    fn start(&self, info: &BuildInfo, reference: Option<&str>, started: Instant) -> RunningMeter {
+        Meter::start(
+            self.sink.clone(),
+            &self.namespace,
+            &info.project,
+            &branch_name(reference),
+            &info.build_id,
+            self.minute,
+            started,
+        )
+    }
 }
 
 /// A failure of pushbuild itself (not of the user's build).
@@ -77,6 +113,9 @@ pub fn run_build(job: &BuildJob, store: &dyn Store) -> Result<BuildRecord, Pipel
         source,
     })?;
     let log = BuildLog::new(Box::new(BufWriter::new(log_file)), job.echo);
+    let mut meter = job
+        .metering
+        .start(&job.info, job.reference.as_deref(), job.started);
     let layout = Layout {
         project: job.info.project.clone(),
         build_id: job.info.build_id.clone(),
@@ -139,8 +178,13 @@ pub fn run_build(job: &BuildJob, store: &dyn Store) -> Result<BuildRecord, Pipel
         }
     }
 
-    let finished = Instant::now();
-    let cost = cost::build_cost(finished.duration_since(job.started), &job.price);
+    // The meter stops first, so the minutes it has emitted never exceed the billed ones.
+    let finished = meter.stop();
+    let cost = cost::build_cost_in(
+        finished.duration_since(job.started),
+        &job.price,
+        job.metering.minute,
+    );
     let complete = format!(
         "Build completed: {status} in {} ms, {} billed minute(s)",
         cost.duration_ms, cost.billed_minutes
@@ -195,6 +239,7 @@ pub fn run_build(job: &BuildJob, store: &dyn Store) -> Result<BuildRecord, Pipel
             metadata: object_metadata(job),
         },
     )?;
+    meter.finish(&record);
     Ok(record)
 }
 
@@ -226,6 +271,7 @@ pub struct Unbuilt<'a> {
     pub started: Instant,
     pub start_time: DateTime<Utc>,
     pub price: &'a Price,
+    pub metering: &'a Metering,
 }
 
 /// Stores the log and the record of a build that failed before it ran: it is FAILED, billed like
@@ -255,7 +301,15 @@ pub fn record_unbuilt(
     }
     line(&format!("Phase complete: {} State: FAILED", unbuilt.phase));
     line(&format!("Phase context status code: {}", unbuilt.message));
-    let cost = cost::build_cost(unbuilt.started.elapsed(), unbuilt.price);
+    let mut meter = unbuilt
+        .metering
+        .start(info, unbuilt.reference.as_deref(), unbuilt.started);
+    let finished = meter.stop();
+    let cost = cost::build_cost_in(
+        finished.duration_since(unbuilt.started),
+        unbuilt.price,
+        unbuilt.metering.minute,
+    );
     line(&format!(
         "Build completed: FAILED in {} ms, {} billed minute(s)",
         cost.duration_ms, cost.billed_minutes
@@ -297,6 +351,7 @@ pub fn record_unbuilt(
         &serde_json::to_vec_pretty(&record)?,
         &meta("application/json"),
     )?;
+    meter.finish(&record);
     Ok(record)
 }
 
@@ -501,6 +556,7 @@ mod tests {
             started: Instant::now(),
             start_time: Utc::now(),
             price: &price,
+            metering: &Metering::off(),
         };
         let record = record_unbuilt(&unbuilt, &store).unwrap();
         assert_eq!(record.status, Status::Failed);

@@ -9,6 +9,7 @@ use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use pushbuild::config::Config;
 use pushbuild::executor::log::Echo;
 use pushbuild::function::{self, Function};
+use pushbuild::metering::StdoutSink;
 use pushbuild::source::CodeCommitSource;
 use pushbuild::store::S3Store;
 
@@ -55,6 +56,7 @@ async fn main() -> ExitCode {
         source: CodeCommitSource::from_conf(&sdk, config.source_concurrency),
         store: Arc::new(store),
         base_env: function::build_base_env(std::env::vars()),
+        metrics: Arc::new(StdoutSink),
         echo: Echo::Off,
         config,
     });

@@ -262,6 +262,7 @@ fn run(args: &RunArgs) -> ExitCode {
         },
         temp_root: std::env::temp_dir(),
         source_notes: Vec::new(),
+        metering: pipeline::Metering::off(),
     };
     let record = match pipeline::run_build(&job, &store) {
         Ok(record) => record,
@@ -335,6 +336,7 @@ fn invoke(args: &InvokeArgs) -> ExitCode {
         source: crate::source::GitDirSource::new(&args.repos),
         store: std::sync::Arc::new(store),
         base_env: crate::function::build_base_env(std::env::vars()),
+        metrics: std::sync::Arc::new(crate::metering::NullSink),
         echo: Echo::Stderr {
             color: std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
         },

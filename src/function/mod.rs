@@ -70,6 +70,8 @@ pub struct Function<S> {
     pub store: Arc<dyn Store>,
     /// The environment builds start from (the function's own, less pushbuild's settings).
     pub base_env: Vec<(String, String)>,
+    /// Where billing metrics go (standard output on Lambda, as EMF).
+    pub metrics: Arc<dyn crate::metering::MetricSink>,
     /// Where build logs are echoed as they are written (off on Lambda: standard output carries
     /// metrics there).
     pub echo: Echo,
@@ -282,6 +284,7 @@ impl<S: Source> Function<S> {
             echo: self.echo,
             temp_root: self.config.work_dir.join("tmp"),
             source_notes: notes,
+            metering: self.metering(),
         };
         let store = self.store.clone();
         let record = run_blocking(move || {
@@ -297,6 +300,14 @@ impl<S: Source> Function<S> {
         Ok(BuildSummary::from_record(&record))
     }
 
+    fn metering(&self) -> pipeline::Metering {
+        pipeline::Metering {
+            sink: self.metrics.clone(),
+            namespace: self.config.namespace.clone(),
+            minute: self.config.billing_minute,
+        }
+    }
+
     async fn fail(
         &self,
         failure: PendingFailure,
@@ -305,6 +316,7 @@ impl<S: Source> Function<S> {
     ) -> Result<BuildSummary, FunctionError> {
         let store = self.store.clone();
         let price = self.config.price.clone();
+        let metering = self.metering();
         let record: BuildRecord = run_blocking(move || {
             let mut info = failure.info;
             info.build_number = pipeline::next_build_number(&*store, &info.project)?;
@@ -318,6 +330,7 @@ impl<S: Source> Function<S> {
                     started,
                     start_time,
                     price: &price,
+                    metering: &metering,
                 },
                 &*store,
             )

@@ -22,7 +22,7 @@ struct Harness {
     standin: StandIn,
     child: Child,
     repo: tempfile::TempDir,
-    _work: tempfile::TempDir,
+    work: tempfile::TempDir,
 }
 
 /// A buildspec that succeeds and makes one artifact.
@@ -58,8 +58,17 @@ impl Harness {
             standin,
             child,
             repo,
-            _work: work,
+            work,
         }
+    }
+
+    /// What the function printed on standard output: its EMF metric records.
+    fn stdout_lines(&self) -> Vec<String> {
+        std::fs::read_to_string(self.work.path().join("function.stdout"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
     }
 
     fn head(&self) -> String {
@@ -158,7 +167,9 @@ fn spawn_function(
         .env("PUSHBUILD_WORK_DIR", work)
         .envs(s3.env())
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
+        .stdout(
+            std::fs::File::create(work.join("function.stdout")).map_or(Stdio::null(), Stdio::from),
+        )
         .stderr(
             std::fs::File::create(work.join("function.stderr")).map_or(Stdio::null(), Stdio::from),
         );
@@ -462,4 +473,62 @@ fn the_same_event_delivered_twice_gives_one_build() {
     let mut other = sample("eventbridge-reference-updated.json", &h.head());
     other["id"] = json!("another-event-id");
     assert_eq!(builds(&h.invoke(other, MINUTE))[0]["status"], "SUCCEEDED");
+}
+
+#[test]
+fn the_per_minute_metric_records_add_up_to_the_billed_minutes() {
+    // A 400 ms "minute" and a build of a little over two of them.
+    let spec = "version: 0.2\nphases:\n  build:\n    commands:\n      - sleep 0.9\n";
+    let h = Harness::start(
+        &[("buildspec.yml", spec.as_bytes())],
+        "metered",
+        &[
+            ("PUSHBUILD_BILLING_MINUTE_MS", "400"),
+            ("PUSHBUILD_NAMESPACE", "PushBuildTest"),
+        ],
+    );
+    let builds = builds(&h.invoke(
+        sample("eventbridge-reference-updated.json", &h.head()),
+        MINUTE,
+    ));
+    assert_eq!(builds[0]["status"], "SUCCEEDED");
+    let billed = builds[0]["billedMinutes"].as_u64().expect("billed minutes");
+    assert!(
+        billed >= 3,
+        "a build of over 800 ms bills at least 3 minutes of 400 ms: {billed}"
+    );
+    let id = builds[0]["buildId"].as_str().expect("id");
+    assert_eq!(h.record(id)["billed_minutes"], billed);
+
+    let records: Vec<Value> = h
+        .stdout_lines()
+        .iter()
+        .map(|line| {
+            serde_json::from_str(line)
+                .unwrap_or_else(|_| panic!("stdout holds only EMF JSON: {line}"))
+        })
+        .collect();
+    assert!(
+        records
+            .iter()
+            .all(|r| r["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "PushBuildTest")
+    );
+    let minutes: f64 = records
+        .iter()
+        .filter_map(|r| r["BillableMinutes"].as_f64())
+        .sum();
+    assert_eq!(
+        minutes,
+        billed as f64,
+        "one BillableMinutes record per billed minute: {records:#?}; stderr: {}",
+        std::fs::read_to_string(h.work.path().join("function.stderr")).unwrap_or_default()
+    );
+    let end = records
+        .iter()
+        .find(|r| r.get("BilledMinutes").is_some())
+        .expect("an end record");
+    assert_eq!(end["BilledMinutes"].as_f64(), Some(billed as f64));
+    assert_eq!(end["BuildSucceeded"].as_f64(), Some(1.0));
+    assert_eq!(end["Repository"], REPO);
+    assert_eq!(end["Branch"], "main");
 }

@@ -66,6 +66,7 @@ fn job(src: &Path, work: &Path) -> BuildJob {
         echo: Echo::Off,
         temp_root: work.to_path_buf(),
         source_notes: Vec::new(),
+        metering: pushbuild::pipeline::Metering::off(),
     }
 }
 

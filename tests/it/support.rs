@@ -187,6 +187,7 @@ pub fn build_dir(src: tempfile::TempDir, options: Options) -> Built {
         echo: Echo::Off,
         temp_root: store.path().join("tmp"),
         source_notes: Vec::new(),
+        metering: pushbuild::pipeline::Metering::off(),
     };
     std::fs::create_dir_all(store.path().join("home")).expect("home");
     let local = LocalStore::new(store.path().join("bucket"));
