@@ -1,5 +1,5 @@
 //! One build from start to record: run the phases, package and store the artifacts, store the
-//! log, then write the record last. The command line and the Lambda function both call
+//! log and the billing ledger's entry, then write the record last. The command line and the Lambda function both call
 //! [`run_build`]; neither holds build logic of its own.
 
 use std::collections::BTreeMap;
@@ -11,6 +11,7 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 
 use crate::artifacts::{self, ArtifactError};
+use crate::billing::{self, LedgerEntry};
 use crate::buildspec::{ArtifactSet, BuildSpec, Warning};
 use crate::cost::{self, Price};
 use crate::executor::env::{self, BuildInfo};
@@ -181,6 +182,7 @@ pub fn run_build(job: &BuildJob, store: &dyn Store) -> Result<BuildRecord, Pipel
         billed_minutes: cost.billed_minutes,
         cost,
     };
+    billing::write_entry(store, &LedgerEntry::from_record(&record))?;
     let json = serde_json::to_vec_pretty(&record)?;
     store.put(
         &layout.record(),
@@ -287,6 +289,7 @@ pub fn record_unbuilt(
         billed_minutes: cost.billed_minutes,
         cost,
     };
+    billing::write_entry(store, &LedgerEntry::from_record(&record))?;
     store.put(
         &layout.record(),
         &serde_json::to_vec_pretty(&record)?,
@@ -466,6 +469,7 @@ fn package_one(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::Datelike;
 
     #[test]
     fn build_ids_sort_by_time_and_differ() {
@@ -508,6 +512,11 @@ mod tests {
             "{log}"
         );
         assert!(store.get("builds/web/b1/build.json").unwrap().is_some());
+        let (year, month) = (record.start_time.year(), record.start_time.month());
+        let ledger = billing::read_month(&store, year, month).unwrap();
+        assert_eq!(ledger.len(), 1);
+        assert_eq!(ledger[0], LedgerEntry::from_record(&record));
+        assert_eq!(ledger[0].status, "FAILED");
         assert_eq!(next_build_number(&store, "web").unwrap(), 2);
     }
 
