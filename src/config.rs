@@ -41,6 +41,9 @@ pub struct Config {
     /// 60000; 1 to 60000). A test-only knob: tests shorten the minute so the metering of a
     /// many-minute build takes milliseconds. The meter and the record's billed minutes both use it.
     pub billing_minute: Duration,
+    /// `PUSHBUILD_REPOSITORY_MINUTES`: per-repository caps on billed minutes per month,
+    /// `repo=minutes,repo2=minutes` (default: none).
+    pub repository_minutes: Vec<(String, u64)>,
 }
 
 /// Why the settings could not be read. Messages name the variable, the problem and what was
@@ -136,6 +139,9 @@ impl Config {
         check_namespace(&namespace)?;
         let monthly_minutes = vars.number("PUSHBUILD_MONTHLY_MINUTES", 0, u64::MAX)?;
         let minute_ms = vars.number("PUSHBUILD_BILLING_MINUTE_MS", 1, DEFAULT_BILLING_MINUTE_MS)?;
+        let repository_minutes = vars
+            .get("PUSHBUILD_REPOSITORY_MINUTES")
+            .map_or(Ok(Vec::new()), |text| repository_minutes(&text))?;
         Ok(Config {
             bucket,
             buildspec,
@@ -147,7 +153,16 @@ impl Config {
             namespace,
             monthly_minutes,
             billing_minute: Duration::from_millis(minute_ms.unwrap_or(DEFAULT_BILLING_MINUTE_MS)),
+            repository_minutes,
         })
+    }
+
+    /// The month's caps on billed minutes, for [`crate::billing::Budget::check`].
+    pub fn budget(&self) -> crate::billing::Budget {
+        crate::billing::Budget {
+            monthly_minutes: self.monthly_minutes,
+            per_repository: self.repository_minutes.clone(),
+        }
     }
 
     /// Where a build's source is checked out: `<work dir>/src`.
@@ -233,6 +248,43 @@ fn check_namespace(namespace: &str) -> Result<(), ConfigError> {
          not starting with `AWS/`",
         Some(namespace),
     ))
+}
+
+/// `PUSHBUILD_REPOSITORY_MINUTES`: `repo=minutes` items separated by commas; an error names
+/// the first bad item.
+fn repository_minutes(text: &str) -> Result<Vec<(String, u64)>, ConfigError> {
+    let mut caps: Vec<(String, u64)> = Vec::new();
+    for item in text
+        .split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+    {
+        let parsed = item.split_once('=').and_then(|(name, minutes)| {
+            let name = name.trim();
+            let good_name =
+                !name.is_empty() && !name.contains('/') && crate::store::check_key(name).is_ok();
+            let minutes = minutes.trim().parse::<u64>().ok()?;
+            good_name.then(|| (name.to_string(), minutes))
+        });
+        match parsed {
+            Some((name, _)) if caps.iter().any(|(seen, _)| *seen == name) => {
+                return Err(invalid(
+                    "PUSHBUILD_REPOSITORY_MINUTES",
+                    format!("each repository once (`{name}` is given twice)"),
+                    Some(item),
+                ));
+            }
+            Some(cap) => caps.push(cap),
+            None => {
+                return Err(invalid(
+                    "PUSHBUILD_REPOSITORY_MINUTES",
+                    "`repository=minutes` items separated by commas, such as `web=600,api=120`",
+                    Some(item),
+                ));
+            }
+        }
+    }
+    Ok(caps)
 }
 
 /// `PUSHBUILD_PRICE_PER_MINUTE`, else Lambda's price for the function's memory and arch. The

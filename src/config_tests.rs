@@ -45,6 +45,7 @@ fn defaults() {
             namespace: "PushBuild".into(),
             monthly_minutes: None,
             billing_minute: Duration::from_secs(60),
+            repository_minutes: Vec::new(),
         }
     );
     assert_eq!(config.source_dir(), PathBuf::from("/tmp/pushbuild/src"));
@@ -217,6 +218,46 @@ fn bad_values_name_the_variable_and_what_was_expected() {
             ),
         );
     }
+}
+
+#[test]
+fn repository_minutes_are_caps_per_repository() {
+    let config = ok(&[
+        ("PUSHBUILD_MONTHLY_MINUTES", "900"),
+        ("PUSHBUILD_REPOSITORY_MINUTES", " web=600, api = 120 ,"),
+    ]);
+    let caps = vec![("web".to_string(), 600), ("api".to_string(), 120)];
+    assert_eq!(config.repository_minutes, caps);
+    assert_eq!(
+        config.budget(),
+        crate::billing::Budget {
+            monthly_minutes: Some(900),
+            per_repository: caps,
+        }
+    );
+    assert!(ok(&[]).repository_minutes.is_empty());
+    let expected = "PUSHBUILD_REPOSITORY_MINUTES: expected `repository=minutes` items separated \
+                    by commas, such as `web=600,api=120`";
+    for (value, item) in [
+        ("web", "web"),
+        ("web=600,api", "api"),
+        ("web=ten", "web=ten"),
+        ("=5", "=5"),
+        ("a/b=5", "a/b=5"),
+        ("web=-1", "web=-1"),
+    ] {
+        case(
+            "PUSHBUILD_REPOSITORY_MINUTES",
+            value,
+            &format!("{expected}, found {item:?}"),
+        );
+    }
+    case(
+        "PUSHBUILD_REPOSITORY_MINUTES",
+        "web=1,web=2",
+        "PUSHBUILD_REPOSITORY_MINUTES: expected each repository once (`web` is given twice), \
+         found \"web=2\"",
+    );
 }
 
 #[test]

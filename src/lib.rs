@@ -5,6 +5,7 @@
 //! artifacts (what to keep) ─▶ record + cost + metering. `config` holds the function's settings.
 
 pub mod artifacts;
+pub mod billing;
 pub mod buildspec;
 pub mod cli;
 pub mod config;

@@ -1,5 +1,5 @@
 //! One build from start to record: run the phases, package and store the artifacts, store the
-//! log, then write the record last. The command line and the Lambda function both call
+//! log and the billing ledger's entry, then write the record last. The command line and the Lambda function both call
 //! [`run_build`]; neither holds build logic of its own.
 
 use std::collections::BTreeMap;
@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 
 use crate::artifacts::{self, ArtifactError};
+use crate::billing::{self, LedgerEntry};
 use crate::buildspec::{ArtifactSet, BuildSpec, Warning};
 use crate::cost::{self, Price};
 use crate::executor::env::{self, BuildInfo};
@@ -230,6 +231,7 @@ pub fn run_build(job: &BuildJob, store: &dyn Store) -> Result<BuildRecord, Pipel
         billed_minutes: cost.billed_minutes,
         cost,
     };
+    billing::write_entry(store, &LedgerEntry::from_record(&record))?;
     let json = serde_json::to_vec_pretty(&record)?;
     store.put(
         &layout.record(),
@@ -346,12 +348,77 @@ pub fn record_unbuilt(
         billed_minutes: cost.billed_minutes,
         cost,
     };
+    billing::write_entry(store, &LedgerEntry::from_record(&record))?;
     store.put(
         &layout.record(),
         &serde_json::to_vec_pretty(&record)?,
         &meta("application/json"),
     )?;
     meter.finish(&record);
+    Ok(record)
+}
+
+/// Stores the log, ledger entry and record of a build that was not run (the month's budget
+/// refused it): SKIPPED, with the reason, billed nothing.
+pub fn record_skipped(
+    info: &BuildInfo,
+    reference: Option<String>,
+    reason: &str,
+    price: &Price,
+    store: &dyn Store,
+) -> Result<BuildRecord, PipelineError> {
+    let layout = Layout {
+        project: info.project.clone(),
+        build_id: info.build_id.clone(),
+    };
+    let meta = |content_type: &str| ObjectMeta {
+        content_type: content_type.to_string(),
+        metadata: metadata_for(info),
+    };
+    let line = format!(
+        "[Container] {} Build {} of {} not run: {reason}\n",
+        crate::executor::log::timestamp(),
+        info.build_id,
+        info.project
+    );
+    let log_uri = store.put(
+        &layout.log(),
+        line.as_bytes(),
+        &meta("text/plain; charset=utf-8"),
+    )?;
+    let now = Utc::now();
+    let record = BuildRecord {
+        build_id: info.build_id.clone(),
+        codebuild_build_id: info.codebuild_build_id(),
+        repository: info.project.clone(),
+        build_number: info.build_number,
+        reference,
+        commit: info.resolved_source_version.clone(),
+        initiator: info.initiator.clone(),
+        status: Status::Skipped,
+        start_time: now,
+        end_time: now,
+        phases: Vec::new(),
+        artifacts: Vec::new(),
+        log_uri,
+        exported_variables: BTreeMap::new(),
+        warnings: vec![format!("not run: {reason}")],
+        duration_ms: 0,
+        billed_minutes: 0,
+        cost: cost::BuildCost {
+            duration_ms: 0,
+            billed_minutes: 0,
+            price: price.clone(),
+            cost_usd: 0.0,
+            codebuild_general1_small_usd: 0.0,
+        },
+    };
+    crate::billing::write_entry(store, &crate::billing::LedgerEntry::from_record(&record))?;
+    store.put(
+        &layout.record(),
+        &serde_json::to_vec_pretty(&record)?,
+        &meta("application/json"),
+    )?;
     Ok(record)
 }
 
@@ -526,6 +593,7 @@ fn package_one(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::Datelike;
 
     #[test]
     fn build_ids_sort_by_time_and_differ() {
@@ -569,6 +637,11 @@ mod tests {
             "{log}"
         );
         assert!(store.get("builds/web/b1/build.json").unwrap().is_some());
+        let (year, month) = (record.start_time.year(), record.start_time.month());
+        let ledger = billing::read_month(&store, year, month).unwrap();
+        assert_eq!(ledger.len(), 1);
+        assert_eq!(ledger[0], LedgerEntry::from_record(&record));
+        assert_eq!(ledger[0].status, "FAILED");
         assert_eq!(next_build_number(&store, "web").unwrap(), 2);
     }
 

@@ -1,6 +1,7 @@
 //! The `pushbuild` command line: `run` builds a directory with its buildspec into the local
-//! store, `validate` checks a buildspec.
+//! store, `validate` checks a buildspec, `billing` reports a month's bill from the ledger.
 
+mod billing;
 mod summary;
 
 use std::io::IsTerminal;
@@ -45,6 +46,8 @@ enum Commands {
     /// Run the Lambda function's handler here on EVENT, with local git repositories standing in
     /// for CodeCommit and the local store for S3.
     Invoke(InvokeArgs),
+    /// Report a month's billed builds per repository, from the billing ledger.
+    Billing(billing::BillingArgs),
     /// Check a buildspec: print its errors and warnings.
     Validate {
         /// The buildspec file.
@@ -127,6 +130,7 @@ pub fn main() -> ExitCode {
         Commands::Run(args) => run(&args),
         Commands::Invoke(args) => invoke(&args),
         Commands::Validate { file } => validate(&file),
+        Commands::Billing(args) => billing::run(&args),
     }
 }
 

@@ -25,6 +25,8 @@ pub enum Status {
     Succeeded,
     Failed,
     TimedOut,
+    /// Not run (a build record only: the budget refused it).
+    Skipped,
 }
 
 impl Status {
@@ -33,6 +35,7 @@ impl Status {
             Status::Succeeded => "SUCCEEDED",
             Status::Failed => "FAILED",
             Status::TimedOut => "TIMED_OUT",
+            Status::Skipped => "SKIPPED",
         }
     }
 }
@@ -115,7 +118,7 @@ pub fn run(req: &BuildRequest<'_>, log: &BuildLog) -> BuildOutcome {
         let phase_status = outcome.status;
         phases.push(outcome);
         match phase_status {
-            Status::Succeeded => continue,
+            Status::Succeeded | Status::Skipped => continue,
             Status::TimedOut => {
                 status = Status::TimedOut;
                 break;

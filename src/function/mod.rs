@@ -177,6 +177,9 @@ impl<S: Source> Function<S> {
             start_time_ms: start_time.timestamp_millis(),
         };
         let reference = target.reference.clone();
+        if let Some(skipped) = self.refused_by_budget(&info, reference.clone()).await? {
+            return Ok(skipped);
+        }
         let unbuilt = |info: BuildInfo, message: String, notes: Vec<String>| PendingFailure {
             info,
             reference: reference.clone(),
@@ -298,6 +301,51 @@ impl<S: Source> Function<S> {
         // not fill up over many builds.
         let _ = empty_dir(&src);
         Ok(BuildSummary::from_record(&record))
+    }
+
+    /// A build the month's budget refuses: recorded as SKIPPED with the reason, billed nothing,
+    /// and counted in the metrics.
+    async fn refused_by_budget(
+        &self,
+        info: &BuildInfo,
+        reference: Option<String>,
+    ) -> Result<Option<BuildSummary>, FunctionError> {
+        let budget = self.config.budget();
+        if budget == crate::billing::Budget::default() {
+            return Ok(None);
+        }
+        let store = self.store.clone();
+        let price = self.config.price.clone();
+        let metering = self.metering();
+        let mut info = info.clone();
+        let record = run_blocking(move || -> Result<Option<BuildRecord>, PipelineError> {
+            let reason = match budget.check(&*store, &info.project, Utc::now()) {
+                Ok(reason) => reason,
+                Err(crate::billing::BillingError::Store(err)) => return Err(err.into()),
+                // A malformed ledger entry must not stop every build: the cap is not applied.
+                Err(err) => {
+                    tracing::warn!(error = %err, "the budget could not be checked");
+                    None
+                }
+            };
+            let Some(reason) = reason else {
+                return Ok(None);
+            };
+            info.build_number = pipeline::next_build_number(&*store, &info.project)?;
+            let record =
+                pipeline::record_skipped(&info, reference.clone(), &reason, &price, &*store)?;
+            crate::metering::Meter::skipped(
+                metering.sink.clone(),
+                &metering.namespace,
+                &info.project,
+                &crate::metering::branch_name(reference.as_deref()),
+                &info.build_id,
+                &reason,
+            );
+            Ok(Some(record))
+        })
+        .await??;
+        Ok(record.map(|record| BuildSummary::from_record(&record)))
     }
 
     fn metering(&self) -> pipeline::Metering {

@@ -67,7 +67,17 @@ impl BuildSummary {
             .phases
             .iter()
             .find(|p| p.status != crate::executor::Status::Succeeded)
-            .and_then(|p| p.message.clone());
+            .and_then(|p| p.message.clone())
+            .or_else(|| {
+                (record.status == crate::executor::Status::Skipped)
+                    .then(|| {
+                        record
+                            .warnings
+                            .first()
+                            .map(|w| w.trim_start_matches("not run: ").to_string())
+                    })
+                    .flatten()
+            });
         BuildSummary {
             build_id: Some(record.build_id.clone()),
             repository: record.repository.clone(),

@@ -532,3 +532,46 @@ fn the_per_minute_metric_records_add_up_to_the_billed_minutes() {
     assert_eq!(end["Repository"], REPO);
     assert_eq!(end["Branch"], "main");
 }
+
+#[test]
+fn a_reached_monthly_budget_skips_the_next_build_with_a_record_and_a_metric() {
+    let h = Harness::start(
+        &[("buildspec.yml", GOOD.as_bytes())],
+        "budget",
+        &[("PUSHBUILD_MONTHLY_MINUTES", "1")],
+    );
+    let first = builds(&h.invoke(
+        sample("eventbridge-reference-updated.json", &h.head()),
+        MINUTE,
+    ));
+    assert_eq!(first[0]["status"], "SUCCEEDED");
+    assert_eq!(first[0]["billedMinutes"], 1);
+
+    let mut again = sample("eventbridge-reference-updated.json", &h.head());
+    again["id"] = json!("second-push");
+    let second = builds(&h.invoke(again, MINUTE));
+    assert_eq!(second[0]["status"], "SKIPPED", "{}", second[0]);
+    assert_eq!(second[0]["billedMinutes"], 0);
+    let reason = second[0]["reason"].as_str().unwrap_or("");
+    assert!(
+        reason.contains("cap of 1") && reason.contains("PUSHBUILD_MONTHLY_MINUTES"),
+        "{reason}"
+    );
+    let id = second[0]["buildId"]
+        .as_str()
+        .expect("a skipped build still has a record");
+    assert_eq!(h.record(id)["status"], "SKIPPED");
+
+    let ledger: Vec<String> = h
+        .keys()
+        .into_iter()
+        .filter(|k| k.starts_with("billing/"))
+        .collect();
+    assert_eq!(ledger.len(), 2, "{ledger:?}");
+    let skipped_metric = h
+        .stdout_lines()
+        .iter()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .any(|r| r["BuildSkipped"].as_f64() == Some(1.0) && r["BuildId"] == id);
+    assert!(skipped_metric, "a BuildSkipped metric for {id}");
+}

@@ -1,6 +1,7 @@
 //! pushbuild's integration tests: one binary, a module per area.
 
 mod artifacts;
+mod billing;
 mod codecommit;
 mod codecommit_standin;
 mod codecommit_standin_ops;

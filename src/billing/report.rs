@@ -1,0 +1,176 @@
+//! A month's bill: per repository, the builds, billed minutes, cost, average duration, failures
+//! and skipped builds, and a total row whose figures are the sums. Rendered as a text table, as
+//! JSON or as CSV.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use serde::Serialize;
+
+use super::LedgerEntry;
+use crate::cost::round_usd;
+
+/// One repository's figures (or the total's).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Row {
+    pub repository: String,
+    pub builds: u64,
+    pub billed_minutes: u64,
+    pub cost_usd: f64,
+    /// The mean build duration, in seconds.
+    pub average_duration_s: f64,
+    /// FAILED and TIMED_OUT builds.
+    pub failures: u64,
+    pub skipped: u64,
+    #[serde(skip)]
+    duration_ms: u64,
+}
+
+impl Row {
+    fn named(repository: &str) -> Row {
+        Row {
+            repository: repository.to_string(),
+            ..Row::default()
+        }
+    }
+
+    fn add(&mut self, entry: &LedgerEntry) {
+        self.builds += 1;
+        self.billed_minutes += entry.billed_minutes;
+        self.cost_usd = round_usd(self.cost_usd + entry.cost_usd);
+        self.duration_ms += entry.duration_ms;
+        self.failures += u64::from(entry.is_failure());
+        self.skipped += u64::from(entry.status == "SKIPPED");
+        self.average_duration_s = if self.builds == 0 {
+            0.0
+        } else {
+            (self.duration_ms as f64 / self.builds as f64 / 1000.0 * 1000.0).round() / 1000.0
+        };
+    }
+}
+
+/// A month's bill.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    /// `YYYY-MM`.
+    pub month: String,
+    /// By repository name.
+    pub repositories: Vec<Row>,
+    pub total: Row,
+}
+
+impl Report {
+    /// Sums `entries` (the month's ledger) per repository.
+    pub fn for_month(entries: &[LedgerEntry], year: i32, month: u32) -> Report {
+        let mut rows: BTreeMap<&str, Row> = BTreeMap::new();
+        let mut total = Row::named("TOTAL");
+        for entry in entries {
+            rows.entry(&entry.repository)
+                .or_insert_with(|| Row::named(&entry.repository))
+                .add(entry);
+            total.add(entry);
+        }
+        Report {
+            month: format!("{year:04}-{month:02}"),
+            repositories: rows.into_values().collect(),
+            total,
+        }
+    }
+
+    /// The rows, then the total.
+    fn all_rows(&self) -> impl Iterator<Item = &Row> {
+        self.repositories.iter().chain(std::iter::once(&self.total))
+    }
+
+    /// The report as pretty JSON.
+    pub fn to_json(&self) -> String {
+        // A struct of strings and numbers always encodes.
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// The report as CSV: a header, a line per repository, then `TOTAL`.
+    pub fn to_csv(&self) -> String {
+        let mut out = String::from(
+            "repository,builds,billed_minutes,cost_usd,average_duration_s,failures,skipped\n",
+        );
+        for row in self.all_rows() {
+            let _ = writeln!(
+                out,
+                "{},{},{},{},{},{},{}",
+                csv_field(&row.repository),
+                row.builds,
+                row.billed_minutes,
+                row.cost_usd,
+                row.average_duration_s,
+                row.failures,
+                row.skipped
+            );
+        }
+        out
+    }
+
+    /// The report as an aligned text table.
+    pub fn to_table(&self) -> String {
+        let header = [
+            "repository",
+            "builds",
+            "minutes",
+            "cost (USD)",
+            "avg (s)",
+            "failures",
+            "skipped",
+        ];
+        let cells: Vec<[String; 7]> = self
+            .all_rows()
+            .map(|row| {
+                [
+                    row.repository.clone(),
+                    row.builds.to_string(),
+                    row.billed_minutes.to_string(),
+                    format!("{:.4}", row.cost_usd),
+                    format!("{:.1}", row.average_duration_s),
+                    row.failures.to_string(),
+                    row.skipped.to_string(),
+                ]
+            })
+            .collect();
+        let mut widths = header.map(str::len);
+        for line in &cells {
+            for (width, cell) in widths.iter_mut().zip(line) {
+                *width = (*width).max(cell.len());
+            }
+        }
+        let mut out = format!("Billing for {}\n", self.month);
+        let mut push = |line: &[String]| {
+            let mut text = String::new();
+            for (i, (cell, width)) in line.iter().zip(widths).enumerate() {
+                if i == 0 {
+                    let _ = write!(text, "{cell:<width$}");
+                } else {
+                    let _ = write!(text, "  {cell:>width$}");
+                }
+            }
+            out.push_str(text.trim_end());
+            out.push('\n');
+        };
+        push(&header.map(str::to_string));
+        let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
+        let count = cells.len();
+        for (i, line) in cells.iter().enumerate() {
+            if i + 1 == count {
+                push(&rule);
+            }
+            push(line);
+        }
+        out
+    }
+}
+
+/// Quotes a CSV field holding a comma, a quote or a line break.
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
+    }
+}

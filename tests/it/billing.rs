@@ -1,0 +1,238 @@
+//! The billing ledger through the real pipeline: 20 builds finishing at once, on the local
+//! store and on an S3 server, leave 20 entries whose report adds up; the budget refuses a build
+//! once the month's minutes reach a cap; `pushbuild billing` prints the same totals.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use chrono::{DateTime, TimeZone, Utc};
+use pushbuild::billing::{self, Budget, Report};
+use pushbuild::buildspec;
+use pushbuild::cost::Price;
+use pushbuild::executor::env::BuildInfo;
+use pushbuild::executor::log::Echo;
+use pushbuild::pipeline::{self, BuildJob};
+use pushbuild::record::BuildRecord;
+use pushbuild::store::{LocalStore, Store};
+
+use crate::s3_server::S3Server;
+
+const BUILDS: usize = 20;
+const REPOSITORIES: [&str; 2] = ["web", "api"];
+
+/// Every test build starts in November 2026 (UTC), so the month never turns mid-test.
+fn start_time() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 15, 10, 0, 0)
+        .single()
+        .unwrap_or_default()
+}
+
+fn job(src: &Path, temp: &Path, repository: &str, build_id: String, number: u64) -> BuildJob {
+    let parsed = buildspec::load(&src.join("buildspec.yml")).expect("the buildspec parses");
+    BuildJob {
+        info: BuildInfo {
+            build_id,
+            project: repository.to_string(),
+            build_number: number,
+            initiator: "tests".into(),
+            source_version: Some("main".into()),
+            resolved_source_version: Some("0123456789abcdef0123456789abcdef01234567".into()),
+            source_repo_url: None,
+            webhook_trigger: None,
+            start_time_ms: start_time().timestamp_millis(),
+        },
+        reference: Some("refs/heads/main".into()),
+        spec: parsed.spec,
+        spec_warnings: parsed.warnings,
+        src_dir: src.to_path_buf(),
+        base_env: vec![("PATH".into(), std::env::var("PATH").unwrap_or_default())],
+        overrides: Vec::new(),
+        secrets: Vec::new(),
+        home: Some(temp.to_path_buf()),
+        deadline: None,
+        started: Instant::now(),
+        start_time: start_time(),
+        price: Price::per_minute(0.0016),
+        echo: Echo::Off,
+        temp_root: temp.to_path_buf(),
+        source_notes: Vec::new(),
+        metering: pushbuild::pipeline::Metering::off(),
+    }
+}
+
+/// Runs 20 builds at once (one std thread each), every third one failing.
+fn twenty_builds_at_once(store: &dyn Store) -> Vec<BuildRecord> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let src = dir.path().join("src");
+    let temp = dir.path().join("tmp");
+    std::fs::create_dir_all(&src).expect("src");
+    std::fs::create_dir_all(&temp).expect("tmp");
+    let spec = "version: 0.2\nphases:\n  build:\n    commands:\n      - echo built\n      - test \"$FAIL\" != yes\n";
+    std::fs::write(src.join("buildspec.yml"), spec).expect("buildspec");
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..BUILDS)
+            .map(|i| {
+                let (src, temp) = (&src, &temp);
+                scope.spawn(move || {
+                    let repository = REPOSITORIES[i % 2];
+                    let mut job = job(src, temp, repository, format!("b{i:02}"), i as u64 + 1);
+                    if i % 3 == 0 {
+                        job.overrides.push(("FAIL".into(), "yes".into()));
+                    }
+                    pipeline::run_build(&job, store).expect("pushbuild itself does not fail")
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("the build thread"))
+            .collect()
+    })
+}
+
+/// The month holds exactly the builds' entries, and the report's totals are their sums.
+fn check_ledger(store: &dyn Store, records: &[BuildRecord]) -> Report {
+    let entries = billing::read_month(store, 2026, 11).expect("the month reads");
+    assert_eq!(entries.len(), BUILDS);
+    let mut ids: Vec<&str> = entries.iter().map(|e| e.build_id.as_str()).collect();
+    ids.sort_unstable();
+    let mut expected: Vec<String> = (0..BUILDS).map(|i| format!("b{i:02}")).collect();
+    expected.sort_unstable();
+    assert_eq!(ids, expected);
+    for record in records {
+        let entry = entries
+            .iter()
+            .find(|e| e.build_id == record.build_id)
+            .expect("an entry per build");
+        assert_eq!(entry, &billing::LedgerEntry::from_record(record));
+    }
+    let report = Report::for_month(&entries, 2026, 11);
+    let minutes: u64 = entries.iter().map(|e| e.billed_minutes).sum();
+    let cost: f64 = entries.iter().map(|e| e.cost_usd).sum();
+    let failures = entries.iter().filter(|e| e.status == "FAILED").count() as u64;
+    assert_eq!(report.total.builds, BUILDS as u64);
+    assert_eq!(report.total.billed_minutes, minutes);
+    assert!((report.total.cost_usd - cost).abs() < 1e-9, "{report:?}");
+    assert_eq!(report.total.failures, failures);
+    assert_eq!(failures, 7, "builds 0, 3, ..., 18 fail");
+    assert_eq!(report.repositories.len(), 2);
+    let row_builds: u64 = report.repositories.iter().map(|r| r.builds).sum();
+    assert_eq!(row_builds, BUILDS as u64);
+    assert_eq!(
+        billing::minutes_used(store, 2026, 11, None).expect("minutes"),
+        minutes
+    );
+    report
+}
+
+/// A cap equal to the minutes used refuses the next build with a reason; one more allows it.
+fn check_budget(store: &dyn Store) {
+    let now = start_time();
+    let used = billing::minutes_used(store, 2026, 11, None).expect("minutes");
+    let web = billing::minutes_used(store, 2026, 11, Some("web")).expect("minutes");
+    let monthly = |cap| Budget {
+        monthly_minutes: Some(cap),
+        per_repository: Vec::new(),
+    };
+    let reason = monthly(used)
+        .check(store, "web", now)
+        .expect("the ledger reads");
+    assert_eq!(
+        reason.as_deref(),
+        Some(
+            format!(
+                "the month's {used} billed minutes reached the cap of {used} (PUSHBUILD_MONTHLY_MINUTES)"
+            )
+            .as_str()
+        )
+    );
+    assert_eq!(
+        monthly(used + 1).check(store, "web", now).expect("reads"),
+        None
+    );
+    let per_repo = |cap| Budget {
+        monthly_minutes: Some(used + 1),
+        per_repository: vec![("web".to_string(), cap)],
+    };
+    let reason = per_repo(web).check(store, "web", now).expect("reads");
+    assert!(
+        reason
+            .as_deref()
+            .is_some_and(|r| r.contains("web's") && r.contains("PUSHBUILD_REPOSITORY_MINUTES")),
+        "{reason:?}"
+    );
+    assert_eq!(
+        per_repo(web + 1).check(store, "web", now).expect("reads"),
+        None
+    );
+    assert_eq!(per_repo(web).check(store, "api", now).expect("reads"), None);
+}
+
+/// `pushbuild billing --month 2026-11 --json ARGS` with `env`: the printed totals.
+fn cli_totals(args: &[&str], env: &[(&str, String)]) -> serde_json::Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_pushbuild"))
+        .args(["billing", "--month", "2026-11", "--json"])
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .expect("pushbuild runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    json["total"].clone()
+}
+
+fn check_cli_totals(total: &serde_json::Value, report: &Report) {
+    assert_eq!(total["builds"], BUILDS as u64);
+    assert_eq!(total["billed_minutes"], report.total.billed_minutes);
+    let cost = total["cost_usd"].as_f64().unwrap_or(f64::NAN);
+    assert!((cost - report.total.cost_usd).abs() < 1e-9, "{total}");
+    assert_eq!(total["failures"], report.total.failures);
+}
+
+#[test]
+fn billing_twenty_concurrent_builds_on_the_local_store() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = LocalStore::new(dir.path());
+    let records = twenty_builds_at_once(&store);
+    let report = check_ledger(&store, &records);
+    check_budget(&store);
+    let store_arg = dir.path().display().to_string();
+    let total = cli_totals(&["--store", &store_arg], &[]);
+    check_cli_totals(&total, &report);
+    // The README's sample: `cargo test --test it billing_twenty -- --nocapture`.
+    println!("{}", report.to_table());
+}
+
+#[test]
+fn billing_twenty_concurrent_builds_on_s3() {
+    let server = S3Server::start();
+    let store = server.store();
+    let records = twenty_builds_at_once(&store);
+    let report = check_ledger(&store, &records);
+    check_budget(&store);
+    let mut env = server.env();
+    env.push(("PUSHBUILD_S3_PATH_STYLE", "true".to_string()));
+    let total = cli_totals(&["--bucket", &server.bucket], &env);
+    check_cli_totals(&total, &report);
+}
+
+#[test]
+fn billing_cli_rejects_a_malformed_month() {
+    for month in ["2026-13", "11-2026", "2026/11"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_pushbuild"))
+            .args(["billing", "--store", "/nonexistent", "--month", month])
+            .output()
+            .expect("pushbuild runs");
+        assert_eq!(out.status.code(), Some(2), "{month}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("--month") && stderr.contains("YYYY-MM"),
+            "{month}: {stderr}"
+        );
+    }
+}
