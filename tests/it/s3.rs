@@ -299,10 +299,15 @@ fn s3_holds_a_whole_build() {
     let record = pipeline::run_build(&job, &store).unwrap();
 
     assert_eq!(record.status.as_str(), "SUCCEEDED");
+    let ledger = format!(
+        "billing/{}/proj/b-s3.json",
+        record.start_time.format("%Y/%m")
+    );
     assert_eq!(
         store.list("").unwrap(),
         [
             "artifacts/proj/b-s3/app.zip",
+            ledger.as_str(),
             "builds/proj/b-s3/build.json",
             "builds/proj/b-s3/build.log",
         ]
