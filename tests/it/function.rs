@@ -469,6 +469,12 @@ fn the_same_event_delivered_twice_gives_one_build() {
         .filter(|k| k.ends_with("/build.json"))
         .count();
     assert_eq!(records, 1);
+    let ledger = h
+        .keys()
+        .into_iter()
+        .filter(|k| k.starts_with("billing/"))
+        .count();
+    assert_eq!(ledger, 1, "one ledger entry for the two deliveries");
     // A different event for the same commit is a new delivery, and builds.
     let mut other = sample("eventbridge-reference-updated.json", &h.head());
     other["id"] = json!("another-event-id");
