@@ -187,22 +187,13 @@ impl<S: Source> Function<S> {
             notes,
         };
 
-        let resolved = match self.source.resolve(&target.repository, &version).await {
+        let resolved = self.source.resolve(&target.repository, &version).await;
+        let resolved = match split_source(resolved, &target.repository)? {
             Ok(resolved) => resolved,
-            Err(err) if is_user_error(&err) => {
+            Err(message) => {
                 return self
-                    .fail(
-                        unbuilt(info, format!("CLIENT_ERROR: {err}"), vec![]),
-                        started,
-                        start_time,
-                    )
+                    .fail(unbuilt(info, message, vec![]), started, start_time)
                     .await;
-            }
-            Err(source) => {
-                return Err(FunctionError::Source {
-                    repository: target.repository,
-                    source,
-                });
             }
         };
         info.resolved_source_version = Some(resolved.commit_id.clone());
@@ -223,26 +214,16 @@ impl<S: Source> Function<S> {
                 source,
             })?;
         }
-        let fetched = match self
+        let fetched = self
             .source
             .fetch(&target.repository, &resolved.commit_id, &src)
-            .await
-        {
+            .await;
+        let fetched = match split_source(fetched, &target.repository)? {
             Ok(fetched) => fetched,
-            Err(err) if is_user_error(&err) => {
+            Err(message) => {
                 return self
-                    .fail(
-                        unbuilt(info, format!("CLIENT_ERROR: {err}"), vec![]),
-                        started,
-                        start_time,
-                    )
+                    .fail(unbuilt(info, message, vec![]), started, start_time)
                     .await;
-            }
-            Err(source) => {
-                return Err(FunctionError::Source {
-                    repository: target.repository,
-                    source,
-                });
             }
         };
         let notes = fetch_notes(&resolved, &fetched);
@@ -413,6 +394,22 @@ where
     tokio::task::spawn_blocking(work)
         .await
         .map_err(|err| FunctionError::Task(err.to_string()))
+}
+
+/// Splits a source call's result three ways: its value; a message for a FAILED build (the
+/// user's to fix); or pushbuild's own failure (worth a retry).
+fn split_source<T>(
+    result: Result<T, SourceError>,
+    repository: &str,
+) -> Result<Result<T, String>, FunctionError> {
+    match result {
+        Ok(value) => Ok(Ok(value)),
+        Err(err) if is_user_error(&err) => Ok(Err(format!("CLIENT_ERROR: {err}"))),
+        Err(source) => Err(FunctionError::Source {
+            repository: repository.to_string(),
+            source,
+        }),
+    }
 }
 
 /// Errors that are the user's to fix (a missing branch, a file too large): a FAILED build, not a
