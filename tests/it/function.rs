@@ -380,7 +380,18 @@ fn a_deadline_reached_mid_build_still_stores_the_log_and_the_record() {
     );
     assert_eq!(builds[0]["status"], "TIMED_OUT");
     let id = builds[0]["buildId"].as_str().expect("id");
-    assert_eq!(h.record(id)["status"], "TIMED_OUT");
+    let record = h.record(id);
+    assert_eq!(record["status"], "TIMED_OUT");
+    // A timed-out build is billed like any other: its ~5 s round up to one minute.
+    assert_eq!(record["billed_minutes"], 1);
+    let entry_key = h
+        .keys()
+        .into_iter()
+        .find(|k| k.starts_with("billing/") && k.ends_with(&format!("/{id}.json")))
+        .expect("a ledger entry for the timed-out build");
+    let entry: Value = serde_json::from_slice(&h.object(&entry_key)).expect("JSON");
+    assert_eq!(entry["status"], "TIMED_OUT");
+    assert_eq!(entry["billed_minutes"], 1);
     assert!(h.log(id).contains("Build timed out during phase BUILD"));
     assert!(
         h.keys()
