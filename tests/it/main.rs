@@ -2,6 +2,7 @@
 
 mod artifacts;
 mod billing;
+mod cli;
 mod codecommit;
 mod codecommit_standin;
 mod codecommit_standin_ops;
