@@ -133,6 +133,18 @@ fn fetch_blocking(repo: &Path, commit_id: &str, dest: &Path) -> Result<FetchSumm
     Ok(summary)
 }
 
+/// Runs blocking git work off the async runtime's threads.
+async fn off_thread<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, SourceError> + Send + 'static,
+) -> Result<T, SourceError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|err| SourceError::Api {
+            operation: "git",
+            message: err.to_string(),
+        })?
+}
+
 impl Source for GitDirSource {
     async fn resolve(
         &self,
@@ -141,12 +153,7 @@ impl Source for GitDirSource {
     ) -> Result<ResolvedCommit, SourceError> {
         let repo = self.repo(repository)?;
         let (repository, version) = (repository.to_string(), version.to_string());
-        tokio::task::spawn_blocking(move || resolve_blocking(&repo, &repository, &version))
-            .await
-            .map_err(|err| SourceError::Api {
-                operation: "git",
-                message: err.to_string(),
-            })?
+        off_thread(move || resolve_blocking(&repo, &repository, &version)).await
     }
 
     async fn fetch(
@@ -157,11 +164,6 @@ impl Source for GitDirSource {
     ) -> Result<FetchSummary, SourceError> {
         let repo = self.repo(repository)?;
         let (commit_id, dest) = (commit_id.to_string(), dest.to_path_buf());
-        tokio::task::spawn_blocking(move || fetch_blocking(&repo, &commit_id, &dest))
-            .await
-            .map_err(|err| SourceError::Api {
-                operation: "git",
-                message: err.to_string(),
-            })?
+        off_thread(move || fetch_blocking(&repo, &commit_id, &dest)).await
     }
 }

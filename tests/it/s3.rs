@@ -238,20 +238,7 @@ fn s3_slow_down_answers_are_retried() {
 #[test]
 fn s3_persistent_throttling_is_a_retryable_error() {
     let server = S3Server::start();
-    // A client that gives up fast: two tries, a millisecond apart.
-    let config = aws_sdk_s3::config::Builder::from(&server.sdk_config())
-        .force_path_style(true)
-        .retry_config(
-            aws_sdk_s3::config::retry::RetryConfig::standard()
-                .with_max_attempts(2)
-                .with_initial_backoff(std::time::Duration::from_millis(1)),
-        )
-        .build();
-    let store = S3Store::new(
-        aws_sdk_s3::Client::from_conf(config),
-        &server.bucket,
-        server.handle(),
-    );
+    let store = impatient_store(&server);
     server.fail_next(100);
     let err = store.put("never.txt", b"x", &meta()).unwrap_err();
     assert!(err.retryable(), "{err}");
@@ -335,20 +322,7 @@ fn s3_an_upload_that_gives_up_mid_artifact_fails_pushbuild_not_the_build() {
     let server = S3Server::start();
     // Given a client that tries twice, and a server that refuses both tries of the first
     // request (the multipart upload that the artifact's zip starts once it passes one part),
-    let config = aws_sdk_s3::config::Builder::from(&server.sdk_config())
-        .force_path_style(true)
-        .retry_config(
-            aws_sdk_s3::config::retry::RetryConfig::standard()
-                .with_max_attempts(2)
-                .with_initial_backoff(std::time::Duration::from_millis(1)),
-        )
-        .build();
-    let store = S3Store::new(
-        aws_sdk_s3::Client::from_conf(config),
-        &server.bucket,
-        server.handle(),
-    )
-    .with_part_size(5 * MIB);
+    let store = impatient_store(&server).with_part_size(5 * MIB);
     let src = tempfile::tempdir().unwrap();
     let work = tempfile::tempdir().unwrap();
     let mut state = 0x2545_F491_4F6C_DD1D_u64;
@@ -382,4 +356,21 @@ fn s3_an_upload_that_gives_up_mid_artifact_fails_pushbuild_not_the_build() {
         "{:?}",
         server.requests()
     );
+}
+
+/// A store whose client gives up fast: two tries, a millisecond apart.
+fn impatient_store(server: &S3Server) -> S3Store {
+    let config = aws_sdk_s3::config::Builder::from(&server.sdk_config())
+        .force_path_style(true)
+        .retry_config(
+            aws_sdk_s3::config::retry::RetryConfig::standard()
+                .with_max_attempts(2)
+                .with_initial_backoff(std::time::Duration::from_millis(1)),
+        )
+        .build();
+    S3Store::new(
+        aws_sdk_s3::Client::from_conf(config),
+        &server.bucket,
+        server.handle(),
+    )
 }
