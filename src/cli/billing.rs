@@ -8,7 +8,7 @@ use chrono::{Datelike, Utc};
 
 use super::{EXIT_INTERNAL, bad_input, default_store};
 use crate::billing::{self, Report};
-use crate::store::{LocalStore, S3Store, Store};
+use crate::store::{LocalStore, Store};
 
 #[derive(Debug, clap::Args)]
 pub(super) struct BillingArgs {
@@ -89,7 +89,8 @@ pub(super) fn run(args: &BillingArgs) -> ExitCode {
 
 /// An S3 store over `bucket`, made inside a new runtime that the caller keeps alive; the store's
 /// sync calls are then made from this thread, outside the runtime.
-fn s3_store(bucket: &str) -> Result<(tokio::runtime::Runtime, S3Store), String> {
+#[cfg(feature = "aws")]
+fn s3_store(bucket: &str) -> Result<(tokio::runtime::Runtime, crate::store::S3Store), String> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -101,9 +102,15 @@ fn s3_store(bucket: &str) -> Result<(tokio::runtime::Runtime, S3Store), String> 
     let path_style = std::env::var("PUSHBUILD_S3_PATH_STYLE").is_ok_and(|v| v.trim() == "true");
     let store = {
         let _inside = runtime.enter();
-        S3Store::from_conf(&sdk, bucket, path_style).map_err(|err| err.to_string())?
+        crate::store::S3Store::from_conf(&sdk, bucket, path_style).map_err(|err| err.to_string())?
     };
     Ok((runtime, store))
+}
+
+/// Without the `aws` feature there is no S3 client: say how to get one.
+#[cfg(not(feature = "aws"))]
+fn s3_store(_bucket: &str) -> Result<((), LocalStore), String> {
+    Err(super::NEEDS_AWS.to_string())
 }
 
 #[cfg(test)]

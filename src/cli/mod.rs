@@ -27,6 +27,9 @@ const EXIT_BUILD_FAILED: u8 = 1;
 const EXIT_BAD_INPUT: u8 = 2;
 /// Exit status when pushbuild itself failed (the store could not be written, ...).
 const EXIT_INTERNAL: u8 = 3;
+/// What a command that needs AWS says when this binary was built without it.
+#[cfg(not(feature = "aws"))]
+const NEEDS_AWS: &str = "this pushbuild was built without AWS support; build it with `--features aws` (cargo install --path . --features aws)";
 
 #[derive(Debug, Parser)]
 #[command(

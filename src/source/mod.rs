@@ -3,6 +3,7 @@
 //! `codecommit` reads a CodeCommit repository through its API; for `pushbuild run` the source is
 //! a directory on disk, and `local` reads what git knows of it, for the `CODEBUILD_*` variables.
 
+#[cfg(feature = "aws")]
 mod codecommit;
 mod git;
 pub mod local;
@@ -10,6 +11,7 @@ pub mod local;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 
+#[cfg(feature = "aws")]
 pub use codecommit::CodeCommitSource;
 pub use git::GitDirSource;
 

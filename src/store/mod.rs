@@ -3,11 +3,13 @@
 //! bucket.
 
 mod fs;
+#[cfg(feature = "aws")]
 mod s3;
 
 use std::io::Write;
 
 pub use fs::LocalStore;
+#[cfg(feature = "aws")]
 pub use s3::S3Store;
 
 /// Why the store could not take or give an object.
