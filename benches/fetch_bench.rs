@@ -10,6 +10,7 @@ mod codecommit_standin_ops;
 use std::time::{Duration, Instant};
 
 use codecommit_standin::{StandIn, git, init_repo};
+use pushbuild::names::{CommitId, RepositoryName};
 use pushbuild::source::{CodeCommitSource, Source};
 
 const FILES: usize = 2_000;
@@ -40,7 +41,8 @@ async fn bench(concurrency: usize) {
     }
     git(repo.path(), &["add", "-A"]);
     git(repo.path(), &["commit", "-q", "-m", "2,000 files"]);
-    let commit = git(repo.path(), &["rev-parse", "HEAD"]);
+    let commit = CommitId::parse(&git(repo.path(), &["rev-parse", "HEAD"])).expect("a commit id");
+    let bench = RepositoryName::parse("bench").expect("a name");
 
     let standin = StandIn::start("bench", repo.path()).await;
     standin.set_latency(LATENCY);
@@ -52,7 +54,7 @@ async fn bench(concurrency: usize) {
         let dest = tempfile::tempdir().expect("temp dir");
         let start = Instant::now();
         let summary = source
-            .fetch("bench", &commit, dest.path())
+            .fetch(&bench, &commit, dest.path())
             .await
             .expect("fetch");
         let took = start.elapsed();

@@ -113,6 +113,19 @@ pub fn build_cost_in(duration: Duration, price: &Price, minute: Duration) -> Bui
     }
 }
 
+impl BuildCost {
+    /// What a build that was not run costs: nothing, at `price`.
+    pub fn nothing(price: &Price) -> BuildCost {
+        BuildCost {
+            duration_ms: 0,
+            billed_minutes: 0,
+            price: price.clone(),
+            cost_usd: 0.0,
+            codebuild_general1_small_usd: 0.0,
+        }
+    }
+}
+
 /// Rounds to a ten-millionth of a dollar, to keep float noise out of records and sums.
 pub fn round_usd(usd: f64) -> f64 {
     (usd * 1e7).round() / 1e7

@@ -13,6 +13,7 @@ pub mod cost;
 pub mod executor;
 pub mod function;
 pub mod metering;
+pub mod names;
 pub mod pipeline;
 pub mod record;
 pub mod source;

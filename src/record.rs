@@ -1,13 +1,60 @@
 //! The build record: one JSON document per build, written last, that says what was built, how
 //! it went, what it produced and what it cost. `pushbuild run --json` prints the same document.
+//! [`Status`] is how a build ended; the ledger entry and the function's response carry it too.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::cost::BuildCost;
-use crate::executor::{PhaseOutcome, Status};
+use crate::executor::env::BuildInfo;
+use crate::executor::{PhaseOutcome, RunStatus};
+use crate::names::{CommitId, RepositoryName};
+
+/// How a build ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Status {
+    Succeeded,
+    Failed,
+    TimedOut,
+    /// Not run (refused before it started: the month's budget, say).
+    Skipped,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Succeeded => "SUCCEEDED",
+            Status::Failed => "FAILED",
+            Status::TimedOut => "TIMED_OUT",
+            Status::Skipped => "SKIPPED",
+        }
+    }
+
+    /// Whether the build ran and did not succeed (FAILED or TIMED_OUT).
+    pub fn is_failure(self) -> bool {
+        matches!(self, Status::Failed | Status::TimedOut)
+    }
+}
+
+impl From<RunStatus> for Status {
+    fn from(status: RunStatus) -> Status {
+        match status {
+            RunStatus::Succeeded => Status::Succeeded,
+            RunStatus::Failed => Status::Failed,
+            RunStatus::TimedOut => Status::TimedOut,
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// One artifact as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -31,13 +78,13 @@ pub struct BuildRecord {
     pub build_id: String,
     /// `CODEBUILD_BUILD_ID`: `<repository>:<build-id>`.
     pub codebuild_build_id: String,
-    pub repository: String,
+    pub repository: RepositoryName,
     pub build_number: u64,
     /// The reference that was built (`refs/heads/main`), when there is one.
     #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
     pub reference: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub commit: Option<String>,
+    pub commit: Option<CommitId>,
     pub initiator: String,
     pub status: Status,
     pub start_time: DateTime<Utc>,
@@ -50,7 +97,79 @@ pub struct BuildRecord {
     /// Buildspec and artifact warnings.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// Why a SKIPPED build was not run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skip_reason: Option<String>,
     pub duration_ms: u64,
     pub billed_minutes: u64,
     pub cost: BuildCost,
+}
+
+/// How a build ended, as the pipeline found it: the parts of its record that running it (or
+/// not running it) decided.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ending {
+    pub status: Status,
+    pub phases: Vec<PhaseOutcome>,
+    pub artifacts: Vec<ArtifactRecord>,
+    pub exported_variables: BTreeMap<String, String>,
+    pub warnings: Vec<String>,
+    pub skip_reason: Option<String>,
+}
+
+impl Ending {
+    /// A build that ended with `status` after `phases`.
+    pub fn ran(status: impl Into<Status>, phases: Vec<PhaseOutcome>) -> Ending {
+        Ending {
+            status: status.into(),
+            phases,
+            artifacts: Vec::new(),
+            exported_variables: BTreeMap::new(),
+            warnings: Vec::new(),
+            skip_reason: None,
+        }
+    }
+
+    /// A build that was not run, and why.
+    pub fn skipped(reason: impl Into<String>) -> Ending {
+        Ending {
+            skip_reason: Some(reason.into()),
+            ..Ending::ran(Status::Skipped, Vec::new())
+        }
+    }
+}
+
+impl BuildRecord {
+    /// The record of the build `info` describes, ended as `ending` says, its log at `log_uri`.
+    /// This is the one place a record is made.
+    pub fn new(
+        info: &BuildInfo,
+        reference: Option<String>,
+        start_time: DateTime<Utc>,
+        ending: Ending,
+        log_uri: String,
+        cost: BuildCost,
+    ) -> BuildRecord {
+        BuildRecord {
+            build_id: info.build_id.clone(),
+            codebuild_build_id: info.codebuild_build_id(),
+            repository: info.project.clone(),
+            build_number: info.build_number,
+            reference,
+            commit: info.resolved_source_version.clone(),
+            initiator: info.initiator.clone(),
+            status: ending.status,
+            start_time,
+            end_time: Utc::now(),
+            phases: ending.phases,
+            artifacts: ending.artifacts,
+            log_uri,
+            exported_variables: ending.exported_variables,
+            warnings: ending.warnings,
+            skip_reason: ending.skip_reason,
+            duration_ms: cost.duration_ms,
+            billed_minutes: cost.billed_minutes,
+            cost,
+        }
+    }
 }

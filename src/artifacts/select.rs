@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 use walkdir::WalkDir;
@@ -32,57 +32,71 @@ pub fn select(src_dir: &Path, set: &ArtifactSet) -> Result<Selection, ArtifactEr
         path: src_dir.to_path_buf(),
         source,
     })?;
+    let base = base_directory(&root, set)?;
+    let mut warnings = Vec::new();
+    let found = walk(&root, &base, set, &mut warnings)?;
+    let entries = if set.discard_paths {
+        discard_paths(found, &mut warnings)
+    } else {
+        found.into_iter().map(|(_, entry)| entry).collect()
+    };
+    Ok(Selection { entries, warnings })
+}
+
+/// The directory the patterns are relative to: `base-directory` inside the source, or the
+/// source itself.
+fn base_directory(root: &Path, set: &ArtifactSet) -> Result<PathBuf, ArtifactError> {
     let base_rel = match &set.base_directory {
         Some(dir) => normalize(dir)?,
-        None => String::new(),
+        None => return Ok(root.to_path_buf()),
     };
-    let base = if base_rel.is_empty() {
-        root.clone()
-    } else {
-        let joined = root.join(&base_rel);
-        let canonical = match fs::canonicalize(&joined) {
-            Ok(path) if path.is_dir() => path,
-            _ => {
-                return Err(ArtifactError::NoBaseDirectory {
-                    path: base_rel.clone(),
-                });
-            }
-        };
-        if !canonical.starts_with(&root) {
-            return Err(ArtifactError::OutsideSource { path: base_rel });
-        }
-        canonical
+    if base_rel.is_empty() {
+        return Ok(root.to_path_buf());
+    }
+    let canonical = match fs::canonicalize(root.join(&base_rel)) {
+        Ok(path) if path.is_dir() => path,
+        _ => return Err(ArtifactError::NoBaseDirectory { path: base_rel }),
     };
+    if !canonical.starts_with(root) {
+        return Err(ArtifactError::OutsideSource { path: base_rel });
+    }
+    Ok(canonical)
+}
 
-    let include = include_set(&base, &set.files)?;
+/// Walks `base` for the files the patterns match and the exclusions leave, sorted by their
+/// path relative to `base`; a pattern that matches nothing is an error.
+fn walk(
+    root: &Path,
+    base: &Path,
+    set: &ArtifactSet,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<(String, Entry)>, ArtifactError> {
+    let include = include_set(base, &set.files)?;
     let exclude = glob_set(&set.exclude_paths)?;
     let mut matched = vec![false; set.files.len()];
-    let mut warnings = Vec::new();
     let mut found: Vec<(String, Entry)> = Vec::new();
     let mut hits = Vec::new();
-
-    let walk = WalkDir::new(&base)
+    let walk = WalkDir::new(base)
         .follow_links(false)
         .min_depth(1)
         .into_iter()
         .filter_entry(|entry| {
             // Prune excluded directories so that e.g. `node_modules` is never walked.
             !(entry.file_type().is_dir()
-                && relative(&base, entry.path()).is_some_and(|rel| exclude.is_match(rel)))
+                && relative(base, entry.path()).is_some_and(|rel| exclude.is_match(rel)))
         });
     for item in walk {
         let item = item.map_err(|err| {
-            let path = err.path().unwrap_or(&base).to_path_buf();
+            let path = err.path().unwrap_or(base).to_path_buf();
             let source = err
                 .into_io_error()
                 .unwrap_or_else(|| std::io::Error::other("directory walk failed"));
             ArtifactError::Read { path, source }
         })?;
-        let file_type = item.file_type();
-        if file_type.is_dir() {
+        if item.file_type().is_dir() {
             continue;
         }
-        let Some(rel) = relative(&base, item.path()) else {
+        let Some(rel) = relative(base, item.path()) else {
             warnings.push(format!(
                 "skipped `{}`: its name is not valid UTF-8",
                 item.path().display()
@@ -90,69 +104,79 @@ pub fn select(src_dir: &Path, set: &ArtifactSet) -> Result<Selection, ArtifactEr
             continue;
         };
         include.set.matches_into(rel, &mut hits);
-        if hits.is_empty() {
-            continue;
-        }
         for &hit in &hits {
             matched[include.pattern_of[hit]] = true;
         }
-        if exclude.is_match(rel) {
+        if hits.is_empty() || exclude.is_match(rel) {
             continue;
         }
         let rel = rel.to_owned();
-        let path = item.path();
-        let kind = if file_type.is_file() {
-            let meta = item.metadata().map_err(|err| ArtifactError::Read {
-                path: path.to_path_buf(),
-                source: err.into(),
-            })?;
-            EntryKind::File {
-                mode: meta.permissions().mode() & 0o7777,
-            }
-        } else if file_type.is_symlink() {
-            match link_kind(&root, path, &rel, set.enable_symlinks, &mut warnings)? {
-                Some(kind) => kind,
-                None => continue,
-            }
-        } else {
-            warnings.push(format!("skipped `{rel}`: not a regular file or a link"));
-            continue;
-        };
-        let entry = Entry {
-            source: path.to_path_buf(),
-            zip_path: rel.clone(),
-            kind,
-        };
-        found.push((rel, entry));
+        if let Some(kind) = entry_kind(root, &item, &rel, set.enable_symlinks, warnings)? {
+            let source = item.path().to_path_buf();
+            let zip_path = rel.clone();
+            found.push((
+                rel,
+                Entry {
+                    source,
+                    zip_path,
+                    kind,
+                },
+            ));
+        }
     }
-
     if let Some(index) = matched.iter().position(|hit| !hit) {
         return Err(ArtifactError::NoMatch {
             pattern: set.files[index].clone(),
         });
     }
-
     found.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut entries: Vec<Entry> = Vec::with_capacity(found.len());
-    if set.discard_paths {
-        let mut first_of: HashMap<String, String> = HashMap::new();
-        for (rel, mut entry) in found {
-            let name = rel.rsplit('/').next().unwrap_or(&rel).to_owned();
-            if let Some(first) = first_of.get(&name) {
-                warnings.push(format!(
-                    "discard-paths: `{first}` and `{rel}` both become `{name}`; kept `{first}`"
-                ));
-                continue;
-            }
-            first_of.insert(name.clone(), rel);
-            entry.zip_path = name;
-            entries.push(entry);
-        }
-        entries.sort_by(|a, b| a.zip_path.cmp(&b.zip_path));
+    Ok(found)
+}
+
+/// What a walked file becomes in the zip; `None` when it is skipped (with a warning).
+fn entry_kind(
+    root: &Path,
+    item: &walkdir::DirEntry,
+    rel: &str,
+    enable_symlinks: bool,
+    warnings: &mut Vec<String>,
+) -> Result<Option<EntryKind>, ArtifactError> {
+    let file_type = item.file_type();
+    if file_type.is_file() {
+        let meta = item.metadata().map_err(|err| ArtifactError::Read {
+            path: item.path().to_path_buf(),
+            source: err.into(),
+        })?;
+        Ok(Some(EntryKind::File {
+            mode: meta.permissions().mode() & 0o7777,
+        }))
+    } else if file_type.is_symlink() {
+        link_kind(root, item.path(), rel, enable_symlinks, warnings)
     } else {
-        entries.extend(found.into_iter().map(|(_, entry)| entry));
+        warnings.push(format!("skipped `{rel}`: not a regular file or a link"));
+        Ok(None)
     }
-    Ok(Selection { entries, warnings })
+}
+
+/// `discard-paths: yes`: each file by its name alone; of two with one name, the first (by
+/// path) is kept, with a warning.
+fn discard_paths(found: Vec<(String, Entry)>, warnings: &mut Vec<String>) -> Vec<Entry> {
+    let mut entries: Vec<Entry> = Vec::with_capacity(found.len());
+    let mut first_of: HashMap<String, String> = HashMap::new();
+    for (rel, mut entry) in found {
+        let name = rel.rsplit('/').next().unwrap_or(&rel).to_owned();
+        if let Some(first) = first_of.get(&name) {
+            warnings.push(format!(
+                "discard-paths: `{first}` and `{rel}` both become `{name}`; kept `{first}`"
+            ));
+            continue;
+        }
+        first_of.insert(name.clone(), rel);
+        entry.zip_path = name;
+        entries.push(entry);
+    }
+    entries.sort_by(|a, b| a.zip_path.cmp(&b.zip_path));
+    entries
 }
 
 /// Decides what a symbolic link at `path` becomes; `None` means it is skipped (with a warning).

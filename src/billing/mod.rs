@@ -10,7 +10,8 @@ mod report;
 use chrono::{DateTime, Datelike, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::record::BuildRecord;
+use crate::names::CommitId;
+use crate::record::{BuildRecord, Status};
 use crate::store::{ObjectMeta, Store, StoreError};
 
 pub use budget::Budget;
@@ -39,9 +40,9 @@ pub struct LedgerEntry {
     #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
     pub reference: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub commit: Option<String>,
+    pub commit: Option<CommitId>,
     /// `SUCCEEDED`, `FAILED`, `TIMED_OUT` or `SKIPPED`.
-    pub status: String,
+    pub status: Status,
     pub start_time: DateTime<Utc>,
     pub duration_ms: u64,
     pub billed_minutes: u64,
@@ -58,10 +59,10 @@ impl LedgerEntry {
     pub fn from_record(record: &BuildRecord) -> LedgerEntry {
         LedgerEntry {
             build_id: record.build_id.clone(),
-            repository: record.repository.clone(),
+            repository: record.repository.to_string(),
             reference: record.reference.clone(),
             commit: record.commit.clone(),
-            status: record.status.as_str().to_string(),
+            status: record.status,
             start_time: record.start_time,
             duration_ms: record.duration_ms,
             billed_minutes: record.billed_minutes,
@@ -84,7 +85,7 @@ impl LedgerEntry {
 
     /// Whether the build ended FAILED or TIMED_OUT.
     pub fn is_failure(&self) -> bool {
-        self.status == "FAILED" || self.status == "TIMED_OUT"
+        self.status.is_failure()
     }
 }
 
@@ -100,13 +101,9 @@ pub fn write_entry(store: &dyn Store, entry: &LedgerEntry) -> Result<String, Sto
         uri: store.uri(&key),
         source: std::io::Error::other(err),
     })?;
-    let meta = ObjectMeta {
-        content_type: "application/json".into(),
-        metadata: vec![
-            ("build-id".to_string(), entry.build_id.clone()),
-            ("repository".to_string(), entry.repository.clone()),
-        ],
-    };
+    let meta = ObjectMeta::new("application/json")
+        .with("build-id", &entry.build_id)
+        .with("repository", &entry.repository);
     store.put(&key, &json, &meta)
 }
 

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::LedgerEntry;
 use crate::cost::round_usd;
+use crate::record::Status;
 
 /// One repository's figures (or the total's).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -40,7 +41,7 @@ impl Row {
         self.cost_usd = round_usd(self.cost_usd + entry.cost_usd);
         self.duration_ms += entry.duration_ms;
         self.failures += u64::from(entry.is_failure());
-        self.skipped += u64::from(entry.status == "SKIPPED");
+        self.skipped += u64::from(entry.status == Status::Skipped);
         self.average_duration_s = if self.builds == 0 {
             0.0
         } else {

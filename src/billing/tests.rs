@@ -1,11 +1,12 @@
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::TimeZone;
 
 use super::*;
 use crate::cost::{Price, build_cost};
-use crate::executor::Status;
+use crate::executor::env::BuildInfo;
+use crate::names::RepositoryName;
+use crate::record::Ending;
 use crate::store::LocalStore;
 
 fn at(year: i32, month: u32, day: u32, hour: u32) -> DateTime<Utc> {
@@ -16,39 +17,38 @@ fn at(year: i32, month: u32, day: u32, hour: u32) -> DateTime<Utc> {
 
 fn record(repository: &str, build_id: &str, status: Status, seconds: u64) -> BuildRecord {
     let cost = build_cost(Duration::from_secs(seconds), &Price::per_minute(0.002));
-    BuildRecord {
-        build_id: build_id.into(),
-        codebuild_build_id: format!("{repository}:{build_id}"),
-        repository: repository.into(),
-        build_number: 1,
-        reference: Some("refs/heads/main".into()),
-        commit: Some("abc123".into()),
+    let info = BuildInfo {
         initiator: "tests".into(),
-        status,
-        start_time: at(2026, 11, 30, 23),
-        end_time: at(2026, 12, 1, 0),
-        phases: Vec::new(),
-        artifacts: Vec::new(),
-        log_uri: "file:///log".into(),
-        exported_variables: BTreeMap::new(),
-        warnings: Vec::new(),
-        duration_ms: cost.duration_ms,
-        billed_minutes: cost.billed_minutes,
+        resolved_source_version: Some(
+            CommitId::parse("abc1230000000000000000000000000000000000").unwrap(),
+        ),
+        ..BuildInfo::new(RepositoryName::parse(repository).unwrap(), build_id, 1)
+    };
+    let mut record = BuildRecord::new(
+        &info,
+        Some("refs/heads/main".into()),
+        at(2026, 11, 30, 23),
+        Ending::ran(status, Vec::new()),
+        "file:///log".into(),
         cost,
-    }
+    );
+    record.end_time = at(2026, 12, 1, 0);
+    record
 }
 
-fn entry(repository: &str, build_id: &str, status: &str, seconds: u64) -> LedgerEntry {
-    let mut entry =
-        LedgerEntry::from_record(&record(repository, build_id, Status::Succeeded, seconds));
-    entry.status = status.to_string();
+fn entry(repository: &str, build_id: &str, status: Status, seconds: u64) -> LedgerEntry {
+    // The ledger's report must cope with any name it finds (a comma, say), so the entry's
+    // repository is set after the record is made.
+    let mut entry = LedgerEntry::from_record(&record("any", build_id, Status::Succeeded, seconds));
+    entry.repository = repository.to_string();
+    entry.status = status;
     entry
 }
 
 #[test]
 fn an_entry_carries_the_records_bill() {
     let entry = LedgerEntry::from_record(&record("web", "b1", Status::TimedOut, 61));
-    assert_eq!(entry.status, "TIMED_OUT");
+    assert_eq!(entry.status, Status::TimedOut);
     assert_eq!(entry.billed_minutes, 2);
     assert_eq!(entry.duration_ms, 61_000);
     assert_eq!(entry.cost_usd, 0.004);
@@ -64,7 +64,7 @@ fn an_entry_carries_the_records_bill() {
 
 #[track_caller]
 fn key_case(start: DateTime<Utc>, expected: &str) {
-    let mut entry = entry("web", "b1", "SUCCEEDED", 1);
+    let mut entry = entry("web", "b1", Status::Succeeded, 1);
     entry.start_time = start;
     assert_eq!(entry.key(), expected);
 }
@@ -86,9 +86,9 @@ fn a_month_reads_back_and_sums_per_repository() {
     let dir = tempfile::tempdir().unwrap();
     let store = LocalStore::new(dir.path());
     for (repo, id, seconds) in [("web", "a", 30), ("web", "b", 90), ("api", "c", 200)] {
-        write_entry(&store, &entry(repo, id, "SUCCEEDED", seconds)).unwrap();
+        write_entry(&store, &entry(repo, id, Status::Succeeded, seconds)).unwrap();
     }
-    let mut other_month = entry("web", "d", "SUCCEEDED", 30);
+    let mut other_month = entry("web", "d", Status::Succeeded, 30);
     other_month.start_time = at(2026, 10, 1, 0);
     write_entry(&store, &other_month).unwrap();
 
@@ -126,7 +126,7 @@ fn budget_case(budget: &Budget, repository: &str, refused: Option<&str>) {
     let store = LocalStore::new(dir.path());
     // 3 minutes for web, 4 for api: 7 in the month.
     for (repo, id, seconds) in [("web", "a", 30), ("web", "b", 90), ("api", "c", 200)] {
-        write_entry(&store, &entry(repo, id, "SUCCEEDED", seconds)).unwrap();
+        write_entry(&store, &entry(repo, id, Status::Succeeded, seconds)).unwrap();
     }
     let reason = budget
         .check(&store, repository, at(2026, 11, 15, 12))
@@ -176,7 +176,7 @@ fn a_budget_refuses_builds_once_a_cap_is_reached() {
     // Another month's minutes do not count.
     let dir = tempfile::tempdir().unwrap();
     let store = LocalStore::new(dir.path());
-    write_entry(&store, &entry("web", "a", "SUCCEEDED", 600)).unwrap();
+    write_entry(&store, &entry("web", "a", Status::Succeeded, 600)).unwrap();
     let refused = caps(Some(1), &[])
         .check(&store, "web", at(2026, 12, 1, 0))
         .unwrap();
@@ -185,11 +185,11 @@ fn a_budget_refuses_builds_once_a_cap_is_reached() {
 
 fn sample() -> Report {
     let entries = [
-        entry("web", "a", "SUCCEEDED", 30),
-        entry("web", "b", "FAILED", 90),
-        entry("api", "c", "TIMED_OUT", 200),
-        entry("api", "d", "SKIPPED", 0),
-        entry("docs,old", "e", "SUCCEEDED", 10),
+        entry("web", "a", Status::Succeeded, 30),
+        entry("web", "b", Status::Failed, 90),
+        entry("api", "c", Status::TimedOut, 200),
+        entry("api", "d", Status::Skipped, 0),
+        entry("docs,old", "e", Status::Succeeded, 10),
     ];
     Report::for_month(&entries, 2026, 11)
 }

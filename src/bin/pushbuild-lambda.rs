@@ -66,10 +66,7 @@ async fn main() -> ExitCode {
             let deadline = function::deadline_from_epoch_ms(event.context.deadline);
             function.handle(&event.payload, deadline).await.map_err(|err| {
                 tracing::error!(error_type = err.error_type(), error = %err, "invocation failed");
-                Diagnostic {
-                    error_type: err.error_type().to_string(),
-                    error_message: err.to_string(),
-                }
+                Diagnostic::from(err)
             })
         }
     });

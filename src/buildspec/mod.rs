@@ -19,14 +19,19 @@ pub struct Parsed {
     pub warnings: Vec<Warning>,
 }
 
-/// Reads and parses a buildspec file; the file's name is used in messages.
+/// Reads and parses a buildspec file; the file's path is used in messages.
 pub fn load(path: &Path) -> Result<Parsed, BuildspecError> {
-    let file = path.display().to_string();
+    load_named(path, &path.display().to_string())
+}
+
+/// Reads and parses the buildspec file at `path`, naming it `name` in messages (its path in
+/// the repository, say).
+pub fn load_named(path: &Path, name: &str) -> Result<Parsed, BuildspecError> {
     let text = std::fs::read_to_string(path).map_err(|source| BuildspecError::Io {
-        file: file.clone(),
+        file: name.to_string(),
         source,
     })?;
-    parse(&file, &text)
+    parse(name, &text)
 }
 
 /// The buildspec's `version`.

@@ -115,10 +115,25 @@ pub fn load(file: &str, text: &str) -> Result<Option<Node>, BuildspecError> {
         match builder.push(event, mark) {
             Ok(true) => break,
             Ok(false) => {}
-            Err(message) => return Err(yaml_error(mark, message)),
+            Err(problem) => return Err(yaml_error(mark, problem.to_string())),
         }
     }
     Ok(builder.root)
+}
+
+/// Why the event stream cannot become a tree (limits that keep a hostile file small).
+#[derive(Debug, thiserror::Error)]
+enum TreeError {
+    #[error("alias to an unknown anchor")]
+    UnknownAnchor,
+    #[error("alias makes nesting deeper than {MAX_DEPTH} levels")]
+    AliasTooDeep,
+    #[error("nesting deeper than {MAX_DEPTH} levels")]
+    TooDeep,
+    #[error("document expands to more than {MAX_NODES} nodes")]
+    TooManyNodes,
+    #[error("unbalanced end of a collection")]
+    Unbalanced,
 }
 
 /// A sequence or mapping being filled in.
@@ -149,7 +164,7 @@ struct Builder<'t> {
 
 impl Builder<'_> {
     /// Feeds one event; `Ok(true)` once the first document (or the stream) has ended.
-    fn push(&mut self, event: Event, mark: Marker) -> Result<bool, String> {
+    fn push(&mut self, event: Event, mark: Marker) -> Result<bool, TreeError> {
         let line = mark.line().max(1);
         match event {
             Event::Nothing | Event::StreamStart => {}
@@ -161,12 +176,10 @@ impl Builder<'_> {
                     .anchors
                     .get(&id)
                     .cloned()
-                    .ok_or_else(|| "alias to an unknown anchor".to_string())?;
+                    .ok_or(TreeError::UnknownAnchor)?;
                 let (nodes, depth) = size(&node);
                 if self.stack.len() + depth > MAX_DEPTH + 1 {
-                    return Err(format!(
-                        "alias makes nesting deeper than {MAX_DEPTH} levels"
-                    ));
+                    return Err(TreeError::AliasTooDeep);
                 }
                 self.nodes += nodes - 1;
                 self.add(node, 0)?;
@@ -223,7 +236,7 @@ impl Builder<'_> {
                         },
                         anchor,
                     ),
-                    None => return Err("unbalanced end of a collection".to_string()),
+                    None => return Err(TreeError::Unbalanced),
                 };
                 self.add(node, anchor)?;
             }
@@ -264,19 +277,19 @@ impl Builder<'_> {
         })
     }
 
-    fn open(&mut self, open: Open) -> Result<(), String> {
+    fn open(&mut self, open: Open) -> Result<(), TreeError> {
         if self.stack.len() >= MAX_DEPTH {
-            return Err(format!("nesting deeper than {MAX_DEPTH} levels"));
+            return Err(TreeError::TooDeep);
         }
         self.stack.push(open);
         Ok(())
     }
 
     /// Places a finished node in its parent (or as the root), remembering it under its anchor.
-    fn add(&mut self, node: Node, anchor: usize) -> Result<(), String> {
+    fn add(&mut self, node: Node, anchor: usize) -> Result<(), TreeError> {
         self.nodes += 1;
         if self.nodes > MAX_NODES {
-            return Err(format!("document expands to more than {MAX_NODES} nodes"));
+            return Err(TreeError::TooManyNodes);
         }
         if anchor > 0 {
             self.anchors.insert(anchor, node.clone());

@@ -30,9 +30,18 @@ pub(super) struct BillingArgs {
     csv: bool,
 }
 
+/// A `--month` that is not `YYYY-MM`.
+#[derive(Debug, thiserror::Error)]
+#[error("expected YYYY-MM, such as 2026-11, found `{found}`")]
+struct BadMonth {
+    found: String,
+}
+
 /// `YYYY-MM` ─▶ (year, month).
-fn parse_month(text: &str) -> Result<(i32, u32), String> {
-    let expected = || format!("expected YYYY-MM, such as 2026-11, found `{text}`");
+fn parse_month(text: &str) -> Result<(i32, u32), BadMonth> {
+    let expected = || BadMonth {
+        found: text.to_string(),
+    };
     let (year, month) = text.split_once('-').ok_or_else(expected)?;
     let digits =
         |part: &str, len: usize| part.len() == len && part.bytes().all(|b| b.is_ascii_digit());
@@ -87,30 +96,45 @@ pub(super) fn run(args: &BillingArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// Why the bucket cannot be read.
+#[derive(Debug, thiserror::Error)]
+enum BucketError {
+    #[cfg(feature = "aws")]
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+    #[cfg(feature = "aws")]
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// This binary was built without the AWS side.
+    #[cfg(not(feature = "aws"))]
+    #[error("{}", super::NEEDS_AWS)]
+    NoAws,
+}
+
 /// An S3 store over `bucket`, made inside a new runtime that the caller keeps alive; the store's
 /// sync calls are then made from this thread, outside the runtime.
 #[cfg(feature = "aws")]
-fn s3_store(bucket: &str) -> Result<(tokio::runtime::Runtime, crate::store::S3Store), String> {
+fn s3_store(bucket: &str) -> Result<(tokio::runtime::Runtime, crate::store::S3Store), BucketError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .map_err(|err| format!("cannot start the async runtime: {err}"))?;
+        .map_err(BucketError::Runtime)?;
     let sdk = runtime.block_on(aws_config::load_defaults(
         aws_config::BehaviorVersion::latest(),
     ));
     let path_style = std::env::var("PUSHBUILD_S3_PATH_STYLE").is_ok_and(|v| v.trim() == "true");
     let store = {
         let _inside = runtime.enter();
-        crate::store::S3Store::from_conf(&sdk, bucket, path_style).map_err(|err| err.to_string())?
+        crate::store::S3Store::from_conf(&sdk, bucket, path_style)?
     };
     Ok((runtime, store))
 }
 
 /// Without the `aws` feature there is no S3 client: say how to get one.
 #[cfg(not(feature = "aws"))]
-fn s3_store(_bucket: &str) -> Result<((), LocalStore), String> {
-    Err(super::NEEDS_AWS.to_string())
+fn s3_store(_bucket: &str) -> Result<((), LocalStore), BucketError> {
+    Err(BucketError::NoAws)
 }
 
 #[cfg(test)]
@@ -121,7 +145,8 @@ mod tests {
     fn case(text: &str, expected: Option<(i32, u32)>) {
         match (parse_month(text), expected) {
             (Ok(got), Some(want)) => assert_eq!(got, want, "{text}"),
-            (Err(message), None) => {
+            (Err(err), None) => {
+                let message = err.to_string();
                 assert!(
                     message.contains("YYYY-MM") && message.contains(text),
                     "{message}"

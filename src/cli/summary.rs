@@ -2,8 +2,8 @@
 
 use std::fmt::Write;
 
-use crate::executor::Status;
 use crate::record::BuildRecord;
+use crate::record::Status;
 
 /// The summary of `record`, stored at `record_uri`, as text (ANSI colours when `color`).
 pub fn render(record: &BuildRecord, record_uri: &str, color: bool) -> String {
@@ -37,7 +37,7 @@ pub fn render(record: &BuildRecord, record_uri: &str, color: bool) -> String {
         };
         let status = format!("{:<10}", phase.status.as_str());
         let status = if color {
-            status.replace(phase.status.as_str(), &paint(phase.status))
+            status.replace(phase.status.as_str(), &paint(phase.status.into()))
         } else {
             status
         };

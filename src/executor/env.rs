@@ -3,14 +3,15 @@
 use std::path::Path;
 
 use crate::buildspec::BuildSpec;
+use crate::names::{CommitId, RepositoryName};
 
 /// What is known about a build before it runs: the values behind the `CODEBUILD_*` variables.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BuildInfo {
     /// The build's id within its project (`20261122T231000Z-3f9c1a2b`).
     pub build_id: String,
     /// The repository or project the build belongs to.
-    pub project: String,
+    pub project: RepositoryName,
     /// Counts the project's builds, from 1.
     pub build_number: u64,
     /// Who or what started the build (`pushbuild-cli/alice`, `codecommit/<trigger>`).
@@ -18,7 +19,7 @@ pub struct BuildInfo {
     /// What was asked for: a branch, a `refs/...` name or a commit id.
     pub source_version: Option<String>,
     /// The commit that was built.
-    pub resolved_source_version: Option<String>,
+    pub resolved_source_version: Option<CommitId>,
     pub source_repo_url: Option<String>,
     /// `branch/<name>` or `tag/<name>` for builds started by a push.
     pub webhook_trigger: Option<String>,
@@ -27,6 +28,21 @@ pub struct BuildInfo {
 }
 
 impl BuildInfo {
+    /// Build `build_number` of `project`, with nothing else known yet.
+    pub fn new(project: RepositoryName, build_id: &str, build_number: u64) -> BuildInfo {
+        BuildInfo {
+            build_id: build_id.to_string(),
+            project,
+            build_number,
+            initiator: String::new(),
+            source_version: None,
+            resolved_source_version: None,
+            source_repo_url: None,
+            webhook_trigger: None,
+            start_time_ms: 0,
+        }
+    }
+
     /// `CODEBUILD_BUILD_ID`: `<project>:<build-id>`, as CodeBuild forms it.
     pub fn codebuild_build_id(&self) -> String {
         format!("{}:{}", self.project, self.build_id)
@@ -72,13 +88,13 @@ pub fn environment(
     set("CODEBUILD_START_TIME", &info.start_time_ms.to_string());
     set("CODEBUILD_INITIATOR", &info.initiator);
     let optional = [
-        ("CODEBUILD_SOURCE_VERSION", &info.source_version),
+        ("CODEBUILD_SOURCE_VERSION", info.source_version.as_deref()),
         (
             "CODEBUILD_RESOLVED_SOURCE_VERSION",
-            &info.resolved_source_version,
+            info.resolved_source_version.as_ref().map(CommitId::as_str),
         ),
-        ("CODEBUILD_SOURCE_REPO_URL", &info.source_repo_url),
-        ("CODEBUILD_WEBHOOK_TRIGGER", &info.webhook_trigger),
+        ("CODEBUILD_SOURCE_REPO_URL", info.source_repo_url.as_deref()),
+        ("CODEBUILD_WEBHOOK_TRIGGER", info.webhook_trigger.as_deref()),
     ];
     for (name, value) in optional {
         if let Some(value) = value {
@@ -134,12 +150,9 @@ mod tests {
     #[test]
     fn layers_override_in_codebuild_order() {
         let info = BuildInfo {
-            build_id: "b1".into(),
-            project: "web".into(),
-            build_number: 7,
             initiator: "me".into(),
             webhook_trigger: Some("branch/main".into()),
-            ..BuildInfo::default()
+            ..BuildInfo::new(RepositoryName::parse("web").unwrap(), "b1", 7)
         };
         let env = environment(
             &pairs(&[

@@ -6,6 +6,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::Utc;
 
+use super::{PhaseContext, RunStatus};
+
 /// Whether and where the log is echoed as it is written (besides the log file).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Echo {
@@ -50,7 +52,7 @@ struct Inner {
 }
 
 /// The timestamp that starts every log line: `2026/11/22 23:10:00.123456`.
-pub fn timestamp() -> String {
+fn timestamp() -> String {
     Utc::now().format("%Y/%m/%d %H:%M:%S%.6f").to_string()
 }
 
@@ -138,6 +140,21 @@ impl BuildLog {
     /// A marker line that reports a success (green on a terminal).
     pub fn marker_ok(&self, text: &str) {
         self.write_marker(text, Style::Success);
+    }
+
+    /// The end of a phase, as CodeBuild logs it: `Phase complete: <PHASE> State: <STATUS>`, then
+    /// `Phase context status code: <CODE> Message: <message>` (both empty when it succeeded).
+    pub fn phase_complete(&self, phase: &str, status: RunStatus, context: Option<&PhaseContext>) {
+        let complete = format!("Phase complete: {phase} State: {status}");
+        if status == RunStatus::Succeeded {
+            self.marker_ok(&complete);
+        } else {
+            self.marker_failed(&complete);
+        }
+        let (code, message) = context.map_or(("", ""), |c| (c.code.as_str(), c.message.as_str()));
+        self.marker(&format!(
+            "Phase context status code: {code} Message: {message}"
+        ));
     }
 
     fn write_marker(&self, text: &str, style: Style) {

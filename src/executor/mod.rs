@@ -5,78 +5,39 @@
 //! error here: it is a [`BuildOutcome`] like any other.
 
 pub mod env;
+mod ignored;
 pub mod log;
+mod outcome;
 pub mod shell;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use chrono::Utc;
 
 use crate::buildspec::{BuildSpec, Command, OnFailure, Phase, PhaseName, Version};
 use log::BuildLog;
+pub use outcome::{
+    ArtifactNames, BuildOutcome, ContextCode, PhaseContext, PhaseOutcome, RunStatus, UnknownContext,
+};
 use shell::{CommandEnd, ShellSession};
 
-/// How a build, or one of its phases, ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum Status {
-    Succeeded,
-    Failed,
-    TimedOut,
-    /// Not run (a build record only: the budget refused it).
-    Skipped,
+/// A failure of pushbuild's own while running the phases (not of the user's commands, whose
+/// failures are outcomes).
+#[derive(Debug, thiserror::Error)]
+pub enum ExecutorError {
+    #[error("cannot start the build's shell `{program}`: {source}")]
+    ShellStart {
+        program: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot hand a command to the build's shell: {source}")]
+    Command {
+        #[source]
+        source: std::io::Error,
+    },
 }
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Succeeded => "SUCCEEDED",
-            Status::Failed => "FAILED",
-            Status::TimedOut => "TIMED_OUT",
-            Status::Skipped => "SKIPPED",
-        }
-    }
-}
-
-impl std::fmt::Display for Status {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// How one phase ended.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PhaseOutcome {
-    pub phase: String,
-    pub status: Status,
-    pub started: DateTime<Utc>,
-    pub duration_ms: u64,
-    /// How many times the phase ran (more than 1 after `on-failure: RETRY`).
-    pub attempts: u32,
-    /// Why it failed, in CodeBuild's words (`COMMAND_EXECUTION_ERROR: ...`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
-}
-
-/// What running the phases gave.
-#[derive(Debug, Clone, PartialEq)]
-pub struct BuildOutcome {
-    pub status: Status,
-    pub phases: Vec<PhaseOutcome>,
-    /// `exported-variables` with their values at the end of the build (masked), in spec order.
-    pub exported_variables: Vec<(String, String)>,
-    /// Artifact names after shell expansion (`name: app-$(date +%s)`), by artifact identifier
-    /// (`None` for the primary artifact).
-    pub artifact_names: ArtifactNames,
-    /// Whether CodeBuild's rules upload artifacts after these phases (not after a failed
-    /// install or pre_build).
-    pub upload_artifacts: bool,
-}
-
-/// Artifact names by artifact identifier (`None` for the primary artifact).
-pub type ArtifactNames = Vec<(Option<String>, String)>;
 
 /// Everything the executor needs to run one build.
 pub struct BuildRequest<'a> {
@@ -92,8 +53,9 @@ pub struct BuildRequest<'a> {
     pub deadline: Option<Instant>,
 }
 
-/// Runs the phases of `req.spec`, writing the log to `log`.
-pub fn run(req: &BuildRequest<'_>, log: &BuildLog) -> BuildOutcome {
+/// Runs the phases of `req.spec`, writing the log to `log`. A failed command is an outcome; only
+/// pushbuild's own failure (the shell cannot start) is an error.
+pub fn run(req: &BuildRequest<'_>, log: &BuildLog) -> Result<BuildOutcome, ExecutorError> {
     log.add_secrets(req.secret_values.iter().cloned());
     let retries_on_output = PhaseName::ALL
         .iter()
@@ -102,29 +64,29 @@ pub fn run(req: &BuildRequest<'_>, log: &BuildLog) -> BuildOutcome {
     if retries_on_output {
         log.keep_tail();
     }
-    note_ignored_keys(req.spec, log);
+    ignored::note_ignored_keys(req.spec, log);
     let mut runner = Runner {
         req,
         log,
         env: req.env.clone(),
         session: None,
     };
-    let mut status = Status::Succeeded;
+    let mut status = RunStatus::Succeeded;
     let mut phases = Vec::new();
     let mut upload_artifacts = true;
     for name in PhaseName::ALL {
         let phase = req.spec.phases.get(name);
-        let outcome = runner.run_phase(name, phase);
+        let outcome = runner.run_phase(name, phase)?;
         let phase_status = outcome.status;
         phases.push(outcome);
         match phase_status {
-            Status::Succeeded | Status::Skipped => continue,
-            Status::TimedOut => {
-                status = Status::TimedOut;
+            RunStatus::Succeeded => continue,
+            RunStatus::TimedOut => {
+                status = RunStatus::TimedOut;
                 break;
             }
-            Status::Failed => {
-                status = Status::Failed;
+            RunStatus::Failed => {
+                status = RunStatus::Failed;
                 runner.mark_failing();
                 let on_failure = phase.map(|p| &p.on_failure);
                 if on_failure == Some(&OnFailure::Continue) {
@@ -143,7 +105,7 @@ pub fn run(req: &BuildRequest<'_>, log: &BuildLog) -> BuildOutcome {
             }
         }
     }
-    let (exported_variables, artifact_names) = if status == Status::TimedOut {
+    let (exported_variables, artifact_names) = if status == RunStatus::TimedOut {
         (Vec::new(), default_artifact_names(req.spec))
     } else {
         runner.capture_end_values()
@@ -151,61 +113,13 @@ pub fn run(req: &BuildRequest<'_>, log: &BuildLog) -> BuildOutcome {
     if let Some(session) = runner.session.take() {
         session.finish();
     }
-    BuildOutcome {
+    Ok(BuildOutcome {
         status,
         phases,
         exported_variables,
         artifact_names,
         upload_artifacts,
-    }
-}
-
-/// Logs each buildspec key that is accepted but not acted on, and why.
-fn note_ignored_keys(spec: &BuildSpec, log: &BuildLog) {
-    let mut notes: Vec<String> = Vec::new();
-    if spec.run_as.is_some() {
-        notes.push("run-as: commands run as the function's own user".into());
-    }
-    if spec.proxy.is_some() {
-        notes.push("proxy: builds run with the function's own network access".into());
-    }
-    if spec.batch.is_some() {
-        notes.push("batch: each push runs one build".into());
-    }
-    if !spec.reports.is_empty() {
-        notes.push("reports: test reports are not collected yet".into());
-    }
-    if spec.cache.is_some() {
-        notes.push("cache: builds do not keep a cache yet".into());
-    }
-    if spec.env.git_credential_helper {
-        notes.push("env.git-credential-helper: no credential helper is configured".into());
-    }
-    for name in PhaseName::ALL {
-        if let Some(phase) = spec.phases.get(name) {
-            if phase.run_as.is_some() {
-                notes.push(format!(
-                    "phases.{}.run-as: commands run as the function's own user",
-                    name.key()
-                ));
-            }
-            if !phase.runtime_versions.is_empty() {
-                let wanted: Vec<String> = phase
-                    .runtime_versions
-                    .iter()
-                    .map(|(k, v)| format!("{k} {v}"))
-                    .collect();
-                notes.push(format!(
-                    "phases.{}.runtime-versions ({}): the runtime is the function's own",
-                    name.key(),
-                    wanted.join(", ")
-                ));
-            }
-        }
-    }
-    for note in notes {
-        log.marker(&format!("Ignoring {note}"));
-    }
+    })
 }
 
 fn default_artifact_names(spec: &BuildSpec) -> ArtifactNames {
@@ -239,20 +153,24 @@ struct Runner<'r, 'a> {
 }
 
 impl Runner<'_, '_> {
-    fn run_phase(&mut self, name: PhaseName, phase: Option<&Phase>) -> PhaseOutcome {
+    fn run_phase(
+        &mut self,
+        name: PhaseName,
+        phase: Option<&Phase>,
+    ) -> Result<PhaseOutcome, ExecutorError> {
         let started = Utc::now();
         let clock = Instant::now();
         self.log.marker(&format!("Entering phase {name}"));
         let mut attempts = 0;
-        let (status, message) = loop {
+        let (status, context) = loop {
             attempts += 1;
             self.log.clear_tail();
             let Some(phase) = phase else {
-                break (Status::Succeeded, None);
+                break (RunStatus::Succeeded, None);
             };
-            let mut result = self.run_commands(&phase.commands);
+            let mut result = self.run_commands(&phase.commands)?;
             if !matches!(result, Run::TimedOut) {
-                let finally = self.run_commands(&phase.finally);
+                let finally = self.run_commands(&phase.finally)?;
                 if matches!(result, Run::Ok) {
                     result = finally;
                 } else if matches!(finally, Run::TimedOut) {
@@ -260,20 +178,24 @@ impl Runner<'_, '_> {
                 }
             }
             match result {
-                Run::Ok => break (Status::Succeeded, None),
+                Run::Ok => break (RunStatus::Succeeded, None),
                 Run::TimedOut => {
                     self.log.marker_failed(&format!(
                         "Build timed out during phase {name}; its processes were stopped"
                     ));
-                    break (
-                        Status::TimedOut,
-                        Some("BUILD_TIMED_OUT: the build's deadline passed".to_string()),
+                    let context = PhaseContext::new(
+                        ContextCode::BuildTimedOut,
+                        "the build's deadline passed",
                     );
+                    break (RunStatus::TimedOut, Some(context));
                 }
                 Run::Failed { command, code } => {
-                    let message = format!(
-                        "COMMAND_EXECUTION_ERROR: Error while executing command: {}. Reason: exit status {code}",
-                        first_line(&command)
+                    let context = PhaseContext::new(
+                        ContextCode::CommandExecutionError,
+                        format!(
+                            "Error while executing command: {}. Reason: exit status {code}",
+                            first_line(&command)
+                        ),
                     );
                     if let OnFailure::Retry { count, regex } = &phase.on_failure {
                         if attempts <= *count && self.output_matches(regex.as_deref()) {
@@ -283,36 +205,21 @@ impl Runner<'_, '_> {
                             continue;
                         }
                     }
-                    break (Status::Failed, Some(message));
+                    break (RunStatus::Failed, Some(context));
                 }
             }
         };
         let duration = clock.elapsed();
-        let complete = format!("Phase complete: {name} State: {status}");
-        if status == Status::Succeeded {
-            self.log.marker_ok(&complete);
-        } else {
-            self.log.marker_failed(&complete);
-        }
-        self.log.marker(&format!(
-            "Phase context status code: {} Message: {}",
-            message
-                .as_deref()
-                .and_then(|m| m.split(':').next())
-                .unwrap_or(""),
-            message
-                .as_deref()
-                .and_then(|m| m.split_once(": ").map(|(_, rest)| rest))
-                .unwrap_or("")
-        ));
-        PhaseOutcome {
+        self.log
+            .phase_complete(name.log_name(), status, context.as_ref());
+        Ok(PhaseOutcome {
             phase: name.log_name().to_string(),
             status,
             started,
             duration_ms: millis(duration),
             attempts,
-            message,
-        }
+            context,
+        })
     }
 
     fn output_matches(&self, regex: Option<&str>) -> bool {
@@ -321,13 +228,13 @@ impl Runner<'_, '_> {
         regex::Regex::new(pattern).is_ok_and(|re| re.is_match(&self.log.tail()))
     }
 
-    fn run_commands(&mut self, commands: &[Command]) -> Run {
+    fn run_commands(&mut self, commands: &[Command]) -> Result<Run, ExecutorError> {
         for command in commands {
             self.log
                 .marker(&format!("Running command {}", command.text));
-            match self.run_one(&command.text) {
+            match self.run_one(&command.text)? {
                 CommandEnd::Exited(0) | CommandEnd::ShellEnded(0) => continue,
-                CommandEnd::TimedOut => return Run::TimedOut,
+                CommandEnd::TimedOut => return Ok(Run::TimedOut),
                 end @ (CommandEnd::Exited(code) | CommandEnd::ShellEnded(code)) => {
                     if matches!(end, CommandEnd::ShellEnded(_))
                         && self.req.spec.version == Version::V0_2
@@ -339,18 +246,18 @@ impl Runner<'_, '_> {
                         "Command did not exit successfully {} exit status {code}",
                         command.text
                     ));
-                    return Run::Failed {
+                    return Ok(Run::Failed {
                         command: command.text.clone(),
                         code,
-                    };
+                    });
                 }
             }
         }
-        Run::Ok
+        Ok(Run::Ok)
     }
 
     /// Runs one command in the build's shell (a new shell per command for version 0.1).
-    fn run_one(&mut self, text: &str) -> CommandEnd {
+    fn run_one(&mut self, text: &str) -> Result<CommandEnd, ExecutorError> {
         if self.req.spec.version == Version::V0_1 {
             if let Some(old) = self.session.take() {
                 old.finish();
@@ -358,33 +265,29 @@ impl Runner<'_, '_> {
         }
         let session = match self.session.as_mut() {
             Some(session) => session,
-            None => match ShellSession::start(
-                self.req.spec.env.shell,
-                &self.req.src_dir,
-                &self.env,
-                &self.req.work_dir,
-                self.log,
-            ) {
-                Ok(session) => self.session.insert(session),
-                Err(err) => {
-                    self.log
-                        .marker_failed(&format!("Cannot start the shell: {err}"));
-                    return CommandEnd::ShellEnded(127);
-                }
-            },
-        };
-        let end = match session.run(text, self.req.deadline) {
-            Ok(end) => end,
-            Err(err) => {
-                self.log
-                    .marker_failed(&format!("Cannot hand the command to the shell: {err}"));
-                CommandEnd::ShellEnded(127)
+            None => {
+                let shell = self.req.spec.env.shell;
+                let session = ShellSession::start(
+                    shell,
+                    &self.req.src_dir,
+                    &self.env,
+                    &self.req.work_dir,
+                    self.log,
+                )
+                .map_err(|source| ExecutorError::ShellStart {
+                    program: shell::program(shell),
+                    source,
+                })?;
+                self.session.insert(session)
             }
         };
+        let end = session
+            .run(text, self.req.deadline)
+            .map_err(|source| ExecutorError::Command { source })?;
         if matches!(end, CommandEnd::ShellEnded(_) | CommandEnd::TimedOut) {
             self.session = None;
         }
-        end
+        Ok(end)
     }
 
     /// From a failure on, `CODEBUILD_BUILD_SUCCEEDING` is 0, in this shell and any later one.

@@ -1,67 +1,30 @@
 //! The Lambda function's work for one invocation: map the event to builds, and for each one
-//! resolve the commit, fetch its source, run the pipeline and report. The binary
-//! (`pushbuild-lambda`) and `pushbuild invoke` both drive [`Function::handle`].
+//! claim the event's delivery, check the budget, prepare the build (`prepare.rs`) and run the
+//! pipeline. The binary (`pushbuild-lambda`) and `pushbuild invoke` both drive
+//! [`Function::handle`].
 //!
 //! A failed user build is a normal response; only pushbuild's own failures (a bad event, a source
 //! or store that stays unreachable) are errors, and [`FunctionError::error_type`] says whether a
 //! retry can help.
 
+mod error;
+mod prepare;
 mod response;
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 
-use crate::buildspec;
 use crate::config::Config;
-use crate::executor::env::BuildInfo;
 use crate::executor::log::Echo;
-use crate::pipeline::{self, BuildJob, PipelineError, Unbuilt};
-use crate::record::BuildRecord;
-use crate::source::{FetchSummary, ResolvedCommit, Source, SourceError};
-use crate::store::Store;
-use crate::trigger::{self, BuildTarget, EventError, Planned};
+use crate::pipeline::{self, BuildIdentity, BuildJob, BuildSettings, Metering, StoredBuild, Work};
+use crate::source::Source;
+use crate::store::{ObjectMeta, Store};
+use crate::trigger::{self, BuildTarget, Planned};
 
+pub use error::FunctionError;
 pub use response::{BuildSummary, InvocationResponse};
-
-/// Why an invocation failed (not a user build: those are responses).
-#[derive(Debug, thiserror::Error)]
-pub enum FunctionError {
-    #[error(transparent)]
-    BadEvent(#[from] EventError),
-    #[error("repository {repository}: {source}")]
-    Source {
-        repository: String,
-        #[source]
-        source: SourceError,
-    },
-    #[error(transparent)]
-    Pipeline(#[from] PipelineError),
-    #[error("cannot prepare {}: {source}", path.display())]
-    WorkDir {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("the build task stopped unexpectedly: {0}")]
-    Task(String),
-}
-
-impl FunctionError {
-    /// The Lambda `errorType`: `PushBuild.Retryable.*` when trying the event again can help,
-    /// `PushBuild.Permanent.*` when it cannot.
-    pub fn error_type(&self) -> &'static str {
-        match self {
-            FunctionError::BadEvent(_) => "PushBuild.Permanent.BadEvent",
-            FunctionError::Source { .. } => "PushBuild.Retryable.SourceUnavailable",
-            FunctionError::Pipeline(_) => "PushBuild.Retryable.StoreUnavailable",
-            FunctionError::WorkDir { .. } => "PushBuild.Retryable.WorkDir",
-            FunctionError::Task(_) => "PushBuild.Retryable.Internal",
-        }
-    }
-}
 
 /// The function: its settings, its source and its store.
 pub struct Function<S> {
@@ -94,7 +57,11 @@ impl<S: Source> Function<S> {
                     skipped.commit,
                     skipped.reason,
                 )),
-                Planned::Build(target) => builds.push(self.build(target, deadline).await?),
+                // Boxed: one build's future is deep (claim, budget, source, pipeline), and the
+                // binary's event loop nests it further.
+                Planned::Build(target) => {
+                    builds.push(Box::pin(self.build(target, deadline)).await?);
+                }
             }
         }
         Ok(InvocationResponse { builds })
@@ -112,7 +79,7 @@ impl<S: Source> Function<S> {
         let Some(dedup_key) = target.dedup_key.clone() else {
             return self.run_target(target, deadline).await;
         };
-        let key = claim_key(&target.repository, &dedup_key);
+        let key = claim_key(target.repository.as_str(), &dedup_key);
         let body = serde_json::json!({
             "dedupKey": dedup_key,
             "repository": target.repository,
@@ -122,20 +89,20 @@ impl<S: Source> Function<S> {
         let store = self.store.clone();
         let claim = key.clone();
         let created = run_blocking(move || {
-            let meta = crate::store::ObjectMeta {
-                content_type: "application/json".into(),
-                metadata: Vec::new(),
-            };
-            store.put_if_absent(&claim, body.as_bytes(), &meta)
+            store.put_if_absent(
+                &claim,
+                body.as_bytes(),
+                &ObjectMeta::new("application/json"),
+            )
         })
-        .await?
-        .map_err(|err| FunctionError::Pipeline(err.into()))?;
+        .await??;
         if !created {
             tracing::info!(dedup_key = dedup_key.as_str(), "duplicate delivery skipped");
+            // A duplicate is not a build of its own: it gets no record, no number, no bill.
             return Ok(BuildSummary::skipped(
                 target.repository,
                 target.reference,
-                target.commit,
+                target.version.commit().map(ToString::to_string),
                 format!(
                     "duplicate delivery: `{dedup_key}` was already taken by an earlier delivery of this event"
                 ),
@@ -154,218 +121,97 @@ impl<S: Source> Function<S> {
         target: BuildTarget,
         deadline: Option<Instant>,
     ) -> Result<BuildSummary, FunctionError> {
-        let started = Instant::now();
-        let start_time = Utc::now();
-        let version = target
-            .commit
-            .clone()
-            .unwrap_or_else(|| target.version.clone());
-        let mut info = BuildInfo {
-            build_id: pipeline::new_build_id(),
-            project: target.repository.clone(),
-            build_number: 0,
-            initiator: target.initiator.clone(),
-            source_version: Some(target.version.clone()),
-            resolved_source_version: target.commit.clone(),
-            source_repo_url: target.region.as_ref().map(|region| {
-                format!(
-                    "https://git-codecommit.{region}.amazonaws.com/v1/repos/{}",
-                    target.repository
-                )
-            }),
+        let identity = BuildIdentity {
+            source_version: Some(target.version.to_string()),
+            commit: target.version.commit().cloned(),
+            reference: target.reference.clone(),
+            source_repo_url: self
+                .source
+                .clone_url(&target.repository, target.region.as_deref()),
             webhook_trigger: target.webhook_trigger.clone(),
-            start_time_ms: start_time.timestamp_millis(),
+            ..BuildIdentity::new(target.repository.clone(), target.initiator.clone())
         };
-        let reference = target.reference.clone();
-        if let Some(skipped) = self.refused_by_budget(&info, reference.clone()).await? {
-            return Ok(skipped);
+        if let Some(reason) = self.refused_by_budget(&identity).await? {
+            return self.run(identity, Work::Refused { reason }, None).await;
         }
-        let unbuilt = |info: BuildInfo, message: String, notes: Vec<String>| PendingFailure {
-            info,
-            reference: reference.clone(),
-            message,
-            notes,
-        };
-
-        let resolved = self.source.resolve(&target.repository, &version).await;
-        let resolved = match split_source(resolved, &target.repository)? {
-            Ok(resolved) => resolved,
-            Err(message) => {
-                return self
-                    .fail(unbuilt(info, message, vec![]), started, start_time)
-                    .await;
-            }
-        };
-        info.resolved_source_version = Some(resolved.commit_id.clone());
-        if trigger::skip_ci(&resolved.message) {
-            return Ok(BuildSummary::skipped(
+        match prepare::prepare(&self.source, &self.config, &target).await? {
+            prepare::Prepared::SkipCi(resolved) => Ok(BuildSummary::skipped(
                 target.repository,
-                reference.or(resolved.reference),
-                Some(resolved.commit_id),
+                target.reference.or(resolved.reference),
+                Some(resolved.commit_id.to_string()),
                 "the commit message asks to skip CI ([skip ci] or [ci skip])".to_string(),
-            ));
-        }
-
-        let src = self.config.source_dir();
-        let home = self.config.home_dir();
-        for dir in [&src, &home] {
-            empty_dir(dir).map_err(|source| FunctionError::WorkDir {
-                path: dir.clone(),
-                source,
-            })?;
-        }
-        let fetched = self
-            .source
-            .fetch(&target.repository, &resolved.commit_id, &src)
-            .await;
-        let fetched = match split_source(fetched, &target.repository)? {
-            Ok(fetched) => fetched,
-            Err(message) => {
-                return self
-                    .fail(unbuilt(info, message, vec![]), started, start_time)
-                    .await;
+            )),
+            prepare::Prepared::Build { work, resolved } => {
+                let mut identity = identity;
+                if let Some(resolved) = resolved {
+                    identity.commit = Some(resolved.commit_id);
+                    identity.reference = identity.reference.or(resolved.reference);
+                }
+                let deadline = deadline.map(|d| {
+                    d.checked_sub(self.config.upload_reserve)
+                        .unwrap_or(identity.started)
+                });
+                let summary = self.run(identity, work, deadline).await;
+                // The next build (on this warm function) starts from an empty directory, and
+                // /tmp does not fill up over many builds.
+                let _ = prepare::empty_dir(&self.config.source_dir());
+                summary
             }
-        };
-        let notes = fetch_notes(&resolved, &fetched);
-
-        let spec_path = target
-            .buildspec
-            .clone()
-            .unwrap_or_else(|| self.config.buildspec.clone());
-        let parsed = match buildspec::load(&src.join(&spec_path)) {
-            Ok(parsed) => parsed,
-            Err(err) => {
-                let message = format!("YAML_FILE_ERROR: {}", strip_dir(&err.to_string(), &src));
-                return self
-                    .fail(unbuilt(info, message, notes), started, start_time)
-                    .await;
-            }
-        };
-        if !parsed.spec.env.parameter_store.is_empty()
-            || !parsed.spec.env.secrets_manager.is_empty()
-        {
-            let message = "CLIENT_ERROR: env.parameter-store and env.secrets-manager are not supported by the function yet; pass such values as environment overrides".to_string();
-            return self
-                .fail(unbuilt(info, message, notes), started, start_time)
-                .await;
         }
-
-        let job = BuildJob {
-            info,
-            reference: reference.or(resolved.reference),
-            spec: parsed.spec,
-            spec_warnings: parsed.warnings,
-            src_dir: src.clone(),
-            base_env: self.base_env.clone(),
-            overrides: target.env_overrides.clone(),
-            secrets: Vec::new(),
-            home: Some(home),
-            deadline: deadline
-                .map(|d| d.checked_sub(self.config.upload_reserve).unwrap_or(started)),
-            started,
-            start_time,
-            price: self.config.price.clone(),
-            echo: self.echo,
-            temp_root: self.config.work_dir.join("tmp"),
-            source_notes: notes,
-            metering: self.metering(),
-        };
-        let store = self.store.clone();
-        let record = run_blocking(move || {
-            let mut job = job;
-            job.info.build_number = pipeline::next_build_number(&*store, &job.info.project)
-                .map_err(PipelineError::from)?;
-            pipeline::run_build(&job, &*store)
-        })
-        .await??;
-        // The next build (on this warm function) starts from an empty directory, and /tmp does
-        // not fill up over many builds.
-        let _ = empty_dir(&src);
-        Ok(BuildSummary::from_record(&record))
     }
 
-    /// A build the month's budget refuses: recorded as SKIPPED with the reason, billed nothing,
-    /// and counted in the metrics.
+    /// Runs the pipeline off the async threads; every build with a record ends here.
+    async fn run(
+        &self,
+        identity: BuildIdentity,
+        work: Work,
+        deadline: Option<Instant>,
+    ) -> Result<BuildSummary, FunctionError> {
+        let job = BuildJob::new(identity, &self.settings(), work).with_deadline(deadline);
+        let store = self.store.clone();
+        let stored: StoredBuild = run_blocking(move || pipeline::run(&job, &*store)).await??;
+        Ok(BuildSummary::stored(&stored))
+    }
+
+    /// Whether the month's budget refuses a new build of the identity's project: the reason.
     async fn refused_by_budget(
         &self,
-        info: &BuildInfo,
-        reference: Option<String>,
-    ) -> Result<Option<BuildSummary>, FunctionError> {
+        identity: &BuildIdentity,
+    ) -> Result<Option<String>, FunctionError> {
         let budget = self.config.budget();
         if budget == crate::billing::Budget::default() {
             return Ok(None);
         }
         let store = self.store.clone();
-        let price = self.config.price.clone();
-        let metering = self.metering();
-        let mut info = info.clone();
-        let record = run_blocking(move || -> Result<Option<BuildRecord>, PipelineError> {
-            let reason = match budget.check(&*store, &info.project, Utc::now()) {
-                Ok(reason) => reason,
-                Err(crate::billing::BillingError::Store(err)) => return Err(err.into()),
+        let project = identity.project.clone();
+        run_blocking(
+            move || match budget.check(&*store, project.as_str(), Utc::now()) {
+                Ok(reason) => Ok(reason),
+                Err(crate::billing::BillingError::Store(err)) => Err(FunctionError::Store(err)),
                 // A malformed ledger entry must not stop every build: the cap is not applied.
                 Err(err) => {
                     tracing::warn!(error = %err, "the budget could not be checked");
-                    None
+                    Ok(None)
                 }
-            };
-            let Some(reason) = reason else {
-                return Ok(None);
-            };
-            info.build_number = pipeline::next_build_number(&*store, &info.project)?;
-            let record =
-                pipeline::record_skipped(&info, reference.clone(), &reason, &price, &*store)?;
-            crate::metering::Meter::skipped(
-                metering.sink.clone(),
-                &metering.namespace,
-                &info.project,
-                &crate::metering::branch_name(reference.as_deref()),
-                &info.build_id,
-                &reason,
-            );
-            Ok(Some(record))
-        })
-        .await??;
-        Ok(record.map(|record| BuildSummary::from_record(&record)))
+            },
+        )
+        .await?
     }
 
-    fn metering(&self) -> pipeline::Metering {
-        pipeline::Metering {
-            sink: self.metrics.clone(),
-            namespace: self.config.namespace.clone(),
-            minute: self.config.billing_minute,
+    /// How this function's builds run.
+    fn settings(&self) -> BuildSettings {
+        BuildSettings {
+            price: self.config.price.clone(),
+            metering: Metering {
+                sink: self.metrics.clone(),
+                namespace: self.config.namespace.clone(),
+                minute: self.config.billing_minute,
+            },
+            echo: self.echo,
+            temp_root: self.config.work_dir.join("tmp"),
+            base_env: self.base_env.clone(),
+            home: Some(self.config.home_dir()),
         }
-    }
-
-    async fn fail(
-        &self,
-        failure: PendingFailure,
-        started: Instant,
-        start_time: chrono::DateTime<Utc>,
-    ) -> Result<BuildSummary, FunctionError> {
-        let store = self.store.clone();
-        let price = self.config.price.clone();
-        let metering = self.metering();
-        let record: BuildRecord = run_blocking(move || {
-            let mut info = failure.info;
-            info.build_number = pipeline::next_build_number(&*store, &info.project)?;
-            pipeline::record_unbuilt(
-                &Unbuilt {
-                    info: &info,
-                    reference: failure.reference,
-                    phase: "DOWNLOAD_SOURCE",
-                    message: failure.message,
-                    notes: failure.notes,
-                    started,
-                    start_time,
-                    price: &price,
-                    metering: &metering,
-                },
-                &*store,
-            )
-        })
-        .await??;
-        Ok(BuildSummary::from_record(&record))
     }
 }
 
@@ -377,14 +223,6 @@ fn claim_key(repository: &str, dedup_key: &str) -> String {
     format!("claims/{repository}/{hex}.json")
 }
 
-/// A build that failed before it ran, waiting to be recorded.
-struct PendingFailure {
-    info: BuildInfo,
-    reference: Option<String>,
-    message: String,
-    notes: Vec<String>,
-}
-
 /// Runs blocking work (the pipeline, the sync store) off the async runtime's threads.
 async fn run_blocking<T, F>(work: F) -> Result<T, FunctionError>
 where
@@ -393,53 +231,7 @@ where
 {
     tokio::task::spawn_blocking(work)
         .await
-        .map_err(|err| FunctionError::Task(err.to_string()))
-}
-
-/// Splits a source call's result three ways: its value; a message for a FAILED build (the
-/// user's to fix); or pushbuild's own failure (worth a retry).
-fn split_source<T>(
-    result: Result<T, SourceError>,
-    repository: &str,
-) -> Result<Result<T, String>, FunctionError> {
-    match result {
-        Ok(value) => Ok(Ok(value)),
-        Err(err) if is_user_error(&err) => Ok(Err(format!("CLIENT_ERROR: {err}"))),
-        Err(source) => Err(FunctionError::Source {
-            repository: repository.to_string(),
-            source,
-        }),
-    }
-}
-
-/// Errors that are the user's to fix (a missing branch, a file too large): a FAILED build, not a
-/// failed invocation that Lambda would retry.
-fn is_user_error(err: &SourceError) -> bool {
-    !matches!(err, SourceError::Api { .. } | SourceError::Io { .. })
-}
-
-fn fetch_notes(resolved: &ResolvedCommit, fetched: &FetchSummary) -> Vec<String> {
-    let mut notes = vec![format!(
-        "Fetched commit {}: {} files, {} bytes",
-        resolved.commit_id, fetched.files, fetched.bytes
-    )];
-    notes.extend(fetched.notes.iter().cloned());
-    notes
-}
-
-/// Removes `dir`'s contents (or makes it).
-fn empty_dir(dir: &Path) -> std::io::Result<()> {
-    match std::fs::remove_dir_all(dir) {
-        Ok(()) => {}
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-        Err(err) => return Err(err),
-    }
-    std::fs::create_dir_all(dir)
-}
-
-/// Shows paths relative to the source directory in messages.
-fn strip_dir(message: &str, dir: &Path) -> String {
-    message.replace(&format!("{}/", dir.display()), "")
+        .map_err(FunctionError::Task)
 }
 
 /// The invocation's deadline (Lambda gives milliseconds since the Unix epoch) as an `Instant`.
@@ -500,24 +292,5 @@ mod tests {
             "{left:?}"
         );
         assert_eq!(deadline_from_epoch_ms(0), None);
-    }
-
-    #[test]
-    fn only_unreachable_hosts_are_worth_a_retry() {
-        let api = SourceError::Api {
-            operation: "GetBlob",
-            message: "503".into(),
-        };
-        assert!(!is_user_error(&api));
-        let big = SourceError::FileTooLarge {
-            path: "a".into(),
-            limit_bytes: 1,
-        };
-        assert!(is_user_error(&big));
-        let err = FunctionError::Source {
-            repository: "r".into(),
-            source: api,
-        };
-        assert!(err.error_type().starts_with("PushBuild.Retryable"));
     }
 }

@@ -2,7 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::record::BuildRecord;
+use crate::names::{CommitId, RepositoryName};
+use crate::pipeline::StoredBuild;
+use crate::record::Status;
 
 /// The invocation's response.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -16,13 +18,14 @@ pub struct InvocationResponse {
 pub struct BuildSummary {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub build_id: Option<String>,
-    pub repository: String,
+    pub repository: RepositoryName,
     #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
     pub reference: Option<String>,
+    /// The commit, as the event named it (a skipped reference's is reported unchecked).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub commit: Option<String>,
     /// SUCCEEDED, FAILED, TIMED_OUT or SKIPPED.
-    pub status: String,
+    pub status: Status,
     /// Why a build was skipped, or why it failed before running.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -36,9 +39,10 @@ pub struct BuildSummary {
 }
 
 impl BuildSummary {
-    /// A build that was not run.
+    /// A build that was not run and has no record (a deleted branch, `[skip ci]`, a duplicate
+    /// delivery).
     pub fn skipped(
-        repository: String,
+        repository: RepositoryName,
         reference: Option<String>,
         commit: Option<String>,
         reason: String,
@@ -48,7 +52,7 @@ impl BuildSummary {
             repository,
             reference,
             commit,
-            status: "SKIPPED".to_string(),
+            status: Status::Skipped,
             reason: Some(reason),
             record_uri: None,
             artifact_uris: Vec::new(),
@@ -57,35 +61,22 @@ impl BuildSummary {
         }
     }
 
-    /// A build that ran (or failed before running), from its record.
-    pub fn from_record(record: &BuildRecord) -> Self {
-        let record_uri = record
-            .log_uri
-            .strip_suffix("build.log")
-            .map(|base| format!("{base}build.json"));
+    /// A build that has a record (it ran, could not start, or was refused).
+    pub fn stored(stored: &StoredBuild) -> Self {
+        let record = &stored.record;
         let reason = record
             .phases
             .iter()
-            .find(|p| p.status != crate::executor::Status::Succeeded)
-            .and_then(|p| p.message.clone())
-            .or_else(|| {
-                (record.status == crate::executor::Status::Skipped)
-                    .then(|| {
-                        record
-                            .warnings
-                            .first()
-                            .map(|w| w.trim_start_matches("not run: ").to_string())
-                    })
-                    .flatten()
-            });
+            .find_map(|p| p.context.as_ref().map(ToString::to_string))
+            .or_else(|| record.skip_reason.clone());
         BuildSummary {
             build_id: Some(record.build_id.clone()),
             repository: record.repository.clone(),
             reference: record.reference.clone(),
-            commit: record.commit.clone(),
-            status: record.status.as_str().to_string(),
+            commit: record.commit.as_ref().map(CommitId::to_string),
+            status: record.status,
             reason,
-            record_uri,
+            record_uri: Some(stored.record_uri.clone()),
             artifact_uris: record.artifacts.iter().map(|a| a.uri.clone()).collect(),
             log_uri: Some(record.log_uri.clone()),
             billed_minutes: record.billed_minutes,

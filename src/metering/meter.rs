@@ -16,8 +16,8 @@ use serde_json::Value;
 
 use super::emf::{Labels, Metric, emf_line};
 use super::sink::MetricSink;
-use crate::executor::Status;
 use crate::record::BuildRecord;
+use crate::record::Status;
 
 /// What every record of one build is written with.
 pub struct Meter {

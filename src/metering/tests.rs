@@ -1,6 +1,5 @@
 //! The EMF shape, and the invariant: a build's `BillableMinutes` records number its billed minutes.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -10,8 +9,10 @@ use serde_json::Value;
 use super::emf::emf_line_at;
 use super::*;
 use crate::cost::{Price, billed_minutes_in, build_cost_in};
-use crate::executor::{PhaseOutcome, Status};
-use crate::record::BuildRecord;
+use crate::executor::env::BuildInfo;
+use crate::executor::{PhaseOutcome, RunStatus};
+use crate::names::RepositoryName;
+use crate::record::{BuildRecord, Ending, Status};
 
 const NS: &str = "PushBuild";
 
@@ -23,36 +24,34 @@ fn record(
 ) -> BuildRecord {
     let cost = build_cost_in(duration, &Price::per_minute(0.002), minute);
     let now = Utc::now();
-    BuildRecord {
-        build_id: "b-1".into(),
-        codebuild_build_id: "demo:b-1".into(),
-        repository: "demo".into(),
-        build_number: 1,
-        reference: Some("refs/heads/main".into()),
-        commit: None,
+    let info = BuildInfo {
         initiator: "test".into(),
-        status,
-        start_time: now,
-        end_time: now,
-        phases: phases
-            .iter()
-            .map(|(phase, ms)| PhaseOutcome {
-                phase: (*phase).to_string(),
-                status,
-                started: now,
-                duration_ms: *ms,
-                attempts: 1,
-                message: None,
-            })
-            .collect(),
-        artifacts: Vec::new(),
-        log_uri: String::new(),
-        exported_variables: BTreeMap::new(),
-        warnings: Vec::new(),
-        duration_ms: cost.duration_ms,
-        billed_minutes: cost.billed_minutes,
+        ..BuildInfo::new(RepositoryName::parse("demo").unwrap(), "b-1", 1)
+    };
+    let run_status = match status {
+        Status::Succeeded | Status::Skipped => RunStatus::Succeeded,
+        Status::Failed => RunStatus::Failed,
+        Status::TimedOut => RunStatus::TimedOut,
+    };
+    let phases = phases
+        .iter()
+        .map(|(phase, ms)| PhaseOutcome {
+            phase: (*phase).to_string(),
+            status: run_status,
+            started: now,
+            duration_ms: *ms,
+            attempts: 1,
+            context: None,
+        })
+        .collect();
+    BuildRecord::new(
+        &info,
+        Some("refs/heads/main".into()),
+        now,
+        Ending::ran(status, phases),
+        String::new(),
         cost,
-    }
+    )
 }
 
 fn parse(line: &str) -> Value {

@@ -11,7 +11,8 @@ use aws_sdk_codecommit::Client;
 use aws_sdk_codecommit::config::retry::RetryConfig;
 use aws_sdk_codecommit::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
-use super::{BLOB_LIMIT_BYTES, FetchSummary, ResolvedCommit, Source, SourceError, Version};
+use super::{BLOB_LIMIT_BYTES, FetchSummary, ResolvedCommit, Source, SourceError};
+use crate::names::{CommitId, RepositoryName, SourceVersion};
 
 /// Reads source from CodeCommit.
 #[derive(Debug, Clone)]
@@ -61,7 +62,7 @@ impl CodeCommitSource {
         &self,
         repository: &str,
         commit_id: &str,
-    ) -> Result<(String, String), SourceError> {
+    ) -> Result<(CommitId, String), SourceError> {
         let out = self
             .client
             .get_commit()
@@ -71,7 +72,11 @@ impl CodeCommitSource {
             .await
             .map_err(|e| api_error("GetCommit", e, repository, Subject::Commit(commit_id)))?;
         let commit = out.commit().ok_or_else(|| missing("GetCommit", "commit"))?;
-        let id = commit.commit_id().unwrap_or(commit_id).to_string();
+        let id = commit.commit_id().unwrap_or(commit_id);
+        let id = CommitId::parse(id).map_err(|err| SourceError::Api {
+            operation: "GetCommit",
+            message: format!("commit.commitId: {err}"),
+        })?;
         Ok((id, commit.message().unwrap_or_default().to_string()))
     }
 
@@ -94,25 +99,33 @@ impl CodeCommitSource {
 impl Source for CodeCommitSource {
     async fn resolve(
         &self,
-        repository: &str,
-        version: &str,
+        repository: &RepositoryName,
+        version: &SourceVersion,
     ) -> Result<ResolvedCommit, SourceError> {
-        let (commit_id, reference) = match Version::parse(version)? {
-            Version::Branch(branch) => (
+        let repository = repository.as_str();
+        let (commit_id, reference) = match version {
+            SourceVersion::Branch { name: branch, .. } => (
                 self.branch_head(repository, branch).await?,
-                Some(format!("refs/heads/{branch}")),
+                version.reference(),
             ),
-            Version::Tag(tag) if super::is_commit_id(tag) => {
-                (tag.to_string(), Some(format!("refs/tags/{tag}")))
+            // A tag whose name is its commit id needs no tag API.
+            SourceVersion::Tag(tag) if CommitId::parse(tag).is_ok() => {
+                (tag.clone(), version.reference())
             }
-            Version::Tag(_) => {
-                return Err(SourceError::InvalidVersion {
-                    version: version.to_string(),
-                    reason: "CodeCommit has no API to read tags; build a tag by its commit id \
-                             (a push event carries it)",
-                });
+            SourceVersion::Tag(_) => {
+                return Err(SourceError::unsupported(
+                    version,
+                    "CodeCommit has no API to read tags; build a tag by its commit id \
+                     (a push event carries it)",
+                ));
             }
-            Version::Commit(id) => (id.to_string(), None),
+            SourceVersion::Commit(id) => (id.to_string(), None),
+            SourceVersion::PullRequest(_) => {
+                return Err(SourceError::unsupported(
+                    version,
+                    "CodeCommit pull requests are built by their source branch",
+                ));
+            }
         };
         let (commit_id, message) = self.commit(repository, &commit_id).await?;
         Ok(ResolvedCommit {
@@ -124,11 +137,31 @@ impl Source for CodeCommitSource {
 
     async fn fetch(
         &self,
-        repository: &str,
-        commit_id: &str,
+        repository: &RepositoryName,
+        commit: &CommitId,
         dest: &Path,
     ) -> Result<FetchSummary, SourceError> {
-        walk::fetch(&self.client, repository, commit_id, dest, self.concurrency).await
+        walk::fetch(
+            &self.client,
+            repository.as_str(),
+            commit.as_str(),
+            dest,
+            self.concurrency,
+        )
+        .await
+    }
+
+    /// CodeCommit's HTTPS clone URL, in the event's region or else the client's.
+    fn clone_url(&self, repository: &RepositoryName, region: Option<&str>) -> Option<String> {
+        let configured = self
+            .client
+            .config()
+            .region()
+            .map(|r| r.as_ref().to_string());
+        let region = region.map(str::to_string).or(configured)?;
+        Some(format!(
+            "https://git-codecommit.{region}.amazonaws.com/v1/repos/{repository}"
+        ))
     }
 }
 
@@ -161,7 +194,11 @@ where
             }
         }
         (
-            Some("CommitIdDoesNotExistException" | "CommitDoesNotExistException"),
+            Some(
+                "CommitIdDoesNotExistException"
+                | "CommitDoesNotExistException"
+                | "InvalidCommitIdException",
+            ),
             Subject::Commit(commit),
         ) => SourceError::CommitNotFound {
             repository,

@@ -5,7 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use super::{FetchSummary, ResolvedCommit, Source, SourceError, Version};
+use super::{FetchSummary, ResolvedCommit, Source, SourceError};
+use crate::names::{CommitId, RepositoryName, SourceVersion};
 
 /// Repositories under one directory, by name.
 #[derive(Debug, Clone)]
@@ -18,10 +19,10 @@ impl GitDirSource {
         GitDirSource { root: root.into() }
     }
 
-    fn repo(&self, repository: &str) -> Result<PathBuf, SourceError> {
-        let path = self.root.join(repository);
-        let plain = !repository.is_empty() && !repository.contains('/') && repository != "..";
-        if plain && path.is_dir() {
+    /// The repository's directory (a repository name holds no `/` and is never `..`).
+    fn repo(&self, repository: &RepositoryName) -> Result<PathBuf, SourceError> {
+        let path = self.root.join(repository.as_str());
+        if path.is_dir() {
             Ok(path)
         } else {
             Err(SourceError::RepositoryNotFound {
@@ -52,35 +53,40 @@ fn git(repo: &Path, args: &[&str]) -> Result<Option<String>, SourceError> {
 fn resolve_blocking(
     repo: &Path,
     repository: &str,
-    version: &str,
+    version: &SourceVersion,
 ) -> Result<ResolvedCommit, SourceError> {
-    let (rev, reference) = match Version::parse(version)? {
-        Version::Branch(branch) => (
-            format!("refs/heads/{branch}"),
-            Some(format!("refs/heads/{branch}")),
-        ),
-        Version::Tag(tag) => (format!("refs/tags/{tag}"), Some(format!("refs/tags/{tag}"))),
-        Version::Commit(commit) => (commit.to_string(), None),
+    let rev = match version {
+        SourceVersion::Commit(commit) => commit.to_string(),
+        SourceVersion::PullRequest(_) => {
+            return Err(SourceError::unsupported(
+                version,
+                "a local repository has no pull requests; build the branch",
+            ));
+        }
+        branch_or_tag => branch_or_tag.reference().unwrap_or_default(),
     };
-    let commit_id = git(
+    let found = git(
         repo,
         &["rev-parse", "--verify", "-q", &format!("{rev}^{{commit}}")],
-    )?
-    .ok_or_else(|| match &reference {
-        Some(name) if name.starts_with("refs/heads/") => SourceError::BranchNotFound {
-            repository: repository.to_string(),
-            branch: name.trim_start_matches("refs/heads/").to_string(),
-        },
-        _ => SourceError::CommitNotFound {
-            repository: repository.to_string(),
-            commit: version.to_string(),
-        },
-    })?;
-    let message = git(repo, &["log", "-1", "--format=%B", &commit_id])?.unwrap_or_default();
+    )?;
+    let commit_id =
+        found
+            .and_then(|id| CommitId::parse(&id).ok())
+            .ok_or_else(|| match version {
+                SourceVersion::Branch { name: branch, .. } => SourceError::BranchNotFound {
+                    repository: repository.to_string(),
+                    branch: branch.clone(),
+                },
+                _ => SourceError::CommitNotFound {
+                    repository: repository.to_string(),
+                    commit: version.to_string(),
+                },
+            })?;
+    let message = git(repo, &["log", "-1", "--format=%B", commit_id.as_str()])?.unwrap_or_default();
     Ok(ResolvedCommit {
         commit_id,
         message,
-        reference,
+        reference: version.reference(),
     })
 }
 
@@ -139,31 +145,35 @@ async fn off_thread<T: Send + 'static>(
 ) -> Result<T, SourceError> {
     tokio::task::spawn_blocking(work)
         .await
-        .map_err(|err| SourceError::Api {
-            operation: "git",
-            message: err.to_string(),
-        })?
+        .map_err(|source| SourceError::Task { source })?
 }
 
 impl Source for GitDirSource {
     async fn resolve(
         &self,
-        repository: &str,
-        version: &str,
+        repository: &RepositoryName,
+        version: &SourceVersion,
     ) -> Result<ResolvedCommit, SourceError> {
         let repo = self.repo(repository)?;
-        let (repository, version) = (repository.to_string(), version.to_string());
+        let (repository, version) = (repository.to_string(), version.clone());
         off_thread(move || resolve_blocking(&repo, &repository, &version)).await
     }
 
     async fn fetch(
         &self,
-        repository: &str,
-        commit_id: &str,
+        repository: &RepositoryName,
+        commit: &CommitId,
         dest: &Path,
     ) -> Result<FetchSummary, SourceError> {
         let repo = self.repo(repository)?;
-        let (commit_id, dest) = (commit_id.to_string(), dest.to_path_buf());
-        off_thread(move || fetch_blocking(&repo, &commit_id, &dest)).await
+        let (commit, dest) = (commit.clone(), dest.to_path_buf());
+        off_thread(move || fetch_blocking(&repo, commit.as_str(), &dest)).await
+    }
+
+    /// The repository's directory, as a `file://` URL.
+    fn clone_url(&self, repository: &RepositoryName, _region: Option<&str>) -> Option<String> {
+        let path = self.root.join(repository.as_str());
+        let path = std::path::absolute(&path).unwrap_or(path);
+        Some(format!("file://{}", path.display()))
     }
 }

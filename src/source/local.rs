@@ -3,11 +3,13 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+use crate::names::CommitId;
+
 /// What git knows of a local source directory.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GitInfo {
     /// The commit checked out (`HEAD`).
-    pub commit: Option<String>,
+    pub commit: Option<CommitId>,
     /// The branch checked out, when not detached.
     pub branch: Option<String>,
     /// The `origin` remote's URL.
@@ -17,7 +19,8 @@ pub struct GitInfo {
 /// Asks git about `dir`; every field is `None` where git is missing or `dir` is no work tree.
 pub fn git_info(dir: &Path) -> GitInfo {
     GitInfo {
-        commit: git(dir, &["rev-parse", "--verify", "-q", "HEAD"]),
+        commit: git(dir, &["rev-parse", "--verify", "-q", "HEAD"])
+            .and_then(|id| CommitId::parse(&id).ok()),
         branch: git(dir, &["symbolic-ref", "-q", "--short", "HEAD"]),
         remote_url: git(dir, &["config", "--get", "remote.origin.url"]),
     }
@@ -66,7 +69,7 @@ mod tests {
         run(&["commit", "-q", "--allow-empty", "-m", "first"]);
         let info = git_info(dir.path());
         assert_eq!(info.branch.as_deref(), Some("trunk"));
-        assert_eq!(info.commit.as_deref().map(str::len), Some(40));
+        assert_eq!(info.commit.as_ref().map(|c| c.as_str().len()), Some(40));
         assert_eq!(info.remote_url, None);
     }
 }

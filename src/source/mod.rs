@@ -11,6 +11,8 @@ pub mod local;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 
+use crate::names::{CommitId, RepositoryName, SourceVersion};
+
 #[cfg(feature = "aws")]
 pub use codecommit::CodeCommitSource;
 pub use git::GitDirSource;
@@ -21,8 +23,7 @@ pub const BLOB_LIMIT_BYTES: u64 = 6 * 1024 * 1024;
 /// The commit a version resolved to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResolvedCommit {
-    /// The full 40-hex commit id.
-    pub commit_id: String,
+    pub commit_id: CommitId,
     /// The commit message, as stored.
     pub message: String,
     /// The full ref name that was asked (`refs/heads/main`, `refs/tags/v1`), `None` for a commit id.
@@ -72,103 +73,60 @@ pub enum SourceError {
     },
     #[error("refusing unsafe path `{path}`: it would reach outside the source directory")]
     UnsafePath { path: String },
+    #[error("the source's work stopped unexpectedly: {source}")]
+    Task {
+        #[source]
+        source: tokio::task::JoinError,
+    },
 }
 
 /// A repository host that pushbuild can build from.
 ///
 /// The methods return `Send` futures so a caller can be generic over the source and still spawn.
 pub trait Source: Send + Sync {
-    /// Resolves `version` in `repository` to a commit. `version` is a branch name,
-    /// `refs/heads/<branch>`, `refs/tags/<tag>` or a 40-hex commit id.
+    /// Resolves `version` in `repository` to a commit.
     fn resolve(
         &self,
-        repository: &str,
-        version: &str,
+        repository: &RepositoryName,
+        version: &SourceVersion,
     ) -> impl Future<Output = Result<ResolvedCommit, SourceError>> + Send;
 
-    /// Writes the files of `commit_id` under `dest` (created when missing; meant to be empty).
+    /// Writes the files of `commit` under `dest` (created when missing; meant to be empty).
     fn fetch(
         &self,
-        repository: &str,
-        commit_id: &str,
+        repository: &RepositoryName,
+        commit: &CommitId,
         dest: &Path,
     ) -> impl Future<Output = Result<FetchSummary, SourceError>> + Send;
+
+    /// Where `repository` is cloned from, for `CODEBUILD_SOURCE_REPO_URL`; `region` is the
+    /// event's, when it names one.
+    fn clone_url(&self, repository: &RepositoryName, region: Option<&str>) -> Option<String>;
 }
 
-/// What a source version names, before asking the host.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Version<'a> {
-    Branch(&'a str),
-    Tag(&'a str),
-    Commit(&'a str),
-}
+impl SourceError {
+    /// Whether the error is the build's input's to fix (a missing branch, a file too large): the
+    /// build is recorded as FAILED. The others (a host that does not answer, a full disk) are
+    /// pushbuild's own, worth a retry.
+    pub fn is_user_error(&self) -> bool {
+        !matches!(
+            self,
+            SourceError::Api { .. } | SourceError::Io { .. } | SourceError::Task { .. }
+        )
+    }
 
-impl<'a> Version<'a> {
-    /// Reads a version as a push event or a user gives it.
-    pub(crate) fn parse(version: &'a str) -> Result<Self, SourceError> {
-        let invalid = |reason| SourceError::InvalidVersion {
+    /// An error for a version this host cannot build.
+    pub(crate) fn unsupported(version: &SourceVersion, reason: &'static str) -> SourceError {
+        SourceError::InvalidVersion {
             version: version.to_string(),
             reason,
-        };
-        let parsed = if let Some(branch) = version.strip_prefix("refs/heads/") {
-            Version::Branch(branch)
-        } else if let Some(tag) = version.strip_prefix("refs/tags/") {
-            Version::Tag(tag)
-        } else if is_commit_id(version) {
-            Version::Commit(version)
-        } else if version.starts_with("refs/") {
-            return Err(invalid(
-                "only refs/heads/… and refs/tags/… refs can be built",
-            ));
-        } else {
-            Version::Branch(version)
-        };
-        match parsed {
-            Version::Branch("") | Version::Tag("") => Err(invalid("the name is empty")),
-            other => Ok(other),
         }
     }
-}
-
-/// Whether `text` is a full commit id (40 hex digits).
-pub(crate) fn is_commit_id(text: &str) -> bool {
-    text.len() == 40 && text.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const ID: &str = "0123456789abcdef0123456789abcdef01234567";
-
-    #[track_caller]
-    fn case(input: &str, expected: Option<Version<'_>>) {
-        match (Version::parse(input), expected) {
-            (Ok(got), Some(want)) => assert_eq!(got, want, "{input}"),
-            (Err(SourceError::InvalidVersion { .. }), None) => {}
-            (got, want) => panic!("{input}: got {got:?}, want {want:?}"),
-        }
-    }
-
-    #[test]
-    fn versions_parse_as_branch_tag_or_commit() {
-        case("main", Some(Version::Branch("main")));
-        case("feature/x", Some(Version::Branch("feature/x")));
-        case("refs/heads/main", Some(Version::Branch("main")));
-        case("refs/heads/a/b", Some(Version::Branch("a/b")));
-        case("refs/tags/v1.0", Some(Version::Tag("v1.0")));
-        case(ID, Some(Version::Commit(ID)));
-        case(
-            &ID.to_uppercase(),
-            Some(Version::Commit(&ID.to_uppercase())),
-        );
-        // 39 digits is a branch name, not a commit id.
-        case(&ID[1..], Some(Version::Branch(&ID[1..])));
-        case("", None);
-        case("refs/heads/", None);
-        case("refs/tags/", None);
-        case("refs/pull/1/head", None);
-    }
 
     #[test]
     fn file_too_large_names_the_file_and_the_limit() {
@@ -179,5 +137,19 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains("`assets/big.bin`"), "{text}");
         assert!(text.contains("6 MB"), "{text}");
+    }
+
+    #[test]
+    fn only_unreachable_hosts_are_worth_a_retry() {
+        let api = SourceError::Api {
+            operation: "GetBlob",
+            message: "503".into(),
+        };
+        assert!(!api.is_user_error());
+        let big = SourceError::FileTooLarge {
+            path: "a".into(),
+            limit_bytes: 1,
+        };
+        assert!(big.is_user_error());
     }
 }

@@ -8,6 +8,8 @@ mod s3;
 
 use std::io::Write;
 
+use crate::names::RepositoryName;
+
 pub use fs::LocalStore;
 #[cfg(feature = "aws")]
 pub use s3::S3Store;
@@ -83,6 +85,22 @@ pub struct ObjectMeta {
     pub metadata: Vec<(String, String)>,
 }
 
+impl ObjectMeta {
+    /// An object of `content_type` with no user metadata.
+    pub fn new(content_type: &str) -> ObjectMeta {
+        ObjectMeta {
+            content_type: content_type.to_string(),
+            metadata: Vec::new(),
+        }
+    }
+
+    /// Adds the user metadata `name: value`.
+    pub fn with(mut self, name: &str, value: &str) -> ObjectMeta {
+        self.metadata.push((name.to_string(), value.to_string()));
+        self
+    }
+}
+
 /// An object being written: bytes go in through `Write`; `commit` makes it visible whole.
 /// Dropping it without `commit` leaves nothing behind.
 pub trait ObjectWriter: Write + Send {
@@ -145,11 +163,18 @@ pub trait Store: Send + Sync {
 /// The keys of one build's results, as the README documents them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Layout {
-    pub project: String,
+    pub project: RepositoryName,
     pub build_id: String,
 }
 
 impl Layout {
+    pub fn new(project: &RepositoryName, build_id: &str) -> Layout {
+        Layout {
+            project: project.clone(),
+            build_id: build_id.to_string(),
+        }
+    }
+
     pub fn record(&self) -> String {
         format!("builds/{}/{}/build.json", self.project, self.build_id)
     }
@@ -170,7 +195,7 @@ impl Layout {
     }
 
     /// The prefix under which a project's build records lie.
-    pub fn builds_prefix(project: &str) -> String {
+    pub fn builds_prefix(project: &RepositoryName) -> String {
         format!("builds/{project}/")
     }
 }
@@ -207,10 +232,7 @@ mod tests {
 
     #[test]
     fn layout_names_every_object_of_a_build() {
-        let layout = Layout {
-            project: "web".into(),
-            build_id: "b1".into(),
-        };
+        let layout = Layout::new(&RepositoryName::parse("web").unwrap(), "b1");
         assert_eq!(layout.record(), "builds/web/b1/build.json");
         assert_eq!(layout.log(), "builds/web/b1/build.log");
         assert_eq!(layout.artifact(None, "web.zip"), "artifacts/web/b1/web.zip");

@@ -3,6 +3,7 @@
 
 use super::EventError;
 use super::json::Node;
+use crate::names::{self, CommitId, RepositoryName, SourceVersion};
 
 /// True when a commit message asks for no build: it holds `[skip ci]` or `[ci skip]`, in any
 /// letter case.
@@ -38,25 +39,12 @@ pub(crate) fn buildspec(node: &Node) -> Result<String, EventError> {
     }
 }
 
-/// Checks a CodeCommit repository name: 1 to 100 letters, digits, `.`, `_` or `-`, and not
-/// `.` or `..` (the name becomes part of paths and object keys).
-pub(crate) fn repository(name: &str, path: &str) -> Result<String, EventError> {
-    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
-    if name.is_empty()
-        || name.len() > 100
-        || !name.chars().all(allowed)
-        || name == "."
-        || name == ".."
-    {
-        return Err(EventError::Invalid {
-            path: path.to_string(),
-            problem: format!(
-                "expected a repository name of 1 to 100 letters, digits, `.`, `_` or `-`, \
-                 found {name:?}"
-            ),
-        });
-    }
-    Ok(name.to_string())
+/// Checks the repository name a field holds (the rule is [`RepositoryName::parse`]).
+pub(crate) fn repository(name: &str, path: &str) -> Result<RepositoryName, EventError> {
+    RepositoryName::parse(name).map_err(|err| EventError::Invalid {
+        path: path.to_string(),
+        problem: err.to_string(),
+    })
 }
 
 /// A reference named by a push.
@@ -91,7 +79,7 @@ impl RefKind<'_> {
 /// Classifies the full reference name a field holds; a name outside `refs/` is an error.
 pub(crate) fn reference<'a>(node: &Node<'a>) -> Result<(&'a str, RefKind<'a>), EventError> {
     let full = node.as_str()?;
-    if let Some(problem) = version_problem(full) {
+    if let Some(problem) = names::ref_name_problem(full) {
         return Err(node.invalid(format!("expected a full reference name, but {problem}")));
     }
     let kind = if let Some(name) = full.strip_prefix("refs/heads/") {
@@ -114,58 +102,24 @@ pub(crate) fn reference<'a>(node: &Node<'a>) -> Result<(&'a str, RefKind<'a>), E
     }
 }
 
-/// What is wrong with a source version or reference name, if anything. The source step hands
-/// it to git, so it must not look like an option, nor hold spaces or control characters.
-pub(crate) fn version_problem(version: &str) -> Option<&'static str> {
-    if version.is_empty() {
-        Some("it is empty")
-    } else if version.starts_with('-') {
-        Some("it starts with `-`")
-    } else if version.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        Some("it holds a space or a control character")
-    } else {
-        None
-    }
+/// Checks the commit id a field holds (the rule is [`CommitId::parse`]).
+pub(crate) fn commit(node: &Node) -> Result<CommitId, EventError> {
+    CommitId::parse(node.as_str()?).map_err(|err| node.invalid(err.to_string()))
 }
 
-/// True for a full commit id: 40 (SHA-1) or 64 (SHA-256) hexadecimal digits.
-pub(crate) fn is_commit_id(version: &str) -> bool {
-    matches!(version.len(), 40 | 64) && version.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
-/// Checks a commit id a field holds.
-pub(crate) fn commit(node: &Node) -> Result<String, EventError> {
-    let id = node.as_str()?;
-    if is_commit_id(id) {
-        Ok(id.to_string())
-    } else {
-        Err(node.invalid(format!(
-            "expected a commit id of 40 hexadecimal digits, found {id:?}"
-        )))
-    }
-}
-
-/// True for a name a shell can export: a letter or `_`, then letters, digits or `_`.
-pub(crate) fn is_variable_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+/// Checks the source version a field holds (the rule is [`SourceVersion::parse`]).
+pub(crate) fn source_version(node: &Node) -> Result<SourceVersion, EventError> {
+    SourceVersion::parse(node.as_str()?).map_err(|err| node.invalid(err.to_string()))
 }
 
 /// Checks a variable name found at `path`. The message names the variable, never its value.
 pub(crate) fn variable_name(name: &str, path: &str) -> Result<String, EventError> {
-    if is_variable_name(name) {
-        Ok(name.to_string())
-    } else {
-        Err(EventError::Invalid {
+    match names::variable_name(name) {
+        Ok(name) => Ok(name.to_string()),
+        Err(err) => Err(EventError::Invalid {
             path: path.to_string(),
-            problem: format!(
-                "expected a variable name of letters, digits and `_` not starting with a \
-                 digit, found {name:?}"
-            ),
-        })
+            problem: err.to_string(),
+        }),
     }
 }
 
@@ -223,22 +177,6 @@ mod tests {
     }
 
     #[test]
-    fn variable_names_are_shell_identifiers() {
-        #[track_caller]
-        fn case(name: &str, want: bool) {
-            assert_eq!(is_variable_name(name), want, "{name:?}");
-        }
-        case("STAGE", true);
-        case("_x1", true);
-        case("a", true);
-        case("", false);
-        case("1A", false);
-        case("A-B", false);
-        case("A B", false);
-        case("É", false);
-    }
-
-    #[test]
     fn buildspec_paths_stay_in_the_repository() {
         #[track_caller]
         fn case(path: &str, want: Option<&str>) {
@@ -261,19 +199,5 @@ mod tests {
             "version: 0.2\nphases: {}",
             Some("the path holds a control character (an inline buildspec is not supported)"),
         );
-    }
-
-    #[test]
-    fn commit_ids_are_full_hex_ids() {
-        #[track_caller]
-        fn case(id: &str, want: bool) {
-            assert_eq!(is_commit_id(id), want, "{id:?}");
-        }
-        case(&"a".repeat(40), true);
-        case(&"0".repeat(64), true);
-        case("3F9C1A2B7D4E5F60718293A4B5C6D7E8F9012345", true);
-        case("3f9c1a2", false);
-        case(&"g".repeat(40), false);
-        case("main", false);
     }
 }

@@ -11,6 +11,7 @@ use serde_json::Value;
 use super::check::{self, RefKind};
 use super::json::Node;
 use super::{BuildTarget, EventError, Planned, Skipped};
+use crate::names::{RepositoryName, SourceVersion};
 
 /// The `eventSource` of a CodeCommit trigger's records.
 const EVENT_SOURCE: &str = "aws:codecommit";
@@ -27,7 +28,7 @@ pub(crate) fn plan(event: &Value) -> Result<Vec<Planned>, EventError> {
 
 /// The parts of a record every reference in it shares.
 struct Record {
-    repository: String,
+    repository: RepositoryName,
     region: String,
     account: String,
     event_id: Option<String>,
@@ -83,10 +84,13 @@ fn plan_reference(record: &Record, reference: &Node) -> Result<Planned, EventErr
         .get("commit")?
         .map(|node| check::commit(&node))
         .transpose()?;
+    let version = match commit {
+        Some(commit) => SourceVersion::Commit(commit),
+        None => check::source_version(&reference.need("ref", "a string")?)?,
+    };
     Ok(Planned::Build(BuildTarget {
         repository: record.repository.clone(),
-        version: commit.clone().unwrap_or_else(|| full.to_string()),
-        commit,
+        version,
         reference: Some(full.to_string()),
         buildspec: record.overrides.buildspec.clone(),
         env_overrides: record.overrides.variables.clone(),
@@ -103,7 +107,7 @@ fn plan_reference(record: &Record, reference: &Node) -> Result<Planned, EventErr
 struct Arn {
     region: String,
     account: String,
-    repository: String,
+    repository: RepositoryName,
 }
 
 impl Arn {
@@ -193,7 +197,7 @@ mod tests {
                 Arn {
                     region: region.into(),
                     account: account.into(),
-                    repository: repository.into()
+                    repository: RepositoryName::parse(repository).unwrap()
                 }
             ),
             (Err(err), Err(part)) => {

@@ -11,6 +11,7 @@ use super::check::{self, RefKind};
 use super::json::Node;
 use super::request::{self, Origin};
 use super::{BuildTarget, EventError, Planned, Skipped};
+use crate::names::SourceVersion;
 
 const CODECOMMIT_SOURCE: &str = "aws.codecommit";
 const STATE_CHANGE: &str = "CodeCommit Repository State Change";
@@ -56,7 +57,7 @@ fn state_change(envelope: &EventBridgeEvent, detail: &Node) -> Result<Planned, E
             });
         }
     };
-    if let Some(problem) = check::version_problem(name) {
+    if let Some(problem) = crate::names::ref_name_problem(name) {
         return Err(EventError::Invalid {
             path: detail.child_path("referenceName"),
             problem: format!("expected a branch or tag name, but {problem}"),
@@ -99,8 +100,7 @@ fn state_change(envelope: &EventBridgeEvent, detail: &Node) -> Result<Planned, E
     };
     Ok(Planned::Build(BuildTarget {
         repository,
-        version: commit.clone(),
-        commit: Some(commit),
+        version: SourceVersion::Commit(commit),
         reference: Some(full.clone()),
         buildspec: None,
         env_overrides: Vec::new(),

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use serde_json::{Value, json};
 
 use super::*;
+use crate::names::{RepositoryName, SourceVersion};
 
 fn events_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("events")
@@ -124,9 +125,8 @@ fn sample_builds_carry_what_the_event_says() {
     assert_eq!(
         push,
         &BuildTarget {
-            repository: "pushbuild-demo".into(),
-            version: MAIN_COMMIT.into(),
-            commit: Some(MAIN_COMMIT.into()),
+            repository: RepositoryName::parse("pushbuild-demo").unwrap(),
+            version: SourceVersion::parse(MAIN_COMMIT).unwrap(),
             reference: Some("refs/heads/main".into()),
             buildspec: Some("ci/buildspec.yml".into()),
             env_overrides: vec![("STAGE".into(), "dev".into())],
@@ -147,7 +147,10 @@ fn sample_builds_carry_what_the_event_says() {
         Some("branch/release/1.4")
     );
     assert_eq!(tag.webhook_trigger.as_deref(), Some("tag/v1.4.0"));
-    assert_eq!(tag.commit.as_deref(), Some(RELEASE_COMMIT));
+    assert_eq!(
+        tag.version.commit().map(|c| c.as_str()),
+        Some(RELEASE_COMMIT)
+    );
     assert_eq!(tag.buildspec, None, "free-text customData is ignored");
     assert_ne!(branch.dedup_key, tag.dedup_key);
 

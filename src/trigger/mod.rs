@@ -25,19 +25,18 @@ mod tests;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::names::{RepositoryName, SourceVersion};
+
 pub use check::{buildspec_path_problem, skip_ci};
 
 /// One build asked for by an event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BuildTarget {
-    /// The CodeCommit repository's name (`pushbuild-demo`).
-    pub repository: String,
-    /// What the source step resolves: a commit id, `refs/heads/x`, `refs/tags/x` or a branch or
-    /// tag name. A push builds the commit the event names, so a later push cannot change what
-    /// this build sees.
-    pub version: String,
-    /// The commit, when the event names it.
-    pub commit: Option<String>,
+    /// The repository's name (`pushbuild-demo`).
+    pub repository: RepositoryName,
+    /// What the source step resolves. A push builds the commit the event names, so a later
+    /// push cannot change what this build sees.
+    pub version: SourceVersion,
     /// The full reference (`refs/heads/main`, `refs/tags/v1`), when the event names one.
     pub reference: Option<String>,
     /// The buildspec's path in the repository, when the event overrides the configured one.
@@ -60,8 +59,9 @@ pub struct BuildTarget {
 /// A reference the event names that is not built, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Skipped {
-    pub repository: String,
+    pub repository: RepositoryName,
     pub reference: Option<String>,
+    /// The commit as the event gave it: a skipped reference is never checked out.
     pub commit: Option<String>,
     /// Why nothing is built (`branch feature/x was deleted`).
     pub reason: String,

@@ -14,6 +14,7 @@
 use super::check;
 use super::json::Node;
 use super::{BuildTarget, EventError};
+use crate::names::SourceVersion;
 
 /// What is built when a request names no `sourceVersion`.
 pub const DEFAULT_SOURCE_VERSION: &str = "refs/heads/main";
@@ -61,17 +62,14 @@ pub(crate) fn plan(request: &Node, origin: Origin) -> Result<BuildTarget, EventE
         request.str("repository")?,
         &request.child_path("repository"),
     )?;
-    let version = request
+    let text = request
         .opt_str("sourceVersion")?
         .unwrap_or(DEFAULT_SOURCE_VERSION);
-    if let Some(problem) = check::version_problem(version) {
-        return Err(EventError::Invalid {
-            path: request.child_path("sourceVersion"),
-            problem: format!("expected a branch, a `refs/...` name or a commit id, but {problem}"),
-        });
-    }
-    let commit = check::is_commit_id(version).then(|| version.to_string());
-    let reference = version.starts_with("refs/").then(|| version.to_string());
+    let version = SourceVersion::parse(text).map_err(|err| EventError::Invalid {
+        path: request.child_path("sourceVersion"),
+        problem: err.to_string(),
+    })?;
+    let reference = text.starts_with("refs/").then(|| text.to_string());
     let buildspec = request
         .get("buildspecOverride")?
         .map(|node| check::buildspec(&node))
@@ -86,14 +84,13 @@ pub(crate) fn plan(request: &Node, origin: Origin) -> Result<BuildTarget, EventE
     };
     Ok(BuildTarget {
         repository,
-        version: version.to_string(),
-        commit,
+        version,
         reference,
         buildspec,
         env_overrides,
         initiator,
         webhook_trigger: None,
-        dedup_key: origin.event_id.map(|id| format!("{id}:{version}")),
+        dedup_key: origin.event_id.map(|id| format!("{id}:{text}")),
         region: origin.region,
         account: origin.account,
     })

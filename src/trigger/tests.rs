@@ -102,7 +102,7 @@ fn codecommit_references() {
     case(
         push(json!([{"ref": "refs/heads/a", "commit": "HEAD"}])),
         "error: Records[0].codecommit.references[0].commit: expected a commit id of 40 \
-         hexadecimal digits, found \"HEAD\"",
+         hexadecimal digits (64 in a SHA-256 repository), found \"HEAD\"",
     );
     case(
         push(json!([{"ref": "refs/heads/a", "deleted": "yes"}])),
@@ -326,12 +326,22 @@ fn build_requests() {
     );
     let target = only_build(json!({"repository": "r", "sourceVersion": C2}));
     assert_eq!(
-        (target.commit.as_deref(), target.reference),
+        (
+            target.version.commit().map(|c| c.as_str()),
+            target.reference
+        ),
         (Some(C2), None)
+    );
+    // A SHA-256 repository's commit id (64 digits) is a commit too.
+    let long = "ab".repeat(32);
+    let target = only_build(json!({"repository": "r", "sourceVersion": long}));
+    assert_eq!(
+        target.version.commit().map(|c| c.as_str()),
+        Some(long.as_str())
     );
     let target = only_build(json!({"repository": "r", "sourceVersion": "refs/tags/v1"}));
     assert_eq!(
-        (target.commit, target.reference.as_deref()),
+        (target.version.commit(), target.reference.as_deref()),
         (None, Some("refs/tags/v1"))
     );
     let target = only_build(json!({"repository": "r"}));

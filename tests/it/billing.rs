@@ -4,19 +4,15 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::time::Instant;
 
 use chrono::{DateTime, TimeZone, Utc};
 use pushbuild::billing::{self, Budget, Report};
-use pushbuild::buildspec;
-use pushbuild::cost::Price;
-use pushbuild::executor::env::BuildInfo;
-use pushbuild::executor::log::Echo;
-use pushbuild::pipeline::{self, BuildJob};
-use pushbuild::record::BuildRecord;
+use pushbuild::pipeline::{self, BuildIdentity, BuildJob, Work};
+use pushbuild::record::{BuildRecord, Status};
 use pushbuild::store::{LocalStore, Store};
 
 use crate::s3_server::S3Server;
+use crate::support;
 
 const BUILDS: usize = 20;
 const REPOSITORIES: [&str; 2] = ["web", "api"];
@@ -28,46 +24,22 @@ fn start_time() -> DateTime<Utc> {
         .unwrap_or_default()
 }
 
-fn job(src: &Path, temp: &Path, repository: &str, build_id: String, number: u64) -> BuildJob {
-    let parsed = buildspec::load(&src.join("buildspec.yml")).expect("the buildspec parses");
-    BuildJob {
-        info: BuildInfo {
-            build_id,
-            project: repository.to_string(),
-            build_number: number,
-            initiator: "tests".into(),
-            source_version: Some("main".into()),
-            resolved_source_version: Some("0123456789abcdef0123456789abcdef01234567".into()),
-            source_repo_url: None,
-            webhook_trigger: None,
-            start_time_ms: start_time().timestamp_millis(),
-        },
-        reference: Some("refs/heads/main".into()),
-        spec: parsed.spec,
-        spec_warnings: parsed.warnings,
-        src_dir: src.to_path_buf(),
-        base_env: vec![("PATH".into(), std::env::var("PATH").unwrap_or_default())],
-        overrides: Vec::new(),
-        secrets: Vec::new(),
-        home: Some(temp.to_path_buf()),
-        deadline: None,
-        started: Instant::now(),
+/// Build `build_id` of `repository`, started in November 2026.
+fn job(src: &Path, temp: &Path, repository: &str, build_id: String) -> BuildJob {
+    let identity = BuildIdentity {
         start_time: start_time(),
-        price: Price::per_minute(0.0016),
-        echo: Echo::Off,
-        temp_root: temp.to_path_buf(),
-        source_notes: Vec::new(),
-        metering: pushbuild::pipeline::Metering::off(),
-    }
+        ..support::identity(repository, &build_id)
+    };
+    support::job(src, &support::settings(temp, 0.0016), identity)
 }
 
 /// Runs 20 builds at once (one std thread each), every third one failing.
 fn twenty_builds_at_once(store: &dyn Store) -> Vec<BuildRecord> {
     let dir = tempfile::tempdir().expect("temp dir");
     let src = dir.path().join("src");
-    let temp = dir.path().join("tmp");
+    let temp = dir.path().join("work");
     std::fs::create_dir_all(&src).expect("src");
-    std::fs::create_dir_all(&temp).expect("tmp");
+    std::fs::create_dir_all(temp.join("home")).expect("home");
     let spec = "version: 0.2\nphases:\n  build:\n    commands:\n      - echo built\n      - test \"$FAIL\" != yes\n";
     std::fs::write(src.join("buildspec.yml"), spec).expect("buildspec");
     std::thread::scope(|scope| {
@@ -76,11 +48,13 @@ fn twenty_builds_at_once(store: &dyn Store) -> Vec<BuildRecord> {
                 let (src, temp) = (&src, &temp);
                 scope.spawn(move || {
                     let repository = REPOSITORIES[i % 2];
-                    let mut job = job(src, temp, repository, format!("b{i:02}"), i as u64 + 1);
-                    if i % 3 == 0 {
-                        job.overrides.push(("FAIL".into(), "yes".into()));
+                    let mut job = job(src, temp, repository, format!("b{i:02}"));
+                    if let (Work::Run(ready), true) = (&mut job.work, i % 3 == 0) {
+                        ready.overrides.push(("FAIL".into(), "yes".into()));
                     }
-                    pipeline::run_build(&job, store).expect("pushbuild itself does not fail")
+                    pipeline::run(&job, store)
+                        .expect("pushbuild itself does not fail")
+                        .record
                 })
             })
             .collect();
@@ -91,8 +65,19 @@ fn twenty_builds_at_once(store: &dyn Store) -> Vec<BuildRecord> {
     })
 }
 
-/// The month holds exactly the builds' entries, and the report's totals are their sums.
+/// The month holds exactly the builds' entries, and the report's totals are their sums; the
+/// builds that ran at once got different numbers, 1 to 10 in each repository.
 fn check_ledger(store: &dyn Store, records: &[BuildRecord]) -> Report {
+    for repository in REPOSITORIES {
+        let mut numbers: Vec<u64> = records
+            .iter()
+            .filter(|r| r.repository.as_str() == repository)
+            .map(|r| r.build_number)
+            .collect();
+        numbers.sort_unstable();
+        let expected: Vec<u64> = (1..=(BUILDS / 2) as u64).collect();
+        assert_eq!(numbers, expected, "{repository}'s build numbers");
+    }
     let entries = billing::read_month(store, 2026, 11).expect("the month reads");
     assert_eq!(entries.len(), BUILDS);
     let mut ids: Vec<&str> = entries.iter().map(|e| e.build_id.as_str()).collect();
@@ -110,7 +95,10 @@ fn check_ledger(store: &dyn Store, records: &[BuildRecord]) -> Report {
     let report = Report::for_month(&entries, 2026, 11);
     let minutes: u64 = entries.iter().map(|e| e.billed_minutes).sum();
     let cost: f64 = entries.iter().map(|e| e.cost_usd).sum();
-    let failures = entries.iter().filter(|e| e.status == "FAILED").count() as u64;
+    let failures = entries
+        .iter()
+        .filter(|e| e.status == Status::Failed)
+        .count() as u64;
     assert_eq!(report.total.builds, BUILDS as u64);
     assert_eq!(report.total.billed_minutes, minutes);
     assert!((report.total.cost_usd - cost).abs() < 1e-9, "{report:?}");

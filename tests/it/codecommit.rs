@@ -6,11 +6,24 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
+use pushbuild::names::{CommitId, RepositoryName, SourceVersion};
 use pushbuild::source::{CodeCommitSource, FetchSummary, Source, SourceError};
 
 use crate::codecommit_standin::{StandIn, git, init_repo};
 
 const REPO: &str = "app";
+
+fn named(name: &str) -> RepositoryName {
+    RepositoryName::parse(name).unwrap()
+}
+
+fn version(text: impl AsRef<str>) -> SourceVersion {
+    SourceVersion::parse(text.as_ref()).unwrap()
+}
+
+fn id(text: &str) -> CommitId {
+    CommitId::parse(text).unwrap()
+}
 
 /// A repository with nested folders, an executable, a link, a submodule entry and two commits.
 /// Returns the repository and (first commit, second commit).
@@ -90,23 +103,35 @@ async fn resolves_branches_commits_and_tag_commit_ids() {
     let standin = StandIn::start(REPO, repo.path()).await;
     let source = CodeCommitSource::new(standin.client(), 4);
 
-    let head = source.resolve(REPO, "main").await.unwrap();
-    assert_eq!(head.commit_id, second);
+    let head = source
+        .resolve(&named(REPO), &version("main"))
+        .await
+        .unwrap();
+    assert_eq!(head.commit_id.as_str(), second);
     assert_eq!(head.message, "second\n\nwith a body\n");
     assert_eq!(head.reference.as_deref(), Some("refs/heads/main"));
-    assert_eq!(source.resolve(REPO, "refs/heads/main").await.unwrap(), head);
+    assert_eq!(
+        source
+            .resolve(&named(REPO), &version("refs/heads/main"))
+            .await
+            .unwrap(),
+        head
+    );
 
-    let old = source.resolve(REPO, &first).await.unwrap();
+    let old = source
+        .resolve(&named(REPO), &version(&first))
+        .await
+        .unwrap();
     assert_eq!(
         (old.commit_id.as_str(), old.message.as_str(), old.reference),
         (first.as_str(), "first\n", None)
     );
 
     let tagged = source
-        .resolve(REPO, &format!("refs/tags/{first}"))
+        .resolve(&named(REPO), &version(format!("refs/tags/{first}")))
         .await
         .unwrap();
-    assert_eq!(tagged.commit_id, first);
+    assert_eq!(tagged.commit_id.as_str(), first);
     // GetBranch + GetCommit twice, then GetCommit for the commit and the tag.
     assert_eq!(
         (standin.calls("GetBranch"), standin.calls("GetCommit")),
@@ -122,31 +147,59 @@ async fn missing_things_give_their_own_errors() {
     let dest = tempfile::tempdir().unwrap();
     let ghost = "0123456789abcdef0123456789abcdef01234567";
 
-    let err = source.resolve(REPO, "nope").await.unwrap_err();
+    let err = source
+        .resolve(&named(REPO), &version("nope"))
+        .await
+        .unwrap_err();
     assert!(
         matches!(&err, SourceError::BranchNotFound { branch, .. } if branch == "nope"),
         "{err:?}"
     );
-    let err = source.resolve("other", "main").await.unwrap_err();
+    let err = source
+        .resolve(&named("other"), &version("main"))
+        .await
+        .unwrap_err();
     assert!(
         matches!(&err, SourceError::RepositoryNotFound { repository } if repository == "other"),
         "{err:?}"
     );
-    let err = source.resolve(REPO, ghost).await.unwrap_err();
+    let err = source
+        .resolve(&named(REPO), &version(ghost))
+        .await
+        .unwrap_err();
     assert!(
         matches!(&err, SourceError::CommitNotFound { commit, .. } if commit == ghost),
         "{err:?}"
     );
-    let err = source.fetch(REPO, ghost, dest.path()).await.unwrap_err();
+    let err = source
+        .fetch(&named(REPO), &id(ghost), dest.path())
+        .await
+        .unwrap_err();
     assert!(
         matches!(&err, SourceError::CommitNotFound { .. }),
         "{err:?}"
     );
 
+    // CodeCommit's ids are SHA-1: a 64-digit id (accepted as a commit everywhere) is one
+    // CodeCommit does not have, the build's fault, not a reason to retry.
+    let long = "ab".repeat(32);
+    let err = source
+        .resolve(&named(REPO), &version(&long))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, SourceError::CommitNotFound { commit, .. } if *commit == long),
+        "{err:?}"
+    );
+    assert!(err.is_user_error());
+
     // A tag name cannot be resolved without a tag API, and the error says what to give instead.
-    let err = source.resolve(REPO, "refs/tags/v1.0").await.unwrap_err();
+    let err = source
+        .resolve(&named(REPO), &version("refs/tags/v1.0"))
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("commit id"), "{err}");
-    assert_eq!(standin.calls("GetBranch") + standin.calls("GetCommit"), 3);
+    assert_eq!(standin.calls("GetBranch") + standin.calls("GetCommit"), 4);
 }
 
 /// What a caller generic over the port does: resolve `main`, then fetch it.
@@ -154,9 +207,15 @@ async fn resolve_and_fetch<S: Source + 'static>(
     source: S,
     dest: std::path::PathBuf,
 ) -> (String, FetchSummary) {
-    let commit = source.resolve(REPO, "main").await.unwrap();
-    let summary = source.fetch(REPO, &commit.commit_id, &dest).await.unwrap();
-    (commit.commit_id, summary)
+    let commit = source
+        .resolve(&named(REPO), &version("main"))
+        .await
+        .unwrap();
+    let summary = source
+        .fetch(&named(REPO), &commit.commit_id, &dest)
+        .await
+        .unwrap();
+    (commit.commit_id.to_string(), summary)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -218,7 +277,10 @@ async fn a_file_over_6_mb_is_named_in_the_error() {
     let source = CodeCommitSource::new(standin.client(), 4);
     let dest = tempfile::tempdir().unwrap();
 
-    let err = source.fetch(REPO, &commit, dest.path()).await.unwrap_err();
+    let err = source
+        .fetch(&named(REPO), &id(&commit), dest.path())
+        .await
+        .unwrap_err();
     assert!(
         matches!(&err, SourceError::FileTooLarge { path, limit_bytes: 6_291_456 } if path == "assets/big.bin"),
         "{err:?}"
@@ -241,7 +303,7 @@ async fn link_targets_outside_the_source_are_refused() {
     let dest = tempfile::tempdir().unwrap();
 
     let err = CodeCommitSource::new(standin.client(), 4)
-        .fetch(REPO, &commit, dest.path())
+        .fetch(&named(REPO), &id(&commit), dest.path())
         .await
         .unwrap_err();
     assert!(
@@ -257,7 +319,10 @@ async fn unavailable_and_throttled_calls_are_retried() {
     let standin = StandIn::start(REPO, repo.path()).await;
     let source = CodeCommitSource::new(standin.client(), 4);
     let clean = tempfile::tempdir().unwrap();
-    source.fetch(REPO, &second, clean.path()).await.unwrap();
+    source
+        .fetch(&named(REPO), &id(&second), clean.path())
+        .await
+        .unwrap();
     let calls = standin.total_calls();
     let expected = snapshot(clean.path());
 
@@ -269,7 +334,7 @@ async fn unavailable_and_throttled_calls_are_retried() {
         fail(&standin, 2);
         let dest = tempfile::tempdir().unwrap();
         source
-            .fetch(REPO, &second, dest.path())
+            .fetch(&named(REPO), &id(&second), dest.path())
             .await
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(snapshot(dest.path()), expected, "{name}");
@@ -303,7 +368,7 @@ async fn calls_in_flight_stay_within_the_setting() {
     let dest = tempfile::tempdir().unwrap();
 
     let summary = CodeCommitSource::new(standin.client(), 4)
-        .fetch(REPO, &commit, dest.path())
+        .fetch(&named(REPO), &id(&commit), dest.path())
         .await
         .unwrap();
 
@@ -335,9 +400,12 @@ async fn from_conf_takes_the_shared_config_and_retries() {
     let source = CodeCommitSource::from_conf(&shared, CodeCommitSource::DEFAULT_CONCURRENCY);
     standin.fail_next(1);
 
-    let head = source.resolve(REPO, "main").await.unwrap();
+    let head = source
+        .resolve(&named(REPO), &version("main"))
+        .await
+        .unwrap();
 
-    assert_eq!(head.commit_id, second);
+    assert_eq!(head.commit_id.as_str(), second);
     assert_eq!(standin.calls("GetBranch"), 2, "the 503 was retried");
     assert_eq!(source.concurrency(), 32);
 }

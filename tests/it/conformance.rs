@@ -126,7 +126,11 @@ phases:
     assert_eq!(b.output(), ["one", "finally-one", "finally-two"]);
     assert_eq!(b.record.phases[2].status.as_str(), "FAILED");
     assert!(b.has_marker("exit status 3"));
-    let message = b.record.phases[2].message.as_deref().unwrap_or("");
+    let message = b.record.phases[2]
+        .context
+        .as_ref()
+        .map(ToString::to_string)
+        .unwrap_or_default();
     assert!(message.starts_with("COMMAND_EXECUTION_ERROR"), "{message}");
     assert!(message.contains("exit status 3"), "{message}");
 }
@@ -559,7 +563,7 @@ fn log_lines_are_written_as_they_are_printed_not_at_the_end() {
         secret_values: vec![],
         deadline: None,
     };
-    let outcome = executor::run(&request, &log);
+    let outcome = executor::run(&request, &log).expect("the shell starts");
     assert_eq!(outcome.status.as_str(), "SUCCEEDED");
     let lines = arrivals.0.lock().unwrap().clone();
     let at = |text: &str| {

@@ -168,10 +168,9 @@ fn a_files_pattern_that_matches_nothing_fails_the_build() {
     assert_eq!(upload.status.as_str(), "FAILED");
     assert!(
         upload
-            .message
-            .as_deref()
-            .unwrap_or("")
-            .contains("missing/**/*"),
+            .context
+            .as_ref()
+            .is_some_and(|c| c.to_string().contains("missing/**/*")),
         "{upload:?}"
     );
     assert!(b.record.artifacts.is_empty());

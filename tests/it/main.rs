@@ -13,4 +13,5 @@ mod function;
 mod runtime_api;
 mod s3;
 mod s3_server;
+mod sha256;
 mod support;

@@ -4,17 +4,12 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::time::Instant;
 
-use chrono::Utc;
-use pushbuild::buildspec;
-use pushbuild::cost::Price;
-use pushbuild::executor::env::BuildInfo;
-use pushbuild::executor::log::Echo;
-use pushbuild::pipeline::{self, BuildJob};
+use pushbuild::pipeline::{self, BuildIdentity, BuildJob};
 use pushbuild::store::{ObjectMeta, S3Store, Store, StoreError};
 
 use crate::s3_server::S3Server;
+use crate::support;
 
 const MIB: usize = 1 << 20;
 
@@ -37,37 +32,12 @@ fn pattern(len: usize) -> Vec<u8> {
 
 /// A build of the buildspec in `src`, with its work files under `work`.
 fn job(src: &Path, work: &Path) -> BuildJob {
-    let parsed = buildspec::load(&src.join("buildspec.yml")).unwrap();
-    let started = Instant::now();
-    BuildJob {
-        info: BuildInfo {
-            build_id: "b-s3".into(),
-            project: "proj".into(),
-            build_number: 1,
-            initiator: "tests".into(),
-            source_version: None,
-            resolved_source_version: Some("0123456789abcdef0123456789abcdef01234567".into()),
-            source_repo_url: None,
-            webhook_trigger: None,
-            start_time_ms: Utc::now().timestamp_millis(),
-        },
+    let identity = BuildIdentity {
+        source_version: None,
         reference: None,
-        spec: parsed.spec,
-        spec_warnings: parsed.warnings,
-        src_dir: src.canonicalize().unwrap(),
-        base_env: vec![("PATH".into(), std::env::var("PATH").unwrap_or_default())],
-        overrides: vec![],
-        secrets: vec![],
-        home: Some(work.to_path_buf()),
-        deadline: None,
-        started,
-        start_time: Utc::now(),
-        price: Price::per_minute(0.002),
-        echo: Echo::Off,
-        temp_root: work.to_path_buf(),
-        source_notes: Vec::new(),
-        metering: pushbuild::pipeline::Metering::off(),
-    }
+        ..support::identity("proj", "b-s3")
+    };
+    support::job(src, &support::settings(work, 0.002), identity)
 }
 
 #[test]
@@ -283,7 +253,8 @@ fn s3_holds_a_whole_build() {
     .unwrap();
     let job = job(src.path(), work.path());
 
-    let record = pipeline::run_build(&job, &store).unwrap();
+    let stored = pipeline::run(&job, &store).unwrap();
+    let record = stored.record;
 
     assert_eq!(record.status.as_str(), "SUCCEEDED");
     let ledger = format!(
@@ -297,7 +268,13 @@ fn s3_holds_a_whole_build() {
             ledger.as_str(),
             "builds/proj/b-s3/build.json",
             "builds/proj/b-s3/build.log",
+            "numbers/proj/1.json",
+            "numbers/proj/latest",
         ]
+    );
+    assert_eq!(
+        stored.record_uri,
+        "s3://pushbuild-test/builds/proj/b-s3/build.json"
     );
     assert_eq!(
         record.log_uri,
@@ -342,19 +319,20 @@ fn s3_an_upload_that_gives_up_mid_artifact_fails_pushbuild_not_the_build() {
     )
     .unwrap();
     let job = job(src.path(), work.path());
-    server.fail_next(2);
+    server.fail_next_where(2, "/artifacts/");
 
     // when the build runs, pushbuild itself fails, retryably, rather than recording a failed
     // build.
-    let err = pipeline::run_build(&job, &store).unwrap_err();
+    let err = pipeline::run(&job, &store).unwrap_err();
     match err {
         pipeline::PipelineError::Store(err) => assert!(err.retryable(), "{err}"),
         other => panic!("not a store error: {other}"),
     }
+    let requests = server.requests();
+    let first_artifact_request = requests.iter().find(|r| r.contains("/artifacts/"));
     assert!(
-        server.requests()[0].contains("?uploads"),
-        "{:?}",
-        server.requests()
+        first_artifact_request.is_some_and(|r| r.contains("?uploads")),
+        "{requests:?}"
     );
 }
 

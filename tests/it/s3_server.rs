@@ -2,6 +2,10 @@
 //! SigV4 signatures with a fixed test key. A thin wrapper in front of it counts and logs the
 //! requests and can answer the next N of them with S3's `503 SlowDown`.
 //!
+//! The wrapper also serves conditional writes (`If-None-Match`) one at a time. S3 guarantees that
+//! of two racing conditional writes exactly one succeeds; s3s-fs 0.14.1 checks the object's
+//! existence and then writes it, so two racing writes could both succeed there.
+//!
 //! Clients are configured explicitly (endpoint, credentials, region, path style) and never
 //! through process-wide environment variables, since tests run in parallel; a test that runs a
 //! binary against the server passes [`S3Server::env`] to that child only.
@@ -33,6 +37,8 @@ pub const BUCKET: &str = "pushbuild-test";
 #[derive(Default)]
 struct Faults {
     fail_next: AtomicUsize,
+    /// Only requests whose `METHOD /path?query` holds this are failed (empty: any).
+    failing_only: Mutex<String>,
     requests: Mutex<Vec<String>>,
 }
 
@@ -70,6 +76,7 @@ impl S3Server {
         let front = Front {
             inner: service,
             faults: faults.clone(),
+            conditional: Arc::default(),
         };
         let listener = runtime
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
@@ -145,6 +152,15 @@ impl S3Server {
 
     /// Answers the next `n` requests with `503 SlowDown`.
     pub fn fail_next(&self, n: usize) {
+        self.fail_next_where(n, "");
+    }
+
+    /// Answers the next `n` requests whose `METHOD /path?query` holds `needle` with `503
+    /// SlowDown`; other requests are served.
+    pub fn fail_next_where(&self, n: usize, needle: &str) {
+        if let Ok(mut only) = self.faults.failing_only.lock() {
+            *only = needle.to_string();
+        }
         self.faults.fail_next.store(n, Ordering::SeqCst);
     }
 
@@ -206,6 +222,8 @@ impl Drop for S3Server {
 struct Front {
     inner: S3Service,
     faults: Arc<Faults>,
+    /// Held across each conditional write, as S3 makes them atomic.
+    conditional: Arc<tokio::sync::Mutex<()>>,
 }
 
 type Answer = Pin<Box<dyn Future<Output = Result<Response<Body>, HttpError>> + Send>>;
@@ -216,16 +234,31 @@ impl hyper::service::Service<Request<Incoming>> for Front {
     type Future = Answer;
 
     fn call(&self, req: Request<Incoming>) -> Answer {
+        let line = format!("{} {}", req.method(), req.uri());
         if let Ok(mut log) = self.faults.requests.lock() {
-            log.push(format!("{} {}", req.method(), req.uri()));
+            log.push(line.clone());
         }
-        let failing = self
+        let eligible = self
             .faults
-            .fail_next
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok();
+            .failing_only
+            .lock()
+            .map(|only| line.contains(only.as_str()))
+            .unwrap_or(true);
+        let failing = eligible
+            && self
+                .faults
+                .fail_next
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok();
         if !failing {
-            return hyper::service::Service::call(&self.inner, req);
+            if !req.headers().contains_key("if-none-match") {
+                return hyper::service::Service::call(&self.inner, req);
+            }
+            let (inner, conditional) = (self.inner.clone(), self.conditional.clone());
+            return Box::pin(async move {
+                let _one_at_a_time = conditional.lock().await;
+                hyper::service::Service::call(&inner, req).await
+            });
         }
         let resource = req.uri().path().to_string();
         Box::pin(async move {

@@ -3,14 +3,51 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
 use pushbuild::buildspec;
 use pushbuild::cost::Price;
-use pushbuild::executor::env::BuildInfo;
 use pushbuild::executor::log::Echo;
-use pushbuild::pipeline::{self, BuildJob};
+use pushbuild::names::{CommitId, RepositoryName};
+use pushbuild::pipeline::{self, BuildIdentity, BuildJob, BuildSettings, Metering, Ready, Work};
 use pushbuild::record::BuildRecord;
-use pushbuild::store::LocalStore;
+use pushbuild::store::{LocalStore, ObjectMeta, Store};
+
+/// The commit the tests' builds say they build.
+pub const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
+
+/// How the tests' builds run: no metering, no echo, only `PATH` from the environment, work
+/// files and `HOME` under `temp`.
+pub fn settings(temp: &Path, usd_per_minute: f64) -> BuildSettings {
+    BuildSettings {
+        price: Price::per_minute(usd_per_minute),
+        metering: Metering::off(),
+        echo: Echo::Off,
+        temp_root: temp.join("tmp"),
+        base_env: vec![("PATH".into(), std::env::var("PATH").unwrap_or_default())],
+        home: Some(temp.join("home")),
+    }
+}
+
+/// Build `build_id` of `project` at [`COMMIT`] of `main`, started by `tests`.
+pub fn identity(project: &str, build_id: &str) -> BuildIdentity {
+    BuildIdentity {
+        build_id: build_id.to_string(),
+        source_version: Some("main".into()),
+        commit: Some(CommitId::parse(COMMIT).expect("a commit id")),
+        reference: Some("refs/heads/main".into()),
+        ..BuildIdentity::new(RepositoryName::parse(project).expect("a name"), "tests")
+    }
+}
+
+/// A build of the buildspec in `src` (its `buildspec.yml`).
+pub fn job(src: &Path, settings: &BuildSettings, identity: BuildIdentity) -> BuildJob {
+    let parsed = buildspec::load(&src.join("buildspec.yml")).expect("the buildspec parses");
+    let src = src.canonicalize().expect("canonical");
+    BuildJob::new(
+        identity,
+        settings,
+        Work::Run(Box::new(Ready::new(parsed, src))),
+    )
+}
 
 /// A finished build: its record, its log and where everything is.
 pub struct Built {
@@ -154,44 +191,30 @@ pub fn write_file(root: &Path, path: &str, content: &str, executable: bool) {
     }
 }
 
-/// Builds an already-populated source directory.
+/// Builds an already-populated source directory, as build 4 of `proj`.
 pub fn build_dir(src: tempfile::TempDir, options: Options) -> Built {
     let store = tempfile::tempdir().expect("temp dir");
-    let parsed =
-        buildspec::load(&src.path().join("buildspec.yml")).expect("the test's buildspec parses");
-    let started = Instant::now();
-    let job = BuildJob {
-        info: BuildInfo {
-            build_id: "b-test".into(),
-            project: "proj".into(),
-            build_number: 4,
-            initiator: "tests".into(),
-            source_version: Some("main".into()),
-            resolved_source_version: Some("0123456789abcdef0123456789abcdef01234567".into()),
-            source_repo_url: Some("https://example.invalid/proj.git".into()),
-            webhook_trigger: Some("branch/main".into()),
-            start_time_ms: Utc::now().timestamp_millis(),
-        },
-        reference: Some("refs/heads/main".into()),
-        spec: parsed.spec,
-        spec_warnings: parsed.warnings,
-        src_dir: src.path().canonicalize().expect("canonical"),
-        base_env: vec![("PATH".into(), std::env::var("PATH").unwrap_or_default())],
-        overrides: options.overrides,
-        secrets: options.secrets,
-        home: Some(store.path().join("home")),
-        deadline: options.timeout.map(|t| started + t),
-        started,
-        start_time: Utc::now(),
-        price: Price::per_minute(0.002),
-        echo: Echo::Off,
-        temp_root: store.path().join("tmp"),
-        source_notes: Vec::new(),
-        metering: pushbuild::pipeline::Metering::off(),
-    };
-    std::fs::create_dir_all(store.path().join("home")).expect("home");
     let local = LocalStore::new(store.path().join("bucket"));
-    let record = pipeline::run_build(&job, &local).expect("pushbuild itself does not fail");
+    // The project has had three builds: this one is #4.
+    local
+        .put("numbers/proj/latest", b"3", &ObjectMeta::new("text/plain"))
+        .expect("the hint");
+    let settings = settings(store.path(), 0.002);
+    std::fs::create_dir_all(store.path().join("home")).expect("home");
+    let identity = BuildIdentity {
+        webhook_trigger: Some("branch/main".into()),
+        source_repo_url: Some("https://example.invalid/proj.git".into()),
+        ..identity("proj", "b-test")
+    };
+    let mut job = job(src.path(), &settings, identity);
+    if let Work::Run(ready) = &mut job.work {
+        ready.overrides = options.overrides;
+        ready.secrets = options.secrets;
+    }
+    let job = job.with_deadline(options.timeout.map(|t| Instant::now() + t));
+    let record = pipeline::run(&job, &local)
+        .expect("pushbuild itself does not fail")
+        .record;
     let log = std::fs::read_to_string(store.path().join("bucket/builds/proj/b-test/build.log"))
         .expect("the log is stored");
     let stored: BuildRecord = serde_json::from_slice(

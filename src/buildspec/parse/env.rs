@@ -106,18 +106,11 @@ fn names(cx: &mut Cx, e: &Entry) -> Res<Vec<String>> {
 }
 
 fn check_name(cx: &Cx, name: &str, path: &str, line: usize) -> Res<()> {
-    if is_identifier(name) {
+    if crate::names::is_variable_name(name) {
         Ok(())
     } else {
         Err(cx.invalid(path, line, NAME, format!("`{name}`")))
     }
-}
-
-/// `[A-Za-z_][A-Za-z0-9_]*`.
-pub(super) fn is_identifier(name: &str) -> bool {
-    let mut chars = name.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// The legacy `environment_variables: { plaintext: {NAME: value} }` form (buildspec 0.1),

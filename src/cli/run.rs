@@ -1,0 +1,211 @@
+//! `pushbuild run`: build a directory with its buildspec into the local store, printing the log
+//! as it is written and then the summary (or the record as JSON).
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use super::{EXIT_BUILD_FAILED, EXIT_INTERNAL, bad_input, color_for, default_store, summary};
+use crate::buildspec::{self, BuildSpec};
+use crate::cost::{self, Arch, Price};
+use crate::executor::log::Echo;
+use crate::names::{NameError, RepositoryName};
+use crate::pipeline::{
+    self, BuildIdentity, BuildJob, BuildSettings, Metering, Ready, StoredBuild, Work,
+};
+use crate::record::Status;
+use crate::source::local;
+use crate::store::LocalStore;
+
+#[derive(Debug, clap::Args)]
+pub(super) struct RunArgs {
+    /// The source directory to build.
+    #[arg(default_value = ".")]
+    dir: PathBuf,
+    /// The buildspec, relative to DIR (or absolute).
+    #[arg(long, default_value = "buildspec.yml")]
+    buildspec: PathBuf,
+    /// The local store [default: $PUSHBUILD_STORE, else $XDG_DATA_HOME/pushbuild, else
+    /// ~/.local/share/pushbuild].
+    #[arg(long)]
+    store: Option<PathBuf>,
+    /// The build's deadline, in seconds (CodeBuild's default is 60 minutes).
+    #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..))]
+    timeout: u64,
+    /// NAME=VALUE, overriding the buildspec's variable NAME (repeatable).
+    #[arg(long = "env", value_name = "NAME=VALUE", value_parser = super::parse_env_pair)]
+    env: Vec<(String, String)>,
+    /// Print the build record as JSON instead of the summary (the log goes to standard error).
+    #[arg(long)]
+    json: bool,
+    /// The project (repository) name in the store [default: DIR's name].
+    #[arg(long)]
+    project: Option<String>,
+    /// The price of a build minute in USD [default: AWS Lambda arm64 at 2048 MB].
+    #[arg(long)]
+    price_per_minute: Option<f64>,
+}
+
+/// A secret variable the buildspec declares that pushbuild's environment does not set.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "env.{section}.{name}: a local build reads secret variables from its own environment; set \
+     {name} before `pushbuild run`"
+)]
+struct MissingSecret {
+    section: &'static str,
+    name: String,
+}
+
+pub(super) fn run(args: &RunArgs) -> ExitCode {
+    let started = Instant::now();
+    let dir = match std::fs::canonicalize(&args.dir) {
+        Ok(dir) if dir.is_dir() => dir,
+        Ok(dir) => return bad_input(format!("{} is not a directory", dir.display())),
+        Err(err) => return bad_input(format!("{}: {err}", args.dir.display())),
+    };
+    let parsed = match buildspec::load(&dir.join(&args.buildspec)) {
+        Ok(parsed) => parsed,
+        Err(err) => return bad_input(err),
+    };
+    let secrets = match local_secrets(&parsed.spec) {
+        Ok(secrets) => secrets,
+        Err(err) => return bad_input(err),
+    };
+    let project = match project_name(args.project.as_deref(), &dir) {
+        Ok(project) => project,
+        Err(err) => return bad_input(err),
+    };
+    let price = match args.price_per_minute {
+        Some(usd) if usd.is_finite() && usd >= 0.0 => Price::per_minute(usd),
+        Some(usd) => {
+            return bad_input(format!(
+                "--price-per-minute: expected a price of 0 or more, found {usd}"
+            ));
+        }
+        None => Price::lambda(cost::DEFAULT_MEMORY_MB, Arch::Arm64),
+    };
+    let color = color_for(if args.json {
+        std::io::stderr().is_terminal()
+    } else {
+        std::io::stdout().is_terminal()
+    });
+    let settings = BuildSettings {
+        price,
+        metering: Metering::off(),
+        echo: if args.json {
+            Echo::Stderr { color }
+        } else {
+            Echo::Stdout { color }
+        },
+        temp_root: std::env::temp_dir(),
+        base_env: std::env::vars().collect(),
+        home: None,
+    };
+    let ready = Ready {
+        overrides: args.env.clone(),
+        secrets,
+        ..Ready::new(parsed, dir.clone())
+    };
+    let job = BuildJob::new(
+        identity(project, &dir),
+        &settings,
+        Work::Run(Box::new(ready)),
+    )
+    .with_deadline(Some(started + Duration::from_secs(args.timeout)));
+    let store = LocalStore::new(args.store.clone().unwrap_or_else(default_store));
+    let stored = match pipeline::run(&job, &store) {
+        Ok(stored) => stored,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::from(EXIT_INTERNAL);
+        }
+    };
+    report(&stored, args.json, color)
+}
+
+/// Prints the record (`--json`) or the summary; the exit status says how the build ended.
+fn report(stored: &StoredBuild, json: bool, color: bool) -> ExitCode {
+    if json {
+        match serde_json::to_string_pretty(&stored.record) {
+            Ok(json) => println!("{json}"),
+            Err(err) => {
+                eprintln!("error: {err}");
+                return ExitCode::from(EXIT_INTERNAL);
+            }
+        }
+    } else {
+        print!(
+            "{}",
+            summary::render(&stored.record, &stored.record_uri, color)
+        );
+    }
+    if stored.record.status == Status::Succeeded {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_BUILD_FAILED)
+    }
+}
+
+/// A project name that is not a repository name.
+#[derive(Debug, thiserror::Error)]
+#[error("`{name}` cannot name a project ({source}): use --project with a plain name")]
+struct BadProject {
+    name: String,
+    source: NameError,
+}
+
+/// `--project`, else the directory's name; either must be a repository name.
+fn project_name(given: Option<&str>, dir: &Path) -> Result<RepositoryName, BadProject> {
+    let name = match given {
+        Some(name) => name.to_string(),
+        None => dir
+            .file_name()
+            .map_or_else(|| "build".to_string(), |n| n.to_string_lossy().into_owned()),
+    };
+    RepositoryName::parse(&name).map_err(|source| BadProject { name, source })
+}
+
+/// Who the build is: the directory's project, and what git says of it.
+fn identity(project: RepositoryName, dir: &Path) -> BuildIdentity {
+    let git = local::git_info(dir);
+    let user = std::env::var("USER").unwrap_or_else(|_| "local".to_string());
+    BuildIdentity {
+        source_version: git
+            .branch
+            .clone()
+            .or_else(|| git.commit.as_ref().map(ToString::to_string)),
+        commit: git.commit.clone(),
+        reference: git.branch.as_ref().map(|b| format!("refs/heads/{b}")),
+        source_repo_url: git
+            .remote_url
+            .clone()
+            .or_else(|| Some(format!("file://{}", dir.display()))),
+        ..BuildIdentity::new(project, format!("pushbuild-cli/{user}"))
+    }
+}
+
+/// Locally, `parameter-store` and `secrets-manager` variables take their values from pushbuild's
+/// own environment under the same name (there is no AWS account to ask).
+fn local_secrets(spec: &BuildSpec) -> Result<Vec<(String, String)>, MissingSecret> {
+    let mut secrets = Vec::new();
+    let declared = [
+        ("parameter-store", &spec.env.parameter_store),
+        ("secrets-manager", &spec.env.secrets_manager),
+    ];
+    for (section, vars) in declared {
+        for (name, _) in vars.iter() {
+            match std::env::var(name) {
+                Ok(value) => secrets.push((name.clone(), value)),
+                Err(_) => {
+                    return Err(MissingSecret {
+                        section,
+                        name: name.clone(),
+                    });
+                }
+            }
+        }
+    }
+    Ok(secrets)
+}

@@ -1,0 +1,138 @@
+use super::*;
+
+fn session(
+    shell: Shell,
+    dir: &Path,
+) -> (
+    ShellSession,
+    BuildLog,
+    std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+) {
+    let bytes = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = BuildLog::new(
+        Box::new(SharedWriter(bytes.clone())),
+        super::super::log::Echo::Off,
+    );
+    let env = vec![(
+        "PATH".to_string(),
+        std::env::var("PATH").unwrap_or_default(),
+    )];
+    let session = ShellSession::start(shell, dir, &env, dir, &log).unwrap();
+    (session, log, bytes)
+}
+
+struct SharedWriter(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+impl Write for SharedWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+fn output(bytes: &std::sync::Arc<std::sync::Mutex<Vec<u8>>>) -> Vec<String> {
+    let text = String::from_utf8_lossy(&bytes.lock().unwrap()).into_owned();
+    // Drop the timestamp (two words) from every line.
+    text.lines()
+        .map(|l| l.splitn(3, ' ').nth(2).unwrap_or("").to_string())
+        .collect()
+}
+
+#[test]
+fn state_carries_between_commands_in_both_shells() {
+    for shell in [Shell::Bash, Shell::Sh] {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        let (mut s, _log, bytes) = session(shell, dir.path());
+        assert_eq!(
+            s.run("cd sub; export A=1; B=2; f() { echo f$1; }", None)
+                .unwrap(),
+            CommandEnd::Exited(0)
+        );
+        assert_eq!(
+            s.run("echo $A$B; f x; basename \"$PWD\"", None).unwrap(),
+            CommandEnd::Exited(0)
+        );
+        assert_eq!(s.run("false\ntrue", None).unwrap(), CommandEnd::Exited(0));
+        assert_eq!(s.run("true\nfalse", None).unwrap(), CommandEnd::Exited(1));
+        assert_eq!(
+            s.run("printf 'no newline'; exit 3", None).unwrap(),
+            CommandEnd::ShellEnded(3)
+        );
+        s.finish();
+        assert_eq!(
+            output(&bytes),
+            ["12", "fx", "sub", "no newline"],
+            "{shell:?}"
+        );
+    }
+}
+
+#[test]
+fn commands_cannot_read_the_control_stream_or_hide_the_marker() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut s, _log, bytes) = session(Shell::Bash, dir.path());
+    assert_eq!(
+        s.run("cat; echo read-nothing", None).unwrap(),
+        CommandEnd::Exited(0)
+    );
+    assert_eq!(
+        s.run("exec >/dev/null; echo hidden", None).unwrap(),
+        CommandEnd::Exited(0)
+    );
+    assert_eq!(s.run("(exit 7)", None).unwrap(), CommandEnd::Exited(7));
+    s.finish();
+    assert_eq!(output(&bytes), ["read-nothing"]);
+    assert!(!String::from_utf8_lossy(&bytes.lock().unwrap()).contains("PUSHBUILD"));
+}
+
+#[test]
+fn a_deadline_kills_the_whole_process_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut s, _log, _bytes) = session(Shell::Bash, dir.path());
+    let pid_file = dir.path().join("pid");
+    let cmd = format!("sleep 30 & echo $! > {}; sleep 30", pid_file.display());
+    let started = Instant::now();
+    let end = s
+        .run(&cmd, Some(Instant::now() + Duration::from_millis(500)))
+        .unwrap();
+    assert_eq!(end, CommandEnd::TimedOut);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let pid: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // The background sleep was in the group: it is gone (or a zombie being reaped by init).
+    let alive = || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|stat| !stat.contains(") Z "))
+            .unwrap_or(false)
+    };
+    // SIGKILL is delivered at once, but the process takes a moment to end.
+    let until = Instant::now() + Duration::from_secs(2);
+    while alive() && Instant::now() < until {
+        thread::sleep(Duration::from_millis(20));
+    }
+    let alive = alive();
+    assert!(!alive, "background process {pid} survived the deadline");
+    assert!(s.run("true", None).unwrap().status().is_some());
+}
+
+#[test]
+fn markers_split_across_reads_are_found() {
+    let marker = b"\x1eM:".to_vec();
+    let (tx, rx) = mpsc::channel();
+    let log = BuildLog::sink();
+    let mut buf = b"out1\npartial\x1eM".to_vec();
+    let used = split_output(&buf, &marker, &log, &tx);
+    assert_eq!(used, 5, "only the complete line is used");
+    buf.drain(..used);
+    buf.extend_from_slice(b":42\nnext\n");
+    let used = split_output(&buf, &marker, &log, &tx);
+    assert_eq!(used, buf.len());
+    assert!(matches!(rx.try_recv(), Ok(Event::Status(42))));
+    assert!(rx.try_recv().is_err());
+}

@@ -1,0 +1,162 @@
+//! Why an invocation failed, and whether Lambda's retry can help. A failed user build is not
+//! here: it is a response.
+
+use std::path::PathBuf;
+
+use crate::pipeline::PipelineError;
+use crate::source::SourceError;
+use crate::store::StoreError;
+use crate::trigger::EventError;
+
+/// Why an invocation failed (not a user build: those are responses).
+#[derive(Debug, thiserror::Error)]
+pub enum FunctionError {
+    #[error(transparent)]
+    BadEvent(#[from] EventError),
+    #[error("repository {repository}: {source}")]
+    Source {
+        repository: String,
+        #[source]
+        source: SourceError,
+    },
+    /// The store failed outside a build (a claim, the budget's ledger).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Pipeline(#[from] PipelineError),
+    #[error("cannot prepare {}: {source}", path.display())]
+    WorkDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the build task stopped unexpectedly: {0}")]
+    Task(#[source] tokio::task::JoinError),
+}
+
+impl FunctionError {
+    /// Whether delivering the same event again can succeed: the store, the source or this
+    /// machine may recover; a bad event, or a store that refuses the request, will not.
+    pub fn retryable(&self) -> bool {
+        match self {
+            FunctionError::BadEvent(_) => false,
+            FunctionError::Store(err) => err.retryable(),
+            FunctionError::Pipeline(err) => err.retryable(),
+            FunctionError::Source { .. } | FunctionError::WorkDir { .. } => true,
+            FunctionError::Task(_) => true,
+        }
+    }
+
+    /// The Lambda `errorType`: `PushBuild.Retryable.*` when trying the event again can help,
+    /// `PushBuild.Permanent.*` when it cannot. The README lists them.
+    pub fn error_type(&self) -> &'static str {
+        let store = |retryable| {
+            if retryable {
+                "PushBuild.Retryable.StoreUnavailable"
+            } else {
+                "PushBuild.Permanent.StoreRefused"
+            }
+        };
+        match self {
+            FunctionError::BadEvent(_) => "PushBuild.Permanent.BadEvent",
+            FunctionError::Source { .. } => "PushBuild.Retryable.SourceUnavailable",
+            FunctionError::Store(err) | FunctionError::Pipeline(PipelineError::Store(err)) => {
+                store(err.retryable())
+            }
+            FunctionError::WorkDir { .. } => "PushBuild.Retryable.WorkDir",
+            FunctionError::Pipeline(_) | FunctionError::Task(_) => "PushBuild.Retryable.Internal",
+        }
+    }
+}
+
+#[cfg(feature = "aws")]
+impl From<FunctionError> for lambda_runtime::Diagnostic {
+    fn from(err: FunctionError) -> lambda_runtime::Diagnostic {
+        lambda_runtime::Diagnostic {
+            error_type: err.error_type().to_string(),
+            error_message: err.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store_error(retryable: bool) -> StoreError {
+        StoreError::Service {
+            operation: "PutObject",
+            uri: "s3://b/k".into(),
+            message: if retryable {
+                "SlowDown"
+            } else {
+                "AccessDenied"
+            }
+            .into(),
+            retryable,
+            source: "test".into(),
+        }
+    }
+
+    #[test]
+    fn the_error_type_says_whether_a_retry_can_help() {
+        #[track_caller]
+        fn case(err: FunctionError, want: &str) {
+            assert_eq!(err.error_type(), want, "{err}");
+            assert_eq!(
+                err.retryable(),
+                want.starts_with("PushBuild.Retryable."),
+                "{err}"
+            );
+        }
+        case(
+            FunctionError::Source {
+                repository: "r".into(),
+                source: SourceError::Api {
+                    operation: "GetBlob",
+                    message: "503".into(),
+                },
+            },
+            "PushBuild.Retryable.SourceUnavailable",
+        );
+        case(
+            FunctionError::Store(store_error(true)),
+            "PushBuild.Retryable.StoreUnavailable",
+        );
+        // A store error that no retry can mend is permanent, wherever it surfaces.
+        case(
+            FunctionError::Store(store_error(false)),
+            "PushBuild.Permanent.StoreRefused",
+        );
+        case(
+            FunctionError::Pipeline(PipelineError::Store(store_error(false))),
+            "PushBuild.Permanent.StoreRefused",
+        );
+        case(
+            FunctionError::Pipeline(PipelineError::Log(std::io::Error::other("disk full"))),
+            "PushBuild.Retryable.Internal",
+        );
+        // A shell that cannot start is pushbuild's failure, not the user's exit status.
+        case(
+            FunctionError::Pipeline(PipelineError::Executor(
+                crate::executor::ExecutorError::ShellStart {
+                    program: "bash",
+                    source: std::io::ErrorKind::NotFound.into(),
+                },
+            )),
+            "PushBuild.Retryable.Internal",
+        );
+    }
+
+    #[cfg(feature = "aws")]
+    #[test]
+    fn the_diagnostic_carries_the_error_type_and_message() {
+        let diagnostic = lambda_runtime::Diagnostic::from(FunctionError::Store(store_error(false)));
+        assert_eq!(diagnostic.error_type, "PushBuild.Permanent.StoreRefused");
+        assert!(
+            diagnostic.error_message.contains("AccessDenied"),
+            "{}",
+            diagnostic.error_message
+        );
+    }
+}

@@ -1,0 +1,396 @@
+//! Names with rules: a repository's name, a commit id, a source version and a variable name.
+//! Each rule is written once, here, as a type with one `parse` (or one predicate); the trigger,
+//! the source, the settings and the command line all go through it, and a value of the type is
+//! valid wherever it travels.
+//!
+//! Commit ids are 40 hexadecimal digits (SHA-1, CodeCommit's and most git hosts') or 64
+//! (git's SHA-256 repositories), accepted alike everywhere.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Why a text is not a name of its kind. Messages say what was expected and show what was
+/// found; callers add where it was found (a field's path, a setting, a flag).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    #[error(
+        "expected a repository name of 1 to 100 letters, digits, `.`, `_` or `-`, found {found:?}"
+    )]
+    Repository { found: String },
+    #[error(
+        "expected a commit id of 40 hexadecimal digits (64 in a SHA-256 repository), found {found:?}"
+    )]
+    Commit { found: String },
+    #[error("expected a branch, a `refs/...` name or a commit id, but {problem}")]
+    Version {
+        found: String,
+        problem: &'static str,
+    },
+    #[error(
+        "expected a variable name of letters, digits and `_` not starting with a digit, found {found:?}"
+    )]
+    Variable { found: String },
+}
+
+/// A repository's (or a local project's) name: 1 to 100 ASCII letters, digits, `.`, `_` or
+/// `-`, and neither `.` nor `..` (CodeCommit's rule; the name becomes part of object keys and
+/// paths, so nothing else may pass).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct RepositoryName(String);
+
+impl RepositoryName {
+    pub fn parse(text: &str) -> Result<RepositoryName, NameError> {
+        let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+        if text.is_empty()
+            || text.len() > 100
+            || !text.chars().all(allowed)
+            || text == "."
+            || text == ".."
+        {
+            return Err(NameError::Repository {
+                found: text.to_string(),
+            });
+        }
+        Ok(RepositoryName(text.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A full commit id: 40 or 64 hexadecimal digits, kept as given.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct CommitId(String);
+
+impl CommitId {
+    pub fn parse(text: &str) -> Result<CommitId, NameError> {
+        if matches!(text.len(), 40 | 64) && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+            Ok(CommitId(text.to_string()))
+        } else {
+            Err(NameError::Commit {
+                found: text.to_string(),
+            })
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// What a build asks the source for: a branch, a tag, a commit or a pull request.
+///
+/// Written as CodeBuild's `sourceVersion` is: a branch name or `refs/heads/<branch>`,
+/// `refs/tags/<tag>`, a commit id, or `pr/<number>`. It is shown (and put in
+/// `CODEBUILD_SOURCE_VERSION`) as it was written.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum SourceVersion {
+    /// A branch; `full` when it was written `refs/heads/<name>`.
+    Branch {
+        name: String,
+        full: bool,
+    },
+    Tag(String),
+    Commit(CommitId),
+    PullRequest(u64),
+}
+
+impl SourceVersion {
+    pub fn parse(text: &str) -> Result<SourceVersion, NameError> {
+        let bad = |problem| NameError::Version {
+            found: text.to_string(),
+            problem,
+        };
+        if let Some(problem) = ref_name_problem(text) {
+            return Err(bad(problem));
+        }
+        let version = if let Some(branch) = text.strip_prefix("refs/heads/") {
+            SourceVersion::Branch {
+                name: branch.to_string(),
+                full: true,
+            }
+        } else if let Some(tag) = text.strip_prefix("refs/tags/") {
+            SourceVersion::Tag(tag.to_string())
+        } else if let Ok(commit) = CommitId::parse(text) {
+            SourceVersion::Commit(commit)
+        } else if let Some(number) = text.strip_prefix("pr/") {
+            match number.parse::<u64>() {
+                Ok(n) if n > 0 && !number.starts_with('0') => SourceVersion::PullRequest(n),
+                _ => return Err(bad("a pull request is `pr/` and its number")),
+            }
+        } else if text.starts_with("refs/") {
+            return Err(bad(
+                "only refs/heads/… and refs/tags/… references can be built",
+            ));
+        } else {
+            SourceVersion::Branch {
+                name: text.to_string(),
+                full: false,
+            }
+        };
+        match &version {
+            SourceVersion::Branch { name, .. } | SourceVersion::Tag(name) if name.is_empty() => {
+                Err(bad("the name after the prefix is empty"))
+            }
+            _ => Ok(version),
+        }
+    }
+
+    /// The full reference a branch or tag names (`refs/heads/main`); `None` for a commit or a
+    /// pull request.
+    pub fn reference(&self) -> Option<String> {
+        match self {
+            SourceVersion::Branch { name, .. } => Some(format!("refs/heads/{name}")),
+            SourceVersion::Tag(name) => Some(format!("refs/tags/{name}")),
+            SourceVersion::Commit(_) | SourceVersion::PullRequest(_) => None,
+        }
+    }
+
+    /// The commit, when the version is one.
+    pub fn commit(&self) -> Option<&CommitId> {
+        match self {
+            SourceVersion::Commit(id) => Some(id),
+            _ => None,
+        }
+    }
+}
+
+/// What is wrong with a reference or version name, if anything. The source step hands it to a
+/// host or to git, so it must not look like an option, nor hold spaces or control characters.
+pub fn ref_name_problem(name: &str) -> Option<&'static str> {
+    if name.is_empty() {
+        Some("it is empty")
+    } else if name.starts_with('-') {
+        Some("it starts with `-`")
+    } else if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        Some("it holds a space or a control character")
+    } else {
+        None
+    }
+}
+
+/// Whether `name` can name a shell variable: a letter or `_`, then letters, digits or `_`.
+pub fn is_variable_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Checks a variable name; the error shows the name (never a value).
+pub fn variable_name(name: &str) -> Result<&str, NameError> {
+    if is_variable_name(name) {
+        Ok(name)
+    } else {
+        Err(NameError::Variable {
+            found: name.to_string(),
+        })
+    }
+}
+
+impl fmt::Display for RepositoryName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Display for CommitId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Display for SourceVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SourceVersion::Branch { name, full: false } => f.write_str(name),
+            SourceVersion::Branch { name, full: true } => write!(f, "refs/heads/{name}"),
+            SourceVersion::Tag(name) => write!(f, "refs/tags/{name}"),
+            SourceVersion::Commit(id) => f.write_str(id.as_str()),
+            SourceVersion::PullRequest(n) => write!(f, "pr/{n}"),
+        }
+    }
+}
+
+macro_rules! text_conversions {
+    ($($name:ident),*) => {$(
+        impl TryFrom<String> for $name {
+            type Error = NameError;
+            fn try_from(text: String) -> Result<Self, NameError> {
+                $name::parse(&text)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(value: $name) -> String {
+                value.to_string()
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = NameError;
+            fn from_str(text: &str) -> Result<Self, NameError> {
+                $name::parse(text)
+            }
+        }
+    )*};
+}
+
+text_conversions!(RepositoryName, CommitId, SourceVersion);
+
+impl AsRef<str> for RepositoryName {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for CommitId {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: &str = "0123456789abcdef0123456789abcdef01234567";
+
+    #[track_caller]
+    fn version(input: &str, expected: Option<SourceVersion>) {
+        match (SourceVersion::parse(input), expected) {
+            (Ok(got), Some(want)) => assert_eq!(got, want, "{input}"),
+            (Err(NameError::Version { .. }), None) => {}
+            (got, want) => panic!("{input}: got {got:?}, want {want:?}"),
+        }
+    }
+
+    fn branch(name: &str) -> Option<SourceVersion> {
+        Some(SourceVersion::Branch {
+            name: name.to_string(),
+            full: false,
+        })
+    }
+
+    fn full_branch(name: &str) -> Option<SourceVersion> {
+        Some(SourceVersion::Branch {
+            name: name.to_string(),
+            full: true,
+        })
+    }
+
+    fn commit(id: &str) -> Option<SourceVersion> {
+        Some(SourceVersion::Commit(CommitId::parse(id).unwrap()))
+    }
+
+    #[test]
+    fn versions_parse_as_branch_tag_commit_or_pull_request() {
+        version("main", branch("main"));
+        version("feature/x", branch("feature/x"));
+        version("refs/heads/main", full_branch("main"));
+        version("refs/heads/a/b", full_branch("a/b"));
+        version("refs/tags/v1.0", Some(SourceVersion::Tag("v1.0".into())));
+        version(ID, commit(ID));
+        version(&ID.to_uppercase(), commit(&ID.to_uppercase()));
+        version(&"c".repeat(64), commit(&"c".repeat(64)));
+        version("pr/12", Some(SourceVersion::PullRequest(12)));
+        // 39 or 41 digits is a branch name, not a commit id.
+        version(&ID[1..], branch(&ID[1..]));
+        version(&format!("{ID}0"), branch(&format!("{ID}0")));
+        version("", None);
+        version("refs/heads/", None);
+        version("refs/tags/", None);
+        version("refs/pull/1/head", None);
+        version("pr/", None);
+        version("pr/x", None);
+        version("pr/0", None);
+        version("-x", None);
+        version("a b", None);
+    }
+
+    #[test]
+    fn versions_show_as_they_were_written() {
+        let tricky = format!("refs/heads/{ID}");
+        for text in [
+            "main",
+            "refs/heads/main",
+            "refs/tags/v1",
+            ID,
+            "pr/7",
+            &tricky,
+        ] {
+            let version = SourceVersion::parse(text).unwrap();
+            assert_eq!(version.to_string(), text);
+            assert_eq!(SourceVersion::parse(&version.to_string()).unwrap(), version);
+        }
+        assert_eq!(
+            SourceVersion::parse("main").unwrap().reference(),
+            Some("refs/heads/main".into())
+        );
+    }
+
+    #[test]
+    fn commit_ids_are_40_or_64_hex_digits() {
+        #[track_caller]
+        fn case(id: &str, want: bool) {
+            assert_eq!(CommitId::parse(id).is_ok(), want, "{id:?}");
+        }
+        case(&"a".repeat(40), true);
+        case(&"0".repeat(64), true);
+        case("3F9C1A2B7D4E5F60718293A4B5C6D7E8F9012345", true);
+        case("3f9c1a2", false);
+        case(&"a".repeat(50), false);
+        case(&"g".repeat(40), false);
+        case("main", false);
+    }
+
+    #[test]
+    fn repository_names_follow_codecommit() {
+        #[track_caller]
+        fn case(name: &str, want: bool) {
+            assert_eq!(RepositoryName::parse(name).is_ok(), want, "{name:?}");
+        }
+        case("pushbuild-demo", true);
+        case("a.b_c-D9", true);
+        case(".tmpXyZ", true);
+        case(&"r".repeat(100), true);
+        case(&"r".repeat(101), false);
+        case("", false);
+        case(".", false);
+        case("..", false);
+        case("a/b", false);
+        case("a b", false);
+        case("é", false);
+    }
+
+    #[test]
+    fn variable_names_are_shell_identifiers() {
+        #[track_caller]
+        fn case(name: &str, want: bool) {
+            assert_eq!(is_variable_name(name), want, "{name:?}");
+        }
+        case("STAGE", true);
+        case("_x1", true);
+        case("a", true);
+        case("", false);
+        case("1A", false);
+        case("A-B", false);
+        case("A B", false);
+        case("É", false);
+    }
+
+    #[test]
+    fn names_travel_as_json_text() {
+        let repo: RepositoryName = serde_json::from_str("\"web\"").unwrap();
+        assert_eq!(serde_json::to_string(&repo).unwrap(), "\"web\"");
+        assert!(serde_json::from_str::<RepositoryName>("\"a/b\"").is_err());
+        let version: SourceVersion = serde_json::from_str("\"refs/tags/v2\"").unwrap();
+        assert_eq!(version, SourceVersion::Tag("v2".into()));
+    }
+}

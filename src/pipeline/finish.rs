@@ -1,0 +1,95 @@
+//! The one way a build ends, whether it ran, could not start or was refused: the meter stops,
+//! the log gets its last line and is stored, then the ledger entry, then the record (last, so a
+//! reader who finds it finds everything else), then the end-of-build metrics.
+
+use std::path::Path;
+
+use super::{BuildJob, PipelineError, StoredBuild, build_meta};
+use crate::billing::{self, LedgerEntry};
+use crate::cost::{self, BuildCost};
+use crate::executor::env::BuildInfo;
+use crate::executor::log::BuildLog;
+use crate::metering::RunningMeter;
+use crate::record::{BuildRecord, Ending, Status};
+use crate::store::{Layout, Store};
+
+/// A build's work is done: how it ended, its log (still open), and its meter (`None` for a
+/// build that was refused: it is billed nothing).
+pub(super) struct Ended<'a> {
+    pub ending: Ending,
+    pub log: BuildLog,
+    pub log_path: &'a Path,
+    pub meter: Option<RunningMeter>,
+}
+
+/// Stores the build's log, ledger entry and record, and emits its end-of-build metrics.
+pub(super) fn finish(
+    job: &BuildJob,
+    info: &BuildInfo,
+    ended: Ended<'_>,
+    store: &dyn Store,
+) -> Result<StoredBuild, PipelineError> {
+    let Ended {
+        ending,
+        log,
+        log_path,
+        mut meter,
+    } = ended;
+    let identity = &job.identity;
+    // The meter stops first, so the minutes it has emitted never exceed the billed ones.
+    let cost = match meter.as_mut() {
+        Some(meter) => {
+            let stopped = meter.stop();
+            cost::build_cost_in(
+                stopped.duration_since(identity.started),
+                &job.settings.price,
+                job.settings.metering.minute,
+            )
+        }
+        None => BuildCost::nothing(&job.settings.price),
+    };
+    let complete = format!(
+        "Build completed: {} in {} ms, {} billed minute(s)",
+        ending.status, cost.duration_ms, cost.billed_minutes
+    );
+    if ending.status == Status::Succeeded {
+        log.marker_ok(&complete);
+    } else {
+        log.marker_failed(&complete);
+    }
+    if let Some(err) = log.take_error() {
+        return Err(PipelineError::Log(err));
+    }
+    drop(log);
+
+    let layout = Layout::new(&info.project, &info.build_id);
+    let log_uri = store.put_file(
+        &layout.log(),
+        log_path,
+        &build_meta(info, "text/plain; charset=utf-8"),
+    )?;
+    let record = BuildRecord::new(
+        info,
+        identity.reference.clone(),
+        identity.start_time,
+        ending,
+        log_uri,
+        cost,
+    );
+    billing::write_entry(store, &LedgerEntry::from_record(&record))?;
+    let record_uri = store.put(
+        &layout.record(),
+        &serde_json::to_vec_pretty(&record)?,
+        &build_meta(info, "application/json"),
+    )?;
+    let reference = identity.reference.as_deref();
+    match (meter, &record.skip_reason) {
+        (Some(meter), _) => meter.finish(&record),
+        (None, reason) => {
+            job.settings
+                .metering
+                .skipped(info, reference, reason.as_deref().unwrap_or_default())
+        }
+    }
+    Ok(StoredBuild { record, record_uri })
+}

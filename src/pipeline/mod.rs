@@ -1,0 +1,242 @@
+//! One build from start to record. The command line and the Lambda function describe a build
+//! as a [`BuildJob`] (who it is, the settings it runs with, and the [`Work`]: run the buildspec,
+//! or record why it cannot run or was refused) and hand it to [`run`]; every build, whatever its
+//! work, then ends the same way (`finish.rs`): its log, its ledger entry, its record (last) and
+//! its end-of-build metrics.
+//!
+//! The steps: claim a build number (`number.rs`), open the log, do the work (the phases, then
+//! the artifacts in `upload.rs`), finish.
+
+mod finish;
+mod job;
+mod number;
+mod upload;
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use chrono::Utc;
+
+use crate::executor::env::{self, BuildInfo};
+use crate::executor::log::{BuildLog, Echo};
+use crate::executor::{
+    self, BuildRequest, ContextCode, ExecutorError, PhaseContext, PhaseOutcome, RunStatus,
+};
+use crate::record::{Ending, Status};
+use crate::store::{ObjectMeta, Store, StoreError};
+
+pub use job::{BuildIdentity, BuildJob, BuildSettings, Metering, Ready, StoredBuild, Work};
+pub use number::next_build_number;
+
+/// A failure of pushbuild itself (not of the user's build).
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error("cannot prepare the build's work directory under {}: {source}", path.display())]
+    WorkDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Executor(#[from] ExecutorError),
+    #[error("cannot write the build log: {0}")]
+    Log(#[source] std::io::Error),
+    #[error("cannot encode the build record: {0}")]
+    Record(#[from] serde_json::Error),
+}
+
+impl PipelineError {
+    /// Whether trying the build again can succeed: a store error says for itself; pushbuild's
+    /// own failures here (a work directory, the log file, a shell that did not start) may not
+    /// happen again on another try or another machine.
+    pub fn retryable(&self) -> bool {
+        match self {
+            PipelineError::Store(err) => err.retryable(),
+            PipelineError::WorkDir { .. }
+            | PipelineError::Executor(_)
+            | PipelineError::Log(_)
+            | PipelineError::Record(_) => true,
+        }
+    }
+}
+
+/// Runs `job` and stores its log, artifacts, ledger entry and record in `store`.
+pub fn run(job: &BuildJob, store: &dyn Store) -> Result<StoredBuild, PipelineError> {
+    let id = &job.identity;
+    let number = next_build_number(store, &id.project, &id.build_id)?;
+    let info = id.info(number);
+    let work = executor::work_dir_in(&job.settings.temp_root).map_err(|source| {
+        PipelineError::WorkDir {
+            path: job.settings.temp_root.clone(),
+            source,
+        }
+    })?;
+    let log_path = work.path().join("build.log");
+    let log = open_log(&log_path, job.settings.echo)?;
+    let reference = id.reference.as_deref();
+    let (ending, meter) = match &job.work {
+        Work::Run(ready) => {
+            let meter = job.settings.metering.start(&info, reference, id.started);
+            let ending = run_phases(job, ready, &info, work.path(), &log, store)?;
+            (ending, Some(meter))
+        }
+        Work::CannotStart { context, notes } => {
+            let meter = job.settings.metering.start(&info, reference, id.started);
+            (cannot_start(&info, context, notes, &log), Some(meter))
+        }
+        Work::Refused { reason } => {
+            log.marker(&format!(
+                "Skipping build {} (#{}) of {}: {reason}",
+                info.build_id, info.build_number, info.project
+            ));
+            (Ending::skipped(reason.clone()), None)
+        }
+    };
+    finish::finish(
+        job,
+        &info,
+        finish::Ended {
+            ending,
+            log,
+            log_path: &log_path,
+            meter,
+        },
+        store,
+    )
+}
+
+fn open_log(path: &Path, echo: Echo) -> Result<BuildLog, PipelineError> {
+    let file = File::create(path).map_err(|source| PipelineError::WorkDir {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(BuildLog::new(Box::new(BufWriter::new(file)), echo))
+}
+
+fn started_line(log: &BuildLog, info: &BuildInfo) {
+    log.marker(&format!(
+        "Build {} (#{}) of {} started by {}",
+        info.build_id, info.build_number, info.project, info.initiator
+    ));
+}
+
+/// The phases, then the artifacts.
+fn run_phases(
+    job: &BuildJob,
+    ready: &Ready,
+    info: &BuildInfo,
+    work_dir: &Path,
+    log: &BuildLog,
+    store: &dyn Store,
+) -> Result<Ending, PipelineError> {
+    started_line(log, info);
+    let mut warnings: Vec<String> = ready
+        .spec_warnings
+        .iter()
+        .map(|w| format!("buildspec: {w}"))
+        .collect();
+    for note in &ready.notes {
+        log.marker(note);
+    }
+    for warning in &warnings {
+        log.marker(&format!("Warning: {warning}"));
+    }
+    let env = env::environment(
+        &job.settings.base_env,
+        &ready.spec,
+        &ready.overrides,
+        &ready.secrets,
+        info,
+        &ready.src_dir,
+        job.settings.home.as_deref(),
+    );
+    let request = BuildRequest {
+        spec: &ready.spec,
+        src_dir: ready.src_dir.clone(),
+        work_dir: work_dir.to_path_buf(),
+        env,
+        secret_values: ready.secrets.iter().map(|(_, v)| v.clone()).collect(),
+        deadline: job.deadline,
+    };
+    let outcome = executor::run(&request, log)?;
+    let mut ending = Ending::ran(outcome.status, outcome.phases);
+    ending.exported_variables = outcome.exported_variables.into_iter().collect();
+    if outcome.upload_artifacts {
+        if let Some(spec_artifacts) = &ready.spec.artifacts {
+            let uploaded = upload::upload_artifacts(
+                &upload::Target {
+                    info,
+                    src_dir: &ready.src_dir,
+                    store,
+                    log,
+                },
+                spec_artifacts,
+                &outcome.artifact_names,
+            )?;
+            if uploaded.phase.status == RunStatus::Failed && ending.status == Status::Succeeded {
+                ending.status = Status::Failed;
+            }
+            ending.phases.push(uploaded.phase);
+            ending.artifacts = uploaded.artifacts;
+            warnings.extend(uploaded.warnings);
+        }
+    }
+    ending.warnings = warnings;
+    Ok(ending)
+}
+
+/// The short log and the one phase of a build whose source or buildspec could not be had.
+fn cannot_start(
+    info: &BuildInfo,
+    context: &PhaseContext,
+    notes: &[String],
+    log: &BuildLog,
+) -> Ending {
+    const PHASE: &str = "DOWNLOAD_SOURCE";
+    let started = Utc::now();
+    let clock = Instant::now();
+    started_line(log, info);
+    log.marker(&format!("Entering phase {PHASE}"));
+    for note in notes {
+        log.marker(note);
+    }
+    log.phase_complete(PHASE, RunStatus::Failed, Some(context));
+    let phase = PhaseOutcome {
+        phase: PHASE.to_string(),
+        status: RunStatus::Failed,
+        started,
+        duration_ms: executor::millis(clock.elapsed()),
+        attempts: 1,
+        context: Some(context.clone()),
+    };
+    Ending::ran(RunStatus::Failed, vec![phase])
+}
+
+/// A client error: the build's input is at fault.
+pub fn client_error(message: impl Into<String>) -> PhaseContext {
+    PhaseContext::new(ContextCode::ClientError, message)
+}
+
+/// The metadata kept with each of a build's objects: its id, repository and commit.
+fn build_meta(info: &BuildInfo, content_type: &str) -> ObjectMeta {
+    let mut meta = ObjectMeta::new(content_type)
+        .with("build-id", &info.build_id)
+        .with("repository", info.project.as_str());
+    if let Some(commit) = &info.resolved_source_version {
+        meta = meta.with("commit", commit.as_str());
+    }
+    meta
+}
+
+/// A new build id: the start time (sortable) and a random part (`20261122T231000Z-3f9c1a2b`).
+pub fn new_build_id() -> String {
+    let random = uuid::Uuid::new_v4().simple().to_string();
+    format!("{}-{}", Utc::now().format("%Y%m%dT%H%M%SZ"), &random[..8])
+}
+
+#[cfg(test)]
+mod tests;

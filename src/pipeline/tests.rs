@@ -1,0 +1,146 @@
+use chrono::Datelike;
+
+use super::*;
+use crate::billing;
+use crate::cost::Price;
+use crate::names::RepositoryName;
+use crate::store::LocalStore;
+
+#[test]
+fn build_ids_sort_by_time_and_differ() {
+    let a = new_build_id();
+    let b = new_build_id();
+    assert_ne!(a, b);
+    assert_eq!(a.len(), "20261122T231000Z-3f9c1a2b".len());
+}
+
+fn settings(temp: &Path) -> BuildSettings {
+    BuildSettings {
+        price: Price::per_minute(0.01),
+        metering: Metering::off(),
+        echo: Echo::Off,
+        temp_root: temp.to_path_buf(),
+        base_env: Vec::new(),
+        home: None,
+    }
+}
+
+fn identity(build_id: &str) -> BuildIdentity {
+    BuildIdentity {
+        build_id: build_id.into(),
+        reference: Some("refs/heads/main".into()),
+        ..BuildIdentity::new(RepositoryName::parse("web").unwrap(), "test")
+    }
+}
+
+#[test]
+fn a_build_that_never_ran_is_recorded_as_failed_with_its_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalStore::new(dir.path().join("store"));
+    let work = Work::CannotStart {
+        context: PhaseContext::new(ContextCode::ClientError, "`big.bin` is too large"),
+        notes: vec!["Fetched 3 files".into()],
+    };
+    let job = BuildJob::new(identity("b1"), &settings(dir.path()), work);
+    let StoredBuild { record, record_uri } = run(&job, &store).unwrap();
+    assert_eq!(record.status, Status::Failed);
+    assert_eq!(record.billed_minutes, 1);
+    assert_eq!(record.phases[0].phase, "DOWNLOAD_SOURCE");
+    assert_eq!(
+        record.phases[0].context.as_ref().map(ToString::to_string),
+        Some("CLIENT_ERROR: `big.bin` is too large".to_string())
+    );
+    assert!(
+        record_uri.ends_with("builds/web/b1/build.json"),
+        "{record_uri}"
+    );
+    let log = String::from_utf8(store.get("builds/web/b1/build.log").unwrap().unwrap()).unwrap();
+    assert!(
+        log.contains("Fetched 3 files") && log.contains("big.bin"),
+        "{log}"
+    );
+    assert!(
+        log.contains("Phase context status code: CLIENT_ERROR Message: `big.bin` is too large"),
+        "the same phase lines as a build that ran: {log}"
+    );
+    assert!(store.get("builds/web/b1/build.json").unwrap().is_some());
+    let (year, month) = (record.start_time.year(), record.start_time.month());
+    let ledger = billing::read_month(&store, year, month).unwrap();
+    assert_eq!(ledger.len(), 1);
+    assert_eq!(ledger[0], billing::LedgerEntry::from_record(&record));
+    assert_eq!(ledger[0].status, Status::Failed);
+    let web = RepositoryName::parse("web").unwrap();
+    assert_eq!(next_build_number(&store, &web, "b2").unwrap(), 2);
+}
+
+#[test]
+fn a_refused_build_is_skipped_with_its_reason_in_a_field_of_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalStore::new(dir.path().join("store"));
+    let work = Work::Refused {
+        reason: "the month's 5 billed minutes reached the cap of 5".into(),
+    };
+    let job = BuildJob::new(identity("b1"), &settings(dir.path()), work);
+    let StoredBuild { record, .. } = run(&job, &store).unwrap();
+    assert_eq!(record.status, Status::Skipped);
+    assert_eq!(record.billed_minutes, 0);
+    assert_eq!(
+        record.skip_reason.as_deref(),
+        Some("the month's 5 billed minutes reached the cap of 5")
+    );
+    assert!(record.warnings.is_empty(), "{:?}", record.warnings);
+    let json: serde_json::Value =
+        serde_json::from_slice(&store.get("builds/web/b1/build.json").unwrap().unwrap()).unwrap();
+    assert_eq!(json["status"], "SKIPPED");
+    assert_eq!(
+        json["skip_reason"],
+        "the month's 5 billed minutes reached the cap of 5"
+    );
+    let log = String::from_utf8(store.get("builds/web/b1/build.log").unwrap().unwrap()).unwrap();
+    assert!(
+        log.contains("cap of 5") && log.starts_with("[Container] "),
+        "{log}"
+    );
+}
+
+#[test]
+fn a_shell_that_cannot_start_is_pushbuilds_failure_and_stores_no_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalStore::new(dir.path().join("store"));
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let parsed = crate::buildspec::parse(
+        "buildspec.yml",
+        "version: 0.2\nphases:\n  build:\n    commands:\n      - true\n",
+    )
+    .unwrap();
+    // No `bash` can be found on this PATH.
+    let mut settings = settings(dir.path());
+    settings.base_env = vec![(
+        "PATH".into(),
+        dir.path().join("nowhere").display().to_string(),
+    )];
+    let job = BuildJob::new(
+        identity("b1"),
+        &settings,
+        Work::Run(Box::new(Ready::new(parsed, src))),
+    );
+    let err = run(&job, &store).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            PipelineError::Executor(ExecutorError::ShellStart {
+                program: "bash",
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .contains("cannot start the build's shell `bash`"),
+        "{err}"
+    );
+    assert!(err.retryable());
+    assert!(store.get("builds/web/b1/build.json").unwrap().is_none());
+}
