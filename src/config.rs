@@ -261,7 +261,7 @@ fn repository_minutes(text: &str) -> Result<Vec<(String, u64)>, ConfigError> {
     {
         let parsed = item.split_once('=').and_then(|(name, minutes)| {
             let name = name.trim();
-            let good_name = crate::names::RepositoryName::parse(name).is_ok();
+            let good_name = crate::names::ProjectName::parse(name).is_ok();
             let minutes = minutes.trim().parse::<u64>().ok()?;
             good_name.then(|| (name.to_string(), minutes))
         });

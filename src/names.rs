@@ -1,4 +1,5 @@
-//! Names with rules: a repository's name, a commit id, a source version and a variable name.
+//! Names with rules: a project's name, a repository's name, a commit id, a source version and a
+//! variable name.
 //! Each rule is written once, here, as a type with one `parse` (or one predicate); the trigger,
 //! the source, the settings and the command line all go through it, and a value of the type is
 //! valid wherever it travels.
@@ -18,6 +19,11 @@ pub enum NameError {
         "expected a repository name of 1 to 100 letters, digits, `.`, `_` or `-`, found {found:?}"
     )]
     Repository { found: String },
+    #[error(
+        "expected a project name: a repository name, or `<host>/<owner>/<repository>` of \
+         letters, digits, `.`, `_` and `-` (with more `/` parts for nested groups), found {found:?}"
+    )]
+    Project { found: String },
     #[error(
         "expected a commit id of 40 hexadecimal digits (64 in a SHA-256 repository), found {found:?}"
     )]
@@ -58,6 +64,59 @@ impl RepositoryName {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+/// The name a project has in the store, the ledger and the metrics: a CodeCommit repository's
+/// (or a local project's) name, `pushbuild-demo`, or a hosted repository's host and path,
+/// `github.com/owner/repo` (GitLab's nested groups give more parts). Builds of different hosts
+/// never share a project, and the name reads as the repository's web address does.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ProjectName(String);
+
+impl ProjectName {
+    pub fn parse(text: &str) -> Result<ProjectName, NameError> {
+        let bad = || NameError::Project {
+            found: text.to_string(),
+        };
+        let parts: Vec<&str> = text.split('/').collect();
+        if parts.len() == 1 {
+            return RepositoryName::parse(text)
+                .map(ProjectName::from)
+                .map_err(|_| bad());
+        }
+        let part_ok = |part: &str| RepositoryName::parse(part).is_ok();
+        if parts.len() < 3 || text.len() > 255 || !parts.iter().all(|p| part_ok(p)) {
+            return Err(bad());
+        }
+        Ok(ProjectName(text.to_string()))
+    }
+
+    /// A hosted repository's project: `<host>/<path>`, `path` being `owner/repo` (or
+    /// `group/subgroup/project`).
+    pub fn hosted(host: &str, path: &str) -> Result<ProjectName, NameError> {
+        ProjectName::parse(&format!("{host}/{path}"))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The CodeCommit (or local) repository this project is, when it is one.
+    pub fn repository(&self) -> Option<RepositoryName> {
+        RepositoryName::parse(&self.0).ok()
+    }
+
+    /// The host and the repository's path on it, when the project is a hosted repository.
+    pub fn host_and_path(&self) -> Option<(&str, &str)> {
+        self.0.split_once('/')
+    }
+}
+
+impl From<RepositoryName> for ProjectName {
+    fn from(name: RepositoryName) -> ProjectName {
+        ProjectName(name.0)
     }
 }
 
@@ -200,6 +259,12 @@ impl fmt::Display for RepositoryName {
     }
 }
 
+impl fmt::Display for ProjectName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 impl fmt::Display for CommitId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -242,9 +307,15 @@ macro_rules! text_conversions {
     )*};
 }
 
-text_conversions!(RepositoryName, CommitId, SourceVersion);
+text_conversions!(RepositoryName, ProjectName, CommitId, SourceVersion);
 
 impl AsRef<str> for RepositoryName {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for ProjectName {
     fn as_ref(&self) -> &str {
         &self.0
     }
@@ -367,6 +438,32 @@ mod tests {
         case("a/b", false);
         case("a b", false);
         case("é", false);
+    }
+
+    #[test]
+    fn project_names_are_repositories_or_hosted_paths() {
+        #[track_caller]
+        fn case(name: &str, want: bool) {
+            assert_eq!(ProjectName::parse(name).is_ok(), want, "{name:?}");
+        }
+        case("pushbuild-demo", true);
+        case("github.com/owner/repo", true);
+        case("gitlab.example.com/group/sub/project", true);
+        case("github.com/owner", false);
+        case("github.com//repo", false);
+        case("github.com/../repo", false);
+        case("/owner/repo", false);
+        case("github.com/owner/repo/", false);
+        case("github.com/own er/repo", false);
+        let hosted = ProjectName::hosted("github.com", "o/r").unwrap();
+        assert_eq!(hosted.host_and_path(), Some(("github.com", "o/r")));
+        assert_eq!(hosted.repository(), None);
+        let plain = ProjectName::parse("web").unwrap();
+        assert_eq!(
+            plain.repository().map(|r| r.to_string()),
+            Some("web".into())
+        );
+        assert_eq!(plain.host_and_path(), None);
     }
 
     #[test]

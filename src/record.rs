@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::cost::BuildCost;
 use crate::executor::env::BuildInfo;
 use crate::executor::{PhaseOutcome, RunStatus};
-use crate::names::{CommitId, RepositoryName};
+use crate::names::{CommitId, ProjectName};
 
 /// How a build ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,7 +78,7 @@ pub struct BuildRecord {
     pub build_id: String,
     /// `CODEBUILD_BUILD_ID`: `<repository>:<build-id>`.
     pub codebuild_build_id: String,
-    pub repository: RepositoryName,
+    pub repository: ProjectName,
     pub build_number: u64,
     /// The reference that was built (`refs/heads/main`), when there is one.
     #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]

@@ -144,8 +144,11 @@ pub fn minutes_used(
         Some(repository) => format!("{}{repository}/", month_prefix(year, month)),
         None => month_prefix(year, month),
     };
+    // A project's prefix can hold a longer project's entries (`github.com/owner/repo` under a
+    // repository named `github.com`): each entry says whose it is.
     Ok(read_prefix(store, &prefix)?
         .iter()
+        .filter(|e| repository.is_none_or(|r| e.repository == r))
         .map(|e| e.billed_minutes)
         .sum())
 }

@@ -5,7 +5,7 @@ use chrono::TimeZone;
 use super::*;
 use crate::cost::{Price, build_cost};
 use crate::executor::env::BuildInfo;
-use crate::names::RepositoryName;
+use crate::names::ProjectName;
 use crate::record::Ending;
 use crate::store::LocalStore;
 
@@ -22,7 +22,7 @@ fn record(repository: &str, build_id: &str, status: Status, seconds: u64) -> Bui
         resolved_source_version: Some(
             CommitId::parse("abc1230000000000000000000000000000000000").unwrap(),
         ),
-        ..BuildInfo::new(RepositoryName::parse(repository).unwrap(), build_id, 1)
+        ..BuildInfo::new(ProjectName::parse(repository).unwrap(), build_id, 1)
     };
     let mut record = BuildRecord::new(
         &info,

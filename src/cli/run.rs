@@ -182,7 +182,7 @@ fn identity(project: RepositoryName, dir: &Path) -> BuildIdentity {
             .remote_url
             .clone()
             .or_else(|| Some(format!("file://{}", dir.display()))),
-        ..BuildIdentity::new(project, format!("pushbuild-cli/{user}"))
+        ..BuildIdentity::new(project.into(), format!("pushbuild-cli/{user}"))
     }
 }
 

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use crate::buildspec::BuildSpec;
-use crate::names::{CommitId, RepositoryName};
+use crate::names::{CommitId, ProjectName};
 
 /// What is known about a build before it runs: the values behind the `CODEBUILD_*` variables.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -11,7 +11,7 @@ pub struct BuildInfo {
     /// The build's id within its project (`20261122T231000Z-3f9c1a2b`).
     pub build_id: String,
     /// The repository or project the build belongs to.
-    pub project: RepositoryName,
+    pub project: ProjectName,
     /// Counts the project's builds, from 1.
     pub build_number: u64,
     /// Who or what started the build (`pushbuild-cli/alice`, `codecommit/<trigger>`).
@@ -29,7 +29,7 @@ pub struct BuildInfo {
 
 impl BuildInfo {
     /// Build `build_number` of `project`, with nothing else known yet.
-    pub fn new(project: RepositoryName, build_id: &str, build_number: u64) -> BuildInfo {
+    pub fn new(project: ProjectName, build_id: &str, build_number: u64) -> BuildInfo {
         BuildInfo {
             build_id: build_id.to_string(),
             project,
@@ -152,7 +152,7 @@ mod tests {
         let info = BuildInfo {
             initiator: "me".into(),
             webhook_trigger: Some("branch/main".into()),
-            ..BuildInfo::new(RepositoryName::parse("web").unwrap(), "b1", 7)
+            ..BuildInfo::new(ProjectName::parse("web").unwrap(), "b1", 7)
         };
         let env = environment(
             &pairs(&[

@@ -9,7 +9,7 @@ use super::FunctionError;
 use crate::buildspec;
 use crate::config::Config;
 use crate::executor::{ContextCode, PhaseContext};
-use crate::names::{CommitId, RepositoryName};
+use crate::names::{CommitId, ProjectName};
 use crate::pipeline::{Ready, Work};
 use crate::source::{FetchSummary, ResolvedCommit, Source, SourceError};
 use crate::trigger::{self, BuildTarget};
@@ -83,7 +83,7 @@ pub(super) async fn prepare<S: Source>(
 /// A source error that is the build's input's fault becomes a FAILED build; any other is
 /// pushbuild's failure, worth a retry.
 fn cannot_start(
-    repository: &RepositoryName,
+    repository: &ProjectName,
     err: SourceError,
     notes: Vec<String>,
     resolved: Option<ResolvedCommit>,

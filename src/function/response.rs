@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::names::{CommitId, RepositoryName};
+use crate::names::{CommitId, ProjectName};
 use crate::pipeline::StoredBuild;
 use crate::record::Status;
 
@@ -18,7 +18,7 @@ pub struct InvocationResponse {
 pub struct BuildSummary {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub build_id: Option<String>,
-    pub repository: RepositoryName,
+    pub repository: ProjectName,
     #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
     pub reference: Option<String>,
     /// The commit, as the event named it (a skipped reference's is reported unchecked).
@@ -42,7 +42,7 @@ impl BuildSummary {
     /// A build that was not run and has no record (a deleted branch, `[skip ci]`, a duplicate
     /// delivery).
     pub fn skipped(
-        repository: RepositoryName,
+        repository: ProjectName,
         reference: Option<String>,
         commit: Option<String>,
         reason: String,

@@ -11,7 +11,7 @@ use super::*;
 use crate::cost::{Price, billed_minutes_in, build_cost_in};
 use crate::executor::env::BuildInfo;
 use crate::executor::{PhaseOutcome, RunStatus};
-use crate::names::RepositoryName;
+use crate::names::ProjectName;
 use crate::record::{BuildRecord, Ending, Status};
 
 const NS: &str = "PushBuild";
@@ -26,7 +26,7 @@ fn record(
     let now = Utc::now();
     let info = BuildInfo {
         initiator: "test".into(),
-        ..BuildInfo::new(RepositoryName::parse("demo").unwrap(), "b-1", 1)
+        ..BuildInfo::new(ProjectName::parse("demo").unwrap(), "b-1", 1)
     };
     let run_status = match status {
         Status::Succeeded | Status::Skipped => RunStatus::Succeeded,

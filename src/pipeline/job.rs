@@ -14,14 +14,14 @@ use crate::executor::PhaseContext;
 use crate::executor::env::BuildInfo;
 use crate::executor::log::Echo;
 use crate::metering::{Meter, MetricSink, NullSink, RunningMeter, branch_name};
-use crate::names::{CommitId, RepositoryName};
+use crate::names::{CommitId, ProjectName};
 use crate::record::BuildRecord;
 
 /// Who a build is, fixed before anything runs: its project, its id, what asked for it and what
 /// it builds. `BuildIdentity { commit: …, ..BuildIdentity::new(project, initiator) }`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BuildIdentity {
-    pub project: RepositoryName,
+    pub project: ProjectName,
     /// `20261122T231000Z-3f9c1a2b`: the start time, then a random part.
     pub build_id: String,
     /// Who or what started the build (`pushbuild-cli/alice`, `codecommit/<trigger>`).
@@ -42,7 +42,7 @@ pub struct BuildIdentity {
 
 impl BuildIdentity {
     /// A new build of `project`, started now, with a new id.
-    pub fn new(project: RepositoryName, initiator: impl Into<String>) -> BuildIdentity {
+    pub fn new(project: ProjectName, initiator: impl Into<String>) -> BuildIdentity {
         BuildIdentity {
             project,
             build_id: new_build_id(),

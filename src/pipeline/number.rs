@@ -10,13 +10,13 @@
 //! never a repeated number. A project with no hint yet (a store from before numbers were claimed)
 //! starts after the records it already has, counted once.
 
-use crate::names::RepositoryName;
+use crate::names::ProjectName;
 use crate::store::{Layout, ObjectMeta, Store, StoreError};
 
 /// Takes the next build number of `project` for the build `build_id`.
 pub fn next_build_number(
     store: &dyn Store,
-    project: &RepositoryName,
+    project: &ProjectName,
     build_id: &str,
 ) -> Result<u64, StoreError> {
     let hint_key = format!("numbers/{project}/latest");
@@ -47,9 +47,17 @@ pub fn next_build_number(
 
 /// How many build records `project` has: where numbering starts for a store that predates the
 /// hint. Read once per project, never again once the hint exists.
-fn records_so_far(store: &dyn Store, project: &RepositoryName) -> Result<u64, StoreError> {
-    let keys = store.list(&Layout::builds_prefix(project))?;
-    Ok(keys.iter().filter(|k| k.ends_with("/build.json")).count() as u64)
+fn records_so_far(store: &dyn Store, project: &ProjectName) -> Result<u64, StoreError> {
+    let prefix = Layout::builds_prefix(project);
+    let keys = store.list(&prefix)?;
+    // Only `<build-id>/build.json` directly under the prefix: a hosted project's name may start
+    // with another project's (`github.com` and `github.com/owner/repo`).
+    let own = |key: &String| {
+        key.strip_prefix(&prefix)
+            .and_then(|rest| rest.strip_suffix("/build.json"))
+            .is_some_and(|id| !id.contains('/'))
+    };
+    Ok(keys.iter().filter(|k| own(k)).count() as u64)
 }
 
 #[cfg(test)]
@@ -57,8 +65,8 @@ mod tests {
     use super::*;
     use crate::store::LocalStore;
 
-    fn project() -> RepositoryName {
-        RepositoryName::parse("web").unwrap()
+    fn project() -> ProjectName {
+        ProjectName::parse("web").unwrap()
     }
 
     #[test]

@@ -3,7 +3,7 @@ use chrono::Datelike;
 use super::*;
 use crate::billing;
 use crate::cost::Price;
-use crate::names::RepositoryName;
+use crate::names::ProjectName;
 use crate::store::LocalStore;
 
 #[test]
@@ -29,7 +29,7 @@ fn identity(build_id: &str) -> BuildIdentity {
     BuildIdentity {
         build_id: build_id.into(),
         reference: Some("refs/heads/main".into()),
-        ..BuildIdentity::new(RepositoryName::parse("web").unwrap(), "test")
+        ..BuildIdentity::new(ProjectName::parse("web").unwrap(), "test")
     }
 }
 
@@ -69,7 +69,7 @@ fn a_build_that_never_ran_is_recorded_as_failed_with_its_reason() {
     assert_eq!(ledger.len(), 1);
     assert_eq!(ledger[0], billing::LedgerEntry::from_record(&record));
     assert_eq!(ledger[0].status, Status::Failed);
-    let web = RepositoryName::parse("web").unwrap();
+    let web = ProjectName::parse("web").unwrap();
     assert_eq!(next_build_number(&store, &web, "b2").unwrap(), 2);
 }
 

@@ -12,7 +12,7 @@ use aws_sdk_codecommit::config::retry::RetryConfig;
 use aws_sdk_codecommit::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
 use super::{BLOB_LIMIT_BYTES, FetchSummary, ResolvedCommit, Source, SourceError};
-use crate::names::{CommitId, RepositoryName, SourceVersion};
+use crate::names::{CommitId, ProjectName, RepositoryName, SourceVersion};
 
 /// Reads source from CodeCommit.
 #[derive(Debug, Clone)]
@@ -99,9 +99,10 @@ impl CodeCommitSource {
 impl Source for CodeCommitSource {
     async fn resolve(
         &self,
-        repository: &RepositoryName,
+        repository: &ProjectName,
         version: &SourceVersion,
     ) -> Result<ResolvedCommit, SourceError> {
+        let repository = codecommit_name(repository)?;
         let repository = repository.as_str();
         let (commit_id, reference) = match version {
             SourceVersion::Branch { name: branch, .. } => (
@@ -137,13 +138,13 @@ impl Source for CodeCommitSource {
 
     async fn fetch(
         &self,
-        repository: &RepositoryName,
+        repository: &ProjectName,
         commit: &CommitId,
         dest: &Path,
     ) -> Result<FetchSummary, SourceError> {
         walk::fetch(
             &self.client,
-            repository.as_str(),
+            codecommit_name(repository)?.as_str(),
             commit.as_str(),
             dest,
             self.concurrency,
@@ -152,7 +153,7 @@ impl Source for CodeCommitSource {
     }
 
     /// CodeCommit's HTTPS clone URL, in the event's region or else the client's.
-    fn clone_url(&self, repository: &RepositoryName, region: Option<&str>) -> Option<String> {
+    fn clone_url(&self, repository: &ProjectName, region: Option<&str>) -> Option<String> {
         let configured = self
             .client
             .config()
@@ -163,6 +164,15 @@ impl Source for CodeCommitSource {
             "https://git-codecommit.{region}.amazonaws.com/v1/repos/{repository}"
         ))
     }
+}
+
+/// The CodeCommit repository a project names; a hosted project (`github.com/…`) is none.
+fn codecommit_name(project: &ProjectName) -> Result<RepositoryName, SourceError> {
+    project
+        .repository()
+        .ok_or_else(|| SourceError::RepositoryNotFound {
+            repository: project.to_string(),
+        })
 }
 
 /// What a failed call was about, to name it in the error.

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use super::{FetchSummary, ResolvedCommit, Source, SourceError};
-use crate::names::{CommitId, RepositoryName, SourceVersion};
+use crate::names::{CommitId, ProjectName, SourceVersion};
 
 /// Repositories under one directory, by name.
 #[derive(Debug, Clone)]
@@ -20,7 +20,7 @@ impl GitDirSource {
     }
 
     /// The repository's directory (a repository name holds no `/` and is never `..`).
-    fn repo(&self, repository: &RepositoryName) -> Result<PathBuf, SourceError> {
+    fn repo(&self, repository: &ProjectName) -> Result<PathBuf, SourceError> {
         let path = self.root.join(repository.as_str());
         if path.is_dir() {
             Ok(path)
@@ -151,7 +151,7 @@ async fn off_thread<T: Send + 'static>(
 impl Source for GitDirSource {
     async fn resolve(
         &self,
-        repository: &RepositoryName,
+        repository: &ProjectName,
         version: &SourceVersion,
     ) -> Result<ResolvedCommit, SourceError> {
         let repo = self.repo(repository)?;
@@ -161,7 +161,7 @@ impl Source for GitDirSource {
 
     async fn fetch(
         &self,
-        repository: &RepositoryName,
+        repository: &ProjectName,
         commit: &CommitId,
         dest: &Path,
     ) -> Result<FetchSummary, SourceError> {
@@ -171,7 +171,7 @@ impl Source for GitDirSource {
     }
 
     /// The repository's directory, as a `file://` URL.
-    fn clone_url(&self, repository: &RepositoryName, _region: Option<&str>) -> Option<String> {
+    fn clone_url(&self, repository: &ProjectName, _region: Option<&str>) -> Option<String> {
         let path = self.root.join(repository.as_str());
         let path = std::path::absolute(&path).unwrap_or(path);
         Some(format!("file://{}", path.display()))

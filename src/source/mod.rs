@@ -11,7 +11,7 @@ pub mod local;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 
-use crate::names::{CommitId, RepositoryName, SourceVersion};
+use crate::names::{CommitId, ProjectName, SourceVersion};
 
 #[cfg(feature = "aws")]
 pub use codecommit::CodeCommitSource;
@@ -87,21 +87,21 @@ pub trait Source: Send + Sync {
     /// Resolves `version` in `repository` to a commit.
     fn resolve(
         &self,
-        repository: &RepositoryName,
+        repository: &ProjectName,
         version: &SourceVersion,
     ) -> impl Future<Output = Result<ResolvedCommit, SourceError>> + Send;
 
     /// Writes the files of `commit` under `dest` (created when missing; meant to be empty).
     fn fetch(
         &self,
-        repository: &RepositoryName,
+        repository: &ProjectName,
         commit: &CommitId,
         dest: &Path,
     ) -> impl Future<Output = Result<FetchSummary, SourceError>> + Send;
 
     /// Where `repository` is cloned from, for `CODEBUILD_SOURCE_REPO_URL`; `region` is the
     /// event's, when it names one.
-    fn clone_url(&self, repository: &RepositoryName, region: Option<&str>) -> Option<String>;
+    fn clone_url(&self, repository: &ProjectName, region: Option<&str>) -> Option<String>;
 }
 
 impl SourceError {

@@ -8,7 +8,7 @@ mod s3;
 
 use std::io::Write;
 
-use crate::names::RepositoryName;
+use crate::names::ProjectName;
 
 pub use fs::LocalStore;
 #[cfg(feature = "aws")]
@@ -163,12 +163,12 @@ pub trait Store: Send + Sync {
 /// The keys of one build's results, as the README documents them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Layout {
-    pub project: RepositoryName,
+    pub project: ProjectName,
     pub build_id: String,
 }
 
 impl Layout {
-    pub fn new(project: &RepositoryName, build_id: &str) -> Layout {
+    pub fn new(project: &ProjectName, build_id: &str) -> Layout {
         Layout {
             project: project.clone(),
             build_id: build_id.to_string(),
@@ -195,7 +195,7 @@ impl Layout {
     }
 
     /// The prefix under which a project's build records lie.
-    pub fn builds_prefix(project: &RepositoryName) -> String {
+    pub fn builds_prefix(project: &ProjectName) -> String {
         format!("builds/{project}/")
     }
 }
@@ -232,7 +232,7 @@ mod tests {
 
     #[test]
     fn layout_names_every_object_of_a_build() {
-        let layout = Layout::new(&RepositoryName::parse("web").unwrap(), "b1");
+        let layout = Layout::new(&ProjectName::parse("web").unwrap(), "b1");
         assert_eq!(layout.record(), "builds/web/b1/build.json");
         assert_eq!(layout.log(), "builds/web/b1/build.log");
         assert_eq!(layout.artifact(None, "web.zip"), "artifacts/web/b1/web.zip");

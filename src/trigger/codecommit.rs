@@ -68,7 +68,7 @@ fn plan_reference(record: &Record, reference: &Node) -> Result<Planned, EventErr
     // A skipped reference's commit is reported as given: it is never checked out.
     let skip = |reason: String| {
         Ok(Planned::Skip(Skipped {
-            repository: record.repository.clone(),
+            repository: record.repository.clone().into(),
             reference: Some(full.to_string()),
             commit: reference.opt_str("commit")?.map(str::to_string),
             reason,
@@ -89,7 +89,7 @@ fn plan_reference(record: &Record, reference: &Node) -> Result<Planned, EventErr
         None => check::source_version(&reference.need("ref", "a string")?)?,
     };
     Ok(Planned::Build(BuildTarget {
-        repository: record.repository.clone(),
+        repository: record.repository.clone().into(),
         version,
         reference: Some(full.to_string()),
         buildspec: record.overrides.buildspec.clone(),

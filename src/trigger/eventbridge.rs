@@ -72,7 +72,7 @@ fn state_change(envelope: &EventBridgeEvent, detail: &Node) -> Result<Planned, E
         "referenceCreated" | "referenceUpdated" => {}
         "referenceDeleted" => {
             return Ok(Planned::Skip(Skipped {
-                repository,
+                repository: repository.into(),
                 reference: Some(full.clone()),
                 commit: detail.opt_str("commitId")?.map(str::to_string),
                 reason: format!("{} was deleted", kind.describe(&full)),
@@ -99,7 +99,7 @@ fn state_change(envelope: &EventBridgeEvent, detail: &Node) -> Result<Planned, E
         });
     };
     Ok(Planned::Build(BuildTarget {
-        repository,
+        repository: repository.into(),
         version: SourceVersion::Commit(commit),
         reference: Some(full.clone()),
         buildspec: None,

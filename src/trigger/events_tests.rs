@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use serde_json::{Value, json};
 
 use super::*;
-use crate::names::{RepositoryName, SourceVersion};
+use crate::names::{ProjectName, SourceVersion};
 
 fn events_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("events")
@@ -125,7 +125,7 @@ fn sample_builds_carry_what_the_event_says() {
     assert_eq!(
         push,
         &BuildTarget {
-            repository: RepositoryName::parse("pushbuild-demo").unwrap(),
+            repository: ProjectName::parse("pushbuild-demo").unwrap(),
             version: SourceVersion::parse(MAIN_COMMIT).unwrap(),
             reference: Some("refs/heads/main".into()),
             buildspec: Some("ci/buildspec.yml".into()),

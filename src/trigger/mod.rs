@@ -25,7 +25,7 @@ mod tests;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::names::{RepositoryName, SourceVersion};
+use crate::names::{ProjectName, SourceVersion};
 
 pub use check::{buildspec_path_problem, skip_ci};
 
@@ -33,7 +33,7 @@ pub use check::{buildspec_path_problem, skip_ci};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BuildTarget {
     /// The repository's name (`pushbuild-demo`).
-    pub repository: RepositoryName,
+    pub repository: ProjectName,
     /// What the source step resolves. A push builds the commit the event names, so a later
     /// push cannot change what this build sees.
     pub version: SourceVersion,
@@ -59,7 +59,7 @@ pub struct BuildTarget {
 /// A reference the event names that is not built, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Skipped {
-    pub repository: RepositoryName,
+    pub repository: ProjectName,
     pub reference: Option<String>,
     /// The commit as the event gave it: a skipped reference is never checked out.
     pub commit: Option<String>,

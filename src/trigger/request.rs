@@ -83,7 +83,7 @@ pub(crate) fn plan(request: &Node, origin: Origin) -> Result<BuildTarget, EventE
         None => origin.initiator,
     };
     Ok(BuildTarget {
-        repository,
+        repository: repository.into(),
         version,
         reference,
         buildspec,

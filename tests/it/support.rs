@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use pushbuild::buildspec;
 use pushbuild::cost::Price;
 use pushbuild::executor::log::Echo;
-use pushbuild::names::{CommitId, RepositoryName};
+use pushbuild::names::{CommitId, ProjectName};
 use pushbuild::pipeline::{self, BuildIdentity, BuildJob, BuildSettings, Metering, Ready, Work};
 use pushbuild::record::BuildRecord;
 use pushbuild::store::{LocalStore, ObjectMeta, Store};
@@ -34,7 +34,7 @@ pub fn identity(project: &str, build_id: &str) -> BuildIdentity {
         source_version: Some("main".into()),
         commit: Some(CommitId::parse(COMMIT).expect("a commit id")),
         reference: Some("refs/heads/main".into()),
-        ..BuildIdentity::new(RepositoryName::parse(project).expect("a name"), "tests")
+        ..BuildIdentity::new(ProjectName::parse(project).expect("a name"), "tests")
     }
 }
 
