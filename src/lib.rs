@@ -16,6 +16,8 @@ pub mod metering;
 pub mod names;
 pub mod pipeline;
 pub mod record;
+pub mod secret;
 pub mod source;
 pub mod store;
 pub mod trigger;
+pub mod webhook;

@@ -84,13 +84,14 @@ fn plan_reference(record: &Record, reference: &Node) -> Result<Planned, EventErr
         .get("commit")?
         .map(|node| check::commit(&node))
         .transpose()?;
-    let version = match commit {
-        Some(commit) => SourceVersion::Commit(commit),
+    let version = match &commit {
+        Some(commit) => SourceVersion::Commit(commit.clone()),
         None => check::source_version(&reference.need("ref", "a string")?)?,
     };
     Ok(Planned::Build(BuildTarget {
         repository: record.repository.clone().into(),
         version,
+        commit,
         reference: Some(full.to_string()),
         buildspec: record.overrides.buildspec.clone(),
         env_overrides: record.overrides.variables.clone(),
@@ -99,6 +100,8 @@ fn plan_reference(record: &Record, reference: &Node) -> Result<Planned, EventErr
         dedup_key: record.event_id.as_ref().map(|id| format!("{id}:{full}")),
         region: Some(record.region.clone()),
         account: Some(record.account.clone()),
+        webhook: None,
+        build_id: None,
     }))
 }
 

@@ -100,7 +100,8 @@ fn state_change(envelope: &EventBridgeEvent, detail: &Node) -> Result<Planned, E
     };
     Ok(Planned::Build(BuildTarget {
         repository: repository.into(),
-        version: SourceVersion::Commit(commit),
+        version: SourceVersion::Commit(commit.clone()),
+        commit: Some(commit),
         reference: Some(full.clone()),
         buildspec: None,
         env_overrides: Vec::new(),
@@ -109,6 +110,8 @@ fn state_change(envelope: &EventBridgeEvent, detail: &Node) -> Result<Planned, E
         dedup_key: envelope.id.as_ref().map(|id| format!("{id}:{full}")),
         region: envelope.region.clone(),
         account: envelope.account.clone(),
+        webhook: None,
+        build_id: None,
     }))
 }
 

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use serde_json::{Value, json};
 
 use super::*;
-use crate::names::{ProjectName, SourceVersion};
+use crate::names::{CommitId, ProjectName, SourceVersion};
 
 fn events_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("events")
@@ -127,6 +127,7 @@ fn sample_builds_carry_what_the_event_says() {
         &BuildTarget {
             repository: ProjectName::parse("pushbuild-demo").unwrap(),
             version: SourceVersion::parse(MAIN_COMMIT).unwrap(),
+            commit: Some(CommitId::parse(MAIN_COMMIT).unwrap()),
             reference: Some("refs/heads/main".into()),
             buildspec: Some("ci/buildspec.yml".into()),
             env_overrides: vec![("STAGE".into(), "dev".into())],
@@ -135,6 +136,8 @@ fn sample_builds_carry_what_the_event_says() {
             dedup_key: Some("8d5b6f3e-1c2a-4b7d-9e0f-a1b2c3d4e5f6:refs/heads/main".into()),
             region: Some("us-east-1".into()),
             account: Some("123456789012".into()),
+            webhook: None,
+            build_id: None,
         }
     );
 

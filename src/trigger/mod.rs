@@ -14,8 +14,9 @@
 mod check;
 mod codecommit;
 mod eventbridge;
-mod json;
+pub(crate) mod json;
 mod request;
+mod webhook;
 
 #[cfg(test)]
 mod events_tests;
@@ -25,18 +26,23 @@ mod tests;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::names::{ProjectName, SourceVersion};
+use crate::names::{CommitId, ProjectName, SourceVersion};
 
 pub use check::{buildspec_path_problem, skip_ci};
+pub use webhook::{EventKind, Host, WebhookInfo};
 
 /// One build asked for by an event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BuildTarget {
     /// The repository's name (`pushbuild-demo`).
     pub repository: ProjectName,
-    /// What the source step resolves. A push builds the commit the event names, so a later
-    /// push cannot change what this build sees.
+    /// What was asked for (`CODEBUILD_SOURCE_VERSION`): a branch, a tag, a commit or a pull
+    /// request.
     pub version: SourceVersion,
+    /// The commit the event pins, when it names one: what is built, so a later push cannot
+    /// change what this build sees.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<CommitId>,
     /// The full reference (`refs/heads/main`, `refs/tags/v1`), when the event names one.
     pub reference: Option<String>,
     /// The buildspec's path in the repository, when the event overrides the configured one.
@@ -54,6 +60,23 @@ pub struct BuildTarget {
     pub region: Option<String>,
     /// The repository's account, when the event says.
     pub account: Option<String>,
+    /// The webhook it came from, for hosted repositories.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<WebhookInfo>,
+    /// The build's id, when it was given before the build was handed off (a webhook's answer
+    /// names it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_id: Option<String>,
+}
+
+impl BuildTarget {
+    /// What the source resolves: the pinned commit, else what was asked for.
+    pub fn to_resolve(&self) -> SourceVersion {
+        match &self.commit {
+            Some(commit) => SourceVersion::Commit(commit.clone()),
+            None => self.version.clone(),
+        }
+    }
 }
 
 /// A reference the event names that is not built, and why.

@@ -85,6 +85,7 @@ pub(crate) fn plan(request: &Node, origin: Origin) -> Result<BuildTarget, EventE
     Ok(BuildTarget {
         repository: repository.into(),
         version,
+        commit: None,
         reference,
         buildspec,
         env_overrides,
@@ -93,5 +94,7 @@ pub(crate) fn plan(request: &Node, origin: Origin) -> Result<BuildTarget, EventE
         dedup_key: origin.event_id.map(|id| format!("{id}:{text}")),
         region: origin.region,
         account: origin.account,
+        webhook: None,
+        build_id: None,
     })
 }

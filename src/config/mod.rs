@@ -8,6 +8,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::cost::{Arch, DEFAULT_MEMORY_MB, Price};
+use crate::webhook::WebhookSettings;
+
+mod webhook;
 
 /// pushbuild's settings.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,6 +47,29 @@ pub struct Config {
     /// `PUSHBUILD_REPOSITORY_MINUTES`: per-repository caps on billed minutes per month,
     /// `repo=minutes,repo2=minutes` (default: none).
     pub repository_minutes: Vec<(String, u64)>,
+    /// How webhooks become builds (`PUSHBUILD_FILTER_GROUPS`, `PUSHBUILD_GITHUB_*`, …).
+    pub webhooks: WebhookSettings,
+    /// How hosted repositories are fetched and told of results.
+    pub git: GitSettings,
+    /// `PUSHBUILD_SECRETS_ARN`: the Secrets Manager secret holding the webhook secrets and
+    /// tokens (on AWS); when unset they come from their own variables.
+    pub secrets_arn: Option<String>,
+}
+
+/// Fetching hosted repositories, and the commit statuses sent back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitSettings {
+    /// `PUSHBUILD_GIT_CLONE_DEPTH`: commits of history fetched (default 1; 0: all, as
+    /// CodeBuild's `gitCloneDepth`).
+    pub clone_depth: u32,
+    /// `PUSHBUILD_GIT_SUBMODULES`: whether submodules are fetched (default false).
+    pub submodules: bool,
+    /// `PUSHBUILD_STATUS_CONTEXT`: the commit status's context, a template (default
+    /// `pushbuild`).
+    pub status_context: String,
+    /// `PUSHBUILD_STATUS_TARGET_URL`: the commit status's link, a template (default: on AWS,
+    /// the S3 console page of the build's log).
+    pub status_target_url: Option<String>,
 }
 
 /// Why the settings could not be read. Messages name the variable, the problem and what was
@@ -62,6 +88,9 @@ pub enum ConfigError {
         /// The value found; `None` when it must not be shown.
         found: Option<String>,
     },
+    /// A structured setting with a problem inside it (a filter group's regular expression).
+    #[error("{name}: {problem}")]
+    Setting { name: &'static str, problem: String },
 }
 
 fn found_part(found: &Option<String>) -> String {
@@ -142,6 +171,8 @@ impl Config {
         let repository_minutes = vars
             .get("PUSHBUILD_REPOSITORY_MINUTES")
             .map_or(Ok(Vec::new()), |text| repository_minutes(&text))?;
+        let webhooks = webhook::settings(&vars)?;
+        let git = webhook::git_settings(&vars)?;
         Ok(Config {
             bucket,
             buildspec,
@@ -154,6 +185,9 @@ impl Config {
             monthly_minutes,
             billing_minute: Duration::from_millis(minute_ms.unwrap_or(DEFAULT_BILLING_MINUTE_MS)),
             repository_minutes,
+            webhooks,
+            git,
+            secrets_arn: vars.get("PUSHBUILD_SECRETS_ARN"),
         })
     }
 
@@ -322,5 +356,4 @@ fn price(vars: &Vars) -> Result<Price, ConfigError> {
 }
 
 #[cfg(test)]
-#[path = "config_tests.rs"]
 mod tests;

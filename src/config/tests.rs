@@ -46,6 +46,24 @@ fn defaults() {
             monthly_minutes: None,
             billing_minute: Duration::from_secs(60),
             repository_minutes: Vec::new(),
+            webhooks: crate::webhook::WebhookSettings {
+                filter_groups: crate::webhook::FilterGroups::default(),
+                fork_pull_requests: false,
+                github: crate::webhook::HostSettings {
+                    url: "https://github.com".into(),
+                    api_url: "https://api.github.com".into(),
+                    webhook_secret: None,
+                    token: None,
+                    repositories: Vec::new(),
+                },
+            },
+            git: GitSettings {
+                clone_depth: 1,
+                submodules: false,
+                status_context: "pushbuild".into(),
+                status_target_url: None,
+            },
+            secrets_arn: None,
         }
     );
     assert_eq!(config.source_dir(), PathBuf::from("/tmp/pushbuild/src"));
@@ -270,4 +288,48 @@ fn aws_values_are_never_shown() {
              number from 128 to 10240",
         );
     }
+}
+
+#[test]
+fn webhook_settings_are_read_and_their_errors_name_the_setting() {
+    let config = ok(&[
+        ("PUSHBUILD_FORK_PULL_REQUESTS", "build"),
+        ("PUSHBUILD_GITHUB_URL", "https://github.example.com/"),
+        ("PUSHBUILD_GITHUB_REPOSITORIES", "octo-org/*, me/app"),
+        ("PUSHBUILD_GITHUB_TOKEN", "ghp_secret_value"),
+        ("PUSHBUILD_GIT_CLONE_DEPTH", "0"),
+    ]);
+    assert!(config.webhooks.fork_pull_requests);
+    assert_eq!(config.webhooks.github.url, "https://github.example.com");
+    assert_eq!(config.webhooks.github.host_name(), "github.example.com");
+    assert_eq!(
+        config.webhooks.github.repositories,
+        ["octo-org/*", "me/app"]
+    );
+    assert_eq!(config.git.clone_depth, 0);
+    assert!(!format!("{config:?}").contains("ghp_secret_value"));
+    case(
+        "PUSHBUILD_FILTER_GROUPS",
+        r#"[[{"type": "EVENT", "pattern": "PUSH"}, {"type": "HEAD_REF", "pattern": "("}]]"#,
+        "PUSHBUILD_FILTER_GROUPS: group 1, filter 2 (HEAD_REF): the pattern is not a regular \
+         expression: regex parse error:\n    (\n    ^\nerror: unclosed group",
+    );
+    case(
+        "PUSHBUILD_FORK_PULL_REQUESTS",
+        "yes",
+        "PUSHBUILD_FORK_PULL_REQUESTS: expected `build` (pull requests from forks are built) or \
+         `skip` (the default), found \"yes\"",
+    );
+    case(
+        "PUSHBUILD_GITHUB_URL",
+        "https://user:pw@github.com",
+        "PUSHBUILD_GITHUB_URL: expected an http:// or https:// URL without credentials in it, \
+         such as https://github.example.com",
+    );
+    case(
+        "PUSHBUILD_GITHUB_REPOSITORIES",
+        "octo-org",
+        "PUSHBUILD_GITHUB_REPOSITORIES: expected `owner/repo` or `owner/*` items separated by \
+         commas, found \"octo-org\"",
+    );
 }

@@ -1,0 +1,113 @@
+//! The webhook and git settings: filter groups, forks, each host's URLs, secrets and allowed
+//! repositories, clone depth, submodules and the commit status's templates.
+
+use super::{ConfigError, GitSettings, Vars, invalid};
+use crate::secret::Secret;
+use crate::webhook::{FilterGroups, HostSettings, WebhookSettings};
+
+pub const DEFAULT_GITHUB_URL: &str = "https://github.com";
+pub const DEFAULT_GITHUB_API_URL: &str = "https://api.github.com";
+pub const DEFAULT_STATUS_CONTEXT: &str = "pushbuild";
+
+pub(super) fn settings(vars: &Vars) -> Result<WebhookSettings, ConfigError> {
+    let filter_groups = match vars.get("PUSHBUILD_FILTER_GROUPS") {
+        None => FilterGroups::default(),
+        Some(text) => FilterGroups::parse(&text).map_err(|err| ConfigError::Setting {
+            name: "PUSHBUILD_FILTER_GROUPS",
+            problem: err.to_string(),
+        })?,
+    };
+    let fork_pull_requests = match vars.get("PUSHBUILD_FORK_PULL_REQUESTS").as_deref() {
+        None | Some("skip") => false,
+        Some("build") => true,
+        Some(other) => {
+            return Err(invalid(
+                "PUSHBUILD_FORK_PULL_REQUESTS",
+                "`build` (pull requests from forks are built) or `skip` (the default)",
+                Some(other),
+            ));
+        }
+    };
+    let github = HostSettings {
+        url: url(vars, "PUSHBUILD_GITHUB_URL", DEFAULT_GITHUB_URL)?,
+        api_url: url(vars, "PUSHBUILD_GITHUB_API_URL", DEFAULT_GITHUB_API_URL)?,
+        webhook_secret: vars.get("PUSHBUILD_GITHUB_WEBHOOK_SECRET").map(Secret::new),
+        token: vars.get("PUSHBUILD_GITHUB_TOKEN").map(Secret::new),
+        repositories: repositories(vars, "PUSHBUILD_GITHUB_REPOSITORIES")?,
+    };
+    Ok(WebhookSettings {
+        filter_groups,
+        fork_pull_requests,
+        github,
+    })
+}
+
+pub(super) fn git_settings(vars: &Vars) -> Result<GitSettings, ConfigError> {
+    let clone_depth = vars.number("PUSHBUILD_GIT_CLONE_DEPTH", 0, u64::from(u32::MAX))?;
+    let submodules = match vars.get("PUSHBUILD_GIT_SUBMODULES") {
+        None => false,
+        Some(v) if v.eq_ignore_ascii_case("true") => true,
+        Some(v) if v.eq_ignore_ascii_case("false") => false,
+        Some(v) => {
+            return Err(invalid(
+                "PUSHBUILD_GIT_SUBMODULES",
+                "true or false",
+                Some(&v),
+            ));
+        }
+    };
+    Ok(GitSettings {
+        clone_depth: clone_depth.map_or(1, |d| u32::try_from(d).unwrap_or(u32::MAX)),
+        submodules,
+        status_context: vars
+            .get("PUSHBUILD_STATUS_CONTEXT")
+            .unwrap_or_else(|| DEFAULT_STATUS_CONTEXT.to_string()),
+        status_target_url: vars.get("PUSHBUILD_STATUS_TARGET_URL"),
+    })
+}
+
+/// An `http://` or `https://` URL, without a trailing `/`.
+fn url(vars: &Vars, name: &'static str, default: &str) -> Result<String, ConfigError> {
+    let Some(text) = vars.get(name) else {
+        return Ok(default.to_string());
+    };
+    let rest = text
+        .strip_prefix("https://")
+        .or_else(|| text.strip_prefix("http://"));
+    match rest {
+        Some(rest)
+            if !rest.is_empty() && !rest.contains('@') && !rest.contains(char::is_whitespace) =>
+        {
+            Ok(text.trim_end_matches('/').to_string())
+        }
+        // A URL with credentials in it is not shown: they are secret.
+        _ => Err(invalid(
+            name,
+            "an http:// or https:// URL without credentials in it, such as https://github.example.com",
+            (!text.contains('@')).then_some(text.as_str()),
+        )),
+    }
+}
+
+/// `owner/repo` and `owner/*` items, comma-separated.
+fn repositories(vars: &Vars, name: &'static str) -> Result<Vec<String>, ConfigError> {
+    let Some(text) = vars.get(name) else {
+        return Ok(Vec::new());
+    };
+    let mut patterns = Vec::new();
+    for item in text.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let good = item.split_once('/').is_some_and(|(owner, repo)| {
+            let part = |p: &str| crate::names::RepositoryName::parse(p).is_ok();
+            part(owner) && (repo == "*" || part(repo))
+        });
+        if !good {
+            return Err(invalid(
+                name,
+                "`owner/repo` or `owner/*` items separated by commas",
+                Some(item),
+            ));
+        }
+        patterns.push(item.to_string());
+    }
+    Ok(patterns)
+}

@@ -1,0 +1,115 @@
+//! From a host's event to what to build, as CodeBuild's webhooks decide it: the repository must
+//! be allowed, a filter group must match, a deleted reference and a `[skip ci]` commit are
+//! skipped, and a fork's pull request is built only when the settings say so.
+
+use super::event::HostEvent;
+use super::{WebhookError, WebhookSettings};
+use crate::names::{ProjectName, SourceVersion};
+use crate::trigger::{BuildTarget, EventKind, Skipped, WebhookInfo, skip_ci};
+
+/// What one event asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Plan {
+    /// Nothing: the event does not concern this function (answered 200 with the reason).
+    Ignored { reason: String },
+    /// A build.
+    Build(Box<BuildTarget>),
+    /// A build that is not run, and why. `asked_for`: the filters asked for it (a fork's pull
+    /// request), so the commit is told it was refused.
+    Skip { skipped: Skipped, asked_for: bool },
+}
+
+/// Decides what `event` builds.
+pub fn plan(event: &HostEvent, settings: &WebhookSettings) -> Result<Plan, WebhookError> {
+    let host = &settings.github;
+    if !host.allows(&event.repository) {
+        return Ok(Plan::Ignored {
+            reason: format!(
+                "repository {} is not in PUSHBUILD_GITHUB_REPOSITORIES",
+                event.repository
+            ),
+        });
+    }
+    let project = ProjectName::hosted(host.host_name(), &event.repository).map_err(|err| {
+        WebhookError::BadRequest {
+            field: "repository.full_name".into(),
+            problem: err.to_string(),
+        }
+    })?;
+    let skip = |reason: String, asked_for: bool| Plan::Skip {
+        skipped: Skipped {
+            repository: project.clone(),
+            reference: Some(event.head_ref.clone()),
+            commit: event.commit.as_ref().map(ToString::to_string),
+            reason,
+        },
+        asked_for,
+    };
+    let Some(commit) = event.commit.clone() else {
+        return Ok(skip(format!("{} was deleted", event.head_ref), false));
+    };
+    if !settings.filter_groups.matches(event) {
+        return Ok(Plan::Ignored {
+            reason: format!(
+                "no filter group matches {} of {}",
+                event.kind.as_str(),
+                event.head_ref
+            ),
+        });
+    }
+    if let Some(pr) = &event.pull_request {
+        if pr.from_fork && !settings.fork_pull_requests {
+            return Ok(skip(
+                format!(
+                    "pull request #{} comes from a fork, whose code would run with the \
+                     function's role; PUSHBUILD_FORK_PULL_REQUESTS=build builds such pull requests",
+                    pr.number
+                ),
+                true,
+            ));
+        }
+    }
+    if event.kind == EventKind::Push && event.commit_message.as_deref().is_some_and(skip_ci) {
+        return Ok(skip(
+            "the commit message asks to skip CI ([skip ci] or [ci skip])".into(),
+            false,
+        ));
+    }
+    let (version, reference) = match &event.pull_request {
+        Some(pr) => (
+            SourceVersion::PullRequest(pr.number),
+            format!("refs/pull/{}/head", pr.number),
+        ),
+        None => (
+            SourceVersion::Commit(commit.clone()),
+            event.head_ref.clone(),
+        ),
+    };
+    let initiator = match &event.actor_name {
+        Some(name) => format!("{}/{name}", event.host.as_str()),
+        None => event.host.as_str().to_string(),
+    };
+    Ok(Plan::Build(Box::new(BuildTarget {
+        repository: project,
+        version,
+        commit: Some(commit),
+        reference: Some(reference),
+        buildspec: None,
+        env_overrides: Vec::new(),
+        initiator,
+        webhook_trigger: Some(event.trigger()),
+        dedup_key: Some(format!("{}:{}", event.host.as_str(), event.delivery)),
+        region: None,
+        account: None,
+        webhook: Some(WebhookInfo {
+            host: event.host,
+            event: event.kind,
+            repository: event.repository.clone(),
+            head_ref: event.head_ref.clone(),
+            base_ref: event.base_ref.clone(),
+            actor_account_id: event.actor_account_id.clone(),
+            prev_commit: event.prev_commit.clone(),
+        }),
+        build_id: None,
+    })))
+}
