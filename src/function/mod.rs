@@ -60,7 +60,7 @@ impl<S: Source> Function<S> {
                 // Boxed: one build's future is deep (claim, budget, source, pipeline), and the
                 // binary's event loop nests it further.
                 Planned::Build(target) => {
-                    builds.push(Box::pin(self.build(target, deadline)).await?);
+                    builds.push(Box::pin(self.build(*target, deadline)).await?);
                 }
             }
         }

@@ -88,7 +88,7 @@ fn plan_reference(record: &Record, reference: &Node) -> Result<Planned, EventErr
         Some(commit) => SourceVersion::Commit(commit.clone()),
         None => check::source_version(&reference.need("ref", "a string")?)?,
     };
-    Ok(Planned::Build(BuildTarget {
+    Ok(Planned::Build(Box::new(BuildTarget {
         repository: record.repository.clone().into(),
         version,
         commit,
@@ -102,7 +102,7 @@ fn plan_reference(record: &Record, reference: &Node) -> Result<Planned, EventErr
         account: Some(record.account.clone()),
         webhook: None,
         build_id: None,
-    }))
+    })))
 }
 
 /// `arn:<partition>:codecommit:<region>:<account>:<repository>`, taken apart.

@@ -98,7 +98,7 @@ fn state_change(envelope: &EventBridgeEvent, detail: &Node) -> Result<Planned, E
             expected: "the commit id the reference now points to",
         });
     };
-    Ok(Planned::Build(BuildTarget {
+    Ok(Planned::Build(Box::new(BuildTarget {
         repository: repository.into(),
         version: SourceVersion::Commit(commit.clone()),
         commit: Some(commit),
@@ -112,7 +112,7 @@ fn state_change(envelope: &EventBridgeEvent, detail: &Node) -> Result<Planned, E
         account: envelope.account.clone(),
         webhook: None,
         build_id: None,
-    }))
+    })))
 }
 
 /// A `Scheduled Event` whose `detail` is a build request. A rule's default scheduled event has
@@ -137,5 +137,5 @@ fn scheduled(event: &Value, root: &Node) -> Result<Vec<Planned>, EventError> {
         region: envelope.region.clone(),
         account: envelope.account.clone(),
     };
-    Ok(vec![Planned::Build(request::plan(&detail, origin)?)])
+    Ok(vec![Planned::Build(Box::new(request::plan(&detail, origin)?))])
 }

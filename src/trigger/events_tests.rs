@@ -123,7 +123,7 @@ fn sample_builds_carry_what_the_event_says() {
         panic!("one build expected");
     };
     assert_eq!(
-        push,
+        &**push,
         &BuildTarget {
             repository: ProjectName::parse("pushbuild-demo").unwrap(),
             version: SourceVersion::parse(MAIN_COMMIT).unwrap(),

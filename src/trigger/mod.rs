@@ -93,7 +93,7 @@ pub struct Skipped {
 /// What to do for one reference an event names.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Planned {
-    Build(BuildTarget),
+    Build(Box<BuildTarget>),
     Skip(Skipped),
 }
 
@@ -140,10 +140,10 @@ pub fn plan(event: &Value) -> Result<Vec<Planned>, EventError> {
     } else if object.contains_key("detail-type") {
         eventbridge::plan(event)
     } else if object.contains_key("repository") {
-        Ok(vec![Planned::Build(request::plan(
+        Ok(vec![Planned::Build(Box::new(request::plan(
             &json::Node::root(event),
             request::Origin::default(),
-        )?)])
+        )?))])
     } else {
         Err(EventError::UnknownShape {
             found: describe_keys(object),

@@ -37,7 +37,7 @@ fn custom(data: &str) -> Value {
 fn only_build(event: Value) -> BuildTarget {
     match plan(&event) {
         Ok(planned) => match planned.as_slice() {
-            [Planned::Build(target)] => target.clone(),
+            [Planned::Build(target)] => (**target).clone(),
             other => panic!("one build expected, got {other:?}"),
         },
         Err(err) => panic!("one build expected, got {err}"),
