@@ -6,6 +6,8 @@
 #[cfg(feature = "aws")]
 mod codecommit;
 mod git;
+#[cfg(feature = "server")]
+mod hosted;
 pub mod local;
 
 use std::future::Future;
@@ -16,6 +18,8 @@ use crate::names::{CommitId, ProjectName, SourceVersion};
 #[cfg(feature = "aws")]
 pub use codecommit::CodeCommitSource;
 pub use git::GitDirSource;
+#[cfg(feature = "server")]
+pub use hosted::{GitHost, HostedSource};
 
 /// The largest blob CodeCommit's `GetBlob` serves (6 MB); a bigger file cannot be fetched.
 pub const BLOB_LIMIT_BYTES: u64 = 6 * 1024 * 1024;
@@ -46,6 +50,11 @@ pub struct FetchSummary {
 pub enum SourceError {
     #[error("repository `{repository}` does not exist (or this role cannot see it)")]
     RepositoryNotFound { repository: String },
+    #[error(
+        "no access to `{repository}`: the host refused the token, or none is configured for a \
+         private repository"
+    )]
+    AccessDenied { repository: String },
     #[error("branch `{branch}` does not exist in repository `{repository}`")]
     BranchNotFound { repository: String, branch: String },
     #[error("commit `{commit}` does not exist in repository `{repository}`")]

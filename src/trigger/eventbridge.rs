@@ -137,5 +137,7 @@ fn scheduled(event: &Value, root: &Node) -> Result<Vec<Planned>, EventError> {
         region: envelope.region.clone(),
         account: envelope.account.clone(),
     };
-    Ok(vec![Planned::Build(Box::new(request::plan(&detail, origin)?))])
+    Ok(vec![Planned::Build(Box::new(request::plan(
+        &detail, origin,
+    )?))])
 }

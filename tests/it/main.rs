@@ -10,6 +10,8 @@ mod conformance;
 mod conformance_artifacts;
 mod corpus;
 mod function;
+mod git_server;
+mod hosted;
 mod runtime_api;
 mod s3;
 mod s3_server;

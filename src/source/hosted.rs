@@ -1,0 +1,289 @@
+//! Hosted repositories (GitHub, and the hosts to come) over git's smart HTTP protocol, in-process
+//! with gix: Lambda's image has no `git`. A build's commit is fetched shallow (depth 1 unless set
+//! otherwise) by its id, into a real repository whose worktree is checked out with `HEAD` at the
+//! commit, so `git rev-parse HEAD` and `git log -1` work in the build.
+//!
+//! The clone URL is built from the host's setting (`PUSHBUILD_GITHUB_URL` + `/<path>.git`),
+//! never taken from a payload, so a token only goes to the configured host. The token is handed
+//! to git's HTTP client when the host asks for it (a 401) and is written nowhere: not in the
+//! remote URL, not in `.git/config`.
+
+use std::num::NonZeroU32;
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+
+use super::{FetchSummary, ResolvedCommit, Source, SourceError};
+use crate::names::{CommitId, ProjectName, SourceVersion};
+use crate::secret::Secret;
+
+/// One host that repositories are fetched from.
+#[derive(Debug, Clone)]
+pub struct GitHost {
+    /// The host's name in project names (`github.com`).
+    pub name: String,
+    /// The base URL repositories live under (`https://github.com`).
+    pub url: String,
+    /// The user name that goes with a token on this host (`x-access-token` for GitHub).
+    pub token_user: &'static str,
+    pub token: Option<Secret>,
+}
+
+/// Hosted repositories, fetched over HTTPS.
+#[derive(Debug, Clone)]
+pub struct HostedSource {
+    hosts: Vec<GitHost>,
+    /// Commits of history to fetch; 0 for all.
+    depth: u32,
+    /// Whether to say that submodules were not fetched (they never are yet).
+    submodules: bool,
+}
+
+impl HostedSource {
+    pub fn new(hosts: Vec<GitHost>, depth: u32, submodules: bool) -> HostedSource {
+        HostedSource {
+            hosts,
+            depth,
+            submodules,
+        }
+    }
+
+    /// The host and the repository's path a project names.
+    fn host_of<'a>(&self, project: &'a ProjectName) -> Result<(&GitHost, &'a str), SourceError> {
+        project
+            .host_and_path()
+            .and_then(|(name, path)| {
+                self.hosts
+                    .iter()
+                    .find(|host| host.name == name)
+                    .map(|host| (host, path))
+            })
+            .ok_or_else(|| SourceError::RepositoryNotFound {
+                repository: project.to_string(),
+            })
+    }
+}
+
+impl Source for HostedSource {
+    /// Only a commit can be resolved: webhook builds always name theirs. (A branch would need a
+    /// round trip to the host; building one by name is not offered yet.)
+    async fn resolve(
+        &self,
+        project: &ProjectName,
+        version: &SourceVersion,
+    ) -> Result<ResolvedCommit, SourceError> {
+        self.host_of(project)?;
+        match version {
+            SourceVersion::Commit(commit) => Ok(ResolvedCommit {
+                commit_id: commit.clone(),
+                // Known once the commit is fetched; the webhook checked `[skip ci]` already.
+                message: String::new(),
+                reference: None,
+            }),
+            other => Err(SourceError::unsupported(
+                other,
+                "a hosted repository is built at the commit its webhook names",
+            )),
+        }
+    }
+
+    async fn fetch(
+        &self,
+        project: &ProjectName,
+        commit: &CommitId,
+        dest: &Path,
+    ) -> Result<FetchSummary, SourceError> {
+        let (host, path) = self.host_of(project)?;
+        let job = Clone {
+            url: format!("{}/{path}.git", host.url),
+            credentials: host
+                .token
+                .clone()
+                .map(|token| (host.token_user.to_string(), token)),
+            commit: commit.clone(),
+            dest: dest.to_path_buf(),
+            depth: self.depth,
+        };
+        let submodules = self.submodules;
+        let mut summary = tokio::task::spawn_blocking(move || job.run())
+            .await
+            .map_err(|source| SourceError::Task { source })??;
+        if summary.notes.iter().any(|n| n.contains("submodule")) && submodules {
+            summary.notes.push(
+                "PUSHBUILD_GIT_SUBMODULES=true: fetching submodules is not supported yet".into(),
+            );
+        }
+        Ok(summary)
+    }
+
+    fn clone_url(&self, project: &ProjectName, _region: Option<&str>) -> Option<String> {
+        let (host, path) = self.host_of(project).ok()?;
+        Some(format!("{}/{path}.git", host.url))
+    }
+}
+
+/// One shallow clone of one commit.
+struct Clone {
+    url: String,
+    /// (user, token), given to the host only when it asks.
+    credentials: Option<(String, Secret)>,
+    commit: CommitId,
+    dest: std::path::PathBuf,
+    depth: u32,
+}
+
+impl Clone {
+    fn run(self) -> Result<FetchSummary, SourceError> {
+        let interrupt = AtomicBool::new(false);
+        let failed = |err: gix::Error| classify(&self.url, &self.commit, err);
+        let shallow = match NonZeroU32::new(self.depth) {
+            Some(depth) => gix::remote::fetch::Shallow::DepthAtRemote(depth),
+            None => gix::remote::fetch::Shallow::NoChange,
+        };
+        let credentials = self.credentials.clone();
+        let mut prepare = gix::clone::PrepareFetch::new(
+            self.url.as_str(),
+            &self.dest,
+            gix::create::Kind::WithWorktree,
+            gix::create::Options::default(),
+            gix::open::Options::isolated(),
+        )
+        .map_err(failed)?
+        .with_revision(Some(self.commit.as_str()))
+        .map_err(failed)?
+        .with_shallow(shallow)
+        .configure_connection(move |connection| {
+            let credentials = credentials.clone();
+            connection.set_credentials(move |action| match (action, &credentials) {
+                (gix::credentials::helper::Action::Get(context), Some((user, token))) => {
+                    Ok(Some(gix::credentials::protocol::Outcome {
+                        identity: gix::sec::identity::Account {
+                            username: user.clone(),
+                            password: token.expose().to_string(),
+                            oauth_refresh_token: None,
+                        },
+                        next: context.into(),
+                    }))
+                }
+                // No token: the host's refusal is the answer; never a prompt.
+                _ => Ok(None),
+            });
+            Ok(())
+        });
+        let (mut checkout, _fetched) = prepare
+            .fetch_then_checkout(gix::progress::Discard, &interrupt)
+            .map_err(failed)?;
+        let (repo, outcome) = checkout
+            .main_worktree(gix::progress::Discard, &interrupt)
+            .map_err(failed)?;
+        let head = repo.head_id().map_err(|err| SourceError::Api {
+            operation: "git checkout",
+            message: err.to_string(),
+        })?;
+        if head.detach().to_string() != self.commit.as_str().to_ascii_lowercase() {
+            return Err(SourceError::Api {
+                operation: "git checkout",
+                message: format!("HEAD is {head}, not {}", self.commit),
+            });
+        }
+        if let Some(collision) = outcome.collisions.first() {
+            return Err(SourceError::UnsafePath {
+                path: collision.path.to_string(),
+            });
+        }
+        summarize(&self.dest)
+    }
+}
+
+/// Sorts a failed clone into the build's fault (no such repository or commit, no access) or
+/// pushbuild's (the host does not answer), by what gix reports.
+fn classify(url: &str, commit: &CommitId, err: gix::Error) -> SourceError {
+    let message = format!("{err:#}");
+    let lower = message.to_ascii_lowercase();
+    if lower.contains("not our ref") || lower.contains("revision") && lower.contains("missing") {
+        SourceError::CommitNotFound {
+            repository: url.to_string(),
+            commit: commit.to_string(),
+        }
+    } else if lower.contains("401")
+        || lower.contains("403")
+        || lower.contains("credentials")
+        || lower.contains("authentication")
+    {
+        SourceError::AccessDenied {
+            repository: url.to_string(),
+        }
+    } else if lower.contains("404") || lower.contains("not found") {
+        SourceError::RepositoryNotFound {
+            repository: url.to_string(),
+        }
+    } else {
+        SourceError::Api {
+            operation: "git fetch",
+            message,
+        }
+    }
+}
+
+/// Counts what was checked out (outside `.git`), refuses links that leave the source, and notes
+/// submodules, which are not fetched.
+fn summarize(dest: &Path) -> Result<FetchSummary, SourceError> {
+    let mut summary = FetchSummary::default();
+    let root = std::fs::canonicalize(dest).map_err(|source| SourceError::Io {
+        path: dest.to_path_buf(),
+        source,
+    })?;
+    let walk = walkdir::WalkDir::new(&root)
+        .min_depth(1)
+        .into_iter()
+        .filter_entry(|entry| entry.file_name() != ".git");
+    for entry in walk {
+        let entry = entry.map_err(|err| SourceError::Io {
+            path: dest.to_path_buf(),
+            source: err.into(),
+        })?;
+        let relative = entry.path().strip_prefix(&root).unwrap_or(entry.path());
+        if entry.file_type().is_symlink() {
+            let target = std::fs::read_link(entry.path()).map_err(|source| SourceError::Io {
+                path: entry.path().to_path_buf(),
+                source,
+            })?;
+            let parent = entry.path().parent().unwrap_or(&root);
+            if !stays_inside(&root, parent, &target) {
+                return Err(SourceError::UnsafePath {
+                    path: relative.display().to_string(),
+                });
+            }
+            summary.files += 1;
+        } else if entry.file_type().is_file() {
+            summary.files += 1;
+            summary.bytes += entry.metadata().map(|m| m.len()).unwrap_or(0);
+        }
+    }
+    if root.join(".gitmodules").is_file() {
+        summary
+            .notes
+            .push("Submodules (.gitmodules) are not fetched".to_string());
+    }
+    Ok(summary)
+}
+
+/// Whether a link in `dir` pointing at `target` resolves inside `root`, judged by its text
+/// (no link is followed).
+fn stays_inside(root: &Path, dir: &Path, target: &Path) -> bool {
+    if target.is_absolute() {
+        return false;
+    }
+    let mut path = dir.to_path_buf();
+    for part in target.components() {
+        match part {
+            std::path::Component::ParentDir => {
+                if !path.pop() || !path.starts_with(root) {
+                    return false;
+                }
+            }
+            std::path::Component::Normal(name) => path.push(name),
+            _ => {}
+        }
+    }
+    path.starts_with(root)
+}

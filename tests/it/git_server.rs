@@ -1,0 +1,229 @@
+//! A git smart-HTTP server for tests: git's own `git http-backend` run as a CGI program behind a
+//! small HTTP server on 127.0.0.1, serving the repositories under a directory the test makes,
+//! and requiring HTTP basic auth with a token (user `x-access-token`, as GitHub takes it).
+//! It runs on its own runtime, so sync and async tests alike can use it; it records every
+//! request (method, path, whether it carried the right token).
+#![allow(dead_code)]
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+
+use base64::Engine;
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::{Request, Response, StatusCode};
+use tokio::io::AsyncWriteExt;
+
+pub const TOKEN_USER: &str = "x-access-token";
+
+/// A running server; dropping it stops it.
+pub struct GitServer {
+    pub addr: SocketAddr,
+    state: Arc<State>,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+struct State {
+    root: PathBuf,
+    token: String,
+    requests: Mutex<Vec<String>>,
+}
+
+impl GitServer {
+    /// Serves the repositories under `root` (`<root>/<owner>/<repo>.git`), requiring `token`.
+    pub fn start(root: &Path, token: &str) -> GitServer {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("git-server")
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        // Bound here, served on the server's own runtime: `start` may be called from inside
+        // another runtime (an async test), where blocking on this one is not allowed.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+        listener.set_nonblocking(true).expect("non-blocking");
+        let addr = listener.local_addr().expect("its address");
+        let state = Arc::new(State {
+            root: root.to_path_buf(),
+            token: token.to_string(),
+            requests: Mutex::new(Vec::new()),
+        });
+        let shared = state.clone();
+        runtime.spawn(async move {
+            let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+                return;
+            };
+            while let Ok((stream, _)) = listener.accept().await {
+                let state = shared.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |req| handle(state.clone(), req));
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        GitServer {
+            addr,
+            state,
+            runtime: Some(runtime),
+        }
+    }
+
+    /// The base URL repositories live under (`http://127.0.0.1:<port>`).
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Every request so far: `METHOD /path?query [token|no token|bad token]`.
+    pub fn requests(&self) -> Vec<String> {
+        self.state
+            .requests
+            .lock()
+            .map(|r| r.clone())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for GitServer {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+async fn handle(
+    state: Arc<State>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let auth = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
+        .and_then(|raw| String::from_utf8(raw).ok());
+    let verdict = match &auth {
+        None => "no token",
+        Some(pair) if *pair == format!("{TOKEN_USER}:{}", state.token) => "token",
+        Some(_) => "bad token",
+    };
+    if let Ok(mut log) = state.requests.lock() {
+        log.push(format!("{} {} [{verdict}]", req.method(), req.uri()));
+    }
+    if verdict != "token" {
+        return Ok(Response::builder()
+            .status(StatusCode::UNAUTHORIZED)
+            .header("www-authenticate", "Basic realm=\"pushbuild-test\"")
+            .body(Full::new(Bytes::from_static(b"token required\n")))
+            .unwrap_or_default());
+    }
+    Ok(cgi(&state.root, req).await.unwrap_or_else(|message| {
+        Response::builder()
+            .status(StatusCode::INTERNAL_SERVER_ERROR)
+            .body(Full::new(Bytes::from(message)))
+            .unwrap_or_default()
+    }))
+}
+
+/// Runs `git http-backend` for one request, as a CGI program.
+async fn cgi(root: &Path, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, String> {
+    let (parts, body) = req.into_parts();
+    let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
+    let header = |name: &str| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let mut command = tokio::process::Command::new("git");
+    command
+        .arg("http-backend")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("GIT_PROJECT_ROOT", root)
+        .env("GIT_HTTP_EXPORT_ALL", "1")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("HOME", root)
+        .env("REQUEST_METHOD", parts.method.as_str())
+        .env("PATH_INFO", parts.uri.path())
+        .env("QUERY_STRING", parts.uri.query().unwrap_or_default())
+        .env("CONTENT_TYPE", header("content-type"))
+        .env("CONTENT_LENGTH", body.len().to_string())
+        .env("HTTP_CONTENT_ENCODING", header("content-encoding"))
+        .env("GIT_PROTOCOL", header("git-protocol"))
+        .env("REMOTE_USER", TOKEN_USER)
+        .env("REMOTE_ADDR", "127.0.0.1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command
+        .spawn()
+        .map_err(|e| format!("git http-backend: {e}"))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(&body).await.map_err(|e| e.to_string())?;
+    }
+    let output = child.wait_with_output().await.map_err(|e| e.to_string())?;
+    let out = output.stdout;
+    let split = out
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|at| (at, 4))
+        .or_else(|| out.windows(2).position(|w| w == b"\n\n").map(|at| (at, 2)))
+        .ok_or_else(|| {
+            format!(
+                "git http-backend said no headers: {}",
+                String::from_utf8_lossy(&output.stderr)
+            )
+        })?;
+    let head = String::from_utf8_lossy(&out[..split.0]).into_owned();
+    let mut response = Response::builder().status(StatusCode::OK);
+    for line in head.lines() {
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        let value = value.trim();
+        if name.eq_ignore_ascii_case("status") {
+            let code = value
+                .split_whitespace()
+                .next()
+                .and_then(|c| c.parse::<u16>().ok())
+                .unwrap_or(500);
+            response = response.status(code);
+        } else {
+            response = response.header(name, value);
+        }
+    }
+    response
+        .body(Full::new(Bytes::copy_from_slice(&out[split.0 + split.1..])))
+        .map_err(|e| e.to_string())
+}
+
+/// Runs git in `dir` (author and committer fixed), returning its trimmed output.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    crate::codecommit_standin::git(dir, args)
+}
+
+/// Makes `<root>/<owner>/<repo>.git` a bare copy of the work tree `work`.
+pub fn publish(root: &Path, owner_repo: &str, work: &Path) -> PathBuf {
+    let bare = root.join(format!("{owner_repo}.git"));
+    std::fs::create_dir_all(bare.parent().expect("a parent")).expect("owner dir");
+    let out = std::process::Command::new("git")
+        .args(["clone", "-q", "--bare"])
+        .arg(work)
+        .arg(&bare)
+        .output()
+        .expect("git clone --bare");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    bare
+}

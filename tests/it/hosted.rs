@@ -1,0 +1,179 @@
+//! Hosted repositories fetched in-process over git's smart HTTP protocol, from git's own
+//! `git http-backend` on loopback, which requires a token.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use pushbuild::names::{CommitId, ProjectName};
+use pushbuild::secret::Secret;
+use pushbuild::source::{GitHost, HostedSource, Source, SourceError};
+
+use crate::codecommit_standin::init_repo;
+use crate::git_server::{GitServer, TOKEN_USER, git, publish};
+
+const TOKEN: &str = "ghp_pushbuildTestToken0123456789";
+
+/// A work tree with a script, a link and a nested file, and two commits; returns (first,
+/// second).
+fn work_tree(dir: &Path) -> (String, String) {
+    init_repo(dir);
+    std::fs::write(dir.join("README.md"), "# app\n").unwrap();
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-q", "-m", "first"]);
+    let first = git(dir, &["rev-parse", "HEAD"]);
+    std::fs::create_dir_all(dir.join("src/deep")).unwrap();
+    std::fs::write(dir.join("src/deep/data.txt"), "data\n").unwrap();
+    std::fs::write(dir.join("build.sh"), "#!/bin/sh\necho built\n").unwrap();
+    std::fs::set_permissions(dir.join("build.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::os::unix::fs::symlink("README.md", dir.join("readme-link")).unwrap();
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-q", "-m", "second\n\nwith a body"]);
+    (first, git(dir, &["rev-parse", "HEAD"]))
+}
+
+fn source(server: &GitServer, token: Option<&str>, depth: u32) -> HostedSource {
+    HostedSource::new(
+        vec![GitHost {
+            name: "127.0.0.1".into(),
+            url: server.url(),
+            token_user: TOKEN_USER,
+            token: token.map(Secret::new),
+        }],
+        depth,
+        false,
+    )
+}
+
+fn project(path: &str) -> ProjectName {
+    ProjectName::hosted("127.0.0.1", path).unwrap()
+}
+
+fn id(text: &str) -> CommitId {
+    CommitId::parse(text).unwrap()
+}
+
+/// Every file under `dir` (`.git` included) whose bytes hold `needle`.
+fn files_holding(dir: &Path, needle: &str) -> Vec<String> {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .filter(|e| {
+            std::fs::read(e.path())
+                .is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle.as_bytes()))
+        })
+        .map(|e| e.path().display().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_is_fetched_shallow_with_a_real_git_directory_and_no_token_left_behind() {
+    let repos = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let (first, second) = work_tree(work.path());
+    publish(repos.path(), "octo/app", work.path());
+    let server = GitServer::start(repos.path(), TOKEN);
+    let dest = tempfile::tempdir().unwrap();
+
+    let summary = source(&server, Some(TOKEN), 1)
+        .fetch(&project("octo/app"), &id(&second), dest.path())
+        .await
+        .expect("fetches");
+
+    let root = dest.path();
+    assert_eq!(summary.files, 4, "{summary:?}");
+    assert_eq!(
+        std::fs::read_to_string(root.join("src/deep/data.txt")).unwrap(),
+        "data\n"
+    );
+    let mode = std::fs::metadata(root.join("build.sh"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o111, 0o111, "the script stays executable");
+    assert_eq!(
+        std::fs::read_link(root.join("readme-link")).unwrap(),
+        Path::new("README.md")
+    );
+    assert_eq!(git(root, &["rev-parse", "HEAD"]), second);
+    assert_eq!(git(root, &["log", "-1", "--format=%s"]), "second");
+    assert_eq!(git(root, &["rev-list", "--count", "HEAD"]), "1", "depth 1");
+    assert!(
+        files_holding(root, TOKEN).is_empty(),
+        "the token is written nowhere"
+    );
+    assert!(
+        !std::fs::read_to_string(root.join(".git/config"))
+            .unwrap()
+            .contains(TOKEN_USER)
+    );
+    let requests = server.requests();
+    assert!(
+        requests.iter().any(|r| r.ends_with("[token]")),
+        "{requests:?}"
+    );
+
+    // Full history when the depth is 0, and an older commit by its id.
+    let full = tempfile::tempdir().unwrap();
+    source(&server, Some(TOKEN), 0)
+        .fetch(&project("octo/app"), &id(&first), full.path())
+        .await
+        .expect("fetches");
+    assert_eq!(git(full.path(), &["rev-parse", "HEAD"]), first);
+    assert!(!full.path().join("build.sh").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_failures_say_why_and_whose_fault_they_are() {
+    let repos = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let (_, second) = work_tree(work.path());
+    publish(repos.path(), "octo/app", work.path());
+    let server = GitServer::start(repos.path(), TOKEN);
+    let fetch = |token: Option<&'static str>, path: &'static str, commit: String| {
+        let source = source(&server, token, 1);
+        async move {
+            let dest = tempfile::tempdir().unwrap();
+            source
+                .fetch(&project(path), &id(&commit), dest.path())
+                .await
+                .unwrap_err()
+        }
+    };
+
+    let err = fetch(None, "octo/app", second.clone()).await;
+    assert!(matches!(err, SourceError::AccessDenied { .. }), "{err:?}");
+    assert!(err.is_user_error());
+    let err = fetch(Some("wrong-token"), "octo/app", second.clone()).await;
+    assert!(matches!(err, SourceError::AccessDenied { .. }), "{err:?}");
+    let err = fetch(Some(TOKEN), "octo/app", "ab".repeat(20)).await;
+    assert!(matches!(err, SourceError::CommitNotFound { .. }), "{err:?}");
+    let err = fetch(Some(TOKEN), "octo/nope", second.clone()).await;
+    assert!(
+        matches!(err, SourceError::RepositoryNotFound { .. }),
+        "{err:?}"
+    );
+    assert!(!format!("{err:?}").contains(TOKEN));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_out_of_the_source_is_refused() {
+    let repos = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    init_repo(work.path());
+    std::os::unix::fs::symlink("../../etc/passwd", work.path().join("escape")).unwrap();
+    git(work.path(), &["add", "-A"]);
+    git(work.path(), &["commit", "-q", "-m", "escape"]);
+    let commit = git(work.path(), &["rev-parse", "HEAD"]);
+    publish(repos.path(), "octo/escape", work.path());
+    let server = GitServer::start(repos.path(), TOKEN);
+    let dest = tempfile::tempdir().unwrap();
+    let err = source(&server, Some(TOKEN), 1)
+        .fetch(&project("octo/escape"), &id(&commit), dest.path())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, SourceError::UnsafePath { path } if path == "escape"),
+        "{err:?}"
+    );
+}
