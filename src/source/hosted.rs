@@ -179,7 +179,8 @@ impl Clone {
             operation: "git checkout",
             message: err.to_string(),
         })?;
-        if head.detach().to_string() != self.commit.as_str().to_ascii_lowercase() {
+        let expected = gix::ObjectId::from_hex(self.commit.as_str().as_bytes()).ok();
+        if expected != Some(head.detach()) {
             return Err(SourceError::Api {
                 operation: "git checkout",
                 message: format!("HEAD is {head}, not {}", self.commit),
@@ -274,16 +275,13 @@ fn stays_inside(root: &Path, dir: &Path, target: &Path) -> bool {
         return false;
     }
     let mut path = dir.to_path_buf();
-    for part in target.components() {
-        match part {
-            std::path::Component::ParentDir => {
-                if !path.pop() || !path.starts_with(root) {
-                    return false;
-                }
-            }
-            std::path::Component::Normal(name) => path.push(name),
-            _ => {}
+    let walked = target.components().all(|part| match part {
+        std::path::Component::ParentDir => path.pop() && path.starts_with(root),
+        std::path::Component::Normal(name) => {
+            path.push(name);
+            true
         }
-    }
-    path.starts_with(root)
+        _ => true,
+    });
+    walked && path.starts_with(root)
 }
