@@ -60,6 +60,9 @@ async fn main() -> ExitCode {
         echo: Echo::Off,
         config,
     });
+    if let Err(error) = function.clear_work_dir() {
+        tracing::warn!(%error, "the work directory could not be cleared");
+    }
     let handler = service_fn(move |event: LambdaEvent<serde_json::Value>| {
         let function = function.clone();
         async move {

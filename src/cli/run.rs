@@ -101,7 +101,6 @@ pub(super) fn run(args: &RunArgs) -> ExitCode {
         },
         temp_root: std::env::temp_dir(),
         base_env: std::env::vars().collect(),
-        home: None,
     };
     let ready = Ready {
         overrides: args.env.clone(),

@@ -56,6 +56,14 @@ pub struct Config {
     pub secrets_arn: Option<String>,
 }
 
+/// One build's directories under the work directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildDirs {
+    pub root: PathBuf,
+    pub src: PathBuf,
+    pub home: PathBuf,
+}
+
 /// Fetching hosted repositories, and the commit statuses sent back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GitSettings {
@@ -199,14 +207,20 @@ impl Config {
         }
     }
 
-    /// Where a build's source is checked out: `<work dir>/src`.
-    pub fn source_dir(&self) -> PathBuf {
-        self.work_dir.join("src")
+    /// Where builds keep their own directories: `<work dir>/builds`.
+    pub fn builds_dir(&self) -> PathBuf {
+        self.work_dir.join("builds")
     }
 
-    /// The build's `HOME`: `<work dir>/home`.
-    pub fn home_dir(&self) -> PathBuf {
-        self.work_dir.join("home")
+    /// One build's directories: its source, `<work dir>/builds/<build id>/src`, and its
+    /// `HOME`, `…/home`. Builds that run at once never share them.
+    pub fn build_dirs(&self, build_id: &str) -> BuildDirs {
+        let root = self.builds_dir().join(build_id);
+        BuildDirs {
+            src: root.join("src"),
+            home: root.join("home"),
+            root,
+        }
     }
 }
 

@@ -66,8 +66,9 @@ fn defaults() {
             secrets_arn: None,
         }
     );
-    assert_eq!(config.source_dir(), PathBuf::from("/tmp/pushbuild/src"));
-    assert_eq!(config.home_dir(), PathBuf::from("/tmp/pushbuild/home"));
+    let dirs = config.build_dirs("b1");
+    assert_eq!(dirs.src, PathBuf::from("/tmp/pushbuild/builds/b1/src"));
+    assert_eq!(dirs.home, PathBuf::from("/tmp/pushbuild/builds/b1/home"));
     assert_eq!(
         ok(&[("PUSHBUILD_SOURCE_CONCURRENCY", "")]).source_concurrency,
         32

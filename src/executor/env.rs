@@ -23,8 +23,21 @@ pub struct BuildInfo {
     pub source_repo_url: Option<String>,
     /// `branch/<name>` or `tag/<name>` for builds started by a push.
     pub webhook_trigger: Option<String>,
+    /// CodeBuild's webhook variables, for builds a webhook started.
+    pub webhook: Option<WebhookVars>,
     /// Milliseconds since the Unix epoch.
     pub start_time_ms: i64,
+}
+
+/// The values of CodeBuild's webhook variables (`CODEBUILD_WEBHOOK_EVENT`, …).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct WebhookVars {
+    /// `PUSH`, `PULL_REQUEST_CREATED`, …
+    pub event: String,
+    pub head_ref: String,
+    pub base_ref: Option<String>,
+    pub actor_account_id: Option<String>,
+    pub prev_commit: Option<String>,
 }
 
 impl BuildInfo {
@@ -39,6 +52,7 @@ impl BuildInfo {
             resolved_source_version: None,
             source_repo_url: None,
             webhook_trigger: None,
+            webhook: None,
             start_time_ms: 0,
         }
     }
@@ -96,7 +110,27 @@ pub fn environment(
         ("CODEBUILD_SOURCE_REPO_URL", info.source_repo_url.as_deref()),
         ("CODEBUILD_WEBHOOK_TRIGGER", info.webhook_trigger.as_deref()),
     ];
-    for (name, value) in optional {
+    let webhook = info.webhook.as_ref();
+    let webhook_vars = [
+        ("CODEBUILD_WEBHOOK_EVENT", webhook.map(|w| w.event.as_str())),
+        (
+            "CODEBUILD_WEBHOOK_HEAD_REF",
+            webhook.map(|w| w.head_ref.as_str()),
+        ),
+        (
+            "CODEBUILD_WEBHOOK_BASE_REF",
+            webhook.and_then(|w| w.base_ref.as_deref()),
+        ),
+        (
+            "CODEBUILD_WEBHOOK_ACTOR_ACCOUNT_ID",
+            webhook.and_then(|w| w.actor_account_id.as_deref()),
+        ),
+        (
+            "CODEBUILD_WEBHOOK_PREV_COMMIT",
+            webhook.and_then(|w| w.prev_commit.as_deref()),
+        ),
+    ];
+    for (name, value) in optional.into_iter().chain(webhook_vars) {
         if let Some(value) = value {
             set(name, value);
         }
@@ -178,5 +212,40 @@ mod tests {
         assert_eq!(get(&env, "CODEBUILD_RESOLVED_SOURCE_VERSION"), None);
         assert_eq!(get(&env, "CI"), Some("true"));
         assert_eq!(env.iter().filter(|(k, _)| k == "A").count(), 1);
+    }
+
+    #[test]
+    fn a_webhook_build_has_codebuilds_webhook_variables() {
+        let info = BuildInfo {
+            webhook: Some(WebhookVars {
+                event: "PULL_REQUEST_UPDATED".into(),
+                head_ref: "refs/heads/feature".into(),
+                base_ref: Some("refs/heads/main".into()),
+                actor_account_id: Some("583231".into()),
+                prev_commit: None,
+            }),
+            ..BuildInfo::new(ProjectName::parse("web").unwrap(), "b1", 1)
+        };
+        let env = environment(&[], &spec(&[]), &[], &[], &info, Path::new("/src"), None);
+        assert_eq!(
+            get(&env, "CODEBUILD_WEBHOOK_EVENT"),
+            Some("PULL_REQUEST_UPDATED")
+        );
+        assert_eq!(
+            get(&env, "CODEBUILD_WEBHOOK_HEAD_REF"),
+            Some("refs/heads/feature")
+        );
+        assert_eq!(
+            get(&env, "CODEBUILD_WEBHOOK_BASE_REF"),
+            Some("refs/heads/main")
+        );
+        assert_eq!(
+            get(&env, "CODEBUILD_WEBHOOK_ACTOR_ACCOUNT_ID"),
+            Some("583231")
+        );
+        assert_eq!(get(&env, "CODEBUILD_WEBHOOK_PREV_COMMIT"), None);
+        let plain = BuildInfo::new(ProjectName::parse("web").unwrap(), "b1", 1);
+        let env = environment(&[], &spec(&[]), &[], &[], &plain, Path::new("/src"), None);
+        assert_eq!(get(&env, "CODEBUILD_WEBHOOK_EVENT"), None);
     }
 }

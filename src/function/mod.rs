@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 
 use crate::config::Config;
+use crate::executor::env::WebhookVars;
 use crate::executor::log::Echo;
 use crate::pipeline::{self, BuildIdentity, BuildJob, BuildSettings, Metering, StoredBuild, Work};
 use crate::source::Source;
@@ -121,20 +122,51 @@ impl<S: Source> Function<S> {
         target: BuildTarget,
         deadline: Option<Instant>,
     ) -> Result<BuildSummary, FunctionError> {
-        let identity = BuildIdentity {
+        let mut identity = BuildIdentity {
             source_version: Some(target.version.to_string()),
-            commit: target.version.commit().cloned(),
+            commit: target
+                .commit
+                .clone()
+                .or_else(|| target.version.commit().cloned()),
             reference: target.reference.clone(),
             source_repo_url: self
                 .source
                 .clone_url(&target.repository, target.region.as_deref()),
             webhook_trigger: target.webhook_trigger.clone(),
+            webhook: target.webhook.as_ref().map(|w| WebhookVars {
+                event: w.event.as_str().to_string(),
+                head_ref: w.head_ref.clone(),
+                base_ref: w.base_ref.clone(),
+                actor_account_id: w.actor_account_id.clone(),
+                prev_commit: w.prev_commit.clone(),
+            }),
             ..BuildIdentity::new(target.repository.clone(), target.initiator.clone())
         };
+        if let Some(build_id) = &target.build_id {
+            identity.build_id = build_id.clone();
+        }
         if let Some(reason) = self.refused_by_budget(&identity).await? {
             return self.run(identity, Work::Refused { reason }, None).await;
         }
-        match prepare::prepare(&self.source, &self.config, &target).await? {
+        let dirs = self.config.build_dirs(&identity.build_id);
+        let prepared = prepare::prepare(&self.source, &self.config, &target, &dirs).await;
+        let summary = self
+            .finish_prepared(target, identity, prepared?, deadline)
+            .await;
+        // The build's own directories go with it: the next build starts from nothing, and /tmp
+        // does not fill up over many builds.
+        let _ = std::fs::remove_dir_all(&dirs.root);
+        summary
+    }
+
+    async fn finish_prepared(
+        &self,
+        target: BuildTarget,
+        identity: BuildIdentity,
+        prepared: prepare::Prepared,
+        deadline: Option<Instant>,
+    ) -> Result<BuildSummary, FunctionError> {
+        match prepared {
             prepare::Prepared::SkipCi(resolved) => Ok(BuildSummary::skipped(
                 target.repository,
                 target.reference.or(resolved.reference),
@@ -151,11 +183,7 @@ impl<S: Source> Function<S> {
                     d.checked_sub(self.config.upload_reserve)
                         .unwrap_or(identity.started)
                 });
-                let summary = self.run(identity, work, deadline).await;
-                // The next build (on this warm function) starts from an empty directory, and
-                // /tmp does not fill up over many builds.
-                let _ = prepare::empty_dir(&self.config.source_dir());
-                summary
+                self.run(identity, work, deadline).await
             }
         }
     }
@@ -210,7 +238,15 @@ impl<S: Source> Function<S> {
             echo: self.echo,
             temp_root: self.config.work_dir.join("tmp"),
             base_env: self.base_env.clone(),
-            home: Some(self.config.home_dir()),
+        }
+    }
+
+    /// Removes what builds left in the work directory (a build killed with its invocation):
+    /// called once when the function starts.
+    pub fn clear_work_dir(&self) -> std::io::Result<()> {
+        match std::fs::remove_dir_all(self.config.builds_dir()) {
+            Err(err) if err.kind() != std::io::ErrorKind::NotFound => Err(err),
+            _ => Ok(()),
         }
     }
 }

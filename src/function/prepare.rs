@@ -7,7 +7,7 @@ use std::path::Path;
 
 use super::FunctionError;
 use crate::buildspec;
-use crate::config::Config;
+use crate::config::{BuildDirs, Config};
 use crate::executor::{ContextCode, PhaseContext};
 use crate::names::{CommitId, ProjectName};
 use crate::pipeline::{Ready, Work};
@@ -25,22 +25,23 @@ pub(super) enum Prepared {
     SkipCi(ResolvedCommit),
 }
 
-/// Prepares `target` in the function's work directory.
+/// Prepares `target` in its build's directories.
 pub(super) async fn prepare<S: Source>(
     source: &S,
     config: &Config,
     target: &BuildTarget,
+    dirs: &BuildDirs,
 ) -> Result<Prepared, FunctionError> {
     let repository = &target.repository;
-    let resolved = match source.resolve(repository, &target.version).await {
+    let resolved = match source.resolve(repository, &target.to_resolve()).await {
         Ok(resolved) => resolved,
         Err(err) => return cannot_start(repository, err, Vec::new(), None),
     };
     if trigger::skip_ci(&resolved.message) {
         return Ok(Prepared::SkipCi(resolved));
     }
-    let src = config.source_dir();
-    for dir in [&src, &config.home_dir()] {
+    let src = dirs.src.clone();
+    for dir in [&src, &dirs.home] {
         empty_dir(dir).map_err(|source| FunctionError::WorkDir {
             path: dir.clone(),
             source,
@@ -72,6 +73,7 @@ pub(super) async fn prepare<S: Source>(
     let ready = Ready {
         overrides: target.env_overrides.clone(),
         notes,
+        home: Some(dirs.home.clone()),
         ..Ready::new(parsed, src)
     };
     Ok(Prepared::Build {
@@ -118,7 +120,7 @@ fn fetch_notes(commit: &CommitId, fetched: &FetchSummary) -> Vec<String> {
 }
 
 /// Removes `dir`'s contents (or makes it).
-pub(super) fn empty_dir(dir: &Path) -> std::io::Result<()> {
+fn empty_dir(dir: &Path) -> std::io::Result<()> {
     match std::fs::remove_dir_all(dir) {
         Ok(()) => {}
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}

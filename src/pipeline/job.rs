@@ -11,7 +11,7 @@ use super::new_build_id;
 use crate::buildspec::{BuildSpec, Parsed, Warning};
 use crate::cost::{self, Price};
 use crate::executor::PhaseContext;
-use crate::executor::env::BuildInfo;
+use crate::executor::env::{BuildInfo, WebhookVars};
 use crate::executor::log::Echo;
 use crate::metering::{Meter, MetricSink, NullSink, RunningMeter, branch_name};
 use crate::names::{CommitId, ProjectName};
@@ -35,6 +35,8 @@ pub struct BuildIdentity {
     pub source_repo_url: Option<String>,
     /// `branch/<name>` or `tag/<name>` for builds started by a push.
     pub webhook_trigger: Option<String>,
+    /// CodeBuild's webhook variables, for a build a webhook started.
+    pub webhook: Option<WebhookVars>,
     /// When the build was taken on: billing counts from here.
     pub started: Instant,
     pub start_time: DateTime<Utc>,
@@ -52,6 +54,7 @@ impl BuildIdentity {
             reference: None,
             source_repo_url: None,
             webhook_trigger: None,
+            webhook: None,
             started: Instant::now(),
             start_time: Utc::now(),
         }
@@ -68,6 +71,7 @@ impl BuildIdentity {
             resolved_source_version: self.commit.clone(),
             source_repo_url: self.source_repo_url.clone(),
             webhook_trigger: self.webhook_trigger.clone(),
+            webhook: self.webhook.clone(),
             start_time_ms: self.start_time.timestamp_millis(),
         }
     }
@@ -83,8 +87,6 @@ pub struct BuildSettings {
     pub temp_root: PathBuf,
     /// The environment builds start from (pushbuild's own, or the function's less its settings).
     pub base_env: Vec<(String, String)>,
-    /// `HOME` for builds, when the caller's own will not do (on Lambda: under /tmp).
-    pub home: Option<PathBuf>,
 }
 
 /// What a build does.
@@ -113,6 +115,8 @@ pub struct Ready {
     pub secrets: Vec<(String, String)>,
     /// Lines for the log before the phases (what was fetched, submodules not fetched).
     pub notes: Vec<String>,
+    /// `HOME` for the build, when the caller's own will not do (on Lambda: under /tmp).
+    pub home: Option<PathBuf>,
 }
 
 impl Ready {
@@ -125,6 +129,7 @@ impl Ready {
             overrides: Vec::new(),
             secrets: Vec::new(),
             notes: Vec::new(),
+            home: None,
         }
     }
 }

@@ -152,7 +152,7 @@ fn run_phases(
         &ready.secrets,
         info,
         &ready.src_dir,
-        job.settings.home.as_deref(),
+        ready.home.as_deref(),
     );
     let request = BuildRequest {
         spec: &ready.spec,

@@ -21,7 +21,6 @@ fn settings(temp: &Path) -> BuildSettings {
         echo: Echo::Off,
         temp_root: temp.to_path_buf(),
         base_env: Vec::new(),
-        home: None,
     }
 }
 

@@ -113,6 +113,50 @@ pub trait Source: Send + Sync {
     fn clone_url(&self, repository: &ProjectName, region: Option<&str>) -> Option<String>;
 }
 
+/// Two sources behind one port: projects that are a plain repository name go to `plain`
+/// (CodeCommit, or local git repositories), hosted projects (`github.com/owner/repo`) to
+/// `hosted`.
+#[derive(Debug, Clone)]
+pub struct Routed<P, H> {
+    pub plain: P,
+    pub hosted: H,
+}
+
+impl<P: Source, H: Source> Source for Routed<P, H> {
+    async fn resolve(
+        &self,
+        repository: &ProjectName,
+        version: &SourceVersion,
+    ) -> Result<ResolvedCommit, SourceError> {
+        if repository.repository().is_some() {
+            self.plain.resolve(repository, version).await
+        } else {
+            self.hosted.resolve(repository, version).await
+        }
+    }
+
+    async fn fetch(
+        &self,
+        repository: &ProjectName,
+        commit: &CommitId,
+        dest: &Path,
+    ) -> Result<FetchSummary, SourceError> {
+        if repository.repository().is_some() {
+            self.plain.fetch(repository, commit, dest).await
+        } else {
+            self.hosted.fetch(repository, commit, dest).await
+        }
+    }
+
+    fn clone_url(&self, repository: &ProjectName, region: Option<&str>) -> Option<String> {
+        if repository.repository().is_some() {
+            self.plain.clone_url(repository, region)
+        } else {
+            self.hosted.clone_url(repository, region)
+        }
+    }
+}
+
 impl SourceError {
     /// Whether the error is the build's input's to fix (a missing branch, a file too large): the
     /// build is recorded as FAILED. The others (a host that does not answer, a full disk) are

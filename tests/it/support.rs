@@ -23,7 +23,6 @@ pub fn settings(temp: &Path, usd_per_minute: f64) -> BuildSettings {
         echo: Echo::Off,
         temp_root: temp.join("tmp"),
         base_env: vec![("PATH".into(), std::env::var("PATH").unwrap_or_default())],
-        home: Some(temp.join("home")),
     }
 }
 
@@ -42,11 +41,13 @@ pub fn identity(project: &str, build_id: &str) -> BuildIdentity {
 pub fn job(src: &Path, settings: &BuildSettings, identity: BuildIdentity) -> BuildJob {
     let parsed = buildspec::load(&src.join("buildspec.yml")).expect("the buildspec parses");
     let src = src.canonicalize().expect("canonical");
-    BuildJob::new(
-        identity,
-        settings,
-        Work::Run(Box::new(Ready::new(parsed, src))),
-    )
+    // `HOME` beside the work files (settings() puts those in `<temp>/tmp`).
+    let home = settings.temp_root.with_file_name("home");
+    let ready = Ready {
+        home: Some(home),
+        ..Ready::new(parsed, src)
+    };
+    BuildJob::new(identity, settings, Work::Run(Box::new(ready)))
 }
 
 /// A finished build: its record, its log and where everything is.
