@@ -12,12 +12,15 @@ pub mod config;
 pub mod cost;
 pub mod executor;
 pub mod function;
+#[cfg(feature = "server")]
+pub mod http;
 pub mod metering;
 pub mod names;
 pub mod pipeline;
 pub mod record;
 pub mod secret;
 pub mod source;
+pub mod status;
 pub mod store;
 pub mod trigger;
 pub mod webhook;

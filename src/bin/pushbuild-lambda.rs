@@ -58,6 +58,7 @@ async fn main() -> ExitCode {
         base_env: function::build_base_env(std::env::vars()),
         metrics: Arc::new(StdoutSink),
         echo: Echo::Off,
+        apis: Vec::new(),
         config,
     });
     if let Err(error) = function.clear_work_dir() {

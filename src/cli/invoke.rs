@@ -39,6 +39,7 @@ fn local_function(
         echo: Echo::Stderr {
             color: stderr_color(),
         },
+        apis: Vec::new(),
     })
 }
 

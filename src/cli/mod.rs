@@ -4,6 +4,7 @@
 mod billing;
 mod invoke;
 mod run;
+mod serve;
 mod summary;
 
 use std::io::IsTerminal;
@@ -43,6 +44,8 @@ enum Commands {
     /// Run the Lambda function's handler here on EVENT, with local git repositories standing in
     /// for CodeCommit and the local store for S3.
     Invoke(invoke::InvokeArgs),
+    /// Serve webhooks (GitHub) here: builds run on this machine into the local store.
+    Serve(serve::ServeArgs),
     /// Report a month's billed builds per repository, from the billing ledger.
     Billing(billing::BillingArgs),
     /// Check a buildspec: print its errors and warnings.
@@ -87,6 +90,7 @@ pub fn main() -> ExitCode {
         Commands::Invoke(args) => invoke::invoke(&args),
         Commands::Validate { file } => validate(&file),
         Commands::Billing(args) => billing::run(&args),
+        Commands::Serve(args) => serve::serve(&args),
     }
 }
 

@@ -7,8 +7,10 @@
 //! or store that stays unreachable) are errors, and [`FunctionError::error_type`] says whether a
 //! retry can help.
 
+pub mod claim;
 mod error;
 mod prepare;
+mod report;
 mod response;
 
 use std::sync::Arc;
@@ -21,8 +23,9 @@ use crate::executor::env::WebhookVars;
 use crate::executor::log::Echo;
 use crate::pipeline::{self, BuildIdentity, BuildJob, BuildSettings, Metering, StoredBuild, Work};
 use crate::source::Source;
-use crate::store::{ObjectMeta, Store};
-use crate::trigger::{self, BuildTarget, Planned};
+use crate::status::HostApi;
+use crate::store::Store;
+use crate::trigger::{self, BuildTarget, Host, Planned};
 
 pub use error::FunctionError;
 pub use response::{BuildSummary, InvocationResponse};
@@ -39,6 +42,8 @@ pub struct Function<S> {
     /// Where build logs are echoed as they are written (off on Lambda: standard output carries
     /// metrics there).
     pub echo: Echo,
+    /// The hosts' APIs that webhook builds report their results to.
+    pub apis: Vec<(Host, Arc<dyn HostApi>)>,
 }
 
 impl<S: Source> Function<S> {
@@ -72,7 +77,7 @@ impl<S: Source> Function<S> {
     /// (a conditional write), so a second delivery of the same event is reported as a duplicate
     /// instead of building again. A claim whose build failed for pushbuild's own reasons is
     /// released, so Lambda's retry can build it.
-    async fn build(
+    pub async fn build(
         &self,
         target: BuildTarget,
         deadline: Option<Instant>,
@@ -80,48 +85,44 @@ impl<S: Source> Function<S> {
         let Some(dedup_key) = target.dedup_key.clone() else {
             return self.run_target(target, deadline).await;
         };
-        let key = claim_key(target.repository.as_str(), &dedup_key);
-        let body = serde_json::json!({
-            "dedupKey": dedup_key,
-            "repository": target.repository,
-            "claimedAt": Utc::now().to_rfc3339(),
-        })
-        .to_string();
         let store = self.store.clone();
-        let claim = key.clone();
-        let created = run_blocking(move || {
-            store.put_if_absent(
-                &claim,
-                body.as_bytes(),
-                &ObjectMeta::new("application/json"),
-            )
-        })
-        .await??;
+        let (project, key) = (target.repository.clone(), dedup_key.clone());
+        let created = run_blocking(move || claim::take(&*store, &project, &key)).await??;
         if !created {
-            tracing::info!(dedup_key = dedup_key.as_str(), "duplicate delivery skipped");
-            // A duplicate is not a build of its own: it gets no record, no number, no bill.
-            return Ok(BuildSummary::skipped(
-                target.repository,
-                target.reference,
-                target.version.commit().map(ToString::to_string),
-                format!(
-                    "duplicate delivery: `{dedup_key}` was already taken by an earlier delivery of this event"
-                ),
-            ));
+            return Ok(claim::duplicate(&target, &dedup_key));
         }
-        let result = self.run_target(target, deadline).await;
+        let result = self.run_target(target.clone(), deadline).await;
         if result.is_err() {
             let store = self.store.clone();
-            let _ = run_blocking(move || store.delete(&key)).await;
+            let _ =
+                run_blocking(move || claim::release(&*store, &target.repository, &dedup_key)).await;
         }
         result
     }
 
+    /// Builds one target, and tells the host how it went when a webhook asked for it.
     async fn run_target(
         &self,
         target: BuildTarget,
         deadline: Option<Instant>,
     ) -> Result<BuildSummary, FunctionError> {
+        let identity = self.identity(&target);
+        let report = report::Report::start(
+            &self.apis,
+            &self.config.git,
+            &self.base_env,
+            &target,
+            &identity,
+        );
+        let result = self.run_identified(target, identity, deadline).await;
+        if let Some(report) = report {
+            report.finish(&result).await;
+        }
+        result
+    }
+
+    /// Who the build of `target` is.
+    fn identity(&self, target: &BuildTarget) -> BuildIdentity {
         let mut identity = BuildIdentity {
             source_version: Some(target.version.to_string()),
             commit: target
@@ -145,6 +146,15 @@ impl<S: Source> Function<S> {
         if let Some(build_id) = &target.build_id {
             identity.build_id = build_id.clone();
         }
+        identity
+    }
+
+    async fn run_identified(
+        &self,
+        target: BuildTarget,
+        identity: BuildIdentity,
+        deadline: Option<Instant>,
+    ) -> Result<BuildSummary, FunctionError> {
         if let Some(reason) = self.refused_by_budget(&identity).await? {
             return self.run(identity, Work::Refused { reason }, None).await;
         }
@@ -249,14 +259,6 @@ impl<S: Source> Function<S> {
             _ => Ok(()),
         }
     }
-}
-
-/// Where the claim for one delivery key lies: `claims/<repository>/<sha256 of the key>`.
-fn claim_key(repository: &str, dedup_key: &str) -> String {
-    use sha2::Digest;
-    let digest = sha2::Sha256::digest(dedup_key.as_bytes());
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!("claims/{repository}/{hex}.json")
 }
 
 /// Runs blocking work (the pipeline, the sync store) off the async runtime's threads.

@@ -35,6 +35,9 @@ pub struct BuildSummary {
     pub artifact_uris: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log_uri: Option<String>,
+    /// How long the build took, when it has a record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
     pub billed_minutes: u64,
 }
 
@@ -57,6 +60,7 @@ impl BuildSummary {
             record_uri: None,
             artifact_uris: Vec::new(),
             log_uri: None,
+            duration_ms: None,
             billed_minutes: 0,
         }
     }
@@ -79,6 +83,7 @@ impl BuildSummary {
             record_uri: Some(stored.record_uri.clone()),
             artifact_uris: record.artifacts.iter().map(|a| a.uri.clone()).collect(),
             log_uri: Some(record.log_uri.clone()),
+            duration_ms: Some(record.duration_ms),
             billed_minutes: record.billed_minutes,
         }
     }

@@ -93,6 +93,7 @@ async fn a_build_request_for_a_sha256_commit_builds_that_commit() {
         ),
         metrics: Arc::new(NullSink),
         echo: Echo::Off,
+        apis: Vec::new(),
     };
     let event = json!({"repository": "app", "sourceVersion": commit});
     let deadline = Instant::now() + Duration::from_secs(60);

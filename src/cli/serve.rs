@@ -1,0 +1,162 @@
+//! `pushbuild serve`: the webhook front door on this machine. Hosts' webhooks (through a tunnel)
+//! build here, `--jobs` at once, into the local store; the results go back to the commits.
+//! The settings are the function's (`PUSHBUILD_GITHUB_WEBHOOK_SECRET`, `PUSHBUILD_GITHUB_TOKEN`,
+//! `PUSHBUILD_FILTER_GROUPS`, …), read from this process's environment.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[cfg(feature = "server")]
+use super::EXIT_INTERNAL;
+use super::bad_input;
+#[cfg(feature = "server")]
+use super::default_store;
+
+#[derive(Debug, clap::Args)]
+pub(super) struct ServeArgs {
+    /// The address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// The local store [default: as for `run`].
+    #[arg(long)]
+    store: Option<PathBuf>,
+    /// How many builds run at once [default: the number of cores].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    jobs: Option<u32>,
+    /// How many builds may wait for a worker; a webhook beyond that is answered 503.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    queue: u32,
+    /// Each build's deadline, in seconds (CodeBuild's default is 60 minutes).
+    #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..))]
+    timeout: u64,
+}
+
+#[cfg(not(feature = "server"))]
+pub(super) fn serve(_args: &ServeArgs) -> ExitCode {
+    bad_input(
+        "this pushbuild was built without the webhook server; build it with `--features server` \
+         (cargo install --path . --features server)",
+    )
+}
+
+#[cfg(feature = "server")]
+pub(super) fn serve(args: &ServeArgs) -> ExitCode {
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .try_init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::from(EXIT_INTERNAL);
+        }
+    };
+    runtime.block_on(server::run(args))
+}
+
+#[cfg(feature = "server")]
+mod server {
+    use std::process::ExitCode;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::{EXIT_INTERNAL, ServeArgs, bad_input, default_store};
+    use crate::config::Config;
+    use crate::executor::log::Echo;
+    use crate::function::{self, Function};
+    use crate::http::{FrontDoor, LocalQueue, router};
+    use crate::metering::NullSink;
+    use crate::source::{GitHost, HostedSource};
+    use crate::status::{GitHubApi, HostApi};
+    use crate::store::{LocalStore, Store};
+    use crate::trigger::Host;
+
+    pub(super) async fn run(args: &ServeArgs) -> ExitCode {
+        let work_dir = std::env::var("PUSHBUILD_WORK_DIR")
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+            .unwrap_or_else(|| {
+                std::env::temp_dir()
+                    .join("pushbuild-serve")
+                    .display()
+                    .to_string()
+            });
+        // The function's own settings, with the local store standing in for the bucket.
+        let config = Config::from_vars(|name| match name {
+            "PUSHBUILD_BUCKET" => Some("local-store".to_string()),
+            "PUSHBUILD_WORK_DIR" => Some(work_dir.clone()),
+            other => std::env::var(other).ok(),
+        });
+        let config = match config {
+            Ok(config) => config,
+            Err(err) => return bad_input(err),
+        };
+        let store_dir = args.store.clone().unwrap_or_else(default_store);
+        let store: Arc<dyn Store> = Arc::new(LocalStore::new(&store_dir));
+        let github = &config.webhooks.github;
+        let api: Arc<dyn HostApi> = Arc::new(GitHubApi::new(&github.api_url, github.token.clone()));
+        let apis = vec![(Host::GitHub, api)];
+        let source = HostedSource::new(
+            vec![GitHost {
+                name: github.host_name().to_string(),
+                url: github.url.clone(),
+                token_user: "x-access-token",
+                token: github.token.clone(),
+            }],
+            config.git.clone_depth,
+            config.git.submodules,
+        );
+        let front_settings = config.webhooks.clone();
+        let status_context = config.git.status_context.clone();
+        let function = Arc::new(Function {
+            config,
+            source,
+            store: store.clone(),
+            base_env: function::build_base_env(std::env::vars()),
+            metrics: Arc::new(NullSink),
+            echo: Echo::Off,
+            apis: apis.clone(),
+        });
+        if let Err(error) = function.clear_work_dir() {
+            tracing::warn!(%error, "the work directory could not be cleared");
+        }
+        let jobs = args.jobs.map_or_else(
+            || std::thread::available_parallelism().map_or(1, |n| n.get()),
+            |n| n as usize,
+        );
+        let queue = LocalQueue::start(
+            function,
+            jobs,
+            args.queue as usize,
+            Duration::from_secs(args.timeout),
+        );
+        let front = Arc::new(FrontDoor {
+            webhooks: front_settings,
+            store,
+            dispatch: queue,
+            apis,
+            status_context,
+        });
+        let listener = match tokio::net::TcpListener::bind(args.listen).await {
+            Ok(listener) => listener,
+            Err(err) => return bad_input(format!("--listen {}: {err}", args.listen)),
+        };
+        let address = listener.local_addr().unwrap_or(args.listen);
+        eprintln!(
+            "pushbuild serve: listening on http://{address} ({jobs} builds at once, store {})",
+            store_dir.display()
+        );
+        match axum::serve(listener, router(front)).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("error: the server stopped: {err}");
+                ExitCode::from(EXIT_INTERNAL)
+            }
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! The local hand-off: a bounded queue in the process, drained by `--jobs` workers that run the
+//! function's builds here, into the local store.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Mutex, mpsc};
+
+use super::{Dispatch, DispatchError};
+use crate::function::Function;
+use crate::source::Source;
+use crate::trigger::BuildTarget;
+
+/// Builds waiting to run, and the workers that run them.
+#[derive(Clone)]
+pub struct LocalQueue {
+    sender: mpsc::Sender<BuildTarget>,
+    capacity: usize,
+}
+
+impl LocalQueue {
+    /// Starts `jobs` workers (at least one) over a queue of `capacity` waiting builds, each
+    /// build with `timeout` as its deadline. Call inside a tokio runtime.
+    pub fn start<S: Source + 'static>(
+        function: Arc<Function<S>>,
+        jobs: usize,
+        capacity: usize,
+        timeout: Duration,
+    ) -> LocalQueue {
+        let capacity = capacity.max(1);
+        let (sender, receiver) = mpsc::channel::<BuildTarget>(capacity);
+        let receiver = Arc::new(Mutex::new(receiver));
+        for worker in 0..jobs.max(1) {
+            let (function, receiver) = (function.clone(), receiver.clone());
+            tokio::spawn(async move {
+                loop {
+                    let next = receiver.lock().await.recv().await;
+                    let Some(target) = next else { break };
+                    let project = target.repository.to_string();
+                    let deadline = Instant::now() + timeout;
+                    match function.build(target, Some(deadline)).await {
+                        Ok(summary) => tracing::info!(
+                            worker,
+                            project,
+                            build_id = summary.build_id.as_deref().unwrap_or("-"),
+                            status = summary.status.as_str(),
+                            "build finished"
+                        ),
+                        Err(err) => tracing::error!(
+                            worker,
+                            project,
+                            error_type = err.error_type(),
+                            error = %err,
+                            "build failed in pushbuild"
+                        ),
+                    }
+                }
+            });
+        }
+        LocalQueue { sender, capacity }
+    }
+}
+
+impl Dispatch for LocalQueue {
+    async fn dispatch(&self, target: BuildTarget) -> Result<(), DispatchError> {
+        self.sender.try_send(target).map_err(|err| match err {
+            mpsc::error::TrySendError::Full(_) => DispatchError::QueueFull {
+                capacity: self.capacity,
+            },
+            mpsc::error::TrySendError::Closed(_) => {
+                DispatchError::Closed("the workers have stopped".into())
+            }
+        })
+    }
+}

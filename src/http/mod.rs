@@ -1,0 +1,270 @@
+//! The HTTP front door: one application (axum routes and handlers) served two ways, locally by
+//! `pushbuild serve` and on AWS by the function through its Function URL.
+//!
+//! Routes: `POST /webhooks/github`, `GET /health`. A webhook is answered as soon as it is
+//! verified, planned and its build handed off ([`Dispatch`]), never after the build runs:
+//! `202` with the builds (`QUEUED` or `SKIPPED`), `200` for a ping or an event that builds
+//! nothing, `401` for a missing or wrong signature (nothing is built or stored), `400` for a body
+//! that is not the event it claims to be, `413` above the body limit.
+
+mod local;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+
+pub use local::LocalQueue;
+
+use crate::function::claim;
+use crate::pipeline::new_build_id;
+use crate::status::{self, CommitStatus, HostApi, State as StatusState};
+use crate::store::Store;
+use crate::trigger::{BuildTarget, Host, Skipped};
+use crate::webhook::{self, BODY_LIMIT, Headers, HostEvent, Plan, Received, WebhookError};
+
+/// Hands a planned build off to be built: a local queue, or the function invoking itself.
+pub trait Dispatch: Send + Sync + 'static {
+    /// Returns once `target` is queued (not built).
+    fn dispatch(
+        &self,
+        target: BuildTarget,
+    ) -> impl Future<Output = Result<(), DispatchError>> + Send;
+}
+
+/// Why a build could not be handed off (answered 503: the host may deliver again).
+#[derive(Debug, thiserror::Error)]
+pub enum DispatchError {
+    #[error("the build queue is full ({capacity} builds wait already)")]
+    QueueFull { capacity: usize },
+    #[error("the builds can no longer be taken: {0}")]
+    Closed(String),
+    #[error("the function could not invoke itself: {0}")]
+    Invoke(String),
+}
+
+/// What the front door needs.
+pub struct FrontDoor<D> {
+    pub webhooks: webhook::WebhookSettings,
+    /// Where delivery claims are kept.
+    pub store: Arc<dyn Store>,
+    pub dispatch: D,
+    /// The hosts' APIs: a pull request's files (for `FILE_PATH` filters), and the status of a
+    /// build that was asked for but refused (a fork's pull request).
+    pub apis: Vec<(Host, Arc<dyn HostApi>)>,
+    /// The commit status's context template, for refused builds.
+    pub status_context: String,
+}
+
+impl<D> FrontDoor<D> {
+    fn api(&self, host: Host) -> Option<Arc<dyn HostApi>> {
+        self.apis
+            .iter()
+            .find(|(h, _)| *h == host)
+            .map(|(_, api)| api.clone())
+    }
+}
+
+/// The routes, over `front`.
+pub fn router<D: Dispatch>(front: Arc<FrontDoor<D>>) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/webhooks/github", post(github::<D>))
+        .with_state(front)
+}
+
+async fn health() -> Response {
+    json_answer(StatusCode::OK, json!({"status": "ok"}))
+}
+
+async fn github<D: Dispatch>(
+    State(front): State<Arc<FrontDoor<D>>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    // The limit is checked while reading, so a huge body is never held whole.
+    let body = match axum::body::to_bytes(body, BODY_LIMIT).await {
+        Ok(body) => body,
+        Err(_) => return refuse(&WebhookError::TooLarge { limit: BODY_LIMIT }),
+    };
+    receive(&front, Host::GitHub, &headers, &body).await
+}
+
+/// Verifies, reads, plans and hands off one delivery.
+pub async fn receive<D: Dispatch>(
+    front: &FrontDoor<D>,
+    host: Host,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Response {
+    let headers = Headers::new(
+        headers
+            .iter()
+            .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?.to_string()))),
+    );
+    let mut event = match webhook::receive(host, &front.webhooks, &headers, body) {
+        Ok(Received::Ping) => return json_answer(StatusCode::OK, json!({"pong": true})),
+        Ok(Received::Ignored { reason }) => return ignored(reason),
+        Ok(Received::Event(event)) => event,
+        Err(err) => return refuse(&err),
+    };
+    if let Err(answer) = add_pull_request_files(front, &mut event).await {
+        return answer;
+    }
+    let plan = match webhook::plan(&event, &front.webhooks) {
+        Ok(plan) => plan,
+        Err(err) => return refuse(&err),
+    };
+    match plan {
+        Plan::Ignored { reason } => ignored(reason),
+        Plan::Skip { skipped, asked_for } => {
+            if asked_for {
+                refused_status(front, &event, &skipped).await;
+            }
+            accepted(vec![skipped_entry(&skipped)])
+        }
+        Plan::Build(target) => match hand_off(front, *target).await {
+            Ok(entry) => accepted(vec![entry]),
+            Err(answer) => answer,
+        },
+    }
+}
+
+/// A pull request's files, asked of the host when a filter group looks at them.
+async fn add_pull_request_files<D>(
+    front: &FrontDoor<D>,
+    event: &mut HostEvent,
+) -> Result<(), Response> {
+    let Some(pr) = &event.pull_request else {
+        return Ok(());
+    };
+    if !front.webhooks.filter_groups.needs_files() {
+        return Ok(());
+    }
+    let Some(api) = front.api(event.host) else {
+        return Ok(());
+    };
+    match api.pull_request_files(&event.repository, pr.number).await {
+        Ok(files) => {
+            event.changed_files = Some(files);
+            Ok(())
+        }
+        Err(err) => {
+            tracing::warn!(repository = event.repository, error = %err, "a pull request's files could not be read");
+            Err(json_answer(
+                StatusCode::BAD_GATEWAY,
+                json!({"error": format!("the pull request's files could not be read for the FILE_PATH filters: {err}")}),
+            ))
+        }
+    }
+}
+
+/// Claims the delivery, gives the build its id and hands it off.
+async fn hand_off<D: Dispatch>(
+    front: &FrontDoor<D>,
+    mut target: BuildTarget,
+) -> Result<Value, Response> {
+    let dedup_key = target.dedup_key.take();
+    if let Some(key) = &dedup_key {
+        let (store, project, key) = (front.store.clone(), target.repository.clone(), key.clone());
+        let taken = tokio::task::spawn_blocking(move || claim::take(&*store, &project, &key))
+            .await
+            .map_err(|err| unavailable(&err))?
+            .map_err(|err| unavailable(&err))?;
+        if !taken {
+            let duplicate = claim::duplicate(&target, dedup_key.as_deref().unwrap_or_default());
+            return Ok(json!({
+                "repository": duplicate.repository,
+                "ref": duplicate.reference,
+                "commit": duplicate.commit,
+                "status": "SKIPPED",
+                "reason": duplicate.reason,
+            }));
+        }
+    }
+    let build_id = new_build_id();
+    target.build_id = Some(build_id.clone());
+    let entry = json!({
+        "buildId": build_id,
+        "repository": target.repository,
+        "ref": target.reference,
+        "commit": target.commit,
+        "status": "QUEUED",
+    });
+    let project = target.repository.clone();
+    if let Err(err) = front.dispatch.dispatch(target).await {
+        tracing::error!(error = %err, "a build could not be handed off");
+        if let Some(key) = dedup_key {
+            let store = front.store.clone();
+            let _ =
+                tokio::task::spawn_blocking(move || claim::release(&*store, &project, &key)).await;
+        }
+        return Err(unavailable(&err));
+    }
+    Ok(entry)
+}
+
+/// Tells the commit that the build it asked for was refused (`error`).
+async fn refused_status<D>(front: &FrontDoor<D>, event: &HostEvent, skipped: &Skipped) {
+    let (Some(api), Some(commit)) = (front.api(event.host), event.commit.as_ref()) else {
+        return;
+    };
+    let status = CommitStatus::new(
+        StatusState::Error,
+        status::expand(&front.status_context, &[]),
+        None,
+        &format!("SKIPPED: {}", skipped.reason),
+    );
+    status::report(&*api, &event.repository, commit, &status).await;
+}
+
+fn skipped_entry(skipped: &Skipped) -> Value {
+    json!({
+        "repository": skipped.repository,
+        "ref": skipped.reference,
+        "commit": skipped.commit,
+        "status": "SKIPPED",
+        "reason": skipped.reason,
+    })
+}
+
+fn accepted(builds: Vec<Value>) -> Response {
+    json_answer(StatusCode::ACCEPTED, json!({ "builds": builds }))
+}
+
+fn ignored(reason: String) -> Response {
+    json_answer(StatusCode::OK, json!({ "builds": [], "reason": reason }))
+}
+
+fn refuse(err: &WebhookError) -> Response {
+    if let WebhookError::SecretNotConfigured { setting } = err {
+        tracing::warn!(
+            setting,
+            "a webhook was refused: its secret is not configured; set the setting"
+        );
+    }
+    let status = StatusCode::from_u16(err.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    json_answer(status, json!({ "error": err.to_string() }))
+}
+
+fn unavailable(err: &dyn std::fmt::Display) -> Response {
+    json_answer(
+        StatusCode::SERVICE_UNAVAILABLE,
+        json!({ "error": format!("the build could not be queued: {err}") }),
+    )
+}
+
+fn json_answer(status: StatusCode, body: Value) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}

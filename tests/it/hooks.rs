@@ -1,0 +1,135 @@
+//! Shared by the webhook tests: a hosted repository on the test git server with a good and a
+//! failing commit, and GitHub deliveries made from the samples in `events/github/`, edited to
+//! name that repository and its commits, and signed with the test secret.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+
+use crate::codecommit_standin::init_repo;
+use crate::git_server::{git, publish};
+
+pub const SECRET: &str = "pushbuild-test-webhook-secret";
+pub const TOKEN: &str = "ghp_testTokenNeverShown0123456789abcdef";
+pub const REPOSITORY: &str = "octo/app";
+
+/// A buildspec that prints what the tests look for: the webhook variables, what git says of the
+/// checkout, the git config and the whole environment.
+pub const GOOD_SPEC: &str = r#"version: 0.2
+phases:
+  build:
+    commands:
+      - echo "event=$CODEBUILD_WEBHOOK_EVENT head=$CODEBUILD_WEBHOOK_HEAD_REF base=$CODEBUILD_WEBHOOK_BASE_REF actor=$CODEBUILD_WEBHOOK_ACTOR_ACCOUNT_ID prev=$CODEBUILD_WEBHOOK_PREV_COMMIT"
+      - echo "trigger=$CODEBUILD_WEBHOOK_TRIGGER version=$CODEBUILD_SOURCE_VERSION resolved=$CODEBUILD_RESOLVED_SOURCE_VERSION"
+      - echo "url=$CODEBUILD_SOURCE_REPO_URL"
+      - echo "git-head=$(git rev-parse HEAD)"
+      - git log -1 --format='git-message=%s'
+      - cat .git/config
+      - env | sort
+"#;
+
+const FAILING_SPEC: &str = "version: 0.2\nphases:\n  build:\n    commands:\n      - echo failing on purpose\n      - exit 3\n";
+
+/// The repository's commits.
+pub struct Commits {
+    /// On `main`: the good buildspec.
+    pub good: String,
+    /// On `broken`: a buildspec that fails.
+    pub failing: String,
+}
+
+/// Publishes `octo/app` under `root` (the git server's directory).
+pub fn hosted_repository(root: &Path) -> Commits {
+    let work = tempfile::tempdir().expect("temp dir");
+    let dir = work.path();
+    init_repo(dir);
+    std::fs::create_dir_all(dir.join("src")).expect("src");
+    std::fs::write(dir.join("src/main.sh"), "echo main\n").expect("a file");
+    std::fs::write(dir.join("buildspec.yml"), GOOD_SPEC).expect("buildspec");
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-q", "-m", "A good build"]);
+    let good = git(dir, &["rev-parse", "HEAD"]);
+    git(dir, &["checkout", "-q", "-b", "broken"]);
+    std::fs::write(dir.join("buildspec.yml"), FAILING_SPEC).expect("buildspec");
+    git(dir, &["commit", "-q", "-am", "A failing build"]);
+    let failing = git(dir, &["rev-parse", "HEAD"]);
+    publish(root, REPOSITORY, dir);
+    Commits { good, failing }
+}
+
+/// A sample payload from `events/github/`.
+pub fn sample(name: &str) -> Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("events/github/{name}.json"));
+    serde_json::from_slice(&std::fs::read(&path).expect("the sample")).expect("JSON")
+}
+
+/// A push of `commit` to `git_ref` of the test repository.
+pub fn push(git_ref: &str, commit: &str, message: &str) -> Value {
+    let mut body = sample("push");
+    body["ref"] = json!(git_ref);
+    body["after"] = json!(commit);
+    body["head_commit"]["id"] = json!(commit);
+    body["head_commit"]["message"] = json!(message);
+    body["commits"][0]["id"] = json!(commit);
+    body["commits"][0]["message"] = json!(message);
+    body["repository"]["full_name"] = json!(REPOSITORY);
+    body
+}
+
+/// A pull request event (`sample` names one) at `commit`.
+pub fn pull_request(sample_name: &str, commit: &str) -> Value {
+    let mut body = sample(sample_name);
+    body["pull_request"]["head"]["sha"] = json!(commit);
+    body["repository"]["full_name"] = json!(REPOSITORY);
+    if body["pull_request"]["head"]["repo"]["full_name"] == json!("octo-org/hello-app") {
+        body["pull_request"]["head"]["repo"]["full_name"] = json!(REPOSITORY);
+    }
+    body
+}
+
+/// The headers and bytes of a delivery of `body` as GitHub's `event`, signed with `secret`.
+pub fn delivery(
+    event: &str,
+    body: &Value,
+    id: &str,
+    secret: &str,
+) -> (Vec<(String, String)>, Vec<u8>) {
+    let bytes = serde_json::to_vec(body).expect("JSON");
+    let signature = pushbuild::webhook::signature::hmac_sha256_hex(secret.as_bytes(), &bytes);
+    let headers = vec![
+        ("Content-Type".to_string(), "application/json".to_string()),
+        ("X-GitHub-Event".to_string(), event.to_string()),
+        ("X-GitHub-Delivery".to_string(), id.to_string()),
+        ("X-GitHub-Hook-ID".to_string(), "77".to_string()),
+        (
+            "X-Hub-Signature-256".to_string(),
+            format!("sha256={signature}"),
+        ),
+    ];
+    (headers, bytes)
+}
+
+/// Every file under `dir` whose bytes hold `needle`.
+pub fn files_holding(dir: &Path, needle: &str) -> Vec<String> {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .filter(|e| {
+            std::fs::read(e.path())
+                .is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes()))
+        })
+        .map(|e| e.path().display().to_string())
+        .collect()
+}
+
+/// Every file under `dir`.
+pub fn all_files(dir: &Path) -> Vec<String> {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.path().display().to_string())
+        .collect()
+}

@@ -1,0 +1,455 @@
+//! `pushbuild serve`, the real binary, answering GitHub's webhooks: it fetches from git's own
+//! `git http-backend` (requiring the token), builds into its local store, and reports commit
+//! statuses to the GitHub API stand-in.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::git_server::GitServer;
+use crate::github_api::GitHubApi;
+use crate::hooks::{self, REPOSITORY, SECRET, TOKEN};
+
+/// Pushes build unless the message says `[no build]`; pull requests (merged ones too) build when
+/// they touch `src/` or the buildspec.
+const FILTER_GROUPS: &str = r#"[
+  [{"type": "EVENT", "pattern": "PUSH"},
+   {"type": "COMMIT_MESSAGE", "pattern": "\\[no build\\]", "excludeMatchedPattern": true}],
+  [{"type": "EVENT", "pattern": "PULL_REQUEST_CREATED, PULL_REQUEST_UPDATED, PULL_REQUEST_REOPENED, PULL_REQUEST_MERGED"},
+   {"type": "FILE_PATH", "pattern": "^(src/|buildspec\\.yml$)"}]
+]"#;
+
+/// A git server with the test repository, the API stand-in, and `pushbuild serve` over them.
+struct Harness {
+    git: GitServer,
+    api: GitHubApi,
+    commits: hooks::Commits,
+    serve: Child,
+    url: String,
+    store: tempfile::TempDir,
+    _repos: tempfile::TempDir,
+    _work: tempfile::TempDir,
+    stderr: Arc<Mutex<String>>,
+    client: reqwest::blocking::Client,
+}
+
+impl Harness {
+    fn start() -> Harness {
+        let repos = tempfile::tempdir().expect("temp dir");
+        let commits = hooks::hosted_repository(repos.path());
+        let git = GitServer::start(repos.path(), TOKEN);
+        let api = GitHubApi::start(TOKEN);
+        let store = tempfile::tempdir().expect("temp dir");
+        let work = tempfile::tempdir().expect("temp dir");
+        let mut serve = Command::new(env!("CARGO_BIN_EXE_pushbuild"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--jobs", "2", "--store"])
+            .arg(store.path())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", work.path())
+            .env("PUSHBUILD_WORK_DIR", work.path())
+            .env("PUSHBUILD_GITHUB_WEBHOOK_SECRET", SECRET)
+            .env("PUSHBUILD_GITHUB_TOKEN", TOKEN)
+            .env("PUSHBUILD_GITHUB_URL", git.url())
+            .env("PUSHBUILD_GITHUB_API_URL", api.url())
+            .env("PUSHBUILD_FILTER_GROUPS", FILTER_GROUPS)
+            .env(
+                "PUSHBUILD_STATUS_TARGET_URL",
+                "https://ci.example.com/${PUSHBUILD_PROJECT}/${PUSHBUILD_BUILD_ID}",
+            )
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("pushbuild serve starts");
+        // Its first line says where it listens; the rest is kept for failure messages.
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let pipe = serve.stderr.take().expect("stderr");
+        let kept = stderr.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                if let Some(url) = line.split("listening on ").nth(1) {
+                    let _ = tx.send(
+                        url.split_whitespace()
+                            .next()
+                            .unwrap_or_default()
+                            .to_string(),
+                    );
+                }
+                if let Ok(mut text) = kept.lock() {
+                    text.push_str(&line);
+                    text.push('\n');
+                }
+            }
+        });
+        let url = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("pushbuild serve says where it listens");
+        Harness {
+            git,
+            api,
+            commits,
+            serve,
+            url,
+            store,
+            _repos: repos,
+            _work: work,
+            stderr,
+            client: reqwest::blocking::Client::new(),
+        }
+    }
+
+    fn post(&self, headers: &[(String, String)], body: &[u8]) -> (u16, Value) {
+        let mut request = self
+            .client
+            .post(format!("{}/webhooks/github", self.url))
+            .body(body.to_vec());
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        let response = request.send().expect("serve answers");
+        let status = response.status().as_u16();
+        let text = response.text().unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(json!({ "text": text })),
+        )
+    }
+
+    /// Delivers `body` as GitHub's `event`, signed with the right secret.
+    fn deliver(&self, event: &str, body: &Value, id: &str) -> (u16, Value) {
+        let (headers, bytes) = hooks::delivery(event, body, id, SECRET);
+        self.post(&headers, &bytes)
+    }
+
+    fn project_dir(&self) -> PathBuf {
+        self.store
+            .path()
+            .join(format!("builds/127.0.0.1/{REPOSITORY}"))
+    }
+
+    /// The build's record, once it is written (polled: builds run in the background).
+    fn record(&self, build_id: &str) -> Value {
+        let path = self.project_dir().join(build_id).join("build.json");
+        let until = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < until {
+            if let Ok(bytes) = std::fs::read(&path) {
+                return serde_json::from_slice(&bytes).expect("a record");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "no record for {build_id}; pushbuild serve said:\n{}",
+            self.stderr.lock().map(|s| s.clone()).unwrap_or_default()
+        );
+    }
+
+    fn log(&self, build_id: &str) -> String {
+        std::fs::read_to_string(self.project_dir().join(build_id).join("build.log"))
+            .expect("the log")
+    }
+
+    /// The states posted for `commit`, once `count` of them arrived.
+    fn states(&self, commit: &str, count: usize) -> Vec<String> {
+        let until = Instant::now() + Duration::from_secs(30);
+        loop {
+            let calls = self.api.statuses(commit);
+            if calls.len() >= count || Instant::now() > until {
+                return calls
+                    .iter()
+                    .map(|c| c.body["state"].as_str().unwrap_or_default().to_string())
+                    .collect();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The one build a 202 answer queued.
+    fn queued(&self, answer: &(u16, Value)) -> String {
+        assert_eq!(answer.0, 202, "{}", answer.1);
+        let build = &answer.1["builds"][0];
+        assert_eq!(build["status"], "QUEUED", "{}", answer.1);
+        build["buildId"].as_str().expect("a build id").to_string()
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        let _ = self.serve.kill();
+        let _ = self.serve.wait();
+    }
+}
+
+#[test]
+fn serve_answers_health_and_ping_and_refuses_what_is_not_signed() {
+    let h = Harness::start();
+    let health = h
+        .client
+        .get(format!("{}/health", h.url))
+        .send()
+        .expect("health");
+    assert_eq!(health.status().as_u16(), 200);
+    let ping = h.deliver("ping", &hooks::sample("ping"), "d-ping");
+    assert_eq!(ping, (200, json!({"pong": true})));
+
+    let body = hooks::push("refs/heads/main", &h.commits.good, "A good build");
+    let (headers, bytes) = hooks::delivery("push", &body, "d-bad", "not-the-secret");
+    let (status, answer) = h.post(&headers, &bytes);
+    assert_eq!(status, 401, "{answer}");
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("does not match")
+    );
+    let unsigned: Vec<(String, String)> = headers
+        .into_iter()
+        .filter(|(name, _)| name != "X-Hub-Signature-256")
+        .collect();
+    assert_eq!(h.post(&unsigned, &bytes).0, 401);
+    let (headers, _) = hooks::delivery("push", &body, "d-big", SECRET);
+    let big = vec![b' '; pushbuild::webhook::BODY_LIMIT + 10];
+    let (status, answer) = h.post(&headers, &big);
+    assert_eq!(status, 413, "{answer}");
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("byte limit")
+    );
+    // Nothing was built, claimed or stored.
+    assert!(hooks::all_files(h.store.path()).is_empty());
+    assert!(h.api.requests().is_empty());
+}
+
+#[test]
+fn a_push_builds_its_commit_and_the_commit_shows_pending_then_success() {
+    let h = Harness::start();
+    let commit = h.commits.good.clone();
+    let body = hooks::push("refs/heads/main", &commit, "A good build");
+    let answer = h.deliver("push", &body, "d-push");
+    let build_id = h.queued(&answer);
+    assert_eq!(answer.1["builds"][0]["commit"], commit.as_str());
+    assert_eq!(answer.1["builds"][0]["repository"], "127.0.0.1/octo/app");
+
+    let record = h.record(&build_id);
+    assert_eq!(record["status"], "SUCCEEDED", "{record}");
+    assert_eq!(record["commit"], commit.as_str());
+    let log = h.log(&build_id);
+    let before = body["before"].as_str().unwrap_or_default();
+    for line in [
+        format!("event=PUSH head=refs/heads/main base= actor=583231 prev={before}"),
+        format!("trigger=branch/main version={commit} resolved={commit}"),
+        format!("url={}/octo/app.git", h.git.url()),
+        format!("git-head={commit}"),
+        "git-message=A good build".to_string(),
+    ] {
+        assert!(log.contains(&line), "{line} missing from:\n{log}");
+    }
+    assert_eq!(h.states(&commit, 2), ["pending", "success"]);
+    let last = h.api.statuses(&commit).pop().expect("a status");
+    assert_eq!(last.body["context"], "pushbuild");
+    assert_eq!(
+        last.body["target_url"],
+        format!("https://ci.example.com/127.0.0.1/octo/app/{build_id}").as_str()
+    );
+    let description = last.body["description"].as_str().unwrap_or_default();
+    assert!(
+        description.starts_with("SUCCEEDED in ") && description.ends_with("1 billed minute"),
+        "{description}"
+    );
+    // The token is in no log, record, claim or anything else in the store.
+    assert!(log.contains("[core]"), "the build saw .git/config: {log}");
+    assert!(hooks::files_holding(h.store.path(), TOKEN).is_empty());
+
+    // A redelivery of the same delivery builds nothing.
+    let again = h.deliver("push", &body, "d-push");
+    assert_eq!(again.0, 202);
+    assert_eq!(again.1["builds"][0]["status"], "SKIPPED", "{}", again.1);
+    assert!(
+        again.1["builds"][0]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("duplicate delivery")
+    );
+}
+
+#[test]
+fn a_failing_build_shows_failure_and_a_status_api_that_fails_changes_nothing() {
+    let h = Harness::start();
+    let failing = h.commits.failing.clone();
+    let answer = h.deliver(
+        "push",
+        &hooks::push("refs/heads/broken", &failing, "A failing build"),
+        "d-fail",
+    );
+    let build_id = h.queued(&answer);
+    assert_eq!(h.record(&build_id)["status"], "FAILED");
+    assert_eq!(h.states(&failing, 2), ["pending", "failure"]);
+
+    // Every status call fails: the build still succeeds, and each status was tried again.
+    h.api.fail_statuses(1000);
+    let good = h.commits.good.clone();
+    let answer = h.deliver(
+        "push",
+        &hooks::push("refs/heads/main", &good, "A good build"),
+        "d-api-down",
+    );
+    let build_id = h.queued(&answer);
+    assert_eq!(h.record(&build_id)["status"], "SUCCEEDED");
+    let tries = pushbuild::status::ATTEMPTS as usize;
+    let states = h.states(&good, 2 * tries);
+    assert_eq!(states.len(), 2 * tries, "{states:?}");
+    assert!(h.api.statuses(&good).iter().all(|c| c.answered == 500));
+}
+
+#[test]
+fn tags_deletes_skip_ci_and_excluded_messages_as_codebuild_does() {
+    let h = Harness::start();
+    let good = h.commits.good.clone();
+    let build_id = h.queued(&h.deliver(
+        "push",
+        &hooks::push("refs/tags/v1.0.0", &good, "A good build"),
+        "d-tag",
+    ));
+    assert_eq!(h.record(&build_id)["status"], "SUCCEEDED");
+    assert!(
+        h.log(&build_id)
+            .contains(&format!("trigger=tag/v1.0.0 version={good}"))
+    );
+
+    let mut deleted = hooks::push("refs/heads/old", &good, "");
+    deleted["deleted"] = json!(true);
+    deleted["after"] = json!("0".repeat(40));
+    let (status, answer) = h.deliver("push", &deleted, "d-delete");
+    assert_eq!(status, 202);
+    assert_eq!(answer["builds"][0]["status"], "SKIPPED");
+    assert_eq!(answer["builds"][0]["reason"], "refs/heads/old was deleted");
+
+    let (status, answer) = h.deliver(
+        "push",
+        &hooks::push("refs/heads/main", &good, "Docs only [skip ci]"),
+        "d-skip",
+    );
+    assert_eq!(status, 202);
+    assert_eq!(answer["builds"][0]["status"], "SKIPPED", "{answer}");
+
+    let (status, answer) = h.deliver(
+        "push",
+        &hooks::push("refs/heads/main", &good, "Work in progress [no build]"),
+        "d-nobuild",
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["builds"], json!([]));
+    assert!(
+        answer["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("no filter group")
+    );
+    assert!(h.api.statuses(&good).iter().all(|c| {
+        c.body["description"]
+            .as_str()
+            .is_some_and(|d| !d.contains("SKIPPED"))
+    }));
+}
+
+#[test]
+fn pull_requests_build_by_their_files_and_forks_are_refused() {
+    let h = Harness::start();
+    let good = h.commits.good.clone();
+    h.api
+        .set_files(REPOSITORY, 7, &["README.md", "src/main.sh"]);
+    let build_id = h.queued(&h.deliver(
+        "pull_request",
+        &hooks::pull_request("pull-request-opened", &good),
+        "d-pr-open",
+    ));
+    assert_eq!(h.record(&build_id)["status"], "SUCCEEDED");
+    let log = h.log(&build_id);
+    for line in [
+        "event=PULL_REQUEST_CREATED head=refs/heads/feature/greeting base=refs/heads/main",
+        &format!("trigger=pr/7 version=pr/7 resolved={good}"),
+    ] {
+        assert!(log.contains(line), "{line} missing from:\n{log}");
+    }
+    assert_eq!(h.states(&good, 2), ["pending", "success"]);
+
+    // A pull request whose files the filters do not want builds nothing; the files were read
+    // page by page.
+    let docs: Vec<String> = (0..150).map(|i| format!("docs/page-{i}.md")).collect();
+    let docs: Vec<&str> = docs.iter().map(String::as_str).collect();
+    h.api.set_files(REPOSITORY, 7, &docs);
+    let (status, answer) = h.deliver(
+        "pull_request",
+        &hooks::pull_request("pull-request-synchronize", &good),
+        "d-pr-docs",
+    );
+    assert_eq!(status, 200, "{answer}");
+    let pages = h
+        .api
+        .requests()
+        .iter()
+        .filter(|r| r.contains("/pulls/7/files"))
+        .count();
+    assert!(
+        pages >= 3,
+        "one page for the first request, two for 150 files: {pages}"
+    );
+
+    // Merged builds (the filters ask for it); closed without merging does not.
+    h.api.set_files(REPOSITORY, 7, &["src/main.sh"]);
+    let build_id = h.queued(&h.deliver(
+        "pull_request",
+        &hooks::pull_request("pull-request-closed-merged", &good),
+        "d-pr-merged",
+    ));
+    assert!(
+        h.log_eventually(&build_id)
+            .contains("event=PULL_REQUEST_MERGED")
+    );
+    let (status, _) = h.deliver(
+        "pull_request",
+        &hooks::pull_request("pull-request-closed", &good),
+        "d-pr-closed",
+    );
+    assert_eq!(status, 200);
+
+    // A fork's pull request is refused, and its commit is told so.
+    let fork_commit = h.commits.failing.clone();
+    let (status, answer) = h.deliver(
+        "pull_request",
+        &hooks::pull_request("pull-request-fork", &fork_commit),
+        "d-fork",
+    );
+    assert_eq!(status, 202);
+    assert_eq!(answer["builds"][0]["status"], "SKIPPED");
+    assert!(
+        answer["builds"][0]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("fork")
+    );
+    assert_eq!(h.states(&fork_commit, 1), ["error"]);
+    let builds: Vec<_> = std::fs::read_dir(h.project_dir())
+        .expect("builds")
+        .filter_map(Result::ok)
+        .collect();
+    assert_eq!(
+        builds.len(),
+        2,
+        "the opened and the merged pull request built"
+    );
+}
+
+impl Harness {
+    fn log_eventually(&self, build_id: &str) -> String {
+        self.record(build_id);
+        self.log(build_id)
+    }
+}
