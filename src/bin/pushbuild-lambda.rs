@@ -1,17 +1,23 @@
-//! The Lambda function: reads its settings once, builds its AWS clients once, then serves
-//! events through the Lambda Runtime API. Standard output is kept for metrics; pushbuild's own
-//! logs go to standard error.
+//! The Lambda function: reads its settings once (and its secrets, when they are in Secrets
+//! Manager), builds its AWS clients once, then serves events through the Lambda Runtime API:
+//! Function URL requests (webhooks) through the HTTP front door, everything else (CodeCommit,
+//! EventBridge, build requests, its own planned builds) through the function's handler.
+//! Standard output is kept for metrics; pushbuild's own logs go to standard error.
 
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
-use pushbuild::config::Config;
+use pushbuild::config::{self, Config};
 use pushbuild::executor::log::Echo;
 use pushbuild::function::{self, Function};
+use pushbuild::http::lambda::{self as url, SelfInvoke};
+use pushbuild::http::{FrontDoor, router};
 use pushbuild::metering::StdoutSink;
-use pushbuild::source::CodeCommitSource;
-use pushbuild::store::S3Store;
+use pushbuild::source::{CodeCommitSource, GitHost, HostedSource, Routed};
+use pushbuild::status::{GitHubApi, HostApi};
+use pushbuild::store::{S3Store, Store};
+use pushbuild::trigger::Host;
 
 /// The variables the Lambda runtime itself needs; without them it cannot start.
 const RUNTIME_VARS: [&str; 4] = [
@@ -28,57 +34,106 @@ async fn main() -> ExitCode {
         .with_ansi(false)
         .without_time()
         .init();
-    let config = match Config::from_env() {
-        Ok(config) => config,
-        Err(err) => {
-            eprintln!("pushbuild-lambda cannot start: {err}");
-            return ExitCode::FAILURE;
+    match start().await {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("pushbuild-lambda cannot start: {message}");
+            ExitCode::FAILURE
         }
-    };
+    }
+}
+
+async fn start() -> Result<ExitCode, String> {
+    let mut config = Config::from_env().map_err(|err| err.to_string())?;
     if let Some(missing) = RUNTIME_VARS
         .iter()
         .find(|name| std::env::var_os(name).is_none())
     {
-        eprintln!(
-            "pushbuild-lambda cannot start: {missing} is not set (it is set by AWS Lambda; run the function under the Lambda Runtime API)"
-        );
-        return ExitCode::FAILURE;
+        return Err(format!(
+            "{missing} is not set (it is set by AWS Lambda; run the function under the Lambda Runtime API)"
+        ));
     }
+    let function_name = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default();
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let store = match S3Store::from_conf(&sdk, &config.bucket, config.s3_path_style) {
-        Ok(store) => store,
-        Err(err) => {
-            eprintln!("pushbuild-lambda cannot start: {err}");
-            return ExitCode::FAILURE;
-        }
+    if let Some(arn) = config.secrets_arn.clone() {
+        let json = config::secrets::fetch(&sdk, &arn)
+            .await
+            .map_err(|err| err.to_string())?;
+        config::secrets::apply(&json, &mut config).map_err(|err| err.to_string())?;
+    }
+    if config.git.status_target_url.is_none() {
+        // The build's log in the S3 console.
+        config.git.status_target_url = Some(format!(
+            "https://s3.console.aws.amazon.com/s3/object/{}?region=${{AWS_REGION}}&prefix=builds/${{PUSHBUILD_PROJECT}}/${{PUSHBUILD_BUILD_ID}}/build.log",
+            config.bucket
+        ));
+    }
+    let store: Arc<dyn Store> = Arc::new(
+        S3Store::from_conf(&sdk, &config.bucket, config.s3_path_style)
+            .map_err(|err| err.to_string())?,
+    );
+    let github = config.webhooks.github.clone();
+    let api: Arc<dyn HostApi> = Arc::new(GitHubApi::new(&github.api_url, github.token.clone()));
+    let apis = vec![(Host::GitHub, api)];
+    let source = Routed {
+        plain: CodeCommitSource::from_conf(&sdk, config.source_concurrency),
+        hosted: HostedSource::new(
+            vec![GitHost {
+                name: github.host_name().to_string(),
+                url: github.url.clone(),
+                token_user: "x-access-token",
+                token: github.token.clone(),
+            }],
+            config.git.clone_depth,
+            config.git.submodules,
+        ),
     };
+    let front = Arc::new(FrontDoor {
+        webhooks: config.webhooks.clone(),
+        store: store.clone(),
+        dispatch: SelfInvoke::from_conf(&sdk, function_name),
+        apis: apis.clone(),
+        status_context: config.git.status_context.clone(),
+    });
     let function = Arc::new(Function {
-        source: CodeCommitSource::from_conf(&sdk, config.source_concurrency),
-        store: Arc::new(store),
+        source,
+        store,
         base_env: function::build_base_env(std::env::vars()),
         metrics: Arc::new(StdoutSink),
         echo: Echo::Off,
-        apis: Vec::new(),
+        apis,
         config,
     });
     if let Err(error) = function.clear_work_dir() {
         tracing::warn!(%error, "the work directory could not be cleared");
     }
+    let routes = router(front);
     let handler = service_fn(move |event: LambdaEvent<serde_json::Value>| {
-        let function = function.clone();
+        let (function, routes) = (function.clone(), routes.clone());
         async move {
+            if url::is_function_url(&event.payload) {
+                return url::answer(&routes, event.payload)
+                    .await
+                    .map_err(|err| Diagnostic {
+                        error_type: "PushBuild.Permanent.BadEvent".to_string(),
+                        error_message: err.to_string(),
+                    });
+            }
             let deadline = function::deadline_from_epoch_ms(event.context.deadline);
-            function.handle(&event.payload, deadline).await.map_err(|err| {
-                tracing::error!(error_type = err.error_type(), error = %err, "invocation failed");
-                Diagnostic::from(err)
-            })
+            match function.handle(&event.payload, deadline).await {
+                Ok(response) => Ok(serde_json::to_value(response).unwrap_or_default()),
+                Err(err) => {
+                    tracing::error!(error_type = err.error_type(), error = %err, "invocation failed");
+                    Err(Diagnostic::from(err))
+                }
+            }
         }
     });
-    match lambda_runtime::run(handler).await {
+    Ok(match lambda_runtime::run(handler).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("pushbuild-lambda stopped: {err}");
             ExitCode::FAILURE
         }
-    }
+    })
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 use crate::cost::{Arch, DEFAULT_MEMORY_MB, Price};
 use crate::webhook::WebhookSettings;
 
+pub mod secrets;
 mod webhook;
 
 /// pushbuild's settings.

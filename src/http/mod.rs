@@ -7,6 +7,8 @@
 //! nothing, `401` for a missing or wrong signature (nothing is built or stored), `400` for a body
 //! that is not the event it claims to be, `413` above the body limit.
 
+#[cfg(feature = "aws")]
+pub mod lambda;
 mod local;
 
 use std::future::Future;

@@ -31,8 +31,10 @@ use crate::names::{CommitId, ProjectName, SourceVersion};
 pub use check::{buildspec_path_problem, skip_ci};
 pub use webhook::{EventKind, Host, WebhookInfo};
 
-/// One build asked for by an event.
+/// One build asked for by an event. As JSON (camelCase) it is also the "planned build" a webhook's
+/// front door hands the function: `{"plannedBuild": {…}}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct BuildTarget {
     /// The repository's name (`pushbuild-demo`).
     pub repository: ProjectName,
@@ -119,8 +121,9 @@ pub enum EventError {
     #[error(
         "unrecognised event ({found}); pushbuild accepts a CodeCommit trigger event \
          (`Records[]` with eventSource `aws:codecommit`), an EventBridge `CodeCommit Repository \
-         State Change` event, or a build request `{{\"repository\": ..., \"sourceVersion\": ...}}` \
-         (sent as is, or as the detail of an EventBridge `Scheduled Event`)"
+         State Change` event, a build request `{{\"repository\": ..., \"sourceVersion\": ...}}` \
+         (sent as is, or as the detail of an EventBridge `Scheduled Event`), or a webhook's \
+         planned build `{{\"plannedBuild\": ...}}`"
     )]
     UnknownShape { found: String },
 }
@@ -139,6 +142,14 @@ pub fn plan(event: &Value) -> Result<Vec<Planned>, EventError> {
         codecommit::plan(event)
     } else if object.contains_key("detail-type") {
         eventbridge::plan(event)
+    } else if let Some(planned) = object.get("plannedBuild") {
+        let target = serde_json::from_value::<BuildTarget>(planned.clone()).map_err(|err| {
+            EventError::Invalid {
+                path: "plannedBuild".into(),
+                problem: format!("not a planned build: {err}"),
+            }
+        })?;
+        Ok(vec![Planned::Build(Box::new(target))])
     } else if object.contains_key("repository") {
         Ok(vec![Planned::Build(Box::new(request::plan(
             &json::Node::root(event),

@@ -10,6 +10,7 @@ mod conformance;
 mod conformance_artifacts;
 mod corpus;
 mod function;
+mod function_url;
 mod git_server;
 mod github_api;
 mod hooks;

@@ -39,6 +39,10 @@ struct State {
     waiting: HashMap<String, oneshot::Sender<Outcome>>,
     init_error: Option<Value>,
     polls: usize,
+    /// Lambda's `Invoke` with `InvocationType=Event`: (function name, payload), in order.
+    async_invocations: Vec<(String, Value)>,
+    /// What Secrets Manager's `GetSecretValue` answers, by secret id.
+    secrets: HashMap<String, String>,
 }
 
 /// A running Runtime API.
@@ -116,6 +120,30 @@ impl RuntimeApi {
             Ok(Err(_)) => panic!("the invocation was dropped"),
             Err(_) => panic!("the function did not answer within {:?}", timeout + grace),
         }
+    }
+
+    /// The asynchronous invocations the function made of itself (Lambda's Invoke API,
+    /// `InvocationType=Event`), once `n` arrived or `timeout` passed.
+    #[allow(dead_code)]
+    pub async fn async_invocations(&self, n: usize, timeout: Duration) -> Vec<(String, Value)> {
+        let until = tokio::time::Instant::now() + timeout;
+        loop {
+            let got = self.state.lock().await.async_invocations.clone();
+            if got.len() >= n || tokio::time::Instant::now() >= until {
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Makes Secrets Manager's `GetSecretValue` answer `value` for `id`.
+    #[allow(dead_code)]
+    pub async fn set_secret(&self, id: &str, value: &str) {
+        self.state
+            .lock()
+            .await
+            .secrets
+            .insert(id.to_string(), value.to_string());
     }
 
     /// The body of `/runtime/init/error`, if the function reported one.
@@ -236,6 +264,68 @@ async fn route(
                 None => Ok(reply(
                     StatusCode::BAD_REQUEST,
                     "{\"errorType\":\"InvalidRequestID\"}",
+                )),
+            }
+        }
+        // Lambda's Invoke API (2015-03-31), as the function calls it on itself: an asynchronous
+        // invocation is recorded and accepted (202), as Lambda queues it.
+        (Method::POST, ["2015-03-31", "functions", name, "invocations"]) => {
+            let name = name.to_string();
+            let event_type = req
+                .headers()
+                .get("x-amz-invocation-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("RequestResponse")
+                .to_string();
+            let body = req
+                .into_body()
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            if event_type != "Event" {
+                return Ok(reply(
+                    StatusCode::BAD_REQUEST,
+                    "{\"Type\":\"User\",\"message\":\"only Event invocations are served here\"}",
+                ));
+            }
+            let payload = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            state.lock().await.async_invocations.push((name, payload));
+            Ok(reply(StatusCode::ACCEPTED, ""))
+        }
+        // Secrets Manager's GetSecretValue (awsJson1_1).
+        (Method::POST, [""]) => {
+            let target = req
+                .headers()
+                .get("x-amz-target")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string();
+            let body = req
+                .into_body()
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            let input: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            let id = input["SecretId"].as_str().unwrap_or_default().to_string();
+            if target != "secretsmanager.GetSecretValue" {
+                return Ok(reply(
+                    StatusCode::BAD_REQUEST,
+                    "{\"__type\":\"UnknownOperationException\"}",
+                ));
+            }
+            match state.lock().await.secrets.get(&id) {
+                Some(value) => {
+                    let answer = serde_json::json!({
+                        "ARN": id, "Name": "pushbuild", "SecretString": value,
+                        "VersionId": "v1", "CreatedDate": 1.7e9,
+                    });
+                    Ok(reply(StatusCode::OK, &answer.to_string()))
+                }
+                None => Ok(reply(
+                    StatusCode::BAD_REQUEST,
+                    "{\"__type\":\"ResourceNotFoundException\",\"message\":\"Secrets Manager can't find the specified secret.\"}",
                 )),
             }
         }

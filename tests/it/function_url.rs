@@ -1,0 +1,316 @@
+//! The real function binary answering GitHub's webhooks through its Function URL: the event is
+//! answered 202 once verified and handed off, the function's asynchronous invocation of itself
+//! reaches the test's Lambda endpoint, and that invocation builds, from git's own
+//! `git http-backend` into the S3 server, reporting statuses to the GitHub API stand-in.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use base64::Engine;
+use serde_json::{Value, json};
+
+use crate::git_server::GitServer;
+use crate::github_api::GitHubApi;
+use crate::hooks::{self, SECRET, TOKEN};
+use crate::runtime_api::{Outcome, RuntimeApi};
+use crate::s3_server::S3Server;
+
+const SECRETS_ARN: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:pushbuild-AbCdEf";
+
+struct Harness {
+    s3: S3Server,
+    runtime: tokio::runtime::Runtime,
+    lambda: RuntimeApi,
+    _git: GitServer,
+    api: GitHubApi,
+    commits: hooks::Commits,
+    child: Child,
+    _repos: tempfile::TempDir,
+    work: tempfile::TempDir,
+}
+
+impl Harness {
+    /// The function with its servers; the webhook secret and token come from the environment,
+    /// or (`from_secrets_manager`) from a Secrets Manager secret.
+    fn start(from_secrets_manager: bool) -> Harness {
+        let s3 = S3Server::start();
+        let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+        let lambda = runtime.block_on(RuntimeApi::start());
+        let repos = tempfile::tempdir().expect("temp dir");
+        let commits = hooks::hosted_repository(repos.path());
+        let git = GitServer::start(repos.path(), TOKEN);
+        let api = GitHubApi::start(TOKEN);
+        let work = tempfile::tempdir().expect("temp dir");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_pushbuild-lambda"));
+        command
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("AWS_LAMBDA_RUNTIME_API", lambda.endpoint())
+            .env("AWS_LAMBDA_FUNCTION_NAME", "pushbuild")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "2048")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env(
+                "AWS_ENDPOINT_URL_LAMBDA",
+                format!("http://{}", lambda.endpoint()),
+            )
+            .env(
+                "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+                format!("http://{}", lambda.endpoint()),
+            )
+            .env("PUSHBUILD_BUCKET", &s3.bucket)
+            .env("PUSHBUILD_S3_PATH_STYLE", "true")
+            .env("PUSHBUILD_WORK_DIR", work.path())
+            .env("PUSHBUILD_GITHUB_URL", git.url())
+            .env("PUSHBUILD_GITHUB_API_URL", api.url())
+            .envs(s3.env())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(
+                std::fs::File::create(work.path().join("function.stderr"))
+                    .map_or(Stdio::null(), Stdio::from),
+            );
+        if from_secrets_manager {
+            let secret = json!({"github_webhook_secret": SECRET, "github_token": TOKEN});
+            runtime.block_on(lambda.set_secret(SECRETS_ARN, &secret.to_string()));
+            command.env("PUSHBUILD_SECRETS_ARN", SECRETS_ARN);
+        } else {
+            command
+                .env("PUSHBUILD_GITHUB_WEBHOOK_SECRET", SECRET)
+                .env("PUSHBUILD_GITHUB_TOKEN", TOKEN);
+        }
+        let child = command.spawn().expect("the function starts");
+        Harness {
+            s3,
+            runtime,
+            lambda,
+            _git: git,
+            api,
+            commits,
+            child,
+            _repos: repos,
+            work,
+        }
+    }
+
+    fn invoke(&self, event: Value) -> Value {
+        match self.runtime.block_on(self.lambda.invoke(
+            event,
+            Duration::from_secs(120),
+            Duration::from_secs(30),
+        )) {
+            Outcome::Response(value) => value,
+            Outcome::Error {
+                error_type,
+                message,
+            } => panic!(
+                "the invocation failed: {error_type}: {message}\n{}",
+                std::fs::read_to_string(self.work.path().join("function.stderr"))
+                    .unwrap_or_default()
+            ),
+        }
+    }
+
+    /// The asynchronous invocations so far (waiting up to a few seconds for `n`).
+    fn async_invocations(&self, n: usize) -> Vec<(String, Value)> {
+        self.runtime
+            .block_on(self.lambda.async_invocations(n, Duration::from_secs(5)))
+    }
+
+    fn keys(&self) -> Vec<String> {
+        let client = self.s3.client();
+        let bucket = self.s3.bucket.clone();
+        self.s3.handle().block_on(async move {
+            let out = client
+                .list_objects_v2()
+                .bucket(bucket)
+                .send()
+                .await
+                .expect("list");
+            out.contents()
+                .iter()
+                .filter_map(|o| o.key().map(str::to_string))
+                .collect()
+        })
+    }
+
+    fn object(&self, key: &str) -> String {
+        let client = self.s3.client();
+        let (bucket, key) = (self.s3.bucket.clone(), key.to_string());
+        self.s3.handle().block_on(async move {
+            let out = client
+                .get_object()
+                .bucket(bucket)
+                .key(&key)
+                .send()
+                .await
+                .expect("get");
+            String::from_utf8_lossy(&out.body.collect().await.expect("body").into_bytes())
+                .into_owned()
+        })
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A Function URL event (payload format 2.0) carrying a delivery.
+fn url_event(headers: &[(String, String)], body: &[u8], base64: bool) -> Value {
+    let headers: serde_json::Map<String, Value> = headers
+        .iter()
+        .map(|(k, v)| (k.to_ascii_lowercase(), json!(v)))
+        .collect();
+    let body = if base64 {
+        base64::engine::general_purpose::STANDARD.encode(body)
+    } else {
+        String::from_utf8(body.to_vec()).expect("a text body")
+    };
+    json!({
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": "/webhooks/github",
+        "rawQueryString": "",
+        "headers": headers,
+        "requestContext": {
+            "accountId": "anonymous",
+            "apiId": "abcdefgh",
+            "domainName": "abcdefgh.lambda-url.us-east-1.on.aws",
+            "domainPrefix": "abcdefgh",
+            "http": {
+                "method": "POST",
+                "path": "/webhooks/github",
+                "protocol": "HTTP/1.1",
+                "sourceIp": "192.0.2.1",
+                "userAgent": "GitHub-Hookshot/2a6b3c1"
+            },
+            "requestId": "req-1",
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": "30/Nov/2026:00:00:00 +0000",
+            "timeEpoch": 1795996800000_u64
+        },
+        "body": body,
+        "isBase64Encoded": base64
+    })
+}
+
+fn answer_body(answer: &Value) -> Value {
+    serde_json::from_str(answer["body"].as_str().unwrap_or_default()).unwrap_or(Value::Null)
+}
+
+#[test]
+fn a_signed_push_is_answered_202_then_built_by_the_functions_own_invocation() {
+    let h = Harness::start(false);
+    let commit = h.commits.good.clone();
+    let body = hooks::push("refs/heads/main", &commit, "A good build");
+    let (headers, bytes) = hooks::delivery("push", &body, "d-url-1", SECRET);
+    let answer = h.invoke(url_event(&headers, &bytes, false));
+    assert_eq!(answer["statusCode"], 202, "{answer}");
+    let queued = answer_body(&answer);
+    assert_eq!(queued["builds"][0]["status"], "QUEUED", "{queued}");
+    let build_id = queued["builds"][0]["buildId"]
+        .as_str()
+        .expect("an id")
+        .to_string();
+
+    let invocations = h.async_invocations(1);
+    assert_eq!(invocations.len(), 1, "{invocations:?}");
+    let (function, payload) = &invocations[0];
+    assert_eq!(function, "pushbuild");
+    assert_eq!(payload["plannedBuild"]["buildId"], build_id.as_str());
+    let built = h.invoke(payload.clone());
+    assert_eq!(built["builds"][0]["status"], "SUCCEEDED", "{built}");
+    assert_eq!(built["builds"][0]["buildId"], build_id.as_str());
+
+    let record_key = format!("builds/127.0.0.1/octo/app/{build_id}/build.json");
+    let record: Value = serde_json::from_str(&h.object(&record_key)).expect("a record");
+    assert_eq!(record["commit"], commit.as_str());
+    let log = h.object(&format!("builds/127.0.0.1/octo/app/{build_id}/build.log"));
+    assert!(log.contains("event=PUSH head=refs/heads/main"), "{log}");
+    assert!(log.contains(&format!("git-head={commit}")), "{log}");
+    assert!(!log.contains(TOKEN), "the token is not in the log");
+    let states: Vec<String> = h
+        .api
+        .statuses(&commit)
+        .iter()
+        .map(|c| c.body["state"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(states, ["pending", "success"]);
+    let target = h.api.statuses(&commit)[1].body["target_url"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        target.starts_with("https://s3.console.aws.amazon.com/s3/object/pushbuild-test?region=")
+            && target.ends_with(&format!(
+                "prefix=builds/127.0.0.1/octo/app/{build_id}/build.log"
+            )),
+        "{target}"
+    );
+    for key in h.keys() {
+        assert!(!h.object(&key).contains(TOKEN), "{key} holds the token");
+    }
+
+    // The same delivery again: answered as a duplicate, and nothing more is invoked.
+    let again = h.invoke(url_event(&headers, &bytes, false));
+    assert_eq!(answer_body(&again)["builds"][0]["status"], "SKIPPED");
+    assert_eq!(h.async_invocations(2).len(), 1);
+}
+
+#[test]
+fn signatures_are_checked_over_the_exact_bytes_including_base64_bodies() {
+    let h = Harness::start(true);
+    let commit = h.commits.good.clone();
+    let body = hooks::push("refs/heads/main", &commit, "A good build");
+
+    // Wrong secret, then no signature: 401, nothing invoked, nothing stored.
+    let (headers, bytes) = hooks::delivery("push", &body, "d-bad", "wrong-secret");
+    let answer = h.invoke(url_event(&headers, &bytes, false));
+    assert_eq!(answer["statusCode"], 401, "{answer}");
+    let unsigned: Vec<(String, String)> = headers
+        .into_iter()
+        .filter(|(n, _)| n != "X-Hub-Signature-256")
+        .collect();
+    assert_eq!(
+        h.invoke(url_event(&unsigned, &bytes, false))["statusCode"],
+        401
+    );
+    assert!(h.async_invocations(1).is_empty());
+    assert!(h.keys().is_empty(), "{:?}", h.keys());
+
+    // The secret read from Secrets Manager verifies a base64 body's decoded bytes.
+    let (headers, bytes) = hooks::delivery("push", &body, "d-b64", SECRET);
+    let answer = h.invoke(url_event(&headers, &bytes, true));
+    assert_eq!(answer["statusCode"], 202, "{answer}");
+    assert_eq!(h.async_invocations(1).len(), 1);
+
+    let ping = hooks::delivery("ping", &hooks::sample("ping"), "d-ping", SECRET);
+    let answer = h.invoke(url_event(&ping.0, &ping.1, false));
+    assert_eq!(answer["statusCode"], 200);
+    assert_eq!(answer_body(&answer), json!({"pong": true}));
+
+    // A body marked base64 that is not: a clear error, not a crash.
+    let mut broken = url_event(&ping.0, &ping.1, false);
+    broken["isBase64Encoded"] = json!(true);
+    broken["body"] = json!("%%% not base64");
+    match h.runtime.block_on(h.lambda.invoke(
+        broken,
+        Duration::from_secs(30),
+        Duration::from_secs(10),
+    )) {
+        Outcome::Error {
+            error_type,
+            message,
+        } => {
+            assert_eq!(error_type, "PushBuild.Permanent.BadEvent");
+            assert!(message.contains("base64"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // The function still serves.
+    let answer = h.invoke(url_event(&ping.0, &ping.1, false));
+    assert_eq!(answer["statusCode"], 200);
+}
