@@ -30,7 +30,10 @@ fn main() {
             base_times.push(start_once(&runtime, Path::new(baseline)));
         }
     }
-    print(&format!("function start ({})", current.display()), &mut times);
+    print(
+        &format!("function start ({})", current.display()),
+        &mut times,
+    );
     if let Some(baseline) = &baseline {
         print(&format!("baseline ({baseline})"), &mut base_times);
         let median = |t: &[Duration]| t[t.len() / 2].as_secs_f64() * 1000.0;

@@ -68,14 +68,21 @@ fn main() {
         let dest = tempfile::tempdir().expect("temp dir");
         let started = Instant::now();
         let out = Command::new("git")
-            .args(["-c", &format!("http.extraHeader=Authorization: Basic {basic}")])
+            .args([
+                "-c",
+                &format!("http.extraHeader=Authorization: Basic {basic}"),
+            ])
             .args(["clone", "-q", "--depth", "1", &url])
             .arg(dest.path().join("src"))
             .env("GIT_CONFIG_NOSYSTEM", "1")
             .output()
             .expect("git runs");
         theirs.push(started.elapsed());
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     ours.sort();
     theirs.sort();

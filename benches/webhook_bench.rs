@@ -54,7 +54,12 @@ fn main() {
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             if let Some(url) = line.split("listening on ").nth(1) {
-                let _ = tx.send(url.split_whitespace().next().unwrap_or_default().to_string());
+                let _ = tx.send(
+                    url.split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_string(),
+                );
             }
         }
     });

@@ -17,30 +17,37 @@ const PER_PAGE: usize = 100;
 const MAX_PAGES: usize = 30;
 
 /// GitHub's API at one base URL.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct GitHubApi {
-    client: reqwest::Client,
+    /// Made on first use: loading the TLS roots costs milliseconds that a function's start
+    /// should not pay before it has a webhook to answer.
+    client: std::sync::OnceLock<reqwest::Client>,
     api_url: String,
     token: Option<Secret>,
 }
 
 impl GitHubApi {
     pub fn new(api_url: &str, token: Option<Secret>) -> GitHubApi {
-        let client = reqwest::Client::builder()
-            .timeout(TIMEOUT)
-            .user_agent(concat!("pushbuild/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .unwrap_or_default();
         GitHubApi {
-            client,
+            client: std::sync::OnceLock::new(),
             api_url: api_url.trim_end_matches('/').to_string(),
             token,
         }
     }
 
+    fn client(&self) -> &reqwest::Client {
+        self.client.get_or_init(|| {
+            reqwest::Client::builder()
+                .timeout(TIMEOUT)
+                .user_agent(concat!("pushbuild/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .unwrap_or_default()
+        })
+    }
+
     fn request(&self, method: reqwest::Method, url: &str) -> reqwest::RequestBuilder {
         let request = self
-            .client
+            .client()
             .request(method, url)
             .header("accept", "application/vnd.github+json")
             .header("x-github-api-version", "2022-11-28");
