@@ -12,12 +12,10 @@ use pushbuild::config::{self, Config};
 use pushbuild::executor::log::Echo;
 use pushbuild::function::{self, Function};
 use pushbuild::http::lambda::{self as url, SelfInvoke};
-use pushbuild::http::{FrontDoor, router};
+use pushbuild::http::{FrontDoor, HostClients, router};
 use pushbuild::metering::StdoutSink;
-use pushbuild::source::{CodeCommitSource, GitHost, HostedSource, Routed};
-use pushbuild::status::{GitHubApi, HostApi};
+use pushbuild::source::{CodeCommitSource, HostedSource, Routed};
 use pushbuild::store::{S3Store, Store};
-use pushbuild::trigger::Host;
 
 /// The variables the Lambda runtime itself needs; without them it cannot start.
 const RUNTIME_VARS: [&str; 4] = [
@@ -72,21 +70,11 @@ async fn start() -> Result<ExitCode, String> {
         S3Store::from_conf(&sdk, &config.bucket, config.s3_path_style)
             .map_err(|err| err.to_string())?,
     );
-    let github = config.webhooks.github.clone();
-    let api: Arc<dyn HostApi> = Arc::new(GitHubApi::new(&github.api_url, github.token.clone()));
-    let apis = vec![(Host::GitHub, api)];
+    let clients = HostClients::new(&config.webhooks);
+    let apis = clients.apis.clone();
     let source = Routed {
         plain: CodeCommitSource::from_conf(&sdk, config.source_concurrency),
-        hosted: HostedSource::new(
-            vec![GitHost {
-                name: github.host_name().to_string(),
-                url: github.url.clone(),
-                token_user: "x-access-token",
-                token: github.token.clone(),
-            }],
-            config.git.clone_depth,
-            config.git.submodules,
-        ),
+        hosted: HostedSource::new(clients.git, config.git.clone_depth, config.git.submodules),
     };
     let front = Arc::new(FrontDoor {
         webhooks: config.webhooks.clone(),

@@ -69,12 +69,10 @@ mod server {
     use crate::config::Config;
     use crate::executor::log::Echo;
     use crate::function::{self, Function};
-    use crate::http::{FrontDoor, LocalQueue, router};
+    use crate::http::{FrontDoor, HostClients, LocalQueue, router};
     use crate::metering::NullSink;
-    use crate::source::{GitHost, HostedSource};
-    use crate::status::{GitHubApi, HostApi};
+    use crate::source::HostedSource;
     use crate::store::{LocalStore, Store};
-    use crate::trigger::Host;
 
     pub(super) async fn run(args: &ServeArgs) -> ExitCode {
         let work_dir = std::env::var("PUSHBUILD_WORK_DIR")
@@ -98,19 +96,9 @@ mod server {
         };
         let store_dir = args.store.clone().unwrap_or_else(default_store);
         let store: Arc<dyn Store> = Arc::new(LocalStore::new(&store_dir));
-        let github = &config.webhooks.github;
-        let api: Arc<dyn HostApi> = Arc::new(GitHubApi::new(&github.api_url, github.token.clone()));
-        let apis = vec![(Host::GitHub, api)];
-        let source = HostedSource::new(
-            vec![GitHost {
-                name: github.host_name().to_string(),
-                url: github.url.clone(),
-                token_user: "x-access-token",
-                token: github.token.clone(),
-            }],
-            config.git.clone_depth,
-            config.git.submodules,
-        );
+        let clients = HostClients::new(&config.webhooks);
+        let apis = clients.apis.clone();
+        let source = HostedSource::new(clients.git, config.git.clone_depth, config.git.submodules);
         let front_settings = config.webhooks.clone();
         let status_context = config.git.status_context.clone();
         let function = Arc::new(Function {

@@ -1,5 +1,7 @@
 //! The webhook secrets and tokens on AWS: one Secrets Manager secret (`PUSHBUILD_SECRETS_ARN`),
-//! a JSON object read once per cold start. Its keys: `github_webhook_secret`, `github_token`.
+//! a JSON object read once per cold start. Its keys: `github_webhook_secret`, `github_token`,
+//! `gitlab_webhook_token`, `gitlab_signing_token`, `gitlab_token`, `bitbucket_webhook_secret`,
+//! `bitbucket_token`.
 //! An empty value counts as unset, so the template can create the secret with empty values for
 //! the user to fill. Values are never shown in messages.
 
@@ -7,7 +9,15 @@ use super::{Config, ConfigError};
 use crate::secret::Secret;
 
 /// The keys the secret may hold.
-pub const KEYS: [&str; 2] = ["github_webhook_secret", "github_token"];
+pub const KEYS: [&str; 7] = [
+    "github_webhook_secret",
+    "github_token",
+    "gitlab_webhook_token",
+    "gitlab_signing_token",
+    "gitlab_token",
+    "bitbucket_webhook_secret",
+    "bitbucket_token",
+];
 
 /// Puts the secret's values (the text of its JSON object) into `config`.
 pub fn apply(json: &str, config: &mut Config) -> Result<(), ConfigError> {
@@ -34,12 +44,23 @@ pub fn apply(json: &str, config: &mut Config) -> Result<(), ConfigError> {
             Some(_) => Err(bad(format!("the secret's `{key}` is not a string"))),
         }
     };
-    let github = &mut config.webhooks.github;
-    if let Some(secret) = get("github_webhook_secret")? {
-        github.webhook_secret = Some(secret);
-    }
-    if let Some(token) = get("github_token")? {
-        github.token = Some(token);
+    let hooks = &mut config.webhooks;
+    let slots = [
+        ("github_webhook_secret", &mut hooks.github.webhook_secret),
+        ("github_token", &mut hooks.github.token),
+        ("gitlab_webhook_token", &mut hooks.gitlab.webhook_secret),
+        ("gitlab_signing_token", &mut hooks.gitlab.signing_secret),
+        ("gitlab_token", &mut hooks.gitlab.token),
+        (
+            "bitbucket_webhook_secret",
+            &mut hooks.bitbucket.webhook_secret,
+        ),
+        ("bitbucket_token", &mut hooks.bitbucket.token),
+    ];
+    for (key, slot) in slots {
+        if let Some(value) = get(key)? {
+            *slot = Some(value);
+        }
     }
     Ok(())
 }
@@ -107,7 +128,9 @@ mod tests {
             ),
             (
                 r#"{"github_tokn": "x"}"#,
-                "PUSHBUILD_SECRETS_ARN: the secret has an unknown key `github_tokn`; expected github_webhook_secret, github_token",
+                "PUSHBUILD_SECRETS_ARN: the secret has an unknown key `github_tokn`; expected \
+                 github_webhook_secret, github_token, gitlab_webhook_token, gitlab_signing_token, \
+                 gitlab_token, bitbucket_webhook_secret, bitbucket_token",
             ),
             (
                 r#"{"github_token": 5}"#,

@@ -3,10 +3,14 @@
 
 use super::{ConfigError, GitSettings, Vars, invalid};
 use crate::secret::Secret;
+use crate::trigger::Host;
 use crate::webhook::{FilterGroups, HostSettings, WebhookSettings};
 
 pub const DEFAULT_GITHUB_URL: &str = "https://github.com";
 pub const DEFAULT_GITHUB_API_URL: &str = "https://api.github.com";
+pub const DEFAULT_GITLAB_URL: &str = "https://gitlab.com";
+pub const DEFAULT_BITBUCKET_URL: &str = "https://bitbucket.org";
+pub const DEFAULT_BITBUCKET_API_URL: &str = "https://api.bitbucket.org";
 pub const DEFAULT_STATUS_CONTEXT: &str = "pushbuild";
 
 pub(super) fn settings(vars: &Vars) -> Result<WebhookSettings, ConfigError> {
@@ -29,16 +33,50 @@ pub(super) fn settings(vars: &Vars) -> Result<WebhookSettings, ConfigError> {
         }
     };
     let github = HostSettings {
+        host: Host::GitHub,
         url: url(vars, "PUSHBUILD_GITHUB_URL", DEFAULT_GITHUB_URL)?,
         api_url: url(vars, "PUSHBUILD_GITHUB_API_URL", DEFAULT_GITHUB_API_URL)?,
         webhook_secret: vars.get("PUSHBUILD_GITHUB_WEBHOOK_SECRET").map(Secret::new),
+        signing_secret: None,
         token: vars.get("PUSHBUILD_GITHUB_TOKEN").map(Secret::new),
-        repositories: repositories(vars, "PUSHBUILD_GITHUB_REPOSITORIES")?,
+        repositories: repositories(vars, "PUSHBUILD_GITHUB_REPOSITORIES", false)?,
+    };
+    // GitLab's API lives under its URL unless said otherwise.
+    let gitlab_url = url(vars, "PUSHBUILD_GITLAB_URL", DEFAULT_GITLAB_URL)?;
+    let gitlab = HostSettings {
+        host: Host::GitLab,
+        api_url: url(
+            vars,
+            "PUSHBUILD_GITLAB_API_URL",
+            &format!("{gitlab_url}/api/v4"),
+        )?,
+        url: gitlab_url,
+        webhook_secret: vars.get("PUSHBUILD_GITLAB_WEBHOOK_TOKEN").map(Secret::new),
+        signing_secret: vars.get("PUSHBUILD_GITLAB_SIGNING_TOKEN").map(Secret::new),
+        token: vars.get("PUSHBUILD_GITLAB_TOKEN").map(Secret::new),
+        repositories: repositories(vars, "PUSHBUILD_GITLAB_REPOSITORIES", true)?,
+    };
+    let bitbucket = HostSettings {
+        host: Host::Bitbucket,
+        url: url(vars, "PUSHBUILD_BITBUCKET_URL", DEFAULT_BITBUCKET_URL)?,
+        api_url: url(
+            vars,
+            "PUSHBUILD_BITBUCKET_API_URL",
+            DEFAULT_BITBUCKET_API_URL,
+        )?,
+        webhook_secret: vars
+            .get("PUSHBUILD_BITBUCKET_WEBHOOK_SECRET")
+            .map(Secret::new),
+        signing_secret: None,
+        token: vars.get("PUSHBUILD_BITBUCKET_TOKEN").map(Secret::new),
+        repositories: repositories(vars, "PUSHBUILD_BITBUCKET_REPOSITORIES", false)?,
     };
     Ok(WebhookSettings {
         filter_groups,
         fork_pull_requests,
         github,
+        gitlab,
+        bitbucket,
     })
 }
 
@@ -89,23 +127,27 @@ fn url(vars: &Vars, name: &'static str, default: &str) -> Result<String, ConfigE
     }
 }
 
-/// `owner/repo` and `owner/*` items, comma-separated.
-fn repositories(vars: &Vars, name: &'static str) -> Result<Vec<String>, ConfigError> {
+/// `owner/repo` and `owner/*` items, comma-separated (`nested`: GitLab's `group/sub/project`
+/// and `group/sub/*` too).
+fn repositories(vars: &Vars, name: &'static str, nested: bool) -> Result<Vec<String>, ConfigError> {
     let Some(text) = vars.get(name) else {
         return Ok(Vec::new());
     };
     let mut patterns = Vec::new();
     for item in text.split(',').map(str::trim).filter(|i| !i.is_empty()) {
-        let good = item.split_once('/').is_some_and(|(owner, repo)| {
-            let part = |p: &str| crate::names::RepositoryName::parse(p).is_ok();
-            part(owner) && (repo == "*" || part(repo))
-        });
+        let parts: Vec<&str> = item.split('/').collect();
+        let part = |p: &&str| crate::names::RepositoryName::parse(p).is_ok();
+        let (last, owners) = parts.split_last().unwrap_or((&"", &[]));
+        let good = (parts.len() == 2 || nested && parts.len() > 2)
+            && owners.iter().all(part)
+            && (*last == "*" || part(last));
         if !good {
-            return Err(invalid(
-                name,
-                "`owner/repo` or `owner/*` items separated by commas",
-                Some(item),
-            ));
+            let expected = if nested {
+                "`group/project` or `group/*` items separated by commas"
+            } else {
+                "`owner/repo` or `owner/*` items separated by commas"
+            };
+            return Err(invalid(name, expected, Some(item)));
         }
         patterns.push(item.to_string());
     }

@@ -1,7 +1,8 @@
 //! The HTTP front door: one application (axum routes and handlers) served two ways, locally by
 //! `pushbuild serve` and on AWS by the function through its Function URL.
 //!
-//! Routes: `POST /webhooks/github`, `GET /health`. A webhook is answered as soon as it is
+//! Routes: `POST /webhooks/github`, `POST /webhooks/gitlab`, `POST /webhooks/bitbucket`,
+//! `GET /health`. A webhook is answered as soon as it is
 //! verified, planned and its build handed off ([`Dispatch`]), never after the build runs:
 //! `202` with the builds (`QUEUED` or `SKIPPED`), `200` for a ping or an event that builds
 //! nothing, `401` for a missing or wrong signature (nothing is built or stored), `400` for a body
@@ -26,7 +27,10 @@ pub use local::LocalQueue;
 
 use crate::function::claim;
 use crate::pipeline::new_build_id;
-use crate::status::{self, CommitStatus, HostApi, State as StatusState};
+use crate::source::GitHost;
+use crate::status::{
+    self, BitbucketApi, Change, CommitStatus, GitHubApi, GitLabApi, HostApi, State as StatusState,
+};
 use crate::store::Store;
 use crate::trigger::{BuildTarget, Host, Skipped};
 use crate::webhook::{self, BODY_LIMIT, Headers, HostEvent, Plan, Received, WebhookError};
@@ -73,19 +77,84 @@ impl<D> FrontDoor<D> {
     }
 }
 
+/// What the hosts' settings give: a git host for each (to fetch from) and each host's API (to
+/// report to). Made once, when the function or `serve` starts.
+pub struct HostClients {
+    pub git: Vec<GitHost>,
+    pub apis: Vec<(Host, Arc<dyn HostApi>)>,
+}
+
+impl HostClients {
+    pub fn new(settings: &webhook::WebhookSettings) -> HostClients {
+        let git = Host::ALL
+            .into_iter()
+            .map(|host| {
+                let host_settings = settings.host(host);
+                GitHost {
+                    name: host_settings.host_name().to_string(),
+                    url: host_settings.url.clone(),
+                    token_user: host.token_user(),
+                    token: host_settings.token.clone(),
+                }
+            })
+            .collect();
+        let (github, gitlab, bitbucket) = (&settings.github, &settings.gitlab, &settings.bitbucket);
+        let apis: Vec<(Host, Arc<dyn HostApi>)> = vec![
+            (
+                Host::GitHub,
+                Arc::new(GitHubApi::new(&github.api_url, github.token.clone())),
+            ),
+            (
+                Host::GitLab,
+                Arc::new(GitLabApi::new(&gitlab.api_url, gitlab.token.clone())),
+            ),
+            (
+                Host::Bitbucket,
+                Arc::new(BitbucketApi::new(
+                    &bitbucket.api_url,
+                    &bitbucket.url,
+                    bitbucket.token.clone(),
+                )),
+            ),
+        ];
+        HostClients { git, apis }
+    }
+}
+
 /// The routes, over `front`.
 pub fn router<D: Dispatch>(front: Arc<FrontDoor<D>>) -> Router {
     Router::new()
         .route("/health", get(health))
-        .route("/webhooks/github", post(github::<D>))
+        .route("/webhooks/github", post(webhook::<D, GitHubRoute>))
+        .route("/webhooks/gitlab", post(webhook::<D, GitLabRoute>))
+        .route("/webhooks/bitbucket", post(webhook::<D, BitbucketRoute>))
         .with_state(front)
+}
+
+/// Which host a route serves (one handler for all of them).
+trait HostRoute: Send + Sync + 'static {
+    const HOST: Host;
+}
+
+struct GitHubRoute;
+struct GitLabRoute;
+struct BitbucketRoute;
+
+impl HostRoute for GitHubRoute {
+    const HOST: Host = Host::GitHub;
+}
+impl HostRoute for GitLabRoute {
+    const HOST: Host = Host::GitLab;
+}
+impl HostRoute for BitbucketRoute {
+    const HOST: Host = Host::Bitbucket;
 }
 
 async fn health() -> Response {
     json_answer(StatusCode::OK, json!({"status": "ok"}))
 }
 
-async fn github<D: Dispatch>(
+async fn webhook<D: Dispatch, R: HostRoute>(
     State(front): State<Arc<FrontDoor<D>>>,
     headers: HeaderMap,
     body: Body,
@@ -95,10 +164,10 @@ async fn github<D: Dispatch>(
         Ok(body) => body,
         Err(_) => return refuse(&WebhookError::TooLarge { limit: BODY_LIMIT }),
     };
-    receive(&front, Host::GitHub, &headers, &body).await
+    receive(&front, R::HOST, &headers, &body).await
 }
 
-/// Verifies, reads, plans and hands off one delivery.
+/// Verifies, reads, plans and hands off one delivery (one build per event it holds).
 pub async fn receive<D: Dispatch>(
     front: &FrontDoor<D>,
     host: Host,
@@ -110,61 +179,90 @@ pub async fn receive<D: Dispatch>(
             .iter()
             .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?.to_string()))),
     );
-    let mut event = match webhook::receive(host, &front.webhooks, &headers, body) {
+    let events = match webhook::receive(host, &front.webhooks, &headers, body) {
         Ok(Received::Ping) => return json_answer(StatusCode::OK, json!({"pong": true})),
         Ok(Received::Ignored { reason }) => return ignored(reason),
-        Ok(Received::Event(event)) => event,
+        Ok(Received::Events(events)) => events,
         Err(err) => return refuse(&err),
     };
-    if let Err(answer) = add_pull_request_files(front, &mut event).await {
-        return answer;
-    }
-    let plan = match webhook::plan(&event, &front.webhooks) {
-        Ok(plan) => plan,
-        Err(err) => return refuse(&err),
-    };
-    match plan {
-        Plan::Ignored { reason } => ignored(reason),
-        Plan::Skip { skipped, asked_for } => {
-            if asked_for {
-                refused_status(front, &event, &skipped).await;
-            }
-            accepted(vec![skipped_entry(&skipped)])
+    let mut builds = Vec::new();
+    let mut reasons = Vec::new();
+    for mut event in events {
+        if let Err(answer) = complete(front, &mut event).await {
+            return answer;
         }
-        Plan::Build(target) => match hand_off(front, *target).await {
-            Ok(entry) => accepted(vec![entry]),
-            Err(answer) => answer,
-        },
+        let plan = match webhook::plan(&event, &front.webhooks) {
+            Ok(plan) => plan,
+            Err(err) => return refuse(&err),
+        };
+        match plan {
+            Plan::Ignored { reason } => reasons.push(reason),
+            Plan::Skip { skipped, asked_for } => {
+                if asked_for {
+                    refused_status(front, &event, &skipped).await;
+                }
+                builds.push(skipped_entry(&skipped));
+            }
+            Plan::Build(target) => match hand_off(front, *target).await {
+                Ok(entry) => builds.push(entry),
+                Err(answer) => return answer,
+            },
+        }
+    }
+    if builds.is_empty() {
+        ignored(reasons.join("; "))
+    } else {
+        accepted(builds)
     }
 }
 
-/// A pull request's files, asked of the host when a filter group looks at them.
-async fn add_pull_request_files<D>(
-    front: &FrontDoor<D>,
-    event: &mut HostEvent,
-) -> Result<(), Response> {
-    let Some(pr) = &event.pull_request else {
-        return Ok(());
-    };
-    if !front.webhooks.filter_groups.needs_files() {
+/// What a payload leaves out and the host's API can say: a full commit id where the payload
+/// abbreviates it, and the files a change touches when a filter group looks at them and the
+/// payload does not list them all.
+async fn complete<D>(front: &FrontDoor<D>, event: &mut HostEvent) -> Result<(), Response> {
+    let needs_files = event.changed_files.is_none() && front.webhooks.filter_groups.needs_files();
+    if event.abbreviated_commit.is_none() && !needs_files {
         return Ok(());
     }
     let Some(api) = front.api(event.host) else {
         return Ok(());
     };
-    match api.pull_request_files(&event.repository, pr.number).await {
-        Ok(files) => {
-            event.changed_files = Some(files);
-            Ok(())
-        }
-        Err(err) => {
-            tracing::warn!(repository = event.repository, error = %err, "a pull request's files could not be read");
-            Err(json_answer(
-                StatusCode::BAD_GATEWAY,
-                json!({"error": format!("the pull request's files could not be read for the FILE_PATH filters: {err}")}),
-            ))
+    let failed = |what: &str, err: &dyn std::fmt::Display| {
+        tracing::warn!(repository = event.repository, error = %err, "{what} could not be read");
+        json_answer(
+            StatusCode::BAD_GATEWAY,
+            json!({"error": format!("{what} could not be read from the host's API: {err}")}),
+        )
+    };
+    if let Some(short) = event.abbreviated_commit.clone() {
+        match api.full_commit_id(&event.repository, &short).await {
+            Ok(id) => {
+                event.commit = Some(id);
+                event.abbreviated_commit = None;
+            }
+            Err(err) => return Err(failed("the head commit's full id", &err)),
         }
     }
+    if needs_files {
+        let change = match (&event.pull_request, &event.commit) {
+            (Some(pr), _) => Change::PullRequest(pr.number),
+            (None, Some(after)) => Change::Push {
+                before: event.prev_commit.as_deref().filter(|b| !is_zeros(b)),
+                after,
+            },
+            (None, None) => return Ok(()),
+        };
+        match api.changed_files(&event.repository, change).await {
+            Ok(files) => event.changed_files = Some(files),
+            Err(err) => return Err(failed("the changed files (for FILE_PATH filters)", &err)),
+        }
+    }
+    Ok(())
+}
+
+/// A commit id of zeros: no commit (a new reference's `before`).
+fn is_zeros(id: &str) -> bool {
+    id.bytes().all(|b| b == b'0')
 }
 
 /// Claims the delivery, gives the build its id and hands it off.

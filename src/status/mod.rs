@@ -3,23 +3,34 @@
 //! or delays a build: an API that is down or slow is tried a few times, then the failure is
 //! logged and the build's own result stands.
 //!
-//! The port is [`HostApi`] (the host's REST API: statuses, a pull request's files); GitHub's
-//! adapter is `github.rs`.
+//! The port is [`HostApi`] (the host's REST API: statuses, the files a change touches, a full
+//! commit id); the adapters are `github.rs`, `gitlab.rs` and `bitbucket.rs`, over one HTTP
+//! client (`client.rs`).
 
 #[cfg(feature = "server")]
+mod bitbucket;
+#[cfg(feature = "server")]
+mod client;
+#[cfg(feature = "server")]
 mod github;
+#[cfg(feature = "server")]
+mod gitlab;
 
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
 #[cfg(feature = "server")]
+pub use bitbucket::BitbucketApi;
+#[cfg(feature = "server")]
 pub use github::GitHubApi;
+#[cfg(feature = "server")]
+pub use gitlab::GitLabApi;
 
 use crate::names::CommitId;
 use crate::record::Status;
 
-/// A commit status's state, as GitHub names them.
+/// A commit status's state (each host's adapter names it its host's way).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
     Pending,
@@ -110,9 +121,21 @@ impl ApiError {
 /// A boxed future, so [`HostApi`] can be used as a trait object.
 pub type ApiFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, ApiError>> + Send + 'a>>;
 
+/// A change whose files a filter needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change<'a> {
+    /// A pull (merge) request, by its number on the host.
+    PullRequest(u64),
+    /// A push, from `before` (when the reference existed) to `after`.
+    Push {
+        before: Option<&'a str>,
+        after: &'a CommitId,
+    },
+}
+
 /// A host's REST API, as pushbuild uses it.
 pub trait HostApi: Send + Sync {
-    /// Sets a status on `commit` of `repository` (`owner/repo`).
+    /// Sets a status on `commit` of `repository` (`owner/repo`, `group/project`).
     fn post_status<'a>(
         &'a self,
         repository: &'a str,
@@ -120,12 +143,19 @@ pub trait HostApi: Send + Sync {
         status: &'a CommitStatus,
     ) -> ApiFuture<'a, ()>;
 
-    /// The paths a pull request changes (every page).
-    fn pull_request_files<'a>(
+    /// The paths `change` touches (every page).
+    fn changed_files<'a>(
         &'a self,
         repository: &'a str,
-        number: u64,
+        change: Change<'a>,
     ) -> ApiFuture<'a, Vec<String>>;
+
+    /// The full id of a commit a payload abbreviates.
+    fn full_commit_id<'a>(
+        &'a self,
+        repository: &'a str,
+        abbreviated: &'a str,
+    ) -> ApiFuture<'a, CommitId>;
 }
 
 /// How many times a status is tried, and the pause before the first retry (doubling after).

@@ -283,8 +283,9 @@ fn eventbridge_state_changes() {
         "error: unrecognised event (an EventBridge event from \"aws.codecommit\" of type \
          \"CodeCommit Pull Request State Change\"); pushbuild accepts a CodeCommit trigger event \
          (`Records[]` with eventSource `aws:codecommit`), an EventBridge `CodeCommit Repository \
-         State Change` event, or a build request `{\"repository\": ..., \"sourceVersion\": ...}` \
-         (sent as is, or as the detail of an EventBridge `Scheduled Event`)",
+         State Change` event, a build request `{\"repository\": ..., \"sourceVersion\": ...}` \
+         (sent as is, or as the detail of an EventBridge `Scheduled Event`), or a webhook's \
+         planned build `{\"plannedBuild\": ...}`",
     );
 }
 

@@ -32,8 +32,11 @@ pub struct HostEvent {
     /// Who caused the event, for the build's initiator (`octocat`).
     pub actor_name: Option<String>,
     /// The commit to build: the pushed one, or the pull request's head; `None` when a push
-    /// deleted its reference.
+    /// deleted its reference (or when the payload abbreviates it, below).
     pub commit: Option<CommitId>,
+    /// The head commit's id as a payload abbreviates it (Bitbucket's pull requests): the full id
+    /// is asked of the host's API before the event is planned.
+    pub abbreviated_commit: Option<String>,
     /// A push's previous commit (`before`).
     pub prev_commit: Option<String>,
     /// The head commit's message, when the payload carries it.

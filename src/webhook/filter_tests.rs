@@ -15,6 +15,7 @@ fn push(head_ref: &str, message: &str, files: &[&str]) -> HostEvent {
         actor_account_id: Some("583231".into()),
         actor_name: Some("octocat".into()),
         commit: CommitId::parse(&"a".repeat(40)).ok(),
+        abbreviated_commit: None,
         prev_commit: None,
         commit_message: Some(message.into()),
         changed_files: Some(files.iter().map(|f| f.to_string()).collect()),

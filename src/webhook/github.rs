@@ -5,13 +5,15 @@
 use serde_json::Value;
 
 use super::event::{EventKind, Host, HostEvent, PullRequest};
-use super::signature;
-use super::{Headers, Received, WebhookError};
-use crate::names::{CommitId, ref_name_problem};
+use super::signature::{self, SignatureMessages};
+use super::{Headers, Received, WebhookError, fields};
 use crate::trigger::json::Node;
 
 /// The setting that holds the webhook's secret, for messages.
 pub const SECRET_SETTING: &str = "PUSHBUILD_GITHUB_WEBHOOK_SECRET";
+
+/// The webhook's signature header (GitHub's; Bitbucket uses `X-Hub-Signature` the same way).
+const SIGNATURE_HEADER: &str = "x-hub-signature-256";
 
 /// Checks the delivery's signature over the exact body bytes, in constant time, before
 /// anything reads the body.
@@ -19,23 +21,17 @@ pub fn verify(headers: &Headers, body: &[u8], secret: Option<&[u8]>) -> Result<(
     let secret = secret.ok_or(WebhookError::SecretNotConfigured {
         setting: SECRET_SETTING,
     })?;
-    let header = headers
-        .get("x-hub-signature-256")
-        .ok_or(WebhookError::Unauthorized {
-            why: "no X-Hub-Signature-256 header",
-        })?;
-    let hex = header
-        .strip_prefix("sha256=")
-        .ok_or(WebhookError::Unauthorized {
-            why: "X-Hub-Signature-256 is not `sha256=<hex>`",
-        })?;
-    if signature::hmac_sha256_hex_matches(secret, body, hex) {
-        Ok(())
-    } else {
-        Err(WebhookError::Unauthorized {
-            why: "X-Hub-Signature-256 does not match the body",
-        })
-    }
+    signature::verify_hex_header(
+        headers,
+        SIGNATURE_HEADER,
+        &SignatureMessages {
+            missing: "no X-Hub-Signature-256 header",
+            malformed: "X-Hub-Signature-256 is not `sha256=<hex>`",
+            mismatch: "X-Hub-Signature-256 does not match the body",
+        },
+        secret,
+        body,
+    )
 }
 
 /// Reads a verified delivery.
@@ -69,29 +65,19 @@ pub fn read(headers: &Headers, body: &[u8]) -> Result<Received, WebhookError> {
 }
 
 fn push(root: &Node, delivery: String) -> Result<Received, WebhookError> {
-    let head_ref = reference(&root.need("ref", "the pushed reference")?)?;
+    let head_ref = fields::reference(&root.need("ref", "the pushed reference")?)?;
     let deleted = root.flag("deleted")?;
     let commit = if deleted {
         None
     } else {
-        Some(commit(&root.need("after", "the pushed commit")?)?)
+        Some(fields::commit(&root.need("after", "the pushed commit")?)?)
     };
-    let mut files = Vec::new();
-    if let Some(commits) = root.get("commits")? {
-        for item in commits.items()? {
-            for list in ["added", "removed", "modified"] {
-                if let Some(paths) = item.get(list)? {
-                    for path in paths.items()? {
-                        files.push(path.as_str()?.to_string());
-                    }
-                }
-            }
-        }
-    }
-    files.sort();
-    files.dedup();
+    let files = match root.get("commits")? {
+        Some(commits) => fields::commit_files(&commits)?,
+        None => Vec::new(),
+    };
     let sender = root.get("sender")?;
-    Ok(Received::Event(Box::new(HostEvent {
+    Ok(Received::Events(vec![HostEvent {
         host: Host::GitHub,
         delivery,
         repository: full_name(&root.need("repository", "the repository")?)?,
@@ -101,6 +87,7 @@ fn push(root: &Node, delivery: String) -> Result<Received, WebhookError> {
         actor_account_id: sender.as_ref().map(account_id).transpose()?.flatten(),
         actor_name: sender.as_ref().map(login).transpose()?.flatten(),
         commit,
+        abbreviated_commit: None,
         prev_commit: root.opt_str("before")?.map(str::to_string),
         commit_message: match root.get("head_commit")? {
             Some(head) => head.opt_str("message")?.map(str::to_string),
@@ -108,7 +95,7 @@ fn push(root: &Node, delivery: String) -> Result<Received, WebhookError> {
         },
         changed_files: Some(files),
         pull_request: None,
-    })))
+    }]))
 }
 
 fn pull_request(root: &Node, delivery: String) -> Result<Received, WebhookError> {
@@ -126,7 +113,7 @@ fn pull_request(root: &Node, delivery: String) -> Result<Received, WebhookError>
             });
         }
     };
-    let number = number(&pr.need("number", "the pull request's number")?)?;
+    let number = fields::number(&pr.need("number", "the pull request's number")?)?;
     let head = pr.need("head", "the pull request's head")?;
     let base = pr.need("base", "the pull request's base")?;
     let repository = full_name(&root.need("repository", "the repository")?)?;
@@ -136,7 +123,7 @@ fn pull_request(root: &Node, delivery: String) -> Result<Received, WebhookError>
         None => true,
     };
     let sender = root.get("sender")?;
-    Ok(Received::Event(Box::new(HostEvent {
+    Ok(Received::Events(vec![HostEvent {
         host: Host::GitHub,
         delivery,
         repository,
@@ -145,71 +132,28 @@ fn pull_request(root: &Node, delivery: String) -> Result<Received, WebhookError>
         base_ref: Some(branch_ref(&base)?),
         actor_account_id: sender.as_ref().map(account_id).transpose()?.flatten(),
         actor_name: sender.as_ref().map(login).transpose()?.flatten(),
-        commit: Some(commit(&head.need("sha", "the head commit")?)?),
+        commit: Some(fields::commit(&head.need("sha", "the head commit")?)?),
+        abbreviated_commit: None,
         prev_commit: None,
         commit_message: None,
         changed_files: None,
         pull_request: Some(PullRequest { number, from_fork }),
-    })))
+    }]))
 }
 
-/// `owner/repo`, checked as one part of a project name each.
+/// `owner/repo`, each part a name a project may hold.
 fn full_name(repo: &Node) -> Result<String, WebhookError> {
-    let node = repo.need("full_name", "`owner/repo`")?;
-    let name = node.as_str()?;
-    let parts: Vec<&str> = name.split('/').collect();
-    let part_ok = |part: &&str| crate::names::RepositoryName::parse(part).is_ok();
-    if parts.len() != 2 || !parts.iter().all(part_ok) {
-        return Err(node
-            .invalid(format!("expected `owner/repo`, found {name:?}"))
-            .into());
-    }
-    Ok(name.to_string())
+    fields::repository_path(&repo.need("full_name", "`owner/repo`")?, false)
 }
 
 /// `refs/heads/<branch>` of a pull request's `head` or `base` (`ref` holds the bare name).
 fn branch_ref(side: &Node) -> Result<String, WebhookError> {
-    let node = side.need("ref", "a branch name")?;
-    let name = node.as_str()?;
-    if let Some(problem) = ref_name_problem(name) {
-        return Err(node
-            .invalid(format!("expected a branch name, but {problem}"))
-            .into());
-    }
-    Ok(format!("refs/heads/{name}"))
-}
-
-fn reference(node: &Node) -> Result<String, WebhookError> {
-    let full = node.as_str()?;
-    let name = full
-        .strip_prefix("refs/heads/")
-        .or_else(|| full.strip_prefix("refs/tags/"));
-    match name {
-        Some(name) if ref_name_problem(name).is_none() => Ok(full.to_string()),
-        _ => Err(node
-            .invalid(format!(
-                "expected `refs/heads/<branch>` or `refs/tags/<tag>`, found {full:?}"
-            ))
-            .into()),
-    }
-}
-
-fn commit(node: &Node) -> Result<CommitId, WebhookError> {
-    CommitId::parse(node.as_str()?).map_err(|err| node.invalid(err.to_string()).into())
-}
-
-fn number(node: &Node) -> Result<u64, WebhookError> {
-    node.value
-        .as_u64()
-        .ok_or_else(|| node.wrong("a whole number").into())
+    fields::named_ref(&side.need("ref", "a branch name")?, "heads")
 }
 
 /// The sender's numeric id, as text (`ACTOR_ACCOUNT_ID`).
 fn account_id(sender: &Node) -> Result<Option<String>, WebhookError> {
-    Ok(match sender.get("id")? {
-        Some(id) => Some(number(&id)?.to_string()),
-        None => None,
-    })
+    sender.get("id")?.map(|id| fields::id_text(&id)).transpose()
 }
 
 fn login(sender: &Node) -> Result<Option<String>, WebhookError> {

@@ -3,11 +3,16 @@
 //! ([`HostEvent`]), then decide with the filter groups and the settings what to build
 //! ([`plan`]). Serving them over HTTP and handing the builds off is `crate::http`'s.
 //!
-//! Hosts: GitHub (`github.rs`).
+//! Hosts: GitHub (`github.rs`), GitLab (`gitlab.rs`), Bitbucket Cloud (`bitbucket.rs`). Each
+//! adapter checks its host's authentication and reads its payloads; everything after that is
+//! shared.
 
+pub mod bitbucket;
 mod event;
+mod fields;
 mod filter;
 pub mod github;
+pub mod gitlab;
 mod plan;
 pub mod signature;
 
@@ -59,8 +64,9 @@ pub enum Received {
     /// An event or action that builds nothing, and why (answered 200: a host disables hooks
     /// that get errors).
     Ignored { reason: String },
-    /// An event that may build.
-    Event(Box<HostEvent>),
+    /// Events that may build: one for most deliveries, one per pushed reference for a host
+    /// that reports several in one delivery (Bitbucket).
+    Events(Vec<HostEvent>),
 }
 
 /// Why a webhook request is refused: each maps to one HTTP answer.
@@ -126,11 +132,15 @@ impl From<EventError> for WebhookError {
 /// One host's webhook settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HostSettings {
+    pub host: Host,
     /// Where repositories are cloned from (`https://github.com`); never taken from a payload.
     pub url: String,
     /// The host's REST API (`https://api.github.com`).
     pub api_url: String,
+    /// GitHub's and Bitbucket's webhook secret; GitLab's webhook token (`X-Gitlab-Token`).
     pub webhook_secret: Option<Secret>,
+    /// GitLab's signing token (`whsec_…`), for its Standard Webhooks signatures.
+    pub signing_secret: Option<Secret>,
     /// For private repositories and for reporting back.
     pub token: Option<Secret>,
     /// `owner/repo` or `owner/*` patterns; empty: any repository the secret signs for.
@@ -149,18 +159,18 @@ impl HostSettings {
         host.split(':').next().unwrap_or(host)
     }
 
-    /// Whether `repository` (`owner/repo`) is one this host's builds are for.
+    /// Whether `repository` (`owner/repo`, `group/sub/project`) is one this host's builds are
+    /// for: `owner/*` takes every repository under `owner/`, nested groups included.
     pub fn allows(&self, repository: &str) -> bool {
+        let lower = repository.to_ascii_lowercase();
         self.repositories.is_empty()
-            || self
-                .repositories
-                .iter()
-                .any(|pattern| match pattern.strip_suffix("/*") {
-                    Some(owner) => repository
-                        .split_once('/')
-                        .is_some_and(|(o, _)| o.eq_ignore_ascii_case(owner)),
-                    None => pattern.eq_ignore_ascii_case(repository),
-                })
+            || self.repositories.iter().any(|pattern| {
+                let pattern = pattern.to_ascii_lowercase();
+                match pattern.strip_suffix("/*") {
+                    Some(owner) => lower.starts_with(&format!("{owner}/")),
+                    None => pattern == lower,
+                }
+            })
     }
 }
 
@@ -172,6 +182,19 @@ pub struct WebhookSettings {
     /// runs with the function's role).
     pub fork_pull_requests: bool,
     pub github: HostSettings,
+    pub gitlab: HostSettings,
+    pub bitbucket: HostSettings,
+}
+
+impl WebhookSettings {
+    /// `host`'s settings.
+    pub fn host(&self, host: Host) -> &HostSettings {
+        match host {
+            Host::GitHub => &self.github,
+            Host::GitLab => &self.gitlab,
+            Host::Bitbucket => &self.bitbucket,
+        }
+    }
 }
 
 /// Reads a delivery for `host`: the size limit, the signature, then the payload.
@@ -184,11 +207,20 @@ pub fn receive(
     if body.len() > BODY_LIMIT {
         return Err(WebhookError::TooLarge { limit: BODY_LIMIT });
     }
+    let host_settings = settings.host(host);
+    let secret = host_settings.webhook_secret.as_ref();
     match host {
         Host::GitHub => {
-            let secret = settings.github.webhook_secret.as_ref();
             github::verify(headers, body, secret.map(|s| s.expose().as_bytes()))?;
             github::read(headers, body)
+        }
+        Host::GitLab => {
+            gitlab::verify(headers, body, host_settings, chrono::Utc::now().timestamp())?;
+            gitlab::read(headers, body)
+        }
+        Host::Bitbucket => {
+            bitbucket::verify(headers, body, secret.map(|s| s.expose().as_bytes()))?;
+            bitbucket::read(headers, body)
         }
     }
 }

@@ -21,18 +21,19 @@ pub enum Plan {
 
 /// Decides what `event` builds.
 pub fn plan(event: &HostEvent, settings: &WebhookSettings) -> Result<Plan, WebhookError> {
-    let host = &settings.github;
+    let host = settings.host(event.host);
     if !host.allows(&event.repository) {
         return Ok(Plan::Ignored {
             reason: format!(
-                "repository {} is not in PUSHBUILD_GITHUB_REPOSITORIES",
-                event.repository
+                "repository {} is not in PUSHBUILD_{}_REPOSITORIES",
+                event.repository,
+                event.host.as_str().to_ascii_uppercase()
             ),
         });
     }
     let project = ProjectName::hosted(host.host_name(), &event.repository).map_err(|err| {
         WebhookError::BadRequest {
-            field: "repository.full_name".into(),
+            field: "the repository's path".into(),
             problem: err.to_string(),
         }
     })?;
@@ -45,9 +46,6 @@ pub fn plan(event: &HostEvent, settings: &WebhookSettings) -> Result<Plan, Webho
         },
         asked_for,
     };
-    let Some(commit) = event.commit.clone() else {
-        return Ok(skip(format!("{} was deleted", event.head_ref), false));
-    };
     if !settings.filter_groups.matches(event) {
         return Ok(Plan::Ignored {
             reason: format!(
@@ -57,6 +55,24 @@ pub fn plan(event: &HostEvent, settings: &WebhookSettings) -> Result<Plan, Webho
             ),
         });
     }
+    let commit = match (
+        &event.commit,
+        &event.abbreviated_commit,
+        &event.pull_request,
+    ) {
+        (Some(commit), _, _) => commit.clone(),
+        (None, None, None) => {
+            return Ok(skip(format!("{} was deleted", event.head_ref), false));
+        }
+        // The front door asks the host for a full id before planning; without one nothing can
+        // be built.
+        (None, _, _) => {
+            return Err(WebhookError::BadRequest {
+                field: "the head commit".into(),
+                problem: "only an abbreviated commit id is known".into(),
+            });
+        }
+    };
     if let Some(pr) = &event.pull_request {
         if pr.from_fork && !settings.fork_pull_requests {
             return Ok(skip(

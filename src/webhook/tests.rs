@@ -10,7 +10,14 @@ const SECRET: &str = "pushbuild-sample-secret";
 const HEAD: &str = "3f9c1a2b7d4e5f60718293a4b5c6d7e8f9012345";
 
 fn sample(name: &str) -> (Headers, Vec<u8>) {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("events/github");
+    sample_of("github", name)
+}
+
+/// A sample delivery from `events/<host>/`.
+pub(super) fn sample_of(host: &str, name: &str) -> (Headers, Vec<u8>) {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("events")
+        .join(host);
     let body = std::fs::read(dir.join(format!("{name}.json"))).expect("the sample");
     let headers: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(
         &std::fs::read(dir.join(format!("{name}.headers.json"))).expect("its headers"),
@@ -29,27 +36,65 @@ pub(super) fn settings() -> WebhookSettings {
         filter_groups: FilterGroups::default(),
         fork_pull_requests: false,
         github: HostSettings {
+            host: Host::GitHub,
             url: "https://github.com".into(),
             api_url: "https://api.github.com".into(),
             webhook_secret: Some(Secret::new(SECRET)),
+            signing_secret: None,
+            token: None,
+            repositories: Vec::new(),
+        },
+        gitlab: HostSettings {
+            host: Host::GitLab,
+            url: "https://gitlab.com".into(),
+            api_url: "https://gitlab.com/api/v4".into(),
+            webhook_secret: Some(Secret::new("pushbuild-sample-token")),
+            signing_secret: None,
+            token: None,
+            repositories: Vec::new(),
+        },
+        bitbucket: HostSettings {
+            host: Host::Bitbucket,
+            url: "https://bitbucket.org".into(),
+            api_url: "https://api.bitbucket.org".into(),
+            webhook_secret: Some(Secret::new(SECRET)),
+            signing_secret: None,
             token: None,
             repositories: Vec::new(),
         },
     }
 }
 
-/// What a delivery comes to, in one line.
+/// What a GitHub delivery comes to, in one line.
 fn outcome(settings: &WebhookSettings, headers: &Headers, body: &[u8]) -> String {
-    let received = match receive(Host::GitHub, settings, headers, body) {
+    outcome_for(Host::GitHub, settings, headers, body)
+}
+
+/// What a delivery comes to, in one line (a line per event, joined with `; `).
+pub(super) fn outcome_for(
+    host: Host,
+    settings: &WebhookSettings,
+    headers: &Headers,
+    body: &[u8],
+) -> String {
+    let received = match receive(host, settings, headers, body) {
         Ok(received) => received,
         Err(err) => return format!("{} {err}", err.status()),
     };
-    let event = match received {
+    let events = match received {
         Received::Ping => return "ping".into(),
         Received::Ignored { reason } => return format!("ignored: {reason}"),
-        Received::Event(event) => event,
+        Received::Events(events) => events,
     };
-    match plan(&event, settings) {
+    events
+        .iter()
+        .map(|event| planned(event, settings))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn planned(event: &HostEvent, settings: &WebhookSettings) -> String {
+    match plan(event, settings) {
         Ok(Plan::Ignored { reason }) => format!("ignored: {reason}"),
         Ok(Plan::Skip { skipped, asked_for }) => {
             format!("skip (asked for: {asked_for}): {}", skipped.reason)
@@ -230,10 +275,10 @@ fn settings_decide_forks_and_repositories() {
 #[test]
 fn a_planned_build_carries_codebuilds_webhook_values() {
     let (headers, body) = sample("pull-request-synchronize");
-    let Ok(Received::Event(event)) = receive(Host::GitHub, &settings(), &headers, &body) else {
+    let Ok(Received::Events(events)) = receive(Host::GitHub, &settings(), &headers, &body) else {
         panic!("an event");
     };
-    let Ok(Plan::Build(target)) = plan(&event, &settings()) else {
+    let Ok(Plan::Build(target)) = plan(&events[0], &settings()) else {
         panic!("a build");
     };
     let webhook = target.webhook.expect("webhook values");
@@ -248,9 +293,10 @@ fn a_planned_build_carries_codebuilds_webhook_values() {
         Some("github:424242:6f1c2d3e-0000-4000-8000-000000000005")
     );
     let (headers, body) = sample("push");
-    let Ok(Received::Event(event)) = receive(Host::GitHub, &settings(), &headers, &body) else {
+    let Ok(Received::Events(events)) = receive(Host::GitHub, &settings(), &headers, &body) else {
         panic!("an event");
     };
+    let event = &events[0];
     assert_eq!(
         event.changed_files.as_deref(),
         Some(&["README.md".to_string(), "src/greet.sh".to_string()][..])
@@ -260,3 +306,6 @@ fn a_planned_build_carries_codebuilds_webhook_values() {
         Some("5e1d0c9b8a7f6e5d4c3b2a190817263544536271")
     );
 }
+
+#[path = "hosts_tests.rs"]
+mod hosts;
