@@ -44,7 +44,8 @@ enum Commands {
     /// Run the Lambda function's handler here on EVENT, with local git repositories standing in
     /// for CodeCommit and the local store for S3.
     Invoke(invoke::InvokeArgs),
-    /// Serve webhooks (GitHub) here: builds run on this machine into the local store.
+    /// Serve webhooks (GitHub, GitLab, Bitbucket) here: builds run on this machine into the
+    /// local store.
     Serve(serve::ServeArgs),
     /// Report a month's billed builds per repository, from the billing ledger.
     Billing(billing::BillingArgs),

@@ -22,6 +22,7 @@ struct Harness {
     runtime: tokio::runtime::Runtime,
     lambda: RuntimeApi,
     _git: GitServer,
+    _bitbucket_git: GitServer,
     api: GitHubApi,
     commits: hooks::Commits,
     child: Child,
@@ -39,7 +40,9 @@ impl Harness {
         let repos = tempfile::tempdir().expect("temp dir");
         let commits = hooks::hosted_repository(repos.path());
         let git = GitServer::start(repos.path(), TOKEN);
+        let bitbucket_git = GitServer::start_at("127.0.0.2", repos.path(), TOKEN);
         let api = GitHubApi::start(TOKEN);
+        api.add_commits(&[&commits.good, &commits.failing]);
         let work = tempfile::tempdir().expect("temp dir");
         let mut command = Command::new(env!("CARGO_BIN_EXE_pushbuild-lambda"));
         command
@@ -62,6 +65,13 @@ impl Harness {
             .env("PUSHBUILD_WORK_DIR", work.path())
             .env("PUSHBUILD_GITHUB_URL", git.url())
             .env("PUSHBUILD_GITHUB_API_URL", api.url())
+            .env(
+                "PUSHBUILD_GITLAB_URL",
+                git.url().replace("127.0.0.1", "localhost"),
+            )
+            .env("PUSHBUILD_GITLAB_API_URL", format!("{}/api/v4", api.url()))
+            .env("PUSHBUILD_BITBUCKET_URL", bitbucket_git.url())
+            .env("PUSHBUILD_BITBUCKET_API_URL", api.url())
             .envs(s3.env())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -70,13 +80,21 @@ impl Harness {
                     .map_or(Stdio::null(), Stdio::from),
             );
         if from_secrets_manager {
-            let secret = json!({"github_webhook_secret": SECRET, "github_token": TOKEN});
+            let secret = json!({
+                "github_webhook_secret": SECRET, "github_token": TOKEN,
+                "gitlab_webhook_token": hooks::GITLAB_TOKEN, "gitlab_token": TOKEN,
+                "bitbucket_webhook_secret": SECRET, "bitbucket_token": TOKEN,
+            });
             runtime.block_on(lambda.set_secret(SECRETS_ARN, &secret.to_string()));
             command.env("PUSHBUILD_SECRETS_ARN", SECRETS_ARN);
         } else {
             command
                 .env("PUSHBUILD_GITHUB_WEBHOOK_SECRET", SECRET)
-                .env("PUSHBUILD_GITHUB_TOKEN", TOKEN);
+                .env("PUSHBUILD_GITHUB_TOKEN", TOKEN)
+                .env("PUSHBUILD_GITLAB_WEBHOOK_TOKEN", hooks::GITLAB_TOKEN)
+                .env("PUSHBUILD_GITLAB_TOKEN", TOKEN)
+                .env("PUSHBUILD_BITBUCKET_WEBHOOK_SECRET", SECRET)
+                .env("PUSHBUILD_BITBUCKET_TOKEN", TOKEN);
         }
         let child = command.spawn().expect("the function starts");
         Harness {
@@ -84,6 +102,7 @@ impl Harness {
             runtime,
             lambda,
             _git: git,
+            _bitbucket_git: bitbucket_git,
             api,
             commits,
             child,
@@ -157,8 +176,14 @@ impl Drop for Harness {
     }
 }
 
-/// A Function URL event (payload format 2.0) carrying a delivery.
+/// A Function URL event (payload format 2.0) carrying a delivery to GitHub's route.
 fn url_event(headers: &[(String, String)], body: &[u8], base64: bool) -> Value {
+    url_event_to("github", headers, body, base64)
+}
+
+/// A Function URL event carrying a delivery to `/webhooks/<host>`.
+fn url_event_to(host: &str, headers: &[(String, String)], body: &[u8], base64: bool) -> Value {
+    let path = format!("/webhooks/{host}");
     let headers: serde_json::Map<String, Value> = headers
         .iter()
         .map(|(k, v)| (k.to_ascii_lowercase(), json!(v)))
@@ -171,7 +196,7 @@ fn url_event(headers: &[(String, String)], body: &[u8], base64: bool) -> Value {
     json!({
         "version": "2.0",
         "routeKey": "$default",
-        "rawPath": "/webhooks/github",
+        "rawPath": path,
         "rawQueryString": "",
         "headers": headers,
         "requestContext": {
@@ -181,7 +206,7 @@ fn url_event(headers: &[(String, String)], body: &[u8], base64: bool) -> Value {
             "domainPrefix": "abcdefgh",
             "http": {
                 "method": "POST",
-                "path": "/webhooks/github",
+                "path": path,
                 "protocol": "HTTP/1.1",
                 "sourceIp": "192.0.2.1",
                 "userAgent": "GitHub-Hookshot/2a6b3c1"
@@ -313,4 +338,52 @@ fn signatures_are_checked_over_the_exact_bytes_including_base64_bodies() {
     // The function still serves.
     let answer = h.invoke(url_event(&ping.0, &ping.1, false));
     assert_eq!(answer["statusCode"], 200);
+}
+
+#[test]
+fn gitlab_and_bitbucket_pushes_are_built_through_the_function_url_too() {
+    let h = Harness::start(true);
+    let good = h.commits.good.clone();
+    let gitlab = hooks::gitlab_push("refs/heads/main", &good, "A good build");
+    let (headers, bytes) =
+        hooks::gitlab_delivery("Push Hook", &gitlab, "gl-url", hooks::GITLAB_TOKEN);
+    let answer = h.invoke(url_event_to("gitlab", &headers, &bytes, false));
+    assert_eq!(answer["statusCode"], 202, "{answer}");
+    let bitbucket = hooks::bitbucket_push("main", &good, &h.commits.failing);
+    let (headers, bytes) = hooks::bitbucket_delivery("repo:push", &bitbucket, "bb-url", SECRET);
+    let answer = h.invoke(url_event_to("bitbucket", &headers, &bytes, false));
+    assert_eq!(answer["statusCode"], 202, "{answer}");
+
+    let invocations = h.async_invocations(2);
+    assert_eq!(invocations.len(), 2, "{invocations:?}");
+    for (_, payload) in &invocations {
+        let built = h.invoke(payload.clone());
+        assert_eq!(built["builds"][0]["status"], "SUCCEEDED", "{built}");
+    }
+    let projects: Vec<String> = invocations
+        .iter()
+        .map(|(_, p)| {
+            p["plannedBuild"]["repository"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        projects,
+        ["localhost/octo-group/platform/app", "127.0.0.2/octo-ws/app"]
+    );
+    let states = |repo: &str| -> Vec<String> {
+        h.api
+            .statuses(&good)
+            .iter()
+            .filter(|c| c.repository == repo)
+            .map(|c| c.body["state"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    assert_eq!(states(hooks::GITLAB_REPOSITORY), ["running", "success"]);
+    assert_eq!(
+        states(hooks::BITBUCKET_REPOSITORY),
+        ["INPROGRESS", "SUCCESSFUL"]
+    );
 }

@@ -1,6 +1,7 @@
 //! A git smart-HTTP server for tests: git's own `git http-backend` run as a CGI program behind a
 //! small HTTP server on 127.0.0.1, serving the repositories under a directory the test makes,
-//! and requiring HTTP basic auth with a token (user `x-access-token`, as GitHub takes it).
+//! and requiring HTTP basic auth with a token (with the user name each host takes with a token:
+//! `x-access-token` for GitHub, `oauth2` for GitLab, `x-token-auth` for Bitbucket).
 //! It runs on its own runtime, so sync and async tests alike can use it; it records every
 //! request (method, path, whether it carried the right token).
 #![allow(dead_code)]
@@ -18,6 +19,8 @@ use hyper::{Request, Response, StatusCode};
 use tokio::io::AsyncWriteExt;
 
 pub const TOKEN_USER: &str = "x-access-token";
+/// The user names the hosts take with a token.
+const TOKEN_USERS: [&str; 3] = ["x-access-token", "oauth2", "x-token-auth"];
 
 /// A running server; dropping it stops it.
 pub struct GitServer {
@@ -35,6 +38,12 @@ struct State {
 impl GitServer {
     /// Serves the repositories under `root` (`<root>/<owner>/<repo>.git`), requiring `token`.
     pub fn start(root: &Path, token: &str) -> GitServer {
+        GitServer::start_at("127.0.0.1", root, token)
+    }
+
+    /// The same, on another loopback address (`127.0.0.2`): a second host name for tests that
+    /// serve several hosts.
+    pub fn start_at(ip: &str, root: &Path, token: &str) -> GitServer {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("git-server")
@@ -43,7 +52,7 @@ impl GitServer {
             .expect("a runtime");
         // Bound here, served on the server's own runtime: `start` may be called from inside
         // another runtime (an async test), where blocking on this one is not allowed.
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+        let listener = std::net::TcpListener::bind((ip, 0)).expect("a loopback port");
         listener.set_nonblocking(true).expect("non-blocking");
         let addr = listener.local_addr().expect("its address");
         let state = Arc::new(State {
@@ -109,7 +118,13 @@ async fn handle(
         .and_then(|raw| String::from_utf8(raw).ok());
     let verdict = match &auth {
         None => "no token",
-        Some(pair) if *pair == format!("{TOKEN_USER}:{}", state.token) => "token",
+        Some(pair)
+            if TOKEN_USERS
+                .iter()
+                .any(|user| *pair == format!("{user}:{}", state.token)) =>
+        {
+            "token"
+        }
         Some(_) => "bad token",
     };
     if let Ok(mut log) = state.requests.lock() {

@@ -13,6 +13,11 @@ use crate::git_server::{git, publish};
 pub const SECRET: &str = "pushbuild-test-webhook-secret";
 pub const TOKEN: &str = "ghp_testTokenNeverShown0123456789abcdef";
 pub const REPOSITORY: &str = "octo/app";
+/// The same repository's path on the test GitLab (nested groups) and on the test Bitbucket.
+pub const GITLAB_REPOSITORY: &str = "octo-group/platform/app";
+pub const BITBUCKET_REPOSITORY: &str = "octo-ws/app";
+/// GitLab's webhook token in the tests.
+pub const GITLAB_TOKEN: &str = "pushbuild-test-gitlab-token";
 
 /// A buildspec that prints what the tests look for: the webhook variables, what git says of the
 /// checkout, the git config and the whole environment.
@@ -54,14 +59,105 @@ pub fn hosted_repository(root: &Path) -> Commits {
     std::fs::write(dir.join("buildspec.yml"), FAILING_SPEC).expect("buildspec");
     git(dir, &["commit", "-q", "-am", "A failing build"]);
     let failing = git(dir, &["rev-parse", "HEAD"]);
-    publish(root, REPOSITORY, dir);
+    for path in [REPOSITORY, GITLAB_REPOSITORY, BITBUCKET_REPOSITORY] {
+        publish(root, path, dir);
+    }
     Commits { good, failing }
 }
 
 /// A sample payload from `events/github/`.
 pub fn sample(name: &str) -> Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("events/github/{name}.json"));
+    sample_of("github", name)
+}
+
+/// A sample payload from `events/<host>/`.
+pub fn sample_of(host: &str, name: &str) -> Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("events")
+        .join(host)
+        .join(format!("{name}.json"));
     serde_json::from_slice(&std::fs::read(&path).expect("the sample")).expect("JSON")
+}
+
+/// A GitLab push of `commit` to `git_ref` of the test repository (the commit listed, so its
+/// files are known).
+pub fn gitlab_push(git_ref: &str, commit: &str, message: &str) -> Value {
+    let mut body = sample_of("gitlab", "push");
+    body["ref"] = json!(git_ref);
+    body["after"] = json!(commit);
+    body["checkout_sha"] = json!(commit);
+    body["commits"] = json!([{"id": commit, "message": message, "added": [], "modified": ["src/main.sh"], "removed": []}]);
+    body["total_commits_count"] = json!(1);
+    body["project"]["path_with_namespace"] = json!(GITLAB_REPOSITORY);
+    body
+}
+
+/// A GitLab merge request event (`sample` names one) at `commit`.
+pub fn gitlab_merge_request(sample_name: &str, commit: &str) -> Value {
+    let mut body = sample_of("gitlab", sample_name);
+    body["object_attributes"]["last_commit"]["id"] = json!(commit);
+    body["project"]["path_with_namespace"] = json!(GITLAB_REPOSITORY);
+    body
+}
+
+/// The headers and bytes of a GitLab delivery of `body` as `event`, with `token`.
+pub fn gitlab_delivery(
+    event: &str,
+    body: &Value,
+    id: &str,
+    token: &str,
+) -> (Vec<(String, String)>, Vec<u8>) {
+    let headers = vec![
+        ("Content-Type".to_string(), "application/json".to_string()),
+        ("X-Gitlab-Event".to_string(), event.to_string()),
+        ("X-Gitlab-Token".to_string(), token.to_string()),
+        ("Idempotency-Key".to_string(), id.to_string()),
+    ];
+    (headers, serde_json::to_vec(body).expect("JSON"))
+}
+
+/// A Bitbucket push of `commit` to branch `branch` (after `before`) of the test repository.
+pub fn bitbucket_push(branch: &str, commit: &str, before: &str) -> Value {
+    let mut body = sample_of("bitbucket", "repo-push");
+    let mut change = body["push"]["changes"][0].clone();
+    change["new"]["name"] = json!(branch);
+    change["new"]["target"]["hash"] = json!(commit);
+    change["old"]["name"] = json!(branch);
+    change["old"]["target"]["hash"] = json!(before);
+    body["push"]["changes"] = json!([change]);
+    body["repository"]["full_name"] = json!(BITBUCKET_REPOSITORY);
+    body
+}
+
+/// A Bitbucket pull request event (`sample` names one) at `commit`, abbreviated as Bitbucket
+/// abbreviates it.
+pub fn bitbucket_pull_request(sample_name: &str, commit: &str) -> Value {
+    let mut body = sample_of("bitbucket", sample_name);
+    body["pullrequest"]["source"]["commit"]["hash"] = json!(&commit[..12]);
+    body["repository"]["full_name"] = json!(BITBUCKET_REPOSITORY);
+    if body["pullrequest"]["source"]["repository"]["full_name"] == json!("octo-ws/hello-app") {
+        body["pullrequest"]["source"]["repository"]["full_name"] = json!(BITBUCKET_REPOSITORY);
+    }
+    body["pullrequest"]["destination"]["repository"]["full_name"] = json!(BITBUCKET_REPOSITORY);
+    body
+}
+
+/// The headers and bytes of a Bitbucket delivery of `body` as `event`, signed with `secret`.
+pub fn bitbucket_delivery(
+    event: &str,
+    body: &Value,
+    id: &str,
+    secret: &str,
+) -> (Vec<(String, String)>, Vec<u8>) {
+    let bytes = serde_json::to_vec(body).expect("JSON");
+    let signature = pushbuild::webhook::signature::hmac_sha256_hex(secret.as_bytes(), &bytes);
+    let headers = vec![
+        ("Content-Type".to_string(), "application/json".to_string()),
+        ("X-Event-Key".to_string(), event.to_string()),
+        ("X-Request-UUID".to_string(), id.to_string()),
+        ("X-Hub-Signature".to_string(), format!("sha256={signature}")),
+    ];
+    (headers, bytes)
 }
 
 /// A push of `commit` to `git_ref` of the test repository.

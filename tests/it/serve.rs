@@ -26,6 +26,8 @@ const FILTER_GROUPS: &str = r#"[
 /// A git server with the test repository, the API stand-in, and `pushbuild serve` over them.
 struct Harness {
     git: GitServer,
+    /// The same repositories on a second loopback address: the Bitbucket host's own name.
+    _bitbucket_git: GitServer,
     api: GitHubApi,
     commits: hooks::Commits,
     serve: Child,
@@ -42,7 +44,10 @@ impl Harness {
         let repos = tempfile::tempdir().expect("temp dir");
         let commits = hooks::hosted_repository(repos.path());
         let git = GitServer::start(repos.path(), TOKEN);
+        let bitbucket_git = GitServer::start_at("127.0.0.2", repos.path(), TOKEN);
         let api = GitHubApi::start(TOKEN);
+        api.add_commits(&[&commits.good, &commits.failing]);
+        let gitlab_url = git.url().replace("127.0.0.1", "localhost");
         let store = tempfile::tempdir().expect("temp dir");
         let work = tempfile::tempdir().expect("temp dir");
         let mut serve = Command::new(env!("CARGO_BIN_EXE_pushbuild"))
@@ -56,6 +61,14 @@ impl Harness {
             .env("PUSHBUILD_GITHUB_TOKEN", TOKEN)
             .env("PUSHBUILD_GITHUB_URL", git.url())
             .env("PUSHBUILD_GITHUB_API_URL", api.url())
+            .env("PUSHBUILD_GITLAB_WEBHOOK_TOKEN", hooks::GITLAB_TOKEN)
+            .env("PUSHBUILD_GITLAB_TOKEN", TOKEN)
+            .env("PUSHBUILD_GITLAB_URL", &gitlab_url)
+            .env("PUSHBUILD_GITLAB_API_URL", format!("{}/api/v4", api.url()))
+            .env("PUSHBUILD_BITBUCKET_WEBHOOK_SECRET", SECRET)
+            .env("PUSHBUILD_BITBUCKET_TOKEN", TOKEN)
+            .env("PUSHBUILD_BITBUCKET_URL", bitbucket_git.url())
+            .env("PUSHBUILD_BITBUCKET_API_URL", api.url())
             .env("PUSHBUILD_FILTER_GROUPS", FILTER_GROUPS)
             .env(
                 "PUSHBUILD_STATUS_TARGET_URL",
@@ -92,6 +105,7 @@ impl Harness {
             .expect("pushbuild serve says where it listens");
         Harness {
             git,
+            _bitbucket_git: bitbucket_git,
             api,
             commits,
             serve,
@@ -105,9 +119,13 @@ impl Harness {
     }
 
     fn post(&self, headers: &[(String, String)], body: &[u8]) -> (u16, Value) {
+        self.post_to("github", headers, body)
+    }
+
+    fn post_to(&self, host: &str, headers: &[(String, String)], body: &[u8]) -> (u16, Value) {
         let mut request = self
             .client
-            .post(format!("{}/webhooks/github", self.url))
+            .post(format!("{}/webhooks/{host}", self.url))
             .body(body.to_vec());
         for (name, value) in headers {
             request = request.header(name, value);
@@ -128,14 +146,23 @@ impl Harness {
     }
 
     fn project_dir(&self) -> PathBuf {
-        self.store
-            .path()
-            .join(format!("builds/127.0.0.1/{REPOSITORY}"))
+        self.project_dir_of(&format!("127.0.0.1/{REPOSITORY}"))
+    }
+
+    fn project_dir_of(&self, project: &str) -> PathBuf {
+        self.store.path().join("builds").join(project)
     }
 
     /// The build's record, once it is written (polled: builds run in the background).
     fn record(&self, build_id: &str) -> Value {
-        let path = self.project_dir().join(build_id).join("build.json");
+        self.record_of(&format!("127.0.0.1/{REPOSITORY}"), build_id)
+    }
+
+    fn record_of(&self, project: &str, build_id: &str) -> Value {
+        let path = self
+            .project_dir_of(project)
+            .join(build_id)
+            .join("build.json");
         let until = Instant::now() + Duration::from_secs(60);
         while Instant::now() < until {
             if let Ok(bytes) = std::fs::read(&path) {
@@ -156,9 +183,19 @@ impl Harness {
 
     /// The states posted for `commit`, once `count` of them arrived.
     fn states(&self, commit: &str, count: usize) -> Vec<String> {
+        self.states_in(None, commit, count)
+    }
+
+    /// The states posted for `commit` of `repository` (any, when `None`).
+    fn states_in(&self, repository: Option<&str>, commit: &str, count: usize) -> Vec<String> {
         let until = Instant::now() + Duration::from_secs(30);
         loop {
-            let calls = self.api.statuses(commit);
+            let calls: Vec<_> = self
+                .api
+                .statuses(commit)
+                .into_iter()
+                .filter(|c| repository.is_none_or(|r| c.repository == r))
+                .collect();
             if calls.len() >= count || Instant::now() > until {
                 return calls
                     .iter()
@@ -452,4 +489,163 @@ impl Harness {
         self.record(build_id);
         self.log(build_id)
     }
+}
+
+const GITLAB_PROJECT: &str = "localhost/octo-group/platform/app";
+const BITBUCKET_PROJECT: &str = "127.0.0.2/octo-ws/app";
+
+#[test]
+fn gitlab_pushes_and_merge_requests_build_and_report_back() {
+    let h = Harness::start();
+    let (good, failing) = (h.commits.good.clone(), h.commits.failing.clone());
+    let deliver = |event: &str, body: &Value, id: &str| {
+        let (headers, bytes) = hooks::gitlab_delivery(event, body, id, hooks::GITLAB_TOKEN);
+        h.post_to("gitlab", &headers, &bytes)
+    };
+
+    // A wrong token builds nothing.
+    let body = hooks::gitlab_push("refs/heads/main", &good, "A good build");
+    let (headers, bytes) = hooks::gitlab_delivery("Push Hook", &body, "gl-bad", "wrong-token");
+    assert_eq!(h.post_to("gitlab", &headers, &bytes).0, 401);
+
+    // A push builds; the commit shows running, then success.
+    let build_id = h.queued(&deliver("Push Hook", &body, "gl-push"));
+    let record = h.record_of(GITLAB_PROJECT, &build_id);
+    assert_eq!(record["status"], "SUCCEEDED", "{record}");
+    let log = std::fs::read_to_string(
+        h.project_dir_of(GITLAB_PROJECT)
+            .join(&build_id)
+            .join("build.log"),
+    )
+    .expect("the log");
+    assert!(log.contains(&format!("git-head={good}")), "{log}");
+    assert!(log.contains("event=PUSH head=refs/heads/main"), "{log}");
+    let repo = Some(hooks::GITLAB_REPOSITORY);
+    assert_eq!(h.states_in(repo, &good, 2), ["running", "success"]);
+    // The same delivery again is a duplicate.
+    let again = deliver("Push Hook", &body, "gl-push");
+    assert_eq!(again.1["builds"][0]["status"], "SKIPPED", "{}", again.1);
+
+    // A failing push: running, then failed.
+    let fail = hooks::gitlab_push("refs/heads/broken", &failing, "A failing build");
+    let build_id = h.queued(&deliver("Push Hook", &fail, "gl-fail"));
+    assert_eq!(h.record_of(GITLAB_PROJECT, &build_id)["status"], "FAILED");
+    assert_eq!(h.states_in(repo, &failing, 2), ["running", "failed"]);
+
+    // A deleted branch is skipped.
+    let mut deleted = hooks::gitlab_push("refs/heads/old", &good, "");
+    deleted["after"] = json!("0".repeat(40));
+    deleted["checkout_sha"] = Value::Null;
+    let (status, answer) = deliver("Push Hook", &deleted, "gl-delete");
+    assert_eq!(
+        (status, answer["builds"][0]["status"].clone()),
+        (202, json!("SKIPPED"))
+    );
+
+    // A merge request builds when its files (from GitLab's API) pass the filter; a fork's is
+    // refused and its commit told so.
+    h.api
+        .set_files(hooks::GITLAB_REPOSITORY, 7, &["src/main.sh"]);
+    let build_id = h.queued(&deliver(
+        "Merge Request Hook",
+        &hooks::gitlab_merge_request("merge-request-open", &good),
+        "gl-mr-open",
+    ));
+    assert_eq!(
+        h.record_of(GITLAB_PROJECT, &build_id)["status"],
+        "SUCCEEDED"
+    );
+    let (status, _) = deliver(
+        "Merge Request Hook",
+        &hooks::gitlab_merge_request("merge-request-update-title", &good),
+        "gl-mr-title",
+    );
+    assert_eq!(status, 200);
+    let (status, answer) = deliver(
+        "Merge Request Hook",
+        &hooks::gitlab_merge_request("merge-request-fork", &failing),
+        "gl-mr-fork",
+    );
+    assert_eq!(status, 202);
+    assert_eq!(answer["builds"][0]["status"], "SKIPPED");
+    assert!(
+        h.states_in(repo, &failing, 3)
+            .ends_with(&["canceled".to_string()])
+    );
+}
+
+#[test]
+fn bitbucket_pushes_and_pull_requests_build_and_report_back() {
+    let h = Harness::start();
+    let (good, failing) = (h.commits.good.clone(), h.commits.failing.clone());
+    let deliver = |event: &str, body: &Value, id: &str| {
+        let (headers, bytes) = hooks::bitbucket_delivery(event, body, id, SECRET);
+        h.post_to("bitbucket", &headers, &bytes)
+    };
+    let body = hooks::bitbucket_push("main", &good, &failing);
+    let (headers, bytes) = hooks::bitbucket_delivery("repo:push", &body, "bb-bad", "wrong");
+    assert_eq!(h.post_to("bitbucket", &headers, &bytes).0, 401);
+
+    let build_id = h.queued(&deliver("repo:push", &body, "bb-push"));
+    assert_eq!(
+        h.record_of(BITBUCKET_PROJECT, &build_id)["status"],
+        "SUCCEEDED"
+    );
+    let repo = Some(hooks::BITBUCKET_REPOSITORY);
+    assert_eq!(h.states_in(repo, &good, 2), ["INPROGRESS", "SUCCESSFUL"]);
+    let status = h.api.statuses(&good).pop().expect("a status");
+    assert_eq!(status.body["key"], "pushbuild");
+    assert!(
+        status.body["url"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(&build_id),
+        "{}",
+        status.body
+    );
+    let again = deliver("repo:push", &body, "bb-push");
+    assert_eq!(again.1["builds"][0]["status"], "SKIPPED", "{}", again.1);
+
+    let fail = hooks::bitbucket_push("broken", &failing, &good);
+    let build_id = h.queued(&deliver("repo:push", &fail, "bb-fail"));
+    assert_eq!(
+        h.record_of(BITBUCKET_PROJECT, &build_id)["status"],
+        "FAILED"
+    );
+    assert_eq!(h.states_in(repo, &failing, 2), ["INPROGRESS", "FAILED"]);
+
+    // A pull request names its head commit abbreviated: its full id comes from the API, and
+    // its files (for the FILE_PATH filter) too, page by page.
+    let docs: Vec<String> = (0..25).map(|i| format!("docs/{i}.md")).collect();
+    let mut files: Vec<&str> = docs.iter().map(String::as_str).collect();
+    files.push("src/main.sh");
+    h.api.set_files(hooks::BITBUCKET_REPOSITORY, 7, &files);
+    let answer = deliver(
+        "pullrequest:created",
+        &hooks::bitbucket_pull_request("pullrequest-created", &good),
+        "bb-pr",
+    );
+    let build_id = h.queued(&answer);
+    assert_eq!(answer.1["builds"][0]["commit"], good.as_str());
+    let record = h.record_of(BITBUCKET_PROJECT, &build_id);
+    assert_eq!(record["commit"], good.as_str());
+    let diffstat_pages = h
+        .api
+        .requests()
+        .iter()
+        .filter(|r| r.contains("/pullrequests/7/diffstat"))
+        .count();
+    assert_eq!(diffstat_pages, 3, "26 files, ten to a page");
+
+    let (status, answer) = deliver(
+        "pullrequest:created",
+        &hooks::bitbucket_pull_request("pullrequest-fork", &failing),
+        "bb-fork",
+    );
+    assert_eq!(status, 202);
+    assert_eq!(answer["builds"][0]["status"], "SKIPPED");
+    assert!(
+        h.states_in(repo, &failing, 3)
+            .ends_with(&["STOPPED".to_string()])
+    );
 }
