@@ -42,7 +42,7 @@ async fn main() -> ExitCode {
 }
 
 async fn start() -> Result<ExitCode, String> {
-    let mut config = Config::from_env().map_err(|err| err.to_string())?;
+    let config = Config::from_env().map_err(|err| err.to_string())?;
     if let Some(missing) = RUNTIME_VARS
         .iter()
         .find(|name| std::env::var_os(name).is_none())
@@ -53,19 +53,7 @@ async fn start() -> Result<ExitCode, String> {
     }
     let function_name = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default();
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    if let Some(arn) = config.secrets_arn.clone() {
-        let json = config::secrets::fetch(&sdk, &arn)
-            .await
-            .map_err(|err| err.to_string())?;
-        config::secrets::apply(&json, &mut config).map_err(|err| err.to_string())?;
-    }
-    if config.git.status_target_url.is_none() {
-        // The build's log in the S3 console.
-        config.git.status_target_url = Some(format!(
-            "https://s3.console.aws.amazon.com/s3/object/{}?region=${{AWS_REGION}}&prefix=builds/${{PUSHBUILD_PROJECT}}/${{PUSHBUILD_BUILD_ID}}/build.log",
-            config.bucket
-        ));
-    }
+    let config = with_secrets(config, &sdk).await?;
     let store: Arc<dyn Store> = Arc::new(
         S3Store::from_conf(&sdk, &config.bucket, config.s3_path_style)
             .map_err(|err| err.to_string())?,
@@ -124,4 +112,23 @@ async fn start() -> Result<ExitCode, String> {
             ExitCode::FAILURE
         }
     })
+}
+
+/// The settings completed on AWS: the secrets from Secrets Manager (when
+/// `PUSHBUILD_SECRETS_ARN` names them), and a status's default link, the build's log in the S3
+/// console.
+async fn with_secrets(mut config: Config, sdk: &aws_config::SdkConfig) -> Result<Config, String> {
+    if let Some(arn) = config.secrets_arn.clone() {
+        let json = config::secrets::fetch(sdk, &arn)
+            .await
+            .map_err(|err| err.to_string())?;
+        config::secrets::apply(&json, &mut config).map_err(|err| err.to_string())?;
+    }
+    if config.git.status_target_url.is_none() {
+        config.git.status_target_url = Some(format!(
+            "https://s3.console.aws.amazon.com/s3/object/{}?region=${{AWS_REGION}}&prefix=builds/${{PUSHBUILD_PROJECT}}/${{PUSHBUILD_BUILD_ID}}/build.log",
+            config.bucket
+        ));
+    }
+    Ok(config)
 }

@@ -4,7 +4,7 @@
 
 use super::event::HostEvent;
 use super::{WebhookError, WebhookSettings};
-use crate::names::{ProjectName, SourceVersion};
+use crate::names::{CommitId, ProjectName, SourceVersion};
 use crate::trigger::{BuildTarget, EventKind, Skipped, WebhookInfo, skip_ci};
 
 /// What one event asks for.
@@ -73,24 +73,32 @@ pub fn plan(event: &HostEvent, settings: &WebhookSettings) -> Result<Plan, Webho
             });
         }
     };
+    if let Some(reason) = refusal(event, settings) {
+        let asked_for = event.pull_request.is_some();
+        return Ok(skip(reason, asked_for));
+    }
+    Ok(Plan::Build(Box::new(target(event, project, commit))))
+}
+
+/// Why a build the filters let through is not run: a fork's pull request (unless forks are
+/// built), or a push whose head commit asks to skip CI.
+fn refusal(event: &HostEvent, settings: &WebhookSettings) -> Option<String> {
     if let Some(pr) = &event.pull_request {
         if pr.from_fork && !settings.fork_pull_requests {
-            return Ok(skip(
-                format!(
-                    "pull request #{} comes from a fork, whose code would run with the \
-                     function's role; PUSHBUILD_FORK_PULL_REQUESTS=build builds such pull requests",
-                    pr.number
-                ),
-                true,
+            return Some(format!(
+                "pull request #{} comes from a fork, whose code would run with the function's \
+                 role; PUSHBUILD_FORK_PULL_REQUESTS=build builds such pull requests",
+                pr.number
             ));
         }
     }
-    if event.kind == EventKind::Push && event.commit_message.as_deref().is_some_and(skip_ci) {
-        return Ok(skip(
-            "the commit message asks to skip CI ([skip ci] or [ci skip])".into(),
-            false,
-        ));
-    }
+    let skip_asked =
+        event.kind == EventKind::Push && event.commit_message.as_deref().is_some_and(skip_ci);
+    skip_asked.then(|| "the commit message asks to skip CI ([skip ci] or [ci skip])".to_string())
+}
+
+/// The build an event asks for, at `commit`, as `project`.
+fn target(event: &HostEvent, project: ProjectName, commit: CommitId) -> BuildTarget {
     let (version, reference) = match &event.pull_request {
         Some(pr) => (
             SourceVersion::PullRequest(pr.number),
@@ -105,7 +113,7 @@ pub fn plan(event: &HostEvent, settings: &WebhookSettings) -> Result<Plan, Webho
         Some(name) => format!("{}/{name}", event.host.as_str()),
         None => event.host.as_str().to_string(),
     };
-    Ok(Plan::Build(Box::new(BuildTarget {
+    BuildTarget {
         repository: project,
         version,
         commit: Some(commit),
@@ -127,5 +135,5 @@ pub fn plan(event: &HostEvent, settings: &WebhookSettings) -> Result<Plan, Webho
             prev_commit: event.prev_commit.clone(),
         }),
         build_id: None,
-    })))
+    }
 }
