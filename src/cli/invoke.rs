@@ -7,9 +7,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{
-    EXIT_BAD_INPUT, EXIT_BUILD_FAILED, EXIT_INTERNAL, bad_input, default_store, stderr_color,
+    EXIT_BAD_INPUT, EXIT_BUILD_FAILED, EXIT_INTERNAL, bad_input, default_store, local_config,
+    runtime, stderr_color,
 };
-use crate::config::{Config, ConfigError};
+use crate::config::ConfigError;
 use crate::executor::log::Echo;
 use crate::function::{self, Function, FunctionError};
 use crate::metering::NullSink;
@@ -23,11 +24,7 @@ fn local_function(
     args: &InvokeArgs,
     work_dir: &std::path::Path,
 ) -> Result<Function<GitDirSource>, ConfigError> {
-    let config = Config::from_vars(|name| match name {
-        "PUSHBUILD_BUCKET" => Some("local-store".to_string()),
-        "PUSHBUILD_WORK_DIR" => Some(work_dir.display().to_string()),
-        other => std::env::var(other).ok(),
-    })?;
+    let config = local_config(work_dir)?;
     Ok(Function {
         config,
         source: GitDirSource::new(&args.repos),
@@ -89,15 +86,9 @@ pub(super) fn invoke(args: &InvokeArgs) -> ExitCode {
         Ok(function) => function,
         Err(err) => return bad_input(err),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime() {
         Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("error: cannot start the async runtime: {err}");
-            return ExitCode::from(EXIT_INTERNAL);
-        }
+        Err(code) => return code,
     };
     let deadline = Instant::now() + Duration::from_secs(args.timeout);
     match runtime.block_on(function.handle(&event, Some(deadline))) {

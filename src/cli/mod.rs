@@ -78,6 +78,28 @@ fn color_for(terminal: bool) -> bool {
     terminal && std::env::var_os("NO_COLOR").is_none()
 }
 
+/// The function's own settings read from this process's environment, with the local store
+/// standing in for the bucket and `work_dir` for the function's work directory (`invoke`,
+/// `serve`).
+fn local_config(work_dir: &Path) -> Result<crate::config::Config, crate::config::ConfigError> {
+    crate::config::Config::from_vars(|name| match name {
+        "PUSHBUILD_BUCKET" => Some("local-store".to_string()),
+        "PUSHBUILD_WORK_DIR" => Some(work_dir.display().to_string()),
+        other => std::env::var(other).ok(),
+    })
+}
+
+/// A multi-threaded async runtime, or the exit status that says it could not start.
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|err| {
+            eprintln!("error: cannot start the async runtime: {err}");
+            ExitCode::from(EXIT_INTERNAL)
+        })
+}
+
 /// Whether standard error is a terminal that takes colour.
 fn stderr_color() -> bool {
     color_for(std::io::stderr().is_terminal())

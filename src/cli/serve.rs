@@ -46,17 +46,10 @@ pub(super) fn serve(args: &ServeArgs) -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .try_init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("error: cannot start the async runtime: {err}");
-            return ExitCode::from(EXIT_INTERNAL);
-        }
-    };
-    runtime.block_on(server::run(args))
+    match super::runtime() {
+        Ok(runtime) => runtime.block_on(server::run(args)),
+        Err(code) => code,
+    }
 }
 
 #[cfg(feature = "server")]
@@ -66,7 +59,6 @@ mod server {
     use std::time::Duration;
 
     use super::{EXIT_INTERNAL, ServeArgs, bad_input, default_store};
-    use crate::config::Config;
     use crate::executor::log::Echo;
     use crate::function::{self, Function};
     use crate::http::{FrontDoor, HostClients, LocalQueue, router};
@@ -84,13 +76,7 @@ mod server {
                     .display()
                     .to_string()
             });
-        // The function's own settings, with the local store standing in for the bucket.
-        let config = Config::from_vars(|name| match name {
-            "PUSHBUILD_BUCKET" => Some("local-store".to_string()),
-            "PUSHBUILD_WORK_DIR" => Some(work_dir.clone()),
-            other => std::env::var(other).ok(),
-        });
-        let config = match config {
+        let config = match super::super::local_config(std::path::Path::new(&work_dir)) {
             Ok(config) => config,
             Err(err) => return bad_input(err),
         };

@@ -7,12 +7,10 @@
 
 use serde_json::{Value, json};
 
-use super::client::ApiClient;
+use super::client::{ApiClient, NextPage};
 use super::{ApiError, ApiFuture, Change, CommitStatus, HostApi, State};
 use crate::names::CommitId;
 use crate::secret::Secret;
-
-const MAX_PAGES: usize = 30;
 
 /// Bitbucket's API at one base URL (`https://api.bitbucket.org`).
 #[derive(Debug)]
@@ -120,7 +118,7 @@ impl HostApi for BitbucketApi {
         Box::pin(async move {
             const OPERATION: &str = "GET diffstat";
             let base = self.repository(repository);
-            let mut next = Some(match change {
+            let first = match change {
                 Change::PullRequest(id) => format!("{base}/pullrequests/{id}/diffstat"),
                 // `A..B` is what A has that B has not; a new reference is against its parent.
                 Change::Push {
@@ -131,23 +129,12 @@ impl HostApi for BitbucketApi {
                     before: None,
                     after,
                 } => format!("{base}/diffstat/{after}"),
-            });
-            let (mut files, mut pages) = (Vec::new(), 0);
-            while let Some(url) = next.take() {
-                pages += 1;
-                let response = self
-                    .client
-                    .send(OPERATION, self.request(reqwest::Method::GET, &url))
-                    .await?;
-                let page = ApiClient::json(OPERATION, response).await?;
-                files.extend(diffstat_paths(OPERATION, &page)?);
-                next = page["next"]
-                    .as_str()
-                    .map(str::to_string)
-                    .filter(|url| self.client.owns(url))
-                    .filter(|_| pages < MAX_PAGES);
-            }
-            Ok(files)
+            };
+            let get = |url: &str| self.request(reqwest::Method::GET, url);
+            let items = |page: &Value| diffstat_paths(OPERATION, page);
+            self.client
+                .pages(OPERATION, first, get, NextPage::BodyField("next"), items)
+                .await
         })
     }
 
@@ -159,11 +146,10 @@ impl HostApi for BitbucketApi {
         Box::pin(async move {
             const OPERATION: &str = "GET commit";
             let url = format!("{}/commit/{abbreviated}", self.repository(repository));
-            let response = self
+            let body = self
                 .client
-                .send(OPERATION, self.request(reqwest::Method::GET, &url))
+                .get_json(OPERATION, self.request(reqwest::Method::GET, &url))
                 .await?;
-            let body = ApiClient::json(OPERATION, response).await?;
             body["hash"]
                 .as_str()
                 .and_then(|id| CommitId::parse(id).ok())

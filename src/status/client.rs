@@ -11,6 +11,17 @@ use super::ApiError;
 
 /// How long one call may take.
 const TIMEOUT: Duration = Duration::from_secs(10);
+/// The most pages of one listing read (GitHub lists at most 3,000 files).
+const MAX_PAGES: usize = 30;
+
+/// Where a page of a listing says the next one is.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum NextPage {
+    /// A `Link: <…>; rel="next"` header (GitHub, GitLab).
+    LinkHeader,
+    /// A field of the page's JSON body (Bitbucket's `next`).
+    BodyField(&'static str),
+}
 
 /// One host API's base URL and its client.
 #[derive(Debug)]
@@ -67,6 +78,44 @@ impl ApiClient {
             status,
             body,
         })
+    }
+
+    /// Every page of a listing from `first`, each page's items read by `items`. A next page
+    /// outside this API is not read (the token goes only to the configured API).
+    pub async fn pages(
+        &self,
+        operation: &'static str,
+        first: String,
+        request: impl Fn(&str) -> reqwest::RequestBuilder,
+        next_page: NextPage,
+        items: impl Fn(&Value) -> Result<Vec<String>, ApiError>,
+    ) -> Result<Vec<String>, ApiError> {
+        let (mut all, mut pages, mut next) = (Vec::new(), 0, Some(first));
+        while let Some(url) = next.take() {
+            pages += 1;
+            let response = self.send(operation, request(&url)).await?;
+            let from_header = next_link(response.headers());
+            let page = ApiClient::json(operation, response).await?;
+            all.extend(items(&page)?);
+            let found = match next_page {
+                NextPage::LinkHeader => from_header,
+                NextPage::BodyField(field) => page[field].as_str().map(str::to_string),
+            };
+            next = found
+                .filter(|url| self.owns(url))
+                .filter(|_| pages < MAX_PAGES);
+        }
+        Ok(all)
+    }
+
+    /// The JSON answer to a GET.
+    pub async fn get_json(
+        &self,
+        operation: &'static str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<Value, ApiError> {
+        let response = self.send(operation, request).await?;
+        ApiClient::json(operation, response).await
     }
 
     /// The JSON body of an answer.

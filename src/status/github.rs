@@ -3,16 +3,15 @@
 //! (`GET /repos/{owner}/{repo}/pulls/{number}/files`, every page by the `Link` header) and a
 //! push's (`GET /repos/{owner}/{repo}/compare/{before}...{after}`).
 
-use serde_json::json;
+use serde_json::{Value, json};
 
-use super::client::{ApiClient, next_link, strings_of};
+use super::client::{ApiClient, NextPage, strings_of};
 use super::{ApiError, ApiFuture, Change, CommitStatus, HostApi, State};
 use crate::names::CommitId;
 use crate::secret::Secret;
 
-/// Files per page (GitHub's most), and the most pages read (GitHub lists at most 3,000 files).
+/// Files per page (GitHub's most).
 const PER_PAGE: usize = 100;
-const MAX_PAGES: usize = 30;
 
 /// GitHub's API at one base URL.
 #[derive(Debug)]
@@ -83,44 +82,39 @@ impl HostApi for GitHubApi {
     ) -> ApiFuture<'a, Vec<String>> {
         Box::pin(async move {
             let base = &self.client.base;
-            let (operation, mut next) = match change {
-                Change::PullRequest(number) => (
-                    "GET pull request files",
-                    Some(format!(
+            let get = |url: &str| self.request(reqwest::Method::GET, url);
+            match change {
+                Change::PullRequest(number) => {
+                    let first = format!(
                         "{base}/repos/{repository}/pulls/{number}/files?per_page={PER_PAGE}"
-                    )),
-                ),
-                Change::Push { before, after } => {
-                    let Some(before) = before else {
-                        return Ok(Vec::new());
-                    };
-                    (
-                        "GET compare",
-                        Some(format!(
-                            "{base}/repos/{repository}/compare/{before}...{after}?per_page={PER_PAGE}"
-                        )),
-                    )
+                    );
+                    let items =
+                        |page: &Value| strings_of("GET pull request files", page, "/filename");
+                    self.client
+                        .pages(
+                            "GET pull request files",
+                            first,
+                            get,
+                            NextPage::LinkHeader,
+                            items,
+                        )
+                        .await
                 }
-            };
-            let mut files = Vec::new();
-            let mut pages = 0;
-            while let Some(url) = next.take() {
-                pages += 1;
-                let response = self
-                    .client
-                    .send(operation, self.request(reqwest::Method::GET, &url))
-                    .await?;
-                next = next_link(response.headers())
-                    .filter(|url| self.client.owns(url))
-                    .filter(|_| pages < MAX_PAGES);
-                let page = ApiClient::json(operation, response).await?;
-                let items = match change {
-                    Change::PullRequest(_) => page,
-                    Change::Push { .. } => page["files"].clone(),
-                };
-                files.extend(strings_of(operation, &items, "/filename")?);
+                Change::Push { before: None, .. } => Ok(Vec::new()),
+                Change::Push {
+                    before: Some(before),
+                    after,
+                } => {
+                    let first = format!(
+                        "{base}/repos/{repository}/compare/{before}...{after}?per_page={PER_PAGE}"
+                    );
+                    let items =
+                        |page: &Value| strings_of("GET compare", &page["files"], "/filename");
+                    self.client
+                        .pages("GET compare", first, get, NextPage::LinkHeader, items)
+                        .await
+                }
             }
-            Ok(files)
         })
     }
 

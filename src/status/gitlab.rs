@@ -4,15 +4,14 @@
 //! page), a push's (`GET /projects/:id/repository/compare`), and a full commit id
 //! (`GET /projects/:id/repository/commits/:sha`). `:id` is the project's URL-encoded path.
 
-use serde_json::json;
+use serde_json::{Value, json};
 
-use super::client::{ApiClient, next_link, strings_of};
+use super::client::{ApiClient, NextPage, strings_of};
 use super::{ApiError, ApiFuture, Change, CommitStatus, HostApi, State};
 use crate::names::CommitId;
 use crate::secret::Secret;
 
 const PER_PAGE: usize = 100;
-const MAX_PAGES: usize = 30;
 
 /// GitLab's API at one base URL (`https://gitlab.com/api/v4`).
 #[derive(Debug)]
@@ -87,23 +86,12 @@ impl HostApi for GitLabApi {
             match change {
                 Change::PullRequest(iid) => {
                     const OPERATION: &str = "GET merge request diffs";
-                    let mut next = Some(format!(
-                        "{project}/merge_requests/{iid}/diffs?per_page={PER_PAGE}"
-                    ));
-                    let (mut files, mut pages) = (Vec::new(), 0);
-                    while let Some(url) = next.take() {
-                        pages += 1;
-                        let response = self
-                            .client
-                            .send(OPERATION, self.request(reqwest::Method::GET, &url))
-                            .await?;
-                        next = next_link(response.headers())
-                            .filter(|url| self.client.owns(url))
-                            .filter(|_| pages < MAX_PAGES);
-                        let page = ApiClient::json(OPERATION, response).await?;
-                        files.extend(strings_of(OPERATION, &page, "/new_path")?);
-                    }
-                    Ok(files)
+                    let first = format!("{project}/merge_requests/{iid}/diffs?per_page={PER_PAGE}");
+                    let get = |url: &str| self.request(reqwest::Method::GET, url);
+                    let items = |page: &Value| strings_of(OPERATION, page, "/new_path");
+                    self.client
+                        .pages(OPERATION, first, get, NextPage::LinkHeader, items)
+                        .await
                 }
                 Change::Push { before, after } => {
                     const OPERATION: &str = "GET compare";
@@ -111,11 +99,10 @@ impl HostApi for GitLabApi {
                         return Ok(Vec::new());
                     };
                     let url = format!("{project}/repository/compare?from={before}&to={after}");
-                    let response = self
+                    let body = self
                         .client
-                        .send(OPERATION, self.request(reqwest::Method::GET, &url))
+                        .get_json(OPERATION, self.request(reqwest::Method::GET, &url))
                         .await?;
-                    let body = ApiClient::json(OPERATION, response).await?;
                     strings_of(OPERATION, &body["diffs"], "/new_path")
                 }
             }
@@ -133,11 +120,10 @@ impl HostApi for GitLabApi {
                 "{}/repository/commits/{abbreviated}",
                 self.project(repository)
             );
-            let response = self
+            let body = self
                 .client
-                .send(OPERATION, self.request(reqwest::Method::GET, &url))
+                .get_json(OPERATION, self.request(reqwest::Method::GET, &url))
                 .await?;
-            let body = ApiClient::json(OPERATION, response).await?;
             body["id"]
                 .as_str()
                 .and_then(|id| CommitId::parse(id).ok())

@@ -52,20 +52,6 @@ fn id(text: &str) -> CommitId {
     CommitId::parse(text).unwrap()
 }
 
-/// Every file under `dir` (`.git` included) whose bytes hold `needle`.
-fn files_holding(dir: &Path, needle: &str) -> Vec<String> {
-    walkdir::WalkDir::new(dir)
-        .into_iter()
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_file())
-        .filter(|e| {
-            std::fs::read(e.path())
-                .is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle.as_bytes()))
-        })
-        .map(|e| e.path().display().to_string())
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_commit_is_fetched_shallow_with_a_real_git_directory_and_no_token_left_behind() {
     let repos = tempfile::tempdir().unwrap();
@@ -99,7 +85,7 @@ async fn a_commit_is_fetched_shallow_with_a_real_git_directory_and_no_token_left
     assert_eq!(git(root, &["log", "-1", "--format=%s"]), "second");
     assert_eq!(git(root, &["rev-list", "--count", "HEAD"]), "1", "depth 1");
     assert!(
-        files_holding(root, TOKEN).is_empty(),
+        crate::hooks::files_holding(root, TOKEN).is_empty(),
         "the token is written nowhere"
     );
     assert!(
