@@ -10,6 +10,8 @@ mod codecommit_standin;
 mod codecommit_standin_ops;
 #[path = "../tests/it/git_server.rs"]
 mod git_server;
+#[path = "../tests/it/loopback.rs"]
+mod loopback;
 
 use std::process::Command;
 use std::time::{Duration, Instant};

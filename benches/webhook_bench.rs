@@ -15,6 +15,8 @@ mod git_server;
 mod github_api;
 #[path = "../tests/it/hooks.rs"]
 mod hooks;
+#[path = "../tests/it/loopback.rs"]
+mod loopback;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};

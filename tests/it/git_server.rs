@@ -18,6 +18,8 @@ use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response, StatusCode};
 use tokio::io::AsyncWriteExt;
 
+use crate::loopback::Loopback;
+
 pub const TOKEN_USER: &str = "x-access-token";
 /// The user names the hosts take with a token.
 const TOKEN_USERS: [&str; 3] = ["x-access-token", "oauth2", "x-token-auth"];
@@ -26,7 +28,7 @@ const TOKEN_USERS: [&str; 3] = ["x-access-token", "oauth2", "x-token-auth"];
 pub struct GitServer {
     pub addr: SocketAddr,
     state: Arc<State>,
-    runtime: Option<tokio::runtime::Runtime>,
+    _server: Loopback,
 }
 
 struct State {
@@ -44,41 +46,16 @@ impl GitServer {
     /// The same, on another loopback address (`127.0.0.2`): a second host name for tests that
     /// serve several hosts.
     pub fn start_at(ip: &str, root: &Path, token: &str) -> GitServer {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("git-server")
-            .enable_all()
-            .build()
-            .expect("a runtime");
-        // Bound here, served on the server's own runtime: `start` may be called from inside
-        // another runtime (an async test), where blocking on this one is not allowed.
-        let listener = std::net::TcpListener::bind((ip, 0)).expect("a loopback port");
-        listener.set_nonblocking(true).expect("non-blocking");
-        let addr = listener.local_addr().expect("its address");
         let state = Arc::new(State {
             root: root.to_path_buf(),
             token: token.to_string(),
             requests: Mutex::new(Vec::new()),
         });
-        let shared = state.clone();
-        runtime.spawn(async move {
-            let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
-                return;
-            };
-            while let Ok((stream, _)) = listener.accept().await {
-                let state = shared.clone();
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |req| handle(state.clone(), req));
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
+        let server = Loopback::serve(ip, "git-server", state.clone(), handle);
         GitServer {
-            addr,
+            addr: server.addr,
             state,
-            runtime: Some(runtime),
+            _server: server,
         }
     }
 
@@ -94,14 +71,6 @@ impl GitServer {
             .lock()
             .map(|r| r.clone())
             .unwrap_or_default()
-    }
-}
-
-impl Drop for GitServer {
-    fn drop(&mut self) {
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
-        }
     }
 }
 

@@ -23,6 +23,8 @@ use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response, StatusCode};
 use serde_json::{Value, json};
 
+use crate::loopback::Loopback;
+
 /// One status call as received (`repository` decoded: `group/sub/project`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct StatusCall {
@@ -36,7 +38,7 @@ pub struct StatusCall {
 pub struct GitHubApi {
     pub addr: SocketAddr,
     state: Arc<State>,
-    runtime: Option<tokio::runtime::Runtime>,
+    _server: Loopback,
 }
 
 struct State {
@@ -52,15 +54,6 @@ struct State {
 
 impl GitHubApi {
     pub fn start(token: &str) -> GitHubApi {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("github-api")
-            .enable_all()
-            .build()
-            .expect("a runtime");
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
-        listener.set_nonblocking(true).expect("non-blocking");
-        let addr = listener.local_addr().expect("its address");
         let state = Arc::new(State {
             token: token.to_string(),
             statuses: Mutex::new(Vec::new()),
@@ -69,25 +62,11 @@ impl GitHubApi {
             fail_statuses: AtomicUsize::new(0),
             requests: Mutex::new(Vec::new()),
         });
-        let shared = state.clone();
-        runtime.spawn(async move {
-            let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
-                return;
-            };
-            while let Ok((stream, _)) = listener.accept().await {
-                let state = shared.clone();
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |req| handle(state.clone(), req));
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
+        let server = Loopback::serve("127.0.0.1", "hosts-api", state.clone(), handle);
         GitHubApi {
-            addr,
+            addr: server.addr,
             state,
-            runtime: Some(runtime),
+            _server: server,
         }
     }
 
@@ -148,14 +127,6 @@ impl GitHubApi {
             .lock()
             .map(|r| r.clone())
             .unwrap_or_default()
-    }
-}
-
-impl Drop for GitHubApi {
-    fn drop(&mut self) {
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
-        }
     }
 }
 

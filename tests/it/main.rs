@@ -15,6 +15,7 @@ mod git_server;
 mod github_api;
 mod hooks;
 mod hosted;
+mod loopback;
 mod runtime_api;
 mod s3;
 mod s3_server;
