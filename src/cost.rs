@@ -14,6 +14,18 @@ pub const CODEBUILD_GENERAL1_SMALL_MINUTE: f64 = 0.005;
 /// The function's memory when nothing else is known (MB), as `template.yaml` deploys it.
 pub const DEFAULT_MEMORY_MB: u32 = 2048;
 
+/// The highest price per build minute pushbuild takes, in USD: far above any AWS compute
+/// (CodeBuild's largest GPU machine costs under $1 a minute), low enough that no build's cost
+/// can leave the range of exact, finite sums.
+pub const MAX_USD_PER_MINUTE: f64 = 1000.0;
+
+/// A price per minute outside `0..=MAX_USD_PER_MINUTE` (or not a number).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("expected a price in USD per build minute from 0 to {MAX_USD_PER_MINUTE}, found `{found}`")]
+pub struct PriceError {
+    pub found: String,
+}
+
 /// The processor architecture a function runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -55,6 +67,17 @@ impl Price {
         Price {
             usd_per_minute: gb_second * f64::from(memory_mb) / 1024.0 * 60.0,
             basis: format!("lambda {arch_name} {memory_mb} MB at ${gb_second}/GB-s"),
+        }
+    }
+
+    /// A price given as text (a setting, an option), checked to lie in
+    /// `0..=MAX_USD_PER_MINUTE`.
+    pub fn parse_per_minute(text: &str) -> Result<Price, PriceError> {
+        match text.trim().parse::<f64>() {
+            Ok(usd) if (0.0..=MAX_USD_PER_MINUTE).contains(&usd) => Ok(Price::per_minute(usd)),
+            _ => Err(PriceError {
+                found: text.to_string(),
+            }),
         }
     }
 

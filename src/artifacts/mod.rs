@@ -64,6 +64,13 @@ pub enum ArtifactError {
     /// A `files` pattern matched no file (CodeBuild fails the build the same way).
     #[error("no matching artifact paths found for pattern `{pattern}`")]
     NoMatch { pattern: String },
+    /// Every path a `files` pattern matched was skipped (links out of the source, loops): the
+    /// pattern matched nothing that can be archived.
+    #[error(
+        "no artifact paths can be archived for pattern `{pattern}`: every path it matched was \
+         skipped (a link out of the source or to a directory, a missing target, a special file)"
+    )]
+    OnlySkipped { pattern: String },
     /// The `base-directory` does not exist or is not a directory.
     #[error("no matching base directory path found for `{path}`")]
     NoBaseDirectory { path: String },

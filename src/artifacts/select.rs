@@ -74,6 +74,7 @@ fn walk(
     let include = include_set(base, &set.files)?;
     let exclude = glob_set(&set.exclude_paths)?;
     let mut matched = vec![false; set.files.len()];
+    let mut skipped_only = vec![false; set.files.len()];
     let mut found: Vec<(String, Entry)> = Vec::new();
     let mut hits = Vec::new();
     let walk = WalkDir::new(base)
@@ -104,14 +105,27 @@ fn walk(
             continue;
         };
         include.set.matches_into(rel, &mut hits);
-        for &hit in &hits {
-            matched[include.pattern_of[hit]] = true;
-        }
-        if hits.is_empty() || exclude.is_match(rel) {
+        if hits.is_empty() {
             continue;
         }
+        // A pattern has matched when a path it names is kept or deliberately excluded; one
+        // whose every path was skipped (a link out of the source, a link loop) has not.
+        let excluded = exclude.is_match(rel);
         let rel = rel.to_owned();
-        if let Some(kind) = entry_kind(root, &item, &rel, set.enable_symlinks, warnings)? {
+        let kind = if excluded {
+            None
+        } else {
+            entry_kind(root, &item, &rel, set.enable_symlinks, warnings)?
+        };
+        for &hit in &hits {
+            let pattern = include.pattern_of[hit];
+            if excluded || kind.is_some() {
+                matched[pattern] = true;
+            } else {
+                skipped_only[pattern] = true;
+            }
+        }
+        if let Some(kind) = kind {
             let source = item.path().to_path_buf();
             let zip_path = rel.clone();
             found.push((
@@ -125,8 +139,11 @@ fn walk(
         }
     }
     if let Some(index) = matched.iter().position(|hit| !hit) {
-        return Err(ArtifactError::NoMatch {
-            pattern: set.files[index].clone(),
+        let pattern = set.files[index].clone();
+        return Err(if skipped_only[index] {
+            ArtifactError::OnlySkipped { pattern }
+        } else {
+            ArtifactError::NoMatch { pattern }
         });
     }
     found.sort_by(|a, b| a.0.cmp(&b.0));

@@ -55,6 +55,8 @@ enum Want<'a> {
     /// These zip paths, and warnings containing each of these texts (and no other warnings).
     Paths(&'a [&'a str], &'a [&'a str]),
     NoMatch(&'a str),
+    /// The pattern matched only paths that were skipped.
+    OnlySkipped(&'a str),
     Outside(&'a str),
     NoBase,
 }
@@ -106,6 +108,9 @@ fn case(src: &Path, set: Set<'_>, want: Want<'_>) {
             );
         }
         (Err(ArtifactError::NoMatch { pattern }), Want::NoMatch(want)) => assert_eq!(pattern, want),
+        (Err(ArtifactError::OnlySkipped { pattern }), Want::OnlySkipped(want)) => {
+            assert_eq!(pattern, want)
+        }
         (Err(ArtifactError::OutsideSource { path }), Want::Outside(want)) => assert_eq!(path, want),
         (Err(ArtifactError::NoBaseDirectory { .. }), Want::NoBase) => {}
         (other, _) => panic!("files {:?}: unexpected {other:?}", set.files),
@@ -192,7 +197,11 @@ fn selection_table() {
         (Set { files: &["links/*"], ..Set::default() }, Paths(&["links/in"], LINK_WARNINGS)),
         (Set { files: &["links/*"], links: true, ..Set::default() },
             Paths(&["links/dir", "links/in"], &["`links/dangling`", "`links/out`", "`links/outdir`"])),
-        (Set { files: &["links/out"], ..Set::default() }, Paths(&[], &["`links/out`: it points outside"])),
+        (Set { files: &["links/out"], ..Set::default() }, OnlySkipped("links/out")),
+        (Set { files: &["links/d*"], ..Set::default() }, OnlySkipped("links/d*")),
+        (Set { files: &["links/o*", "*.md"], ..Set::default() }, OnlySkipped("links/o*")),
+        // A path excluded on purpose still counts as matched.
+        (Set { files: &["*.md"], exclude: &["*.md"], ..Set::default() }, Paths(&[], &[])),
         (Set { files: &["links/dir/*"], ..Set::default() }, NoMatch("links/dir/*")),
         (Set { files: &["*"], base: Some("links/dir"), ..Set::default() }, Paths(&["a.txt", "b.md"], &[])),
     ];

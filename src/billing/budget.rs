@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Datelike, Utc};
 
-use super::{BillingError, read_month};
+use super::{BillingError, read_month, sum_minutes};
 use crate::store::Store;
 
 /// The month's caps on billed minutes.
@@ -34,12 +34,8 @@ impl Budget {
             return Ok(None);
         }
         let entries = read_month(store, now.year(), now.month())?;
-        let total: u64 = entries.iter().map(|e| e.billed_minutes).sum();
-        let own: u64 = entries
-            .iter()
-            .filter(|e| e.repository == repository)
-            .map(|e| e.billed_minutes)
-            .sum();
+        let total = sum_minutes(&entries)?;
+        let own = sum_minutes(entries.iter().filter(|e| e.repository == repository))?;
         Ok(self.refusal(total, repository, own, own_cap))
     }
 

@@ -23,12 +23,33 @@ pub enum BillingError {
     #[error(transparent)]
     Store(#[from] StoreError),
     /// An object under `billing/` is not a ledger entry.
-    #[error("the ledger entry {key} is malformed: {source}")]
+    #[error("the ledger entry {key} is malformed at `{field}`: {message}")]
     Malformed {
         key: String,
-        #[source]
-        source: serde_json::Error,
+        /// The field's path in the entry (`billed_minutes`), `.` for the whole entry.
+        field: String,
+        message: String,
     },
+    /// An entry holds an amount no build can cost.
+    #[error(
+        "the ledger entry {key} has `{field}` = {found}: expected a finite amount of 0 or more"
+    )]
+    BadAmount {
+        key: String,
+        field: &'static str,
+        found: f64,
+    },
+    /// A sum over the month would leave its type's range: no total is given rather than a
+    /// wrong one.
+    #[error("the month's {what} overflows at the ledger entry {key}")]
+    Overflow { key: String, what: &'static str },
+}
+
+impl BillingError {
+    /// Whether the ledger's content is at fault (not the store's reading of it).
+    pub fn is_bad_entry(&self) -> bool {
+        !matches!(self, BillingError::Store(_))
+    }
 }
 
 /// One build's line in the ledger: what was built, how it ended and what it cost.
@@ -126,9 +147,7 @@ fn read_prefix(store: &dyn Store, prefix: &str) -> Result<Vec<LedgerEntry>, Bill
         let Some(bytes) = store.get(&key)? else {
             continue;
         };
-        let entry = serde_json::from_slice(&bytes)
-            .map_err(|source| BillingError::Malformed { key, source })?;
-        entries.push(entry);
+        entries.push(parse_entry(&key, &bytes)?);
     }
     Ok(entries)
 }
@@ -146,11 +165,56 @@ pub fn minutes_used(
     };
     // A project's prefix can hold a longer project's entries (`github.com/owner/repo` under a
     // repository named `github.com`): each entry says whose it is.
-    Ok(read_prefix(store, &prefix)?
-        .iter()
-        .filter(|e| repository.is_none_or(|r| e.repository == r))
-        .map(|e| e.billed_minutes)
-        .sum())
+    let entries = read_prefix(store, &prefix)?;
+    sum_minutes(
+        entries
+            .iter()
+            .filter(|e| repository.is_none_or(|r| e.repository == r)),
+    )
+}
+
+/// The billed minutes of `entries`, summed without wrapping: an error names the entry at which
+/// the sum would overflow.
+pub fn sum_minutes<'a>(
+    entries: impl IntoIterator<Item = &'a LedgerEntry>,
+) -> Result<u64, BillingError> {
+    entries.into_iter().try_fold(0u64, |sum, entry| {
+        sum.checked_add(entry.billed_minutes)
+            .ok_or_else(|| BillingError::Overflow {
+                key: entry.key(),
+                what: "billed minutes",
+            })
+    })
+}
+
+/// The entry stored as `key`: its JSON, whose errors name the field, and amounts that are
+/// finite and not negative.
+fn parse_entry(key: &str, bytes: &[u8]) -> Result<LedgerEntry, BillingError> {
+    let mut json = serde_json::Deserializer::from_slice(bytes);
+    let entry: LedgerEntry =
+        serde_path_to_error::deserialize(&mut json).map_err(|err| BillingError::Malformed {
+            key: key.to_string(),
+            field: err.path().to_string(),
+            message: err.into_inner().to_string(),
+        })?;
+    let amounts = [
+        ("cost_usd", entry.cost_usd),
+        ("price_usd_per_minute", entry.price_usd_per_minute),
+        (
+            "codebuild_general1_small_usd",
+            entry.codebuild_general1_small_usd,
+        ),
+    ];
+    for (field, found) in amounts {
+        if !(found.is_finite() && found >= 0.0) {
+            return Err(BillingError::BadAmount {
+                key: key.to_string(),
+                field,
+                found,
+            });
+        }
+    }
+    Ok(entry)
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
-use super::LedgerEntry;
+use super::{BillingError, LedgerEntry};
 use crate::cost::round_usd;
 use crate::record::Status;
 
@@ -35,11 +35,29 @@ impl Row {
         }
     }
 
-    fn add(&mut self, entry: &LedgerEntry) {
+    /// Adds `entry` to the row; a sum that would overflow (or a cost that would stop being
+    /// finite) is an error naming the entry, and leaves the row as it was.
+    fn add(&mut self, entry: &LedgerEntry) -> Result<(), BillingError> {
+        let overflow = |what| BillingError::Overflow {
+            key: entry.key(),
+            what,
+        };
+        let billed_minutes = self
+            .billed_minutes
+            .checked_add(entry.billed_minutes)
+            .ok_or_else(|| overflow("billed minutes"))?;
+        let duration_ms = self
+            .duration_ms
+            .checked_add(entry.duration_ms)
+            .ok_or_else(|| overflow("build duration"))?;
+        let cost_usd = round_usd(self.cost_usd + entry.cost_usd);
+        if !cost_usd.is_finite() {
+            return Err(overflow("cost"));
+        }
         self.builds += 1;
-        self.billed_minutes += entry.billed_minutes;
-        self.cost_usd = round_usd(self.cost_usd + entry.cost_usd);
-        self.duration_ms += entry.duration_ms;
+        self.billed_minutes = billed_minutes;
+        self.duration_ms = duration_ms;
+        self.cost_usd = cost_usd;
         self.failures += u64::from(entry.is_failure());
         self.skipped += u64::from(entry.status == Status::Skipped);
         self.average_duration_s = if self.builds == 0 {
@@ -47,6 +65,7 @@ impl Row {
         } else {
             (self.duration_ms as f64 / self.builds as f64 / 1000.0 * 1000.0).round() / 1000.0
         };
+        Ok(())
     }
 }
 
@@ -61,21 +80,26 @@ pub struct Report {
 }
 
 impl Report {
-    /// Sums `entries` (the month's ledger) per repository.
-    pub fn for_month(entries: &[LedgerEntry], year: i32, month: u32) -> Report {
+    /// Sums `entries` (the month's ledger) per repository; a sum that would overflow is an error
+    /// naming the entry, never a wrapped total.
+    pub fn for_month(
+        entries: &[LedgerEntry],
+        year: i32,
+        month: u32,
+    ) -> Result<Report, BillingError> {
         let mut rows: BTreeMap<&str, Row> = BTreeMap::new();
         let mut total = Row::named("TOTAL");
         for entry in entries {
             rows.entry(&entry.repository)
                 .or_insert_with(|| Row::named(&entry.repository))
-                .add(entry);
-            total.add(entry);
+                .add(entry)?;
+            total.add(entry)?;
         }
-        Report {
+        Ok(Report {
             month: format!("{year:04}-{month:02}"),
             repositories: rows.into_values().collect(),
             total,
-        }
+        })
     }
 
     /// The rows, then the total.

@@ -120,6 +120,91 @@ fn a_malformed_entry_is_an_error_naming_its_key() {
     );
 }
 
+/// The error reading a month whose one entry is `json`.
+fn read_error(json: &serde_json::Value) -> BillingError {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalStore::new(dir.path());
+    let key = "billing/2026/11/web/b1.json";
+    store
+        .put(key, json.to_string().as_bytes(), &ObjectMeta::default())
+        .unwrap();
+    read_month(&store, 2026, 11).unwrap_err()
+}
+
+#[test]
+fn a_malformed_entry_names_the_field_and_what_was_expected() {
+    let good = serde_json::to_value(entry("web", "b1", Status::Succeeded, 61)).unwrap();
+    let cases = [
+        ("billed_minutes", serde_json::json!("ten"), "expected u64"),
+        ("billed_minutes", serde_json::json!(-1), "expected u64"),
+        ("cost_usd", serde_json::Value::Null, "expected f64"),
+        ("status", serde_json::json!("DONE"), "SUCCEEDED"),
+        (
+            "cost_usd",
+            serde_json::json!(-0.5),
+            "finite amount of 0 or more",
+        ),
+        (
+            "price_usd_per_minute",
+            serde_json::json!(-1e300),
+            "finite amount",
+        ),
+    ];
+    for (field, value, expected) in cases {
+        let mut json = good.clone();
+        json[field] = value;
+        let message = read_error(&json).to_string();
+        assert!(
+            message.contains(&format!("`{field}`")) && message.contains(expected),
+            "{field}: {message}"
+        );
+        assert!(message.contains("billing/2026/11/web/b1.json"), "{message}");
+    }
+}
+
+#[test]
+fn sums_that_would_overflow_are_errors_naming_the_entry() {
+    let mut huge = entry("web", "b1", Status::Succeeded, 61);
+    huge.billed_minutes = u64::MAX - 1;
+    let mut more = entry("web", "b2", Status::Succeeded, 61);
+    more.billed_minutes = 4;
+    let entries = [huge, more];
+    let err = Report::for_month(&entries, 2026, 11).unwrap_err();
+    assert!(
+        matches!(&err, BillingError::Overflow { key, what: "billed minutes" } if key.ends_with("web/b2.json")),
+        "{err:?}"
+    );
+    assert!(sum_minutes(&entries).is_err());
+    assert_eq!(sum_minutes(&entries[..1]).unwrap(), u64::MAX - 1);
+
+    // Costs that are each finite but whose sum is not.
+    let mut dear = entry("web", "b3", Status::Succeeded, 61);
+    dear.cost_usd = f64::MAX;
+    let err = Report::for_month(&[dear.clone(), dear], 2026, 11).unwrap_err();
+    assert!(
+        matches!(&err, BillingError::Overflow { what: "cost", .. }),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn a_budget_over_a_wrapping_ledger_is_an_error_not_a_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalStore::new(dir.path());
+    for (id, minutes) in [("b1", u64::MAX - 1), ("b2", 4)] {
+        let mut e = entry("web", id, Status::Succeeded, 61);
+        e.start_time = at(2026, 11, 2, 0);
+        e.billed_minutes = minutes;
+        write_entry(&store, &e).unwrap();
+    }
+    let budget = Budget {
+        monthly_minutes: Some(10),
+        per_repository: Vec::new(),
+    };
+    let err = budget.check(&store, "web", at(2026, 11, 3, 0)).unwrap_err();
+    assert!(matches!(err, BillingError::Overflow { .. }), "{err:?}");
+}
+
 #[track_caller]
 fn budget_case(budget: &Budget, repository: &str, refused: Option<&str>) {
     let dir = tempfile::tempdir().unwrap();
@@ -191,7 +276,7 @@ fn sample() -> Report {
         entry("api", "d", Status::Skipped, 0),
         entry("docs,old", "e", Status::Succeeded, 10),
     ];
-    Report::for_month(&entries, 2026, 11)
+    Report::for_month(&entries, 2026, 11).unwrap()
 }
 
 #[test]

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use pushbuild::config::{self, Config};
 use pushbuild::executor::log::Echo;
+use pushbuild::executor::reap;
 use pushbuild::function::{self, Function};
 use pushbuild::http::lambda::{self as url, SelfInvoke};
 use pushbuild::http::{FrontDoor, HostClients, router};
@@ -80,6 +81,11 @@ async fn start() -> Result<ExitCode, String> {
         apis,
         config,
     });
+    // Processes that escape a build's keeper are adopted by the function, not by init, so the
+    // sweep after each invocation finds them.
+    if let Err(error) = reap::become_subreaper() {
+        tracing::warn!(%error, "cannot become a child subreaper");
+    }
     if let Err(error) = function.clear_work_dir() {
         tracing::warn!(%error, "the work directory could not be cleared");
     }
@@ -96,7 +102,11 @@ async fn start() -> Result<ExitCode, String> {
                     });
             }
             let deadline = function::deadline_from_epoch_ms(event.context.deadline);
-            match function.handle(&event.payload, deadline).await {
+            let handled = function.handle(&event.payload, deadline).await;
+            // Nothing a build started outlives the invocation: the next one in this sandbox may
+            // be another repository's.
+            reap::sweep_own_tree();
+            match handled {
                 Ok(response) => Ok(serde_json::to_value(response).unwrap_or_default()),
                 Err(err) => {
                     tracing::error!(error_type = err.error_type(), error = %err, "invocation failed");

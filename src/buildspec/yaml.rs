@@ -101,6 +101,8 @@ pub fn load(file: &str, text: &str) -> Result<Option<Node>, BuildspecError> {
         message,
     };
     let scan_error = |e: ScanError| yaml_error(*e.marker(), e.info().to_string());
+    // A byte order mark (Windows editors write one) is not content, as YAML says.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut parser = Parser::new_from_str(text);
     let mut builder = Builder {
         lines: text.split('\n').collect(),

@@ -63,9 +63,17 @@ pub(super) fn run(args: &BillingArgs) -> ExitCode {
     // The runtime drives the S3 client's calls; it must outlive them.
     let mut _runtime = None;
     let store: Box<dyn Store> = match &args.bucket {
-        None => Box::new(LocalStore::new(
-            args.store.clone().unwrap_or_else(default_store),
-        )),
+        None => {
+            let dir = args.store.clone().unwrap_or_else(default_store);
+            if !dir.is_dir() {
+                return bad_input(format!(
+                    "the store {} does not exist (no build has been stored there); give the \
+                     store's directory with --store",
+                    dir.display()
+                ));
+            }
+            Box::new(LocalStore::new(dir))
+        }
         Some(bucket) => match s3_store(bucket) {
             Ok((runtime, store)) => {
                 _runtime = Some(runtime);
@@ -77,15 +85,16 @@ pub(super) fn run(args: &BillingArgs) -> ExitCode {
             }
         },
     };
-    let entries = match billing::read_month(store.as_ref(), year, month) {
-        Ok(entries) => entries,
-        Err(err @ billing::BillingError::Malformed { .. }) => return bad_input(err),
+    let report = match billing::read_month(store.as_ref(), year, month)
+        .and_then(|entries| Report::for_month(&entries, year, month))
+    {
+        Ok(report) => report,
+        Err(err) if err.is_bad_entry() => return bad_input(err),
         Err(err) => {
             eprintln!("error: {err}");
             return ExitCode::from(EXIT_INTERNAL);
         }
     };
-    let report = Report::for_month(&entries, year, month);
     if args.json {
         println!("{}", report.to_json());
     } else if args.csv {

@@ -53,8 +53,9 @@ pub(super) struct InvokeArgs {
     /// Where builds keep their source and home [default: a new temporary directory].
     #[arg(long, value_name = "DIR")]
     work_dir: Option<PathBuf>,
-    /// The invocation's deadline in seconds (Lambda's longest is 900).
-    #[arg(long, default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..))]
+    /// The invocation's deadline in seconds, from 1 to 900 (Lambda's longest).
+    #[arg(long, default_value_t = 900,
+          value_parser = clap::value_parser!(u64).range(1..=super::MAX_INVOKE_TIMEOUT_SECS))]
     timeout: u64,
 }
 
@@ -90,8 +91,12 @@ pub(super) fn invoke(args: &InvokeArgs) -> ExitCode {
         Ok(runtime) => runtime,
         Err(code) => return code,
     };
-    let deadline = Instant::now() + Duration::from_secs(args.timeout);
-    match runtime.block_on(function.handle(&event, Some(deadline))) {
+    let deadline = Instant::now().checked_add(Duration::from_secs(args.timeout));
+    // Whatever escapes a build's own keeper is adopted here and killed when the builds end.
+    let _ = crate::executor::reap::become_subreaper();
+    let handled = runtime.block_on(function.handle(&event, deadline));
+    crate::executor::reap::sweep_own_tree();
+    match handled {
         Ok(response) => {
             match serde_json::to_string_pretty(&response) {
                 Ok(json) => println!("{json}"),

@@ -22,6 +22,11 @@ const EXIT_BUILD_FAILED: u8 = 1;
 const EXIT_BAD_INPUT: u8 = 2;
 /// Exit status when pushbuild itself failed (the store could not be written, ...).
 const EXIT_INTERNAL: u8 = 3;
+/// The longest build deadline `run` and `serve` take, in seconds: CodeBuild's longest build
+/// timeout (36 hours).
+const MAX_BUILD_TIMEOUT_SECS: u64 = 36 * 60 * 60;
+/// The longest deadline `invoke` takes, in seconds: Lambda's longest timeout (15 minutes).
+const MAX_INVOKE_TIMEOUT_SECS: u64 = 900;
 /// What a command that needs AWS says when this binary was built without it.
 #[cfg(not(feature = "aws"))]
 const NEEDS_AWS: &str = "this pushbuild was built without AWS support; build it with `--features aws` (cargo install --path . --features aws)";

@@ -10,6 +10,7 @@ use super::{EXIT_BUILD_FAILED, EXIT_INTERNAL, bad_input, color_for, default_stor
 use crate::buildspec::{self, BuildSpec};
 use crate::cost::{self, Arch, Price};
 use crate::executor::log::Echo;
+use crate::executor::reap;
 use crate::names::{NameError, RepositoryName};
 use crate::pipeline::{
     self, BuildIdentity, BuildJob, BuildSettings, Metering, Ready, StoredBuild, Work,
@@ -30,8 +31,10 @@ pub(super) struct RunArgs {
     /// ~/.local/share/pushbuild].
     #[arg(long)]
     store: Option<PathBuf>,
-    /// The build's deadline, in seconds (CodeBuild's default is 60 minutes).
-    #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..))]
+    /// The build's deadline, in seconds, from 1 to 129600 (CodeBuild's default is 60 minutes,
+    /// its longest 36 hours).
+    #[arg(long, default_value_t = 3600,
+          value_parser = clap::value_parser!(u64).range(1..=super::MAX_BUILD_TIMEOUT_SECS))]
     timeout: u64,
     /// NAME=VALUE, overriding the buildspec's variable NAME (repeatable).
     #[arg(long = "env", value_name = "NAME=VALUE", value_parser = super::parse_env_pair)]
@@ -42,9 +45,10 @@ pub(super) struct RunArgs {
     /// The project (repository) name in the store [default: DIR's name].
     #[arg(long)]
     project: Option<String>,
-    /// The price of a build minute in USD [default: AWS Lambda arm64 at 2048 MB].
-    #[arg(long)]
-    price_per_minute: Option<f64>,
+    /// The price of a build minute in USD, from 0 to 1000 [default: AWS Lambda arm64 at
+    /// 2048 MB].
+    #[arg(long, value_name = "USD", value_parser = Price::parse_per_minute)]
+    price_per_minute: Option<Price>,
 }
 
 /// A secret variable the buildspec declares that pushbuild's environment does not set.
@@ -60,6 +64,8 @@ struct MissingSecret {
 
 pub(super) fn run(args: &RunArgs) -> ExitCode {
     let started = Instant::now();
+    // Whatever escapes the build's own keeper is adopted here and killed when the build ends.
+    let _ = reap::become_subreaper();
     let dir = match std::fs::canonicalize(&args.dir) {
         Ok(dir) if dir.is_dir() => dir,
         Ok(dir) => return bad_input(format!("{} is not a directory", dir.display())),
@@ -77,15 +83,10 @@ pub(super) fn run(args: &RunArgs) -> ExitCode {
         Ok(project) => project,
         Err(err) => return bad_input(err),
     };
-    let price = match args.price_per_minute {
-        Some(usd) if usd.is_finite() && usd >= 0.0 => Price::per_minute(usd),
-        Some(usd) => {
-            return bad_input(format!(
-                "--price-per-minute: expected a price of 0 or more, found {usd}"
-            ));
-        }
-        None => Price::lambda(cost::DEFAULT_MEMORY_MB, Arch::Arm64),
-    };
+    let price = args
+        .price_per_minute
+        .clone()
+        .unwrap_or_else(|| Price::lambda(cost::DEFAULT_MEMORY_MB, Arch::Arm64));
     let color = color_for(if args.json {
         std::io::stderr().is_terminal()
     } else {
@@ -112,9 +113,11 @@ pub(super) fn run(args: &RunArgs) -> ExitCode {
         &settings,
         Work::Run(Box::new(ready)),
     )
-    .with_deadline(Some(started + Duration::from_secs(args.timeout)));
+    .with_deadline(started.checked_add(Duration::from_secs(args.timeout)));
     let store = LocalStore::new(args.store.clone().unwrap_or_else(default_store));
-    let stored = match pipeline::run(&job, &store) {
+    let stored = pipeline::run(&job, &store);
+    reap::sweep_own_tree();
+    let stored = match stored {
         Ok(stored) => stored,
         Err(err) => {
             eprintln!("error: {err}");

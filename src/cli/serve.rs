@@ -21,14 +21,17 @@ pub(super) struct ServeArgs {
     /// The local store [default: as for `run`].
     #[arg(long)]
     store: Option<PathBuf>,
-    /// How many builds run at once [default: the number of cores].
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    /// How many builds run at once, from 1 to 256 [default: the number of cores].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=256))]
     jobs: Option<u32>,
-    /// How many builds may wait for a worker; a webhook beyond that is answered 503.
-    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    /// How many builds may wait for a worker, from 1 to 100000; a webhook beyond that is
+    /// answered 503.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     queue: u32,
-    /// Each build's deadline, in seconds (CodeBuild's default is 60 minutes).
-    #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..))]
+    /// Each build's deadline, in seconds, from 1 to 129600 (CodeBuild's default is 60 minutes,
+    /// its longest 36 hours).
+    #[arg(long, default_value_t = 3600,
+          value_parser = clap::value_parser!(u64).range(1..=super::MAX_BUILD_TIMEOUT_SECS))]
     timeout: u64,
 }
 

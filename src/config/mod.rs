@@ -359,14 +359,16 @@ fn price(vars: &Vars) -> Result<Price, ConfigError> {
     };
     match vars.get("PUSHBUILD_PRICE_PER_MINUTE") {
         None => Ok(Price::lambda(memory_mb, arch)),
-        Some(text) => match text.parse::<f64>() {
-            Ok(usd) if usd.is_finite() && usd >= 0.0 => Ok(Price::per_minute(usd)),
-            _ => Err(invalid(
+        Some(text) => Price::parse_per_minute(&text).map_err(|_| {
+            invalid(
                 "PUSHBUILD_PRICE_PER_MINUTE",
-                "a price in USD per build minute, a number of 0 or more such as 0.0016",
+                format!(
+                    "a price in USD per build minute from 0 to {}, such as 0.0016",
+                    crate::cost::MAX_USD_PER_MINUTE
+                ),
                 Some(&text),
-            )),
-        },
+            )
+        }),
     }
 }
 

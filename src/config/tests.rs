@@ -221,13 +221,13 @@ fn bad_values_name_the_variable_and_what_was_expected() {
         "work",
         "PUSHBUILD_WORK_DIR: expected an absolute path, found \"work\"",
     );
-    for price in ["-0.1", "free", "NaN", "inf"] {
+    for price in ["-0.1", "free", "NaN", "inf", "1e307", "1000.5"] {
         case(
             "PUSHBUILD_PRICE_PER_MINUTE",
             price,
             &format!(
-                "PUSHBUILD_PRICE_PER_MINUTE: expected a price in USD per build minute, a number \
-                 of 0 or more such as 0.0016, found {price:?}"
+                "PUSHBUILD_PRICE_PER_MINUTE: expected a price in USD per build minute from 0 to \
+                 1000, such as 0.0016, found {price:?}"
             ),
         );
     }

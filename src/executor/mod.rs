@@ -8,6 +8,7 @@ pub mod env;
 mod ignored;
 pub mod log;
 mod outcome;
+pub mod reap;
 pub mod shell;
 
 use std::path::{Path, PathBuf};
@@ -65,6 +66,9 @@ pub fn run(req: &BuildRequest<'_>, log: &BuildLog) -> Result<BuildOutcome, Execu
         log.keep_tail();
     }
     ignored::note_ignored_keys(req.spec, log);
+    if let Some((name, _)) = req.env.iter().find(|(_, value)| value.contains('\0')) {
+        return Ok(cannot_set(name, log));
+    }
     let mut runner = Runner {
         req,
         log,
@@ -120,6 +124,33 @@ pub fn run(req: &BuildRequest<'_>, log: &BuildLog) -> Result<BuildOutcome, Execu
         artifact_names,
         upload_artifacts,
     })
+}
+
+/// The build whose environment holds a NUL byte in `name`'s value (from an event's override or
+/// a secret; the buildspec's own are refused when parsed): no shell can start with it, so the
+/// first phase fails naming the variable (never its value).
+fn cannot_set(name: &str, log: &BuildLog) -> BuildOutcome {
+    let phase = PhaseName::Install.log_name();
+    log.marker(&format!("Entering phase {phase}"));
+    let context = PhaseContext::new(
+        ContextCode::ClientError,
+        format!("the variable {name} holds a NUL byte, which no process's environment can carry"),
+    );
+    log.phase_complete(phase, RunStatus::Failed, Some(&context));
+    BuildOutcome {
+        status: RunStatus::Failed,
+        phases: vec![PhaseOutcome {
+            phase: phase.to_string(),
+            status: RunStatus::Failed,
+            started: Utc::now(),
+            duration_ms: 0,
+            attempts: 1,
+            context: Some(context),
+        }],
+        exported_variables: Vec::new(),
+        artifact_names: Vec::new(),
+        upload_artifacts: false,
+    }
 }
 
 fn default_artifact_names(spec: &BuildSpec) -> ArtifactNames {

@@ -5,8 +5,13 @@
 //! sources that file (with standard input from /dev/null), and prints a marker with the exit status
 //! on a private copy of its output descriptor. Output and markers share one pipe, so a marker
 //! always follows the output of its command; the reader thread turns the pipe into log lines and
-//! status events. The shell leads its own process group, which is killed at a deadline and at the
-//! end of the build (so background processes do not outlive it).
+//! status events.
+//!
+//! The shell runs under a keeper: a `/bin/sh` that is a child subreaper (see `reap.rs`), leads
+//! the session's process group, starts the shell, and when the shell ends prints an end marker
+//! with its status and waits to be killed. Whatever the commands leave behind (background jobs,
+//! `setsid`, double forks, `nohup`) stays in the keeper's tree, and the whole tree is killed at a
+//! deadline, when the shell ends and at the end of the build.
 
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -19,6 +24,7 @@ use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 
 use super::log::BuildLog;
+use super::reap;
 use crate::buildspec::Shell;
 
 /// How long to wait for output to drain after the shell has gone.
@@ -62,7 +68,11 @@ impl CommandEnd {
 }
 
 enum Event {
+    /// A command ended with this status.
     Status(i32),
+    /// The shell ended with this status (the keeper's marker).
+    Ended(i32),
+    /// The pipe closed: everything that held it is gone.
     Eof,
 }
 
@@ -74,6 +84,8 @@ pub struct ShellSession {
     ctl_dir: PathBuf,
     counter: u64,
     ended: bool,
+    /// The shell's exit status, once it has ended.
+    status: Option<i32>,
 }
 
 /// The program a buildspec's `env.shell` names.
@@ -105,15 +117,26 @@ impl ShellSession {
              printf '\\036PUSHBUILD:{nonce}:%d\\n' \"$?\" >&9\n\
              done\n"
         );
-        let program = program(shell);
+        let program = find_program(program(shell), env)?;
+        // The keeper: $1 is the shell, $2 its loop, $3 the marker's nonce. It outlives the shell
+        // (so orphans have a subreaper until the tree is killed) and never exits on its own.
+        let keeper = "\"$1\" -c \"$2\"\n\
+                      __pushbuild_status=$?\n\
+                      exec </dev/null\n\
+                      printf '\\036PUSHBUILD:%s:end:%d\\n' \"$3\" \"$__pushbuild_status\"\n\
+                      exec sleep 2147483647\n";
         let (reader, writer) = io::pipe()?;
         // A roomy pipe lets a fast command write on while the reader is busy or pausing; if the
         // system refuses the size, the default pipe still works.
         let _ = nix::fcntl::fcntl(&reader, nix::fcntl::FcntlArg::F_SETPIPE_SZ(PIPE_SIZE));
-        let mut command = Command::new(program);
+        let mut command = Command::new("/bin/sh");
         command
             .arg("-c")
+            .arg(keeper)
+            .arg("pushbuild-keeper")
+            .arg(&program)
             .arg(script)
+            .arg(&nonce)
             .current_dir(cwd)
             .env_clear()
             .envs(env.iter().map(|(k, v)| (k, v)))
@@ -121,6 +144,11 @@ impl ShellSession {
             .stdout(Stdio::from(writer.try_clone()?))
             .stderr(Stdio::from(writer));
         std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        // SAFETY: between fork and exec the child only calls prctl(2), which is
+        // async-signal-safe and touches no memory shared with the parent.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut command, reap::become_subreaper);
+        }
         let mut child = command.spawn()?;
         // Our copies of the pipe's write end must be gone, or the reader never sees its end.
         drop(command);
@@ -138,6 +166,7 @@ impl ShellSession {
             ctl_dir: ctl_dir.to_path_buf(),
             counter: 0,
             ended: false,
+            status: None,
         })
     }
 
@@ -158,7 +187,7 @@ impl ShellSession {
             None => Err(io::ErrorKind::BrokenPipe.into()),
         };
         if sent.is_err() {
-            return Ok(self.shell_ended());
+            return Ok(self.shell_ended(None));
         }
         loop {
             let wait = match deadline {
@@ -174,15 +203,18 @@ impl ShellSession {
             };
             match self.events.recv_timeout(wait) {
                 Ok(Event::Status(code)) => return Ok(CommandEnd::Exited(code)),
+                Ok(Event::Ended(code)) => return Ok(self.shell_ended(Some(code))),
                 Ok(Event::Eof) | Err(RecvTimeoutError::Disconnected) => {
-                    return Ok(self.shell_ended());
+                    return Ok(self.shell_ended(None));
                 }
                 Err(RecvTimeoutError::Timeout) => {
                     if matches!(self.child.try_wait(), Ok(Some(_))) {
-                        // The shell is gone; its marker may still be in the pipe.
+                        // The keeper is gone (killed from inside); a marker may still be in
+                        // the pipe.
                         return Ok(match self.events.recv_timeout(DRAIN_GRACE) {
                             Ok(Event::Status(code)) => CommandEnd::Exited(code),
-                            _ => self.shell_ended(),
+                            Ok(Event::Ended(code)) => self.shell_ended(Some(code)),
+                            _ => self.shell_ended(None),
                         });
                     }
                 }
@@ -190,41 +222,66 @@ impl ShellSession {
         }
     }
 
-    fn shell_ended(&mut self) -> CommandEnd {
+    /// The shell ended with `code` (from the keeper's marker; `None` when the keeper itself is
+    /// gone): whatever it left running goes with it, and the keeper too.
+    fn shell_ended(&mut self, mut code: Option<i32>) -> CommandEnd {
         self.ended = true;
-        // Whatever the shell left running goes with it.
-        let _ = killpg(self.pgid(), Signal::SIGKILL);
+        if code.is_none() {
+            // The keeper's marker may still be on its way.
+            let deadline = Instant::now() + DRAIN_GRACE;
+            while let Ok(event) = self
+                .events
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            {
+                match event {
+                    Event::Status(_) => continue,
+                    Event::Ended(status) => code = Some(status),
+                    Event::Eof => {}
+                }
+                break;
+            }
+        }
+        self.kill_all();
+        let keeper = self.child.wait().map_or(-1, exit_code);
+        self.status = Some(code.unwrap_or(keeper));
         CommandEnd::ShellEnded(self.exit_code())
     }
 
-    fn exit_code(&mut self) -> i32 {
-        match self.child.wait() {
-            Ok(status) => exit_code(status),
-            Err(_) => -1,
-        }
+    fn exit_code(&self) -> i32 {
+        self.status.unwrap_or(-1)
+    }
+
+    /// Kills the keeper's whole tree, its process group, then the keeper.
+    fn kill_all(&mut self) {
+        reap::kill_tree(self.pgid());
+        let _ = killpg(self.pgid(), Signal::SIGKILL);
+        let _ = self.child.kill();
     }
 
     fn pgid(&self) -> Pid {
         Pid::from_raw(self.child.id() as i32)
     }
 
-    /// Kills the shell's whole process group and waits for the output to drain.
+    /// Kills the shell, everything it started and the keeper, and waits for the output to
+    /// drain.
     pub fn kill(&mut self) {
         self.ended = true;
         self.control = None;
-        let _ = killpg(self.pgid(), Signal::SIGKILL);
+        self.kill_all();
         let _ = self.child.wait();
         self.drain();
     }
 
-    /// Ends the session: the shell's loop ends, then anything it left running is killed.
+    /// Ends the session: the shell's loop ends (running its exit traps), then anything it left
+    /// running is killed.
     pub fn finish(mut self) {
         self.control = None;
         let deadline = Instant::now() + DRAIN_GRACE;
-        while Instant::now() < deadline {
-            match self.child.try_wait() {
-                Ok(Some(_)) | Err(_) => break,
-                Ok(None) => thread::sleep(Duration::from_millis(10)),
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.events.recv_timeout(left) {
+                Ok(Event::Status(_)) => continue,
+                Ok(Event::Ended(_) | Event::Eof) | Err(_) => break,
             }
         }
         self.kill();
@@ -235,7 +292,7 @@ impl ShellSession {
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.events.recv_timeout(left) {
-                Ok(Event::Status(_)) => continue,
+                Ok(Event::Status(_) | Event::Ended(_)) => continue,
                 Ok(Event::Eof) | Err(_) => break,
             }
         }
@@ -244,11 +301,41 @@ impl ShellSession {
 
 impl Drop for ShellSession {
     fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = killpg(self.pgid(), Signal::SIGKILL);
+        if !self.ended {
+            self.kill_all();
             let _ = self.child.wait();
         }
     }
+}
+
+/// Where `program` is, searched for as `execvp` does: as given when it holds a `/`, else in the
+/// environment's `PATH`. A shell that is not there is pushbuild's failure to start it, so it is
+/// found here rather than by the keeper.
+fn find_program(program: &str, env: &[(String, String)]) -> io::Result<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let runnable = |path: &Path| {
+        std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    let not_found = || io::Error::new(io::ErrorKind::NotFound, format!("`{program}` not found"));
+    if program.contains('/') {
+        let path = PathBuf::from(program);
+        return if runnable(&path) {
+            Ok(path)
+        } else {
+            Err(not_found())
+        };
+    }
+    let search = env
+        .iter()
+        .rev()
+        .find(|(name, _)| name == "PATH")
+        .map_or("/usr/local/bin:/usr/bin:/bin", |(_, value)| value.as_str());
+    search
+        .split(':')
+        .filter(|dir| !dir.is_empty())
+        .map(|dir| Path::new(dir).join(program))
+        .find(|path| runnable(path))
+        .ok_or_else(not_found)
 }
 
 fn exit_code(status: std::process::ExitStatus) -> i32 {
@@ -300,12 +387,18 @@ fn split_output(buf: &[u8], marker: &[u8], log: &BuildLog, events: &Sender<Event
                 if at > 0 {
                     log.output_lines(lines_of(&rest[..at]));
                 }
-                let code = std::str::from_utf8(&rest[after..after + end])
-                    .ok()
-                    .and_then(|s| s.trim().parse().ok())
-                    .unwrap_or(-1);
+                let text = std::str::from_utf8(&rest[after..after + end]).unwrap_or("");
+                let (ended, code) = match text.strip_prefix("end:") {
+                    Some(code) => (true, code),
+                    None => (false, text),
+                };
+                let code = code.trim().parse().unwrap_or(-1);
                 used += after + end + 1;
-                let _ = events.send(Event::Status(code));
+                let _ = events.send(if ended {
+                    Event::Ended(code)
+                } else {
+                    Event::Status(code)
+                });
                 continue;
             }
         }

@@ -281,8 +281,12 @@ pub fn deadline_from_epoch_ms(deadline_ms: u64) -> Option<Instant> {
             .as_millis(),
     )
     .ok()?;
+    // A deadline too far off to be an `Instant` is no deadline at all.
     (deadline_ms > 0)
-        .then(|| Instant::now() + Duration::from_millis(deadline_ms.saturating_sub(now_ms)))
+        .then(|| {
+            Instant::now().checked_add(Duration::from_millis(deadline_ms.saturating_sub(now_ms)))
+        })
+        .flatten()
 }
 
 /// The environment builds start from: the function's own, less pushbuild's settings and the

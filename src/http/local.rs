@@ -37,8 +37,8 @@ impl LocalQueue {
                     let next = receiver.lock().await.recv().await;
                     let Some(target) = next else { break };
                     let project = target.repository.to_string();
-                    let deadline = Instant::now() + timeout;
-                    match function.build(target, Some(deadline)).await {
+                    let deadline = Instant::now().checked_add(timeout);
+                    match function.build(target, deadline).await {
                         Ok(summary) => tracing::info!(
                             worker,
                             project,

@@ -15,7 +15,7 @@ use crate::executor::env::BuildInfo;
 use crate::executor::log::BuildLog;
 use crate::executor::{ContextCode, PhaseContext, PhaseOutcome, RunStatus, millis};
 use crate::record::ArtifactRecord;
-use crate::store::{Layout, ObjectMeta, Store, StoreError};
+use crate::store::{Layout, ObjectMeta, Store, StoreError, check_key};
 
 const PHASE: &str = "UPLOAD_ARTIFACTS";
 
@@ -86,17 +86,14 @@ pub(super) fn upload_artifacts(
                     ..record
                 });
             }
-            Err(Packaging::Artifact(err)) => {
-                let what = identifier.map_or("primary artifact".to_string(), |id| {
-                    format!("secondary artifact {id}")
-                });
-                log.marker_failed(&format!("Skipping the {what}: {err}"));
-                let phase = &mut uploaded.phase;
-                phase.status = RunStatus::Failed;
-                phase.context.get_or_insert_with(|| {
-                    PhaseContext::new(ContextCode::ClientError, format!("{what}: {err}"))
-                });
-            }
+            Err(Packaging::Artifact(fault)) => fail(&mut uploaded.phase, log, identifier, &fault),
+            // An artifact too big for the store is the build's fault, like any other.
+            Err(Packaging::Store(err)) if err.too_big() => fail(
+                &mut uploaded.phase,
+                log,
+                identifier,
+                &ArtifactFault::Store(err),
+            ),
             Err(Packaging::Store(err)) => return Err(err.into()),
         }
     }
@@ -107,6 +104,19 @@ pub(super) fn upload_artifacts(
         uploaded.phase.context.as_ref(),
     );
     Ok(uploaded)
+}
+
+/// One artifact failed: the log says which and why, and the phase fails (its context is the
+/// first failure's).
+fn fail(phase: &mut PhaseOutcome, log: &BuildLog, identifier: Option<&str>, fault: &ArtifactFault) {
+    let what = identifier.map_or("primary artifact".to_string(), |id| {
+        format!("secondary artifact {id}")
+    });
+    log.marker_failed(&format!("Skipping the {what}: {fault}"));
+    phase.status = RunStatus::Failed;
+    phase.context.get_or_insert_with(|| {
+        PhaseContext::new(ContextCode::ClientError, format!("{what}: {fault}"))
+    });
 }
 
 /// An artifact's file name: its `name` (shell-expanded), else the project's name for the primary
@@ -132,8 +142,32 @@ fn artifact_name(
 }
 
 enum Packaging {
-    Artifact(ArtifactError),
+    /// The user's artifact is at fault: the phase fails, the build goes on to its end.
+    Artifact(ArtifactFault),
+    /// The store failed: pushbuild's failure.
     Store(StoreError),
+}
+
+/// What is wrong with one of the build's artifacts.
+#[derive(Debug, thiserror::Error)]
+enum ArtifactFault {
+    #[error(transparent)]
+    Select(#[from] ArtifactError),
+    /// The store refused the artifact for its size.
+    #[error(transparent)]
+    Store(StoreError),
+    /// The name (as the shell expanded it) or the `s3-prefix` makes a key the store refuses.
+    #[error(
+        "its name `{name}`{prefix} gives the object key `{key}`, which is not valid ({why}); \
+         an artifact's name and s3-prefix must stay inside the build's folder"
+    )]
+    Key {
+        name: String,
+        /// `` and s3-prefix `…` `` when there is one.
+        prefix: String,
+        key: String,
+        why: &'static str,
+    },
 }
 
 fn package_one(
@@ -142,9 +176,22 @@ fn package_one(
     name: &str,
 ) -> Result<(ArtifactRecord, Vec<String>), Packaging> {
     let store = target.store;
-    let selection = artifacts::select(target.src_dir, set).map_err(Packaging::Artifact)?;
     let key = Layout::new(&target.info.project, &target.info.build_id)
         .artifact(set.s3_prefix.as_deref(), name);
+    if let Err(StoreError::BadKey { why, .. }) = check_key(&key) {
+        return Err(Packaging::Artifact(ArtifactFault::Key {
+            name: name.to_string(),
+            prefix: set
+                .s3_prefix
+                .as_ref()
+                .map(|p| format!(" and s3-prefix `{p}`"))
+                .unwrap_or_default(),
+            key,
+            why,
+        }));
+    }
+    let selection =
+        artifacts::select(target.src_dir, set).map_err(|e| Packaging::Artifact(e.into()))?;
     let meta: ObjectMeta = build_meta(target.info, "application/zip");
     let mut writer = store.writer(&key, &meta).map_err(Packaging::Store)?;
     let write_error = |source| {
@@ -158,7 +205,7 @@ fn package_one(
             // The zip's only output is the store: a failed write is the store's failure (an S3
             // upload that gave up, a full disk), not the user's build's.
             ArtifactError::Write { source } => write_error(source),
-            other => Packaging::Artifact(other),
+            other => Packaging::Artifact(other.into()),
         })?;
     writer.flush().map_err(write_error)?;
     let uri = writer.commit().map_err(Packaging::Store)?;

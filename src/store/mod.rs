@@ -77,6 +77,21 @@ impl StoreError {
     }
 }
 
+impl StoreError {
+    /// Whether the object was refused for its size alone (directly, or through a writer's
+    /// `io::Error`): the data's fault, not the store's.
+    pub fn too_big(&self) -> bool {
+        match self {
+            StoreError::TooBig { .. } => true,
+            StoreError::Write { source, .. } => source
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<StoreError>())
+                .is_some_and(StoreError::too_big),
+            _ => false,
+        }
+    }
+}
+
 /// Metadata kept with an object (S3 user metadata; a sidecar file on disk).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ObjectMeta {

@@ -123,6 +123,16 @@ pub(crate) fn variable_name(name: &str, path: &str) -> Result<String, EventError
     }
 }
 
+/// Checks a variable's value: a string without a NUL byte (no process environment can carry
+/// one). The message never shows the value.
+fn variable_value(node: &Node) -> Result<String, EventError> {
+    let value = node.as_str()?;
+    if value.contains('\0') {
+        return Err(node.invalid("a variable's value cannot hold a NUL byte"));
+    }
+    Ok(value.to_string())
+}
+
 /// Reads `[{name, value, type?}]`, CodeBuild's override list. A `type` other than `PLAINTEXT`
 /// is an error: parameter-store and secrets-manager overrides are not supported.
 pub(crate) fn override_list(node: &Node) -> Result<Vec<(String, String)>, EventError> {
@@ -130,7 +140,7 @@ pub(crate) fn override_list(node: &Node) -> Result<Vec<(String, String)>, EventE
     for item in node.items()? {
         let name_node = item.need("name", "a variable name")?;
         let name = variable_name(name_node.as_str()?, &name_node.path)?;
-        let value = item.need("value", "a string")?.as_str()?.to_string();
+        let value = variable_value(&item.need("value", "a string")?)?;
         match item.opt_str("type")? {
             None | Some("PLAINTEXT") => {}
             Some(kind) => {
@@ -150,7 +160,7 @@ pub(crate) fn override_map(node: &Node) -> Result<Vec<(String, String)>, EventEr
     let mut vars = Vec::new();
     for (name, value) in node.entries()? {
         let name = variable_name(name, &value.path)?;
-        vars.push((name, value.as_str()?.to_string()));
+        vars.push((name, variable_value(&value)?));
     }
     Ok(vars)
 }

@@ -263,4 +263,10 @@ fn a_sample_broken_in_one_field_names_that_field() {
         None,
         "detail.repository: required, expected a string",
     );
+    broken(
+        "manual-build.json",
+        "/environmentVariablesOverride/0/value",
+        Some(json!("a\u{0}b")),
+        "environmentVariablesOverride[0].value: a variable's value cannot hold a NUL byte",
+    );
 }

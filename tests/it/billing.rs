@@ -92,7 +92,7 @@ fn check_ledger(store: &dyn Store, records: &[BuildRecord]) -> Report {
             .expect("an entry per build");
         assert_eq!(entry, &billing::LedgerEntry::from_record(record));
     }
-    let report = Report::for_month(&entries, 2026, 11);
+    let report = Report::for_month(&entries, 2026, 11).unwrap();
     let minutes: u64 = entries.iter().map(|e| e.billed_minutes).sum();
     let cost: f64 = entries.iter().map(|e| e.cost_usd).sum();
     let failures = entries

@@ -12,10 +12,10 @@ use crate::codecommit_standin::{StandIn, git, init_repo};
 use crate::runtime_api::{Outcome, RuntimeApi};
 use crate::s3_server::S3Server;
 
-const REPO: &str = "pushbuild-demo";
+pub(crate) const REPO: &str = "pushbuild-demo";
 
 /// A function process with its servers.
-struct Harness {
+pub(crate) struct Harness {
     s3: S3Server,
     runtime: tokio::runtime::Runtime,
     api: RuntimeApi,
@@ -31,7 +31,11 @@ const GOOD: &str = "version: 0.2\nphases:\n  build:\n    commands:\n      - echo
 impl Harness {
     /// A repository whose one commit holds `files` (and `message`), served by the stand-in, an
     /// S3 server, and the function started with `settings` on top of the defaults.
-    fn start(files: &[(&str, &[u8])], message: &str, settings: &[(&str, &str)]) -> Harness {
+    pub(crate) fn start(
+        files: &[(&str, &[u8])],
+        message: &str,
+        settings: &[(&str, &str)],
+    ) -> Harness {
         let s3 = S3Server::start();
         let runtime = tokio::runtime::Runtime::new().expect("a runtime");
         let repo = tempfile::tempdir().expect("temp dir");
@@ -71,17 +75,17 @@ impl Harness {
             .collect()
     }
 
-    fn head(&self) -> String {
+    pub(crate) fn head(&self) -> String {
         git(self.repo.path(), &["rev-parse", "HEAD"])
     }
 
-    fn invoke(&self, event: Value, timeout: Duration) -> Outcome {
+    pub(crate) fn invoke(&self, event: Value, timeout: Duration) -> Outcome {
         self.runtime
             .block_on(self.api.invoke(event, timeout, Duration::from_secs(30)))
     }
 
     /// The keys in the bucket, sorted.
-    fn keys(&self) -> Vec<String> {
+    pub(crate) fn keys(&self) -> Vec<String> {
         let client = self.s3.client();
         let bucket = self.s3.bucket.clone();
         let mut keys: Vec<String> = self.s3.handle().block_on(async move {
@@ -128,12 +132,12 @@ impl Harness {
         })
     }
 
-    fn record(&self, build_id: &str) -> Value {
+    pub(crate) fn record(&self, build_id: &str) -> Value {
         serde_json::from_slice(&self.object(&format!("builds/{REPO}/{build_id}/build.json")))
             .expect("a JSON record")
     }
 
-    fn log(&self, build_id: &str) -> String {
+    pub(crate) fn log(&self, build_id: &str) -> String {
         String::from_utf8_lossy(&self.object(&format!("builds/{REPO}/{build_id}/build.log")))
             .into_owned()
     }
@@ -180,7 +184,7 @@ fn spawn_function(
 }
 
 /// A sample event from `events/`, with every commit id replaced by `commit`.
-fn sample(name: &str, commit: &str) -> Value {
+pub(crate) fn sample(name: &str, commit: &str) -> Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("events")
         .join(name);
@@ -201,7 +205,7 @@ fn sample(name: &str, commit: &str) -> Value {
     event
 }
 
-fn builds(outcome: &Outcome) -> Vec<Value> {
+pub(crate) fn builds(outcome: &Outcome) -> Vec<Value> {
     match outcome {
         Outcome::Response(response) => response["builds"].as_array().cloned().unwrap_or_default(),
         Outcome::Error {
@@ -211,7 +215,7 @@ fn builds(outcome: &Outcome) -> Vec<Value> {
     }
 }
 
-const MINUTE: Duration = Duration::from_secs(60);
+pub(crate) const MINUTE: Duration = Duration::from_secs(60);
 
 #[test]
 fn a_push_is_built_and_its_artifacts_log_and_record_land_in_the_bucket() {

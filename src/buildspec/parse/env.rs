@@ -68,6 +68,11 @@ pub(super) fn variables(cx: &mut Cx, e: &Entry) -> Res<Vec<(String, String)>> {
     for v in cx.pairs(e.value, &e.path, "a mapping of variable names to values")? {
         check_name(cx, v.key, &v.path, v.line)?;
         let value = match &v.value.kind {
+            Kind::Scalar { text, .. } if text.contains('\0') => {
+                // No process environment can carry a NUL byte; the value is not shown.
+                let expected = "a value without a NUL byte (no environment can carry one)";
+                return Err(cx.invalid(&v.path, v.value_line(), expected, "a NUL byte"));
+            }
             Kind::Scalar { text, .. } => text.clone(),
             Kind::Null => {
                 cx.warn(

@@ -218,3 +218,14 @@ fn legacy_environment_variables() {
     );
     assert!(parsed.warnings[0].message.contains("env.variables"));
 }
+
+#[test]
+fn a_nul_byte_in_a_value_is_refused_naming_the_variable() {
+    case(
+        &format!("{HEAD}env:\n  variables:\n    OK: fine\n    BAD: \"a\\0b\"\n"),
+        5,
+        "env.variables.BAD",
+        "without a NUL byte",
+        "a NUL byte",
+    );
+}

@@ -156,6 +156,22 @@ fn whole_document() {
 }
 
 #[test]
+fn a_byte_order_mark_is_not_content() {
+    let parsed = ok(&format!(
+        "\u{feff}{HEAD}phases:\n  build:\n    commands: [make]\n"
+    ));
+    assert_eq!(parsed.spec.version, Version::V0_2);
+    assert!(parsed.warnings.is_empty(), "{:?}", parsed.warnings);
+    assert!(
+        parsed
+            .spec
+            .phases
+            .get(crate::buildspec::PhaseName::Build)
+            .is_some()
+    );
+}
+
+#[test]
 fn unknown_keys_and_suggestions() {
     let table = [
         (
