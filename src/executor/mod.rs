@@ -8,6 +8,7 @@ pub mod env;
 mod ignored;
 pub mod log;
 mod outcome;
+mod output;
 pub mod reap;
 pub mod shell;
 

@@ -1,4 +1,5 @@
 use super::*;
+use crate::executor::output::split_output;
 
 fn session(
     shell: Shell,

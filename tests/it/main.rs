@@ -17,6 +17,7 @@ mod hooks;
 mod hosted;
 mod hostile;
 mod loopback;
+mod mutate;
 mod properties;
 mod runtime_api;
 mod s3;

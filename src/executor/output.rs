@@ -1,0 +1,119 @@
+//! The reader side of a build's shell: its one output pipe turned into log lines and events (a
+//! command's status, the shell's end), markers found even when split across reads.
+
+use std::io::{self, Read};
+use std::sync::mpsc::Sender;
+use std::thread;
+use std::time::Duration;
+
+use super::log::BuildLog;
+
+/// Reads from the output pipe are this large.
+const CHUNK: usize = 256 * 1024;
+/// A read smaller than this is a trickle (lines printed one by one).
+const TRICKLE_BYTES: usize = 1024;
+/// The pause after a small read, for output to gather (bounds the log's latency).
+const TRICKLE_PAUSE: Duration = Duration::from_millis(2);
+/// A line longer than this (no newline yet) is logged in pieces.
+const MAX_LINE: usize = 256 * 1024;
+
+/// What the pipe said besides output.
+pub(super) enum Event {
+    /// A command ended with this status.
+    Status(i32),
+    /// The shell ended with this status (the keeper's marker).
+    Ended(i32),
+    /// The pipe closed: everything that held it is gone.
+    Eof,
+}
+
+/// The reader thread: output pipe ─▶ log lines and status events.
+pub(super) fn read_output(
+    mut pipe: io::PipeReader,
+    marker: &[u8],
+    log: &BuildLog,
+    events: &Sender<Event>,
+) {
+    let mut pending: Vec<u8> = Vec::with_capacity(2 * CHUNK);
+    let mut chunk = vec![0u8; CHUNK];
+    loop {
+        match pipe.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => {
+                pending.extend_from_slice(&chunk[..n]);
+                let used = split_output(&pending, marker, log, events);
+                pending.drain(..used);
+                if n < TRICKLE_BYTES {
+                    // A trickle: let a few milliseconds of output gather in the pipe, so a
+                    // command printing many short lines costs one read and one write per batch,
+                    // not per line. What was read is already in the log.
+                    thread::sleep(TRICKLE_PAUSE);
+                }
+            }
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        }
+    }
+    if !pending.is_empty() {
+        log.output_lines(lines_of(&pending));
+    }
+    let _ = events.send(Event::Eof);
+}
+
+/// Logs the complete lines of `buf` and sends an event for each complete marker; returns how
+/// many bytes were used (the rest, a partial line, waits for more output).
+pub(super) fn split_output(
+    buf: &[u8],
+    marker: &[u8],
+    log: &BuildLog,
+    events: &Sender<Event>,
+) -> usize {
+    let mut used = 0;
+    loop {
+        let rest = &buf[used..];
+        if let Some(at) = memchr::memmem::find(rest, marker) {
+            let after = at + marker.len();
+            if let Some(end) = memchr::memchr(b'\n', &rest[after..]) {
+                // Output before the marker, even without a final newline, belongs to the command.
+                if at > 0 {
+                    log.output_lines(lines_of(&rest[..at]));
+                }
+                let text = std::str::from_utf8(&rest[after..after + end]).unwrap_or("");
+                let (ended, code) = match text.strip_prefix("end:") {
+                    Some(code) => (true, code),
+                    None => (false, text),
+                };
+                let code = code.trim().parse().unwrap_or(-1);
+                used += after + end + 1;
+                let _ = events.send(if ended {
+                    Event::Ended(code)
+                } else {
+                    Event::Status(code)
+                });
+                continue;
+            }
+        }
+        // No complete marker: log the complete lines, keep the partial one.
+        match memchr::memrchr(b'\n', rest) {
+            Some(nl) => {
+                log.output_lines(lines_of(&rest[..nl + 1]));
+                used += nl + 1;
+            }
+            None if rest.len() > MAX_LINE => {
+                // An endless line: log it in pieces, keeping room for a marker that may have begun.
+                let cut = rest.len() - marker.len() - 16;
+                log.output_lines([&rest[..cut]]);
+                used += cut;
+            }
+            None => {}
+        }
+        return used;
+    }
+}
+
+/// The lines of `text`: split at `\n`, a final newline ends the last line, a trailing `\r` is dropped.
+fn lines_of(text: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let text = text.strip_suffix(b"\n").unwrap_or(text);
+    text.split(|&b| b == b'\n')
+        .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
+}
