@@ -137,6 +137,26 @@ pub fn build_cost_in(duration: Duration, price: &Price, minute: Duration) -> Bui
 }
 
 impl BuildCost {
+    /// The same build billed at most `minutes` (the minutes the budget granted it).
+    pub fn at_most(self, minutes: u64) -> BuildCost {
+        if self.billed_minutes <= minutes {
+            return self;
+        }
+        self.with_minutes(minutes)
+    }
+
+    /// The same build billed `minutes`.
+    pub fn with_minutes(self, minutes: u64) -> BuildCost {
+        BuildCost {
+            billed_minutes: minutes,
+            cost_usd: round_usd(minutes as f64 * self.price.usd_per_minute),
+            codebuild_general1_small_usd: round_usd(
+                minutes as f64 * CODEBUILD_GENERAL1_SMALL_MINUTE,
+            ),
+            ..self
+        }
+    }
+
     /// What a build that was not run costs: nothing, at `price`.
     pub fn nothing(price: &Price) -> BuildCost {
         BuildCost {

@@ -14,6 +14,7 @@ pub mod executor;
 pub mod function;
 #[cfg(feature = "server")]
 pub mod http;
+pub mod index;
 pub mod metering;
 pub mod names;
 pub mod pipeline;

@@ -1,7 +1,8 @@
 //! The billing ledger: one small JSON object per build under
 //! `billing/<YYYY>/<MM>/<repository>/<build-id>.json`, written just before the build's record.
 //! Builds never read and rewrite a shared object, so any number of them can finish at once; a
-//! month's usage is the sum over its objects. [`Budget`] caps the month's minutes and
+//! month's usage is the sum over its objects, and the index keeps that sum as builds go
+//! (`pushbuild billing --verify` reconciles the two). [`Budget`] caps the month's minutes and
 //! [`Report`] sums them per repository.
 
 mod budget;
@@ -189,7 +190,7 @@ pub fn sum_minutes<'a>(
 
 /// The entry stored as `key`: its JSON, whose errors name the field, and amounts that are
 /// finite and not negative.
-fn parse_entry(key: &str, bytes: &[u8]) -> Result<LedgerEntry, BillingError> {
+pub fn parse_entry(key: &str, bytes: &[u8]) -> Result<LedgerEntry, BillingError> {
     let mut json = serde_json::Deserializer::from_slice(bytes);
     let entry: LedgerEntry =
         serde_path_to_error::deserialize(&mut json).map_err(|err| BillingError::Malformed {

@@ -102,6 +102,40 @@ impl Report {
         })
     }
 
+    /// The report from the index's sums for the month (`YYYY-MM`): one row per repository
+    /// and the total (the row with no repository).
+    pub fn from_sums(month: &str, sums: &[crate::index::Sums]) -> Report {
+        let row = |s: &crate::index::Sums, name: &str| Row {
+            repository: name.to_string(),
+            builds: s.builds,
+            billed_minutes: s.minutes,
+            cost_usd: round_usd(s.cost_e7 as f64 / 1e7),
+            average_duration_s: if s.builds == 0 {
+                0.0
+            } else {
+                (s.duration_ms as f64 / s.builds as f64 / 1000.0 * 1000.0).round() / 1000.0
+            },
+            failures: s.failures,
+            skipped: s.skipped,
+            duration_ms: s.duration_ms,
+        };
+        let mut total = Row::named("TOTAL");
+        let mut repositories = Vec::new();
+        for sums in sums {
+            if sums.repository.is_empty() {
+                total = row(sums, "TOTAL");
+            } else {
+                repositories.push(row(sums, &sums.repository));
+            }
+        }
+        repositories.sort_by(|a, b| a.repository.cmp(&b.repository));
+        Report {
+            month: month.to_string(),
+            repositories,
+            total,
+        }
+    }
+
     /// The rows, then the total.
     fn all_rows(&self) -> impl Iterator<Item = &Row> {
         self.repositories.iter().chain(std::iter::once(&self.total))

@@ -14,6 +14,7 @@ use pushbuild::executor::reap;
 use pushbuild::function::{self, Function};
 use pushbuild::http::lambda::{self as url, SelfInvoke};
 use pushbuild::http::{FrontDoor, HostClients, router};
+use pushbuild::index::{DynamoIndex, Index};
 use pushbuild::metering::StdoutSink;
 use pushbuild::source::{CodeCommitSource, HostedSource, Routed};
 use pushbuild::store::{S3Store, Store};
@@ -59,6 +60,12 @@ async fn start() -> Result<ExitCode, String> {
         S3Store::from_conf(&sdk, &config.bucket, config.s3_path_style)
             .map_err(|err| err.to_string())?,
     );
+    let table = config
+        .require_index_table()
+        .map_err(|err| err.to_string())?
+        .to_string();
+    let index: Arc<dyn Index> =
+        Arc::new(DynamoIndex::from_conf(&sdk, table).map_err(|err| err.to_string())?);
     let clients = HostClients::new(&config.webhooks);
     let apis = clients.apis.clone();
     let source = Routed {
@@ -67,7 +74,7 @@ async fn start() -> Result<ExitCode, String> {
     };
     let front = Arc::new(FrontDoor {
         webhooks: config.webhooks.clone(),
-        store: store.clone(),
+        index: index.clone(),
         dispatch: SelfInvoke::from_conf(&sdk, function_name),
         apis: apis.clone(),
         status_context: config.git.status_context.clone(),
@@ -75,6 +82,7 @@ async fn start() -> Result<ExitCode, String> {
     let function = Arc::new(Function {
         source,
         store,
+        index,
         base_env: function::build_base_env(std::env::vars()),
         metrics: Arc::new(StdoutSink),
         echo: Echo::Off,

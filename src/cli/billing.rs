@@ -1,14 +1,17 @@
-//! `pushbuild billing`: a month's bill from the ledger, per repository, from the local store or
-//! an S3 bucket, as a table, JSON or CSV.
+//! `pushbuild billing`: a month's bill per repository from the index (one query), for the local
+//! store or a bucket and its table, as a table, JSON or CSV; `--verify` reconciles the index
+//! with the ledger objects instead.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use chrono::{Datelike, Utc};
 
-use super::{EXIT_INTERNAL, bad_input, default_store};
-use crate::billing::{self, Report};
-use crate::store::{LocalStore, Store};
+use super::{EXIT_BUILD_FAILED, EXIT_INTERNAL, bad_input, books, local_config};
+use crate::billing::Report;
+use crate::index::Index;
+use crate::index::books::BooksError;
+use crate::store::Store;
 
 #[derive(Debug, clap::Args)]
 pub(super) struct BillingArgs {
@@ -18,10 +21,17 @@ pub(super) struct BillingArgs {
     /// The local store [default: as for `run`].
     #[arg(long, conflicts_with = "bucket")]
     store: Option<PathBuf>,
-    /// Read the ledger from this S3 bucket (the SDK's usual settings; `PUSHBUILD_S3_PATH_STYLE`
-    /// = `true` for local S3 servers).
+    /// Report on this S3 bucket (the SDK's usual settings; `PUSHBUILD_S3_PATH_STYLE` = `true`
+    /// for local S3 servers) and its index table (--table).
     #[arg(long)]
     bucket: Option<String>,
+    /// The index's DynamoDB table, with --bucket.
+    #[arg(long, env = "PUSHBUILD_INDEX_TABLE")]
+    table: Option<String>,
+    /// Reconcile the index with the month's ledger objects: print every difference (exit 1
+    /// when there is one).
+    #[arg(long, conflicts_with_all = ["json", "csv"])]
+    verify: bool,
     /// Print the report as JSON.
     #[arg(long, conflicts_with = "csv")]
     json: bool,
@@ -60,36 +70,29 @@ pub(super) fn run(args: &BillingArgs) -> ExitCode {
         let now = Utc::now();
         (now.year(), now.month())
     });
-    // The runtime drives the S3 client's calls; it must outlive them.
-    let mut _runtime = None;
-    let store: Box<dyn Store> = match &args.bucket {
-        None => {
-            let dir = args.store.clone().unwrap_or_else(default_store);
-            if !dir.is_dir() {
-                return bad_input(format!(
-                    "the store {} does not exist (no build has been stored there); give the \
-                     store's directory with --store",
-                    dir.display()
-                ));
-            }
-            Box::new(LocalStore::new(dir))
-        }
-        Some(bucket) => match s3_store(bucket) {
-            Ok((runtime, store)) => {
-                _runtime = Some(runtime);
-                Box::new(store)
-            }
-            Err(message) => {
-                eprintln!("error: {message}");
-                return ExitCode::from(EXIT_INTERNAL);
-            }
-        },
+    let config = match local_config(&std::env::temp_dir()) {
+        Ok(config) => config,
+        Err(err) => return bad_input(err),
     };
-    let report = match billing::read_month(store.as_ref(), year, month)
-        .and_then(|entries| Report::for_month(&entries, year, month))
-    {
-        Ok(report) => report,
-        Err(err) if err.is_bad_entry() => return bad_input(err),
+    let opened = match books::open(
+        args.store.clone(),
+        args.bucket.as_deref(),
+        args.table.as_deref(),
+        config.budget(),
+        config.upload_reserve,
+    ) {
+        Ok(opened) => opened,
+        Err(code) => return code,
+    };
+    // Builds nobody finished are closed first, so the month's figures are final ones.
+    opened.books.sweep_quietly(opened.store.as_ref());
+    let index = opened.books.index.as_ref();
+    if args.verify {
+        return verify(opened.store.as_ref(), index, year, month);
+    }
+    let month_text = format!("{year:04}-{month:02}");
+    let report = match index.month_sums(&month_text) {
+        Ok(sums) => Report::from_sums(&month_text, &sums),
         Err(err) => {
             eprintln!("error: {err}");
             return ExitCode::from(EXIT_INTERNAL);
@@ -105,45 +108,29 @@ pub(super) fn run(args: &BillingArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// Why the bucket cannot be read.
-#[derive(Debug, thiserror::Error)]
-enum BucketError {
-    #[cfg(feature = "aws")]
-    #[error("cannot start the async runtime: {0}")]
-    Runtime(#[source] std::io::Error),
-    #[cfg(feature = "aws")]
-    #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
-    /// This binary was built without the AWS side.
-    #[cfg(not(feature = "aws"))]
-    #[error("{}", super::NEEDS_AWS)]
-    NoAws,
-}
-
-/// An S3 store over `bucket`, made inside a new runtime that the caller keeps alive; the store's
-/// sync calls are then made from this thread, outside the runtime.
-#[cfg(feature = "aws")]
-fn s3_store(bucket: &str) -> Result<(tokio::runtime::Runtime, crate::store::S3Store), BucketError> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(BucketError::Runtime)?;
-    let sdk = runtime.block_on(aws_config::load_defaults(
-        aws_config::BehaviorVersion::latest(),
-    ));
-    let path_style = std::env::var("PUSHBUILD_S3_PATH_STYLE").is_ok_and(|v| v.trim() == "true");
-    let store = {
-        let _inside = runtime.enter();
-        crate::store::S3Store::from_conf(&sdk, bucket, path_style)?
-    };
-    Ok((runtime, store))
-}
-
-/// Without the `aws` feature there is no S3 client: say how to get one.
-#[cfg(not(feature = "aws"))]
-fn s3_store(_bucket: &str) -> Result<((), LocalStore), BucketError> {
-    Err(BucketError::NoAws)
+/// Prints every difference between the index and the ledger; exit 1 when there is one.
+fn verify(store: &dyn Store, index: &dyn Index, year: i32, month: u32) -> ExitCode {
+    match books::verify_month(store, index, year, month) {
+        Ok(differences) if differences.is_empty() => {
+            println!("{year:04}-{month:02}: the index agrees with the ledger");
+            ExitCode::SUCCESS
+        }
+        Ok(differences) => {
+            for difference in &differences {
+                println!("{difference}");
+            }
+            println!(
+                "{year:04}-{month:02}: {} difference(s) between the index and the ledger",
+                differences.len()
+            );
+            ExitCode::from(EXIT_BUILD_FAILED)
+        }
+        Err(BooksError::Billing(err)) if err.is_bad_entry() => bad_input(err),
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::from(EXIT_INTERNAL)
+        }
+    }
 }
 
 #[cfg(test)]

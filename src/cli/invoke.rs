@@ -6,11 +6,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::books::local_books;
 use super::{
     EXIT_BAD_INPUT, EXIT_BUILD_FAILED, EXIT_INTERNAL, bad_input, default_store, local_config,
     runtime, stderr_color,
 };
-use crate::config::ConfigError;
 use crate::executor::log::Echo;
 use crate::function::{self, Function, FunctionError};
 use crate::metering::NullSink;
@@ -23,14 +23,16 @@ use crate::store::LocalStore;
 fn local_function(
     args: &InvokeArgs,
     work_dir: &std::path::Path,
-) -> Result<Function<GitDirSource>, ConfigError> {
-    let config = local_config(work_dir)?;
+) -> Result<Function<GitDirSource>, String> {
+    let config = local_config(work_dir).map_err(|err| err.to_string())?;
+    let store_dir = args.store.clone().unwrap_or_else(default_store);
+    let books = local_books(&store_dir, config.budget(), config.upload_reserve)
+        .map_err(|err| err.to_string())?;
     Ok(Function {
         config,
         source: GitDirSource::new(&args.repos),
-        store: Arc::new(LocalStore::new(
-            args.store.clone().unwrap_or_else(default_store),
-        )),
+        store: Arc::new(LocalStore::new(store_dir)),
+        index: books.index,
         base_env: function::build_base_env(std::env::vars()),
         metrics: Arc::new(NullSink),
         echo: Echo::Stderr {

@@ -1,7 +1,10 @@
 //! The `pushbuild` command line: `run` builds a directory with its buildspec into the local
-//! store, `validate` checks a buildspec, `billing` reports a month's bill from the ledger.
+//! store, `invoke` and `serve` run the function's handler here, `validate` checks a buildspec,
+//! `billing` reports a month's bill from the index, `index` creates or rebuilds an index.
 
 mod billing;
+mod books;
+mod index;
 mod invoke;
 mod run;
 mod serve;
@@ -52,8 +55,11 @@ enum Commands {
     /// Serve webhooks (GitHub, GitLab, Bitbucket) here: builds run on this machine into the
     /// local store.
     Serve(serve::ServeArgs),
-    /// Report a month's billed builds per repository, from the billing ledger.
+    /// Report a month's billed builds per repository, from the index; --verify reconciles it
+    /// with the ledger.
     Billing(billing::BillingArgs),
+    /// Create the index's DynamoDB table, or rebuild an index from a store.
+    Index(index::IndexArgs),
     /// Check a buildspec: print its errors and warnings.
     Validate {
         /// The buildspec file.
@@ -118,6 +124,7 @@ pub fn main() -> ExitCode {
         Commands::Invoke(args) => invoke::invoke(&args),
         Commands::Validate { file } => validate(&file),
         Commands::Billing(args) => billing::run(&args),
+        Commands::Index(args) => index::run(&args),
         Commands::Serve(args) => serve::serve(&args),
     }
 }

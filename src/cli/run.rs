@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use super::{EXIT_BUILD_FAILED, EXIT_INTERNAL, bad_input, color_for, default_store, summary};
+use super::books::local_books;
+use super::{
+    EXIT_BUILD_FAILED, EXIT_INTERNAL, bad_input, color_for, default_store, local_config, summary,
+};
 use crate::buildspec::{self, BuildSpec};
 use crate::cost::{self, Arch, Price};
 use crate::executor::log::Echo;
@@ -92,9 +95,25 @@ pub(super) fn run(args: &RunArgs) -> ExitCode {
     } else {
         std::io::stdout().is_terminal()
     });
+    // The function's budget and minute settings hold here too (PUSHBUILD_MONTHLY_MINUTES, …).
+    let config = match local_config(&std::env::temp_dir()) {
+        Ok(config) => config,
+        Err(err) => return bad_input(err),
+    };
+    let store_dir = args.store.clone().unwrap_or_else(default_store);
+    let books = match local_books(&store_dir, config.budget(), config.upload_reserve) {
+        Ok(books) => books,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::from(EXIT_INTERNAL);
+        }
+    };
     let settings = BuildSettings {
         price,
-        metering: Metering::off(),
+        metering: Metering {
+            minute: config.billing_minute,
+            ..Metering::off()
+        },
         echo: if args.json {
             Echo::Stderr { color }
         } else {
@@ -102,6 +121,7 @@ pub(super) fn run(args: &RunArgs) -> ExitCode {
         },
         temp_root: std::env::temp_dir(),
         base_env: std::env::vars().collect(),
+        books,
     };
     let ready = Ready {
         overrides: args.env.clone(),
@@ -114,7 +134,7 @@ pub(super) fn run(args: &RunArgs) -> ExitCode {
         Work::Run(Box::new(ready)),
     )
     .with_deadline(started.checked_add(Duration::from_secs(args.timeout)));
-    let store = LocalStore::new(args.store.clone().unwrap_or_else(default_store));
+    let store = LocalStore::new(store_dir);
     let stored = pipeline::run(&job, &store);
     reap::sweep_own_tree();
     let stored = match stored {

@@ -85,6 +85,19 @@ mod server {
         };
         let store_dir = args.store.clone().unwrap_or_else(default_store);
         let store: Arc<dyn Store> = Arc::new(LocalStore::new(&store_dir));
+        let books = match super::super::books::local_books(
+            &store_dir,
+            config.budget(),
+            config.upload_reserve,
+        ) {
+            Ok(books) => books,
+            Err(err) => {
+                eprintln!("error: {err}");
+                return ExitCode::from(EXIT_INTERNAL);
+            }
+        };
+        // Builds an earlier `serve` left open are closed now, not at the first webhook.
+        books.sweep_quietly(store.as_ref());
         let clients = HostClients::new(&config.webhooks);
         let apis = clients.apis.clone();
         let source = HostedSource::new(clients.git, config.git.clone_depth, config.git.submodules);
@@ -94,6 +107,7 @@ mod server {
             config,
             source,
             store: store.clone(),
+            index: books.index.clone(),
             base_env: function::build_base_env(std::env::vars()),
             metrics: Arc::new(NullSink),
             echo: Echo::Off,
@@ -114,7 +128,7 @@ mod server {
         );
         let front = Arc::new(FrontDoor {
             webhooks: front_settings,
-            store,
+            index: books.index,
             dispatch: queue,
             apis,
             status_context,

@@ -52,6 +52,9 @@ pub struct Config {
     pub webhooks: WebhookSettings,
     /// How hosted repositories are fetched and told of results.
     pub git: GitSettings,
+    /// `PUSHBUILD_INDEX_TABLE`: the DynamoDB table of the index (required by the function;
+    /// locally the index is a SQLite file in the store).
+    pub index_table: Option<String>,
     /// `PUSHBUILD_SECRETS_ARN`: the Secrets Manager secret holding the webhook secrets and
     /// tokens (on AWS); when unset they come from their own variables.
     pub secrets_arn: Option<String>,
@@ -117,7 +120,34 @@ pub const DEFAULT_WORK_DIR: &str = "/tmp/pushbuild";
 pub const DEFAULT_NAMESPACE: &str = "PushBuild";
 pub const DEFAULT_BILLING_MINUTE_MS: u64 = 60_000;
 
+/// `PUSHBUILD_INDEX_TABLE`: a DynamoDB table name (3 to 255 of `A-Z a-z 0-9 _ . -`).
+fn index_table(vars: &Vars<'_>) -> Result<Option<String>, ConfigError> {
+    let Some(table) = vars.get("PUSHBUILD_INDEX_TABLE") else {
+        return Ok(None);
+    };
+    let fits = (3..=255).contains(&table.len())
+        && table
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+    if !fits {
+        return Err(invalid(
+            "PUSHBUILD_INDEX_TABLE",
+            "a DynamoDB table name: 3 to 255 letters, digits, `_`, `.` or `-`",
+            Some(&table),
+        ));
+    }
+    Ok(Some(table))
+}
+
 impl Config {
+    /// The index table, which the function requires.
+    pub fn require_index_table(&self) -> Result<&str, ConfigError> {
+        self.index_table.as_deref().ok_or(ConfigError::Missing {
+            name: "PUSHBUILD_INDEX_TABLE",
+            purpose: "the DynamoDB table of the index (build numbers, claims, build entries and the month's budget)",
+        })
+    }
+
     /// Reads the settings from the process environment.
     pub fn from_env() -> Result<Config, ConfigError> {
         Config::from_vars(|name| {
@@ -196,6 +226,7 @@ impl Config {
             repository_minutes,
             webhooks,
             git,
+            index_table: index_table(&vars)?,
             secrets_arn: vars.get("PUSHBUILD_SECRETS_ARN"),
         })
     }

@@ -38,6 +38,7 @@ fn defaults() {
             bucket: "pushbuild-artifacts".into(),
             buildspec: "buildspec.yml".into(),
             upload_reserve: Duration::from_secs(30),
+            index_table: None,
             source_concurrency: 32,
             s3_path_style: false,
             work_dir: PathBuf::from("/tmp/pushbuild"),

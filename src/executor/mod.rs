@@ -4,6 +4,7 @@
 //! This module owns the phase rules; [`shell`] only runs commands. A failed user build is not an
 //! error here: it is a [`BuildOutcome`] like any other.
 
+mod deadline;
 pub mod env;
 mod ignored;
 pub mod log;
@@ -18,6 +19,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 
 use crate::buildspec::{BuildSpec, Command, OnFailure, Phase, PhaseName, Version};
+pub use deadline::Deadline;
 use log::BuildLog;
 pub use outcome::{
     ArtifactNames, BuildOutcome, ContextCode, PhaseContext, PhaseOutcome, RunStatus, UnknownContext,
@@ -51,8 +53,8 @@ pub struct BuildRequest<'a> {
     pub env: Vec<(String, String)>,
     /// Values to mask in the log (of `parameter-store` and `secrets-manager` variables).
     pub secret_values: Vec<String>,
-    /// When the build must stop (TIMED_OUT).
-    pub deadline: Option<Instant>,
+    /// When the build must stop (TIMED_OUT, or FAILED when the budget stopped it).
+    pub deadline: Deadline,
 }
 
 /// Runs the phases of `req.spec`, writing the log to `log`. A failed command is an outcome; only
@@ -212,13 +214,27 @@ impl Runner<'_, '_> {
             match result {
                 Run::Ok => break (RunStatus::Succeeded, None),
                 Run::TimedOut => {
-                    self.log.marker_failed(&format!(
-                        "Build timed out during phase {name}; its processes were stopped"
-                    ));
-                    let context = PhaseContext::new(
-                        ContextCode::BuildTimedOut,
-                        "the build's deadline passed",
-                    );
+                    let context = match self.req.deadline.budget_reason() {
+                        Some(reason) => {
+                            self.log.marker_failed(&format!(
+                                "Build stopped during phase {name} at the end of its last paid \
+                                 minute: {reason}; its processes were stopped"
+                            ));
+                            PhaseContext::new(
+                                ContextCode::BudgetReached,
+                                format!("monthly budget reached: {reason}"),
+                            )
+                        }
+                        None => {
+                            self.log.marker_failed(&format!(
+                                "Build timed out during phase {name}; its processes were stopped"
+                            ));
+                            PhaseContext::new(
+                                ContextCode::BuildTimedOut,
+                                "the build's deadline passed",
+                            )
+                        }
+                    };
                     break (RunStatus::TimedOut, Some(context));
                 }
                 Run::Failed { command, code } => {
@@ -314,7 +330,7 @@ impl Runner<'_, '_> {
             }
         };
         let end = session
-            .run(text, self.req.deadline)
+            .run(text, &self.req.deadline)
             .map_err(|source| ExecutorError::Command { source })?;
         if matches!(end, CommandEnd::ShellEnded(_) | CommandEnd::TimedOut) {
             self.session = None;
@@ -326,7 +342,7 @@ impl Runner<'_, '_> {
     fn mark_failing(&mut self) {
         env::set_var(&mut self.env, "CODEBUILD_BUILD_SUCCEEDING", "0");
         if let Some(session) = self.session.as_mut() {
-            let _ = session.run("export CODEBUILD_BUILD_SUCCEEDING=0", self.req.deadline);
+            let _ = session.run("export CODEBUILD_BUILD_SUCCEEDING=0", &self.req.deadline);
         }
     }
 

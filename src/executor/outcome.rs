@@ -45,14 +45,18 @@ pub enum ContextCode {
     ClientError,
     /// The buildspec is not valid.
     YamlFileError,
+    /// The month's budget granted the build no further minute (pushbuild's own code: CodeBuild
+    /// has no budget).
+    BudgetReached,
 }
 
 impl ContextCode {
-    const ALL: [ContextCode; 4] = [
+    const ALL: [ContextCode; 5] = [
         ContextCode::CommandExecutionError,
         ContextCode::BuildTimedOut,
         ContextCode::ClientError,
         ContextCode::YamlFileError,
+        ContextCode::BudgetReached,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -61,6 +65,7 @@ impl ContextCode {
             ContextCode::BuildTimedOut => "BUILD_TIMED_OUT",
             ContextCode::ClientError => "CLIENT_ERROR",
             ContextCode::YamlFileError => "YAML_FILE_ERROR",
+            ContextCode::BudgetReached => "BUDGET_REACHED",
         }
     }
 }

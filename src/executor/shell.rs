@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 
+use super::Deadline;
 use super::log::BuildLog;
 use super::output::{Event, read_output};
 use super::reap;
@@ -156,7 +157,7 @@ impl ShellSession {
 
     /// Runs one command (any shell text, several lines allowed) and waits for it, or for the
     /// deadline. After `ShellEnded` or `TimedOut` the session is over.
-    pub fn run(&mut self, text: &str, deadline: Option<Instant>) -> io::Result<CommandEnd> {
+    pub fn run(&mut self, text: &str, deadline: &Deadline) -> io::Result<CommandEnd> {
         if self.ended {
             return Ok(CommandEnd::ShellEnded(self.exit_code()));
         }
@@ -174,7 +175,7 @@ impl ShellSession {
             return Ok(self.shell_ended(None));
         }
         loop {
-            let wait = match deadline {
+            let wait = match deadline.at() {
                 Some(deadline) => {
                     let left = deadline.saturating_duration_since(Instant::now());
                     if left.is_zero() {

@@ -48,18 +48,29 @@ fn state_carries_between_commands_in_both_shells() {
         std::fs::create_dir(dir.path().join("sub")).unwrap();
         let (mut s, _log, bytes) = session(shell, dir.path());
         assert_eq!(
-            s.run("cd sub; export A=1; B=2; f() { echo f$1; }", None)
+            s.run(
+                "cd sub; export A=1; B=2; f() { echo f$1; }",
+                &Deadline::default()
+            )
+            .unwrap(),
+            CommandEnd::Exited(0)
+        );
+        assert_eq!(
+            s.run("echo $A$B; f x; basename \"$PWD\"", &Deadline::default())
                 .unwrap(),
             CommandEnd::Exited(0)
         );
         assert_eq!(
-            s.run("echo $A$B; f x; basename \"$PWD\"", None).unwrap(),
+            s.run("false\ntrue", &Deadline::default()).unwrap(),
             CommandEnd::Exited(0)
         );
-        assert_eq!(s.run("false\ntrue", None).unwrap(), CommandEnd::Exited(0));
-        assert_eq!(s.run("true\nfalse", None).unwrap(), CommandEnd::Exited(1));
         assert_eq!(
-            s.run("printf 'no newline'; exit 3", None).unwrap(),
+            s.run("true\nfalse", &Deadline::default()).unwrap(),
+            CommandEnd::Exited(1)
+        );
+        assert_eq!(
+            s.run("printf 'no newline'; exit 3", &Deadline::default())
+                .unwrap(),
             CommandEnd::ShellEnded(3)
         );
         s.finish();
@@ -76,14 +87,19 @@ fn commands_cannot_read_the_control_stream_or_hide_the_marker() {
     let dir = tempfile::tempdir().unwrap();
     let (mut s, _log, bytes) = session(Shell::Bash, dir.path());
     assert_eq!(
-        s.run("cat; echo read-nothing", None).unwrap(),
+        s.run("cat; echo read-nothing", &Deadline::default())
+            .unwrap(),
         CommandEnd::Exited(0)
     );
     assert_eq!(
-        s.run("exec >/dev/null; echo hidden", None).unwrap(),
+        s.run("exec >/dev/null; echo hidden", &Deadline::default())
+            .unwrap(),
         CommandEnd::Exited(0)
     );
-    assert_eq!(s.run("(exit 7)", None).unwrap(), CommandEnd::Exited(7));
+    assert_eq!(
+        s.run("(exit 7)", &Deadline::default()).unwrap(),
+        CommandEnd::Exited(7)
+    );
     s.finish();
     assert_eq!(output(&bytes), ["read-nothing"]);
     assert!(!String::from_utf8_lossy(&bytes.lock().unwrap()).contains("PUSHBUILD"));
@@ -97,7 +113,10 @@ fn a_deadline_kills_the_whole_process_group() {
     let cmd = format!("sleep 30 & echo $! > {}; sleep 30", pid_file.display());
     let started = Instant::now();
     let end = s
-        .run(&cmd, Some(Instant::now() + Duration::from_millis(500)))
+        .run(
+            &cmd,
+            &Deadline::new(Some(Instant::now() + Duration::from_millis(500))),
+        )
         .unwrap();
     assert_eq!(end, CommandEnd::TimedOut);
     assert!(started.elapsed() < Duration::from_secs(5));
@@ -119,7 +138,12 @@ fn a_deadline_kills_the_whole_process_group() {
     }
     let alive = alive();
     assert!(!alive, "background process {pid} survived the deadline");
-    assert!(s.run("true", None).unwrap().status().is_some());
+    assert!(
+        s.run("true", &Deadline::default())
+            .unwrap()
+            .status()
+            .is_some()
+    );
 }
 
 #[test]

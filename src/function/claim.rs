@@ -1,45 +1,32 @@
 //! Once per delivery: a build that comes from an event (or a webhook delivery) with an id is
-//! claimed with a conditional write of `claims/<project>/<sha256 of the key>.json`; a second
-//! delivery finds the claim and is a duplicate. A claim is released when pushbuild itself failed,
-//! so a retry can build.
+//! claimed in the index with a conditional create keyed by the project and the delivery's id; a
+//! second delivery finds the claim and is a duplicate. A claim is released when pushbuild itself
+//! failed, so a retry can build, and expires after [`CLAIM_TTL`] (longer than any retry: Lambda
+//! retries an asynchronous event for up to 6 hours, EventBridge for up to 24).
 
 use chrono::Utc;
 
 use super::BuildSummary;
+use crate::index::{Index, IndexError};
 use crate::names::ProjectName;
-use crate::store::{ObjectMeta, Store, StoreError};
 use crate::trigger::BuildTarget;
 
-/// Where the claim for one delivery key lies: `claims/<project>/<sha256 of the key>.json`.
-pub fn key(project: &ProjectName, dedup_key: &str) -> String {
-    use sha2::Digest;
-    let digest = sha2::Sha256::digest(dedup_key.as_bytes());
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!("claims/{project}/{hex}.json")
-}
+/// How long a claim holds.
+pub const CLAIM_TTL: chrono::Duration = chrono::Duration::hours(72);
 
 /// Claims `dedup_key`; whether this call took it (false: an earlier delivery did).
-pub fn take(store: &dyn Store, project: &ProjectName, dedup_key: &str) -> Result<bool, StoreError> {
-    let body = serde_json::json!({
-        "dedupKey": dedup_key,
-        "repository": project,
-        "claimedAt": Utc::now().to_rfc3339(),
-    })
-    .to_string();
-    store.put_if_absent(
-        &key(project, dedup_key),
-        body.as_bytes(),
-        &ObjectMeta::new("application/json"),
-    )
+pub fn take(index: &dyn Index, project: &ProjectName, dedup_key: &str) -> Result<bool, IndexError> {
+    let now = Utc::now();
+    index.claim(project.as_str(), dedup_key, now, now + CLAIM_TTL)
 }
 
 /// Gives a claim back (pushbuild failed after taking it).
 pub fn release(
-    store: &dyn Store,
+    index: &dyn Index,
     project: &ProjectName,
     dedup_key: &str,
-) -> Result<(), StoreError> {
-    store.delete(&key(project, dedup_key))
+) -> Result<(), IndexError> {
+    index.release(project.as_str(), dedup_key)
 }
 
 /// What a duplicate delivery answers: SKIPPED, with no record, no number and no bill (it is not

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use crate::index::IndexError;
 use crate::pipeline::PipelineError;
 use crate::source::SourceError;
 use crate::store::StoreError;
@@ -19,9 +20,12 @@ pub enum FunctionError {
         #[source]
         source: SourceError,
     },
-    /// The store failed outside a build (a claim, the budget's ledger).
+    /// The store failed outside a build.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The index failed outside a build (a claim).
+    #[error(transparent)]
+    Index(#[from] IndexError),
     #[error(transparent)]
     Pipeline(#[from] PipelineError),
     #[error("cannot prepare {}: {source}", path.display())]
@@ -41,6 +45,7 @@ impl FunctionError {
         match self {
             FunctionError::BadEvent(_) => false,
             FunctionError::Store(err) => err.retryable(),
+            FunctionError::Index(err) => err.retryable(),
             FunctionError::Pipeline(err) => err.retryable(),
             FunctionError::Source { .. } | FunctionError::WorkDir { .. } => true,
             FunctionError::Task(_) => true,
@@ -62,6 +67,13 @@ impl FunctionError {
             FunctionError::Source { .. } => "PushBuild.Retryable.SourceUnavailable",
             FunctionError::Store(err) | FunctionError::Pipeline(PipelineError::Store(err)) => {
                 store(err.retryable())
+            }
+            FunctionError::Index(err) | FunctionError::Pipeline(PipelineError::Index(err)) => {
+                if err.retryable() {
+                    "PushBuild.Retryable.IndexUnavailable"
+                } else {
+                    "PushBuild.Permanent.IndexRefused"
+                }
             }
             FunctionError::WorkDir { .. } => "PushBuild.Retryable.WorkDir",
             FunctionError::Pipeline(_) | FunctionError::Task(_) => "PushBuild.Retryable.Internal",

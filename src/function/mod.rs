@@ -1,6 +1,6 @@
 //! The Lambda function's work for one invocation: map the event to builds, and for each one
-//! claim the event's delivery, check the budget, prepare the build (`prepare.rs`) and run the
-//! pipeline. The binary (`pushbuild-lambda`) and `pushbuild invoke` both drive
+//! claim the event's delivery, resolve its commit, begin it in the index (its number and first
+//! minute, against the budget), fetch its source (`prepare.rs`) and run the pipeline. The binary (`pushbuild-lambda`) and `pushbuild invoke` both drive
 //! [`Function::handle`].
 //!
 //! A failed user build is a normal response; only pushbuild's own failures (a bad event, a source
@@ -10,18 +10,20 @@
 pub mod claim;
 mod error;
 mod prepare;
+use prepare::Resolution;
 mod report;
 mod response;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
-
 use crate::config::Config;
 use crate::executor::env::WebhookVars;
 use crate::executor::log::Echo;
-use crate::pipeline::{self, BuildIdentity, BuildJob, BuildSettings, Metering, StoredBuild, Work};
+use crate::index::{Books, Index};
+use crate::pipeline::{
+    self, Begun, BuildIdentity, BuildJob, BuildSettings, Metering, StoredBuild, Work,
+};
 use crate::source::Source;
 use crate::status::HostApi;
 use crate::store::Store;
@@ -35,6 +37,8 @@ pub struct Function<S> {
     pub config: Config,
     pub source: S,
     pub store: Arc<dyn Store>,
+    /// Build numbers, claims, build entries and the month's sums.
+    pub index: Arc<dyn Index>,
     /// The environment builds start from (the function's own, less pushbuild's settings).
     pub base_env: Vec<(String, String)>,
     /// Where billing metrics go (standard output on Lambda, as EMF).
@@ -85,17 +89,17 @@ impl<S: Source> Function<S> {
         let Some(dedup_key) = target.dedup_key.clone() else {
             return self.run_target(target, deadline).await;
         };
-        let store = self.store.clone();
+        let index = self.index.clone();
         let (project, key) = (target.repository.clone(), dedup_key.clone());
-        let created = run_blocking(move || claim::take(&*store, &project, &key)).await??;
+        let created = run_blocking(move || claim::take(&*index, &project, &key)).await??;
         if !created {
             return Ok(claim::duplicate(&target, &dedup_key));
         }
         let result = self.run_target(target.clone(), deadline).await;
         if result.is_err() {
-            let store = self.store.clone();
+            let index = self.index.clone();
             let _ =
-                run_blocking(move || claim::release(&*store, &target.repository, &dedup_key)).await;
+                run_blocking(move || claim::release(&*index, &target.repository, &dedup_key)).await;
         }
         result
     }
@@ -149,53 +153,80 @@ impl<S: Source> Function<S> {
         identity
     }
 
+    /// Resolves the commit, begins the build (its first minute reserved before the source is
+    /// fetched), fetches the source and runs the pipeline.
     async fn run_identified(
         &self,
         target: BuildTarget,
-        identity: BuildIdentity,
+        mut identity: BuildIdentity,
         deadline: Option<Instant>,
     ) -> Result<BuildSummary, FunctionError> {
-        if let Some(reason) = self.refused_by_budget(&identity).await? {
-            return self.run(identity, Work::Refused { reason }, None).await;
+        let resolved = match prepare::resolve(&self.source, &target).await? {
+            Resolution::SkipCi(resolved) => {
+                return Ok(BuildSummary::skipped(
+                    target.repository,
+                    target.reference.or(resolved.reference),
+                    Some(resolved.commit_id.to_string()),
+                    "the commit message asks to skip CI ([skip ci] or [ci skip])".to_string(),
+                ));
+            }
+            Resolution::CannotStart(work) => {
+                return self.run(identity, work, None, deadline).await;
+            }
+            Resolution::Resolved(resolved) => resolved,
+        };
+        identity.commit = Some(resolved.commit_id.clone());
+        identity.reference = identity.reference.or(resolved.reference.clone());
+        let begun = self.begin(&identity, deadline).await?;
+        if let Some(reason) = begun.refusal() {
+            let work = Work::Refused {
+                reason: reason.to_string(),
+            };
+            return self.run(identity, work, Some(begun), deadline).await;
         }
         let dirs = self.config.build_dirs(&identity.build_id);
-        let prepared = prepare::prepare(&self.source, &self.config, &target, &dirs).await;
-        let summary = self
-            .finish_prepared(target, identity, prepared?, deadline)
-            .await;
+        let work = prepare::fetch(&self.source, &self.config, &target, &dirs, &resolved).await;
+        let summary = match work {
+            Ok(work) => self.run(identity, work, Some(begun), deadline).await,
+            Err(err) => {
+                // pushbuild's own failure: the build is closed (its reserved minutes given
+                // back) before the error goes to Lambda's retry.
+                let work = Work::Refused {
+                    reason: format!("pushbuild could not fetch the source: {err}"),
+                };
+                let _ = self.run(identity, work, Some(begun), deadline).await;
+                Err(err)
+            }
+        };
         // The build's own directories go with it: the next build starts from nothing, and /tmp
         // does not fill up over many builds.
         let _ = std::fs::remove_dir_all(&dirs.root);
         summary
     }
 
-    async fn finish_prepared(
+    /// The commands' deadline for an invocation's `deadline`: the upload reserve before it.
+    fn commands_deadline(
         &self,
-        target: BuildTarget,
-        identity: BuildIdentity,
-        prepared: prepare::Prepared,
+        identity: &BuildIdentity,
         deadline: Option<Instant>,
-    ) -> Result<BuildSummary, FunctionError> {
-        match prepared {
-            prepare::Prepared::SkipCi(resolved) => Ok(BuildSummary::skipped(
-                target.repository,
-                target.reference.or(resolved.reference),
-                Some(resolved.commit_id.to_string()),
-                "the commit message asks to skip CI ([skip ci] or [ci skip])".to_string(),
-            )),
-            prepare::Prepared::Build { work, resolved } => {
-                let mut identity = identity;
-                if let Some(resolved) = resolved {
-                    identity.commit = Some(resolved.commit_id);
-                    identity.reference = identity.reference.or(resolved.reference);
-                }
-                let deadline = deadline.map(|d| {
-                    d.checked_sub(self.config.upload_reserve)
-                        .unwrap_or(identity.started)
-                });
-                self.run(identity, work, deadline).await
-            }
-        }
+    ) -> Option<Instant> {
+        deadline.map(|d| {
+            d.checked_sub(self.config.upload_reserve)
+                .unwrap_or(identity.started)
+        })
+    }
+
+    /// Begins the build in the index: its number, its entry, its first minute.
+    async fn begin(
+        &self,
+        identity: &BuildIdentity,
+        deadline: Option<Instant>,
+    ) -> Result<Begun, FunctionError> {
+        let (identity, settings, store) = (identity.clone(), self.settings(), self.store.clone());
+        let deadline = self.commands_deadline(&identity, deadline);
+        let begun = run_blocking(move || pipeline::begin(&identity, &settings, deadline, &*store))
+            .await??;
+        Ok(begun)
     }
 
     /// Runs the pipeline off the async threads; every build with a record ends here.
@@ -203,37 +234,18 @@ impl<S: Source> Function<S> {
         &self,
         identity: BuildIdentity,
         work: Work,
+        begun: Option<Begun>,
         deadline: Option<Instant>,
     ) -> Result<BuildSummary, FunctionError> {
+        let deadline = self.commands_deadline(&identity, deadline);
         let job = BuildJob::new(identity, &self.settings(), work).with_deadline(deadline);
         let store = self.store.clone();
-        let stored: StoredBuild = run_blocking(move || pipeline::run(&job, &*store)).await??;
+        let stored: StoredBuild = run_blocking(move || match begun {
+            Some(begun) => pipeline::run_begun(&job, begun, &*store),
+            None => pipeline::run(&job, &*store),
+        })
+        .await??;
         Ok(BuildSummary::stored(&stored))
-    }
-
-    /// Whether the month's budget refuses a new build of the identity's project: the reason.
-    async fn refused_by_budget(
-        &self,
-        identity: &BuildIdentity,
-    ) -> Result<Option<String>, FunctionError> {
-        let budget = self.config.budget();
-        if budget == crate::billing::Budget::default() {
-            return Ok(None);
-        }
-        let store = self.store.clone();
-        let project = identity.project.clone();
-        run_blocking(
-            move || match budget.check(&*store, project.as_str(), Utc::now()) {
-                Ok(reason) => Ok(reason),
-                Err(crate::billing::BillingError::Store(err)) => Err(FunctionError::Store(err)),
-                // A malformed ledger entry must not stop every build: the cap is not applied.
-                Err(err) => {
-                    tracing::warn!(error = %err, "the budget could not be checked");
-                    Ok(None)
-                }
-            },
-        )
-        .await?
     }
 
     /// How this function's builds run.
@@ -248,6 +260,11 @@ impl<S: Source> Function<S> {
             echo: self.echo,
             temp_root: self.config.work_dir.join("tmp"),
             base_env: self.base_env.clone(),
+            books: Books {
+                index: self.index.clone(),
+                budget: self.config.budget(),
+                grace: self.config.upload_reserve,
+            },
         }
     }
 

@@ -1,7 +1,9 @@
-//! Preparing one build: resolve the commit, honour `[skip ci]`, fetch the source into an empty
-//! work directory, load the buildspec. The answer is what to run, why it cannot run (a FAILED
-//! build whose record says why), or that the commit asks not to be built. Only pushbuild's own
-//! failures (a host that does not answer, a work directory that cannot be made) are errors.
+//! Preparing one build, in two steps with the build's beginning (its number and first minute)
+//! between them: resolve the commit and honour `[skip ci]`; then fetch the source into an empty
+//! work directory and load the buildspec. The answers say what to run, why it cannot run (a
+//! FAILED build whose record says why), or that the commit asks not to be built. Only
+//! pushbuild's own failures (a host that does not answer, a work directory that cannot be made)
+//! are errors.
 
 use std::path::Path;
 
@@ -14,32 +16,44 @@ use crate::pipeline::{Ready, Work};
 use crate::source::{FetchSummary, ResolvedCommit, Source, SourceError};
 use crate::trigger::{self, BuildTarget};
 
-/// What preparing a build gave.
-pub(super) enum Prepared {
-    /// Build: the work (run, or record why it cannot run), and the commit when it was resolved.
-    Build {
-        work: Work,
-        resolved: Option<ResolvedCommit>,
-    },
+/// What resolving a build's commit gave.
+pub(super) enum Resolution {
+    /// The commit to fetch and build.
+    Resolved(ResolvedCommit),
+    /// The commit could not be had: a FAILED build whose record says why.
+    CannotStart(Work),
     /// The commit's message asks for no build (`[skip ci]`): nothing is recorded.
     SkipCi(ResolvedCommit),
 }
 
-/// Prepares `target` in its build's directories.
-pub(super) async fn prepare<S: Source>(
+/// Resolves the commit `target` asks for and honours `[skip ci]`.
+pub(super) async fn resolve<S: Source>(
+    source: &S,
+    target: &BuildTarget,
+) -> Result<Resolution, FunctionError> {
+    let repository = &target.repository;
+    let resolved = match source.resolve(repository, &target.to_resolve()).await {
+        Ok(resolved) => resolved,
+        Err(err) => {
+            return cannot_start(repository, err, Vec::new()).map(Resolution::CannotStart);
+        }
+    };
+    if trigger::skip_ci(&resolved.message) {
+        return Ok(Resolution::SkipCi(resolved));
+    }
+    Ok(Resolution::Resolved(resolved))
+}
+
+/// Fetches the resolved commit into the build's empty source directory and loads its buildspec:
+/// what the build runs, or why it cannot run.
+pub(super) async fn fetch<S: Source>(
     source: &S,
     config: &Config,
     target: &BuildTarget,
     dirs: &BuildDirs,
-) -> Result<Prepared, FunctionError> {
+    resolved: &ResolvedCommit,
+) -> Result<Work, FunctionError> {
     let repository = &target.repository;
-    let resolved = match source.resolve(repository, &target.to_resolve()).await {
-        Ok(resolved) => resolved,
-        Err(err) => return cannot_start(repository, err, Vec::new(), None),
-    };
-    if trigger::skip_ci(&resolved.message) {
-        return Ok(Prepared::SkipCi(resolved));
-    }
     let src = dirs.src.clone();
     for dir in [&src, &dirs.home] {
         empty_dir(dir).map_err(|source| FunctionError::WorkDir {
@@ -49,7 +63,7 @@ pub(super) async fn prepare<S: Source>(
     }
     let fetched = match source.fetch(repository, &resolved.commit_id, &src).await {
         Ok(fetched) => fetched,
-        Err(err) => return cannot_start(repository, err, Vec::new(), Some(resolved)),
+        Err(err) => return cannot_start(repository, err, Vec::new()),
     };
     let notes = fetch_notes(&resolved.commit_id, &fetched);
     let spec_path = target.buildspec.as_deref().unwrap_or(&config.buildspec);
@@ -58,7 +72,7 @@ pub(super) async fn prepare<S: Source>(
         Ok(parsed) => parsed,
         Err(err) => {
             let context = PhaseContext::new(ContextCode::YamlFileError, err.to_string());
-            return Ok(unbuildable(context, notes, resolved));
+            return Ok(Work::CannotStart { context, notes });
         }
     };
     let env = &parsed.spec.env;
@@ -68,7 +82,7 @@ pub(super) async fn prepare<S: Source>(
             "env.parameter-store and env.secrets-manager are not supported by the function yet; \
              pass such values as environment overrides",
         );
-        return Ok(unbuildable(context, notes, resolved));
+        return Ok(Work::CannotStart { context, notes });
     }
     let ready = Ready {
         overrides: target.env_overrides.clone(),
@@ -76,10 +90,7 @@ pub(super) async fn prepare<S: Source>(
         home: Some(dirs.home.clone()),
         ..Ready::new(parsed, src)
     };
-    Ok(Prepared::Build {
-        work: Work::Run(Box::new(ready)),
-        resolved: Some(resolved),
-    })
+    Ok(Work::Run(Box::new(ready)))
 }
 
 /// A source error that is the build's input's fault becomes a FAILED build; any other is
@@ -88,8 +99,7 @@ fn cannot_start(
     repository: &ProjectName,
     err: SourceError,
     notes: Vec<String>,
-    resolved: Option<ResolvedCommit>,
-) -> Result<Prepared, FunctionError> {
+) -> Result<Work, FunctionError> {
     if !err.is_user_error() {
         return Err(FunctionError::Source {
             repository: repository.to_string(),
@@ -97,17 +107,7 @@ fn cannot_start(
         });
     }
     let context = PhaseContext::new(ContextCode::ClientError, err.to_string());
-    Ok(Prepared::Build {
-        work: Work::CannotStart { context, notes },
-        resolved,
-    })
-}
-
-fn unbuildable(context: PhaseContext, notes: Vec<String>, resolved: ResolvedCommit) -> Prepared {
-    Prepared::Build {
-        work: Work::CannotStart { context, notes },
-        resolved: Some(resolved),
-    }
+    Ok(Work::CannotStart { context, notes })
 }
 
 fn fetch_notes(commit: &CommitId, fetched: &FetchSummary) -> Vec<String> {

@@ -26,12 +26,12 @@ use serde_json::{Value, json};
 pub use local::LocalQueue;
 
 use crate::function::claim;
+use crate::index::Index;
 use crate::pipeline::new_build_id;
 use crate::source::GitHost;
 use crate::status::{
     self, BitbucketApi, Change, CommitStatus, GitHubApi, GitLabApi, HostApi, State as StatusState,
 };
-use crate::store::Store;
 use crate::trigger::{BuildTarget, Host, Skipped};
 use crate::webhook::{self, BODY_LIMIT, Headers, HostEvent, Plan, Received, WebhookError};
 
@@ -59,7 +59,7 @@ pub enum DispatchError {
 pub struct FrontDoor<D> {
     pub webhooks: webhook::WebhookSettings,
     /// Where delivery claims are kept.
-    pub store: Arc<dyn Store>,
+    pub index: Arc<dyn Index>,
     pub dispatch: D,
     /// The hosts' APIs: a pull request's files (for `FILE_PATH` filters), and the status of a
     /// build that was asked for but refused (a fork's pull request).
@@ -272,8 +272,8 @@ async fn hand_off<D: Dispatch>(
 ) -> Result<Value, Response> {
     let dedup_key = target.dedup_key.take();
     if let Some(key) = &dedup_key {
-        let (store, project, key) = (front.store.clone(), target.repository.clone(), key.clone());
-        let taken = tokio::task::spawn_blocking(move || claim::take(&*store, &project, &key))
+        let (index, project, key) = (front.index.clone(), target.repository.clone(), key.clone());
+        let taken = tokio::task::spawn_blocking(move || claim::take(&*index, &project, &key))
             .await
             .map_err(|err| unavailable(&err))?
             .map_err(|err| unavailable(&err))?;
@@ -301,9 +301,9 @@ async fn hand_off<D: Dispatch>(
     if let Err(err) = front.dispatch.dispatch(target).await {
         tracing::error!(error = %err, "a build could not be handed off");
         if let Some(key) = dedup_key {
-            let store = front.store.clone();
+            let index = front.index.clone();
             let _ =
-                tokio::task::spawn_blocking(move || claim::release(&*store, &project, &key)).await;
+                tokio::task::spawn_blocking(move || claim::release(&*index, &project, &key)).await;
         }
         return Err(unavailable(&err));
     }

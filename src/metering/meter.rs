@@ -19,6 +19,18 @@ use super::sink::MetricSink;
 use crate::record::BuildRecord;
 use crate::record::Status;
 
+/// Reserves a build's minutes against the month's budget, one at a time, before they start.
+pub trait Reserve: Send + Sync {
+    /// Reserves minute `minute`; false when it is refused (the reserver has stopped the build
+    /// at the end of the minute before).
+    fn minute(&self, minute: u64) -> bool;
+}
+
+/// How long before a minute starts it is reserved: a tenth of a minute, at most 5 seconds.
+fn lead(minute: Duration) -> Duration {
+    (minute / 10).min(Duration::from_secs(5))
+}
+
 /// What every record of one build is written with.
 pub struct Meter {
     sink: Arc<dyn MetricSink>,
@@ -27,7 +39,10 @@ pub struct Meter {
 
 impl Meter {
     /// Starts metering a build that started at `started`: minute 1 is emitted before this
-    /// returns, minute `k` by a background thread once `(k-1)·minute` has passed.
+    /// returns, minute `k` by a background thread once `(k-1)·minute` has passed. With a
+    /// reserver, minute 1 is already reserved and minute `k` is reserved shortly before it
+    /// starts; once one is refused no further minute is emitted.
+    #[allow(clippy::too_many_arguments)]
     pub fn start(
         sink: Arc<dyn MetricSink>,
         namespace: &str,
@@ -36,6 +51,7 @@ impl Meter {
         build_id: &str,
         minute: Duration,
         started: Instant,
+        reserve: Option<Arc<dyn Reserve>>,
     ) -> RunningMeter {
         let meter = Meter {
             sink,
@@ -45,8 +61,11 @@ impl Meter {
             meter,
             minute,
             started,
+            reserve,
             state: Mutex::new(State {
                 emitted: 0,
+                reserved: 1,
+                refused: false,
                 stopped: false,
             }),
             wake: Condvar::new(),
@@ -124,6 +143,7 @@ struct Ticker {
     meter: Meter,
     minute: Duration,
     started: Instant,
+    reserve: Option<Arc<dyn Reserve>>,
     state: Mutex<State>,
     wake: Condvar,
 }
@@ -131,6 +151,11 @@ struct Ticker {
 struct State {
     /// The minutes on record, 1 to `emitted`.
     emitted: u64,
+    /// The minutes reserved, 1 to `reserved` (without a reserver: as many as emitted, and one
+    /// ahead).
+    reserved: u64,
+    /// A reservation was refused: no minute after `reserved`.
+    refused: bool,
     stopped: bool,
 }
 
@@ -154,6 +179,26 @@ impl Ticker {
             let Some(due) = self.due(next) else {
                 return;
             };
+            if state.reserved < next {
+                let Some(reserve) = &self.reserve else {
+                    state.reserved = next;
+                    continue;
+                };
+                let at = due.checked_sub(lead(self.minute)).unwrap_or(due);
+                let now = Instant::now();
+                if now < at {
+                    state = self.wait(state, at - now);
+                    continue;
+                }
+                // Held under the lock: `stop` waits for an answer on its way, so a minute is
+                // either reserved and counted or not reserved at all.
+                if reserve.minute(next) {
+                    state.reserved = next;
+                } else {
+                    state.refused = true;
+                    return;
+                }
+            }
             let now = Instant::now();
             if now > due {
                 self.meter.billable_minute(next);
@@ -161,11 +206,14 @@ impl Ticker {
                 continue;
             }
             // Wake just after `due`: the minute starts strictly after it.
-            let wait = (due - now) + Duration::from_micros(1);
-            state = match self.wake.wait_timeout(state, wait) {
-                Ok((guard, _)) => guard,
-                Err(poisoned) => poisoned.into_inner().0,
-            };
+            state = self.wait(state, (due - now) + Duration::from_micros(1));
+        }
+    }
+
+    fn wait<'a>(&self, state: MutexGuard<'a, State>, wait: Duration) -> MutexGuard<'a, State> {
+        match self.wake.wait_timeout(state, wait) {
+            Ok((guard, _)) => guard,
+            Err(poisoned) => poisoned.into_inner().0,
         }
     }
 }
@@ -199,6 +247,12 @@ impl RunningMeter {
     /// How many `BillableMinutes` records have been emitted so far.
     pub fn minutes_emitted(&self) -> u64 {
         self.shared.lock().emitted
+    }
+
+    /// How many minutes the build may be billed: those reserved, or with no reserver, any.
+    pub fn minutes_reserved(&self) -> Option<u64> {
+        let state = self.shared.lock();
+        self.shared.reserve.as_ref().map(|_| state.reserved)
     }
 
     /// Stops the ticker (if [`stop`](Self::stop) was not called), emits the billed minutes the

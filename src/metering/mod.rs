@@ -11,7 +11,7 @@ mod meter;
 mod sink;
 
 pub use emf::{Labels, Metric, Unit, branch_name, emf_line};
-pub use meter::{Meter, RunningMeter};
+pub use meter::{Meter, Reserve, RunningMeter};
 pub use sink::{MemorySink, MetricSink, NullSink, StdoutSink};
 
 #[cfg(test)]

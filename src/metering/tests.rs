@@ -69,7 +69,7 @@ fn with_metric(sink: &MemorySink, name: &str) -> Vec<Value> {
 
 fn start(sink: &Arc<MemorySink>, minute: Duration, started: Instant) -> RunningMeter {
     let sink: Arc<dyn MetricSink> = sink.clone();
-    Meter::start(sink, NS, "demo", "main", "b-1", minute, started)
+    Meter::start(sink, NS, "demo", "main", "b-1", minute, started, None)
 }
 
 /// Checks one record's EMF shape: metadata, dimensions, and declared metrics = numeric keys.

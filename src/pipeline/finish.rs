@@ -9,6 +9,7 @@ use crate::billing::{self, LedgerEntry};
 use crate::cost::{self, BuildCost};
 use crate::executor::env::BuildInfo;
 use crate::executor::log::BuildLog;
+use crate::index::{Closed, Closing};
 use crate::metering::RunningMeter;
 use crate::record::{BuildRecord, Ending, Status};
 use crate::store::{Layout, Store};
@@ -20,6 +21,8 @@ pub(super) struct Ended<'a> {
     pub log: BuildLog,
     pub log_path: &'a Path,
     pub meter: Option<RunningMeter>,
+    /// Why the budget stopped the build, when it did.
+    pub stop_reason: Option<String>,
 }
 
 /// Stores the build's log, ledger entry and record, and emits its end-of-build metrics.
@@ -34,20 +37,45 @@ pub(super) fn finish(
         log,
         log_path,
         mut meter,
+        stop_reason,
     } = ended;
     let identity = &job.identity;
-    // The meter stops first, so the minutes it has emitted never exceed the billed ones.
-    let cost = match meter.as_mut() {
+    // The meter stops first, so the minutes it has emitted never exceed the billed ones; a
+    // build is billed at most the minutes it reserved.
+    let mut cost = match meter.as_mut() {
         Some(meter) => {
             let stopped = meter.stop();
-            cost::build_cost_in(
+            let mut cost = cost::build_cost_in(
                 stopped.duration_since(identity.started),
                 &job.settings.price,
                 job.settings.metering.minute,
-            )
+            );
+            if let Some(reserved) = meter.minutes_reserved() {
+                cost = cost.at_most(reserved);
+            }
+            cost
         }
         None => BuildCost::nothing(&job.settings.price),
     };
+    // The index records the end and gives back the minutes reserved and not started; a build
+    // the sweep closed first keeps the minutes the sweep billed.
+    let closing = Closing {
+        project: info.project.to_string(),
+        build_id: info.build_id.clone(),
+        state: ending.status.into(),
+        billed_minutes: cost.billed_minutes,
+        cost_usd: cost.cost_usd,
+        duration_ms: cost.duration_ms,
+        reason: ending.skip_reason.clone().or(stop_reason),
+    };
+    if let Closed::Already(entry) = job.settings.books.index.close(&closing)? {
+        tracing::warn!(
+            build_id = %info.build_id,
+            state = entry.state.as_str(),
+            "the build was closed by the sweep before it finished; its billed minutes stay as the sweep recorded them"
+        );
+        cost = cost.with_minutes(entry.billed_minutes);
+    }
     let complete = format!(
         "Build completed: {} in {} ms, {} billed minute(s)",
         ending.status, cost.duration_ms, cost.billed_minutes

@@ -13,7 +13,8 @@ use crate::cost::{self, Price};
 use crate::executor::PhaseContext;
 use crate::executor::env::{BuildInfo, WebhookVars};
 use crate::executor::log::Echo;
-use crate::metering::{Meter, MetricSink, NullSink, RunningMeter, branch_name};
+use crate::index::Books;
+use crate::metering::{Meter, MetricSink, NullSink, Reserve, RunningMeter, branch_name};
 use crate::names::{CommitId, ProjectName};
 use crate::record::BuildRecord;
 
@@ -87,6 +88,8 @@ pub struct BuildSettings {
     pub temp_root: PathBuf,
     /// The environment builds start from (pushbuild's own, or the function's less its settings).
     pub base_env: Vec<(String, String)>,
+    /// The index (numbers, entries, the month's sums) and the budget's caps.
+    pub books: Books,
 }
 
 /// What a build does.
@@ -100,7 +103,8 @@ pub enum Work {
         /// Lines for the log before the failure (what was fetched).
         notes: Vec<String>,
     },
-    /// The build was refused before it started (the month's budget): SKIPPED, billed nothing.
+    /// The build was refused before it started: SKIPPED, billed nothing. (The month's budget
+    /// refuses a build in [`super::begin`].)
     Refused { reason: String },
 }
 
@@ -192,6 +196,7 @@ impl Metering {
         info: &BuildInfo,
         reference: Option<&str>,
         started: Instant,
+        reserve: Option<Arc<dyn Reserve>>,
     ) -> RunningMeter {
         Meter::start(
             self.sink.clone(),
@@ -201,6 +206,7 @@ impl Metering {
             &info.build_id,
             self.minute,
             started,
+            reserve,
         )
     }
 

@@ -7,9 +7,9 @@
 //! The steps: claim a build number (`number.rs`), open the log, do the work (the phases, then
 //! the artifacts in `upload.rs`), finish.
 
+mod begin;
 mod finish;
 mod job;
-mod number;
 mod upload;
 
 use std::fs::File;
@@ -22,13 +22,14 @@ use chrono::Utc;
 use crate::executor::env::{self, BuildInfo};
 use crate::executor::log::{BuildLog, Echo};
 use crate::executor::{
-    self, BuildRequest, ContextCode, ExecutorError, PhaseContext, PhaseOutcome, RunStatus,
+    self, BuildRequest, ContextCode, Deadline, ExecutorError, PhaseContext, PhaseOutcome, RunStatus,
 };
+use crate::index::IndexError;
 use crate::record::{Ending, Status};
 use crate::store::{ObjectMeta, Store, StoreError};
 
+pub use begin::{Begun, begin};
 pub use job::{BuildIdentity, BuildJob, BuildSettings, Metering, Ready, StoredBuild, Work};
-pub use number::next_build_number;
 
 /// A failure of pushbuild itself (not of the user's build).
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +42,8 @@ pub enum PipelineError {
     },
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Index(#[from] IndexError),
     #[error(transparent)]
     Executor(#[from] ExecutorError),
     #[error("cannot write the build log: {0}")]
@@ -56,6 +59,7 @@ impl PipelineError {
     pub fn retryable(&self) -> bool {
         match self {
             PipelineError::Store(err) => err.retryable(),
+            PipelineError::Index(err) => err.retryable(),
             PipelineError::WorkDir { .. }
             | PipelineError::Executor(_)
             | PipelineError::Log(_)
@@ -64,11 +68,26 @@ impl PipelineError {
     }
 }
 
-/// Runs `job` and stores its log, artifacts, ledger entry and record in `store`.
+/// Runs `job` and stores its log, artifacts, ledger entry and record in `store`: [`begin`],
+/// then [`run_begun`].
 pub fn run(job: &BuildJob, store: &dyn Store) -> Result<StoredBuild, PipelineError> {
-    let id = &job.identity;
-    let number = next_build_number(store, &id.project, &id.build_id)?;
-    let info = id.info(number);
+    let begun = begin(&job.identity, &job.settings, job.deadline, store)?;
+    run_begun(job, begun, store)
+}
+
+/// Runs `job`, which has begun (its number taken, its first minute reserved or refused).
+pub fn run_begun(
+    job: &BuildJob,
+    begun: Begun,
+    store: &dyn Store,
+) -> Result<StoredBuild, PipelineError> {
+    let Begun {
+        number,
+        refusal,
+        meter,
+        deadline,
+    } = begun;
+    let info = job.identity.info(number);
     let work = executor::work_dir_in(&job.settings.temp_root).map_err(|source| {
         PipelineError::WorkDir {
             path: job.settings.temp_root.clone(),
@@ -77,25 +96,25 @@ pub fn run(job: &BuildJob, store: &dyn Store) -> Result<StoredBuild, PipelineErr
     })?;
     let log_path = work.path().join("build.log");
     let log = open_log(&log_path, job.settings.echo)?;
-    let reference = id.reference.as_deref();
-    let (ending, meter) = match &job.work {
-        Work::Run(ready) => {
-            let meter = job.settings.metering.start(&info, reference, id.started);
-            let ending = run_phases(job, ready, &info, work.path(), &log, store)?;
-            (ending, Some(meter))
-        }
-        Work::CannotStart { context, notes } => {
-            let meter = job.settings.metering.start(&info, reference, id.started);
-            (cannot_start(&info, context, notes, &log), Some(meter))
-        }
-        Work::Refused { reason } => {
-            log.marker(&format!(
-                "Skipping build {} (#{}) of {}: {reason}",
-                info.build_id, info.build_number, info.project
-            ));
-            (Ending::skipped(reason.clone()), None)
-        }
+    let skipped = |reason: String| {
+        log.marker(&format!(
+            "Skipping build {} (#{}) of {}: {reason}",
+            info.build_id, info.build_number, info.project
+        ));
+        (Ending::skipped(reason), None)
     };
+    let (ending, meter) = match (&job.work, refusal) {
+        (Work::Run(ready), None) => {
+            let ending = run_phases(job, ready, &info, work.path(), &log, store, &deadline)?;
+            (ending, meter)
+        }
+        (Work::CannotStart { context, notes }, None) => {
+            (cannot_start(&info, context, notes, &log), meter)
+        }
+        (Work::Refused { reason }, _) => skipped(reason.clone()),
+        (_, Some(reason)) => skipped(reason),
+    };
+    let stop_reason = deadline.budget_reason();
     finish::finish(
         job,
         &info,
@@ -104,6 +123,7 @@ pub fn run(job: &BuildJob, store: &dyn Store) -> Result<StoredBuild, PipelineErr
             log,
             log_path: &log_path,
             meter,
+            stop_reason,
         },
         store,
     )
@@ -132,6 +152,7 @@ fn run_phases(
     work_dir: &Path,
     log: &BuildLog,
     store: &dyn Store,
+    deadline: &Deadline,
 ) -> Result<Ending, PipelineError> {
     started_line(log, info);
     let mut warnings: Vec<String> = ready
@@ -160,9 +181,16 @@ fn run_phases(
         work_dir: work_dir.to_path_buf(),
         env,
         secret_values: ready.secrets.iter().map(|(_, v)| v.clone()).collect(),
-        deadline: job.deadline,
+        deadline: deadline.clone(),
     };
-    let outcome = executor::run(&request, log)?;
+    let mut outcome = executor::run(&request, log)?;
+    if outcome.status == RunStatus::TimedOut && deadline.budget_reason().is_some() {
+        // Stopped by the budget, not by its deadline: FAILED, its last phase says why.
+        outcome.status = RunStatus::Failed;
+        if let Some(last) = outcome.phases.last_mut() {
+            last.status = RunStatus::Failed;
+        }
+    }
     let mut ending = Ending::ran(outcome.status, outcome.phases);
     ending.exported_variables = outcome.exported_variables.into_iter().collect();
     if outcome.upload_artifacts {

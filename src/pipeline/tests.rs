@@ -1,8 +1,11 @@
 use chrono::Datelike;
 
 use super::*;
-use crate::billing;
+use std::sync::Arc;
+
+use crate::billing::{self, Budget};
 use crate::cost::Price;
+use crate::index::{Books, SqliteIndex};
 use crate::names::ProjectName;
 use crate::store::LocalStore;
 
@@ -21,6 +24,11 @@ fn settings(temp: &Path) -> BuildSettings {
         echo: Echo::Off,
         temp_root: temp.to_path_buf(),
         base_env: Vec::new(),
+        books: Books {
+            index: Arc::new(SqliteIndex::open(&SqliteIndex::path_in(temp)).unwrap()),
+            budget: Budget::default(),
+            grace: std::time::Duration::from_secs(30),
+        },
     }
 }
 
@@ -68,8 +76,8 @@ fn a_build_that_never_ran_is_recorded_as_failed_with_its_reason() {
     assert_eq!(ledger.len(), 1);
     assert_eq!(ledger[0], billing::LedgerEntry::from_record(&record));
     assert_eq!(ledger[0].status, Status::Failed);
-    let web = ProjectName::parse("web").unwrap();
-    assert_eq!(next_build_number(&store, &web, "b2").unwrap(), 2);
+    let settings = settings(dir.path());
+    assert_eq!(settings.books.index.next_number("web").unwrap(), 2);
 }
 
 #[test]

@@ -1,16 +1,23 @@
 //! The billing ledger through the real pipeline: 20 builds finishing at once, on the local
-//! store and on an S3 server, leave 20 entries whose report adds up; the budget refuses a build
-//! once the month's minutes reach a cap; `pushbuild billing` prints the same totals.
+//! store and on an S3 server, leave 20 entries whose report adds up; the index's sums give the
+//! same report, `billing --verify` finds them in agreement and names an entry removed by hand,
+//! and an index rebuilt from the store gives the same report again; `pushbuild billing` prints
+//! the same totals.
 
 use std::path::Path;
 use std::process::Command;
 
+use std::sync::Arc;
+
 use chrono::{DateTime, TimeZone, Utc};
 use pushbuild::billing::{self, Budget, Report};
-use pushbuild::pipeline::{self, BuildIdentity, BuildJob, Work};
+use pushbuild::index::books as index_books;
+use pushbuild::index::{Books, Index};
+use pushbuild::pipeline::{self, BuildIdentity, BuildJob, BuildSettings, Work};
 use pushbuild::record::{BuildRecord, Status};
 use pushbuild::store::{LocalStore, Store};
 
+use crate::dynamo_server::DynamoServer;
 use crate::s3_server::S3Server;
 use crate::support;
 
@@ -24,20 +31,24 @@ fn start_time() -> DateTime<Utc> {
         .unwrap_or_default()
 }
 
-/// Build `build_id` of `repository`, started in November 2026.
-fn job(src: &Path, temp: &Path, repository: &str, build_id: String) -> BuildJob {
+/// Build `build_id` of `repository`, started in November 2026, with `books`.
+fn job(src: &Path, temp: &Path, books: &Books, repository: &str, build_id: String) -> BuildJob {
     let identity = BuildIdentity {
         start_time: start_time(),
         ..support::identity(repository, &build_id)
     };
-    support::job(src, &support::settings(temp, 0.0016), identity)
+    let settings = BuildSettings {
+        books: books.clone(),
+        ..support::settings(temp, 0.0016)
+    };
+    support::job(src, &settings, identity)
 }
 
-/// Runs 20 builds at once (one std thread each), every third one failing.
-fn twenty_builds_at_once(store: &dyn Store) -> Vec<BuildRecord> {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let src = dir.path().join("src");
-    let temp = dir.path().join("work");
+/// Runs 20 builds at once (one std thread each), every third one failing, in `dir`, with
+/// `books`.
+fn twenty_builds_at_once(store: &dyn Store, dir: &Path, books: &Books) -> Vec<BuildRecord> {
+    let src = dir.join("src");
+    let temp = dir.join("work");
     std::fs::create_dir_all(&src).expect("src");
     std::fs::create_dir_all(temp.join("home")).expect("home");
     let spec = "version: 0.2\nphases:\n  build:\n    commands:\n      - echo built\n      - test \"$FAIL\" != yes\n";
@@ -48,7 +59,7 @@ fn twenty_builds_at_once(store: &dyn Store) -> Vec<BuildRecord> {
                 let (src, temp) = (&src, &temp);
                 scope.spawn(move || {
                     let repository = REPOSITORIES[i % 2];
-                    let mut job = job(src, temp, repository, format!("b{i:02}"));
+                    let mut job = job(src, temp, books, repository, format!("b{i:02}"));
                     if let (Work::Run(ready), true) = (&mut job.work, i % 3 == 0) {
                         ready.overrides.push(("FAIL".into(), "yes".into()));
                     }
@@ -114,47 +125,42 @@ fn check_ledger(store: &dyn Store, records: &[BuildRecord]) -> Report {
     report
 }
 
-/// A cap equal to the minutes used refuses the next build with a reason; one more allows it.
-fn check_budget(store: &dyn Store) {
-    let now = start_time();
-    let used = billing::minutes_used(store, 2026, 11, None).expect("minutes");
-    let web = billing::minutes_used(store, 2026, 11, Some("web")).expect("minutes");
-    let monthly = |cap| Budget {
-        monthly_minutes: Some(cap),
-        per_repository: Vec::new(),
-    };
-    let reason = monthly(used)
-        .check(store, "web", now)
-        .expect("the ledger reads");
+/// The index's sums give the ledger's report; `verify` agrees, then names an entry removed by
+/// hand; an index rebuilt from the store gives the same report.
+fn check_index(store: &dyn Store, books: &Books, report: &Report, fresh: &dyn Index) {
+    let index = books.index.as_ref();
+    let sums = index.month_sums("2026-11").expect("the sums");
+    let from_index = Report::from_sums("2026-11", &sums);
+    assert_eq!(from_index.to_table(), report.to_table());
+    assert_eq!(from_index.total.billed_minutes, report.total.billed_minutes);
     assert_eq!(
-        reason.as_deref(),
-        Some(
-            format!(
-                "the month's {used} billed minutes reached the cap of {used} (PUSHBUILD_MONTHLY_MINUTES)"
-            )
-            .as_str()
-        )
+        index_books::verify(store, index, 2026, 11).expect("verify runs"),
+        Vec::<String>::new()
     );
+    let rebuilt = index_books::rebuild(store, fresh).expect("rebuild");
+    assert_eq!(rebuilt.from_records, BUILDS as u64);
+    let again = Report::from_sums("2026-11", &fresh.month_sums("2026-11").expect("sums"));
+    assert_eq!(again.to_table(), report.to_table());
+    // Rebuilding again adds nothing.
     assert_eq!(
-        monthly(used + 1).check(store, "web", now).expect("reads"),
-        None
+        index_books::rebuild(store, fresh).expect("rebuild").already,
+        BUILDS as u64
     );
-    let per_repo = |cap| Budget {
-        monthly_minutes: Some(used + 1),
-        per_repository: vec![("web".to_string(), cap)],
-    };
-    let reason = per_repo(web).check(store, "web", now).expect("reads");
+    // An entry removed by hand is named.
+    let gone = billing::read_month(store, 2026, 11).expect("the month")[0].clone();
+    store.delete(&gone.key()).expect("removed");
+    let differences = index_books::verify(store, index, 2026, 11).expect("verify runs");
     assert!(
-        reason
-            .as_deref()
-            .is_some_and(|r| r.contains("web's") && r.contains("PUSHBUILD_REPOSITORY_MINUTES")),
-        "{reason:?}"
+        differences
+            .iter()
+            .any(|d| d.contains(&gone.build_id) && d.contains("no ledger entry")),
+        "{differences:?}"
     );
-    assert_eq!(
-        per_repo(web + 1).check(store, "web", now).expect("reads"),
-        None
+    assert!(
+        differences.iter().any(|d| d.contains("the month's total")),
+        "{differences:?}"
     );
-    assert_eq!(per_repo(web).check(store, "api", now).expect("reads"), None);
+    billing::write_entry(store, &gone).expect("put back");
 }
 
 /// `pushbuild billing --month 2026-11 --json ARGS` with `env`: the printed totals.
@@ -185,27 +191,61 @@ fn check_cli_totals(total: &serde_json::Value, report: &Report) {
 #[test]
 fn billing_twenty_concurrent_builds_on_the_local_store() {
     let dir = tempfile::tempdir().expect("temp dir");
+    let work = tempfile::tempdir().expect("temp dir");
     let store = LocalStore::new(dir.path());
-    let records = twenty_builds_at_once(&store);
+    // The store's own index, as `pushbuild run` keeps it.
+    let books = support::books(dir.path(), Budget::default());
+    let records = twenty_builds_at_once(&store, work.path(), &books);
     let report = check_ledger(&store, &records);
-    check_budget(&store);
+    let fresh = support::books(work.path(), Budget::default());
+    check_index(&store, &books, &report, fresh.index.as_ref());
     let store_arg = dir.path().display().to_string();
     let total = cli_totals(&["--store", &store_arg], &[]);
     check_cli_totals(&total, &report);
+    let verified = Command::new(env!("CARGO_BIN_EXE_pushbuild"))
+        .args([
+            "billing", "--month", "2026-11", "--verify", "--store", &store_arg,
+        ])
+        .output()
+        .expect("pushbuild runs");
+    assert!(verified.status.success(), "{verified:?}");
     // The README's sample: `cargo test --test it billing_twenty -- --nocapture`.
     println!("{}", report.to_table());
 }
 
 #[test]
-fn billing_twenty_concurrent_builds_on_s3() {
+fn billing_twenty_concurrent_builds_on_s3_and_dynamodb() {
     let server = S3Server::start();
     let store = server.store();
-    let records = twenty_builds_at_once(&store);
+    let work = tempfile::tempdir().expect("temp dir");
+    let dynamo = DynamoServer::shared();
+    let books = Books {
+        index: Arc::new(dynamo.new_index(&server.handle())),
+        budget: Budget::default(),
+        grace: std::time::Duration::from_secs(30),
+    };
+    let records = twenty_builds_at_once(&store, work.path(), &books);
     let report = check_ledger(&store, &records);
-    check_budget(&store);
+    let fresh = dynamo.new_index(&server.handle());
+    check_index(&store, &books, &report, &fresh);
     let mut env = server.env();
     env.push(("PUSHBUILD_S3_PATH_STYLE", "true".to_string()));
-    let total = cli_totals(&["--bucket", &server.bucket], &env);
+    env.extend(dynamo.env());
+    let table = dynamo.new_table();
+    let rebuilt = Command::new(env!("CARGO_BIN_EXE_pushbuild"))
+        .args([
+            "index",
+            "rebuild",
+            "--bucket",
+            &server.bucket,
+            "--table",
+            &table,
+        ])
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .expect("pushbuild runs");
+    assert!(rebuilt.status.success(), "{rebuilt:?}");
+    let total = cli_totals(&["--bucket", &server.bucket, "--table", &table], &env);
     check_cli_totals(&total, &report);
 }
 

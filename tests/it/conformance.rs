@@ -561,7 +561,7 @@ fn log_lines_are_written_as_they_are_printed_not_at_the_end() {
         work_dir: dir.path().to_path_buf(),
         env: vec![("PATH".into(), std::env::var("PATH").unwrap_or_default())],
         secret_values: vec![],
-        deadline: None,
+        deadline: executor::Deadline::default(),
     };
     let outcome = executor::run(&request, &log).expect("the shell starts");
     assert_eq!(outcome.status.as_str(), "SUCCEEDED");

@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::codecommit_standin::{StandIn, git, init_repo};
+use crate::dynamo_server::DynamoServer;
 use crate::runtime_api::{Outcome, RuntimeApi};
 use crate::s3_server::S3Server;
 
@@ -170,6 +171,7 @@ fn spawn_function(
         .env("PUSHBUILD_S3_PATH_STYLE", "true")
         .env("PUSHBUILD_WORK_DIR", work)
         .envs(s3.env())
+        .envs(DynamoServer::shared().env_with_table())
         .stdin(Stdio::null())
         .stdout(
             std::fs::File::create(work.join("function.stdout")).map_or(Stdio::null(), Stdio::from),

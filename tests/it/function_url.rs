@@ -9,6 +9,7 @@ use std::time::Duration;
 use base64::Engine;
 use serde_json::{Value, json};
 
+use crate::dynamo_server::DynamoServer;
 use crate::git_server::GitServer;
 use crate::github_api::GitHubApi;
 use crate::hooks::{self, SECRET, TOKEN};
@@ -73,6 +74,7 @@ impl Harness {
             .env("PUSHBUILD_BITBUCKET_URL", bitbucket_git.url())
             .env("PUSHBUILD_BITBUCKET_API_URL", api.url())
             .envs(s3.env())
+            .envs(DynamoServer::shared().env_with_table())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(

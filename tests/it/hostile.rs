@@ -264,7 +264,10 @@ fn billing_refuses_a_missing_store_and_names_a_bad_or_overflowing_entry() {
     for path in &entries {
         edit(path, "billed_minutes", serde_json::json!(u64::MAX / 2 + 1));
     }
+    // The report reads the index; `--verify` reads the ledger and names what is wrong there.
     let output = pushbuild(&["billing", "--month", &month], &store);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let output = pushbuild(&["billing", "--month", &month, "--verify"], &store);
     let message = stderr(&output);
     assert_eq!(output.status.code(), Some(2), "{message}");
     assert!(
@@ -275,7 +278,7 @@ fn billing_refuses_a_missing_store_and_names_a_bad_or_overflowing_entry() {
     // A cost that is not a number names the field.
     edit(&entries[0], "billed_minutes", serde_json::json!(1));
     edit(&entries[1], "cost_usd", serde_json::Value::Null);
-    let output = pushbuild(&["billing", "--month", &month], &store);
+    let output = pushbuild(&["billing", "--month", &month, "--verify"], &store);
     let message = stderr(&output);
     assert_eq!(output.status.code(), Some(2), "{message}");
     assert!(message.contains("malformed at `cost_usd`"), "{message}");

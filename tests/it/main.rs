@@ -2,6 +2,7 @@
 
 mod artifacts;
 mod billing;
+mod budget;
 mod cli;
 mod codecommit;
 mod codecommit_standin;
@@ -9,6 +10,7 @@ mod codecommit_standin_ops;
 mod conformance;
 mod conformance_artifacts;
 mod corpus;
+mod dynamo_server;
 mod function;
 mod function_url;
 mod git_server;

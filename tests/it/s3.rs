@@ -268,8 +268,6 @@ fn s3_holds_a_whole_build() {
             ledger.as_str(),
             "builds/proj/b-s3/build.json",
             "builds/proj/b-s3/build.log",
-            "numbers/proj/1.json",
-            "numbers/proj/latest",
         ]
     );
     assert_eq!(

@@ -259,8 +259,22 @@ fn serve_answers_health_and_ping_and_refuses_what_is_not_signed() {
             .unwrap_or_default()
             .contains("byte limit")
     );
-    // Nothing was built, claimed or stored.
-    assert!(hooks::all_files(h.store.path()).is_empty());
+    // Nothing was built, claimed or stored: the store holds only its index, and the index no
+    // claim and no build.
+    let files = hooks::all_files(h.store.path());
+    assert!(
+        files.iter().all(|f| f.contains("index.sqlite")),
+        "{files:?}"
+    );
+    let index = rusqlite::Connection::open(h.store.path().join("index.sqlite")).expect("the index");
+    for table in ["claims", "builds", "counters", "sums"] {
+        let rows: i64 = index
+            .query_row(&format!("SELECT count(*) FROM {table}"), [], |row| {
+                row.get(0)
+            })
+            .expect("a count");
+        assert_eq!(rows, 0, "{table}");
+    }
     assert!(h.api.requests().is_empty());
 }
 

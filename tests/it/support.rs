@@ -1,21 +1,24 @@
 //! Shared helpers: run a buildspec through the real pipeline into a local store in a temp dir.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use pushbuild::billing::Budget;
 use pushbuild::buildspec;
 use pushbuild::cost::Price;
 use pushbuild::executor::log::Echo;
+use pushbuild::index::{Books, SqliteIndex};
 use pushbuild::names::{CommitId, ProjectName};
 use pushbuild::pipeline::{self, BuildIdentity, BuildJob, BuildSettings, Metering, Ready, Work};
 use pushbuild::record::BuildRecord;
-use pushbuild::store::{LocalStore, ObjectMeta, Store};
+use pushbuild::store::LocalStore;
 
 /// The commit the tests' builds say they build.
 pub const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
 
 /// How the tests' builds run: no metering, no echo, only `PATH` from the environment, work
-/// files and `HOME` under `temp`.
+/// files, `HOME` and the index (`index.sqlite`, no caps) under `temp`.
 pub fn settings(temp: &Path, usd_per_minute: f64) -> BuildSettings {
     BuildSettings {
         price: Price::per_minute(usd_per_minute),
@@ -23,6 +26,17 @@ pub fn settings(temp: &Path, usd_per_minute: f64) -> BuildSettings {
         echo: Echo::Off,
         temp_root: temp.join("tmp"),
         base_env: vec![("PATH".into(), std::env::var("PATH").unwrap_or_default())],
+        books: books(temp, Budget::default()),
+    }
+}
+
+/// The SQLite index in `dir`, with `budget`.
+pub fn books(dir: &Path, budget: Budget) -> Books {
+    let index = SqliteIndex::open(&SqliteIndex::path_in(dir)).expect("the index opens");
+    Books {
+        index: Arc::new(index),
+        budget,
+        grace: Duration::from_secs(30),
     }
 }
 
@@ -196,11 +210,11 @@ pub fn write_file(root: &Path, path: &str, content: &str, executable: bool) {
 pub fn build_dir(src: tempfile::TempDir, options: Options) -> Built {
     let store = tempfile::tempdir().expect("temp dir");
     let local = LocalStore::new(store.path().join("bucket"));
-    // The project has had three builds: this one is #4.
-    local
-        .put("numbers/proj/latest", b"3", &ObjectMeta::new("text/plain"))
-        .expect("the hint");
     let settings = settings(store.path(), 0.002);
+    // The project has had three builds: this one is #4.
+    for _ in 0..3 {
+        settings.books.index.next_number("proj").expect("a number");
+    }
     std::fs::create_dir_all(store.path().join("home")).expect("home");
     let identity = BuildIdentity {
         webhook_trigger: Some("branch/main".into()),

@@ -1,0 +1,239 @@
+use std::sync::Arc;
+
+use chrono::{Duration, TimeZone, Utc};
+
+use super::*;
+
+fn index() -> (tempfile::TempDir, SqliteIndex) {
+    let dir = tempfile::tempdir().unwrap();
+    let index = SqliteIndex::open(&SqliteIndex::path_in(dir.path())).unwrap();
+    (dir, index)
+}
+
+fn entry(project: &str, build_id: &str, number: u64) -> Entry {
+    let start = Utc.with_ymd_and_hms(2026, 11, 30, 10, 0, 0).unwrap();
+    Entry {
+        project: project.to_string(),
+        build_id: build_id.to_string(),
+        number,
+        state: State::InProgress,
+        start_time: start,
+        deadline: None,
+        expires_at: start + Duration::minutes(2),
+        commit: None,
+        reference: Some("refs/heads/main".to_string()),
+        initiator: "test".to_string(),
+        reserved_minutes: 0,
+        billed_minutes: 0,
+        cost_usd: 0.0,
+        duration_ms: 0,
+        price_usd_per_minute: 0.01,
+        price_basis: "setting".to_string(),
+        reason: None,
+    }
+}
+
+fn caps(total: Option<u64>, own: &[(&str, u64)]) -> Budget {
+    Budget {
+        monthly_minutes: total,
+        per_repository: own.iter().map(|(n, c)| (n.to_string(), *c)).collect(),
+    }
+}
+
+fn later() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 30, 11, 0, 0).unwrap()
+}
+
+fn closing(e: &Entry, state: State, billed: u64) -> Closing {
+    Closing {
+        project: e.project.clone(),
+        build_id: e.build_id.clone(),
+        state,
+        billed_minutes: billed,
+        cost_usd: billed as f64 * 0.01,
+        duration_ms: 1000,
+        reason: None,
+    }
+}
+
+#[test]
+fn numbers_count_up_per_project() {
+    let (_dir, index) = index();
+    assert_eq!(index.next_number("web").unwrap(), 1);
+    assert_eq!(index.next_number("web").unwrap(), 2);
+    assert_eq!(index.next_number("api").unwrap(), 1);
+}
+
+#[test]
+fn a_claim_is_taken_once_until_it_expires_or_is_released() {
+    let (_dir, index) = index();
+    let now = later();
+    let expires = now + Duration::hours(1);
+    assert!(index.claim("web", "delivery-1", now, expires).unwrap());
+    assert!(!index.claim("web", "delivery-1", now, expires).unwrap());
+    assert!(index.claim("api", "delivery-1", now, expires).unwrap());
+    // Expired: taken again.
+    assert!(
+        index
+            .claim("web", "delivery-1", expires, expires + Duration::hours(1))
+            .unwrap()
+    );
+    index.release("web", "delivery-1").unwrap();
+    assert!(index.claim("web", "delivery-1", now, expires).unwrap());
+}
+
+#[test]
+fn reservations_stop_at_the_caps_and_closing_gives_back_what_was_not_started() {
+    let (_dir, index) = index();
+    let budget = caps(Some(3), &[("api", 1)]);
+    let a = entry("web", "a", 1);
+    index.open(&a).unwrap();
+    for minute in 1..=2 {
+        assert_eq!(
+            index.reserve("web", "a", minute, later(), &budget).unwrap(),
+            Grant::Granted
+        );
+    }
+    // A minute asked for again is not counted twice.
+    assert_eq!(
+        index.reserve("web", "a", 2, later(), &budget).unwrap(),
+        Grant::Granted
+    );
+    let b = entry("api", "b", 1);
+    index.open(&b).unwrap();
+    assert_eq!(
+        index.reserve("api", "b", 1, later(), &budget).unwrap(),
+        Grant::Granted
+    );
+    let Grant::Refused(reason) = index.reserve("api", "b", 2, later(), &budget).unwrap() else {
+        panic!("the monthly cap of 3 is reached");
+    };
+    assert!(
+        reason.contains("cap of 3") && reason.contains("PUSHBUILD_MONTHLY_MINUTES"),
+        "{reason}"
+    );
+    // a used one of its two minutes: the other goes back, and b can have it... but b's own cap
+    // is 1.
+    assert_eq!(
+        index.close(&closing(&a, State::Succeeded, 1)).unwrap(),
+        Closed::Now { billed_minutes: 1 }
+    );
+    let Grant::Refused(reason) = index.reserve("api", "b", 2, later(), &budget).unwrap() else {
+        panic!("api's own cap of 1 is reached");
+    };
+    assert!(
+        reason.contains("api's 1 billed minutes") && reason.contains("cap of 1"),
+        "{reason}"
+    );
+    // Billed minutes never exceed the reservations.
+    assert_eq!(
+        index.close(&closing(&b, State::Failed, 5)).unwrap(),
+        Closed::Now { billed_minutes: 1 }
+    );
+    // A closed build reserves nothing more, and closing it again says who closed it.
+    assert!(matches!(
+        index
+            .reserve("web", "a", 3, later(), &caps(None, &[]))
+            .unwrap(),
+        Grant::Refused(_)
+    ));
+    assert!(matches!(
+        index.close(&closing(&a, State::Failed, 1)).unwrap(),
+        Closed::Already(e) if e.state == State::Succeeded
+    ));
+    let sums = index.month_sums("2026-11").unwrap();
+    let total = sums.iter().find(|s| s.repository.is_empty()).unwrap();
+    assert_eq!((total.minutes, total.builds, total.failures), (2, 2, 1));
+    assert_eq!(total.cost_e7, usd_to_e7(0.02));
+    let api = sums.iter().find(|s| s.repository == "api").unwrap();
+    assert_eq!((api.minutes, api.builds), (1, 1));
+}
+
+#[test]
+fn concurrent_reservations_never_pass_the_cap() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = SqliteIndex::path_in(dir.path());
+    let budget = caps(Some(10), &[]);
+    // Several connections, as several processes would have.
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let (path, budget) = (path.clone(), budget.clone());
+            std::thread::spawn(move || {
+                let index = SqliteIndex::open(&path).unwrap();
+                let mut granted = 0;
+                for b in 0..5 {
+                    let e = entry("web", &format!("t{t}-b{b}"), 1);
+                    index.open(&e).unwrap();
+                    for minute in 1..=3 {
+                        match index
+                            .reserve("web", &e.build_id, minute, later(), &budget)
+                            .unwrap()
+                        {
+                            Grant::Granted => granted += 1,
+                            Grant::Refused(_) => break,
+                        }
+                    }
+                }
+                granted
+            })
+        })
+        .collect();
+    let granted: u64 = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    assert_eq!(granted, 10);
+    let index = SqliteIndex::open(&path).unwrap();
+    let sums = index.month_sums("2026-11").unwrap();
+    assert_eq!(
+        sums.iter()
+            .find(|s| s.repository.is_empty())
+            .unwrap()
+            .minutes,
+        10
+    );
+}
+
+#[test]
+fn expired_open_builds_are_found_and_pages_run_newest_first() {
+    let (_dir, index) = index();
+    for (i, id) in [
+        "20261130T100000Z-a",
+        "20261130T100100Z-b",
+        "20261130T100200Z-c",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let mut e = entry("web", id, i as u64 + 1);
+        e.expires_at = later() + Duration::minutes(i as i64 - 1);
+        index.open(&e).unwrap();
+    }
+    let expired = index.expired(later()).unwrap();
+    assert_eq!(expired.len(), 1);
+    assert_eq!(expired[0].build_id, "20261130T100000Z-a");
+    assert_eq!(index.in_progress().unwrap().len(), 3);
+    let first = index.project_builds("web", None, 2).unwrap();
+    let ids: Vec<&str> = first.entries.iter().map(|e| e.build_id.as_str()).collect();
+    assert_eq!(ids, ["20261130T100200Z-c", "20261130T100100Z-b"]);
+    let second = index
+        .project_builds("web", first.next.as_deref(), 2)
+        .unwrap();
+    assert_eq!(second.entries.len(), 1);
+    assert_eq!(second.next, None);
+    let month = books::month_entries(&index, "2026-11").unwrap();
+    assert_eq!(month.len(), 3);
+    assert!(
+        index
+            .month_builds("2026-10", None, 10)
+            .unwrap()
+            .entries
+            .is_empty()
+    );
+}
+
+#[test]
+fn the_index_is_shared_by_handles_on_one_file() {
+    let (dir, index) = index();
+    let other: Arc<dyn Index> =
+        Arc::new(SqliteIndex::open(&SqliteIndex::path_in(dir.path())).unwrap());
+    assert_eq!(index.next_number("web").unwrap(), 1);
+    assert_eq!(other.next_number("web").unwrap(), 2);
+}
