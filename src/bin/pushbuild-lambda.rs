@@ -14,7 +14,7 @@ use pushbuild::executor::reap;
 use pushbuild::function::{self, Function};
 use pushbuild::http::lambda::{self as url, SelfInvoke};
 use pushbuild::http::{FrontDoor, HostClients, router};
-use pushbuild::index::{DynamoIndex, Index};
+use pushbuild::index::{Books, DynamoIndex, Index};
 use pushbuild::metering::StdoutSink;
 use pushbuild::source::{CodeCommitSource, HostedSource, Routed};
 use pushbuild::store::{S3Store, Store};
@@ -82,7 +82,7 @@ async fn start() -> Result<ExitCode, String> {
     let function = Arc::new(Function {
         source,
         store,
-        index,
+        books: Books::new(index, config.budget(), config.upload_reserve),
         base_env: function::build_base_env(std::env::vars()),
         metrics: Arc::new(StdoutSink),
         echo: Echo::Off,

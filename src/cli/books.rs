@@ -36,11 +36,7 @@ pub(super) fn local_books(
             message: format!("cannot make the index from the store's records: {err}"),
         })?;
     }
-    Ok(Books {
-        index: Arc::new(index),
-        budget,
-        grace,
-    })
+    Ok(Books::new(Arc::new(index), budget, grace))
 }
 
 /// Opens the local store (`store`, else the default one; it must exist) or, with `bucket`, the
@@ -108,11 +104,7 @@ fn remote(bucket: &str, table: &str, budget: Budget, grace: Duration) -> Result<
     let index: Arc<dyn Index> = Arc::new(index);
     Ok(Opened {
         store: Box::new(store),
-        books: Books {
-            index,
-            budget,
-            grace,
-        },
+        books: Books::new(index, budget, grace),
         _runtime: Some(runtime),
     })
 }

@@ -32,7 +32,7 @@ fn local_function(
         config,
         source: GitDirSource::new(&args.repos),
         store: Arc::new(LocalStore::new(store_dir)),
-        index: books.index,
+        books,
         base_env: function::build_base_env(std::env::vars()),
         metrics: Arc::new(NullSink),
         echo: Echo::Stderr {

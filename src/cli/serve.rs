@@ -107,7 +107,7 @@ mod server {
             config,
             source,
             store: store.clone(),
-            index: books.index.clone(),
+            books: books.clone(),
             base_env: function::build_base_env(std::env::vars()),
             metrics: Arc::new(NullSink),
             echo: Echo::Off,

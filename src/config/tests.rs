@@ -355,3 +355,36 @@ fn webhook_settings_are_read_and_their_errors_name_the_setting() {
          commas, found \"octo-org\"",
     );
 }
+
+#[test]
+fn the_index_table_is_a_dynamodb_table_name_and_the_function_requires_it() {
+    assert_eq!(
+        ok(&[("PUSHBUILD_INDEX_TABLE", " pushbuild-index.v2_a ")])
+            .require_index_table()
+            .unwrap(),
+        "pushbuild-index.v2_a"
+    );
+    let missing = ok(&[]).require_index_table().unwrap_err().to_string();
+    assert!(
+        missing.starts_with("PUSHBUILD_INDEX_TABLE is required: the DynamoDB table"),
+        "{missing}"
+    );
+    for table in [
+        "ab",
+        "my table",
+        "arn:aws:dynamodb:us-east-1:1:table/t",
+        &"t".repeat(256),
+    ] {
+        let err = Config::from_vars(|name| match name {
+            "PUSHBUILD_BUCKET" => Some("pushbuild-artifacts".to_string()),
+            "PUSHBUILD_INDEX_TABLE" => Some(table.to_string()),
+            _ => None,
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("PUSHBUILD_INDEX_TABLE: expected a DynamoDB table name"),
+            "{table}: {err}"
+        );
+    }
+}

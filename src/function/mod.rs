@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use crate::config::Config;
 use crate::executor::env::WebhookVars;
 use crate::executor::log::Echo;
-use crate::index::{Books, Index};
+use crate::index::Books;
 use crate::pipeline::{
     self, Begun, BuildIdentity, BuildJob, BuildSettings, Metering, StoredBuild, Work,
 };
@@ -37,8 +37,9 @@ pub struct Function<S> {
     pub config: Config,
     pub source: S,
     pub store: Arc<dyn Store>,
-    /// Build numbers, claims, build entries and the month's sums.
-    pub index: Arc<dyn Index>,
+    /// The index (build numbers, claims, build entries, the month's sums), with the budget's
+    /// caps: made once, so the builds of one function share its sweep clock.
+    pub books: Books,
     /// The environment builds start from (the function's own, less pushbuild's settings).
     pub base_env: Vec<(String, String)>,
     /// Where billing metrics go (standard output on Lambda, as EMF).
@@ -89,7 +90,7 @@ impl<S: Source> Function<S> {
         let Some(dedup_key) = target.dedup_key.clone() else {
             return self.run_target(target, deadline).await;
         };
-        let index = self.index.clone();
+        let index = self.books.index.clone();
         let (project, key) = (target.repository.clone(), dedup_key.clone());
         let created = run_blocking(move || claim::take(&*index, &project, &key)).await??;
         if !created {
@@ -97,7 +98,7 @@ impl<S: Source> Function<S> {
         }
         let result = self.run_target(target.clone(), deadline).await;
         if result.is_err() {
-            let index = self.index.clone();
+            let index = self.books.index.clone();
             let _ =
                 run_blocking(move || claim::release(&*index, &target.repository, &dedup_key)).await;
         }
@@ -260,11 +261,7 @@ impl<S: Source> Function<S> {
             echo: self.echo,
             temp_root: self.config.work_dir.join("tmp"),
             base_env: self.base_env.clone(),
-            books: Books {
-                index: self.index.clone(),
-                budget: self.config.budget(),
-                grace: self.config.upload_reserve,
-            },
+            books: self.books.clone(),
         }
     }
 

@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -17,7 +18,7 @@ use crate::record::{BuildRecord, Ending, Status};
 use crate::store::{Layout, ObjectMeta, Store, StoreError};
 
 /// The index, the caps it applies, and how long a build may take to store its results after its
-/// last paid minute.
+/// last paid minute. Clones share one sweep clock.
 #[derive(Clone)]
 pub struct Books {
     pub index: Arc<dyn Index>,
@@ -25,7 +26,13 @@ pub struct Books {
     /// Kept after a build's last reserved minute (or its deadline) for storing its artifacts,
     /// log and record; an open entry older than that is closed by the sweep.
     pub grace: Duration,
+    /// When [`Books::sweep_quietly`] last looked (ms since the epoch; `i64::MIN`: never).
+    last_sweep_ms: Arc<AtomicI64>,
 }
+
+/// How often builds that begin look for builds nobody finished: at most once a minute per
+/// process (a function instance, a `pushbuild serve`), and always on the first build.
+pub const SWEEP_EVERY: chrono::Duration = chrono::Duration::minutes(1);
 
 /// Why the books could not be read or put right.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +52,15 @@ pub const ABANDONED: &str = "the function did not finish this build: it stopped 
      (the invocation was killed, ran out of memory or timed out) and was closed by a later one";
 
 impl Books {
+    pub fn new(index: Arc<dyn Index>, budget: Budget, grace: Duration) -> Books {
+        Books {
+            index,
+            budget,
+            grace,
+            last_sweep_ms: Arc::new(AtomicI64::new(i64::MIN)),
+        }
+    }
+
     /// Closes every open entry past its expiry as TIMED_OUT, billed the minutes it reserved, and
     /// stores a log, a ledger entry and a record for it. Returns the entries it closed.
     pub fn sweep(&self, store: &dyn Store, now: DateTime<Utc>) -> Result<Vec<Entry>, BooksError> {
@@ -92,10 +108,22 @@ impl Books {
         Ok(closed)
     }
 
-    /// [`sweep`](Self::sweep), logging instead of failing: a build must not fail because an
-    /// earlier one cannot be closed.
+    /// [`sweep`](Self::sweep) when [`SWEEP_EVERY`] has passed since these books last did,
+    /// logging instead of failing: a build must not fail because an earlier one cannot be closed.
     pub fn sweep_quietly(&self, store: &dyn Store) {
-        if let Err(error) = self.sweep(store, Utc::now()) {
+        let now = Utc::now();
+        let now_ms = now.timestamp_millis();
+        let last = self.last_sweep_ms.load(Ordering::Relaxed);
+        let due = now_ms.saturating_sub(last) >= SWEEP_EVERY.num_milliseconds();
+        let taken = due
+            && self
+                .last_sweep_ms
+                .compare_exchange(last, now_ms, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok();
+        if !taken {
+            return;
+        }
+        if let Err(error) = self.sweep(store, now) {
             tracing::warn!(%error, "the sweep of unfinished builds failed");
         }
     }

@@ -148,6 +148,16 @@ impl DynamoIndex {
         Ok(())
     }
 
+    /// The item `entry` is stored as (for loading many builds at once, as the benchmark does).
+    pub fn item(entry: &Entry) -> HashMap<String, AttributeValue> {
+        item_from_entry(entry)
+    }
+
+    /// The table's name.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
     fn block<T>(&self, work: impl std::future::Future<Output = T>) -> T {
         self.handle.block_on(work)
     }

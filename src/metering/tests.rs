@@ -331,3 +331,56 @@ fn skipped_emits_one_record() {
     assert!(v.get("BillableMinutes").is_none());
     NullSink.emit("dropped");
 }
+
+/// Grants the first `grant` minutes and records every minute asked for.
+struct Reserver {
+    grant: u64,
+    asked: std::sync::Mutex<Vec<(u64, Instant)>>,
+}
+
+impl Reserve for Reserver {
+    fn minute(&self, minute: u64) -> bool {
+        self.asked.lock().unwrap().push((minute, Instant::now()));
+        minute <= self.grant
+    }
+}
+
+#[test]
+fn minutes_are_reserved_before_they_start_and_none_is_emitted_past_a_refusal() {
+    let minute = Duration::from_millis(100);
+    let sink = Arc::new(MemorySink::default());
+    let reserver = Arc::new(Reserver {
+        grant: 3,
+        asked: std::sync::Mutex::default(),
+    });
+    let started = Instant::now();
+    let dyn_sink: Arc<dyn MetricSink> = sink.clone();
+    let mut meter = Meter::start(
+        dyn_sink,
+        NS,
+        "demo",
+        "main",
+        "b-1",
+        minute,
+        started,
+        Some(reserver.clone()),
+    );
+    std::thread::sleep(minute * 6);
+    meter.stop();
+    assert_eq!(meter.minutes_reserved(), Some(3));
+    assert_eq!(meter.minutes_emitted(), 3);
+    let asked = reserver.asked.lock().unwrap().clone();
+    // Minute 1 came reserved; 2 and 3 were granted and 4 refused; nothing was asked after that.
+    let minutes: Vec<u64> = asked.iter().map(|(m, _)| *m).collect();
+    assert_eq!(minutes, [2, 3, 4]);
+    // Each is asked for ahead of its start (a tenth of a minute), unless the machine is slower
+    // than that: never a whole minute late.
+    for (m, at) in &asked {
+        let begins = started + minute * (*m as u32 - 1);
+        assert!(
+            *at < begins + minute,
+            "minute {m} was asked for a minute late"
+        );
+    }
+    assert_eq!(with_metric(&sink, "BillableMinutes").len(), 3);
+}

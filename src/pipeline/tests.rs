@@ -24,11 +24,11 @@ fn settings(temp: &Path) -> BuildSettings {
         echo: Echo::Off,
         temp_root: temp.to_path_buf(),
         base_env: Vec::new(),
-        books: Books {
-            index: Arc::new(SqliteIndex::open(&SqliteIndex::path_in(temp)).unwrap()),
-            budget: Budget::default(),
-            grace: std::time::Duration::from_secs(30),
-        },
+        books: Books::new(
+            Arc::new(SqliteIndex::open(&SqliteIndex::path_in(temp)).unwrap()),
+            Budget::default(),
+            std::time::Duration::from_secs(30),
+        ),
     }
 }
 

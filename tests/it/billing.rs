@@ -219,11 +219,11 @@ fn billing_twenty_concurrent_builds_on_s3_and_dynamodb() {
     let store = server.store();
     let work = tempfile::tempdir().expect("temp dir");
     let dynamo = DynamoServer::shared();
-    let books = Books {
-        index: Arc::new(dynamo.new_index(&server.handle())),
-        budget: Budget::default(),
-        grace: std::time::Duration::from_secs(30),
-    };
+    let books = Books::new(
+        Arc::new(dynamo.new_index(&server.handle())),
+        Budget::default(),
+        std::time::Duration::from_secs(30),
+    );
     let records = twenty_builds_at_once(&store, work.path(), &books);
     let report = check_ledger(&store, &records);
     let fresh = dynamo.new_index(&server.handle());

@@ -135,7 +135,11 @@ fn check_the_cap_held(store: &dyn Store, index: &dyn Index) {
             .entry(record.repository.as_str(), &record.build_id)
             .expect("read")
             .expect("an entry per build");
-        assert_eq!(entry.state, State::from(record.status), "{entry:?} {record:?}");
+        assert_eq!(
+            entry.state,
+            State::from(record.status),
+            "{entry:?} {record:?}"
+        );
         assert_eq!(entry.billed_minutes, record.billed_minutes);
     }
 }
@@ -190,14 +194,14 @@ fn thirty_builds_at_once_on_dynamodb_bill_at_most_the_cap() {
     let work = tempfile::tempdir().expect("temp dir");
     let src = source(work.path());
     let store = LocalStore::new(work.path().join("store"));
-    let books = Books {
-        index: index.clone(),
-        budget: Budget {
+    let books = Books::new(
+        index.clone(),
+        Budget {
             monthly_minutes: Some(CAP),
             per_repository: Vec::new(),
         },
-        grace: Duration::from_secs(30),
-    };
+        Duration::from_secs(30),
+    );
     let settings = BuildSettings {
         books,
         metering: Metering {
@@ -401,11 +405,7 @@ fn the_sweep_closes_an_abandoned_build_on_dynamodb() {
         assert_eq!(grant, Grant::Granted);
     }
     assert_eq!(index.in_progress().expect("read").len(), 1);
-    let books = Books {
-        index: index.clone(),
-        budget: caps,
-        grace: Duration::ZERO,
-    };
+    let books = Books::new(index.clone(), caps, Duration::ZERO);
     let closed = books
         .sweep(&store, now + chrono::Duration::seconds(1))
         .expect("the sweep");

@@ -84,7 +84,7 @@ async fn a_build_request_for_a_sha256_commit_builds_that_commit() {
         config,
         source: GitDirSource::new(repos.path()),
         store: store.clone(),
-        index: crate::support::books(work.path(), Default::default()).index,
+        books: crate::support::books(work.path(), Default::default()),
         base_env: function::build_base_env(
             [(
                 "PATH".to_string(),

@@ -33,11 +33,7 @@ pub fn settings(temp: &Path, usd_per_minute: f64) -> BuildSettings {
 /// The SQLite index in `dir`, with `budget`.
 pub fn books(dir: &Path, budget: Budget) -> Books {
     let index = SqliteIndex::open(&SqliteIndex::path_in(dir)).expect("the index opens");
-    Books {
-        index: Arc::new(index),
-        budget,
-        grace: Duration::from_secs(30),
-    }
+    Books::new(Arc::new(index), budget, Duration::from_secs(30))
 }
 
 /// Build `build_id` of `project` at [`COMMIT`] of `main`, started by `tests`.
