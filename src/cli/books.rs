@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use super::{EXIT_INTERNAL, bad_input};
 use crate::billing::Budget;
-use crate::index::books::{self, BooksError};
+use crate::index::audit;
+use crate::index::books::BooksError;
 use crate::index::{Books, Index, IndexError, SqliteIndex};
 use crate::store::{LocalStore, Store};
 
@@ -31,7 +32,7 @@ pub(super) fn local_books(
     let index = SqliteIndex::open(&path)?;
     if fresh && (store_dir.join("builds").is_dir() || store_dir.join("billing").is_dir()) {
         let store = LocalStore::new(store_dir);
-        books::rebuild(&store, &index).map_err(|err| IndexError::Sqlite {
+        audit::rebuild(&store, &index).map_err(|err| IndexError::Sqlite {
             path: path.display().to_string(),
             message: format!("cannot make the index from the store's records: {err}"),
         })?;
@@ -128,5 +129,5 @@ pub(super) fn verify_month(
     year: i32,
     month: u32,
 ) -> Result<Vec<String>, BooksError> {
-    books::verify(store, index, year, month)
+    audit::verify(store, index, year, month)
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::{EXIT_INTERNAL, books};
 use crate::billing::Budget;
-use crate::index::books::rebuild;
+use crate::index::audit::rebuild;
 
 #[derive(Debug, clap::Args)]
 pub(super) struct IndexArgs {

@@ -15,9 +15,10 @@
 //! not start, in the same step that records its end, so the sums always equal the billed
 //! minutes of closed builds plus the reservations of open ones.
 //!
-//! The ledger objects in the store stay the audit trail: [`books::verify`] reconciles the index
-//! with them and [`books::rebuild`] makes the index from them.
+//! The ledger objects in the store stay the audit trail: [`audit::verify`] reconciles the index
+//! with them and [`audit::rebuild`] makes the index from them.
 
+pub mod audit;
 pub mod books;
 #[cfg(feature = "aws")]
 pub mod dynamo;
@@ -160,6 +161,18 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// The entry as [`Index::open`] stores it: `IN_PROGRESS`, nothing reserved, billed or spent.
+    pub fn opening(&self) -> Entry {
+        Entry {
+            state: State::InProgress,
+            reserved_minutes: 0,
+            billed_minutes: 0,
+            cost_usd: 0.0,
+            duration_ms: 0,
+            ..self.clone()
+        }
+    }
+
     /// `YYYY-MM`: the month the build is billed in (its start, UTC).
     pub fn month(&self) -> String {
         month_of(self.start_time)

@@ -218,7 +218,7 @@ fn expired_open_builds_are_found_and_pages_run_newest_first() {
         .unwrap();
     assert_eq!(second.entries.len(), 1);
     assert_eq!(second.next, None);
-    let month = books::month_entries(&index, "2026-11").unwrap();
+    let month = audit::month_entries(&index, "2026-11").unwrap();
     assert_eq!(month.len(), 3);
     assert!(
         index

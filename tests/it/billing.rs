@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, TimeZone, Utc};
 use pushbuild::billing::{self, Budget, Report};
-use pushbuild::index::books as index_books;
+use pushbuild::index::audit;
 use pushbuild::index::{Books, Index};
 use pushbuild::pipeline::{self, BuildIdentity, BuildJob, BuildSettings, Work};
 use pushbuild::record::{BuildRecord, Status};
@@ -134,22 +134,22 @@ fn check_index(store: &dyn Store, books: &Books, report: &Report, fresh: &dyn In
     assert_eq!(from_index.to_table(), report.to_table());
     assert_eq!(from_index.total.billed_minutes, report.total.billed_minutes);
     assert_eq!(
-        index_books::verify(store, index, 2026, 11).expect("verify runs"),
+        audit::verify(store, index, 2026, 11).expect("verify runs"),
         Vec::<String>::new()
     );
-    let rebuilt = index_books::rebuild(store, fresh).expect("rebuild");
+    let rebuilt = audit::rebuild(store, fresh).expect("rebuild");
     assert_eq!(rebuilt.from_records, BUILDS as u64);
     let again = Report::from_sums("2026-11", &fresh.month_sums("2026-11").expect("sums"));
     assert_eq!(again.to_table(), report.to_table());
     // Rebuilding again adds nothing.
     assert_eq!(
-        index_books::rebuild(store, fresh).expect("rebuild").already,
+        audit::rebuild(store, fresh).expect("rebuild").already,
         BUILDS as u64
     );
     // An entry removed by hand is named.
     let gone = billing::read_month(store, 2026, 11).expect("the month")[0].clone();
     store.delete(&gone.key()).expect("removed");
-    let differences = index_books::verify(store, index, 2026, 11).expect("verify runs");
+    let differences = audit::verify(store, index, 2026, 11).expect("verify runs");
     assert!(
         differences
             .iter()

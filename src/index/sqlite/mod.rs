@@ -8,13 +8,19 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use chrono::{DateTime, TimeZone, Utc};
-use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::{
     Closed, Closing, Entry, Grant, Index, IndexError, Page, State, Sums, refusal, settle, usd_to_e7,
 };
 use crate::billing::Budget;
+
+mod row;
+mod shared;
+
+use row::{RawEntry, int, ms, uint};
+use shared::{Delta, add_sums, insert_entry, month_minutes, page, split_cursor};
 
 /// How long a writer waits for another process's transaction.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -66,7 +72,7 @@ CREATE TABLE IF NOT EXISTS sums (
 );
 ";
 
-const COLUMNS: &str = "project, build_id, number, state, start_ms, deadline_ms, expires_ms, \
+pub(super) const COLUMNS: &str = "project, build_id, number, state, start_ms, deadline_ms, expires_ms, \
     commit_id, ref, initiator, reserved, billed, cost_e7, duration_ms, price, price_basis, reason";
 
 /// The index in a SQLite file.
@@ -151,213 +157,6 @@ fn sqlite_error(path: &Path, err: rusqlite::Error) -> IndexError {
     }
 }
 
-fn ms(time: DateTime<Utc>) -> i64 {
-    time.timestamp_millis()
-}
-
-fn time(ms: i64) -> Result<DateTime<Utc>, IndexError> {
-    Utc.timestamp_millis_opt(ms)
-        .single()
-        .ok_or_else(|| IndexError::Malformed {
-            what: "time".to_string(),
-            message: format!("{ms} is not a time in milliseconds"),
-        })
-}
-
-fn int(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
-
-fn uint(n: i64) -> u64 {
-    u64::try_from(n).unwrap_or(0)
-}
-
-/// A row as SQLite gives it, before its values are checked.
-struct RawEntry {
-    project: String,
-    build_id: String,
-    number: i64,
-    state: String,
-    start_ms: i64,
-    deadline_ms: Option<i64>,
-    expires_ms: i64,
-    commit: Option<String>,
-    reference: Option<String>,
-    initiator: String,
-    reserved: i64,
-    billed: i64,
-    cost_e7: i64,
-    duration_ms: i64,
-    price: f64,
-    price_basis: String,
-    reason: Option<String>,
-}
-
-impl RawEntry {
-    fn from_row(row: &Row<'_>) -> Result<RawEntry, rusqlite::Error> {
-        Ok(RawEntry {
-            project: row.get(0)?,
-            build_id: row.get(1)?,
-            number: row.get(2)?,
-            state: row.get(3)?,
-            start_ms: row.get(4)?,
-            deadline_ms: row.get(5)?,
-            expires_ms: row.get(6)?,
-            commit: row.get(7)?,
-            reference: row.get(8)?,
-            initiator: row.get(9)?,
-            reserved: row.get(10)?,
-            billed: row.get(11)?,
-            cost_e7: row.get(12)?,
-            duration_ms: row.get(13)?,
-            price: row.get(14)?,
-            price_basis: row.get(15)?,
-            reason: row.get(16)?,
-        })
-    }
-
-    fn into_entry(self) -> Result<Entry, IndexError> {
-        Ok(Entry {
-            project: self.project,
-            build_id: self.build_id,
-            number: uint(self.number),
-            state: State::parse(&self.state)?,
-            start_time: time(self.start_ms)?,
-            deadline: self.deadline_ms.map(time).transpose()?,
-            expires_at: time(self.expires_ms)?,
-            commit: self.commit,
-            reference: self.reference,
-            initiator: self.initiator,
-            reserved_minutes: uint(self.reserved),
-            billed_minutes: uint(self.billed),
-            cost_usd: uint(self.cost_e7) as f64 / 1e7,
-            duration_ms: uint(self.duration_ms),
-            price_usd_per_minute: self.price,
-            price_basis: self.price_basis,
-            reason: self.reason,
-        })
-    }
-}
-
-/// Adds to the month's sums of `repository` and of the total.
-fn add_sums(
-    tx: &rusqlite::Transaction<'_>,
-    month: &str,
-    repository: &str,
-    delta: &Delta,
-) -> Result<(), rusqlite::Error> {
-    for row in [repository, ""] {
-        tx.execute(
-            "INSERT INTO sums (month, repository, minutes, builds, failures, skipped, cost_e7, duration_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-             ON CONFLICT (month, repository) DO UPDATE SET
-               minutes = minutes + excluded.minutes, builds = builds + excluded.builds,
-               failures = failures + excluded.failures, skipped = skipped + excluded.skipped,
-               cost_e7 = cost_e7 + excluded.cost_e7, duration_ms = duration_ms + excluded.duration_ms",
-            params![
-                month,
-                row,
-                delta.minutes,
-                delta.builds,
-                delta.failures,
-                delta.skipped,
-                delta.cost_e7,
-                delta.duration_ms
-            ],
-        )?;
-    }
-    Ok(())
-}
-
-/// A change to a month's sums.
-#[derive(Default)]
-struct Delta {
-    minutes: i64,
-    builds: i64,
-    failures: i64,
-    skipped: i64,
-    cost_e7: i64,
-    duration_ms: i64,
-}
-
-impl Delta {
-    /// What a closed build adds, besides its minutes.
-    fn closed(state: State, cost_e7: u64, duration_ms: u64) -> Delta {
-        Delta {
-            builds: 1,
-            failures: i64::from(matches!(state, State::Failed | State::TimedOut)),
-            skipped: i64::from(state == State::Skipped),
-            cost_e7: int(cost_e7),
-            duration_ms: int(duration_ms),
-            ..Delta::default()
-        }
-    }
-}
-
-fn month_minutes(
-    tx: &rusqlite::Transaction<'_>,
-    month: &str,
-    repository: &str,
-) -> Result<u64, rusqlite::Error> {
-    let minutes: Option<i64> = tx
-        .query_row(
-            "SELECT minutes FROM sums WHERE month = ?1 AND repository = ?2",
-            params![month, repository],
-            |row| row.get(0),
-        )
-        .optional()?;
-    Ok(uint(minutes.unwrap_or(0)))
-}
-
-fn insert_entry(tx: &rusqlite::Transaction<'_>, entry: &Entry) -> Result<usize, rusqlite::Error> {
-    tx.execute(
-        &format!(
-            "INSERT OR IGNORE INTO builds ({COLUMNS}, month) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"
-        ),
-        params![
-            entry.project,
-            entry.build_id,
-            int(entry.number),
-            entry.state.as_str(),
-            ms(entry.start_time),
-            entry.deadline.map(ms),
-            ms(entry.expires_at),
-            entry.commit,
-            entry.reference,
-            entry.initiator,
-            int(entry.reserved_minutes),
-            int(entry.billed_minutes),
-            int(usd_to_e7(entry.cost_usd)),
-            int(entry.duration_ms),
-            entry.price_usd_per_minute,
-            entry.price_basis,
-            entry.reason,
-            entry.month(),
-        ],
-    )
-}
-
-/// Pages are keyed by `<build-id> <project>`: build ids sort by their start time.
-fn cursor(entry: &Entry) -> String {
-    format!("{} {}", entry.build_id, entry.project)
-}
-
-fn split_cursor(after: Option<&str>) -> (String, String) {
-    match after.and_then(|a| a.split_once(' ')) {
-        Some((id, project)) => (id.to_string(), project.to_string()),
-        // Past every build id: the first page.
-        None => ("\u{10ffff}".to_string(), String::new()),
-    }
-}
-
-fn page(mut entries: Vec<Entry>, limit: usize) -> Page {
-    let next = (entries.len() > limit).then(|| {
-        entries.truncate(limit);
-        entries.last().map(cursor).unwrap_or_default()
-    });
-    Page { entries, next }
-}
-
 impl Index for SqliteIndex {
     fn next_number(&self, project: &str) -> Result<u64, IndexError> {
         self.write(|tx| {
@@ -400,14 +199,7 @@ impl Index for SqliteIndex {
     }
 
     fn open(&self, entry: &Entry) -> Result<(), IndexError> {
-        let entry = Entry {
-            state: State::InProgress,
-            reserved_minutes: 0,
-            billed_minutes: 0,
-            cost_usd: 0.0,
-            duration_ms: 0,
-            ..entry.clone()
-        };
+        let entry = entry.opening();
         self.write(|tx| insert_entry(tx, &entry).map(drop))
     }
 
