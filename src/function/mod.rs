@@ -164,6 +164,13 @@ impl<S: Source> Function<S> {
     ) -> Result<BuildSummary, FunctionError> {
         let resolved = match prepare::resolve(&self.source, &target).await? {
             Resolution::SkipCi(resolved) => {
+                // Not a build: a queued entry of it (a webhook's) goes.
+                let (index, project, id) = (
+                    self.books.index.clone(),
+                    identity.project.clone(),
+                    identity.build_id.clone(),
+                );
+                run_blocking(move || index.discard_queued(project.as_str(), &id)).await??;
                 return Ok(BuildSummary::skipped(
                     target.repository,
                     target.reference.or(resolved.reference),

@@ -21,12 +21,13 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use chrono::Utc;
 use serde_json::{Value, json};
 
 pub use local::LocalQueue;
 
 use crate::function::claim;
-use crate::index::Index;
+use crate::index::{Entry, Index};
 use crate::pipeline::new_build_id;
 use crate::source::GitHost;
 use crate::status::{
@@ -290,6 +291,26 @@ async fn hand_off<D: Dispatch>(
     }
     let build_id = new_build_id();
     target.build_id = Some(build_id.clone());
+    // In the index as QUEUED until it begins, so the builds waiting are listed too.
+    let queued = Entry::queued(
+        target.repository.as_str(),
+        &build_id,
+        &target.initiator,
+        target.commit.as_ref().map(ToString::to_string),
+        target.reference.clone(),
+        Utc::now(),
+    );
+    let index = front.index.clone();
+    let entered = tokio::task::spawn_blocking(move || index.queue(&queued)).await;
+    if let Some(err) = match entered {
+        Ok(Ok(())) => None,
+        Ok(Err(err)) => Some(err.to_string()),
+        Err(err) => Some(err.to_string()),
+    } {
+        tracing::error!(error = %err, "a build could not be queued in the index");
+        release_claim(front, &target.repository, dedup_key).await;
+        return Err(unavailable(&err));
+    }
     let entry = json!({
         "buildId": build_id,
         "repository": target.repository,
@@ -300,14 +321,28 @@ async fn hand_off<D: Dispatch>(
     let project = target.repository.clone();
     if let Err(err) = front.dispatch.dispatch(target).await {
         tracing::error!(error = %err, "a build could not be handed off");
-        if let Some(key) = dedup_key {
-            let index = front.index.clone();
-            let _ =
-                tokio::task::spawn_blocking(move || claim::release(&*index, &project, &key)).await;
-        }
+        let index = front.index.clone();
+        let (queued_project, queued_id) = (project.clone(), build_id.clone());
+        let _ = tokio::task::spawn_blocking(move || {
+            index.discard_queued(queued_project.as_str(), &queued_id)
+        })
+        .await;
+        release_claim(front, &project, dedup_key).await;
         return Err(unavailable(&err));
     }
     Ok(entry)
+}
+
+/// Gives back the delivery's claim (the build was not handed off), so a redelivery can build.
+async fn release_claim<D>(
+    front: &FrontDoor<D>,
+    project: &crate::names::ProjectName,
+    dedup_key: Option<String>,
+) {
+    if let Some(key) = dedup_key {
+        let (index, project) = (front.index.clone(), project.clone());
+        let _ = tokio::task::spawn_blocking(move || claim::release(&*index, &project, &key)).await;
+    }
 }
 
 /// Tells the commit that the build it asked for was refused (`error`).

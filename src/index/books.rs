@@ -45,6 +45,10 @@ pub enum BooksError {
     Record { key: String, message: String },
 }
 
+/// What the sweep says of a queued build that never began.
+pub const NEVER_STARTED: &str = "the build was queued and never began: it was closed when its \
+     queued timeout (8 hours) had passed";
+
 /// What the sweep says of a build it closed.
 pub const ABANDONED: &str = "the function did not finish this build: it stopped reserving minutes \
      (the invocation was killed, ran out of memory or timed out) and was closed by a later one";
@@ -90,7 +94,7 @@ impl Books {
                 billed_minutes: entry.reserved_minutes,
                 cost_usd: cost.cost_usd,
                 duration_ms,
-                reason: Some(ABANDONED.to_string()),
+                reason: Some(why(&entry).to_string()),
             };
             if let Closed::Now { .. } = self.index.close(&closing)? {
                 tracing::warn!(
@@ -127,6 +131,15 @@ impl Books {
     }
 }
 
+/// Why the sweep closed `entry`.
+fn why(entry: &Entry) -> &'static str {
+    if entry.state == State::Queued {
+        NEVER_STARTED
+    } else {
+        ABANDONED
+    }
+}
+
 /// The log, ledger entry and record of a build the sweep closed.
 fn store_abandoned(store: &dyn Store, entry: &Entry, cost: BuildCost) -> Result<(), BooksError> {
     let project = ProjectName::parse(&entry.project).map_err(|err| IndexError::Malformed {
@@ -154,12 +167,12 @@ fn store_abandoned(store: &dyn Store, entry: &Entry, cost: BuildCost) -> Result<
         Some(_) => store.uri(&log_key),
         None => store.put(
             &log_key,
-            format!("[pushbuild] {ABANDONED}\n").as_bytes(),
+            format!("[pushbuild] {}\n", why(entry)).as_bytes(),
             &ObjectMeta::new("text/plain; charset=utf-8"),
         )?,
     };
     let mut ending = Ending::ran(Status::TimedOut, Vec::new());
-    ending.warnings = vec![ABANDONED.to_string()];
+    ending.warnings = vec![why(entry).to_string()];
     let record = BuildRecord::new(
         &info,
         entry.reference.clone(),

@@ -173,11 +173,46 @@ impl Entry {
         }
     }
 
+    /// A build handed off at `now`, waiting to begin: `QUEUED` until it begins or, at the latest,
+    /// [`QUEUED_TIMEOUT`] from now.
+    pub fn queued(
+        project: &str,
+        build_id: &str,
+        initiator: &str,
+        commit: Option<String>,
+        reference: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Entry {
+        Entry {
+            project: project.to_string(),
+            build_id: build_id.to_string(),
+            number: 0,
+            state: State::Queued,
+            start_time: now,
+            deadline: None,
+            expires_at: now + QUEUED_TIMEOUT,
+            commit,
+            reference,
+            initiator: initiator.to_string(),
+            reserved_minutes: 0,
+            billed_minutes: 0,
+            cost_usd: 0.0,
+            duration_ms: 0,
+            price_usd_per_minute: 0.0,
+            price_basis: String::new(),
+            reason: None,
+        }
+    }
+
     /// `YYYY-MM`: the month the build is billed in (its start, UTC).
     pub fn month(&self) -> String {
         month_of(self.start_time)
     }
 }
+
+/// How long a build may wait in the queue before the sweep closes it as TIMED_OUT, never
+/// started (CodeBuild's default queued timeout: 8 hours).
+pub const QUEUED_TIMEOUT: chrono::Duration = chrono::Duration::hours(8);
 
 /// `YYYY-MM` of `time`, in UTC.
 pub fn month_of(time: DateTime<Utc>) -> String {
@@ -275,7 +310,15 @@ pub trait Index: Send + Sync {
     /// Gives a claim back (pushbuild failed after taking it, so a retry can build).
     fn release(&self, project: &str, key: &str) -> Result<(), IndexError>;
 
-    /// Stores a new open entry, `IN_PROGRESS` with no minute reserved.
+    /// Stores a build that was handed off and has not begun: `QUEUED`, no number yet, until
+    /// [`open`](Self::open) or its expiry (an entry already there is left as it is).
+    fn queue(&self, entry: &Entry) -> Result<(), IndexError>;
+
+    /// Removes a `QUEUED` entry whose build could not be handed off after all.
+    fn discard_queued(&self, project: &str, build_id: &str) -> Result<(), IndexError>;
+
+    /// Stores a new open entry, `IN_PROGRESS` with no minute reserved; a `QUEUED` entry of the
+    /// same build becomes it.
     fn open(&self, entry: &Entry) -> Result<(), IndexError>;
 
     /// Reserves the build's minute `minute` (its `minute - 1` are reserved already), atomically

@@ -426,3 +426,87 @@ fn the_sweep_closes_an_abandoned_build_on_dynamodb() {
             .is_empty()
     );
 }
+
+/// A queued build is listed as running, becomes the opened build, and one that never begins is
+/// closed by the sweep once its queued timeout has passed; a discarded one leaves nothing.
+fn queued_builds_hold(index: Arc<dyn Index>) {
+    let store_dir = tempfile::tempdir().expect("temp dir");
+    let store = LocalStore::new(store_dir.path());
+    let now = Utc::now();
+    let queued = |id: &str| {
+        Entry::queued(
+            "proj",
+            id,
+            "github/alice",
+            None,
+            Some("refs/heads/main".into()),
+            now,
+        )
+    };
+    for id in ["q-begins", "q-lost", "q-gone"] {
+        index.queue(&queued(id)).expect("queued");
+    }
+    // Queued twice (a retried hand-off): still one entry.
+    index.queue(&queued("q-begins")).expect("queued");
+    let waiting: Vec<String> = index
+        .in_progress()
+        .expect("read")
+        .into_iter()
+        .map(|e| {
+            assert_eq!(e.state, State::Queued);
+            e.build_id
+        })
+        .collect();
+    assert_eq!(waiting.len(), 3, "{waiting:?}");
+    index.discard_queued("proj", "q-gone").expect("discarded");
+    assert!(index.entry("proj", "q-gone").expect("read").is_none());
+    let opened = Entry {
+        number: index.next_number("proj").expect("a number"),
+        price_usd_per_minute: 0.01,
+        expires_at: now + chrono::Duration::minutes(2),
+        ..queued("q-begins")
+    };
+    index.open(&opened).expect("opened");
+    let entry = index
+        .entry("proj", "q-begins")
+        .expect("read")
+        .expect("there");
+    assert_eq!((entry.state, entry.number), (State::InProgress, 1));
+    assert_eq!(
+        index
+            .reserve("proj", "q-begins", 1, now, &Budget::default())
+            .expect("a minute"),
+        Grant::Granted
+    );
+    // Eight hours on, the one that never began is closed; the running one is the sweep's too
+    // (it stopped reserving), billed its minute.
+    let books = Books::new(index.clone(), Budget::default(), Duration::ZERO);
+    let later = now + pushbuild::index::QUEUED_TIMEOUT + chrono::Duration::seconds(1);
+    let closed = books.sweep(&store, later).expect("the sweep");
+    assert_eq!(closed.len(), 2);
+    let lost = index.entry("proj", "q-lost").expect("read").expect("there");
+    assert_eq!((lost.state, lost.billed_minutes), (State::TimedOut, 0));
+    assert!(
+        lost.reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains("never began"),
+        "{lost:?}"
+    );
+    let begun = index
+        .entry("proj", "q-begins")
+        .expect("read")
+        .expect("there");
+    assert_eq!((begun.state, begun.billed_minutes), (State::TimedOut, 1));
+    assert!(index.in_progress().expect("read").is_empty());
+}
+
+#[test]
+fn queued_builds_are_listed_opened_and_closed_on_both_indexes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sqlite = SqliteIndex::open(&SqliteIndex::path_in(dir.path())).expect("the index");
+    queued_builds_hold(Arc::new(sqlite));
+    let runtime = runtime();
+    let dynamo = DynamoServer::shared().new_index(runtime.handle());
+    queued_builds_hold(Arc::new(dynamo));
+}

@@ -291,6 +291,15 @@ fn a_push_builds_its_commit_and_the_commit_shows_pending_then_success() {
     let record = h.record(&build_id);
     assert_eq!(record["status"], "SUCCEEDED", "{record}");
     assert_eq!(record["commit"], commit.as_str());
+    // Queued when handed off, then the build itself in the store's index.
+    let index = pushbuild::index::SqliteIndex::open(&h.store.path().join("index.sqlite"))
+        .expect("the store's index");
+    let entry = pushbuild::index::Index::entry(&index, "127.0.0.1/octo/app", &build_id)
+        .expect("read")
+        .expect("the build's entry");
+    assert_eq!(entry.state, pushbuild::index::State::Succeeded);
+    assert_eq!((entry.number, entry.billed_minutes), (1, 1));
+    assert_eq!(entry.commit.as_deref(), Some(commit.as_str()));
     let log = h.log(&build_id);
     let before = body["before"].as_str().unwrap_or_default();
     for line in [

@@ -148,14 +148,51 @@ impl Index for DynamoIndex {
         Ok(())
     }
 
+    fn queue(&self, entry: &Entry) -> Result<(), IndexError> {
+        let sent = self.block(
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item_from_entry(entry)))
+                .condition_expression("attribute_not_exists(pk)")
+                .send(),
+        );
+        match sent {
+            Ok(_) => Ok(()),
+            Err(err) if err.code() == Some("ConditionalCheckFailedException") => Ok(()),
+            Err(err) => Err(self.fail(err)),
+        }
+    }
+
+    fn discard_queued(&self, project: &str, build_id: &str) -> Result<(), IndexError> {
+        let sent = self.block(
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(Self::build_key(project, build_id)))
+                .condition_expression("#state = :queued")
+                .expression_attribute_names("#state", "state")
+                .expression_attribute_values(":queued", s(State::Queued.as_str()))
+                .send(),
+        );
+        match sent {
+            Ok(_) => Ok(()),
+            Err(err) if err.code() == Some("ConditionalCheckFailedException") => Ok(()),
+            Err(err) => Err(self.fail(err)),
+        }
+    }
+
     fn open(&self, entry: &Entry) -> Result<(), IndexError> {
         let entry = entry.opening();
+        // New, or the queued entry of this build.
         let sent = self.block(
             self.client
                 .put_item()
                 .table_name(&self.table)
                 .set_item(Some(item_from_entry(&entry)))
-                .condition_expression("attribute_not_exists(pk)")
+                .condition_expression("attribute_not_exists(pk) OR #state = :queued")
+                .expression_attribute_names("#state", "state")
+                .expression_attribute_values(":queued", s(State::Queued.as_str()))
                 .send(),
         );
         match sent {

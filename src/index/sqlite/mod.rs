@@ -198,9 +198,30 @@ impl Index for SqliteIndex {
         })
     }
 
+    fn queue(&self, entry: &Entry) -> Result<(), IndexError> {
+        self.write(|tx| insert_entry(tx, entry).map(drop))
+    }
+
+    fn discard_queued(&self, project: &str, build_id: &str) -> Result<(), IndexError> {
+        self.write(|tx| {
+            tx.execute(
+                "DELETE FROM builds WHERE project = ?1 AND build_id = ?2 AND state = 'QUEUED'",
+                params![project, build_id],
+            )
+            .map(drop)
+        })
+    }
+
     fn open(&self, entry: &Entry) -> Result<(), IndexError> {
         let entry = entry.opening();
-        self.write(|tx| insert_entry(tx, &entry).map(drop))
+        self.write(|tx| {
+            // A queued entry of this build gives way to the opened one.
+            tx.execute(
+                "DELETE FROM builds WHERE project = ?1 AND build_id = ?2 AND state = 'QUEUED'",
+                params![entry.project, entry.build_id],
+            )?;
+            insert_entry(tx, &entry).map(drop)
+        })
     }
 
     fn reserve(
