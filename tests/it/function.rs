@@ -598,3 +598,48 @@ fn a_reached_monthly_budget_skips_the_next_build_with_a_record_and_a_metric() {
         .any(|r| r["BuildSkipped"].as_f64() == Some(1.0) && r["BuildId"] == id);
     assert!(skipped_metric, "a BuildSkipped metric for {id}");
 }
+
+#[test]
+fn a_minute_refused_mid_build_stops_the_build_at_the_end_of_its_paid_minutes() {
+    const LONG: &str = "version: 0.2\nphases:\n  build:\n    commands:\n      - mkdir -p out && echo early > out/result.txt\n      - sleep 20\nartifacts:\n  base-directory: out\n  files: ['**/*']\n";
+    let h = Harness::start(
+        &[("buildspec.yml", LONG.as_bytes())],
+        "stopped",
+        &[
+            ("PUSHBUILD_MONTHLY_MINUTES", "2"),
+            ("PUSHBUILD_BILLING_MINUTE_MS", "1000"),
+        ],
+    );
+    let started = std::time::Instant::now();
+    let built = builds(&h.invoke(
+        sample("eventbridge-reference-updated.json", &h.head()),
+        MINUTE,
+    ));
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "stopped, not slept out"
+    );
+    assert_eq!(built[0]["status"], "FAILED", "{}", built[0]);
+    assert_eq!(built[0]["billedMinutes"], 2);
+    let id = built[0]["buildId"].as_str().expect("a build id");
+    let record = h.record(id);
+    let build = record["phases"]
+        .as_array()
+        .and_then(|phases| phases.iter().find(|p| p["phase"] == "BUILD"))
+        .expect("the BUILD phase")
+        .clone();
+    assert_eq!(build["status"], "FAILED", "{build}");
+    // Stopped at the end of its second paid minute.
+    let ran = build["duration_ms"].as_u64().unwrap_or(u64::MAX);
+    assert!((1500..5000).contains(&ran), "{build}");
+    let context = build["message"].as_str().unwrap_or_default();
+    assert!(
+        context.starts_with("BUDGET_REACHED: monthly budget reached: the month's 2 billed minutes reached the cap of 2"),
+        "{context}"
+    );
+    assert_eq!(
+        record["artifacts"].as_array().map(Vec::len),
+        Some(1),
+        "its artifacts are stored: {record}"
+    );
+}
