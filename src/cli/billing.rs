@@ -26,7 +26,7 @@ pub(super) struct BillingArgs {
     #[arg(long)]
     bucket: Option<String>,
     /// The index's DynamoDB table, with --bucket.
-    #[arg(long, env = "PUSHBUILD_INDEX_TABLE")]
+    #[arg(long, env = "PUSHBUILD_INDEX_TABLE", value_parser = crate::config::table_name)]
     table: Option<String>,
     /// Reconcile the index with the month's ledger objects: print every difference (exit 1
     /// when there is one).

@@ -22,7 +22,7 @@ enum IndexCommand {
     /// (`AWS_ENDPOINT_URL_DYNAMODB` for a local server).
     Create {
         /// The table's name.
-        #[arg(long)]
+        #[arg(long, value_parser = crate::config::table_name)]
         table: String,
     },
     /// Add every build of a store (its records, and ledger entries without a record) to its
@@ -35,7 +35,7 @@ enum IndexCommand {
         #[arg(long, requires = "table")]
         bucket: Option<String>,
         /// The index's table, with --bucket.
-        #[arg(long, env = "PUSHBUILD_INDEX_TABLE")]
+        #[arg(long, env = "PUSHBUILD_INDEX_TABLE", value_parser = crate::config::table_name)]
         table: Option<String>,
     },
 }

@@ -120,23 +120,40 @@ pub const DEFAULT_WORK_DIR: &str = "/tmp/pushbuild";
 pub const DEFAULT_NAMESPACE: &str = "PushBuild";
 pub const DEFAULT_BILLING_MINUTE_MS: u64 = 60_000;
 
-/// `PUSHBUILD_INDEX_TABLE`: a DynamoDB table name (3 to 255 of `A-Z a-z 0-9 _ . -`).
+/// What a DynamoDB table name is.
+const TABLE_NAME: &str = "a DynamoDB table name: 3 to 255 letters, digits, `_`, `.` or `-`";
+
+/// A name that is not a DynamoDB table's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("expected {TABLE_NAME}, found {found:?}")]
+pub struct BadTableName {
+    pub found: String,
+}
+
+/// A DynamoDB table name (3 to 255 of `A-Z a-z 0-9 _ . -`), for `PUSHBUILD_INDEX_TABLE` and
+/// `--table`.
+pub fn table_name(text: &str) -> Result<String, BadTableName> {
+    let fits = (3..=255).contains(&text.len())
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+    if fits {
+        Ok(text.to_string())
+    } else {
+        Err(BadTableName {
+            found: text.to_string(),
+        })
+    }
+}
+
+/// `PUSHBUILD_INDEX_TABLE`.
 fn index_table(vars: &Vars<'_>) -> Result<Option<String>, ConfigError> {
     let Some(table) = vars.get("PUSHBUILD_INDEX_TABLE") else {
         return Ok(None);
     };
-    let fits = (3..=255).contains(&table.len())
-        && table
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
-    if !fits {
-        return Err(invalid(
-            "PUSHBUILD_INDEX_TABLE",
-            "a DynamoDB table name: 3 to 255 letters, digits, `_`, `.` or `-`",
-            Some(&table),
-        ));
-    }
-    Ok(Some(table))
+    table_name(&table)
+        .map(Some)
+        .map_err(|_| invalid("PUSHBUILD_INDEX_TABLE", TABLE_NAME, Some(&table)))
 }
 
 impl Config {

@@ -237,3 +237,19 @@ fn the_index_is_shared_by_handles_on_one_file() {
     assert_eq!(index.next_number("web").unwrap(), 1);
     assert_eq!(other.next_number("web").unwrap(), 2);
 }
+
+#[test]
+fn a_row_edited_by_hand_is_named_not_guessed() {
+    let (dir, index) = index();
+    index.open(&entry("web", "a", 1)).unwrap();
+    let raw = rusqlite::Connection::open(SqliteIndex::path_in(dir.path())).unwrap();
+    raw.execute("UPDATE builds SET state = 'RUNNING'", [])
+        .unwrap();
+    let err = index.entry("web", "a").unwrap_err();
+    assert!(!err.retryable());
+    let message = err.to_string();
+    assert!(
+        message.contains("malformed state") && message.contains("found `RUNNING`"),
+        "{message}"
+    );
+}

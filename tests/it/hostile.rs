@@ -396,3 +396,38 @@ fn nothing_a_build_starts_outlives_the_invocation() {
     let id = builds[0]["buildId"].as_str().expect("id");
     assert!(h.log(id).contains("still here"));
 }
+
+#[test]
+fn index_commands_name_a_bad_table_and_a_missing_one() {
+    for args in [
+        &["index", "create", "--table", "a b"][..],
+        &["index", "create", "--table", "ab"][..],
+        &[
+            "billing",
+            "--bucket",
+            "b",
+            "--table",
+            "arn:aws:dynamodb:us-east-1:1:table/t",
+        ][..],
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_pushbuild"))
+            .args(args)
+            .env_remove("PUSHBUILD_INDEX_TABLE")
+            .output()
+            .expect("pushbuild runs");
+        let message = stderr(&output);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {message}");
+        assert!(
+            message.contains("--table") && message.contains("expected a DynamoDB table name"),
+            "{args:?}: {message}"
+        );
+    }
+    let output = Command::new(env!("CARGO_BIN_EXE_pushbuild"))
+        .args(["billing", "--bucket", "pushbuild-artifacts"])
+        .env_remove("PUSHBUILD_INDEX_TABLE")
+        .output()
+        .expect("pushbuild runs");
+    let message = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{message}");
+    assert!(message.contains("--table NAME"), "{message}");
+}
