@@ -5,7 +5,8 @@
 //! memory buffers, a bounded window ahead of the writer, so their local headers carry the real
 //! sizes and CRC. Bigger files are deflated as a stream by the writing thread, with a data
 //! descriptor after the data. A member is stored instead of deflated when deflate does not shrink
-//! it (for streamed files, judged on the first chunk). Zip64 records are written where sizes,
+//! it (judged on the first chunk for streamed files; for others, a file whose first 16 KiB
+//! deflate by less than 2% is stored without deflating the rest). Zip64 records are written where sizes,
 //! offsets or the entry count need them. Members keep their Unix modes; links are stored as links.
 
 use std::fs::File;
@@ -324,6 +325,17 @@ pub(super) fn prepare(entry: &Entry, options: &ZipOptions) -> Result<Prepared, A
     }
     let crc = crc32fast::hash(&raw);
     let size = raw.len() as u64;
+    // Random or already compressed data is stored: a sample says so before the whole file is
+    // deflated for nothing.
+    if looks_incompressible(&raw, options.level) {
+        return Ok(Prepared::Memory {
+            crc,
+            size,
+            method: 0,
+            data: raw,
+            mtime,
+        });
+    }
     Ok(match deflate_in_memory(&raw, options.level) {
         Some(data) => Prepared::Memory {
             crc,
@@ -340,6 +352,19 @@ pub(super) fn prepare(entry: &Entry, options: &ZipOptions) -> Result<Prepared, A
             mtime,
         },
     })
+}
+
+/// How much of a file is deflated to judge the whole.
+const SAMPLE: usize = 16 * 1024;
+
+/// Whether deflating `data` would save next to nothing, judged from its first [`SAMPLE`] bytes
+/// (a file of up to two samples is judged whole, by deflating it).
+fn looks_incompressible(data: &[u8], level: u32) -> bool {
+    if data.len() <= 2 * SAMPLE {
+        return false;
+    }
+    // Less than 2% saved on the sample: not worth deflating the rest.
+    deflate_in_memory(&data[..SAMPLE], level).is_none_or(|d| d.len() * 50 > SAMPLE * 49)
 }
 
 /// Raw-deflates `data`; `None` when the result would not be smaller than `data`.

@@ -206,9 +206,16 @@ impl<S: Source> Function<S> {
                 Err(err)
             }
         };
-        // The build's own directories go with it: the next build starts from nothing, and /tmp
-        // does not fill up over many builds.
-        let _ = std::fs::remove_dir_all(&dirs.root);
+        // The build's own directories go with it, after the answer: the next build starts from
+        // nothing, and /tmp does not fill up over many builds. (On Lambda a removal the freeze
+        // interrupts goes on when the sandbox thaws.)
+        let root = dirs.root.clone();
+        let removed = std::thread::Builder::new()
+            .name("pushbuild-clean".to_string())
+            .spawn(move || std::fs::remove_dir_all(root));
+        if removed.is_err() {
+            let _ = std::fs::remove_dir_all(&dirs.root);
+        }
         summary
     }
 

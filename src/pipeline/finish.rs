@@ -91,20 +91,30 @@ pub(super) fn finish(
     drop(log);
 
     let layout = Layout::new(&info.project, &info.build_id);
-    let log_uri = store.put_file(
-        &layout.log(),
-        log_path,
-        &build_meta(info, "text/plain; charset=utf-8"),
-    )?;
+    let log_key = layout.log();
     let record = BuildRecord::new(
         info,
         identity.reference.clone(),
         identity.start_time,
         ending,
-        log_uri,
+        store.uri(&log_key),
         cost,
     );
-    billing::write_entry(store, &LedgerEntry::from_record(&record))?;
+    // The log and the ledger entry go up side by side; the record, last.
+    let (logged, ledgered) = std::thread::scope(|scope| {
+        let log = scope.spawn(|| {
+            store.put_file(
+                &log_key,
+                log_path,
+                &build_meta(info, "text/plain; charset=utf-8"),
+            )
+        });
+        let ledger = billing::write_entry(store, &LedgerEntry::from_record(&record));
+        (log.join(), ledger)
+    });
+    logged
+        .map_err(|_| PipelineError::Log(std::io::Error::other("the log's upload panicked")))??;
+    ledgered?;
     let record_uri = store.put(
         &layout.record(),
         &serde_json::to_vec_pretty(&record)?,

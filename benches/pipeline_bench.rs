@@ -1,0 +1,336 @@
+//! pushbuild's overhead against a hand-written build script's, on the reference workload: a git
+//! repository of 2,000 source files (about 10 MB) whose buildspec writes 1,000 artifact files
+//! (200 MB, half random and half text) into `dist/` and packages `dist/**/*`. Three sides, one
+//! round of each in turn, against one S3 server (s3s-fs on 127.0.0.1):
+//!
+//! - **peer**: `git clone --depth 1` from git's own `git http-backend` (with the token), the
+//!   build, `zip -r -q -1`, and the zip and the log uploaded with the AWS CLI;
+//! - **pushbuild, git**: the function binary through the Lambda Runtime API, building the same
+//!   commit from the same git server (the webhook path: a planned build);
+//! - **pushbuild, CodeCommit**: the same, with the source from the CodeCommit stand-in, 20 ms
+//!   added to every call.
+//!
+//! Prints min/median/max of the total, the BUILD phase, the packaging and upload of the artifacts
+//! (the peer's `zip` and `aws s3 cp`; pushbuild's UPLOAD_ARTIFACTS) and the overhead (total −
+//! BUILD) per side, the ratios of the medians, and the function's peak memory (VmHWM).
+//! Run: `cargo bench --bench pipeline_bench` (PIPELINE_BENCH_ROUNDS, default 3; the AWS CLI, `git`
+//! and `zip` must be installed: `pip install awscli`).
+
+#[path = "../tests/it/codecommit_standin.rs"]
+mod codecommit_standin;
+#[path = "../tests/it/codecommit_standin_ops.rs"]
+#[allow(dead_code)]
+mod codecommit_standin_ops;
+#[path = "../tests/it/dynamo_server.rs"]
+mod dynamo_server;
+#[path = "../tests/it/git_server.rs"]
+mod git_server;
+#[path = "../tests/it/loopback.rs"]
+mod loopback;
+#[path = "../tests/it/runtime_api.rs"]
+#[allow(dead_code)]
+mod runtime_api;
+#[path = "../tests/it/s3_server.rs"]
+mod s3_server;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use codecommit_standin::{StandIn, init_repo};
+use git_server::{GitServer, TOKEN_USER, git, publish};
+use runtime_api::{Outcome, RuntimeApi};
+use s3_server::S3Server;
+use serde_json::{Value, json};
+
+const FILES: usize = 2_000;
+const FOLDERS: usize = 40;
+const TOKEN: &str = "bench-token";
+const REPO: &str = "reference";
+
+/// The build: 500 random files and 500 text files of 200 KiB each under `dist/`.
+const GENERATE: &str = "set -e
+mkdir -p dist/random dist/text
+head -c 102400000 /dev/urandom | split -b 204800 -a 3 - dist/random/r
+yes 'pushbuild reference artifact: a line of text that compresses well, over and over' | head -c 102400000 | split -b 204800 -a 3 - dist/text/t
+";
+
+const BUILDSPEC: &str = "version: 0.2
+phases:
+  build:
+    commands:
+      - sh generate.sh
+artifacts:
+  files:
+    - 'dist/**/*'
+";
+
+/// The source: 2,000 files of about 5 KB in 40 folders, the build script and the buildspec.
+fn workload(work: &Path) -> String {
+    init_repo(work);
+    for i in 0..FILES {
+        let folder = work.join(format!("pkg{:02}", i % FOLDERS));
+        std::fs::create_dir_all(&folder).expect("folder");
+        let line = format!("// reference source file {i}: some code that is not compiled\n");
+        std::fs::write(
+            folder.join(format!("f{i:04}.rs")),
+            line.repeat(5_000 / line.len()),
+        )
+        .expect("file");
+    }
+    std::fs::write(work.join("generate.sh"), GENERATE).expect("script");
+    std::fs::write(work.join("buildspec.yml"), BUILDSPEC).expect("buildspec");
+    git(work, &["add", "-A"]);
+    git(work, &["commit", "-q", "-m", "the reference workload"]);
+    git(work, &["rev-parse", "HEAD"])
+}
+
+/// One run of a side: its total, its BUILD phase, and its packaging and upload.
+#[derive(Clone, Copy)]
+struct Run {
+    total: Duration,
+    build: Duration,
+    package: Duration,
+}
+
+/// The peer: a hand-written Lambda build script, step by step.
+fn peer(git_url: &str, s3: &S3Server, aws_config: &Path, round: usize) -> Run {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let src = dir.path().join("src");
+    let started = Instant::now();
+    let url = git_url.replace("http://", &format!("http://{TOKEN_USER}:{TOKEN}@"));
+    run(Command::new("git")
+        .args(["clone", "-q", "--depth", "1", &url])
+        .arg(&src)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_TERMINAL_PROMPT", "0"));
+    let log = std::fs::File::create(dir.path().join("build.log")).expect("log");
+    let build_started = Instant::now();
+    run(Command::new("sh")
+        .arg("generate.sh")
+        .current_dir(&src)
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log));
+    let build = build_started.elapsed();
+    let package_started = Instant::now();
+    run(Command::new("zip")
+        .args(["-r", "-q", "-1"])
+        .arg(dir.path().join("app.zip"))
+        .arg("dist")
+        .current_dir(&src));
+    for (file, key) in [("app.zip", "app.zip"), ("build.log", "build.log")] {
+        run(Command::new("aws")
+            .args(["s3", "cp", "--quiet", "--endpoint-url", &s3.endpoint])
+            .arg(dir.path().join(file))
+            .arg(format!("s3://{}/peer/{round}/{key}", s3.bucket))
+            .env("AWS_CONFIG_FILE", aws_config)
+            .envs(s3.env()));
+    }
+    Run {
+        total: started.elapsed(),
+        build,
+        package: package_started.elapsed(),
+    }
+}
+
+fn run(command: &mut Command) {
+    let out = command.output().expect("the command runs");
+    assert!(
+        out.status.success(),
+        "{command:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// One invocation of the function: its total, and the BUILD phase from its record.
+fn function_run(
+    runtime: &tokio::runtime::Runtime,
+    api: &RuntimeApi,
+    s3: &S3Server,
+    event: Value,
+) -> Run {
+    let started = Instant::now();
+    let outcome =
+        runtime.block_on(api.invoke(event, Duration::from_secs(900), Duration::from_secs(60)));
+    let total = started.elapsed();
+    let phase = |record: &Value, name: &str| {
+        record["phases"]
+            .as_array()
+            .and_then(|phases| phases.iter().find(|p| p["phase"] == name))
+            .and_then(|p| p["duration_ms"].as_u64())
+            .map(Duration::from_millis)
+            .unwrap_or_else(|| panic!("the {name} phase"))
+    };
+    let (build, package) = match outcome {
+        Outcome::Response(response) => {
+            let summary = &response["builds"][0];
+            assert_eq!(summary["status"], "SUCCEEDED", "{summary}");
+            let project = summary["repository"].as_str().expect("a repository");
+            let id = summary["buildId"].as_str().expect("a build id");
+            let record = object(s3, &format!("builds/{project}/{id}/build.json"));
+            let record: Value = serde_json::from_slice(&record).expect("a record");
+            (phase(&record, "BUILD"), phase(&record, "UPLOAD_ARTIFACTS"))
+        }
+        Outcome::Error {
+            error_type,
+            message,
+        } => panic!("the invocation failed: {error_type}: {message}"),
+    };
+    Run {
+        total,
+        build,
+        package,
+    }
+}
+
+fn object(s3: &S3Server, key: &str) -> Vec<u8> {
+    let client = s3.client();
+    let (bucket, key) = (s3.bucket.clone(), key.to_string());
+    s3.handle().block_on(async move {
+        let out = client
+            .get_object()
+            .bucket(bucket)
+            .key(&key)
+            .send()
+            .await
+            .expect("get the object");
+        out.body
+            .collect()
+            .await
+            .expect("the body")
+            .into_bytes()
+            .to_vec()
+    })
+}
+
+fn spawn_function(
+    api: &RuntimeApi,
+    s3: &S3Server,
+    standin: &StandIn,
+    git_server: &GitServer,
+    work: &Path,
+) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_pushbuild-lambda"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("AWS_LAMBDA_RUNTIME_API", api.endpoint())
+        .env("AWS_LAMBDA_FUNCTION_NAME", "pushbuild")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "2048")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_ENDPOINT_URL_CODECOMMIT", standin.endpoint())
+        .env("PUSHBUILD_BUCKET", &s3.bucket)
+        .env("PUSHBUILD_S3_PATH_STYLE", "true")
+        .env("PUSHBUILD_WORK_DIR", work)
+        .env("PUSHBUILD_GITHUB_URL", git_server.url())
+        .env("PUSHBUILD_GITHUB_TOKEN", TOKEN)
+        .envs(s3.env())
+        .envs(dynamo_server::DynamoServer::shared().env_with_table())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the function binary starts")
+}
+
+/// The function's peak resident memory so far, in MiB.
+fn peak_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn stats(label: &str, runs: &[Run]) -> (Duration, Duration) {
+    let line = |what: &str, mut values: Vec<Duration>| {
+        values.sort_unstable();
+        let s = |d: Duration| d.as_secs_f64();
+        println!(
+            "  {what:<9} min {:6.2} s  median {:6.2} s  max {:6.2} s",
+            s(values[0]),
+            s(values[values.len() / 2]),
+            s(values[values.len() - 1])
+        );
+        values[values.len() / 2]
+    };
+    println!("{label}");
+    let total = line("total", runs.iter().map(|r| r.total).collect());
+    line("BUILD", runs.iter().map(|r| r.build).collect());
+    line("package", runs.iter().map(|r| r.package).collect());
+    let overhead = line(
+        "overhead",
+        runs.iter()
+            .map(|r| r.total.saturating_sub(r.build))
+            .collect(),
+    );
+    (total, overhead)
+}
+
+fn main() {
+    let rounds: usize = std::env::var("PIPELINE_BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    let work = tempfile::tempdir().expect("temp dir");
+    let tree = work.path().join("tree");
+    std::fs::create_dir_all(&tree).expect("tree");
+    let commit = workload(&tree);
+    let repos = work.path().join("repos");
+    publish(&repos, "octo/reference", &tree);
+    let git_server = GitServer::start(&repos, TOKEN);
+    let git_url = format!("{}/octo/reference.git", git_server.url());
+    let s3 = S3Server::start();
+    let aws_config = work.path().join("aws-config");
+    std::fs::write(&aws_config, "[default]\ns3 =\n  addressing_style = path\n")
+        .expect("the AWS CLI's settings");
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let standin = runtime.block_on(StandIn::start(REPO, &tree));
+    standin.set_latency(Duration::from_millis(20));
+    let api = runtime.block_on(RuntimeApi::start());
+    let function_dir = work.path().join("function");
+    std::fs::create_dir_all(&function_dir).expect("function dir");
+    let mut function = spawn_function(&api, &s3, &standin, &git_server, &function_dir);
+    let planned = json!({"plannedBuild": {
+        "repository": "127.0.0.1/octo/reference",
+        "version": commit,
+        "commit": commit,
+        "reference": "refs/heads/main",
+        "buildspec": null,
+        "envOverrides": [],
+        "initiator": "bench",
+        "webhookTrigger": "branch/main",
+        "dedupKey": null,
+        "region": null,
+        "account": null,
+    }});
+    let codecommit = json!({"repository": REPO, "sourceVersion": commit, "initiator": "bench"});
+
+    let (mut theirs, mut ours_git, mut ours_codecommit) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..rounds {
+        theirs.push(peer(&git_url, &s3, &aws_config, round));
+        ours_git.push(function_run(&runtime, &api, &s3, planned.clone()));
+        ours_codecommit.push(function_run(&runtime, &api, &s3, codecommit.clone()));
+        eprintln!("round {} of {rounds} done", round + 1);
+    }
+    let peak = peak_mib(function.id());
+    let _ = function.kill();
+    let _ = function.wait();
+    println!("{rounds} rounds, one of each side in turn:");
+    let (_, peer_overhead) = stats(
+        "(a) peer: git clone --depth 1, build, zip -r -q -1, aws s3 cp",
+        &theirs,
+    );
+    let (_, git_overhead) = stats("(b) pushbuild, source from the git server", &ours_git);
+    let (_, cc_overhead) = stats(
+        "(c) pushbuild, source from CodeCommit (20 ms a call)",
+        &ours_codecommit,
+    );
+    let ratio = |ours: Duration| ours.as_secs_f64() / peer_overhead.as_secs_f64();
+    println!(
+        "overhead, median, against the peer's: (b) {:.2}x  (c) {:.2}x",
+        ratio(git_overhead),
+        ratio(cc_overhead)
+    );
+    println!("the function's peak memory: {peak:.1} MiB");
+}
