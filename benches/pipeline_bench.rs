@@ -210,8 +210,15 @@ fn spawn_function(
     git_server: &GitServer,
     work: &Path,
 ) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_pushbuild-lambda"))
-        .env_clear()
+    let mut command = Command::new(env!("CARGO_BIN_EXE_pushbuild-lambda"));
+    command.env_clear();
+    // glibc's allocator settings pass through, to see their effect on the peak.
+    for name in ["MALLOC_ARENA_MAX", "MALLOC_TRIM_THRESHOLD_"] {
+        if let Ok(value) = std::env::var(name) {
+            command.env(name, value);
+        }
+    }
+    command
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("AWS_LAMBDA_RUNTIME_API", api.endpoint())
         .env("AWS_LAMBDA_FUNCTION_NAME", "pushbuild")
