@@ -16,7 +16,7 @@ use pushbuild::http::lambda::{self as url, SelfInvoke};
 use pushbuild::http::{FrontDoor, HostClients, router};
 use pushbuild::index::{Books, DynamoIndex, Index};
 use pushbuild::metering::StdoutSink;
-use pushbuild::source::{CodeCommitSource, HostedSource, Routed};
+use pushbuild::source::{CodeCommitSource, GitEndpoint, HostedSource, Routed};
 use pushbuild::store::{S3Store, Store};
 
 /// The variables the Lambda runtime itself needs; without them it cannot start.
@@ -69,7 +69,7 @@ async fn start() -> Result<ExitCode, String> {
     let clients = HostClients::new(&config.webhooks);
     let apis = clients.apis.clone();
     let source = Routed {
-        plain: CodeCommitSource::from_conf(&sdk, config.source_concurrency),
+        plain: codecommit(&sdk, &config),
         hosted: HostedSource::new(clients.git, config.git.clone_depth, config.git.submodules),
     };
     let front = Arc::new(FrontDoor {
@@ -149,4 +149,21 @@ async fn with_secrets(mut config: Config, sdk: &aws_config::SdkConfig) -> Result
         ));
     }
     Ok(config)
+}
+
+/// The CodeCommit source: over CodeCommit's git endpoint first (signed with the function's
+/// credentials) unless `PUSHBUILD_CODECOMMIT_GIT=false`, the API otherwise.
+fn codecommit(sdk: &aws_config::SdkConfig, config: &Config) -> CodeCommitSource {
+    let source = CodeCommitSource::from_conf(sdk, config.source_concurrency);
+    let (Some(credentials), Some(region)) = (sdk.credentials_provider(), sdk.region()) else {
+        return source;
+    };
+    if !config.codecommit_git {
+        return source;
+    }
+    let mut endpoint = GitEndpoint::aws(region.as_ref(), credentials);
+    if let Some(url) = &config.codecommit_git_url {
+        endpoint.base_url = url.clone();
+    }
+    source.with_git(endpoint)
 }

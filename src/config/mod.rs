@@ -52,6 +52,12 @@ pub struct Config {
     pub webhooks: WebhookSettings,
     /// How hosted repositories are fetched and told of results.
     pub git: GitSettings,
+    /// `PUSHBUILD_CODECOMMIT_GIT`: whether CodeCommit commits are fetched over CodeCommit's git
+    /// endpoint first (default `true`; `false`: through the API only).
+    pub codecommit_git: bool,
+    /// `PUSHBUILD_CODECOMMIT_GIT_URL`: the git endpoint's base URL (default
+    /// `https://git-codecommit.<region>.amazonaws.com`).
+    pub codecommit_git_url: Option<String>,
     /// `PUSHBUILD_INDEX_TABLE`: the DynamoDB table of the index (required by the function;
     /// locally the index is a SQLite file in the store).
     pub index_table: Option<String>,
@@ -119,6 +125,16 @@ pub const DEFAULT_SOURCE_CONCURRENCY: usize = 32;
 pub const DEFAULT_WORK_DIR: &str = "/tmp/pushbuild";
 pub const DEFAULT_NAMESPACE: &str = "PushBuild";
 pub const DEFAULT_BILLING_MINUTE_MS: u64 = 60_000;
+
+/// A `true` or `false` setting (either case), `default` when unset.
+fn flag(vars: &Vars<'_>, name: &'static str, default: bool) -> Result<bool, ConfigError> {
+    match vars.get(name) {
+        None => Ok(default),
+        Some(v) if v.eq_ignore_ascii_case("true") => Ok(true),
+        Some(v) if v.eq_ignore_ascii_case("false") => Ok(false),
+        Some(v) => Err(invalid(name, "true or false", Some(&v))),
+    }
+}
 
 /// What a DynamoDB table name is.
 const TABLE_NAME: &str = "a DynamoDB table name: 3 to 255 letters, digits, `_`, `.` or `-`";
@@ -193,18 +209,7 @@ impl Config {
         }
         let reserve = vars.number("PUSHBUILD_UPLOAD_RESERVE_SECONDS", 1, 900)?;
         let concurrency = vars.number("PUSHBUILD_SOURCE_CONCURRENCY", 1, 256)?;
-        let s3_path_style = match vars.get("PUSHBUILD_S3_PATH_STYLE") {
-            None => false,
-            Some(v) if v.eq_ignore_ascii_case("true") => true,
-            Some(v) if v.eq_ignore_ascii_case("false") => false,
-            Some(v) => {
-                return Err(invalid(
-                    "PUSHBUILD_S3_PATH_STYLE",
-                    "true or false",
-                    Some(&v),
-                ));
-            }
-        };
+        let s3_path_style = flag(&vars, "PUSHBUILD_S3_PATH_STYLE", false)?;
         let work_dir = PathBuf::from(
             vars.get("PUSHBUILD_WORK_DIR")
                 .unwrap_or_else(|| DEFAULT_WORK_DIR.to_string()),
@@ -243,6 +248,8 @@ impl Config {
             repository_minutes,
             webhooks,
             git,
+            codecommit_git: flag(&vars, "PUSHBUILD_CODECOMMIT_GIT", true)?,
+            codecommit_git_url: vars.get("PUSHBUILD_CODECOMMIT_GIT_URL"),
             index_table: index_table(&vars)?,
             secrets_arn: vars.get("PUSHBUILD_SECRETS_ARN"),
         })

@@ -38,6 +38,8 @@ fn defaults() {
             bucket: "pushbuild-artifacts".into(),
             buildspec: "buildspec.yml".into(),
             upload_reserve: Duration::from_secs(30),
+            codecommit_git: true,
+            codecommit_git_url: None,
             index_table: None,
             source_concurrency: 32,
             s3_path_style: false,

@@ -1,7 +1,10 @@
-//! The CodeCommit adapter of [`Source`]: `GetBranch` and `GetCommit` resolve a version;
+//! The CodeCommit adapter of [`Source`]: `GetBranch` and `GetCommit` resolve a version. The
+//! commit is fetched over CodeCommit's git endpoint when one is set ([`GitEndpoint`]: one
+//! shallow pack, signed with the function's credentials); when that fails, or with no endpoint,
 //! `GetFolder` walks the commit's tree from `/` and `GetBlob` reads each file, with a bounded
 //! number of calls in flight. Throttling and 5xx answers are retried by the SDK client.
 
+mod git;
 mod walk;
 
 use std::path::Path;
@@ -19,7 +22,10 @@ use crate::names::{CommitId, ProjectName, RepositoryName, SourceVersion};
 pub struct CodeCommitSource {
     client: Client,
     concurrency: usize,
+    git: Option<GitEndpoint>,
 }
+
+pub use git::GitEndpoint;
 
 impl CodeCommitSource {
     /// Calls in flight when no other number is set: enough to hide CodeCommit's per-call
@@ -32,7 +38,14 @@ impl CodeCommitSource {
         Self {
             client,
             concurrency: concurrency.max(1),
+            git: None,
         }
+    }
+
+    /// Fetches over `endpoint` first (the API walk when it fails).
+    pub fn with_git(mut self, endpoint: GitEndpoint) -> Self {
+        self.git = Some(endpoint);
+        self
     }
 
     /// Builds the client from the shared SDK configuration (region, credentials and the
@@ -56,6 +69,24 @@ impl CodeCommitSource {
     /// The most calls this source has in flight at once.
     pub fn concurrency(&self) -> usize {
         self.concurrency
+    }
+
+    /// One shallow clone of `commit` from the git endpoint; why not, as text, when it fails.
+    async fn fetch_over_git(
+        &self,
+        endpoint: &GitEndpoint,
+        repository: &str,
+        commit: &CommitId,
+        dest: &Path,
+    ) -> Result<FetchSummary, String> {
+        let (url, credentials) = endpoint.login(repository).await?;
+        let (commit, dest) = (commit.clone(), dest.to_path_buf());
+        tokio::task::spawn_blocking(move || {
+            crate::source::hosted::clone_commit(url, Some(credentials), &commit, &dest, 1)
+        })
+        .await
+        .map_err(|err| err.to_string())?
+        .map_err(|err| err.to_string())
     }
 
     async fn commit(
@@ -142,14 +173,50 @@ impl Source for CodeCommitSource {
         commit: &CommitId,
         dest: &Path,
     ) -> Result<FetchSummary, SourceError> {
-        walk::fetch(
+        let name = codecommit_name(repository)?;
+        let mut fallback = None;
+        if let Some(endpoint) = &self.git {
+            match self
+                .fetch_over_git(endpoint, name.as_str(), commit, dest)
+                .await
+            {
+                Ok(mut summary) => {
+                    summary.notes.insert(
+                        0,
+                        "Fetched over CodeCommit's git endpoint (one pack)".into(),
+                    );
+                    return Ok(summary);
+                }
+                Err(reason) => {
+                    tracing::warn!(repository = %name, %reason, "the git fetch failed; walking the tree through the API");
+                    // What the failed clone left goes, so the walk starts from nothing.
+                    let _ = std::fs::remove_dir_all(dest);
+                    std::fs::create_dir_all(dest).map_err(|source| SourceError::Io {
+                        path: dest.to_path_buf(),
+                        source,
+                    })?;
+                    fallback = Some(reason);
+                }
+            }
+        }
+        let mut summary = walk::fetch(
             &self.client,
-            codecommit_name(repository)?.as_str(),
+            name.as_str(),
             commit.as_str(),
             dest,
             self.concurrency,
         )
-        .await
+        .await?;
+        // With a git endpoint, the log says which way the source came.
+        if let Some(reason) = fallback {
+            summary.notes.insert(
+                0,
+                format!(
+                    "Fetched through CodeCommit's API (GetFolder, GetBlob): the git endpoint failed: {reason}"
+                ),
+            );
+        }
+        Ok(summary)
     }
 
     /// CodeCommit's HTTPS clone URL, in the event's region or else the client's.

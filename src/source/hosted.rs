@@ -121,6 +121,25 @@ impl Source for HostedSource {
     }
 }
 
+/// A shallow clone (`depth` commits; 0: all) of `commit` from `url` into `dest`, with
+/// `credentials` given when the server asks. Blocks: run it off the async threads.
+pub(crate) fn clone_commit(
+    url: String,
+    credentials: Option<(String, Secret)>,
+    commit: &CommitId,
+    dest: &Path,
+    depth: u32,
+) -> Result<FetchSummary, SourceError> {
+    Clone {
+        url,
+        credentials,
+        commit: commit.clone(),
+        dest: dest.to_path_buf(),
+        depth,
+    }
+    .run()
+}
+
 /// One shallow clone of one commit.
 struct Clone {
     url: String,

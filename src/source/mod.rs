@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use crate::names::{CommitId, ProjectName, SourceVersion};
 
 #[cfg(feature = "aws")]
-pub use codecommit::CodeCommitSource;
+pub use codecommit::{CodeCommitSource, GitEndpoint};
 pub use git::GitDirSource;
 #[cfg(feature = "server")]
 pub use hosted::{GitHost, HostedSource};

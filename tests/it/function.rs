@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use crate::codecommit_standin::{StandIn, git, init_repo};
 use crate::dynamo_server::DynamoServer;
+use crate::git_server::GitServer;
 use crate::runtime_api::{Outcome, RuntimeApi};
 use crate::s3_server::S3Server;
 
@@ -170,6 +171,8 @@ fn spawn_function(
         .env("PUSHBUILD_BUCKET", &s3.bucket)
         .env("PUSHBUILD_S3_PATH_STYLE", "true")
         .env("PUSHBUILD_WORK_DIR", work)
+        // No network here: CodeCommit's git endpoint only where a test serves one.
+        .env("PUSHBUILD_CODECOMMIT_GIT", "false")
         .envs(s3.env())
         .envs(DynamoServer::shared().env_with_table())
         .stdin(Stdio::null())
@@ -641,5 +644,84 @@ fn a_minute_refused_mid_build_stops_the_build_at_the_end_of_its_paid_minutes() {
         record["artifacts"].as_array().map(Vec::len),
         Some(1),
         "its artifacts are stored: {record}"
+    );
+}
+
+/// A CodeCommit build with the git endpoint served on loopback: signed with `secret_key`, which
+/// the server takes when it is the function's.
+fn over_codecommit_git(secret_key: &str) -> (Harness, GitServer, tempfile::TempDir, Value) {
+    let root = tempfile::tempdir().expect("temp dir");
+    let server = GitServer::start_codecommit(
+        root.path(),
+        crate::s3_server::ACCESS_KEY,
+        secret_key,
+        crate::s3_server::REGION,
+    );
+    let url = server.url();
+    let h = Harness::start(
+        &[("buildspec.yml", GOOD.as_bytes())],
+        "over git",
+        &[
+            ("PUSHBUILD_CODECOMMIT_GIT", "true"),
+            ("PUSHBUILD_CODECOMMIT_GIT_URL", url.as_str()),
+        ],
+    );
+    let bare = root.path().join("v1/repos").join(REPO);
+    std::fs::create_dir_all(root.path().join("v1/repos")).expect("mkdir");
+    let out = Command::new("git")
+        .args(["clone", "-q", "--bare"])
+        .arg(h.repo.path())
+        .arg(&bare)
+        .output()
+        .expect("git clone --bare");
+    assert!(out.status.success(), "{out:?}");
+    let built = builds(&h.invoke(
+        sample("eventbridge-reference-updated.json", &h.head()),
+        MINUTE,
+    ));
+    let build = built[0].clone();
+    (h, server, root, build)
+}
+
+#[test]
+fn a_codecommit_commit_is_fetched_over_its_git_endpoint_with_signed_credentials() {
+    let (h, server, _root, build) = over_codecommit_git(crate::s3_server::SECRET_KEY);
+    assert_eq!(build["status"], "SUCCEEDED", "{build}");
+    let log = h.log(build["buildId"].as_str().expect("an id"));
+    assert!(
+        log.contains("Fetched over CodeCommit's git endpoint"),
+        "{log}"
+    );
+    assert_eq!(
+        h.standin.calls("GetBlob"),
+        0,
+        "no file came through the API"
+    );
+    assert_eq!(h.standin.calls("GetFolder"), 0);
+    let requests = server.requests();
+    assert!(
+        !requests.is_empty() && requests.iter().all(|r| !r.ends_with("[bad token]")),
+        "{requests:?}"
+    );
+    // The signature is no secret to keep, but the secret key is: nowhere in the log.
+    assert!(!log.contains(crate::s3_server::SECRET_KEY));
+}
+
+#[test]
+fn a_refused_git_endpoint_falls_back_to_the_api_and_the_log_says_so() {
+    let (h, server, _root, build) = over_codecommit_git("not-the-functions-secret-key");
+    assert_eq!(build["status"], "SUCCEEDED", "{build}");
+    let log = h.log(build["buildId"].as_str().expect("an id"));
+    assert!(
+        log.contains(
+            "Fetched through CodeCommit's API (GetFolder, GetBlob): the git endpoint failed"
+        ),
+        "{log}"
+    );
+    assert!(h.standin.calls("GetBlob") > 0);
+    assert!(
+        server.requests().iter().any(|r| r.ends_with("[bad token]")),
+        "{:?}",
+        server.requests()
     );
 }

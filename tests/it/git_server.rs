@@ -34,6 +34,8 @@ pub struct GitServer {
 struct State {
     root: PathBuf,
     token: String,
+    /// CodeCommit's way instead of a token: the access key, its secret key and the region.
+    codecommit: Option<(String, String, String)>,
     requests: Mutex<Vec<String>>,
 }
 
@@ -46,11 +48,39 @@ impl GitServer {
     /// The same, on another loopback address (`127.0.0.2`): a second host name for tests that
     /// serve several hosts.
     pub fn start_at(ip: &str, root: &Path, token: &str) -> GitServer {
-        let state = Arc::new(State {
-            root: root.to_path_buf(),
-            token: token.to_string(),
-            requests: Mutex::new(Vec::new()),
-        });
+        GitServer::serve(
+            ip,
+            State {
+                root: root.to_path_buf(),
+                token: token.to_string(),
+                codecommit: None,
+                requests: Mutex::new(Vec::new()),
+            },
+        )
+    }
+
+    /// Serves `<root>/v1/repos/<repo>` as CodeCommit's git endpoint does: the user is the access
+    /// key, the password `<timestamp>Z<signature>`, a SigV4 signature (service `codecommit`) of
+    /// `GIT /v1/repos/<repo>` to this host, by `secret_key`, made within the last 15 minutes.
+    pub fn start_codecommit(
+        root: &Path,
+        access_key: &str,
+        secret_key: &str,
+        region: &str,
+    ) -> GitServer {
+        GitServer::serve(
+            "127.0.0.1",
+            State {
+                root: root.to_path_buf(),
+                token: String::new(),
+                codecommit: Some((access_key.into(), secret_key.into(), region.into())),
+                requests: Mutex::new(Vec::new()),
+            },
+        )
+    }
+
+    fn serve(ip: &str, state: State) -> GitServer {
+        let state = Arc::new(state);
         let server = Loopback::serve(ip, "git-server", state.clone(), handle);
         GitServer {
             addr: server.addr,
@@ -85,16 +115,28 @@ async fn handle(
         .and_then(|v| v.strip_prefix("Basic "))
         .and_then(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
         .and_then(|raw| String::from_utf8(raw).ok());
-    let verdict = match &auth {
-        None => "no token",
-        Some(pair)
+    let verdict = match (&auth, &state.codecommit) {
+        (None, _) => "no token",
+        (Some(pair), Some(keys)) => {
+            let host = req
+                .headers()
+                .get("host")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            if signed_by(pair, keys, host, req.uri().path()) {
+                "token"
+            } else {
+                "bad token"
+            }
+        }
+        (Some(pair), None)
             if TOKEN_USERS
                 .iter()
                 .any(|user| *pair == format!("{user}:{}", state.token)) =>
         {
             "token"
         }
-        Some(_) => "bad token",
+        (Some(_), None) => "bad token",
     };
     if let Ok(mut log) = state.requests.lock() {
         log.push(format!("{} {} [{verdict}]", req.method(), req.uri()));
@@ -112,6 +154,50 @@ async fn handle(
             .body(Full::new(Bytes::from(message)))
             .unwrap_or_default()
     }))
+}
+
+/// Whether `user:password` is CodeCommit's git login for the repository of `request_path`
+/// (`/v1/repos/<repo>/...`) on `host`, by the access key and secret key of `keys`.
+fn signed_by(pair: &str, keys: &(String, String, String), host: &str, request_path: &str) -> bool {
+    use hmac::Mac;
+    use sha2::Digest;
+    let (access_key, secret_key, region) = keys;
+    let Some((user, password)) = pair.split_once(':') else {
+        return false;
+    };
+    let Some((timestamp, signature)) = password.split_once('Z') else {
+        return false;
+    };
+    let key_id = user.split('%').next().unwrap_or_default();
+    let signed_at = chrono::NaiveDateTime::parse_from_str(timestamp, "%Y%m%dT%H%M%S");
+    let fresh =
+        signed_at.is_ok_and(|t| (chrono::Utc::now().naive_utc() - t).num_minutes().abs() <= 15);
+    let repo_path: String = request_path
+        .split('/')
+        .take(4)
+        .collect::<Vec<_>>()
+        .join("/");
+    if key_id != access_key || !fresh || !repo_path.starts_with("/v1/repos/") {
+        return false;
+    }
+    let hostname = host.rsplit_once(':').map_or(host, |(h, _)| h);
+    let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let mac = |key: &[u8], data: &str| {
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key).expect("any key length");
+        mac.update(data.as_bytes());
+        mac.finalize().into_bytes().to_vec()
+    };
+    let date = &timestamp[..8.min(timestamp.len())];
+    let request = format!("GIT\n{repo_path}\n\nhost:{hostname}\n\nhost\n");
+    let to_sign = format!(
+        "AWS4-HMAC-SHA256\n{timestamp}\n{date}/{region}/codecommit/aws4_request\n{}",
+        hex(&sha2::Sha256::digest(request.as_bytes()))
+    );
+    let mut key = mac(format!("AWS4{secret_key}").as_bytes(), date);
+    for part in [region.as_str(), "codecommit", "aws4_request"] {
+        key = mac(&key, part);
+    }
+    hex(&mac(&key, &to_sign)) == signature
 }
 
 /// Runs `git http-backend` for one request, as a CGI program.
