@@ -7,8 +7,11 @@
 //!   build, `zip -r -q -1`, and the zip and the log uploaded with the AWS CLI;
 //! - **pushbuild, git**: the function binary through the Lambda Runtime API, building the same
 //!   commit from the same git server (the webhook path: a planned build);
-//! - **pushbuild, CodeCommit**: the same, with the source from the CodeCommit stand-in, 20 ms
-//!   added to every call.
+//! - **pushbuild, CodeCommit**: the same, with the commit resolved by the CodeCommit stand-in
+//!   (20 ms added to every call) and fetched, as the function does by default, over a loopback
+//!   stand-in of CodeCommit's git endpoint (the SigV4 login checked);
+//! - **pushbuild, CodeCommit's API**: the same with `PUSHBUILD_CODECOMMIT_GIT=false`: the tree
+//!   walked with `GetFolder` and `GetBlob`, 20 ms a call.
 //!
 //! Prints min/median/max of the total, the BUILD phase, the packaging and upload of the artifacts
 //! (the peer's `zip` and `aws s3 cp`; pushbuild's UPLOAD_ARTIFACTS) and the overhead (total −
@@ -209,6 +212,7 @@ fn spawn_function(
     standin: &StandIn,
     git_server: &GitServer,
     work: &Path,
+    settings: &[(&str, String)],
 ) -> Child {
     let mut command = Command::new(env!("CARGO_BIN_EXE_pushbuild-lambda"));
     command.env_clear();
@@ -232,6 +236,7 @@ fn spawn_function(
         .env("PUSHBUILD_GITHUB_TOKEN", TOKEN)
         .envs(s3.env())
         .envs(dynamo_server::DynamoServer::shared().env_with_table())
+        .envs(settings.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -294,10 +299,41 @@ fn main() {
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
     let standin = runtime.block_on(StandIn::start(REPO, &tree));
     standin.set_latency(Duration::from_millis(20));
+    // CodeCommit's git endpoint, on loopback, serving the same repository.
+    let codecommit_root = work.path().join("codecommit");
+    std::fs::create_dir_all(codecommit_root.join("v1/repos")).expect("mkdir");
+    run(Command::new("git")
+        .args(["clone", "-q", "--bare"])
+        .arg(&tree)
+        .arg(codecommit_root.join("v1/repos").join(REPO)));
+    let codecommit_git = GitServer::start_codecommit(
+        &codecommit_root,
+        s3_server::ACCESS_KEY,
+        s3_server::SECRET_KEY,
+        s3_server::REGION,
+    );
     let api = runtime.block_on(RuntimeApi::start());
     let function_dir = work.path().join("function");
     std::fs::create_dir_all(&function_dir).expect("function dir");
-    let mut function = spawn_function(&api, &s3, &standin, &git_server, &function_dir);
+    let mut function = spawn_function(
+        &api,
+        &s3,
+        &standin,
+        &git_server,
+        &function_dir,
+        &[("PUSHBUILD_CODECOMMIT_GIT_URL", codecommit_git.url())],
+    );
+    let api_only = runtime.block_on(RuntimeApi::start());
+    let api_only_dir = work.path().join("function-api");
+    std::fs::create_dir_all(&api_only_dir).expect("function dir");
+    let mut api_function = spawn_function(
+        &api_only,
+        &s3,
+        &standin,
+        &git_server,
+        &api_only_dir,
+        &[("PUSHBUILD_CODECOMMIT_GIT", "false".to_string())],
+    );
     let planned = json!({"plannedBuild": {
         "repository": "127.0.0.1/octo/reference",
         "version": commit,
@@ -314,15 +350,19 @@ fn main() {
     let codecommit = json!({"repository": REPO, "sourceVersion": commit, "initiator": "bench"});
 
     let (mut theirs, mut ours_git, mut ours_codecommit) = (Vec::new(), Vec::new(), Vec::new());
+    let mut ours_api = Vec::new();
     for round in 0..rounds {
         theirs.push(peer(&git_url, &s3, &aws_config, round));
         ours_git.push(function_run(&runtime, &api, &s3, planned.clone()));
         ours_codecommit.push(function_run(&runtime, &api, &s3, codecommit.clone()));
+        ours_api.push(function_run(&runtime, &api_only, &s3, codecommit.clone()));
         eprintln!("round {} of {rounds} done", round + 1);
     }
-    let peak = peak_mib(function.id());
-    let _ = function.kill();
-    let _ = function.wait();
+    let peak = peak_mib(function.id()).max(peak_mib(api_function.id()));
+    for child in [&mut function, &mut api_function] {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
     println!("{rounds} rounds, one of each side in turn:");
     let (_, peer_overhead) = stats(
         "(a) peer: git clone --depth 1, build, zip -r -q -1, aws s3 cp",
@@ -330,14 +370,19 @@ fn main() {
     );
     let (_, git_overhead) = stats("(b) pushbuild, source from the git server", &ours_git);
     let (_, cc_overhead) = stats(
-        "(c) pushbuild, source from CodeCommit (20 ms a call)",
+        "(c) pushbuild, CodeCommit over its git endpoint (resolved with 20 ms a call)",
         &ours_codecommit,
+    );
+    let (_, api_overhead) = stats(
+        "(d) pushbuild, CodeCommit through its API (20 ms a call)",
+        &ours_api,
     );
     let ratio = |ours: Duration| ours.as_secs_f64() / peer_overhead.as_secs_f64();
     println!(
-        "overhead, median, against the peer's: (b) {:.2}x  (c) {:.2}x",
+        "overhead, median, against the peer's: (b) {:.2}x  (c) {:.2}x  (d) {:.2}x",
         ratio(git_overhead),
-        ratio(cc_overhead)
+        ratio(cc_overhead),
+        ratio(api_overhead)
     );
     println!("the function's peak memory: {peak:.1} MiB");
 }
