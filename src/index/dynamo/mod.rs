@@ -18,7 +18,6 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 use tokio::runtime::Handle;
@@ -125,11 +124,7 @@ impl Index for DynamoIndex {
                 .expression_attribute_values(":now", n(now.timestamp_millis()))
                 .send(),
         );
-        match sent {
-            Ok(_) => Ok(true),
-            Err(err) if err.code() == Some("ConditionalCheckFailedException") => Ok(false),
-            Err(err) => Err(self.fail(err)),
-        }
+        self.written(sent)
     }
 
     fn release(&self, project: &str, key: &str) -> Result<(), IndexError> {
@@ -157,11 +152,7 @@ impl Index for DynamoIndex {
                 .condition_expression("attribute_not_exists(pk)")
                 .send(),
         );
-        match sent {
-            Ok(_) => Ok(()),
-            Err(err) if err.code() == Some("ConditionalCheckFailedException") => Ok(()),
-            Err(err) => Err(self.fail(err)),
-        }
+        self.written(sent).map(drop)
     }
 
     fn discard_queued(&self, project: &str, build_id: &str) -> Result<(), IndexError> {
@@ -175,11 +166,7 @@ impl Index for DynamoIndex {
                 .expression_attribute_values(":queued", s(State::Queued.as_str()))
                 .send(),
         );
-        match sent {
-            Ok(_) => Ok(()),
-            Err(err) if err.code() == Some("ConditionalCheckFailedException") => Ok(()),
-            Err(err) => Err(self.fail(err)),
-        }
+        self.written(sent).map(drop)
     }
 
     fn open(&self, entry: &Entry) -> Result<(), IndexError> {
@@ -195,12 +182,8 @@ impl Index for DynamoIndex {
                 .expression_attribute_values(":queued", s(State::Queued.as_str()))
                 .send(),
         );
-        match sent {
-            Ok(_) => Ok(()),
-            // Opened already (a retried call): the entry stands as it is.
-            Err(err) if err.code() == Some("ConditionalCheckFailedException") => Ok(()),
-            Err(err) => Err(self.fail(err)),
-        }
+        // Not written: opened already (a retried call), and the entry stands as it is.
+        self.written(sent).map(drop)
     }
 
     fn reserve(
@@ -485,10 +468,7 @@ impl Index for DynamoIndex {
                 .expression_attribute_values(":n", n(int(entry.number)))
                 .send(),
         );
-        match raised {
-            Ok(_) => Ok(true),
-            Err(err) if err.code() == Some("ConditionalCheckFailedException") => Ok(true),
-            Err(err) => Err(self.fail(err)),
-        }
+        // Not written: the counter is past this number already.
+        self.written(raised).map(|_| true)
     }
 }

@@ -13,6 +13,19 @@ use super::{CONFLICT_TRIES, DynamoIndex, Item};
 use crate::index::{Entry, IndexError, Page};
 
 impl DynamoIndex {
+    /// The answer to a conditional write: whether it was written (false: its condition did not
+    /// hold).
+    pub(super) fn written<T, E: ProvideErrorMetadata + std::error::Error + 'static>(
+        &self,
+        sent: Result<T, SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>>,
+    ) -> Result<bool, IndexError> {
+        match sent {
+            Ok(_) => Ok(true),
+            Err(err) if err.code() == Some("ConditionalCheckFailedException") => Ok(false),
+            Err(err) => Err(self.fail(err)),
+        }
+    }
+
     pub(super) fn block<T>(&self, work: impl std::future::Future<Output = T>) -> T {
         self.handle.block_on(work)
     }
