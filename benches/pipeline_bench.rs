@@ -96,8 +96,29 @@ struct Run {
     package: Duration,
 }
 
+/// One SDK `PutObject` of the peer's finished zip (the yardstick for packaging and uploading).
+fn put_object(s3: &S3Server, zip: &Path, round: usize) -> Duration {
+    let client = s3.client();
+    let (bucket, zip) = (s3.bucket.clone(), zip.to_path_buf());
+    s3.handle().block_on(async move {
+        let started = Instant::now();
+        let body = aws_sdk_s3::primitives::ByteStream::from_path(&zip)
+            .await
+            .expect("the zip");
+        client
+            .put_object()
+            .bucket(bucket)
+            .key(format!("yardstick/{round}/app.zip"))
+            .body(body)
+            .send()
+            .await
+            .expect("PutObject");
+        started.elapsed()
+    })
+}
+
 /// The peer: a hand-written Lambda build script, step by step.
-fn peer(git_url: &str, s3: &S3Server, aws_config: &Path, round: usize) -> Run {
+fn peer(git_url: &str, s3: &S3Server, aws_config: &Path, round: usize) -> (Run, Duration) {
     let dir = tempfile::tempdir().expect("temp dir");
     let src = dir.path().join("src");
     let started = Instant::now();
@@ -129,11 +150,12 @@ fn peer(git_url: &str, s3: &S3Server, aws_config: &Path, round: usize) -> Run {
             .env("AWS_CONFIG_FILE", aws_config)
             .envs(s3.env()));
     }
-    Run {
+    let run = Run {
         total: started.elapsed(),
         build,
         package: package_started.elapsed(),
-    }
+    };
+    (run, put_object(s3, &dir.path().join("app.zip"), round))
 }
 
 fn run(command: &mut Command) {
@@ -351,14 +373,17 @@ fn main() {
 
     let (mut theirs, mut ours_git, mut ours_codecommit) = (Vec::new(), Vec::new(), Vec::new());
     let mut ours_api = Vec::new();
+    let mut put_objects = Vec::new();
     for round in 0..rounds {
-        theirs.push(peer(&git_url, &s3, &aws_config, round));
+        let (run, put) = peer(&git_url, &s3, &aws_config, round);
+        theirs.push(run);
+        put_objects.push(put);
         ours_git.push(function_run(&runtime, &api, &s3, planned.clone()));
         ours_codecommit.push(function_run(&runtime, &api, &s3, codecommit.clone()));
         ours_api.push(function_run(&runtime, &api_only, &s3, codecommit.clone()));
         eprintln!("round {} of {rounds} done", round + 1);
     }
-    let peak = peak_mib(function.id()).max(peak_mib(api_function.id()));
+    let peaks = (peak_mib(function.id()), peak_mib(api_function.id()));
     for child in [&mut function, &mut api_function] {
         let _ = child.kill();
         let _ = child.wait();
@@ -384,5 +409,19 @@ fn main() {
         ratio(cc_overhead),
         ratio(api_overhead)
     );
-    println!("the function's peak memory: {peak:.1} MiB");
+    put_objects.sort_unstable();
+    let put = put_objects[put_objects.len() / 2];
+    let mut packages: Vec<Duration> = ours_git.iter().map(|r| r.package).collect();
+    packages.sort_unstable();
+    let package = packages[packages.len() / 2];
+    println!(
+        "packaging and upload, median: pushbuild {:.2} s, one SDK PutObject of the peer's finished zip {:.2} s: {:.2}x",
+        package.as_secs_f64(),
+        put.as_secs_f64(),
+        package.as_secs_f64() / put.as_secs_f64()
+    );
+    println!(
+        "the function's peak memory: {:.1} MiB (git and CodeCommit over git), {:.1} MiB (CodeCommit's API)",
+        peaks.0, peaks.1
+    );
 }

@@ -58,7 +58,10 @@ async fn start() -> Result<ExitCode, String> {
     let config = with_secrets(config, &sdk).await?;
     let store: Arc<dyn Store> = Arc::new(
         S3Store::from_conf(&sdk, &config.bucket, config.s3_path_style)
-            .map_err(|err| err.to_string())?,
+            .map_err(|err| err.to_string())?
+            // 5 MiB parts, 3 on their way: at most 20 MiB of an artifact in memory.
+            .with_part_size(5 << 20)
+            .with_parallel_parts(3),
     );
     let table = config
         .require_index_table()
