@@ -192,7 +192,7 @@ fn function_run(
             assert_eq!(summary["status"], "SUCCEEDED", "{summary}");
             let project = summary["repository"].as_str().expect("a repository");
             let id = summary["buildId"].as_str().expect("a build id");
-            let record = object(s3, &format!("builds/{project}/{id}/build.json"));
+            let record = s3.object(&format!("builds/{project}/{id}/build.json"));
             let record: Value = serde_json::from_slice(&record).expect("a record");
             (phase(&record, "BUILD"), phase(&record, "UPLOAD_ARTIFACTS"))
         }
@@ -206,26 +206,6 @@ fn function_run(
         build,
         package,
     }
-}
-
-fn object(s3: &S3Server, key: &str) -> Vec<u8> {
-    let client = s3.client();
-    let (bucket, key) = (s3.bucket.clone(), key.to_string());
-    s3.handle().block_on(async move {
-        let out = client
-            .get_object()
-            .bucket(bucket)
-            .key(&key)
-            .send()
-            .await
-            .expect("get the object");
-        out.body
-            .collect()
-            .await
-            .expect("the body")
-            .into_bytes()
-            .to_vec()
-    })
 }
 
 fn spawn_function(

@@ -115,23 +115,7 @@ impl Harness {
     }
 
     fn object(&self, key: &str) -> Vec<u8> {
-        let client = self.s3.client();
-        let (bucket, key) = (self.s3.bucket.clone(), key.to_string());
-        self.s3.handle().block_on(async move {
-            let out = client
-                .get_object()
-                .bucket(bucket)
-                .key(&key)
-                .send()
-                .await
-                .expect("get the object");
-            out.body
-                .collect()
-                .await
-                .expect("the body")
-                .into_bytes()
-                .to_vec()
-        })
+        self.s3.object(key)
     }
 
     pub(crate) fn record(&self, build_id: &str) -> Value {

@@ -155,19 +155,7 @@ impl Harness {
     }
 
     fn object(&self, key: &str) -> String {
-        let client = self.s3.client();
-        let (bucket, key) = (self.s3.bucket.clone(), key.to_string());
-        self.s3.handle().block_on(async move {
-            let out = client
-                .get_object()
-                .bucket(bucket)
-                .key(&key)
-                .send()
-                .await
-                .expect("get");
-            String::from_utf8_lossy(&out.body.collect().await.expect("body").into_bytes())
-                .into_owned()
-        })
+        String::from_utf8_lossy(&self.s3.object(key)).into_owned()
     }
 }
 

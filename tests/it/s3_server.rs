@@ -126,6 +126,27 @@ impl S3Server {
     }
 
     /// A path-style client for this server.
+    /// The object at `key`, read with the SDK (panics when there is none).
+    pub fn object(&self, key: &str) -> Vec<u8> {
+        let client = self.client();
+        let (bucket, key) = (self.bucket.clone(), key.to_string());
+        self.handle().block_on(async move {
+            let out = client
+                .get_object()
+                .bucket(bucket)
+                .key(&key)
+                .send()
+                .await
+                .expect("get the object");
+            out.body
+                .collect()
+                .await
+                .expect("the body")
+                .into_bytes()
+                .to_vec()
+        })
+    }
+
     pub fn client(&self) -> aws_sdk_s3::Client {
         let config = aws_sdk_s3::config::Builder::from(&self.sdk_config())
             .force_path_style(true)
