@@ -153,27 +153,6 @@ fn read_prefix(store: &dyn Store, prefix: &str) -> Result<Vec<LedgerEntry>, Bill
     Ok(entries)
 }
 
-/// The month's billed minutes: all repositories', or `repository`'s alone.
-pub fn minutes_used(
-    store: &dyn Store,
-    year: i32,
-    month: u32,
-    repository: Option<&str>,
-) -> Result<u64, BillingError> {
-    let prefix = match repository {
-        Some(repository) => format!("{}{repository}/", month_prefix(year, month)),
-        None => month_prefix(year, month),
-    };
-    // A project's prefix can hold a longer project's entries (`github.com/owner/repo` under a
-    // repository named `github.com`): each entry says whose it is.
-    let entries = read_prefix(store, &prefix)?;
-    sum_minutes(
-        entries
-            .iter()
-            .filter(|e| repository.is_none_or(|r| e.repository == r)),
-    )
-}
-
 /// The billed minutes of `entries`, summed without wrapping: an error names the entry at which
 /// the sum would overflow.
 pub fn sum_minutes<'a>(

@@ -95,10 +95,16 @@ fn a_month_reads_back_and_sums_per_repository() {
     let month = read_month(&store, 2026, 11).unwrap();
     let ids: Vec<&str> = month.iter().map(|e| e.build_id.as_str()).collect();
     assert_eq!(ids, ["c", "a", "b"]);
-    assert_eq!(minutes_used(&store, 2026, 11, None).unwrap(), 1 + 2 + 4);
-    assert_eq!(minutes_used(&store, 2026, 11, Some("web")).unwrap(), 3);
-    assert_eq!(minutes_used(&store, 2026, 11, Some("none")).unwrap(), 0);
-    assert_eq!(minutes_used(&store, 2026, 10, None).unwrap(), 1);
+    let of = |repository: &str| {
+        sum_minutes(month.iter().filter(|e| e.repository == repository)).unwrap()
+    };
+    assert_eq!(sum_minutes(&month).unwrap(), 1 + 2 + 4);
+    assert_eq!(of("web"), 3);
+    assert_eq!(of("none"), 0);
+    assert_eq!(
+        sum_minutes(&read_month(&store, 2026, 10).unwrap()).unwrap(),
+        1
+    );
 }
 
 #[test]

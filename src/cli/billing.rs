@@ -9,8 +9,8 @@ use chrono::{Datelike, Utc};
 
 use super::{EXIT_BUILD_FAILED, EXIT_INTERNAL, bad_input, books, local_config};
 use crate::billing::Report;
-use crate::index::Index;
 use crate::index::books::BooksError;
+use crate::index::{Index, audit};
 use crate::store::Store;
 
 #[derive(Debug, clap::Args)]
@@ -110,7 +110,7 @@ pub(super) fn run(args: &BillingArgs) -> ExitCode {
 
 /// Prints every difference between the index and the ledger; exit 1 when there is one.
 fn verify(store: &dyn Store, index: &dyn Index, year: i32, month: u32) -> ExitCode {
-    match books::verify_month(store, index, year, month) {
+    match audit::verify(store, index, year, month) {
         Ok(differences) if differences.is_empty() => {
             println!("{year:04}-{month:02}: the index agrees with the ledger");
             ExitCode::SUCCESS

@@ -9,8 +9,7 @@ use std::time::Duration;
 use super::{EXIT_INTERNAL, bad_input};
 use crate::billing::Budget;
 use crate::index::audit;
-use crate::index::books::BooksError;
-use crate::index::{Books, Index, IndexError, SqliteIndex};
+use crate::index::{Books, IndexError, SqliteIndex};
 use crate::store::{LocalStore, Store};
 
 /// A store, its index, and the runtime their AWS clients run on (kept alive with them).
@@ -102,7 +101,7 @@ fn remote(bucket: &str, table: &str, budget: Budget, grace: Duration) -> Result<
         let index = crate::index::DynamoIndex::from_conf(&sdk, table).map_err(internal)?;
         (store, index)
     };
-    let index: Arc<dyn Index> = Arc::new(index);
+    let index: Arc<dyn crate::index::Index> = Arc::new(index);
     Ok(Opened {
         store: Box::new(store),
         books: Books::new(index, budget, grace),
@@ -120,14 +119,4 @@ fn remote(
 ) -> Result<Opened, ExitCode> {
     eprintln!("error: {}", super::NEEDS_AWS);
     Err(ExitCode::from(EXIT_INTERNAL))
-}
-
-/// The month's differences between the index and the ledger.
-pub(super) fn verify_month(
-    store: &dyn Store,
-    index: &dyn Index,
-    year: i32,
-    month: u32,
-) -> Result<Vec<String>, BooksError> {
-    audit::verify(store, index, year, month)
 }

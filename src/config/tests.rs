@@ -390,3 +390,19 @@ fn the_index_table_is_a_dynamodb_table_name_and_the_function_requires_it() {
         );
     }
 }
+
+#[test]
+fn the_codecommit_git_switch_is_true_or_false() {
+    assert!(ok(&[]).codecommit_git);
+    assert!(!ok(&[("PUSHBUILD_CODECOMMIT_GIT", "FALSE")]).codecommit_git);
+    let err = Config::from_vars(|name| match name {
+        "PUSHBUILD_BUCKET" => Some("pushbuild-artifacts".to_string()),
+        "PUSHBUILD_CODECOMMIT_GIT" => Some("yes".to_string()),
+        _ => None,
+    })
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "PUSHBUILD_CODECOMMIT_GIT: expected true or false, found \"yes\""
+    );
+}

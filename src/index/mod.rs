@@ -110,17 +110,6 @@ impl State {
     pub fn is_open(self) -> bool {
         matches!(self, State::Queued | State::InProgress)
     }
-
-    /// The build's end status, once it has ended.
-    pub fn status(self) -> Option<Status> {
-        match self {
-            State::Queued | State::InProgress => None,
-            State::Succeeded => Some(Status::Succeeded),
-            State::Failed => Some(Status::Failed),
-            State::TimedOut => Some(Status::TimedOut),
-            State::Skipped => Some(Status::Skipped),
-        }
-    }
 }
 
 impl From<Status> for State {

@@ -24,11 +24,6 @@ pub struct Begun {
 }
 
 impl Begun {
-    /// The build's number in its project.
-    pub fn number(&self) -> u64 {
-        self.number
-    }
-
     /// Why the budget refused the build its first minute, when it did.
     pub fn refusal(&self) -> Option<&str> {
         self.refusal.as_deref()
