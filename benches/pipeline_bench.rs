@@ -13,9 +13,10 @@
 //! - **pushbuild, CodeCommit's API**: the same with `PUSHBUILD_CODECOMMIT_GIT=false`: the tree
 //!   walked with `GetFolder` and `GetBlob`, 20 ms a call.
 //!
-//! Prints min/median/max of the total, the BUILD phase, the packaging and upload of the artifacts
-//! (the peer's `zip` and `aws s3 cp`; pushbuild's UPLOAD_ARTIFACTS) and the overhead (total −
-//! BUILD) per side, the ratios of the medians, and the function's peak memory (VmHWM).
+//! Prints min/median/max of the total, getting the source (the peer's clone; pushbuild's time
+//! from the build's start to its first phase), the BUILD phase, the packaging and upload of the
+//! artifacts (the peer's `zip` and `aws s3 cp`; pushbuild's UPLOAD_ARTIFACTS) and the overhead
+//! (total − BUILD) per side, the ratios of the medians, and the function's peak memory (VmHWM).
 //! Run: `cargo bench --bench pipeline_bench` (PIPELINE_BENCH_ROUNDS, default 3; the AWS CLI, `git`
 //! and `zip` must be installed: `pip install awscli`).
 
@@ -94,6 +95,9 @@ struct Run {
     total: Duration,
     build: Duration,
     package: Duration,
+    /// Getting the source: the peer's `git clone`; pushbuild's time from the build's start to its
+    /// first phase (the fetch and the buildspec).
+    fetch: Duration,
 }
 
 /// One SDK `PutObject` of the peer's finished zip (the yardstick for packaging and uploading).
@@ -128,6 +132,7 @@ fn peer(git_url: &str, s3: &S3Server, aws_config: &Path, round: usize) -> (Run, 
         .arg(&src)
         .env("GIT_CONFIG_NOSYSTEM", "1")
         .env("GIT_TERMINAL_PROMPT", "0"));
+    let fetch = started.elapsed();
     let log = std::fs::File::create(dir.path().join("build.log")).expect("log");
     let build_started = Instant::now();
     run(Command::new("sh")
@@ -154,6 +159,7 @@ fn peer(git_url: &str, s3: &S3Server, aws_config: &Path, round: usize) -> (Run, 
         total: started.elapsed(),
         build,
         package: package_started.elapsed(),
+        fetch,
     };
     (run, put_object(s3, &dir.path().join("app.zip"), round))
 }
@@ -165,6 +171,15 @@ fn run(command: &mut Command) {
         "{command:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// From the build's start to its first phase: the source fetched and the buildspec read.
+fn before_first_phase(record: &Value) -> Duration {
+    let time = |value: &Value| {
+        chrono::DateTime::parse_from_rfc3339(value.as_str().expect("a time")).expect("RFC 3339")
+    };
+    let gap = time(&record["phases"][0]["started"]) - time(&record["start_time"]);
+    gap.to_std().unwrap_or_default()
 }
 
 /// One invocation of the function: its total, and the BUILD phase from its record.
@@ -186,7 +201,7 @@ fn function_run(
             .map(Duration::from_millis)
             .unwrap_or_else(|| panic!("the {name} phase"))
     };
-    let (build, package) = match outcome {
+    let (build, package, fetch) = match outcome {
         Outcome::Response(response) => {
             let summary = &response["builds"][0];
             assert_eq!(summary["status"], "SUCCEEDED", "{summary}");
@@ -194,7 +209,11 @@ fn function_run(
             let id = summary["buildId"].as_str().expect("a build id");
             let record = s3.object(&format!("builds/{project}/{id}/build.json"));
             let record: Value = serde_json::from_slice(&record).expect("a record");
-            (phase(&record, "BUILD"), phase(&record, "UPLOAD_ARTIFACTS"))
+            (
+                phase(&record, "BUILD"),
+                phase(&record, "UPLOAD_ARTIFACTS"),
+                before_first_phase(&record),
+            )
         }
         Outcome::Error {
             error_type,
@@ -205,6 +224,7 @@ fn function_run(
         total,
         build,
         package,
+        fetch,
     }
 }
 
@@ -270,6 +290,7 @@ fn stats(label: &str, runs: &[Run]) -> (Duration, Duration) {
     };
     println!("{label}");
     let total = line("total", runs.iter().map(|r| r.total).collect());
+    line("fetch", runs.iter().map(|r| r.fetch).collect());
     line("BUILD", runs.iter().map(|r| r.build).collect());
     line("package", runs.iter().map(|r| r.package).collect());
     let overhead = line(

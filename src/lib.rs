@@ -19,6 +19,7 @@ pub mod metering;
 pub mod names;
 pub mod pipeline;
 pub mod record;
+pub mod runtimes;
 pub mod secret;
 pub mod source;
 pub mod status;

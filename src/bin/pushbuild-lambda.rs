@@ -16,6 +16,7 @@ use pushbuild::http::lambda::{self as url, SelfInvoke};
 use pushbuild::http::{FrontDoor, HostClients, router};
 use pushbuild::index::{Books, DynamoIndex, Index};
 use pushbuild::metering::StdoutSink;
+use pushbuild::runtimes::Runtimes;
 use pushbuild::source::{CodeCommitSource, GitEndpoint, HostedSource, Routed};
 use pushbuild::store::{S3Store, Store};
 
@@ -69,6 +70,9 @@ async fn start() -> Result<ExitCode, String> {
         .to_string();
     let index: Arc<dyn Index> =
         Arc::new(DynamoIndex::from_conf(&sdk, table).map_err(|err| err.to_string())?);
+    let runtimes = Runtimes::load(&config.runtimes_dir)
+        .map_err(|err| err.to_string())?
+        .map(Arc::new);
     let clients = HostClients::new(&config.webhooks);
     let apis = clients.apis.clone();
     let source = Routed {
@@ -87,6 +91,7 @@ async fn start() -> Result<ExitCode, String> {
         store,
         books: Books::new(index, config.budget(), config.upload_reserve),
         base_env: function::build_base_env(std::env::vars()),
+        runtimes,
         metrics: Arc::new(StdoutSink),
         echo: Echo::Off,
         apis,

@@ -34,6 +34,7 @@ fn local_function(
         store: Arc::new(LocalStore::new(store_dir)),
         books,
         base_env: function::build_base_env(std::env::vars()),
+        runtimes: None,
         metrics: Arc::new(NullSink),
         echo: Echo::Stderr {
             color: stderr_color(),

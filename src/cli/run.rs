@@ -121,6 +121,7 @@ pub(super) fn run(args: &RunArgs) -> ExitCode {
         },
         temp_root: std::env::temp_dir(),
         base_env: std::env::vars().collect(),
+        runtimes: None,
         books,
     };
     let ready = Ready {

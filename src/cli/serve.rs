@@ -109,6 +109,7 @@ mod server {
             store: store.clone(),
             books: books.clone(),
             base_env: function::build_base_env(std::env::vars()),
+            runtimes: None,
             metrics: Arc::new(NullSink),
             echo: Echo::Off,
             apis: apis.clone(),

@@ -33,6 +33,10 @@ pub struct Config {
     /// `PUSHBUILD_WORK_DIR`: an absolute directory holding each build's source and home
     /// (default `/tmp/pushbuild`, Lambda's writable disk).
     pub work_dir: PathBuf,
+    /// `PUSHBUILD_RUNTIMES_DIR`: the directory of the image's runtimes manifests, which
+    /// `runtime-versions` chooses from (default `/opt/pushbuild/runtimes`, where pushbuild's
+    /// images put them; absent in the zip deployment: the function's own tools).
+    pub runtimes_dir: PathBuf,
     /// The price of a build minute: `PUSHBUILD_PRICE_PER_MINUTE` (USD) when set, else Lambda's
     /// on-demand price for `AWS_LAMBDA_FUNCTION_MEMORY_SIZE` MB (default 2048) on
     /// `PUSHBUILD_ARCH` (`arm64`, the default, or `x86_64`).
@@ -222,6 +226,18 @@ impl Config {
                 Some(&shown),
             ));
         }
+        let runtimes_dir = PathBuf::from(
+            vars.get("PUSHBUILD_RUNTIMES_DIR")
+                .unwrap_or_else(|| crate::runtimes::DEFAULT_DIR.to_string()),
+        );
+        if !runtimes_dir.is_absolute() {
+            let shown = runtimes_dir.display().to_string();
+            return Err(invalid(
+                "PUSHBUILD_RUNTIMES_DIR",
+                "an absolute path",
+                Some(&shown),
+            ));
+        }
         let price = price(&vars)?;
         let namespace = vars
             .get("PUSHBUILD_NAMESPACE")
@@ -241,6 +257,7 @@ impl Config {
             source_concurrency: concurrency.map_or(DEFAULT_SOURCE_CONCURRENCY, |n| n as usize),
             s3_path_style,
             work_dir,
+            runtimes_dir,
             price,
             namespace,
             monthly_minutes,

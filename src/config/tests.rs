@@ -44,6 +44,7 @@ fn defaults() {
             source_concurrency: 32,
             s3_path_style: false,
             work_dir: PathBuf::from("/tmp/pushbuild"),
+            runtimes_dir: PathBuf::from("/opt/pushbuild/runtimes"),
             price: Price::lambda(2048, Arch::Arm64),
             namespace: "PushBuild".into(),
             monthly_minutes: None,

@@ -4,8 +4,9 @@
 use super::log::BuildLog;
 use crate::buildspec::{BuildSpec, PhaseName};
 
-/// Logs each buildspec key that is accepted but not acted on, and why.
-pub(super) fn note_ignored_keys(spec: &BuildSpec, log: &BuildLog) {
+/// Logs each buildspec key that is accepted but not acted on, and why (`runtime-versions` is
+/// acted on when the build runs on an image with runtimes).
+pub(super) fn note_ignored_keys(spec: &BuildSpec, image_runtimes: bool, log: &BuildLog) {
     let mut notes: Vec<String> = Vec::new();
     if spec.run_as.is_some() {
         notes.push("run-as: commands run as the function's own user".into());
@@ -33,7 +34,7 @@ pub(super) fn note_ignored_keys(spec: &BuildSpec, log: &BuildLog) {
                     name.key()
                 ));
             }
-            if !phase.runtime_versions.is_empty() {
+            if !phase.runtime_versions.is_empty() && !image_runtimes {
                 let wanted: Vec<String> = phase
                     .runtime_versions
                     .iter()

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 
 use crate::buildspec::{BuildSpec, Command, OnFailure, Phase, PhaseName, Version};
+use crate::runtimes::{self, Runtimes};
 pub use deadline::Deadline;
 use log::BuildLog;
 pub use outcome::{
@@ -55,6 +56,9 @@ pub struct BuildRequest<'a> {
     pub secret_values: Vec<String>,
     /// When the build must stop (TIMED_OUT, or FAILED when the budget stopped it).
     pub deadline: Deadline,
+    /// The image's runtimes, which `runtime-versions` chooses from; `None`: the machine's own
+    /// tools (a zip deployment, `pushbuild run`), and `runtime-versions` is noted and ignored.
+    pub runtimes: Option<&'a Runtimes>,
 }
 
 /// Runs the phases of `req.spec`, writing the log to `log`. A failed command is an outcome; only
@@ -68,7 +72,7 @@ pub fn run(req: &BuildRequest<'_>, log: &BuildLog) -> Result<BuildOutcome, Execu
     if retries_on_output {
         log.keep_tail();
     }
-    ignored::note_ignored_keys(req.spec, log);
+    ignored::note_ignored_keys(req.spec, req.runtimes.is_some(), log);
     if let Some((name, _)) = req.env.iter().find(|(_, value)| value.contains('\0')) {
         return Ok(cannot_set(name, log));
     }
@@ -196,64 +200,74 @@ impl Runner<'_, '_> {
         let clock = Instant::now();
         self.log.marker(&format!("Entering phase {name}"));
         let mut attempts = 0;
-        let (status, context) = loop {
-            attempts += 1;
-            self.log.clear_tail();
-            let Some(phase) = phase else {
-                break (RunStatus::Succeeded, None);
-            };
-            let mut result = self.run_commands(&phase.commands)?;
-            if !matches!(result, Run::TimedOut) {
-                let finally = self.run_commands(&phase.finally)?;
-                if matches!(result, Run::Ok) {
-                    result = finally;
-                } else if matches!(finally, Run::TimedOut) {
-                    result = Run::TimedOut;
+        let refused = match name {
+            PhaseName::Install => self.choose_runtimes(phase),
+            _ => None,
+        };
+        let (status, context) = if let Some(context) = refused {
+            attempts = 1;
+            self.log.marker_failed(&context.message);
+            (RunStatus::Failed, Some(context))
+        } else {
+            loop {
+                attempts += 1;
+                self.log.clear_tail();
+                let Some(phase) = phase else {
+                    break (RunStatus::Succeeded, None);
+                };
+                let mut result = self.run_commands(&phase.commands)?;
+                if !matches!(result, Run::TimedOut) {
+                    let finally = self.run_commands(&phase.finally)?;
+                    if matches!(result, Run::Ok) {
+                        result = finally;
+                    } else if matches!(finally, Run::TimedOut) {
+                        result = Run::TimedOut;
+                    }
                 }
-            }
-            match result {
-                Run::Ok => break (RunStatus::Succeeded, None),
-                Run::TimedOut => {
-                    let context = match self.req.deadline.budget_reason() {
-                        Some(reason) => {
-                            self.log.marker_failed(&format!(
-                                "Build stopped during phase {name} at the end of its last paid \
+                match result {
+                    Run::Ok => break (RunStatus::Succeeded, None),
+                    Run::TimedOut => {
+                        let context = match self.req.deadline.budget_reason() {
+                            Some(reason) => {
+                                self.log.marker_failed(&format!(
+                                    "Build stopped during phase {name} at the end of its last paid \
                                  minute: {reason}; its processes were stopped"
-                            ));
-                            PhaseContext::new(
-                                ContextCode::BudgetReached,
-                                format!("monthly budget reached: {reason}"),
-                            )
-                        }
-                        None => {
-                            self.log.marker_failed(&format!(
+                                ));
+                                PhaseContext::new(
+                                    ContextCode::BudgetReached,
+                                    format!("monthly budget reached: {reason}"),
+                                )
+                            }
+                            None => {
+                                self.log.marker_failed(&format!(
                                 "Build timed out during phase {name}; its processes were stopped"
                             ));
-                            PhaseContext::new(
-                                ContextCode::BuildTimedOut,
-                                "the build's deadline passed",
-                            )
-                        }
-                    };
-                    break (RunStatus::TimedOut, Some(context));
-                }
-                Run::Failed { command, code } => {
-                    let context = PhaseContext::new(
-                        ContextCode::CommandExecutionError,
-                        format!(
-                            "Error while executing command: {}. Reason: exit status {code}",
-                            first_line(&command)
-                        ),
-                    );
-                    if let OnFailure::Retry { count, regex } = &phase.on_failure {
-                        if attempts <= *count && self.output_matches(regex.as_deref()) {
-                            self.log.marker(&format!(
-                                "Phase {name} failed; retrying it (retry {attempts} of {count})"
-                            ));
-                            continue;
-                        }
+                                PhaseContext::new(
+                                    ContextCode::BuildTimedOut,
+                                    "the build's deadline passed",
+                                )
+                            }
+                        };
+                        break (RunStatus::TimedOut, Some(context));
                     }
-                    break (RunStatus::Failed, Some(context));
+                    Run::Failed { command, code } => {
+                        let context = PhaseContext::new(
+                            ContextCode::CommandExecutionError,
+                            format!(
+                                "Error while executing command: {}. Reason: exit status {code}",
+                                first_line(&command)
+                            ),
+                        );
+                        if let OnFailure::Retry { count, regex } = &phase.on_failure {
+                            if attempts <= *count && self.output_matches(regex.as_deref()) {
+                                self.log.marker(&format!(
+                                    "Phase {name} failed; retrying it (retry {attempts} of {count})"
+                                ));
+                                continue;
+                            }
+                        }
+                        break (RunStatus::Failed, Some(context));
+                    }
                 }
             }
         };
@@ -268,6 +282,34 @@ impl Runner<'_, '_> {
             attempts,
             context,
         })
+    }
+
+    /// Chooses the image's runtime versions (the buildspec's `runtime-versions`, the image's
+    /// defaults for the rest) and puts them in the build's environment; a version the image
+    /// lacks fails INSTALL, naming what the image has.
+    fn choose_runtimes(&mut self, install: Option<&Phase>) -> Option<PhaseContext> {
+        let runtimes = self.req.runtimes?;
+        let wanted = install.map_or(&[][..], |p| p.runtime_versions.as_slice());
+        match runtimes.select(wanted) {
+            Ok(chosen) => {
+                for c in &chosen {
+                    self.log.marker(&if c.manual {
+                        format!(
+                            "Selecting '{}' runtime version '{}' based on manual selections...",
+                            c.runtime, c.version
+                        )
+                    } else {
+                        format!(
+                            "Using '{}' runtime version '{}', the image's default",
+                            c.runtime, c.version
+                        )
+                    });
+                }
+                runtimes::apply(&chosen, &mut self.env);
+                None
+            }
+            Err(message) => Some(PhaseContext::new(ContextCode::YamlFileError, message)),
+        }
     }
 
     fn output_matches(&self, regex: Option<&str>) -> bool {

@@ -24,6 +24,7 @@ use crate::index::Books;
 use crate::pipeline::{
     self, Begun, BuildIdentity, BuildJob, BuildSettings, Metering, StoredBuild, Work,
 };
+use crate::runtimes::Runtimes;
 use crate::source::Source;
 use crate::status::HostApi;
 use crate::store::Store;
@@ -42,6 +43,9 @@ pub struct Function<S> {
     pub books: Books,
     /// The environment builds start from (the function's own, less pushbuild's settings).
     pub base_env: Vec<(String, String)>,
+    /// The image's runtimes (`PUSHBUILD_RUNTIMES_DIR`), which `runtime-versions` chooses from;
+    /// `None` in the zip deployment and locally: the machine's own tools.
+    pub runtimes: Option<Arc<Runtimes>>,
     /// Where billing metrics go (standard output on Lambda, as EMF).
     pub metrics: Arc<dyn crate::metering::MetricSink>,
     /// Where build logs are echoed as they are written (off on Lambda: standard output carries
@@ -275,6 +279,7 @@ impl<S: Source> Function<S> {
             echo: self.echo,
             temp_root: self.config.work_dir.join("tmp"),
             base_env: self.base_env.clone(),
+            runtimes: self.runtimes.clone(),
             books: self.books.clone(),
         }
     }

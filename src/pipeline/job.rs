@@ -17,6 +17,7 @@ use crate::index::Books;
 use crate::metering::{Meter, MetricSink, NullSink, Reserve, RunningMeter, branch_name};
 use crate::names::{CommitId, ProjectName};
 use crate::record::BuildRecord;
+use crate::runtimes::Runtimes;
 
 /// Who a build is, fixed before anything runs: its project, its id, what asked for it and what
 /// it builds. `BuildIdentity { commit: …, ..BuildIdentity::new(project, initiator) }`.
@@ -88,6 +89,9 @@ pub struct BuildSettings {
     pub temp_root: PathBuf,
     /// The environment builds start from (pushbuild's own, or the function's less its settings).
     pub base_env: Vec<(String, String)>,
+    /// The image's runtimes, which `runtime-versions` chooses from (`None`: the machine's own
+    /// tools).
+    pub runtimes: Option<Arc<Runtimes>>,
     /// The index (numbers, entries, the month's sums) and the budget's caps.
     pub books: Books,
 }

@@ -182,6 +182,7 @@ fn run_phases(
         env,
         secret_values: ready.secrets.iter().map(|(_, v)| v.clone()).collect(),
         deadline: deadline.clone(),
+        runtimes: job.settings.runtimes.as_deref(),
     };
     let mut outcome = executor::run(&request, log)?;
     if outcome.status == RunStatus::TimedOut && deadline.budget_reason().is_some() {

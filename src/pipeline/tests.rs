@@ -24,6 +24,7 @@ fn settings(temp: &Path) -> BuildSettings {
         echo: Echo::Off,
         temp_root: temp.to_path_buf(),
         base_env: Vec::new(),
+        runtimes: None,
         books: Books::new(
             Arc::new(SqliteIndex::open(&SqliteIndex::path_in(temp)).unwrap()),
             Budget::default(),

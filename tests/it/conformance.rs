@@ -562,6 +562,7 @@ fn log_lines_are_written_as_they_are_printed_not_at_the_end() {
         env: vec![("PATH".into(), std::env::var("PATH").unwrap_or_default())],
         secret_values: vec![],
         deadline: executor::Deadline::default(),
+        runtimes: None,
     };
     let outcome = executor::run(&request, &log).expect("the shell starts");
     assert_eq!(outcome.status.as_str(), "SUCCEEDED");

@@ -18,6 +18,7 @@ mod github_api;
 mod hooks;
 mod hosted;
 mod hostile;
+mod images;
 mod loopback;
 mod mutate;
 mod properties;

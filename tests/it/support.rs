@@ -26,6 +26,7 @@ pub fn settings(temp: &Path, usd_per_minute: f64) -> BuildSettings {
         echo: Echo::Off,
         temp_root: temp.join("tmp"),
         base_env: vec![("PATH".into(), std::env::var("PATH").unwrap_or_default())],
+        runtimes: None,
         books: books(temp, Budget::default()),
     }
 }
