@@ -8,6 +8,7 @@ pub mod artifacts;
 pub mod billing;
 pub mod buildspec;
 pub mod cli;
+pub mod codebuild;
 pub mod config;
 pub mod cost;
 pub mod executor;

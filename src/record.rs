@@ -22,6 +22,9 @@ pub enum Status {
     TimedOut,
     /// Not run (refused before it started: the month's budget, say).
     Skipped,
+    /// Handed to AWS CodeBuild and not ended yet: an invocation's answer says so, a record
+    /// never does (it is written when the build ends).
+    InProgress,
 }
 
 impl Status {
@@ -31,6 +34,7 @@ impl Status {
             Status::Failed => "FAILED",
             Status::TimedOut => "TIMED_OUT",
             Status::Skipped => "SKIPPED",
+            Status::InProgress => "IN_PROGRESS",
         }
     }
 
@@ -103,6 +107,26 @@ pub struct BuildRecord {
     pub duration_ms: u64,
     pub billed_minutes: u64,
     pub cost: BuildCost,
+    /// Where the build ran when not in the function (AWS CodeBuild).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compute: Option<Compute>,
+}
+
+/// A build that ran on AWS CodeBuild rather than in the function.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Compute {
+    /// `codebuild`.
+    pub service: String,
+    /// CodeBuild's compute type (`BUILD_GENERAL1_SMALL`).
+    pub compute_type: String,
+    /// CodeBuild's id of the build (`project:uuid`).
+    pub codebuild_id: String,
+    /// Why it ran there.
+    pub why: String,
+    /// The build it started again (one that timed out in the function).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaces: Option<String>,
 }
 
 /// How a build ended, as the pipeline found it: the parts of its record that running it (or
@@ -115,6 +139,7 @@ pub struct Ending {
     pub exported_variables: BTreeMap<String, String>,
     pub warnings: Vec<String>,
     pub skip_reason: Option<String>,
+    pub compute: Option<Compute>,
 }
 
 impl Ending {
@@ -127,6 +152,7 @@ impl Ending {
             exported_variables: BTreeMap::new(),
             warnings: Vec::new(),
             skip_reason: None,
+            compute: None,
         }
     }
 
@@ -170,6 +196,7 @@ impl BuildRecord {
             duration_ms: cost.duration_ms,
             billed_minutes: cost.billed_minutes,
             cost,
+            compute: ending.compute,
         }
     }
 }

@@ -8,6 +8,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
+use pushbuild::codebuild::CodeBuild;
+use pushbuild::codebuild::sdk::SdkCodeBuild;
 use pushbuild::config::{self, Config};
 use pushbuild::executor::log::Echo;
 use pushbuild::executor::reap;
@@ -73,6 +75,13 @@ async fn start() -> Result<ExitCode, String> {
     let runtimes = Runtimes::load(&config.runtimes_dir)
         .map_err(|err| err.to_string())?
         .map(Arc::new);
+    // AWS CodeBuild, for builds that outgrow the function, when a project is set.
+    let codebuild = match &config.codebuild.project {
+        Some(_) => Some(Arc::new(
+            SdkCodeBuild::from_conf(&sdk).ok_or("no tokio runtime for the CodeBuild client")?,
+        ) as Arc<dyn CodeBuild>),
+        None => None,
+    };
     let clients = HostClients::new(&config.webhooks);
     let apis = clients.apis.clone();
     let source = Routed {
@@ -92,6 +101,7 @@ async fn start() -> Result<ExitCode, String> {
         books: Books::new(index, config.budget(), config.upload_reserve),
         base_env: function::build_base_env(std::env::vars()),
         runtimes,
+        codebuild,
         metrics: Arc::new(StdoutSink),
         echo: Echo::Off,
         apis,

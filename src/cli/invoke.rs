@@ -35,6 +35,7 @@ fn local_function(
         books,
         base_env: function::build_base_env(std::env::vars()),
         runtimes: None,
+        codebuild: None,
         metrics: Arc::new(NullSink),
         echo: Echo::Stderr {
             color: stderr_color(),

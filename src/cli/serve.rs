@@ -110,6 +110,7 @@ mod server {
             books: books.clone(),
             base_env: function::build_base_env(std::env::vars()),
             runtimes: None,
+            codebuild: None,
             metrics: Arc::new(NullSink),
             echo: Echo::Off,
             apis: apis.clone(),

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use crate::cost::{Arch, DEFAULT_MEMORY_MB, Price};
 use crate::webhook::WebhookSettings;
+pub use codebuild::CodeBuildSettings;
 
+mod codebuild;
 pub mod secrets;
 mod webhook;
 
@@ -62,6 +64,8 @@ pub struct Config {
     /// `PUSHBUILD_CODECOMMIT_GIT_URL`: the git endpoint's base URL (default
     /// `https://git-codecommit.<region>.amazonaws.com`).
     pub codecommit_git_url: Option<String>,
+    /// Builds that run on AWS CodeBuild (`PUSHBUILD_CODEBUILD_*`).
+    pub codebuild: CodeBuildSettings,
     /// `PUSHBUILD_INDEX_TABLE`: the DynamoDB table of the index (required by the function;
     /// locally the index is a SQLite file in the store).
     pub index_table: Option<String>,
@@ -267,6 +271,7 @@ impl Config {
             git,
             codecommit_git: flag(&vars, "PUSHBUILD_CODECOMMIT_GIT", true)?,
             codecommit_git_url: vars.get("PUSHBUILD_CODECOMMIT_GIT_URL"),
+            codebuild: codebuild::settings(&vars)?,
             index_table: index_table(&vars)?,
             secrets_arn: vars.get("PUSHBUILD_SECRETS_ARN"),
         })

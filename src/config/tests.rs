@@ -40,6 +40,7 @@ fn defaults() {
             upload_reserve: Duration::from_secs(30),
             codecommit_git: true,
             codecommit_git_url: None,
+            codebuild: Default::default(),
             index_table: None,
             source_concurrency: 32,
             s3_path_style: false,
@@ -405,5 +406,53 @@ fn the_codecommit_git_switch_is_true_or_false() {
     assert_eq!(
         err.to_string(),
         "PUSHBUILD_CODECOMMIT_GIT: expected true or false, found \"yes\""
+    );
+}
+
+#[test]
+fn codebuild_settings_are_read_and_checked() {
+    let config = ok(&[
+        ("PUSHBUILD_CODEBUILD_PROJECT", "pushbuild-overflow"),
+        (
+            "PUSHBUILD_CODEBUILD_REPOSITORIES",
+            "big-repo, github.com/octo/app",
+        ),
+        ("PUSHBUILD_CODEBUILD_COMPUTE_TYPE", "BUILD_GENERAL1_LARGE"),
+        ("PUSHBUILD_CODEBUILD_TIMEOUT_MINUTES", "120"),
+    ]);
+    let codebuild = &config.codebuild;
+    assert_eq!(codebuild.project.as_deref(), Some("pushbuild-overflow"));
+    let names: Vec<&str> = codebuild.repositories.iter().map(|r| r.as_str()).collect();
+    assert_eq!(names, ["big-repo", "github.com/octo/app"]);
+    assert_eq!(codebuild.compute_type.as_str(), "BUILD_GENERAL1_LARGE");
+    assert_eq!(codebuild.timeout_minutes, 120);
+    case(
+        "PUSHBUILD_CODEBUILD_PROJECT",
+        "my project",
+        "PUSHBUILD_CODEBUILD_PROJECT: expected a CodeBuild project name (2 to 255 letters, \
+         digits, `-` and `_`, starting with a letter or digit), found \"my project\"",
+    );
+    case(
+        "PUSHBUILD_CODEBUILD_REPOSITORIES",
+        "big-repo",
+        "PUSHBUILD_CODEBUILD_REPOSITORIES: expected to be set with PUSHBUILD_CODEBUILD_PROJECT, \
+         the project their builds run in, found \"big-repo\"",
+    );
+    case(
+        "PUSHBUILD_CODEBUILD_COMPUTE_TYPE",
+        "BUILD_GENERAL1_HUGE",
+        "PUSHBUILD_CODEBUILD_COMPUTE_TYPE: expected one of BUILD_GENERAL1_SMALL, \
+         BUILD_GENERAL1_MEDIUM, BUILD_GENERAL1_LARGE, BUILD_GENERAL1_XLARGE, \
+         BUILD_GENERAL1_2XLARGE, found \"BUILD_GENERAL1_HUGE\"",
+    );
+    case(
+        "PUSHBUILD_CODEBUILD_TIMEOUT_MINUTES",
+        "3",
+        "PUSHBUILD_CODEBUILD_TIMEOUT_MINUTES: expected a whole number from 5 to 2160, found \"3\"",
+    );
+    case(
+        "PUSHBUILD_RUNTIMES_DIR",
+        "opt/runtimes",
+        "PUSHBUILD_RUNTIMES_DIR: expected an absolute path, found \"opt/runtimes\"",
     );
 }

@@ -17,18 +17,26 @@ mod response;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::codebuild::{self, CodeBuild};
 use crate::config::Config;
 use crate::executor::env::WebhookVars;
 use crate::executor::log::Echo;
 use crate::index::Books;
+use crate::names::ProjectName;
 use crate::pipeline::{
-    self, Begun, BuildIdentity, BuildJob, BuildSettings, Metering, StoredBuild, Work,
+    self, Begun, BuildIdentity, BuildJob, BuildSettings, HandedOver, Metering, Ready, StoredBuild,
+    Work,
 };
 use crate::runtimes::Runtimes;
 use crate::source::Source;
 use crate::status::HostApi;
+use crate::status::StatusTarget;
 use crate::store::Store;
-use crate::trigger::{self, BuildTarget, Host, Planned};
+use crate::trigger::{self, BuildTarget, EventError, Host, Planned};
+
+/// The buildspec variable that sends a build to AWS CodeBuild (`PUSHBUILD_COMPUTE: codebuild`);
+/// CodeBuild itself ignores it, so the same buildspec runs on both.
+pub const COMPUTE_VAR: &str = "PUSHBUILD_COMPUTE";
 
 pub use error::FunctionError;
 pub use response::{BuildSummary, InvocationResponse};
@@ -53,6 +61,8 @@ pub struct Function<S> {
     pub echo: Echo,
     /// The hosts' APIs that webhook builds report their results to.
     pub apis: Vec<(Host, Arc<dyn HostApi>)>,
+    /// AWS CodeBuild, for builds that outgrow the function (with `PUSHBUILD_CODEBUILD_PROJECT`).
+    pub codebuild: Option<Arc<dyn CodeBuild>>,
 }
 
 impl<S: Source> Function<S> {
@@ -62,6 +72,9 @@ impl<S: Source> Function<S> {
         event: &serde_json::Value,
         deadline: Option<Instant>,
     ) -> Result<InvocationResponse, FunctionError> {
+        if codebuild::event::is_state_change(event) {
+            return self.codebuild_changed(event).await;
+        }
         let plan = trigger::plan(event)?;
         let mut builds = Vec::with_capacity(plan.len());
         for planned in plan {
@@ -116,14 +129,19 @@ impl<S: Source> Function<S> {
         deadline: Option<Instant>,
     ) -> Result<BuildSummary, FunctionError> {
         let identity = self.identity(&target);
-        let report = report::Report::start(
+        let status = report::target(
             &self.apis,
             &self.config.git,
             &self.base_env,
             &target,
             &identity,
         );
-        let result = self.run_identified(target, identity, deadline).await;
+        let report = status
+            .clone()
+            .and_then(|status| report::Report::start(&self.apis, status, &identity));
+        let result = self
+            .run_identified(target, identity, deadline, status)
+            .await;
         if let Some(report) = report {
             report.finish(&result).await;
         }
@@ -165,6 +183,7 @@ impl<S: Source> Function<S> {
         target: BuildTarget,
         mut identity: BuildIdentity,
         deadline: Option<Instant>,
+        status: Option<StatusTarget>,
     ) -> Result<BuildSummary, FunctionError> {
         let resolved = match prepare::resolve(&self.source, &target).await? {
             Resolution::SkipCi(resolved) => {
@@ -199,6 +218,16 @@ impl<S: Source> Function<S> {
         let dirs = self.config.build_dirs(&identity.build_id);
         let work = prepare::fetch(&self.source, &self.config, &target, &dirs, &resolved).await;
         let summary = match work {
+            Ok(Work::Run(mut ready)) => match self.placement(&identity.project, &mut ready) {
+                Some(why) => {
+                    self.hand_over(identity, *ready, begun, why, None, status)
+                        .await
+                }
+                None => {
+                    self.run(identity, Work::Run(ready), Some(begun), deadline)
+                        .await
+                }
+            },
             Ok(work) => self.run(identity, work, Some(begun), deadline).await,
             Err(err) => {
                 // pushbuild's own failure: the build is closed (its reserved minutes given
@@ -221,6 +250,130 @@ impl<S: Source> Function<S> {
             let _ = std::fs::remove_dir_all(&dirs.root);
         }
         summary
+    }
+
+    /// Why a build that is ready to run goes to AWS CodeBuild, if it does: its repository is
+    /// listed in `PUSHBUILD_CODEBUILD_REPOSITORIES`, or its buildspec sets `PUSHBUILD_COMPUTE:
+    /// codebuild`. Without a CodeBuild project the buildspec's wish is noted and the build runs
+    /// here.
+    fn placement(&self, project: &ProjectName, ready: &mut Ready) -> Option<String> {
+        let settings = &self.config.codebuild;
+        let asks = ready
+            .spec
+            .env
+            .variables
+            .iter()
+            .any(|(name, value)| name == COMPUTE_VAR && value.trim() == "codebuild");
+        if settings.project.is_none() || self.codebuild.is_none() {
+            if asks {
+                ready.notes.push(format!(
+                    "The buildspec sets {COMPUTE_VAR}: codebuild, but this deployment has no \
+                     CodeBuild project (PUSHBUILD_CODEBUILD_PROJECT): the build runs here"
+                ));
+            }
+            return None;
+        }
+        if settings.repositories.contains(project) {
+            return Some(format!("PUSHBUILD_CODEBUILD_REPOSITORIES lists {project}"));
+        }
+        asks.then(|| format!("the buildspec sets {COMPUTE_VAR}: codebuild"))
+    }
+
+    /// Hands a begun, fetched build to AWS CodeBuild (see [`pipeline::hand_over`]).
+    async fn hand_over(
+        &self,
+        identity: BuildIdentity,
+        ready: Ready,
+        begun: Begun,
+        why: String,
+        replaces: Option<String>,
+        status: Option<StatusTarget>,
+    ) -> Result<BuildSummary, FunctionError> {
+        let (Some(codebuild), Some(project)) = (
+            self.codebuild.clone(),
+            self.config.codebuild.project.clone(),
+        ) else {
+            return self
+                .run(identity, Work::Run(Box::new(ready)), Some(begun), None)
+                .await;
+        };
+        let buildspec_path = ready
+            .buildspec_path
+            .clone()
+            .unwrap_or_else(|| self.config.buildspec.clone());
+        let job = BuildJob::new(identity, &self.settings(), Work::Run(Box::new(ready)));
+        let (store, settings, bucket) = (
+            self.store.clone(),
+            self.config.codebuild.clone(),
+            self.config.bucket.clone(),
+        );
+        let handed = run_blocking(move || {
+            let to = pipeline::HandOver {
+                codebuild: &*codebuild,
+                settings: &settings,
+                project: &project,
+                bucket: &bucket,
+                why,
+                replaces,
+                status,
+                buildspec_path,
+            };
+            pipeline::hand_over(&job, begun, &to, &*store)
+        })
+        .await??;
+        Ok(match handed {
+            HandedOver::Started(handover) => BuildSummary::handed_over(&handover),
+            HandedOver::Ended(stored) => BuildSummary::stored(&stored),
+        })
+    }
+
+    /// A `CodeBuild Build State Change` event: a build pushbuild handed over has ended, and is
+    /// finished here (record, ledger, index, metrics, commit status). An event for a build
+    /// pushbuild did not start, or one not ended yet, is ignored.
+    async fn codebuild_changed(
+        &self,
+        event: &serde_json::Value,
+    ) -> Result<InvocationResponse, FunctionError> {
+        let build = codebuild::event::build(event).map_err(|problem| EventError::Invalid {
+            path: "detail".to_string(),
+            problem,
+        })?;
+        let ignored = Ok(InvocationResponse { builds: Vec::new() });
+        if !build.ended() {
+            return ignored;
+        }
+        let (Some(project), Some(build_id)) = (
+            build
+                .var(codebuild::PROJECT_VAR)
+                .and_then(|p| ProjectName::parse(p).ok()),
+            build.var(codebuild::BUILD_ID_VAR).map(str::to_string),
+        ) else {
+            tracing::info!(codebuild_id = %build.id, "a CodeBuild build pushbuild did not start: ignored");
+            return ignored;
+        };
+        let (store, settings) = (self.store.clone(), self.settings());
+        let finished = run_blocking(move || {
+            let Some(handover) = pipeline::load_handover(&project, &build_id, &*store)? else {
+                return Ok(None);
+            };
+            if handover.codebuild_id != build.id {
+                return Ok(None);
+            }
+            let stored = pipeline::finish_handed_over(&handover, &build, &settings, &*store)?;
+            Ok::<_, pipeline::PipelineError>(Some((handover, stored)))
+        })
+        .await??;
+        let Some((handover, stored)) = finished else {
+            tracing::info!("a CodeBuild build with no hand-over of pushbuild's: ignored");
+            return ignored;
+        };
+        let summary = BuildSummary::stored(&stored);
+        if let Some(status) = handover.status {
+            report::send_final(&self.apis, status, &summary).await;
+        }
+        Ok(InvocationResponse {
+            builds: vec![summary],
+        })
     }
 
     /// The commands' deadline for an invocation's `deadline`: the upload reserve before it.

@@ -88,6 +88,7 @@ pub(super) async fn fetch<S: Source>(
         overrides: target.env_overrides.clone(),
         notes,
         home: Some(dirs.home.clone()),
+        buildspec_path: Some(spec_path.to_string()),
         ..Ready::new(parsed, src)
     };
     Ok(Work::Run(Box::new(ready)))

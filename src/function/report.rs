@@ -7,81 +7,126 @@ use std::sync::Arc;
 
 use super::{BuildSummary, FunctionError};
 use crate::config::GitSettings;
-use crate::names::CommitId;
 use crate::pipeline::BuildIdentity;
 use crate::record::Status;
-use crate::status::{self, CommitStatus, HostApi, State};
+use crate::status::{self, CommitStatus, HostApi, State, StatusTarget};
 use crate::trigger::{BuildTarget, Host};
+
+/// Where the status of `target`'s build goes: a webhook's build whose host has an API here;
+/// `None` otherwise.
+pub(super) fn target(
+    apis: &[(Host, Arc<dyn HostApi>)],
+    git: &GitSettings,
+    base_env: &[(String, String)],
+    target: &BuildTarget,
+    identity: &BuildIdentity,
+) -> Option<StatusTarget> {
+    let webhook = target.webhook.as_ref()?;
+    let commit = target.commit.clone()?;
+    api_for(apis, webhook.host)?;
+    let vars = template_vars(base_env, identity);
+    Some(StatusTarget {
+        host: webhook.host,
+        repository: webhook.repository.clone(),
+        commit,
+        context: status::expand(&git.status_context, &vars),
+        target_url: git
+            .status_target_url
+            .as_deref()
+            .map(|template| status::expand(template, &vars)),
+    })
+}
+
+fn api_for(apis: &[(Host, Arc<dyn HostApi>)], host: Host) -> Option<Arc<dyn HostApi>> {
+    apis.iter()
+        .find(|(h, _)| *h == host)
+        .map(|(_, api)| api.clone())
+}
 
 /// A build whose result goes back to its commit.
 pub(super) struct Report {
     api: Arc<dyn HostApi>,
-    repository: String,
-    commit: CommitId,
-    context: String,
-    target_url: Option<String>,
+    target: StatusTarget,
     pending: tokio::task::JoinHandle<()>,
 }
 
 impl Report {
-    /// Sends `pending` for a webhook's build whose host has an API here; `None` otherwise.
+    /// Sends `pending` for the build, to `target`.
     pub fn start(
         apis: &[(Host, Arc<dyn HostApi>)],
-        git: &GitSettings,
-        base_env: &[(String, String)],
-        target: &BuildTarget,
+        target: StatusTarget,
         identity: &BuildIdentity,
     ) -> Option<Report> {
-        let webhook = target.webhook.as_ref()?;
-        let commit = target.commit.clone()?;
-        let api = apis
-            .iter()
-            .find(|(host, _)| *host == webhook.host)
-            .map(|(_, api)| api.clone())?;
-        let vars = template_vars(base_env, identity);
-        let context = status::expand(&git.status_context, &vars);
-        let target_url = git
-            .status_target_url
-            .as_deref()
-            .map(|template| status::expand(template, &vars));
+        let api = api_for(apis, target.host)?;
         let pending = CommitStatus::new(
             State::Pending,
-            context.clone(),
-            target_url.clone(),
+            target.context.clone(),
+            target.target_url.clone(),
             &format!("Build {} is running", identity.build_id),
         );
-        let (task_api, repository, task_commit) =
-            (api.clone(), webhook.repository.clone(), commit.clone());
+        let (task_api, repository, commit) = (
+            api.clone(),
+            target.repository.clone(),
+            target.commit.clone(),
+        );
         let pending = tokio::spawn(async move {
-            status::report(&*task_api, &repository, &task_commit, &pending).await;
+            status::report(&*task_api, &repository, &commit, &pending).await;
         });
         Some(Report {
             api,
-            repository: webhook.repository.clone(),
-            commit,
-            context,
-            target_url,
+            target,
             pending,
         })
     }
 
-    /// Sends the final status once the pending one is done.
+    /// Sends the final status once the pending one is done (a build handed to CodeBuild: a
+    /// pending status saying so; its final one comes when CodeBuild's result does).
     pub async fn finish(self, result: &Result<BuildSummary, FunctionError>) {
         let _ = self.pending.await;
-        let (state, description) = match result {
-            Ok(summary) => (State::of(summary.status), describe(summary)),
-            Err(err) => (
-                State::Error,
-                format!("pushbuild could not run the build ({})", err.error_type()),
-            ),
-        };
-        let status = CommitStatus::new(state, self.context, self.target_url, &description);
-        status::report(&*self.api, &self.repository, &self.commit, &status).await;
+        send(&*self.api, &self.target, result).await;
     }
+}
+
+/// Sends the final status of a build that ended after its invocation (on CodeBuild).
+pub(super) async fn send_final(
+    apis: &[(Host, Arc<dyn HostApi>)],
+    target: StatusTarget,
+    summary: &BuildSummary,
+) {
+    if let Some(api) = api_for(apis, target.host) {
+        send(&*api, &target, &Ok(summary.clone())).await;
+    }
+}
+
+async fn send(
+    api: &dyn HostApi,
+    target: &StatusTarget,
+    result: &Result<BuildSummary, FunctionError>,
+) {
+    let (state, description) = match result {
+        Ok(summary) => (State::of(summary.status), describe(summary)),
+        Err(err) => (
+            State::Error,
+            format!("pushbuild could not run the build ({})", err.error_type()),
+        ),
+    };
+    let status = CommitStatus::new(
+        state,
+        target.context.clone(),
+        target.target_url.clone(),
+        &description,
+    );
+    status::report(api, &target.repository, &target.commit, &status).await;
 }
 
 /// `SUCCEEDED in 12.3 s, 1 billed minute`; a skipped build says why.
 fn describe(summary: &BuildSummary) -> String {
+    if summary.status == Status::InProgress {
+        return format!(
+            "Moved to AWS CodeBuild: {}",
+            summary.reason.as_deref().unwrap_or("running there")
+        );
+    }
     if summary.status == Status::Skipped {
         return format!(
             "SKIPPED: {}",

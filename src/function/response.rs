@@ -24,7 +24,7 @@ pub struct BuildSummary {
     /// The commit, as the event named it (a skipped reference's is reported unchecked).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub commit: Option<String>,
-    /// SUCCEEDED, FAILED, TIMED_OUT or SKIPPED.
+    /// SUCCEEDED, FAILED, TIMED_OUT or SKIPPED; IN_PROGRESS for a build handed to CodeBuild.
     pub status: Status,
     /// Why a build was skipped, or why it failed before running.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -57,6 +57,26 @@ impl BuildSummary {
             commit,
             status: Status::Skipped,
             reason: Some(reason),
+            record_uri: None,
+            artifact_uris: Vec::new(),
+            log_uri: None,
+            duration_ms: None,
+            billed_minutes: 0,
+        }
+    }
+
+    /// A build handed to AWS CodeBuild: IN_PROGRESS, its record written when it ends.
+    pub fn handed_over(handover: &crate::pipeline::Handover) -> Self {
+        BuildSummary {
+            build_id: Some(handover.build_id.clone()),
+            repository: handover.project.clone(),
+            reference: handover.reference.clone(),
+            commit: handover.commit.as_ref().map(CommitId::to_string),
+            status: Status::InProgress,
+            reason: Some(format!(
+                "running on AWS CodeBuild as {} ({})",
+                handover.codebuild_id, handover.why
+            )),
             record_uri: None,
             artifact_uris: Vec::new(),
             log_uri: None,

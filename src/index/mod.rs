@@ -119,6 +119,7 @@ impl From<Status> for State {
             Status::Failed => State::Failed,
             Status::TimedOut => State::TimedOut,
             Status::Skipped => State::Skipped,
+            Status::InProgress => State::InProgress,
         }
     }
 }

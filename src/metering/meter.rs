@@ -93,6 +93,41 @@ impl Meter {
         }
     }
 
+    /// The meter of a build whose first `emitted` minutes are on record and which ran on
+    /// without one (on AWS CodeBuild): no ticker; [`RunningMeter::finish`] emits the rest of its
+    /// billed minutes and its end record.
+    pub fn resume(
+        sink: Arc<dyn MetricSink>,
+        namespace: &str,
+        repository: &str,
+        branch: &str,
+        build_id: &str,
+        emitted: u64,
+    ) -> RunningMeter {
+        let meter = Meter {
+            sink,
+            labels: Labels::new(namespace, repository, branch, build_id),
+        };
+        let now = Instant::now();
+        RunningMeter {
+            shared: Arc::new(Ticker {
+                meter,
+                minute: Duration::MAX,
+                started: now,
+                reserve: None,
+                state: Mutex::new(State {
+                    emitted,
+                    reserved: emitted,
+                    refused: false,
+                    stopped: true,
+                }),
+                wake: Condvar::new(),
+            }),
+            ticker: None,
+            stopped_at: Some(now),
+        }
+    }
+
     /// Emits the one record of a build that was not run (refused by the budget, say):
     /// `BuildSkipped = 1`, the other status metrics 0, and `Reason`.
     pub fn skipped(

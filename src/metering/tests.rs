@@ -29,7 +29,7 @@ fn record(
         ..BuildInfo::new(ProjectName::parse("demo").unwrap(), "b-1", 1)
     };
     let run_status = match status {
-        Status::Succeeded | Status::Skipped => RunStatus::Succeeded,
+        Status::Succeeded | Status::Skipped | Status::InProgress => RunStatus::Succeeded,
         Status::Failed => RunStatus::Failed,
         Status::TimedOut => RunStatus::TimedOut,
     };

@@ -42,7 +42,7 @@ pub(super) fn finish(
     let identity = &job.identity;
     // The meter stops first, so the minutes it has emitted never exceed the billed ones; a
     // build is billed at most the minutes it reserved.
-    let mut cost = match meter.as_mut() {
+    let cost = match meter.as_mut() {
         Some(meter) => {
             let stopped = meter.stop();
             let mut cost = cost::build_cost_in(
@@ -57,6 +57,52 @@ pub(super) fn finish(
         }
         None => BuildCost::nothing(&job.settings.price),
     };
+    let reason = ending.skip_reason.clone().or(stop_reason);
+    record_end(
+        job,
+        info,
+        Billed {
+            ending,
+            log,
+            log_path,
+            cost,
+            meter,
+            reason,
+        },
+        store,
+    )
+}
+
+/// A build's end with its cost worked out: what [`record_end`] stores.
+pub(super) struct Billed<'a> {
+    pub ending: Ending,
+    pub log: BuildLog,
+    pub log_path: &'a Path,
+    pub cost: BuildCost,
+    /// The meter, for the billed minutes it has not emitted and the end record; `None` for a
+    /// build billed nothing.
+    pub meter: Option<RunningMeter>,
+    /// Why it was skipped or stopped, for the index.
+    pub reason: Option<String>,
+}
+
+/// Closes the build in the index, then stores its log, ledger entry and record and emits its
+/// end-of-build metrics.
+pub(super) fn record_end(
+    job: &BuildJob,
+    info: &BuildInfo,
+    billed: Billed<'_>,
+    store: &dyn Store,
+) -> Result<StoredBuild, PipelineError> {
+    let Billed {
+        ending,
+        log,
+        log_path,
+        mut cost,
+        meter,
+        reason,
+    } = billed;
+    let identity = &job.identity;
     // The index records the end and gives back the minutes reserved and not started; a build
     // the sweep closed first keeps the minutes the sweep billed.
     let closing = Closing {
@@ -66,7 +112,7 @@ pub(super) fn finish(
         billed_minutes: cost.billed_minutes,
         cost_usd: cost.cost_usd,
         duration_ms: cost.duration_ms,
-        reason: ending.skip_reason.clone().or(stop_reason),
+        reason,
     };
     if let Closed::Already(entry) = job.settings.books.index.close(&closing)? {
         tracing::warn!(

@@ -125,6 +125,8 @@ pub struct Ready {
     pub notes: Vec<String>,
     /// `HOME` for the build, when the caller's own will not do (on Lambda: under /tmp).
     pub home: Option<PathBuf>,
+    /// The buildspec's path in the source, when it came from there.
+    pub buildspec_path: Option<String>,
 }
 
 impl Ready {
@@ -138,6 +140,7 @@ impl Ready {
             secrets: Vec::new(),
             notes: Vec::new(),
             home: None,
+            buildspec_path: None,
         }
     }
 }
@@ -211,6 +214,23 @@ impl Metering {
             self.minute,
             started,
             reserve,
+        )
+    }
+
+    /// The meter of a build that ran on elsewhere after its first `emitted` minutes.
+    pub(super) fn resume(
+        &self,
+        info: &BuildInfo,
+        reference: Option<&str>,
+        emitted: u64,
+    ) -> RunningMeter {
+        crate::metering::Meter::resume(
+            self.sink.clone(),
+            &self.namespace,
+            info.project.as_str(),
+            &branch_name(reference),
+            &info.build_id,
+            emitted,
         )
     }
 

@@ -9,6 +9,7 @@
 
 mod begin;
 mod finish;
+mod handover;
 mod job;
 mod upload;
 
@@ -29,6 +30,7 @@ use crate::record::{Ending, Status};
 use crate::store::{ObjectMeta, Store, StoreError};
 
 pub use begin::{Begun, begin};
+pub use handover::{HandOver, HandedOver, Handover, finish_handed_over, hand_over, load_handover};
 pub use job::{BuildIdentity, BuildJob, BuildSettings, Metering, Ready, StoredBuild, Work};
 
 /// A failure of pushbuild itself (not of the user's build).
@@ -50,6 +52,8 @@ pub enum PipelineError {
     Log(#[source] std::io::Error),
     #[error("cannot encode the build record: {0}")]
     Record(#[from] serde_json::Error),
+    #[error(transparent)]
+    CodeBuild(#[from] crate::codebuild::CodeBuildError),
 }
 
 impl PipelineError {
@@ -60,6 +64,7 @@ impl PipelineError {
         match self {
             PipelineError::Store(err) => err.retryable(),
             PipelineError::Index(err) => err.retryable(),
+            PipelineError::CodeBuild(err) => err.retryable,
             PipelineError::WorkDir { .. }
             | PipelineError::Executor(_)
             | PipelineError::Log(_)

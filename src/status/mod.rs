@@ -27,8 +27,24 @@ pub use github::GitHubApi;
 #[cfg(feature = "server")]
 pub use gitlab::GitLabApi;
 
+use serde::{Deserialize, Serialize};
+
 use crate::names::CommitId;
 use crate::record::Status;
+use crate::trigger::Host;
+
+/// Where a build's commit status goes: the host and repository, the commit, the status's
+/// context and link. Kept with a build handed to CodeBuild, whose result comes back later.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusTarget {
+    pub host: Host,
+    pub repository: String,
+    pub commit: CommitId,
+    pub context: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_url: Option<String>,
+}
 
 /// A commit status's state (each host's adapter names it its host's way).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,12 +66,14 @@ impl State {
     }
 
     /// The state that reports a build that ended with `status`: SUCCEEDED is a success, FAILED
-    /// and TIMED_OUT a failure, and a build that was asked for but not run an error.
+    /// and TIMED_OUT a failure, a build that was asked for but not run an error, and one handed
+    /// to CodeBuild still pending.
     pub fn of(status: Status) -> State {
         match status {
             Status::Succeeded => State::Success,
             Status::Failed | Status::TimedOut => State::Failure,
             Status::Skipped => State::Error,
+            Status::InProgress => State::Pending,
         }
     }
 }

@@ -209,6 +209,22 @@ impl Layout {
         }
     }
 
+    /// `handover/<project>/<build-id>/handover.json`: a build handed to AWS CodeBuild, until it
+    /// ends.
+    pub fn handover(&self) -> String {
+        format!("handover/{}/{}/handover.json", self.project, self.build_id)
+    }
+
+    /// `handover/<project>/<build-id>/source.zip`: the source CodeBuild builds.
+    pub fn handover_source(&self) -> String {
+        format!("handover/{}/{}/source.zip", self.project, self.build_id)
+    }
+
+    /// `builds/<project>/<build-id>/codebuild`: where CodeBuild writes its own log.
+    pub fn codebuild_logs(&self) -> String {
+        format!("builds/{}/{}/codebuild", self.project, self.build_id)
+    }
+
     /// The prefix under which a project's build records lie.
     pub fn builds_prefix(project: &ProjectName) -> String {
         format!("builds/{project}/")

@@ -85,6 +85,8 @@ fn every_sample_event_plans_as_documented() {
         .map(|entry| entry.expect("readable entry").file_name())
         .map(|name| name.to_string_lossy().into_owned())
         .filter(|name| name.ends_with(".json"))
+        // Not a request for a build but a result of one: `codebuild/tests.rs` reads it.
+        .filter(|name| name != "codebuild-build-state-change.json")
         .collect();
     files.sort();
     let mut listed: Vec<&str> = EXPECTED.iter().map(|(name, _)| *name).collect();

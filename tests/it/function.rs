@@ -69,12 +69,17 @@ impl Harness {
     }
 
     /// What the function printed on standard output: its EMF metric records.
-    fn stdout_lines(&self) -> Vec<String> {
+    pub(crate) fn stdout_lines(&self) -> Vec<String> {
         std::fs::read_to_string(self.work.path().join("function.stdout"))
             .unwrap_or_default()
             .lines()
             .map(str::to_string)
             .collect()
+    }
+
+    /// The bucket the function writes to.
+    pub(crate) fn bucket(&self) -> String {
+        self.s3.bucket.clone()
     }
 
     pub(crate) fn head(&self) -> String {
@@ -114,7 +119,7 @@ impl Harness {
             .collect()
     }
 
-    fn object(&self, key: &str) -> Vec<u8> {
+    pub(crate) fn object(&self, key: &str) -> Vec<u8> {
         self.s3.object(key)
     }
 

@@ -4,6 +4,8 @@ mod artifacts;
 mod billing;
 mod budget;
 mod cli;
+mod codebuild;
+mod codebuild_standin;
 mod codecommit;
 mod codecommit_standin;
 mod codecommit_standin_ops;

@@ -93,6 +93,7 @@ async fn a_build_request_for_a_sha256_commit_builds_that_commit() {
             .into_iter(),
         ),
         runtimes: None,
+        codebuild: None,
         metrics: Arc::new(NullSink),
         echo: Echo::Off,
         apis: Vec::new(),

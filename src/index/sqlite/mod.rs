@@ -104,7 +104,11 @@ impl SqliteIndex {
         connection
             .pragma_update(None, "synchronous", "NORMAL")
             .map_err(fail)?;
-        connection.execute_batch(SCHEMA).map_err(fail)?;
+        // In one immediate transaction: the write lock is taken first (waiting its turn), so
+        // processes opening a new index at once do not fail on each other's schema.
+        connection
+            .execute_batch(&format!("BEGIN IMMEDIATE;\n{SCHEMA}\nCOMMIT;"))
+            .map_err(fail)?;
         Ok(SqliteIndex {
             path: path.to_path_buf(),
             connection: Mutex::new(connection),

@@ -1,0 +1,303 @@
+//! A stand-in for AWS CodeBuild on 127.0.0.1, speaking its wire protocol (JSON 1.1: `POST /`
+//! with `X-Amz-Target: CodeBuild_20161006.<Operation>`, SigV4-signed for `codebuild`, errors as
+//! `{"__type", "message"}`), written from CodeBuild's API reference: `StartBuild` (one project;
+//! a `CODEBUILD_` variable refused, as CodeBuild refuses it) and `BatchGetBuilds` (builds as the
+//! test sets them). It also makes the EventBridge `CodeBuild Build State Change` event of a
+//! build it started.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::{Request, Response};
+use serde_json::{Value, json};
+
+const TARGET_PREFIX: &str = "CodeBuild_20161006.";
+const ACCOUNT: &str = "123456789012";
+const REGION: &str = "us-east-1";
+
+pub struct CodeBuildStandIn {
+    addr: SocketAddr,
+    state: Arc<State>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+struct State {
+    project: String,
+    /// Each started build: its id, the StartBuild request, and its status.
+    builds: Mutex<Vec<(String, Value, String)>>,
+    /// Requests whose signature was not for `codebuild`.
+    unsigned: Mutex<usize>,
+}
+
+impl CodeBuildStandIn {
+    /// Serves the project `project` on a free loopback port, on the current tokio runtime.
+    pub async fn start(project: &str) -> CodeBuildStandIn {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let addr = listener.local_addr().expect("local addr");
+        let state = Arc::new(State {
+            project: project.to_string(),
+            builds: Mutex::new(Vec::new()),
+            unsigned: Mutex::new(0),
+        });
+        let shared = state.clone();
+        let server = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let state = shared.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |req| handle(state.clone(), req));
+                    let io = hyper_util::rt::TokioIo::new(stream);
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(io, service)
+                        .await;
+                });
+            }
+        });
+        CodeBuildStandIn {
+            addr,
+            state,
+            server,
+        }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The StartBuild requests so far, with the ids given.
+    pub fn started(&self) -> Vec<(String, Value)> {
+        self.state
+            .builds
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(id, request, _)| (id.clone(), request.clone()))
+            .collect()
+    }
+
+    /// How many requests were not signed for CodeBuild.
+    pub fn unsigned(&self) -> usize {
+        *self.state.unsigned.lock().unwrap()
+    }
+
+    /// The `CodeBuild Build State Change` event of build `id` ending with `status` after
+    /// `seconds`, as EventBridge delivers it (times in CodeBuild's `Sep 1, 2017 4:12:29 PM`).
+    pub fn state_change(&self, id: &str, status: &str, seconds: i64) -> Value {
+        let request = self
+            .started()
+            .into_iter()
+            .find(|(started, _)| started == id)
+            .map(|(_, request)| request)
+            .expect("a build the stand-in started");
+        state_change_event(&self.state.project, id, status, seconds, &request)
+    }
+}
+
+impl Drop for CodeBuildStandIn {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// A state-change event for build `id` of `project`, whose StartBuild request was `request`.
+pub fn state_change_event(
+    project: &str,
+    id: &str,
+    status: &str,
+    seconds: i64,
+    request: &Value,
+) -> Value {
+    let start = chrono::Utc::now() - chrono::Duration::seconds(seconds);
+    let end = chrono::Utc::now();
+    let fmt = |t: chrono::DateTime<chrono::Utc>| t.format("%b %-d, %Y %-I:%M:%S %p").to_string();
+    let build_status = if status == "SUCCEEDED" {
+        "SUCCEEDED"
+    } else {
+        "FAILED"
+    };
+    let vars: Vec<Value> = request["environmentVariablesOverride"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|v| json!({"name": v["name"], "type": "PLAINTEXT", "value": v["value"]}))
+        .collect();
+    let phase = |kind: &str, phase_status: &str, context: &str| {
+        json!({"phase-context": [context], "start-time": fmt(start), "end-time": fmt(end),
+               "duration-in-seconds": seconds / 4, "phase-type": kind, "phase-status": phase_status})
+    };
+    json!({
+        "version": "0",
+        "id": "c030038d-8c4d-6141-9545-00ff7b7153ee",
+        "detail-type": "CodeBuild Build State Change",
+        "source": "aws.codebuild",
+        "account": ACCOUNT,
+        "time": end.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        "region": REGION,
+        "resources": [arn(id)],
+        "detail": {
+            "build-status": status,
+            "project-name": project,
+            "build-id": arn(id),
+            "additional-information": {
+                "artifact": {"location": format!("arn:aws:s3:::{}", request["artifactsOverride"]["location"].as_str().unwrap_or(""))},
+                "environment": {"image": "aws/codebuild/amazonlinux-x86_64-standard:5.0", "privileged-mode": true,
+                                "compute-type": request["computeTypeOverride"], "type": "LINUX_CONTAINER",
+                                "environment-variables": vars},
+                "timeout-in-minutes": request["timeoutInMinutesOverride"],
+                "build-complete": true,
+                "initiator": "pushbuild",
+                "build-start-time": fmt(start),
+                "source": {"location": request["sourceLocationOverride"], "type": "S3"},
+                "logs": {"group-name": format!("/aws/codebuild/{project}"), "stream-name": id.split(':').nth(1).unwrap_or(""),
+                         "deep-link": format!("https://console.aws.amazon.com/cloudwatch/home?region={REGION}#logEvent:group=/aws/codebuild/{project}")},
+                "phases": [
+                    phase("SUBMITTED", "SUCCEEDED", ": "),
+                    phase("DOWNLOAD_SOURCE", "SUCCEEDED", ": "),
+                    phase("INSTALL", "SUCCEEDED", ": "),
+                    phase("BUILD", build_status, if build_status == "FAILED" {
+                        "COMMAND_EXECUTION_ERROR: Error while executing command: make. Reason: exit status 2"
+                    } else { ": " }),
+                    phase("UPLOAD_ARTIFACTS", "SUCCEEDED", ": "),
+                    {"start-time": fmt(end), "phase-type": "COMPLETED"}
+                ]
+            },
+            "current-phase": "COMPLETED",
+            "current-phase-context": "[: ]",
+            "version": "1"
+        }
+    })
+}
+
+fn arn(id: &str) -> String {
+    format!("arn:aws:codebuild:{REGION}:{ACCOUNT}:build/{id}")
+}
+
+fn reply(status: u16, body: Value) -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/x-amz-json-1.1")
+        .body(Full::new(Bytes::from(body.to_string())))
+        .expect("a response")
+}
+
+fn error(kind: &str, message: &str) -> Response<Full<Bytes>> {
+    reply(400, json!({"__type": kind, "message": message}))
+}
+
+async fn handle(
+    state: Arc<State>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
+    let target = req
+        .headers()
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let signed = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| {
+            a.starts_with("AWS4-HMAC-SHA256") && a.contains("/codebuild/aws4_request")
+        });
+    if !signed {
+        *state.unsigned.lock().unwrap() += 1;
+        return Ok(error(
+            "UnrecognizedClientException",
+            "The security token included in the request is invalid.",
+        ));
+    }
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let Ok(input) = serde_json::from_slice::<Value>(&body) else {
+        return Ok(error("SerializationException", "the body is not JSON"));
+    };
+    let Some(operation) = target.strip_prefix(TARGET_PREFIX) else {
+        return Ok(error("UnknownOperationException", "unknown target"));
+    };
+    Ok(match operation {
+        "StartBuild" => start_build(&state, input),
+        "BatchGetBuilds" => batch_get_builds(&state, &input),
+        _ => error("UnknownOperationException", operation),
+    })
+}
+
+fn start_build(state: &State, input: Value) -> Response<Full<Bytes>> {
+    let project = input["projectName"].as_str().unwrap_or("").to_string();
+    if project != state.project {
+        return error(
+            "ResourceNotFoundException",
+            &format!(
+                "Project cannot be found: arn:aws:codebuild:{REGION}:{ACCOUNT}:project/{project}"
+            ),
+        );
+    }
+    let reserved = input["environmentVariablesOverride"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|v| {
+            v["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("CODEBUILD_"))
+        });
+    if reserved {
+        return error(
+            "InvalidInputException",
+            "No user environment variables can start with CODEBUILD_",
+        );
+    }
+    let mut builds = state.builds.lock().unwrap();
+    let id = format!("{project}:0000-{:04}", builds.len() + 1);
+    builds.push((id.clone(), input, "IN_PROGRESS".to_string()));
+    reply(
+        200,
+        json!({"build": {"id": id, "arn": arn(&id), "projectName": project, "buildStatus": "IN_PROGRESS",
+                         "currentPhase": "QUEUED", "startTime": chrono::Utc::now().timestamp() as f64}}),
+    )
+}
+
+fn batch_get_builds(state: &State, input: &Value) -> Response<Full<Bytes>> {
+    let builds = state.builds.lock().unwrap();
+    let mut found = Vec::new();
+    let mut missing = Vec::new();
+    for id in input["ids"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+    {
+        match builds.iter().find(|b| b.0 == id) {
+            Some((id, request, status)) => {
+                let now = chrono::Utc::now().timestamp() as f64;
+                let vars: Vec<Value> = request["environmentVariablesOverride"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                let mut build = json!({
+                    "id": id, "arn": arn(id), "buildStatus": status, "startTime": now - 90.0,
+                    "phases": [{"phaseType": "BUILD", "phaseStatus": if status == "SUCCEEDED" { "SUCCEEDED" } else { "FAILED" },
+                                "startTime": now - 80.0, "endTime": now - 10.0, "durationInSeconds": 70}],
+                    "environment": {"type": "LINUX_CONTAINER", "image": "aws/codebuild/amazonlinux-x86_64-standard:5.0",
+                                    "computeType": request["computeTypeOverride"], "environmentVariables": vars},
+                    "logs": {"deepLink": "https://console.aws.amazon.com/cloudwatch/home"}
+                });
+                if status != "IN_PROGRESS" {
+                    build["endTime"] = json!(now);
+                }
+                found.push(build);
+            }
+            None => missing.push(id.to_string()),
+        }
+    }
+    reply(200, json!({"builds": found, "buildsNotFound": missing}))
+}
