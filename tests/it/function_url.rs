@@ -9,6 +9,7 @@ use std::time::Duration;
 use base64::Engine;
 use serde_json::{Value, json};
 
+use crate::codebuild_standin::CodeBuildStandIn;
 use crate::dynamo_server::DynamoServer;
 use crate::git_server::GitServer;
 use crate::github_api::GitHubApi;
@@ -35,6 +36,11 @@ impl Harness {
     /// The function with its servers; the webhook secret and token come from the environment,
     /// or (`from_secrets_manager`) from a Secrets Manager secret.
     fn start(from_secrets_manager: bool) -> Harness {
+        Self::start_with(from_secrets_manager, &[])
+    }
+
+    /// [`start`](Self::start), with more settings.
+    fn start_with(from_secrets_manager: bool, settings: &[(&str, &str)]) -> Harness {
         let s3 = S3Server::start();
         let runtime = tokio::runtime::Runtime::new().expect("a runtime");
         let lambda = runtime.block_on(RuntimeApi::start());
@@ -98,6 +104,7 @@ impl Harness {
                 .env("PUSHBUILD_BITBUCKET_WEBHOOK_SECRET", SECRET)
                 .env("PUSHBUILD_BITBUCKET_TOKEN", TOKEN);
         }
+        command.envs(settings.iter().copied());
         let child = command.spawn().expect("the function starts");
         Harness {
             s3,
@@ -376,4 +383,82 @@ fn gitlab_and_bitbucket_pushes_are_built_through_the_function_url_too() {
         states(hooks::BITBUCKET_REPOSITORY),
         ["INPROGRESS", "SUCCESSFUL"]
     );
+}
+
+#[test]
+fn a_webhook_build_handed_to_codebuild_reports_pending_then_codebuilds_result() {
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let codebuild = runtime.block_on(CodeBuildStandIn::start("pushbuild-overflow"));
+    let endpoint = codebuild.endpoint();
+    let h = Harness::start_with(
+        false,
+        &[
+            ("PUSHBUILD_CODEBUILD_PROJECT", "pushbuild-overflow"),
+            ("PUSHBUILD_CODEBUILD_REPOSITORIES", "127.0.0.1/octo/app"),
+            ("AWS_ENDPOINT_URL_CODEBUILD", &endpoint),
+        ],
+    );
+    let commit = h.commits.good.clone();
+    let body = hooks::push("refs/heads/main", &commit, "A big build");
+    let (headers, bytes) = hooks::delivery("push", &body, "d-url-codebuild", SECRET);
+    let answer = h.invoke(url_event(&headers, &bytes, false));
+    assert_eq!(answer["statusCode"], 202, "{answer}");
+    let (_, payload) = h.async_invocations(1).remove(0);
+    let built = h.invoke(payload);
+    assert_eq!(built["builds"][0]["status"], "IN_PROGRESS", "{built}");
+    let build_id = built["builds"][0]["buildId"].as_str().unwrap().to_string();
+    let (codebuild_id, request) = codebuild.started().remove(0);
+    assert!(
+        !request.to_string().contains(TOKEN),
+        "the token is not handed to CodeBuild"
+    );
+    let statuses = h.api.statuses(&commit);
+    let seen: Vec<(String, String)> = statuses
+        .iter()
+        .map(|c| {
+            (
+                c.body["state"].as_str().unwrap_or_default().to_string(),
+                c.body["description"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert_eq!(seen[1].0, "pending");
+    assert!(seen[1].1.starts_with("Moved to AWS CodeBuild"), "{seen:?}");
+
+    // The zipped source holds no token (not in .git/config, nowhere).
+    let zip = h.s3.object(&format!(
+        "handover/127.0.0.1/octo/app/{build_id}/source.zip"
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("s.zip"), &zip).unwrap();
+    let out = Command::new("unzip")
+        .arg("-p")
+        .arg(dir.path().join("s.zip"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(TOKEN));
+
+    let done = h.invoke(codebuild.state_change(&codebuild_id, "SUCCEEDED", 70));
+    assert_eq!(done["builds"][0]["status"], "SUCCEEDED", "{done}");
+    let states: Vec<String> = h
+        .api
+        .statuses(&commit)
+        .iter()
+        .map(|c| c.body["state"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(states, ["pending", "pending", "success"]);
+    let last = h.api.statuses(&commit).pop().unwrap();
+    assert_eq!(
+        last.body["description"], "SUCCEEDED in 70.0 s, 2 billed minutes",
+        "{:?}",
+        last.body
+    );
+    for key in h.keys() {
+        assert!(!h.object(&key).contains(TOKEN), "{key} holds the token");
+    }
 }
