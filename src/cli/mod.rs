@@ -6,6 +6,7 @@ mod billing;
 mod books;
 mod index;
 mod invoke;
+mod placement;
 mod run;
 mod serve;
 mod summary;
@@ -60,6 +61,9 @@ enum Commands {
     Billing(billing::BillingArgs),
     /// Create the index's DynamoDB table, or rebuild an index from a store.
     Index(index::IndexArgs),
+    /// Where a repository's builds run: `show`, or `reset` them into the function after a
+    /// timeout sent them to AWS CodeBuild.
+    Placement(placement::PlacementArgs),
     /// Check a buildspec: print its errors and warnings.
     Validate {
         /// The buildspec file.
@@ -125,6 +129,7 @@ pub fn main() -> ExitCode {
         Commands::Validate { file } => validate(&file),
         Commands::Billing(args) => billing::run(&args),
         Commands::Index(args) => index::run(&args),
+        Commands::Placement(args) => placement::run(&args),
         Commands::Serve(args) => serve::serve(&args),
     }
 }

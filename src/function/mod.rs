@@ -15,18 +15,20 @@ mod report;
 mod response;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::codebuild::{self, CodeBuild};
 use crate::config::Config;
 use crate::executor::env::WebhookVars;
 use crate::executor::log::Echo;
-use crate::index::Books;
+use crate::index::{Books, Placement};
 use crate::names::ProjectName;
 use crate::pipeline::{
     self, Begun, BuildIdentity, BuildJob, BuildSettings, HandedOver, Metering, Ready, StoredBuild,
     Work,
 };
+use crate::record::Status;
 use crate::runtimes::Runtimes;
 use crate::source::Source;
 use crate::status::HostApi;
@@ -72,6 +74,7 @@ impl<S: Source> Function<S> {
         event: &serde_json::Value,
         deadline: Option<Instant>,
     ) -> Result<InvocationResponse, FunctionError> {
+        self.settle_handed_over().await;
         if codebuild::event::is_state_change(event) {
             return self.codebuild_changed(event).await;
         }
@@ -140,7 +143,7 @@ impl<S: Source> Function<S> {
             .clone()
             .and_then(|status| report::Report::start(&self.apis, status, &identity));
         let result = self
-            .run_identified(target, identity, deadline, status)
+            .run_identified(target, identity, deadline, status, None)
             .await;
         if let Some(report) = report {
             report.finish(&result).await;
@@ -177,13 +180,16 @@ impl<S: Source> Function<S> {
     }
 
     /// Resolves the commit, begins the build (its first minute reserved before the source is
-    /// fetched), fetches the source and runs the pipeline.
+    /// fetched), fetches the source and runs the pipeline, or hands the build to CodeBuild. A
+    /// build that times out in the function is started again on CodeBuild (`replaces`: the one
+    /// it starts again).
     async fn run_identified(
         &self,
         target: BuildTarget,
         mut identity: BuildIdentity,
         deadline: Option<Instant>,
         status: Option<StatusTarget>,
+        replaces: Option<String>,
     ) -> Result<BuildSummary, FunctionError> {
         let resolved = match prepare::resolve(&self.source, &target).await? {
             Resolution::SkipCi(resolved) => {
@@ -217,10 +223,12 @@ impl<S: Source> Function<S> {
         }
         let dirs = self.config.build_dirs(&identity.build_id);
         let work = prepare::fetch(&self.source, &self.config, &target, &dirs, &resolved).await;
+        let placed = self.placed(&identity.project).await?;
         let summary = match work {
-            Ok(Work::Run(mut ready)) => match self.placement(&identity.project, &mut ready) {
+            Ok(Work::Run(mut ready)) => match self.placement(&identity.project, &mut ready, placed)
+            {
                 Some(why) => {
-                    self.hand_over(identity, *ready, begun, why, None, status)
+                    self.hand_over(identity, *ready, begun, why, replaces, status.clone())
                         .await
                 }
                 None => {
@@ -249,14 +257,63 @@ impl<S: Source> Function<S> {
         if removed.is_err() {
             let _ = std::fs::remove_dir_all(&dirs.root);
         }
-        summary
+        match summary {
+            Ok(timed_out) if timed_out.status == Status::TimedOut && self.overflows() => {
+                self.start_again_on_codebuild(target, timed_out, deadline, status)
+                    .await
+            }
+            other => other,
+        }
+    }
+
+    /// Whether builds can go to CodeBuild here.
+    fn overflows(&self) -> bool {
+        self.codebuild.is_some() && self.config.codebuild.project.is_some()
+    }
+
+    /// Where the index places `project`'s builds, when builds can go to CodeBuild.
+    async fn placed(&self, project: &ProjectName) -> Result<Option<Placement>, FunctionError> {
+        if !self.overflows() {
+            return Ok(None);
+        }
+        let (index, project) = (self.books.index.clone(), project.to_string());
+        Ok(run_blocking(move || index.placement(&project)).await??)
+    }
+
+    /// A build timed out in the function: its repository's builds go to CodeBuild from now on
+    /// (the placement, kept in the index until `pushbuild placement reset`), and this one starts
+    /// again there at once, as a new build that names the one it replaces.
+    async fn start_again_on_codebuild(
+        &self,
+        mut target: BuildTarget,
+        timed_out: BuildSummary,
+        deadline: Option<Instant>,
+        status: Option<StatusTarget>,
+    ) -> Result<BuildSummary, FunctionError> {
+        let old = timed_out.build_id.clone().unwrap_or_default();
+        let placement = Placement {
+            compute: "codebuild".to_string(),
+            since: chrono::Utc::now(),
+            reason: format!("build {old} timed out in the function"),
+        };
+        let (index, project) = (self.books.index.clone(), target.repository.to_string());
+        run_blocking(move || index.set_placement(&project, Some(&placement))).await??;
+        target.build_id = None;
+        target.dedup_key = None;
+        let identity = self.identity(&target);
+        Box::pin(self.run_identified(target, identity, deadline, status, Some(old))).await
     }
 
     /// Why a build that is ready to run goes to AWS CodeBuild, if it does: its repository is
     /// listed in `PUSHBUILD_CODEBUILD_REPOSITORIES`, or its buildspec sets `PUSHBUILD_COMPUTE:
     /// codebuild`. Without a CodeBuild project the buildspec's wish is noted and the build runs
     /// here.
-    fn placement(&self, project: &ProjectName, ready: &mut Ready) -> Option<String> {
+    fn placement(
+        &self,
+        project: &ProjectName,
+        ready: &mut Ready,
+        placed: Option<Placement>,
+    ) -> Option<String> {
         let settings = &self.config.codebuild;
         let asks = ready
             .spec
@@ -272,6 +329,14 @@ impl<S: Source> Function<S> {
                 ));
             }
             return None;
+        }
+        if let Some(placed) = placed {
+            return Some(format!(
+                "its builds run on CodeBuild since {}: {} (`pushbuild placement reset {project}` \
+                 brings them back)",
+                placed.since.format("%Y-%m-%d %H:%M UTC"),
+                placed.reason
+            ));
         }
         if settings.repositories.contains(project) {
             return Some(format!("PUSHBUILD_CODEBUILD_REPOSITORIES lists {project}"));
@@ -376,6 +441,42 @@ impl<S: Source> Function<S> {
         })
     }
 
+    /// Builds handed to CodeBuild whose result never came (their entry has expired) are looked
+    /// up with `BatchGetBuilds` and finished if they have ended; at most once a billed minute
+    /// per process. Logged, never failing the invocation.
+    async fn settle_handed_over(&self) {
+        static LAST_MS: AtomicI64 = AtomicI64::new(i64::MIN);
+        let Some(codebuild) = self.codebuild.clone() else {
+            return;
+        };
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let every = i64::try_from(self.config.billing_minute.as_millis()).unwrap_or(i64::MAX);
+        let last = LAST_MS.load(Ordering::Relaxed);
+        if now_ms.saturating_sub(last) < every
+            || LAST_MS
+                .compare_exchange(last, now_ms, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        let (store, settings) = (self.store.clone(), self.settings());
+        let settled = run_blocking(move || settle(&*codebuild, &settings, &*store)).await;
+        match settled {
+            Ok(Ok(finished)) => {
+                for (status, stored) in finished {
+                    if let Some(status) = status {
+                        report::send_final(&self.apis, status, &BuildSummary::stored(&stored))
+                            .await;
+                    }
+                }
+            }
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "builds on CodeBuild could not be looked up");
+            }
+            Err(error) => tracing::warn!(%error, "builds on CodeBuild could not be looked up"),
+        }
+    }
+
     /// The commands' deadline for an invocation's `deadline`: the upload reserve before it.
     fn commands_deadline(
         &self,
@@ -473,6 +574,40 @@ pub fn deadline_from_epoch_ms(deadline_ms: u64) -> Option<Instant> {
             Instant::now().checked_add(Duration::from_millis(deadline_ms.saturating_sub(now_ms)))
         })
         .flatten()
+}
+
+/// Finishes the expired builds on CodeBuild that have ended: their status targets and records.
+fn settle(
+    codebuild: &dyn CodeBuild,
+    settings: &BuildSettings,
+    store: &dyn Store,
+) -> Result<Vec<(Option<StatusTarget>, StoredBuild)>, pipeline::PipelineError> {
+    let mut handovers = Vec::new();
+    for entry in settings.books.index.expired(chrono::Utc::now())? {
+        let Ok(project) = ProjectName::parse(&entry.project) else {
+            continue;
+        };
+        if let Some(handover) = pipeline::load_handover(&project, &entry.build_id, store)? {
+            handovers.push(handover);
+        }
+    }
+    let mut finished = Vec::new();
+    // BatchGetBuilds takes at most 100 ids.
+    for batch in handovers.chunks(100) {
+        let ids: Vec<String> = batch.iter().map(|h| h.codebuild_id.clone()).collect();
+        let builds = codebuild.builds(&ids)?;
+        for handover in batch {
+            let Some(build) = builds
+                .iter()
+                .find(|b| b.id == handover.codebuild_id && b.ended())
+            else {
+                continue;
+            };
+            let stored = pipeline::finish_handed_over(handover, build, settings, store)?;
+            finished.push((handover.status.clone(), stored));
+        }
+    }
+    Ok(finished)
 }
 
 /// The environment builds start from: the function's own, less pushbuild's settings and the

@@ -45,6 +45,21 @@ pub enum BooksError {
     Record { key: String, message: String },
 }
 
+/// Whether the sweep leaves `entry` alone because it runs on AWS CodeBuild (its hand-over object
+/// is in the store): the function finishes it from CodeBuild's answer. One a day past its expiry
+/// is closed like any other (CodeBuild cannot be asked, or has forgotten it).
+fn on_codebuild(store: &dyn Store, entry: &Entry, now: DateTime<Utc>) -> Result<bool, BooksError> {
+    if now - entry.expires_at > chrono::Duration::days(1) {
+        return Ok(false);
+    }
+    let Ok(project) = ProjectName::parse(&entry.project) else {
+        return Ok(false);
+    };
+    Ok(store
+        .get(&Layout::new(&project, &entry.build_id).handover())?
+        .is_some())
+}
+
 /// What the sweep says of a queued build that never began.
 pub const NEVER_STARTED: &str = "the build was queued and never began: it was closed when its \
      queued timeout (8 hours) had passed";
@@ -68,6 +83,9 @@ impl Books {
     pub fn sweep(&self, store: &dyn Store, now: DateTime<Utc>) -> Result<Vec<Entry>, BooksError> {
         let mut closed = Vec::new();
         for entry in self.index.expired(now)? {
+            if on_codebuild(store, &entry, now)? {
+                continue;
+            }
             let price = Price {
                 usd_per_minute: entry.price_usd_per_minute,
                 basis: entry.price_basis.clone(),

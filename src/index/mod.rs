@@ -359,6 +359,22 @@ pub trait Index: Send + Sync {
     /// entry and its sums, and the project's counter at least its number. Whether it was added
     /// (false: the index has it already).
     fn add_closed(&self, entry: &Entry) -> Result<bool, IndexError>;
+
+    /// Where `project`'s builds run when not in the function, if somewhere else.
+    fn placement(&self, project: &str) -> Result<Option<Placement>, IndexError>;
+
+    /// Sets where `project`'s builds run (`None`: back in the function).
+    fn set_placement(&self, project: &str, placement: Option<&Placement>)
+    -> Result<(), IndexError>;
+}
+
+/// Where a repository's builds go instead of the function: `codebuild`, since a build of it
+/// timed out there, until `pushbuild placement reset`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Placement {
+    pub compute: String,
+    pub since: DateTime<Utc>,
+    pub reason: String,
 }
 
 /// The first cap that refuses one more minute, given the month's minutes so far: the reason.

@@ -253,3 +253,25 @@ fn a_row_edited_by_hand_is_named_not_guessed() {
         "{message}"
     );
 }
+
+#[test]
+fn a_placement_is_kept_until_it_is_reset() {
+    let (_dir, index) = index();
+    assert_eq!(index.placement("demo").unwrap(), None);
+    let placement = Placement {
+        compute: "codebuild".to_string(),
+        since: DateTime::from_timestamp(1_790_000_000, 0).unwrap(),
+        reason: "build b-1 timed out in the function".to_string(),
+    };
+    index.set_placement("demo", Some(&placement)).unwrap();
+    assert_eq!(index.placement("demo").unwrap(), Some(placement.clone()));
+    assert_eq!(index.placement("other").unwrap(), None);
+    let again = Placement {
+        reason: "build b-2 timed out in the function".to_string(),
+        ..placement
+    };
+    index.set_placement("demo", Some(&again)).unwrap();
+    assert_eq!(index.placement("demo").unwrap(), Some(again));
+    index.set_placement("demo", None).unwrap();
+    assert_eq!(index.placement("demo").unwrap(), None);
+}

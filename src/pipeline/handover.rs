@@ -140,8 +140,14 @@ pub fn hand_over(
     // when it ends.
     let books = &job.settings.books;
     let timeout = to.settings.timeout_minutes;
+    // Its entry expires once CodeBuild's queue and its timeout have surely passed (in billed
+    // minutes: 60 s, shorter only in tests).
+    let held = u32::try_from(QUEUED_TIMEOUT_MINUTES + timeout)
+        .ok()
+        .and_then(|m| job.settings.metering.minute.checked_mul(m))
+        .unwrap_or(Duration::MAX);
     let expires = Utc::now()
-        + chrono::Duration::minutes(i64::try_from(QUEUED_TIMEOUT_MINUTES + timeout).unwrap_or(0))
+        + chrono::Duration::from_std(held).unwrap_or(chrono::Duration::days(2))
         + chrono::Duration::from_std(books.grace).unwrap_or_default();
     if let Some(meter) = meter.as_mut() {
         meter.stop();

@@ -3,10 +3,12 @@
 //! the S3 server, and finishes them from CodeBuild's `Build State Change` events.
 
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
 use crate::codebuild_standin::{CodeBuildStandIn, state_change_event};
+use crate::dynamo_server::DynamoServer;
 use crate::function::{Harness, MINUTE, REPO, builds, sample};
 
 const PROJECT: &str = "pushbuild-overflow";
@@ -282,4 +284,135 @@ fn a_budget_that_cannot_hold_codebuilds_timeout_refuses_the_build_before_it_star
     let id = answer[0]["buildId"].as_str().unwrap();
     let record = h.record(id);
     assert_eq!(record["billed_minutes"], 0);
+}
+
+#[test]
+fn a_build_whose_event_never_comes_is_finished_from_batch_get_builds() {
+    // 50 ms minutes: the hand-over's entry expires after CodeBuild's queue and timeout,
+    // (60 + 5) minutes, and a second of grace.
+    let (_rt, standin, h) = start(
+        &[("ci/buildspec.yml", GOOD.as_bytes())],
+        &[
+            ("PUSHBUILD_CODEBUILD_REPOSITORIES", REPO),
+            ("PUSHBUILD_BILLING_MINUTE_MS", "50"),
+            ("PUSHBUILD_UPLOAD_RESERVE_SECONDS", "1"),
+        ],
+    );
+    let head = h.head();
+    let answer = builds(&h.invoke(sample("codecommit-push.json", &head), MINUTE));
+    assert_eq!(answer[0]["status"], "IN_PROGRESS", "{answer:?}");
+    let id = answer[0]["buildId"].as_str().unwrap().to_string();
+    let (codebuild_id, _) = standin.started().remove(0);
+    standin.set_status(&codebuild_id, "SUCCEEDED");
+    let record_key = format!("builds/{REPO}/{id}/build.json");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    // Any invocation looks; one that builds nothing (a deleted branch) will do.
+    while !h.keys().contains(&record_key) {
+        assert!(
+            Instant::now() < deadline,
+            "the build was never finished from BatchGetBuilds"
+        );
+        let _ = h.invoke(sample("codecommit-branch-deleted.json", &head), MINUTE);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let record = h.record(&id);
+    assert_eq!(record["status"], "SUCCEEDED", "{record}");
+    assert_eq!(record["compute"]["codebuildId"], codebuild_id.as_str());
+    assert!(!h.keys().iter().any(|k| k.starts_with("handover/")));
+}
+
+/// `pushbuild placement ARGS` against the harness's bucket and index table.
+fn placement_cli(h: &Harness, table: &str, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_pushbuild"))
+        .arg("placement")
+        .args(args)
+        .args(["--bucket", &h.bucket(), "--table", table])
+        .envs(h.s3_env())
+        .envs(DynamoServer::shared().env())
+        .output()
+        .expect("pushbuild runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn a_build_that_times_out_in_the_function_starts_again_on_codebuild_until_placement_reset() {
+    let slow = "version: 0.2\nphases:\n  build:\n    commands:\n      - sleep 120\n";
+    let table = DynamoServer::shared().new_table();
+    let (_rt, standin, h) = start(
+        &[
+            ("buildspec.yml", slow.as_bytes()),
+            (
+                "quick.yml",
+                b"version: 0.2\nphases:\n  build:\n    commands:\n      - echo quick\n",
+            ),
+        ],
+        &[
+            ("PUSHBUILD_UPLOAD_RESERVE_SECONDS", "3"),
+            ("PUSHBUILD_INDEX_TABLE", &table),
+        ],
+    );
+    let head = h.head();
+    let event = sample("eventbridge-reference-updated.json", &head);
+    let answer = builds(&h.invoke(event, Duration::from_secs(8)));
+    assert_eq!(answer.len(), 1);
+    assert_eq!(answer[0]["status"], "IN_PROGRESS", "{answer:?}");
+    let new_id = answer[0]["buildId"].as_str().unwrap().to_string();
+    let records: Vec<String> = h
+        .keys()
+        .into_iter()
+        .filter(|k| k.ends_with("/build.json"))
+        .collect();
+    assert_eq!(
+        records.len(),
+        1,
+        "the timed-out build's record: {records:?}"
+    );
+    let old: Value = serde_json::from_slice(&h.object(&records[0])).unwrap();
+    assert_eq!(old["status"], "TIMED_OUT");
+    let old_id = old["build_id"].as_str().unwrap().to_string();
+    assert_ne!(old_id, new_id);
+    let started = standin.started();
+    assert_eq!(started.len(), 1);
+    assert_eq!(
+        var(&started[0].1, "PUSHBUILD_BUILD_ID"),
+        Some(new_id.as_str())
+    );
+    assert!(
+        placement_cli(&h, &table, &["show", REPO]).contains("builds run on codebuild since"),
+        "the placement is in the index"
+    );
+
+    let done = builds(&h.invoke(
+        standin.state_change(&started[0].0, "SUCCEEDED", 200),
+        MINUTE,
+    ));
+    assert_eq!(done[0]["status"], "SUCCEEDED");
+    let record = h.record(&new_id);
+    assert_eq!(record["compute"]["replaces"], old_id.as_str());
+    assert!(
+        record["compute"]["why"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("build {old_id} timed out in the function"))
+    );
+
+    // The next build goes straight to CodeBuild.
+    let next = builds(&h.invoke(json!({"repository": REPO, "sourceVersion": head}), MINUTE));
+    assert_eq!(next[0]["status"], "IN_PROGRESS", "{next:?}");
+    assert_eq!(standin.started().len(), 2);
+
+    // Reset: builds run in the function again.
+    let said = placement_cli(&h, &table, &["reset", REPO]);
+    assert_eq!(said.trim(), format!("{REPO}: builds run in the function"));
+    let fast = builds(&h.invoke(
+        json!({"repository": REPO, "sourceVersion": head, "buildspecOverride": "quick.yml"}),
+        MINUTE,
+    ));
+    assert_eq!(fast[0]["status"], "SUCCEEDED", "{fast:?}");
+    assert_eq!(standin.started().len(), 2, "not handed over");
 }

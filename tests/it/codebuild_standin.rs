@@ -83,6 +83,15 @@ impl CodeBuildStandIn {
         *self.state.unsigned.lock().unwrap()
     }
 
+    /// Sets what `BatchGetBuilds` says of build `id`.
+    pub fn set_status(&self, id: &str, status: &str) {
+        for build in self.state.builds.lock().unwrap().iter_mut() {
+            if build.0 == id {
+                build.2 = status.to_string();
+            }
+        }
+    }
+
     /// The `CodeBuild Build State Change` event of build `id` ending with `status` after
     /// `seconds`, as EventBridge delivers it (times in CodeBuild's `Sep 1, 2017 4:12:29 PM`).
     pub fn state_change(&self, id: &str, status: &str, seconds: i64) -> Value {

@@ -82,6 +82,13 @@ impl Harness {
         self.s3.bucket.clone()
     }
 
+    /// The settings that reach the S3 server (for the command line).
+    pub(crate) fn s3_env(&self) -> Vec<(&'static str, String)> {
+        let mut env = self.s3.env();
+        env.push(("PUSHBUILD_S3_PATH_STYLE", "true".to_string()));
+        env
+    }
+
     pub(crate) fn head(&self) -> String {
         git(self.repo.path(), &["rev-parse", "HEAD"])
     }

@@ -6,6 +6,7 @@
 //! | a build | `PROJECT#<project>` | `BUILD#<build-id>` | the entry; `gsi1pk`/`gsi1sk`; `open_pk` while open |
 //! | a month's sums | `MONTH#<YYYY-MM>` | `SUMS#<repository>` (`SUMS#`: the total) | `minutes`, `builds`, … |
 //! | a claim | `CLAIM#<project>#<sha256 of the key>` | `CLAIM` | `expires_ms`, `ttl` (TTL) |
+//! | a project's placement | `PROJECT#<project>` | `PLACEMENT` | `compute`, `since_ms`, `reason` |
 //!
 //! Two global secondary indexes: `by-month` (`gsi1pk` = `MONTH#<YYYY-MM>`, `gsi1sk` =
 //! `<build-id> <project>`): a month's builds newest first; `open` (`open_pk` = `OPEN`,
@@ -23,7 +24,8 @@ use chrono::{DateTime, Utc};
 use tokio::runtime::Handle;
 
 use super::{
-    Closed, Closing, Entry, Grant, Index, IndexError, Page, State, Sums, refusal, settle, usd_to_e7,
+    Closed, Closing, Entry, Grant, Index, IndexError, Page, Placement, State, Sums, refusal,
+    settle, usd_to_e7,
 };
 use crate::billing::Budget;
 
@@ -32,7 +34,8 @@ mod item;
 mod requests;
 
 use item::{
-    build_error, closed_delta, entry_from_item, get_s, get_u, int, item_from_entry, malformed, n, s,
+    build_error, closed_delta, entry_from_item, get_i, get_s, get_u, int, item_from_entry,
+    malformed, n, s, time,
 };
 
 type Item = HashMap<String, AttributeValue>;
@@ -470,5 +473,60 @@ impl Index for DynamoIndex {
         );
         // Not written: the counter is past this number already.
         self.written(raised).map(|_| true)
+    }
+
+    fn placement(&self, project: &str) -> Result<Option<Placement>, IndexError> {
+        let got = self.block(
+            self.client
+                .get_item()
+                .table_name(&self.table)
+                .key("pk", s(&format!("PROJECT#{project}")))
+                .key("sk", s("PLACEMENT"))
+                .consistent_read(true)
+                .send(),
+        );
+        let got = got.map_err(|err| self.fail(err))?;
+        let Some(item) = got.item() else {
+            return Ok(None);
+        };
+        Ok(Some(Placement {
+            compute: get_s(item, "compute")?,
+            since: time(get_i(item, "since_ms")?)?,
+            reason: get_s(item, "reason")?,
+        }))
+    }
+
+    fn set_placement(
+        &self,
+        project: &str,
+        placement: Option<&Placement>,
+    ) -> Result<(), IndexError> {
+        match placement {
+            Some(p) => self
+                .block(
+                    self.client
+                        .put_item()
+                        .table_name(&self.table)
+                        .item("pk", s(&format!("PROJECT#{project}")))
+                        .item("sk", s("PLACEMENT"))
+                        .item("compute", s(&p.compute))
+                        .item("since_ms", n(p.since.timestamp_millis()))
+                        .item("reason", s(&p.reason))
+                        .send(),
+                )
+                .map(drop)
+                .map_err(|err| self.fail(err)),
+            None => self
+                .block(
+                    self.client
+                        .delete_item()
+                        .table_name(&self.table)
+                        .key("pk", s(&format!("PROJECT#{project}")))
+                        .key("sk", s("PLACEMENT"))
+                        .send(),
+                )
+                .map(drop)
+                .map_err(|err| self.fail(err)),
+        }
     }
 }

@@ -12,7 +12,8 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::{
-    Closed, Closing, Entry, Grant, Index, IndexError, Page, State, Sums, refusal, settle, usd_to_e7,
+    Closed, Closing, Entry, Grant, Index, IndexError, Page, Placement, State, Sums, refusal,
+    settle, usd_to_e7,
 };
 use crate::billing::Budget;
 
@@ -69,6 +70,12 @@ CREATE TABLE IF NOT EXISTS sums (
     cost_e7 INTEGER NOT NULL DEFAULT 0,
     duration_ms INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (month, repository)
+);
+CREATE TABLE IF NOT EXISTS placements (
+    project TEXT PRIMARY KEY,
+    compute TEXT NOT NULL,
+    since_ms INTEGER NOT NULL,
+    reason TEXT NOT NULL
 );
 ";
 
@@ -439,6 +446,55 @@ impl Index for SqliteIndex {
                 params![entry.project, int(entry.number)],
             )?;
             Ok(true)
+        })
+    }
+
+    fn placement(&self, project: &str) -> Result<Option<Placement>, IndexError> {
+        let row = self.read(|c| {
+            c.query_row(
+                "SELECT compute, since_ms, reason FROM placements WHERE project = ?1",
+                params![project],
+                |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, i64>(1)?,
+                        row.get::<_, String>(2)?,
+                    ))
+                },
+            )
+            .optional()
+        })?;
+        row.map(|(compute, since, reason)| {
+            Ok(Placement {
+                compute,
+                since: DateTime::from_timestamp_millis(since).ok_or_else(|| {
+                    IndexError::Malformed {
+                        what: "placement".to_string(),
+                        message: format!("since_ms {since} is not a time"),
+                    }
+                })?,
+                reason,
+            })
+        })
+        .transpose()
+    }
+
+    fn set_placement(
+        &self,
+        project: &str,
+        placement: Option<&Placement>,
+    ) -> Result<(), IndexError> {
+        self.write(|tx| {
+            match placement {
+                Some(p) => tx.execute(
+                    "INSERT INTO placements (project, compute, since_ms, reason) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (project) DO UPDATE SET compute = excluded.compute,
+                         since_ms = excluded.since_ms, reason = excluded.reason",
+                    params![project, p.compute, ms(p.since), p.reason],
+                )?,
+                None => tx.execute("DELETE FROM placements WHERE project = ?1", params![project])?,
+            };
+            Ok(())
         })
     }
 }
