@@ -18,6 +18,7 @@ pub mod http;
 pub mod index;
 pub mod metering;
 pub mod names;
+pub mod pages;
 pub mod pipeline;
 pub mod record;
 pub mod runtimes;

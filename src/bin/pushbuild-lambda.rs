@@ -94,6 +94,8 @@ async fn start() -> Result<ExitCode, String> {
         dispatch: SelfInvoke::from_conf(&sdk, function_name),
         apis: apis.clone(),
         status_context: config.git.status_context.clone(),
+        // The pages need a login on AWS, which is not built yet: not served by the function.
+        pages: None,
     });
     let function = Arc::new(Function {
         source,

@@ -64,7 +64,7 @@ mod server {
     use super::{EXIT_INTERNAL, ServeArgs, bad_input, default_store};
     use crate::executor::log::Echo;
     use crate::function::{self, Function};
-    use crate::http::{FrontDoor, HostClients, LocalQueue, router};
+    use crate::http::{FrontDoor, HostClients, LocalQueue, Pages, router};
     use crate::metering::NullSink;
     use crate::source::HostedSource;
     use crate::store::{LocalStore, Store};
@@ -134,6 +134,10 @@ mod server {
             dispatch: queue,
             apis,
             status_context,
+            pages: Some(Pages {
+                store: store.clone(),
+                budget: books.budget.clone(),
+            }),
         });
         let listener = match tokio::net::TcpListener::bind(args.listen).await {
             Ok(listener) => listener,

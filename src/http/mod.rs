@@ -2,7 +2,7 @@
 //! `pushbuild serve` and on AWS by the function through its Function URL.
 //!
 //! Routes: `POST /webhooks/github`, `POST /webhooks/gitlab`, `POST /webhooks/bitbucket`,
-//! `GET /health`. A webhook is answered as soon as it is
+//! `GET /health`, and the build pages (`pages.rs`: `/`, `/builds/…`, `/billing`, `/download/…`). A webhook is answered as soon as it is
 //! verified, planned and its build handed off ([`Dispatch`]), never after the build runs:
 //! `202` with the builds (`QUEUED` or `SKIPPED`), `200` for a ping or an event that builds
 //! nothing, `401` for a missing or wrong signature (nothing is built or stored), `400` for a body
@@ -11,6 +11,7 @@
 #[cfg(feature = "aws")]
 pub mod lambda;
 mod local;
+mod pages;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -25,6 +26,7 @@ use chrono::Utc;
 use serde_json::{Value, json};
 
 pub use local::LocalQueue;
+pub use pages::Pages;
 
 use crate::function::claim;
 use crate::index::{Entry, Index};
@@ -67,6 +69,9 @@ pub struct FrontDoor<D> {
     pub apis: Vec<(Host, Arc<dyn HostApi>)>,
     /// The commit status's context template, for refused builds.
     pub status_context: String,
+    /// The build pages, where they are served (`pushbuild serve`); `None`: the pages' routes
+    /// answer 404.
+    pub pages: Option<Pages>,
 }
 
 impl<D> FrontDoor<D> {
@@ -126,6 +131,10 @@ impl HostClients {
 pub fn router<D: Dispatch>(front: Arc<FrontDoor<D>>) -> Router {
     Router::new()
         .route("/health", get(health))
+        .route("/", get(pages::list::<D>))
+        .route("/builds/{*path}", get(pages::build::<D>))
+        .route("/billing", get(pages::billing::<D>))
+        .route("/download/{*key}", get(pages::download::<D>))
         .route("/webhooks/github", post(webhook::<D, GitHubRoute>))
         .route("/webhooks/gitlab", post(webhook::<D, GitLabRoute>))
         .route("/webhooks/bitbucket", post(webhook::<D, BitbucketRoute>))

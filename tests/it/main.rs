@@ -23,6 +23,7 @@ mod hostile;
 mod images;
 mod loopback;
 mod mutate;
+mod pages;
 mod properties;
 mod runtime_api;
 mod s3;

@@ -1,0 +1,299 @@
+//! The build pages' routes: `GET /` (the builds, newest first, 50 a page, filtered by
+//! repository, branch and status), `GET /builds/<project>/<build-id>`, `GET /billing?month=`,
+//! and `GET /download/<key>` (an artifact or log from the store). Lists come from the index, one
+//! build's page from its objects, so drawing `/` does not grow with the number of builds.
+//!
+//! Served where [`FrontDoor::pages`] is set: by `pushbuild serve` (loopback, the local store).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+
+use super::{Dispatch, FrontDoor};
+use crate::billing::Budget;
+use crate::index::{Entry, Index, month_of};
+use crate::names::ProjectName;
+use crate::pages::{self, Download, Filters};
+use crate::record::BuildRecord;
+use crate::store::{Layout, Store};
+
+/// What the pages read besides the index.
+pub struct Pages {
+    pub store: Arc<dyn Store>,
+    /// The caps, for the billing chart's line.
+    pub budget: Budget,
+}
+
+/// Builds on a page of the list.
+pub const PAGE_SIZE: usize = 50;
+
+fn html(status: StatusCode, body: String) -> Response {
+    (
+        status,
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+fn not_found(what: &str) -> Response {
+    html(
+        StatusCode::NOT_FOUND,
+        pages::page(
+            "Not found",
+            &format!("<h1>Not found</h1><p>{}</p>", pages::escape(what)),
+        ),
+    )
+}
+
+fn failed(err: impl std::fmt::Display) -> Response {
+    html(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        pages::page(
+            "Error",
+            &format!("<h1>Error</h1><p>{}</p>", pages::escape(&err.to_string())),
+        ),
+    )
+}
+
+/// The query's parameters (`+` and `%XX` decoded); blank ones dropped.
+fn params(query: Option<&str>) -> HashMap<String, String> {
+    let decode = |text: &str| {
+        let bytes = text.replace('+', " ").into_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i] == b'%' && i + 2 < bytes.len() {
+                if let Ok(b) =
+                    u8::from_str_radix(&String::from_utf8_lossy(&bytes[i + 1..i + 3]), 16)
+                {
+                    out.push(b);
+                    i += 3;
+                    continue;
+                }
+            }
+            out.push(bytes[i]);
+            i += 1;
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    query
+        .unwrap_or("")
+        .split('&')
+        .filter_map(|pair| pair.split_once('=').or(Some((pair, ""))))
+        .map(|(k, v)| (decode(k), decode(v).trim().to_string()))
+        .filter(|(k, v)| !k.is_empty() && !v.is_empty())
+        .collect()
+}
+
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    tokio::task::spawn_blocking(work).await.ok()
+}
+
+/// `GET /`.
+pub(super) async fn list<D: Dispatch>(
+    State(front): State<Arc<FrontDoor<D>>>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    if front.pages.is_none() {
+        return not_found("pages are not served here");
+    }
+    let params = params(query.as_deref());
+    let filters = Filters {
+        repository: params.get("repository").cloned(),
+        branch: params.get("branch").cloned(),
+        status: params.get("status").map(|s| s.to_ascii_uppercase()),
+    };
+    let after = params.get("after").cloned();
+    let month = params
+        .get("month")
+        .cloned()
+        .unwrap_or_else(|| month_of(Utc::now()));
+    let index = front.index.clone();
+    let query_filters = filters.clone();
+    let page = blocking(move || {
+        let page = match &query_filters.repository {
+            Some(repository) => index.project_builds(repository, after.as_deref(), PAGE_SIZE),
+            None => index.month_builds(&month, after.as_deref(), PAGE_SIZE),
+        }?;
+        let entries: Vec<Entry> = page
+            .entries
+            .into_iter()
+            .filter(|e| query_filters.keep(e))
+            .collect();
+        Ok::<_, crate::index::IndexError>((entries, page.next))
+    })
+    .await;
+    match page {
+        Some(Ok((entries, next))) => html(
+            StatusCode::OK,
+            pages::list_page(&entries, &filters, next.as_deref()),
+        ),
+        Some(Err(err)) => failed(err),
+        None => failed("the page could not be drawn"),
+    }
+}
+
+/// `GET /builds/<project>/<build-id>`.
+pub(super) async fn build<D: Dispatch>(
+    State(front): State<Arc<FrontDoor<D>>>,
+    Path(path): Path<String>,
+) -> Response {
+    let Some(pages) = &front.pages else {
+        return not_found("pages are not served here");
+    };
+    let Some((project, build_id)) = path.trim_matches('/').rsplit_once('/') else {
+        return not_found("no such build");
+    };
+    let Ok(project) = ProjectName::parse(project) else {
+        return not_found("no such build");
+    };
+    let (store, index, build_id) = (
+        pages.store.clone(),
+        front.index.clone(),
+        build_id.to_string(),
+    );
+    let drawn = blocking(move || draw_build(&*store, &*index, &project, &build_id)).await;
+    match drawn {
+        Some(Ok(Some(body))) => html(StatusCode::OK, body),
+        Some(Ok(None)) => not_found("no such build"),
+        Some(Err(err)) => failed(err),
+        None => failed("the page could not be drawn"),
+    }
+}
+
+fn draw_build(
+    store: &dyn Store,
+    index: &dyn Index,
+    project: &ProjectName,
+    build_id: &str,
+) -> Result<Option<String>, Box<dyn std::error::Error + Send + Sync>> {
+    let layout = Layout::new(project, build_id);
+    let log = store
+        .get(&layout.log())?
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
+    let Some(record) = store.get(&layout.record())? else {
+        // Not ended: its entry, and its log if one is there.
+        return Ok(index
+            .entry(project.as_str(), build_id)?
+            .map(|entry| pages::running_page(&entry, log.as_deref())));
+    };
+    let record: BuildRecord = serde_json::from_slice(&record)?;
+    let downloads: Vec<Download> = record
+        .artifacts
+        .iter()
+        .filter_map(|a| {
+            let key = store_key(store, &a.uri)?;
+            Some(Download {
+                name: a.name.clone(),
+                href: format!("/download/{key}"),
+                size: a.size,
+            })
+        })
+        .collect();
+    Ok(Some(pages::build_page(
+        &record,
+        log.as_deref().unwrap_or(""),
+        &downloads,
+    )))
+}
+
+/// The store's key of an object it named `uri`.
+fn store_key(store: &dyn Store, uri: &str) -> Option<String> {
+    let base = store.uri("");
+    uri.strip_prefix(&base).map(str::to_string)
+}
+
+/// `GET /download/<key>`: an artifact or a log (keys under `artifacts/` and `builds/` only).
+pub(super) async fn download<D: Dispatch>(
+    State(front): State<Arc<FrontDoor<D>>>,
+    Path(key): Path<String>,
+) -> Response {
+    let Some(pages) = &front.pages else {
+        return not_found("pages are not served here");
+    };
+    if !(key.starts_with("artifacts/") || key.starts_with("builds/"))
+        || key.split('/').any(|part| part == ".." || part == ".")
+    {
+        return not_found("no such object");
+    }
+    let (store, wanted) = (pages.store.clone(), key.clone());
+    match blocking(move || store.get(&wanted)).await {
+        Some(Ok(Some(bytes))) => {
+            let name = key
+                .rsplit('/')
+                .next()
+                .unwrap_or("download")
+                .replace('"', "");
+            (
+                StatusCode::OK,
+                [
+                    (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+                    (
+                        header::CONTENT_DISPOSITION,
+                        format!("attachment; filename=\"{name}\""),
+                    ),
+                ],
+                bytes,
+            )
+                .into_response()
+        }
+        Some(Ok(None)) => not_found("no such object"),
+        Some(Err(err)) => failed(err),
+        None => failed("the object could not be read"),
+    }
+}
+
+/// `GET /billing?month=YYYY-MM` (default: this month).
+pub(super) async fn billing<D: Dispatch>(
+    State(front): State<Arc<FrontDoor<D>>>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let Some(pages) = &front.pages else {
+        return not_found("pages are not served here");
+    };
+    let month = params(query.as_deref())
+        .get("month")
+        .cloned()
+        .unwrap_or_else(|| month_of(Utc::now()));
+    if chrono::NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d").is_err() {
+        return html(
+            StatusCode::BAD_REQUEST,
+            pages::page(
+                "Billing",
+                "<h1>Billing</h1><p>month: expected YYYY-MM, such as 2026-11</p>",
+            ),
+        );
+    }
+    let (index, cap) = (front.index.clone(), pages.budget.monthly_minutes);
+    let drawn = blocking(move || {
+        let sums = index.month_sums(&month)?;
+        // The chart reads the month's entries, a page at a time: it grows with the month's
+        // builds, not with all of them.
+        let mut entries = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = index.month_builds(&month, after.as_deref(), 500)?;
+            entries.extend(page.entries);
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        let days = pages::minutes_per_day(&entries);
+        Ok::<_, crate::index::IndexError>(pages::billing_page(&month, &sums, &days, cap))
+    })
+    .await;
+    match drawn {
+        Some(Ok(body)) => html(StatusCode::OK, body),
+        Some(Err(err)) => failed(err),
+        None => failed("the page could not be drawn"),
+    }
+}

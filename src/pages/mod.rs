@@ -1,0 +1,440 @@
+//! Build pages: server-rendered HTML for the list of builds, one build (its phases as a
+//! timeline, its log with a link to each phase and the failing command marked, its artifacts,
+//! variables and cost) and the month's billing with a chart of billed minutes per day (SVG,
+//! drawn here). Plain HTML and a small stylesheet in the page: no script, no request to any
+//! other host, readable on a phone.
+//!
+//! These functions only render; `http::pages` reads the index and the store.
+
+mod chart;
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use chrono::{DateTime, Utc};
+
+pub use chart::{DayMinutes, chart_svg};
+
+use crate::index::{Entry, State, Sums};
+use crate::record::BuildRecord;
+
+/// `text` safe inside HTML text and attribute values.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A query-string value.
+pub fn encode(text: &str) -> String {
+    let mut out = String::new();
+    for b in text.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                out.push(b as char)
+            }
+            _ => {
+                let _ = write!(out, "%{b:02X}");
+            }
+        }
+    }
+    out
+}
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:0;color:#1d2125}\
+header{background:#24292f;color:#fff;padding:.6em 1em;display:flex;gap:1em;flex-wrap:wrap;align-items:center}\
+header a{color:#fff;text-decoration:none}main{padding:1em;max-width:80em}\
+table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.3em .5em;border-bottom:1px solid #d0d7de;white-space:nowrap}\
+.wrap{overflow-x:auto}.s{font-weight:600}.SUCCEEDED{color:#1a7f37}.FAILED,.TIMED_OUT{color:#cf222e}\
+.IN_PROGRESS,.QUEUED{color:#9a6700}.SKIPPED{color:#57606a}\
+pre{background:#f6f8fa;padding:.5em;overflow-x:auto;font-size:.85em;line-height:1.35}\
+pre .fail{background:#ffebe9;color:#82071e;font-weight:600;display:inline-block;width:100%}\
+.timeline{display:flex;height:1.4em;border:1px solid #d0d7de;margin:.5em 0}.timeline span{display:block;overflow:hidden;font-size:.7em;color:#fff;padding:0 .2em}\
+.bar-SUCCEEDED{background:#2da44e}.bar-FAILED,.bar-TIMED_OUT{background:#cf222e}\
+form.filters{display:flex;gap:.5em;flex-wrap:wrap;margin-bottom:1em}";
+
+/// A whole page: `title`, then `body`.
+pub fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{} · pushbuild</title><style>{STYLE}</style></head><body>\
+         <header><a href=\"/\"><b>pushbuild</b></a><a href=\"/\">Builds</a>\
+         <a href=\"/billing\">Billing</a></header><main>{body}</main></body></html>\n",
+        escape(title)
+    )
+}
+
+/// The list's filters, as the query gave them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filters {
+    pub repository: Option<String>,
+    pub branch: Option<String>,
+    pub status: Option<String>,
+}
+
+impl Filters {
+    /// Whether `entry` passes the branch and status filters (the repository one chooses the
+    /// index query).
+    pub fn keep(&self, entry: &Entry) -> bool {
+        let branch_ok = self.branch.as_deref().is_none_or(|b| {
+            entry
+                .reference
+                .as_deref()
+                .is_some_and(|r| r == b || r.strip_prefix("refs/heads/") == Some(b))
+        });
+        let status_ok = self
+            .status
+            .as_deref()
+            .is_none_or(|s| entry.state.as_str() == s);
+        branch_ok && status_ok
+    }
+
+    fn query(&self) -> String {
+        let mut parts = Vec::new();
+        for (name, value) in [
+            ("repository", &self.repository),
+            ("branch", &self.branch),
+            ("status", &self.status),
+        ] {
+            if let Some(value) = value {
+                parts.push(format!("{name}={}", encode(value)));
+            }
+        }
+        parts.join("&")
+    }
+}
+
+/// The link to a build's page.
+pub fn build_href(project: &str, build_id: &str) -> String {
+    format!("/builds/{}/{}", encode(project), encode(build_id))
+}
+
+fn short_ref(reference: Option<&str>) -> &str {
+    let Some(r) = reference else { return "" };
+    r.strip_prefix("refs/heads/")
+        .or_else(|| r.strip_prefix("refs/tags/"))
+        .unwrap_or(r)
+}
+
+fn duration_text(ms: u64) -> String {
+    let seconds = ms / 1000;
+    if seconds >= 60 {
+        format!("{}m {:02}s", seconds / 60, seconds % 60)
+    } else {
+        format!("{:.1}s", ms as f64 / 1000.0)
+    }
+}
+
+fn time_text(time: DateTime<Utc>) -> String {
+    time.format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+/// `/`: builds newest first, with the filters and the next page's link.
+pub fn list_page(entries: &[Entry], filters: &Filters, next: Option<&str>) -> String {
+    let mut body =
+        String::from("<h1>Builds</h1><form class=\"filters\" method=\"get\" action=\"/\">");
+    for (name, value, hint) in [
+        ("repository", &filters.repository, "repository"),
+        ("branch", &filters.branch, "branch"),
+    ] {
+        let _ = write!(
+            body,
+            "<input name=\"{name}\" placeholder=\"{hint}\" value=\"{}\">",
+            escape(value.as_deref().unwrap_or(""))
+        );
+    }
+    body.push_str("<select name=\"status\"><option value=\"\">any status</option>");
+    for state in [
+        State::Succeeded,
+        State::Failed,
+        State::TimedOut,
+        State::InProgress,
+        State::Queued,
+        State::Skipped,
+    ] {
+        let selected = if filters.status.as_deref() == Some(state.as_str()) {
+            " selected"
+        } else {
+            ""
+        };
+        let _ = write!(body, "<option{selected}>{}</option>", state.as_str());
+    }
+    body.push_str("</select><button>Filter</button></form>");
+    if entries.is_empty() {
+        body.push_str("<p id=\"empty\">No builds.</p>");
+    } else {
+        body.push_str(
+            "<div class=\"wrap\"><table id=\"builds\"><thead><tr><th>Status</th><th>Repository</th>\
+             <th>Ref</th><th>Commit</th><th>Initiator</th><th>Start</th><th>Duration</th>\
+             <th>Billed</th></tr></thead><tbody>",
+        );
+        for e in entries {
+            let href = build_href(&e.project, &e.build_id);
+            let state = e.state.as_str();
+            let commit = e.commit.as_deref().map_or("", |c| &c[..c.len().min(8)]);
+            let _ = write!(
+                body,
+                "<tr class=\"build\" data-build=\"{}\"><td><a class=\"s {state}\" href=\"{href}\">{state}</a></td>\
+                 <td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td>\
+                 <td>{}</td></tr>",
+                escape(&e.build_id),
+                escape(&e.project),
+                escape(short_ref(e.reference.as_deref())),
+                escape(commit),
+                escape(&e.initiator),
+                time_text(e.start_time),
+                if e.state.is_open() {
+                    String::new()
+                } else {
+                    duration_text(e.duration_ms)
+                },
+                e.billed_minutes.max(if e.state.is_open() {
+                    e.reserved_minutes
+                } else {
+                    0
+                })
+            );
+        }
+        body.push_str("</tbody></table></div>");
+    }
+    if let Some(next) = next {
+        let query = filters.query();
+        let sep = if query.is_empty() { "" } else { "&" };
+        let _ = write!(
+            body,
+            "<p><a id=\"next\" href=\"/?{query}{sep}after={}\">Older builds</a></p>",
+            encode(next)
+        );
+    }
+    page("Builds", &body)
+}
+
+/// One artifact's download link and size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Download {
+    pub name: String,
+    pub href: String,
+    pub size: u64,
+}
+
+/// `/builds/<project>/<build-id>` of a build that has ended: its record and log.
+pub fn build_page(record: &BuildRecord, log: &str, downloads: &[Download]) -> String {
+    let status = record.status.as_str();
+    let mut body = format!(
+        "<h1>{} <span class=\"s {status}\" id=\"status\">{status}</span></h1>",
+        escape(&format!("{} #{}", record.repository, record.build_number))
+    );
+    let _ = write!(
+        body,
+        "<p>Build <code>{}</code> of <code>{}</code> at <code>{}</code>, started by {} at {}; \
+         {} , {} billed minute(s), ${:.4}.</p>",
+        escape(&record.build_id),
+        escape(short_ref(record.reference.as_deref())),
+        escape(
+            &record
+                .commit
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default()
+        ),
+        escape(&record.initiator),
+        time_text(record.start_time),
+        duration_text(record.duration_ms),
+        record.billed_minutes,
+        record.cost.cost_usd
+    );
+    if let Some(reason) = &record.skip_reason {
+        let _ = write!(body, "<p>Skipped: {}</p>", escape(reason));
+    }
+    if let Some(compute) = &record.compute {
+        let _ = write!(
+            body,
+            "<p>Ran on AWS CodeBuild ({}) as <code>{}</code>: {}</p>",
+            escape(&compute.compute_type),
+            escape(&compute.codebuild_id),
+            escape(&compute.why)
+        );
+    }
+    // The phases: a timeline, then a table.
+    let total: u64 = record
+        .phases
+        .iter()
+        .map(|p| p.duration_ms)
+        .sum::<u64>()
+        .max(1);
+    body.push_str("<h2>Phases</h2><div class=\"timeline\" id=\"timeline\">");
+    for phase in &record.phases {
+        let width = (phase.duration_ms as f64 * 100.0 / total as f64).max(0.5);
+        let _ = write!(
+            body,
+            "<span class=\"bar-{}\" style=\"width:{width:.2}%\" title=\"{} {} {}\">{}</span>",
+            phase.status,
+            escape(&phase.phase),
+            phase.status,
+            duration_text(phase.duration_ms),
+            escape(&phase.phase)
+        );
+    }
+    body.push_str("</div><div class=\"wrap\"><table id=\"phases\"><tbody>");
+    for phase in &record.phases {
+        let _ = write!(
+            body,
+            "<tr class=\"phase\"><td><a href=\"#phase-{0}\">{0}</a></td><td class=\"s {1}\">{1}</td>\
+             <td>{2}</td><td>{3}</td></tr>",
+            escape(&phase.phase),
+            phase.status,
+            duration_text(phase.duration_ms),
+            escape(
+                &phase
+                    .context
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default()
+            )
+        );
+    }
+    body.push_str("</tbody></table></div>");
+    if !downloads.is_empty() {
+        body.push_str("<h2>Artifacts</h2><ul id=\"artifacts\">");
+        for d in downloads {
+            let _ = write!(
+                body,
+                "<li><a href=\"{}\">{}</a> ({} bytes)</li>",
+                escape(&d.href),
+                escape(&d.name),
+                d.size
+            );
+        }
+        body.push_str("</ul>");
+    }
+    if !record.exported_variables.is_empty() {
+        body.push_str("<h2>Exported variables</h2><table id=\"variables\"><tbody>");
+        for (name, value) in &record.exported_variables {
+            let _ = write!(
+                body,
+                "<tr><td><code>{}</code></td><td><code>{}</code></td></tr>",
+                escape(name),
+                escape(value)
+            );
+        }
+        body.push_str("</tbody></table>");
+    }
+    body.push_str("<h2>Log</h2>");
+    body.push_str(&log_html(log));
+    page(
+        &format!("{} #{}", record.repository, record.build_number),
+        &body,
+    )
+}
+
+/// `/builds/<project>/<build-id>` of a build that has not ended: its entry.
+pub fn running_page(entry: &Entry, log: Option<&str>) -> String {
+    let state = entry.state.as_str();
+    let mut body = format!(
+        "<h1>{} <span class=\"s {state}\" id=\"status\">{state}</span></h1>\
+         <p>Build <code>{}</code>, started by {} at {}; {} minute(s) reserved so far.</p>",
+        escape(&format!("{} #{}", entry.project, entry.number)),
+        escape(&entry.build_id),
+        escape(&entry.initiator),
+        time_text(entry.start_time),
+        entry.reserved_minutes
+    );
+    if let Some(log) = log {
+        body.push_str("<h2>Log so far</h2>");
+        body.push_str(&log_html(log));
+    }
+    page(&format!("{} #{}", entry.project, entry.number), &body)
+}
+
+/// The log as HTML: each line, each phase's first line an anchor, the failing command marked.
+pub fn log_html(log: &str) -> String {
+    let mut out = String::from("<pre id=\"log\">");
+    for line in log.lines() {
+        let text = escape(line);
+        if let Some(phase) = line
+            .split_once("Entering phase ")
+            .map(|(_, p)| p.trim())
+            .filter(|p| line.starts_with("[Container]") && !p.is_empty())
+        {
+            let _ = writeln!(out, "<span id=\"phase-{}\">{text}</span>", escape(phase));
+        } else if line.starts_with("[Container]")
+            && line.contains("Command did not exit successfully")
+        {
+            let _ = writeln!(out, "<span class=\"fail\">{text}</span>");
+        } else {
+            out.push_str(&text);
+            out.push('\n');
+        }
+    }
+    out.push_str("</pre>");
+    out
+}
+
+/// `/billing?month=YYYY-MM`: the month's sums per repository and the chart.
+pub fn billing_page(month: &str, sums: &[Sums], days: &[DayMinutes], cap: Option<u64>) -> String {
+    let mut body = format!("<h1>Billing, {}</h1>", escape(month));
+    body.push_str(&chart_svg(month, days, cap));
+    body.push_str(
+        "<div class=\"wrap\"><table id=\"sums\"><thead><tr><th>Repository</th><th>Builds</th>\
+         <th>Failures</th><th>Skipped</th><th>Billed minutes</th><th>Cost (USD)</th></tr></thead><tbody>",
+    );
+    let mut rows: Vec<&Sums> = sums.iter().filter(|s| !s.repository.is_empty()).collect();
+    rows.sort_by(|a, b| a.repository.cmp(&b.repository));
+    rows.extend(sums.iter().filter(|s| s.repository.is_empty()));
+    for s in rows {
+        let name = if s.repository.is_empty() {
+            "<b>Total</b>".to_string()
+        } else {
+            escape(&s.repository)
+        };
+        let _ = write!(
+            body,
+            "<tr><td>{name}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.4}</td></tr>",
+            s.builds,
+            s.failures,
+            s.skipped,
+            s.minutes,
+            s.cost_e7 as f64 / 1e7
+        );
+    }
+    body.push_str("</tbody></table></div>");
+    page(&format!("Billing {month}"), &body)
+}
+
+/// Billed minutes per day and repository, from a month's entries.
+pub fn minutes_per_day(entries: &[Entry]) -> Vec<DayMinutes> {
+    let mut days: BTreeMap<(u32, String), u64> = BTreeMap::new();
+    for e in entries {
+        use chrono::Datelike;
+        let minutes = if e.state.is_open() {
+            e.reserved_minutes
+        } else {
+            e.billed_minutes
+        };
+        if minutes > 0 {
+            *days
+                .entry((e.start_time.day(), e.project.clone()))
+                .or_default() += minutes;
+        }
+    }
+    days.into_iter()
+        .map(|((day, repository), minutes)| DayMinutes {
+            day,
+            repository,
+            minutes,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;
