@@ -122,6 +122,7 @@ pub(super) fn run(args: &RunArgs) -> ExitCode {
         temp_root: std::env::temp_dir(),
         base_env: std::env::vars().collect(),
         runtimes: None,
+        live_log: None,
         books,
     };
     let ready = Ready {

@@ -33,6 +33,10 @@ pub(super) struct ServeArgs {
     #[arg(long, default_value_t = 3600,
           value_parser = clap::value_parser!(u64).range(1..=super::MAX_BUILD_TIMEOUT_SECS))]
     timeout: u64,
+    /// A token the build pages ask for (a login form, then a session cookie). Without it the
+    /// pages are open on a loopback address and not served on any other.
+    #[arg(long, env = "PUSHBUILD_UI_TOKEN", hide_env_values = true)]
+    token: Option<String>,
 }
 
 #[cfg(not(feature = "server"))]
@@ -62,12 +66,32 @@ mod server {
     use std::time::Duration;
 
     use super::{EXIT_INTERNAL, ServeArgs, bad_input, default_store};
+    use crate::billing::Budget;
     use crate::executor::log::Echo;
     use crate::function::{self, Function};
-    use crate::http::{FrontDoor, HostClients, LocalQueue, Pages, router};
+    use crate::http::{FrontDoor, HostClients, LocalQueue, Login, Pages, router};
     use crate::metering::NullSink;
+    use crate::secret::Secret;
     use crate::source::HostedSource;
     use crate::store::{LocalStore, Store};
+
+    /// The pages: behind a login with `--token`, open on a loopback address without it, and
+    /// not served otherwise.
+    fn pages(args: &ServeArgs, store: Arc<dyn Store>, budget: Budget) -> Option<Pages> {
+        let login = args
+            .token
+            .as_deref()
+            .filter(|t| !t.trim().is_empty())
+            .map(|token| Login::new(Secret::new(token), false));
+        if login.is_none() && !args.listen.ip().is_loopback() {
+            eprintln!(
+                "pushbuild serve: the build pages are not served on {} without --token",
+                args.listen
+            );
+            return None;
+        }
+        Some(Pages::new(store, budget, login))
+    }
 
     pub(super) async fn run(args: &ServeArgs) -> ExitCode {
         let work_dir = std::env::var("PUSHBUILD_WORK_DIR")
@@ -134,10 +158,7 @@ mod server {
             dispatch: queue,
             apis,
             status_context,
-            pages: Some(Pages {
-                store: store.clone(),
-                budget: books.budget.clone(),
-            }),
+            pages: pages(args, store.clone(), books.budget.clone()),
         });
         let listener = match tokio::net::TcpListener::bind(args.listen).await {
             Ok(listener) => listener,

@@ -64,6 +64,9 @@ pub struct Config {
     /// `PUSHBUILD_CODECOMMIT_GIT_URL`: the git endpoint's base URL (default
     /// `https://git-codecommit.<region>.amazonaws.com`).
     pub codecommit_git_url: Option<String>,
+    /// `PUSHBUILD_LIVE_LOG_SECONDS`: how often a running build's log so far goes to the store
+    /// for its page (default 5; 0: never; at most 300).
+    pub live_log: Option<Duration>,
     /// Builds that run on AWS CodeBuild (`PUSHBUILD_CODEBUILD_*`).
     pub codebuild: CodeBuildSettings,
     /// `PUSHBUILD_INDEX_TABLE`: the DynamoDB table of the index (required by the function;
@@ -93,8 +96,9 @@ pub struct GitSettings {
     /// `PUSHBUILD_STATUS_CONTEXT`: the commit status's context, a template (default
     /// `pushbuild`).
     pub status_context: String,
-    /// `PUSHBUILD_STATUS_TARGET_URL`: the commit status's link, a template (default: on AWS,
-    /// the S3 console page of the build's log).
+    /// `PUSHBUILD_STATUS_TARGET_URL`: the commit status's link, a template (default: the
+    /// build's page under `PUSHBUILD_PUBLIC_URL` when that is set; else, on AWS, the S3
+    /// console page of the build's log).
     pub status_target_url: Option<String>,
 }
 
@@ -128,6 +132,8 @@ fn found_part(found: &Option<String>) -> String {
 
 /// The settings' defaults.
 pub const DEFAULT_BUILDSPEC: &str = "buildspec.yml";
+/// How often a running build's log goes to the store, by default (seconds).
+const DEFAULT_LIVE_LOG_SECONDS: u64 = 5;
 pub const DEFAULT_UPLOAD_RESERVE_SECONDS: u64 = 30;
 pub const DEFAULT_SOURCE_CONCURRENCY: usize = 32;
 pub const DEFAULT_WORK_DIR: &str = "/tmp/pushbuild";
@@ -271,6 +277,11 @@ impl Config {
             git,
             codecommit_git: flag(&vars, "PUSHBUILD_CODECOMMIT_GIT", true)?,
             codecommit_git_url: vars.get("PUSHBUILD_CODECOMMIT_GIT_URL"),
+            live_log: match vars.number("PUSHBUILD_LIVE_LOG_SECONDS", 0, 300)? {
+                Some(0) => None,
+                Some(seconds) => Some(Duration::from_secs(seconds)),
+                None => Some(Duration::from_secs(DEFAULT_LIVE_LOG_SECONDS)),
+            },
             codebuild: codebuild::settings(&vars)?,
             index_table: index_table(&vars)?,
             secrets_arn: vars.get("PUSHBUILD_SECRETS_ARN"),

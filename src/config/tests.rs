@@ -41,6 +41,7 @@ fn defaults() {
             codecommit_git: true,
             codecommit_git_url: None,
             codebuild: Default::default(),
+            live_log: Some(Duration::from_secs(5)),
             index_table: None,
             source_concurrency: 32,
             s3_path_style: false,
@@ -455,4 +456,25 @@ fn codebuild_settings_are_read_and_checked() {
         "opt/runtimes",
         "PUSHBUILD_RUNTIMES_DIR: expected an absolute path, found \"opt/runtimes\"",
     );
+}
+
+#[test]
+fn the_status_link_defaults_to_the_builds_page_under_the_public_url() {
+    let config = ok(&[("PUSHBUILD_PUBLIC_URL", "https://ci.example.com/")]);
+    assert_eq!(
+        config.git.status_target_url.as_deref(),
+        Some("https://ci.example.com/builds/${PUSHBUILD_PROJECT}/${PUSHBUILD_BUILD_ID}")
+    );
+    let config = ok(&[
+        ("PUSHBUILD_PUBLIC_URL", "https://ci.example.com"),
+        (
+            "PUSHBUILD_STATUS_TARGET_URL",
+            "https://elsewhere/${PUSHBUILD_BUILD_ID}",
+        ),
+    ]);
+    assert_eq!(
+        config.git.status_target_url.as_deref(),
+        Some("https://elsewhere/${PUSHBUILD_BUILD_ID}")
+    );
+    assert!(read(&[("PUSHBUILD_PUBLIC_URL", "ci.example.com")]).is_err());
 }

@@ -100,8 +100,22 @@ pub(super) fn git_settings(vars: &Vars) -> Result<GitSettings, ConfigError> {
         status_context: vars
             .get("PUSHBUILD_STATUS_CONTEXT")
             .unwrap_or_else(|| DEFAULT_STATUS_CONTEXT.to_string()),
-        status_target_url: vars.get("PUSHBUILD_STATUS_TARGET_URL"),
+        // The build's page, when the pages' address is known.
+        status_target_url: match vars.get("PUSHBUILD_STATUS_TARGET_URL") {
+            Some(template) => Some(template),
+            None => url_opt(vars, "PUSHBUILD_PUBLIC_URL")?.map(|base| {
+                format!("{base}/builds/${{PUSHBUILD_PROJECT}}/${{PUSHBUILD_BUILD_ID}}")
+            }),
+        },
     })
+}
+
+/// An optional `http://` or `https://` URL, without a trailing `/`.
+fn url_opt(vars: &Vars, name: &'static str) -> Result<Option<String>, ConfigError> {
+    match vars.get(name) {
+        Some(_) => url(vars, name, "").map(Some),
+        None => Ok(None),
+    }
 }
 
 /// An `http://` or `https://` URL, without a trailing `/`.

@@ -534,6 +534,7 @@ impl<S: Source> Function<S> {
             temp_root: self.config.work_dir.join("tmp"),
             base_env: self.base_env.clone(),
             runtimes: self.runtimes.clone(),
+            live_log: self.config.live_log,
             books: self.books.clone(),
         }
     }

@@ -11,6 +11,7 @@
 #[cfg(feature = "aws")]
 pub mod lambda;
 mod local;
+mod login;
 mod pages;
 
 use std::future::Future;
@@ -26,6 +27,7 @@ use chrono::Utc;
 use serde_json::{Value, json};
 
 pub use local::LocalQueue;
+pub use login::Login;
 pub use pages::Pages;
 
 use crate::function::claim;
@@ -129,12 +131,25 @@ impl HostClients {
 
 /// The routes, over `front`.
 pub fn router<D: Dispatch>(front: Arc<FrontDoor<D>>) -> Router {
-    Router::new()
-        .route("/health", get(health))
+    // The pages, behind the login when there is one.
+    let pages = Router::new()
         .route("/", get(pages::list::<D>))
         .route("/builds/{*path}", get(pages::build::<D>))
         .route("/billing", get(pages::billing::<D>))
         .route("/download/{*key}", get(pages::download::<D>))
+        .route("/live/{*path}", get(pages::live::<D>))
+        .route(
+            "/build-now",
+            get(pages::build_now_form::<D>).post(pages::build_now::<D>),
+        )
+        .route_layer(axum::middleware::from_fn_with_state(
+            front.clone(),
+            login::require::<D>,
+        ));
+    Router::new()
+        .merge(pages)
+        .route("/login", get(login::form::<D>).post(login::submit::<D>))
+        .route("/health", get(health))
         .route("/webhooks/github", post(webhook::<D, GitHubRoute>))
         .route("/webhooks/gitlab", post(webhook::<D, GitLabRoute>))
         .route("/webhooks/bitbucket", post(webhook::<D, BitbucketRoute>))

@@ -8,24 +8,42 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 
 use super::{Dispatch, FrontDoor};
 use crate::billing::Budget;
 use crate::index::{Entry, Index, month_of};
-use crate::names::ProjectName;
+use crate::names::{ProjectName, SourceVersion};
 use crate::pages::{self, Download, Filters};
 use crate::record::BuildRecord;
 use crate::store::{Layout, Store};
+use crate::trigger::BuildTarget;
 
 /// What the pages read besides the index.
 pub struct Pages {
     pub store: Arc<dyn Store>,
     /// The caps, for the billing chart's line.
     pub budget: Budget,
+    /// The token every "Build now" form carries (random per process): a form posted from
+    /// another site does not have it.
+    pub form_token: String,
+    /// The login every page needs, when one is set.
+    pub login: Option<super::Login>,
+}
+
+impl Pages {
+    pub fn new(store: Arc<dyn Store>, budget: Budget, login: Option<super::Login>) -> Pages {
+        Pages {
+            store,
+            budget,
+            form_token: uuid::Uuid::new_v4().simple().to_string(),
+            login,
+        }
+    }
 }
 
 /// Builds on a page of the list.
@@ -64,7 +82,7 @@ fn failed(err: impl std::fmt::Display) -> Response {
 }
 
 /// The query's parameters (`+` and `%XX` decoded); blank ones dropped.
-fn params(query: Option<&str>) -> HashMap<String, String> {
+pub(super) fn params(query: Option<&str>) -> HashMap<String, String> {
     let decode = |text: &str| {
         let bytes = text.replace('+', " ").into_bytes();
         let mut out = Vec::with_capacity(bytes.len());
@@ -180,7 +198,13 @@ fn draw_build(
         .get(&layout.log())?
         .map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
     let Some(record) = store.get(&layout.record())? else {
-        // Not ended: its entry, and its log if one is there.
+        // Not ended: its entry, and its log so far if one is there.
+        let log = match log {
+            Some(log) => Some(log),
+            None => store
+                .get(&layout.live_log())?
+                .map(|bytes| String::from_utf8_lossy(&bytes).into_owned()),
+        };
         return Ok(index
             .entry(project.as_str(), build_id)?
             .map(|entry| pages::running_page(&entry, log.as_deref())));
@@ -295,5 +319,193 @@ pub(super) async fn billing<D: Dispatch>(
         Some(Ok(body)) => html(StatusCode::OK, body),
         Some(Err(err)) => failed(err),
         None => failed("the page could not be drawn"),
+    }
+}
+
+/// `GET /build-now`: the form.
+pub(super) async fn build_now_form<D: Dispatch>(
+    State(front): State<Arc<FrontDoor<D>>>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let Some(pages) = &front.pages else {
+        return not_found("pages are not served here");
+    };
+    let params = params(query.as_deref());
+    html(
+        StatusCode::OK,
+        pages::build_now_page(
+            &pages.form_token,
+            params.get("repository").map_or("", String::as_str),
+            None,
+        ),
+    )
+}
+
+/// `POST /build-now`: starts the build a manual request starts, then shows its page.
+pub(super) async fn build_now<D: Dispatch>(
+    State(front): State<Arc<FrontDoor<D>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(pages) = &front.pages else {
+        return not_found("pages are not served here");
+    };
+    let form = params(Some(&String::from_utf8_lossy(&body)));
+    let field = |name: &str| form.get(name).map_or("", String::as_str);
+    // From another site: no form token (and, in browsers, an Origin that is not this host).
+    let origin_ok = match (headers.get(header::ORIGIN), headers.get(header::HOST)) {
+        (Some(origin), Some(host)) => origin
+            .to_str()
+            .ok()
+            .and_then(|o| o.split_once("://").map(|(_, h)| h.to_string()))
+            .is_some_and(|o| Some(o.as_str()) == host.to_str().ok()),
+        _ => true,
+    };
+    if field("token") != pages.form_token || !origin_ok {
+        return html(
+            StatusCode::FORBIDDEN,
+            pages::page(
+                "Build now",
+                "<h1>Build now</h1><p>The form did not come from this page: open Build now and send it again.</p>",
+            ),
+        );
+    }
+    let refuse = |message: String| {
+        html(
+            StatusCode::BAD_REQUEST,
+            pages::build_now_page(&pages.form_token, field("repository"), Some(&message)),
+        )
+    };
+    let repository = match ProjectName::parse(field("repository")) {
+        Ok(repository) => repository,
+        Err(err) => return refuse(format!("repository: {err}")),
+    };
+    let asked = if field("version").is_empty() {
+        "main"
+    } else {
+        field("version")
+    };
+    let version = match SourceVersion::parse(asked) {
+        Ok(version) => version,
+        Err(err) => return refuse(format!("branch or commit: {err}")),
+    };
+    let env_overrides = match variables(field("variables")) {
+        Ok(vars) => vars,
+        Err(message) => return refuse(message),
+    };
+    let target = BuildTarget {
+        repository: repository.clone(),
+        reference: match &version {
+            SourceVersion::Branch { name, .. } => Some(format!("refs/heads/{name}")),
+            SourceVersion::Tag(tag) => Some(format!("refs/tags/{tag}")),
+            _ => None,
+        },
+        version,
+        commit: None,
+        buildspec: None,
+        env_overrides,
+        initiator: "pushbuild-pages/build-now".to_string(),
+        webhook_trigger: None,
+        dedup_key: None,
+        region: None,
+        account: None,
+        webhook: None,
+        build_id: None,
+    };
+    match super::hand_off(&front, target).await {
+        Ok(entry) => {
+            let id = entry["buildId"].as_str().unwrap_or_default();
+            (
+                StatusCode::SEE_OTHER,
+                [(header::LOCATION, pages::build_href(repository.as_str(), id))],
+            )
+                .into_response()
+        }
+        Err(answer) => answer,
+    }
+}
+
+/// `NAME=value` lines: a build's variables.
+fn variables(text: &str) -> Result<Vec<(String, String)>, String> {
+    let mut vars = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let Some((name, value)) = line.split_once('=') else {
+            return Err(format!("variables, line {}: expected NAME=value", i + 1));
+        };
+        let name = name.trim();
+        let good = name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !good || name.starts_with("CODEBUILD_") {
+            return Err(format!(
+                "variables, line {}: `{name}` is not a variable name a build may set",
+                i + 1
+            ));
+        }
+        vars.push((name.to_string(), value.to_string()));
+    }
+    Ok(vars)
+}
+
+/// `GET /live/<project>/<build-id>`: a running build's state and the end of its log, as JSON,
+/// for its page's script.
+pub(super) async fn live<D: Dispatch>(
+    State(front): State<Arc<FrontDoor<D>>>,
+    Path(path): Path<String>,
+) -> Response {
+    let Some(pages) = &front.pages else {
+        return not_found("pages are not served here");
+    };
+    let Some((project, build_id)) = path.trim_matches('/').rsplit_once('/') else {
+        return not_found("no such build");
+    };
+    let Ok(project) = ProjectName::parse(project) else {
+        return not_found("no such build");
+    };
+    let (store, index, build_id) = (
+        pages.store.clone(),
+        front.index.clone(),
+        build_id.to_string(),
+    );
+    let state = blocking(move || {
+        let layout = Layout::new(&project, &build_id);
+        let state = match store.get(&layout.record())? {
+            Some(record) => serde_json::from_slice::<BuildRecord>(&record)?
+                .status
+                .as_str()
+                .to_string(),
+            None => match index.entry(project.as_str(), &build_id)? {
+                Some(entry) => entry.state.as_str().to_string(),
+                None => return Ok(None),
+            },
+        };
+        let log = match store.get(&layout.log())? {
+            Some(log) => Some(log),
+            None => store.get(&layout.live_log())?,
+        };
+        let log = log.map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
+        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(Some((state, log)))
+    })
+    .await;
+    match state {
+        Some(Ok(Some((state, log)))) => (
+            StatusCode::OK,
+            [
+                (header::CONTENT_TYPE, "application/json"),
+                (header::CACHE_CONTROL, "no-store"),
+            ],
+            serde_json::json!({"status": state, "log": pages::log_html(log.as_deref().unwrap_or(""))})
+                .to_string(),
+        )
+            .into_response(),
+        Some(Ok(None)) => not_found("no such build"),
+        Some(Err(err)) => failed(err),
+        None => failed("the build could not be read"),
     }
 }

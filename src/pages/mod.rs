@@ -1,8 +1,9 @@
 //! Build pages: server-rendered HTML for the list of builds, one build (its phases as a
 //! timeline, its log with a link to each phase and the failing command marked, its artifacts,
 //! variables and cost) and the month's billing with a chart of billed minutes per day (SVG,
-//! drawn here). Plain HTML and a small stylesheet in the page: no script, no request to any
-//! other host, readable on a phone.
+//! drawn here), and the "Build now" form. Plain HTML and a small stylesheet in the page, a few
+//! lines of script only where a running build's page follows its log; no request to any other
+//! host; readable on a phone.
 //!
 //! These functions only render; `http::pages` reads the index and the store.
 
@@ -69,7 +70,8 @@ pub fn page(title: &str, body: &str) -> String {
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>{} · pushbuild</title><style>{STYLE}</style></head><body>\
          <header><a href=\"/\"><b>pushbuild</b></a><a href=\"/\">Builds</a>\
-         <a href=\"/billing\">Billing</a></header><main>{body}</main></body></html>\n",
+         <a href=\"/billing\">Billing</a><a href=\"/build-now\" id=\"build-now\">Build now</a>\
+         </header><main>{body}</main></body></html>\n",
         escape(title)
     )
 }
@@ -237,7 +239,7 @@ pub fn build_page(record: &BuildRecord, log: &str, downloads: &[Download]) -> St
     let _ = write!(
         body,
         "<p>Build <code>{}</code> of <code>{}</code> at <code>{}</code>, started by {} at {}; \
-         {} , {} billed minute(s), ${:.4}.</p>",
+         {}, {} billed minute(s), ${:.4}.</p>",
         escape(&record.build_id),
         escape(short_ref(record.reference.as_deref())),
         escape(
@@ -337,7 +339,18 @@ pub fn build_page(record: &BuildRecord, log: &str, downloads: &[Download]) -> St
     )
 }
 
-/// `/builds/<project>/<build-id>` of a build that has not ended: its entry.
+/// The running page's script: every 2 seconds it asks `/live/<project>/<build-id>` for the
+/// build's state and the log so far, shows them, and stops once the build has ended.
+const FOLLOW: &str = "<script>(function(){var url=document.getElementById('log').dataset.live;\
+function tick(){fetch(url,{cache:'no-store'}).then(function(r){return r.json()}).then(function(b){\
+var s=document.getElementById('status');s.textContent=b.status;s.className='s '+b.status;\
+var t=document.createElement('div');t.innerHTML=b.log;var pre=t.firstChild;\
+var log=document.getElementById('log');log.innerHTML=pre.innerHTML;\
+if(b.status==='IN_PROGRESS'||b.status==='QUEUED'){setTimeout(tick,2000)}}).catch(function(){setTimeout(tick,4000)})}\
+setTimeout(tick,1000)})()</script>";
+
+/// `/builds/<project>/<build-id>` of a build that has not ended: its entry, its log so far,
+/// and a script that follows both until it ends.
 pub fn running_page(entry: &Entry, log: Option<&str>) -> String {
     let state = entry.state.as_str();
     let mut body = format!(
@@ -349,10 +362,18 @@ pub fn running_page(entry: &Entry, log: Option<&str>) -> String {
         time_text(entry.start_time),
         entry.reserved_minutes
     );
-    if let Some(log) = log {
-        body.push_str("<h2>Log so far</h2>");
-        body.push_str(&log_html(log));
-    }
+    body.push_str("<h2>Log so far</h2>");
+    let live = format!(
+        "/live/{}/{}",
+        encode(&entry.project),
+        encode(&entry.build_id)
+    );
+    body.push_str(&log_html(log.unwrap_or("")).replacen(
+        "<pre id=\"log\">",
+        &format!("<pre id=\"log\" data-live=\"{}\">", escape(&live)),
+        1,
+    ));
+    body.push_str(FOLLOW);
     page(&format!("{} #{}", entry.project, entry.number), &body)
 }
 
@@ -378,6 +399,32 @@ pub fn log_html(log: &str) -> String {
     }
     out.push_str("</pre>");
     out
+}
+
+/// `/build-now`: the form that starts a build (a repository, a branch, tag or commit, and
+/// variables), with `error` above it when the last one was refused.
+pub fn build_now_page(token: &str, repository: &str, error: Option<&str>) -> String {
+    let mut body = String::from("<h1>Build now</h1>");
+    if let Some(error) = error {
+        let _ = write!(
+            body,
+            "<p class=\"s FAILED\" id=\"error\">{}</p>",
+            escape(error)
+        );
+    }
+    let _ = write!(
+        body,
+        "<form method=\"post\" action=\"/build-now\" id=\"build-now-form\">\
+         <input type=\"hidden\" name=\"token\" value=\"{}\">\
+         <p><label>Repository<br><input name=\"repository\" required size=\"40\" value=\"{}\" \
+         placeholder=\"github.com/owner/repo\"></label></p>\
+         <p><label>Branch, tag or commit<br><input name=\"version\" size=\"40\" placeholder=\"main\"></label></p>\
+         <p><label>Variables (NAME=value, one a line)<br><textarea name=\"variables\" rows=\"4\" cols=\"40\"></textarea></label></p>\
+         <p><button type=\"submit\">Build now</button></p></form>",
+        escape(token),
+        escape(repository)
+    );
+    page("Build now", &body)
 }
 
 /// `/billing?month=YYYY-MM`: the month's sums per repository and the chart.

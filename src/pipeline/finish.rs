@@ -166,6 +166,12 @@ pub(super) fn record_end(
         &serde_json::to_vec_pretty(&record)?,
         &build_meta(info, "application/json"),
     )?;
+    if job.settings.live_log.is_some() {
+        // The whole log is stored: the live one goes.
+        if let Err(error) = store.delete(&layout.live_log()) {
+            tracing::debug!(%error, "the live log could not be removed");
+        }
+    }
     let reference = identity.reference.as_deref();
     match (meter, &record.skip_reason) {
         (Some(meter), _) => meter.finish(&record),

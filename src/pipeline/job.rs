@@ -92,6 +92,8 @@ pub struct BuildSettings {
     /// The image's runtimes, which `runtime-versions` chooses from (`None`: the machine's own
     /// tools).
     pub runtimes: Option<Arc<Runtimes>>,
+    /// How often a running build's log so far goes to the store for its page (`None`: never).
+    pub live_log: Option<Duration>,
     /// The index (numbers, entries, the month's sums) and the budget's caps.
     pub books: Books,
 }

@@ -11,6 +11,7 @@ mod begin;
 mod finish;
 mod handover;
 mod job;
+mod live;
 mod upload;
 
 use std::fs::File;
@@ -27,7 +28,7 @@ use crate::executor::{
 };
 use crate::index::IndexError;
 use crate::record::{Ending, Status};
-use crate::store::{ObjectMeta, Store, StoreError};
+use crate::store::{Layout, ObjectMeta, Store, StoreError};
 
 pub use begin::{Begun, begin};
 pub use handover::{HandOver, HandedOver, Handover, finish_handed_over, hand_over, load_handover};
@@ -108,17 +109,37 @@ pub fn run_begun(
         ));
         (Ending::skipped(reason), None)
     };
-    let (ending, meter) = match (&job.work, refusal) {
-        (Work::Run(ready), None) => {
-            let ending = run_phases(job, ready, &info, work.path(), &log, store, &deadline)?;
-            (ending, meter)
+    let stop_live = (std::sync::Mutex::new(false), std::sync::Condvar::new());
+    let (ending, meter) = std::thread::scope(|scope| {
+        // While the phases run, the end of the log so far is kept in the store for the page.
+        let live = match (&job.work, &refusal, job.settings.live_log) {
+            (Work::Run(_), None, Some(every)) => Some(live::LiveLog::start(
+                scope,
+                &stop_live,
+                every,
+                &log_path,
+                Layout::new(&info.project, &info.build_id).live_log(),
+                build_meta(&info, "text/plain; charset=utf-8"),
+                store,
+            )),
+            _ => None,
+        };
+        let ended = match (&job.work, refusal) {
+            (Work::Run(ready), None) => {
+                run_phases(job, ready, &info, work.path(), &log, store, &deadline)
+                    .map(|ending| (ending, meter))
+            }
+            (Work::CannotStart { context, notes }, None) => {
+                Ok((cannot_start(&info, context, notes, &log), meter))
+            }
+            (Work::Refused { reason }, _) => Ok(skipped(reason.clone())),
+            (_, Some(reason)) => Ok(skipped(reason)),
+        };
+        if let Some(live) = live {
+            live.stop();
         }
-        (Work::CannotStart { context, notes }, None) => {
-            (cannot_start(&info, context, notes, &log), meter)
-        }
-        (Work::Refused { reason }, _) => skipped(reason.clone()),
-        (_, Some(reason)) => skipped(reason),
-    };
+        ended
+    })?;
     let stop_reason = deadline.budget_reason();
     finish::finish(
         job,

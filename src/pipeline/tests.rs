@@ -25,6 +25,7 @@ fn settings(temp: &Path) -> BuildSettings {
         temp_root: temp.to_path_buf(),
         base_env: Vec::new(),
         runtimes: None,
+        live_log: None,
         books: Books::new(
             Arc::new(SqliteIndex::open(&SqliteIndex::path_in(temp)).unwrap()),
             Budget::default(),

@@ -64,26 +64,46 @@ impl HostedSource {
 }
 
 impl Source for HostedSource {
-    /// Only a commit can be resolved: webhook builds always name theirs. (A branch would need a
-    /// round trip to the host; building one by name is not offered yet.)
+    /// A commit is itself (webhook builds name theirs); a branch or a tag is asked of the host
+    /// (git's reference listing, as `git ls-remote` does: one round trip, no objects).
     async fn resolve(
         &self,
         project: &ProjectName,
         version: &SourceVersion,
     ) -> Result<ResolvedCommit, SourceError> {
-        self.host_of(project)?;
-        match version {
-            SourceVersion::Commit(commit) => Ok(ResolvedCommit {
-                commit_id: commit.clone(),
-                // Known once the commit is fetched; the webhook checked `[skip ci]` already.
-                message: String::new(),
-                reference: None,
-            }),
-            other => Err(SourceError::unsupported(
-                other,
-                "a hosted repository is built at the commit its webhook names",
-            )),
-        }
+        let (host, path) = self.host_of(project)?;
+        let reference = match version {
+            SourceVersion::Commit(commit) => {
+                return Ok(ResolvedCommit {
+                    commit_id: commit.clone(),
+                    // Known once the commit is fetched; the webhook checked `[skip ci]` already.
+                    message: String::new(),
+                    reference: None,
+                });
+            }
+            SourceVersion::Branch { name, .. } => format!("refs/heads/{name}"),
+            SourceVersion::Tag(tag) => format!("refs/tags/{tag}"),
+            other => {
+                return Err(SourceError::unsupported(
+                    other,
+                    "a hosted repository is built at a commit, a branch or a tag",
+                ));
+            }
+        };
+        let url = format!("{}/{path}.git", host.url);
+        let credentials = host
+            .token
+            .clone()
+            .map(|token| (host.token_user.to_string(), token));
+        let wanted = reference.clone();
+        let commit = tokio::task::spawn_blocking(move || ls_remote(&url, credentials, &wanted))
+            .await
+            .map_err(|source| SourceError::Task { source })??;
+        Ok(ResolvedCommit {
+            commit_id: commit,
+            message: String::new(),
+            reference: Some(reference),
+        })
     }
 
     async fn fetch(
@@ -138,6 +158,69 @@ pub(crate) fn clone_commit(
         depth,
     }
     .run()
+}
+
+/// The commit `reference` (`refs/heads/main`) names at `url`: the host's reference listing,
+/// read through a scratch repository (nothing is fetched). Blocks.
+fn ls_remote(
+    url: &str,
+    credentials: Option<(String, Secret)>,
+    reference: &str,
+) -> Result<CommitId, SourceError> {
+    let not_found = || SourceError::CommitNotFound {
+        repository: url.to_string(),
+        commit: reference.to_string(),
+    };
+    let failed = |err: gix::Error| {
+        classify(
+            url,
+            &CommitId::parse(&"0".repeat(40)).expect("a commit id"),
+            err,
+        )
+    };
+    let scratch = tempfile::tempdir().map_err(|source| SourceError::Io {
+        path: std::env::temp_dir(),
+        source,
+    })?;
+    let repo = gix::init_bare(scratch.path()).map_err(failed)?;
+    let remote = repo
+        .remote_at(url)
+        .map_err(failed)?
+        .with_refspecs(
+            [
+                "+refs/heads/*:refs/remotes/origin/*",
+                "+refs/tags/*:refs/tags/*",
+            ],
+            gix::remote::Direction::Fetch,
+        )
+        .map_err(failed)?;
+    let mut connection = remote
+        .connect(gix::remote::Direction::Fetch)
+        .map_err(failed)?;
+    connection.set_credentials(move |action| match (action, &credentials) {
+        (gix::credentials::helper::Action::Get(context), Some((user, token))) => {
+            Ok(Some(gix::credentials::protocol::Outcome {
+                identity: gix::sec::identity::Account {
+                    username: user.clone(),
+                    password: token.expose().to_string(),
+                    oauth_refresh_token: None,
+                },
+                next: context.into(),
+            }))
+        }
+        _ => Ok(None),
+    });
+    let (map, _handshake) = connection
+        .ref_map(gix::progress::Discard, Default::default())
+        .map_err(failed)?;
+    for advertised in &map.remote_refs {
+        let (name, target, peeled) = advertised.unpack();
+        if name == reference.as_bytes() {
+            let id = peeled.or(target).ok_or_else(not_found)?;
+            return CommitId::parse(&id.to_string()).map_err(|_| not_found());
+        }
+    }
+    Err(not_found())
 }
 
 /// One shallow clone of one commit.

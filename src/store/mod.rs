@@ -209,6 +209,12 @@ impl Layout {
         }
     }
 
+    /// `builds/<project>/<build-id>/live.log`: the end of a running build's log, refreshed every
+    /// few seconds while it runs (for its page), removed when it ends.
+    pub fn live_log(&self) -> String {
+        format!("builds/{}/{}/live.log", self.project, self.build_id)
+    }
+
     /// `handover/<project>/<build-id>/handover.json`: a build handed to AWS CodeBuild, until it
     /// ends.
     pub fn handover(&self) -> String {

@@ -2,6 +2,7 @@
 
 mod artifacts;
 mod billing;
+mod browser;
 mod budget;
 mod cli;
 mod codebuild;

@@ -27,6 +27,7 @@ pub fn settings(temp: &Path, usd_per_minute: f64) -> BuildSettings {
         temp_root: temp.join("tmp"),
         base_env: vec![("PATH".into(), std::env::var("PATH").unwrap_or_default())],
         runtimes: None,
+        live_log: None,
         books: books(temp, Budget::default()),
     }
 }
