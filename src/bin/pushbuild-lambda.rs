@@ -15,7 +15,7 @@ use pushbuild::executor::log::Echo;
 use pushbuild::executor::reap;
 use pushbuild::function::{self, Function};
 use pushbuild::http::lambda::{self as url, SelfInvoke};
-use pushbuild::http::{FrontDoor, HostClients, router};
+use pushbuild::http::{FrontDoor, HostClients, Login, Pages, router};
 use pushbuild::index::{Books, DynamoIndex, Index};
 use pushbuild::metering::StdoutSink;
 use pushbuild::runtimes::Runtimes;
@@ -94,8 +94,14 @@ async fn start() -> Result<ExitCode, String> {
         dispatch: SelfInvoke::from_conf(&sdk, function_name),
         apis: apis.clone(),
         status_context: config.git.status_context.clone(),
-        // The pages need a login on AWS, which is not built yet: not served by the function.
-        pages: None,
+        // The build pages, behind the login, when a token is set.
+        pages: config.ui_token.clone().map(|token| {
+            Pages::new(
+                store.clone(),
+                config.budget(),
+                Some(Login::new(token, true)),
+            )
+        }),
     });
     let function = Arc::new(Function {
         source,

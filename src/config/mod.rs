@@ -75,6 +75,9 @@ pub struct Config {
     /// `PUSHBUILD_SECRETS_ARN`: the Secrets Manager secret holding the webhook secrets and
     /// tokens (on AWS); when unset they come from their own variables.
     pub secrets_arn: Option<String>,
+    /// `PUSHBUILD_UI_TOKEN` (or the secret's `ui_token`): the token the build pages' login asks
+    /// for; without it the function does not serve the pages.
+    pub ui_token: Option<crate::secret::Secret>,
 }
 
 /// One build's directories under the work directory.
@@ -285,6 +288,9 @@ impl Config {
             codebuild: codebuild::settings(&vars)?,
             index_table: index_table(&vars)?,
             secrets_arn: vars.get("PUSHBUILD_SECRETS_ARN"),
+            ui_token: vars
+                .get("PUSHBUILD_UI_TOKEN")
+                .map(crate::secret::Secret::new),
         })
     }
 

@@ -1,7 +1,7 @@
 //! The webhook secrets and tokens on AWS: one Secrets Manager secret (`PUSHBUILD_SECRETS_ARN`),
 //! a JSON object read once per cold start. Its keys: `github_webhook_secret`, `github_token`,
 //! `gitlab_webhook_token`, `gitlab_signing_token`, `gitlab_token`, `bitbucket_webhook_secret`,
-//! `bitbucket_token`.
+//! `bitbucket_token`, `ui_token` (the build pages' login).
 //! An empty value counts as unset, so the template can create the secret with empty values for
 //! the user to fill. Values are never shown in messages.
 
@@ -9,7 +9,7 @@ use super::{Config, ConfigError};
 use crate::secret::Secret;
 
 /// The keys the secret may hold.
-pub const KEYS: [&str; 7] = [
+pub const KEYS: [&str; 8] = [
     "github_webhook_secret",
     "github_token",
     "gitlab_webhook_token",
@@ -17,6 +17,7 @@ pub const KEYS: [&str; 7] = [
     "gitlab_token",
     "bitbucket_webhook_secret",
     "bitbucket_token",
+    "ui_token",
 ];
 
 /// Puts the secret's values (the text of its JSON object) into `config`.
@@ -61,6 +62,9 @@ pub fn apply(json: &str, config: &mut Config) -> Result<(), ConfigError> {
         if let Some(value) = get(key)? {
             *slot = Some(value);
         }
+    }
+    if let Some(value) = get("ui_token")? {
+        config.ui_token = Some(value);
     }
     Ok(())
 }
@@ -130,7 +134,7 @@ mod tests {
                 r#"{"github_tokn": "x"}"#,
                 "PUSHBUILD_SECRETS_ARN: the secret has an unknown key `github_tokn`; expected \
                  github_webhook_secret, github_token, gitlab_webhook_token, gitlab_signing_token, \
-                 gitlab_token, bitbucket_webhook_secret, bitbucket_token",
+                 gitlab_token, bitbucket_webhook_secret, bitbucket_token, ui_token",
             ),
             (
                 r#"{"github_token": 5}"#,

@@ -90,6 +90,7 @@ fn defaults() {
                 status_target_url: None,
             },
             secrets_arn: None,
+            ui_token: None,
         }
     );
     let dirs = config.build_dirs("b1");

@@ -48,7 +48,15 @@ pub async fn answer(router: &Router, event: Value) -> Result<Value, UrlEventErro
         .await
         .unwrap_or_default();
     let mut headers = serde_json::Map::new();
+    // A Function URL's response takes cookies apart from its headers.
+    let mut cookies = Vec::new();
     for (name, value) in &parts.headers {
+        if name == axum::http::header::SET_COOKIE {
+            if let Ok(value) = value.to_str() {
+                cookies.push(json!(value));
+            }
+            continue;
+        }
         if let Ok(value) = value.to_str() {
             headers
                 .entry(name.as_str().to_string())
@@ -68,12 +76,16 @@ pub async fn answer(router: &Router, event: Value) -> Result<Value, UrlEventErro
             true,
         ),
     };
-    Ok(json!({
+    let mut answer = json!({
         "statusCode": parts.status.as_u16(),
         "headers": headers,
         "body": body,
         "isBase64Encoded": encoded,
-    }))
+    });
+    if !cookies.is_empty() {
+        answer["cookies"] = Value::Array(cookies);
+    }
+    Ok(answer)
 }
 
 /// Hands planned builds to the function itself, asynchronously.

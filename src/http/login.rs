@@ -30,11 +30,14 @@ pub struct Login {
 }
 
 impl Login {
-    /// Sessions signed with a key of this process's own (they end when it restarts).
+    /// Sessions signed with a key drawn from the token: every process (each function instance)
+    /// accepts the others' sessions, and a new token ends them all.
     pub fn new(token: Secret, secure: bool) -> Login {
-        let mut key = [0u8; 32];
-        key[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
-        key[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+        use sha2::Digest;
+        let mut hasher = Sha256::new();
+        hasher.update(b"pushbuild session key\0");
+        hasher.update(token.expose().as_bytes());
+        let key: [u8; 32] = hasher.finalize().into();
         Login { token, key, secure }
     }
 

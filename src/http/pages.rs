@@ -3,7 +3,8 @@
 //! and `GET /download/<key>` (an artifact or log from the store). Lists come from the index, one
 //! build's page from its objects, so drawing `/` does not grow with the number of builds.
 //!
-//! Served where [`FrontDoor::pages`] is set: by `pushbuild serve` (loopback, the local store).
+//! Served where [`FrontDoor::pages`] is set: by `pushbuild serve` (the local store) and by the
+//! function behind its login (the bucket; downloads are pre-signed links).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -247,6 +248,11 @@ pub(super) async fn download<D: Dispatch>(
         || key.split('/').any(|part| part == ".." || part == ".")
     {
         return not_found("no such object");
+    }
+    let (store, wanted) = (pages.store.clone(), key.clone());
+    let link = blocking(move || store.download_url(&wanted)).await;
+    if let Some(Ok(Some(url))) = link {
+        return (StatusCode::SEE_OTHER, [(header::LOCATION, url)]).into_response();
     }
     let (store, wanted) = (pages.store.clone(), key.clone());
     match blocking(move || store.get(&wanted)).await {

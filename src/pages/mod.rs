@@ -331,7 +331,12 @@ pub fn build_page(record: &BuildRecord, log: &str, downloads: &[Download]) -> St
         }
         body.push_str("</tbody></table>");
     }
-    body.push_str("<h2>Log</h2>");
+    let log_key = crate::store::Layout::new(&record.repository, &record.build_id).log();
+    let _ = write!(
+        body,
+        "<h2>Log</h2><p><a id=\"log-download\" href=\"/download/{}\">Download the whole log</a></p>",
+        escape(&log_key)
+    );
     body.push_str(&log_html(log));
     page(
         &format!("{} #{}", record.repository, record.build_number),

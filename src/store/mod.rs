@@ -142,6 +142,12 @@ pub trait Store: Send + Sync {
     /// Removes the object `key` (no error when there is none).
     fn delete(&self, key: &str) -> Result<(), StoreError>;
 
+    /// A link that downloads `key` for a while without other credentials (S3: pre-signed,
+    /// expiring), or `None` when the store has none (the pages serve the bytes themselves).
+    fn download_url(&self, _key: &str) -> Result<Option<String>, StoreError> {
+        Ok(None)
+    }
+
     /// Writes the file at `path` as the object `key`, streaming it; returns its URI.
     fn put_file(
         &self,

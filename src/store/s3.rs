@@ -20,6 +20,9 @@ use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use tokio::runtime::Handle;
 
+/// How long a pre-signed download link works.
+const DOWNLOAD_LINK_LIFETIME: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
 use super::{ObjectMeta, ObjectWriter, Store, StoreError, check_key};
 
 /// S3's smallest part (all but the last part of a multipart upload).
@@ -126,6 +129,30 @@ impl Store for S3Store {
             self.part_size,
             self.parallel_parts,
         )))
+    }
+
+    fn download_url(&self, key: &str) -> Result<Option<String>, StoreError> {
+        check_key(key)?;
+        let uri = self.uri(key);
+        let config = aws_sdk_s3::presigning::PresigningConfig::expires_in(DOWNLOAD_LINK_LIFETIME)
+            .map_err(|err| StoreError::Service {
+            operation: "GetObject",
+            uri: uri.clone(),
+            message: err.to_string(),
+            retryable: false,
+            source: Box::new(err),
+        })?;
+        self.handle.block_on(async {
+            let request = self
+                .client
+                .get_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .presigned(config)
+                .await
+                .map_err(|err| sdk_error("GetObject", &uri, err))?;
+            Ok(Some(request.uri().to_string()))
+        })
     }
 
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {

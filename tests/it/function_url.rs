@@ -89,6 +89,7 @@ impl Harness {
             );
         if from_secrets_manager {
             let secret = json!({
+                "ui_token": UI_TOKEN,
                 "github_webhook_secret": SECRET, "github_token": TOKEN,
                 "gitlab_webhook_token": hooks::GITLAB_TOKEN, "gitlab_token": TOKEN,
                 "bitbucket_webhook_secret": SECRET, "bitbucket_token": TOKEN,
@@ -217,6 +218,33 @@ fn url_event_to(host: &str, headers: &[(String, String)], body: &[u8], base64: b
         "body": body,
         "isBase64Encoded": base64
     })
+}
+
+/// The token of the pages' login, from the secret.
+const UI_TOKEN: &str = "pages-login-token";
+
+/// A Function URL event asking for a page: `method` `path_and_query`, with `cookies` and a
+/// form `body`.
+fn page_event(method: &str, path_and_query: &str, cookies: &[String], body: &str) -> Value {
+    let (path, query) = path_and_query
+        .split_once('?')
+        .unwrap_or((path_and_query, ""));
+    let mut event = url_event(
+        &[(
+            "content-type".to_string(),
+            "application/x-www-form-urlencoded".to_string(),
+        )],
+        body.as_bytes(),
+        false,
+    );
+    event["rawPath"] = json!(path);
+    event["rawQueryString"] = json!(query);
+    event["requestContext"]["http"]["method"] = json!(method);
+    event["requestContext"]["http"]["path"] = json!(path);
+    if !cookies.is_empty() {
+        event["cookies"] = json!(cookies);
+    }
+    event
 }
 
 fn answer_body(answer: &Value) -> Value {
@@ -460,5 +488,104 @@ fn a_webhook_build_handed_to_codebuild_reports_pending_then_codebuilds_result() 
     );
     for key in h.keys() {
         assert!(!h.object(&key).contains(TOKEN), "{key} holds the token");
+    }
+}
+
+#[test]
+fn the_build_pages_through_the_function_url_need_the_login_from_the_secret() {
+    let h = Harness::start(true);
+    let commit = h.commits.good.clone();
+    let body = hooks::push("refs/heads/main", &commit, "A good build");
+    let (headers, bytes) = hooks::delivery("push", &body, "d-url-pages", SECRET);
+    h.invoke(url_event(&headers, &bytes, false));
+    let (_, payload) = h.async_invocations(1).remove(0);
+    let built = h.invoke(payload);
+    let build_id = built["builds"][0]["buildId"].as_str().unwrap().to_string();
+
+    // No session: to the login form.
+    let answer = h.invoke(page_event("GET", "/", &[], ""));
+    assert_eq!(answer["statusCode"], 303, "{answer}");
+    assert_eq!(answer["headers"]["location"], "/login?next=/");
+    // A wrong token is refused; the right one gets a secure session cookie.
+    let wrong = h.invoke(page_event("POST", "/login", &[], "token=nope&next=%2F"));
+    assert_eq!(wrong["statusCode"], 401);
+    assert!(
+        wrong["body"]
+            .as_str()
+            .unwrap()
+            .contains("That token is not right.")
+    );
+    assert!(wrong.get("cookies").is_none());
+    let right = h.invoke(page_event(
+        "POST",
+        "/login",
+        &[],
+        &format!("token={UI_TOKEN}&next=%2F"),
+    ));
+    assert_eq!(right["statusCode"], 303, "{right}");
+    let cookie = right["cookies"][0]
+        .as_str()
+        .expect("a session cookie")
+        .to_string();
+    for flag in ["HttpOnly", "Secure", "SameSite=Strict", "Max-Age="] {
+        assert!(cookie.contains(flag), "{cookie}");
+    }
+    let session = cookie.split(';').next().unwrap().to_string();
+    assert!(
+        !session.contains(UI_TOKEN),
+        "the cookie does not carry the token"
+    );
+
+    // Signed in: the list and the build's page, from the index and the bucket.
+    let list = h.invoke(page_event("GET", "/", std::slice::from_ref(&session), ""));
+    assert_eq!(list["statusCode"], 200, "{list}");
+    let html = list["body"].as_str().unwrap();
+    assert!(
+        html.contains(&format!("data-build=\"{build_id}\"")),
+        "{html}"
+    );
+    assert!(html.contains(">SUCCEEDED</a>"));
+    let page = h.invoke(page_event(
+        "GET",
+        &format!("/builds/127.0.0.1/octo/app/{build_id}"),
+        std::slice::from_ref(&session),
+        "",
+    ));
+    assert_eq!(page["statusCode"], 200, "{page}");
+    let html = page["body"].as_str().unwrap();
+    assert!(html.contains("id=\"status\">SUCCEEDED</span>"), "{html}");
+    assert!(html.contains("<span id=\"phase-BUILD\">"), "{html}");
+    // A download is a pre-signed link to the bucket, which works on its own.
+    let link = html
+        .split("<a id=\"log-download\" href=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the log's link")
+        .to_string();
+    let download = h.invoke(page_event("GET", &link, std::slice::from_ref(&session), ""));
+    assert_eq!(download["statusCode"], 303, "{download}");
+    let presigned = download["headers"]["location"].as_str().unwrap();
+    assert!(presigned.contains("X-Amz-Signature="), "{presigned}");
+    let fetched = reqwest::blocking::get(presigned).expect("the link answers");
+    assert_eq!(fetched.status().as_u16(), 200);
+    assert!(
+        fetched
+            .text()
+            .unwrap()
+            .contains(&format!("git-head={commit}"))
+    );
+    // A forged session is refused.
+    let forged = h.invoke(page_event(
+        "GET",
+        "/",
+        &["pushbuild_session=99999999999.00".to_string()],
+        "",
+    ));
+    assert_eq!(forged["statusCode"], 303);
+    for key in h.keys() {
+        assert!(
+            !h.object(&key).contains(UI_TOKEN),
+            "{key} holds the pages' token"
+        );
     }
 }

@@ -1,0 +1,165 @@
+//! The time to draw the build pages' list (`GET /`) and a build's page through the real
+//! `pushbuild serve`, with 100 and with 100,000 builds in the store's index (the two stores
+//! alternating request by request), and the billing page of a month of 100 builds. The list
+//! reads one page of the index; it should not grow with the builds.
+//! Run: `cargo bench --bench pages_bench` (PAGES_BENCH_BUILDS sets the big store,
+//! PAGES_BENCH_ROUNDS the requests per case).
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use pushbuild::index::{Entry, Index, SqliteIndex, State};
+
+fn var(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A closed build of the current month.
+fn closed(i: usize) -> Entry {
+    let now = Utc::now();
+    Entry {
+        project: format!("repo-{}", i % 10),
+        build_id: format!("{}-{i:08}", now.format("%Y%m%dT%H%M%SZ")),
+        number: i as u64 + 1,
+        state: if i.is_multiple_of(7) {
+            State::Failed
+        } else {
+            State::Succeeded
+        },
+        start_time: now,
+        deadline: None,
+        expires_at: now,
+        commit: Some("0123456789abcdef0123456789abcdef01234567".to_string()),
+        reference: Some("refs/heads/main".to_string()),
+        initiator: "bench".to_string(),
+        reserved_minutes: 3,
+        billed_minutes: 3,
+        cost_usd: 0.0048,
+        duration_ms: 150_000,
+        price_usd_per_minute: 0.0016,
+        price_basis: "bench".to_string(),
+        reason: None,
+    }
+}
+
+struct Served {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(store: &Path, work: &Path) -> Served {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pushbuild"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--store"])
+        .arg(store)
+        .env("PUSHBUILD_WORK_DIR", work)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("pushbuild serve starts");
+    let pipe = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+            if let Some(url) = line.split("listening on ").nth(1) {
+                let _ = tx.send(
+                    url.split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_string(),
+                );
+            }
+        }
+    });
+    let url = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("pushbuild serve says where it listens");
+    Served { child, url }
+}
+
+fn median(mut times: Vec<Duration>) -> Duration {
+    times.sort_unstable();
+    times[times.len() / 2]
+}
+
+fn main() {
+    let big = var("PAGES_BENCH_BUILDS", 100_000);
+    let rounds = var("PAGES_BENCH_ROUNDS", 200);
+    let cases = [100, big];
+    let mut stores = Vec::new();
+    for n in cases {
+        let store = tempfile::tempdir().expect("temp dir");
+        let work = tempfile::tempdir().expect("temp dir");
+        let index = SqliteIndex::open(&SqliteIndex::path_in(store.path())).expect("the index");
+        let seeding = Instant::now();
+        for i in 0..n {
+            index.add_closed(&closed(i)).expect("seeded");
+        }
+        println!(
+            "{n} builds seeded in {:.1} s",
+            seeding.elapsed().as_secs_f64()
+        );
+        drop(index);
+        let served = serve(store.path(), work.path());
+        stores.push((n, store, work, served));
+    }
+    let client = reqwest::blocking::Client::new();
+    let get = |url: &str| {
+        let started = Instant::now();
+        let answer = client.get(url).send().expect("answered");
+        assert_eq!(answer.status().as_u16(), 200, "{url}");
+        let body = answer.text().expect("a body");
+        (started.elapsed(), body)
+    };
+    // Warm up, and check what is drawn.
+    for (n, _, _, served) in &stores {
+        let (_, body) = get(&format!("{}/", served.url));
+        assert_eq!(body.matches("<tr class=\"build\"").count(), (*n).min(50));
+    }
+    let mut lists: Vec<Vec<Duration>> = vec![Vec::new(); stores.len()];
+    let mut pages: Vec<Vec<Duration>> = vec![Vec::new(); stores.len()];
+    for round in 0..rounds {
+        for (k, (n, _, _, served)) in stores.iter().enumerate() {
+            lists[k].push(get(&format!("{}/", served.url)).0);
+            let page = format!(
+                "{}/?repository=repo-{}&after=",
+                served.url,
+                (round + *n) % 10
+            );
+            pages[k].push(get(&page).0);
+        }
+    }
+    println!("{rounds} requests per case, the stores alternating:");
+    for (k, (n, _, _, _)) in stores.iter().enumerate() {
+        println!(
+            "  {n:>7} builds: GET / median {:.2} ms, GET /?repository= median {:.2} ms",
+            median(lists[k].clone()).as_secs_f64() * 1000.0,
+            median(pages[k].clone()).as_secs_f64() * 1000.0
+        );
+    }
+    let ratio = median(lists[1].clone()).as_secs_f64() / median(lists[0].clone()).as_secs_f64();
+    let ratio_repo =
+        median(pages[1].clone()).as_secs_f64() / median(pages[0].clone()).as_secs_f64();
+    println!(
+        "GET /, {} builds against 100: {ratio:.2}x; one repository's list: {ratio_repo:.2}x",
+        cases[1]
+    );
+    let (billing, _) = get(&format!("{}/billing", stores[0].3.url));
+    println!(
+        "GET /billing, a month of 100 builds: {:.2} ms",
+        billing.as_secs_f64() * 1000.0
+    );
+}
