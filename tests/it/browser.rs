@@ -4,7 +4,6 @@
 //! a failed build, the billing chart and the login (`--token`) are checked; the screenshots in
 //! `docs/` are taken here (`PUSHBUILD_UPDATE_SCREENSHOTS=1 cargo test browser` replaces them).
 
-use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -15,6 +14,7 @@ use serde_json::{Value, json};
 
 use crate::codecommit_standin::{git, init_repo};
 use crate::git_server::{GitServer, publish};
+use crate::served::Served;
 
 const TOKEN: &str = "pages-git-token";
 const REPOSITORY: &str = "127.0.0.1/octo/pages";
@@ -227,54 +227,21 @@ impl Drop for Browser {
 }
 
 /// `pushbuild serve` building from `git`, its store in `store`.
-struct Served {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn serve(git: &GitServer, store: &Path, work: &Path, extra: &[&str]) -> Served {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pushbuild"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--store"])
-        .arg(store)
-        .args(extra)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", work)
-        .env("PUSHBUILD_WORK_DIR", work)
-        .env("PUSHBUILD_GITHUB_URL", git.url())
-        .env("PUSHBUILD_GITHUB_TOKEN", TOKEN)
-        .env("PUSHBUILD_GITHUB_WEBHOOK_SECRET", "pages-webhook-secret")
-        .env("PUSHBUILD_LIVE_LOG_SECONDS", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("pushbuild serve starts");
-    let pipe = child.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-            if let Some(url) = line.split("listening on ").nth(1) {
-                let _ = tx.send(
-                    url.split_whitespace()
-                        .next()
-                        .unwrap_or_default()
-                        .to_string(),
-                );
-            }
-        }
-    });
-    let url = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("pushbuild serve says where it listens");
-    Served { child, url }
+    crate::served::serve(
+        store,
+        work,
+        extra,
+        &[
+            ("PUSHBUILD_GITHUB_URL", git.url()),
+            ("PUSHBUILD_GITHUB_TOKEN", TOKEN.to_string()),
+            (
+                "PUSHBUILD_GITHUB_WEBHOOK_SECRET",
+                "pages-webhook-secret".to_string(),
+            ),
+            ("PUSHBUILD_LIVE_LOG_SECONDS", "1".to_string()),
+        ],
+    )
 }
 
 /// A repository with a slow build on `main` and a failing one on `broken`, served by git.

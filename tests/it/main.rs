@@ -30,5 +30,6 @@ mod runtime_api;
 mod s3;
 mod s3_server;
 mod serve;
+mod served;
 mod sha256;
 mod support;

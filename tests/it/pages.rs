@@ -2,53 +2,10 @@
 //! the list, a failed build's page (phases, the failing line, artifacts), the billing page and
 //! its chart, and downloads.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
-/// `pushbuild serve` over `store`, and its address.
-struct Served {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(store: &Path, work: &Path) -> Served {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pushbuild"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--store"])
-        .arg(store)
-        .env("PUSHBUILD_WORK_DIR", work)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("pushbuild serve starts");
-    let pipe = child.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-            if let Some(url) = line.split("listening on ").nth(1) {
-                let _ = tx.send(
-                    url.split_whitespace()
-                        .next()
-                        .unwrap_or_default()
-                        .to_string(),
-                );
-            }
-        }
-    });
-    let url = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("pushbuild serve says where it listens");
-    Served { child, url }
-}
+use crate::served::serve;
 
 /// Builds `buildspec` in a project directory named `name` into `store`.
 fn run_build(store: &Path, work: &Path, name: &str, buildspec: &str) {
@@ -84,7 +41,7 @@ fn the_pages_show_the_builds_a_failed_build_and_the_months_billing() {
     let work = tempfile::tempdir().unwrap();
     run_build(store.path(), work.path(), "good-app", GOOD);
     run_build(store.path(), work.path(), "bad-app", BAD);
-    let served = serve(store.path(), work.path());
+    let served = serve(store.path(), work.path(), &[], &[]);
 
     let (status, list) = get(&format!("{}/", served.url));
     assert_eq!(status, 200, "{list}");
