@@ -9,6 +9,8 @@
 
 #[path = "../tests/it/dynamo_server.rs"]
 mod dynamo_server;
+#[path = "common/entries.rs"]
+mod entries;
 
 use std::collections::HashMap;
 use std::process::Command;
@@ -16,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 use chrono::Utc;
+use entries::closed;
 use pushbuild::billing::{Budget, Report};
 use pushbuild::index::{Closing, DynamoIndex, Entry, Grant, Index, SqliteIndex, State, month_of};
 
@@ -24,34 +27,6 @@ fn var(name: &str, default: usize) -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-/// A closed build of the current month.
-fn closed(i: usize) -> Entry {
-    let now = Utc::now();
-    Entry {
-        project: format!("repo-{}", i % 10),
-        build_id: format!("{}-{i:08}", now.format("%Y%m%dT%H%M%SZ")),
-        number: i as u64 + 1,
-        state: if i.is_multiple_of(7) {
-            State::Failed
-        } else {
-            State::Succeeded
-        },
-        start_time: now,
-        deadline: None,
-        expires_at: now,
-        commit: Some("0123456789abcdef0123456789abcdef01234567".to_string()),
-        reference: Some("refs/heads/main".to_string()),
-        initiator: "bench".to_string(),
-        reserved_minutes: 3,
-        billed_minutes: 3,
-        cost_usd: 0.0048,
-        duration_ms: 150_000,
-        price_usd_per_minute: 0.0016,
-        price_basis: "bench".to_string(),
-        reason: None,
-    }
 }
 
 /// The steps of one build's bookkeeping, for the breakdown.

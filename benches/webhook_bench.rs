@@ -17,9 +17,9 @@ mod github_api;
 mod hooks;
 #[path = "../tests/it/loopback.rs"]
 mod loopback;
+#[path = "../tests/it/served.rs"]
+mod served;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn main() {
@@ -33,41 +33,19 @@ fn main() {
     let api = github_api::GitHubApi::start(hooks::TOKEN);
     let store = tempfile::tempdir().expect("temp dir");
     let work = tempfile::tempdir().expect("temp dir");
-    let mut serve = Command::new(env!("CARGO_BIN_EXE_pushbuild"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--jobs", "2", "--queue"])
-        .arg((pushes + 10).to_string())
-        .arg("--store")
-        .arg(store.path())
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", work.path())
-        .env("PUSHBUILD_WORK_DIR", work.path())
-        .env("PUSHBUILD_GITHUB_WEBHOOK_SECRET", hooks::SECRET)
-        .env("PUSHBUILD_GITHUB_TOKEN", hooks::TOKEN)
-        .env("PUSHBUILD_GITHUB_URL", git.url())
-        .env("PUSHBUILD_GITHUB_API_URL", api.url())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("pushbuild serve starts");
-    let stderr = serve.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(url) = line.split("listening on ").nth(1) {
-                let _ = tx.send(
-                    url.split_whitespace()
-                        .next()
-                        .unwrap_or_default()
-                        .to_string(),
-                );
-            }
-        }
-    });
-    let url = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("serve says where it listens");
+    let queue = (pushes + 10).to_string();
+    let served = served::serve(
+        store.path(),
+        work.path(),
+        &["--jobs", "2", "--queue", &queue],
+        &[
+            ("PUSHBUILD_GITHUB_WEBHOOK_SECRET", hooks::SECRET.to_string()),
+            ("PUSHBUILD_GITHUB_TOKEN", hooks::TOKEN.to_string()),
+            ("PUSHBUILD_GITHUB_URL", git.url()),
+            ("PUSHBUILD_GITHUB_API_URL", api.url()),
+        ],
+    );
+    let url = served.url.clone();
     let client = reqwest::blocking::Client::new();
     let body = hooks::push("refs/heads/main", &commits.good, "A good build");
     let mut times = Vec::with_capacity(pushes);
@@ -87,8 +65,7 @@ fn main() {
     let built = std::fs::read_dir(store.path().join("builds/127.0.0.1/octo/app"))
         .map(|dir| dir.count())
         .unwrap_or(0);
-    let _ = serve.kill();
-    let _ = serve.wait();
+    drop(served);
     times.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     let at = |q: f64| times[((times.len() as f64 * q).ceil() as usize).clamp(1, times.len()) - 1];

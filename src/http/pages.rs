@@ -160,6 +160,12 @@ pub(super) async fn list<D: Dispatch>(
     }
 }
 
+/// `<project>/<build-id>` of a build's address.
+fn build_path(path: &str) -> Option<(ProjectName, String)> {
+    let (project, build_id) = path.trim_matches('/').rsplit_once('/')?;
+    Some((ProjectName::parse(project).ok()?, build_id.to_string()))
+}
+
 /// `GET /builds/<project>/<build-id>`.
 pub(super) async fn build<D: Dispatch>(
     State(front): State<Arc<FrontDoor<D>>>,
@@ -168,17 +174,10 @@ pub(super) async fn build<D: Dispatch>(
     let Some(pages) = &front.pages else {
         return not_found("pages are not served here");
     };
-    let Some((project, build_id)) = path.trim_matches('/').rsplit_once('/') else {
+    let Some((project, build_id)) = build_path(&path) else {
         return not_found("no such build");
     };
-    let Ok(project) = ProjectName::parse(project) else {
-        return not_found("no such build");
-    };
-    let (store, index, build_id) = (
-        pages.store.clone(),
-        front.index.clone(),
-        build_id.to_string(),
-    );
+    let (store, index) = (pages.store.clone(), front.index.clone());
     let drawn = blocking(move || draw_build(&*store, &*index, &project, &build_id)).await;
     match drawn {
         Some(Ok(Some(body))) => html(StatusCode::OK, body),
@@ -468,17 +467,10 @@ pub(super) async fn live<D: Dispatch>(
     let Some(pages) = &front.pages else {
         return not_found("pages are not served here");
     };
-    let Some((project, build_id)) = path.trim_matches('/').rsplit_once('/') else {
+    let Some((project, build_id)) = build_path(&path) else {
         return not_found("no such build");
     };
-    let Ok(project) = ProjectName::parse(project) else {
-        return not_found("no such build");
-    };
-    let (store, index, build_id) = (
-        pages.store.clone(),
-        front.index.clone(),
-        build_id.to_string(),
-    );
+    let (store, index) = (pages.store.clone(), front.index.clone());
     let state = blocking(move || {
         let layout = Layout::new(&project, &build_id);
         let state = match store.get(&layout.record())? {

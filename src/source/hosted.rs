@@ -302,20 +302,31 @@ impl Clone {
 fn classify(url: &str, commit: &CommitId, err: gix::Error) -> SourceError {
     let message = format!("{err:#}");
     let lower = message.to_ascii_lowercase();
+    // An HTTP status as the transport words it (`status 404`, `(404 Not Found)`,
+    // `Status(404, …)`), never a port or a commit id that happens to hold the digits.
+    let status = |code: u16| {
+        [
+            format!("status {code}"),
+            format!("({code} "),
+            format!("status({code},"),
+        ]
+        .iter()
+        .any(|form| lower.contains(form.as_str()))
+    };
     if lower.contains("not our ref") || lower.contains("revision") && lower.contains("missing") {
         SourceError::CommitNotFound {
             repository: url.to_string(),
             commit: commit.to_string(),
         }
-    } else if lower.contains("401")
-        || lower.contains("403")
+    } else if status(401)
+        || status(403)
         || lower.contains("credentials")
         || lower.contains("authentication")
     {
         SourceError::AccessDenied {
             repository: url.to_string(),
         }
-    } else if lower.contains("404") || lower.contains("not found") {
+    } else if status(404) || lower.contains("not found") {
         SourceError::RepositoryNotFound {
             repository: url.to_string(),
         }

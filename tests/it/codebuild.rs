@@ -16,13 +16,9 @@ const PROJECT: &str = "pushbuild-overflow";
 const GOOD: &str = "version: 0.2\nphases:\n  build:\n    commands:\n      - echo \"building $STAGE\"\nartifacts:\n  files: ['**/*']\n";
 const ASKS: &str = "version: 0.2\nenv:\n  variables:\n    PUSHBUILD_COMPUTE: codebuild\nphases:\n  build:\n    commands:\n      - echo asked for codebuild\n";
 
-/// A CodeBuild stand-in on a runtime of its own, and the function with CodeBuild set up.
-fn start(
-    files: &[(&str, &[u8])],
-    settings: &[(&str, &str)],
-) -> (tokio::runtime::Runtime, CodeBuildStandIn, Harness) {
-    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
-    let standin = runtime.block_on(CodeBuildStandIn::start(PROJECT));
+/// A CodeBuild stand-in, and the function with CodeBuild set up.
+fn start(files: &[(&str, &[u8])], settings: &[(&str, &str)]) -> (CodeBuildStandIn, Harness) {
+    let standin = CodeBuildStandIn::start(PROJECT);
     let endpoint = standin.endpoint();
     let mut all = vec![
         ("PUSHBUILD_CODEBUILD_PROJECT", PROJECT),
@@ -31,7 +27,7 @@ fn start(
     ];
     all.extend_from_slice(settings);
     let h = Harness::start(files, "overflow", &all);
-    (runtime, standin, h)
+    (standin, h)
 }
 
 fn var<'a>(request: &'a Value, name: &str) -> Option<&'a str> {
@@ -82,7 +78,7 @@ fn metrics_of(h: &Harness, build_id: &str) -> (usize, Option<Value>) {
 
 #[test]
 fn a_listed_repository_is_handed_to_codebuild_and_its_result_finishes_the_build() {
-    let (_rt, standin, h) = start(
+    let (standin, h) = start(
         &[
             ("ci/buildspec.yml", GOOD.as_bytes()),
             ("src/main.c", b"int main() { return 0; }\n"),
@@ -220,7 +216,7 @@ fn a_listed_repository_is_handed_to_codebuild_and_its_result_finishes_the_build(
 
 #[test]
 fn a_buildspec_asking_for_codebuild_goes_there_and_a_failure_comes_back_failed() {
-    let (_rt, standin, h) = start(&[("ci/buildspec.yml", ASKS.as_bytes())], &[]);
+    let (standin, h) = start(&[("ci/buildspec.yml", ASKS.as_bytes())], &[]);
     let answer = builds(&h.invoke(sample("codecommit-push.json", &h.head()), MINUTE));
     assert_eq!(answer[0]["status"], "IN_PROGRESS", "{answer:?}");
     let id = answer[0]["buildId"].as_str().unwrap().to_string();
@@ -266,7 +262,7 @@ fn without_a_codebuild_project_the_buildspecs_wish_is_noted_and_the_build_runs_h
 
 #[test]
 fn a_budget_that_cannot_hold_codebuilds_timeout_refuses_the_build_before_it_starts() {
-    let (_rt, standin, h) = start(
+    let (standin, h) = start(
         &[("ci/buildspec.yml", GOOD.as_bytes())],
         &[
             ("PUSHBUILD_CODEBUILD_REPOSITORIES", REPO),
@@ -290,7 +286,7 @@ fn a_budget_that_cannot_hold_codebuilds_timeout_refuses_the_build_before_it_star
 fn a_build_whose_event_never_comes_is_finished_from_batch_get_builds() {
     // 50 ms minutes: the hand-over's entry expires after CodeBuild's queue and timeout,
     // (60 + 5) minutes, and a second of grace.
-    let (_rt, standin, h) = start(
+    let (standin, h) = start(
         &[("ci/buildspec.yml", GOOD.as_bytes())],
         &[
             ("PUSHBUILD_CODEBUILD_REPOSITORIES", REPO),
@@ -343,7 +339,7 @@ fn placement_cli(h: &Harness, table: &str, args: &[&str]) -> String {
 fn a_build_that_times_out_in_the_function_starts_again_on_codebuild_until_placement_reset() {
     let slow = "version: 0.2\nphases:\n  build:\n    commands:\n      - sleep 120\n";
     let table = DynamoServer::shared().new_table();
-    let (_rt, standin, h) = start(
+    let (standin, h) = start(
         &[
             ("buildspec.yml", slow.as_bytes()),
             (

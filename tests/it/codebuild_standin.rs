@@ -5,7 +5,6 @@
 //! test sets them). It also makes the EventBridge `CodeBuild Build State Change` event of a
 //! build it started.
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use http_body_util::{BodyExt, Full};
@@ -13,14 +12,15 @@ use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response};
 use serde_json::{Value, json};
 
+use crate::loopback::Loopback;
+
 const TARGET_PREFIX: &str = "CodeBuild_20161006.";
 const ACCOUNT: &str = "123456789012";
 const REGION: &str = "us-east-1";
 
 pub struct CodeBuildStandIn {
-    addr: SocketAddr,
+    server: Loopback,
     state: Arc<State>,
-    server: tokio::task::JoinHandle<()>,
 }
 
 struct State {
@@ -32,39 +32,19 @@ struct State {
 }
 
 impl CodeBuildStandIn {
-    /// Serves the project `project` on a free loopback port, on the current tokio runtime.
-    pub async fn start(project: &str) -> CodeBuildStandIn {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind loopback");
-        let addr = listener.local_addr().expect("local addr");
+    /// Serves the project `project` on a free loopback port.
+    pub fn start(project: &str) -> CodeBuildStandIn {
         let state = Arc::new(State {
             project: project.to_string(),
             builds: Mutex::new(Vec::new()),
             unsigned: Mutex::new(0),
         });
-        let shared = state.clone();
-        let server = tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let state = shared.clone();
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |req| handle(state.clone(), req));
-                    let io = hyper_util::rt::TokioIo::new(stream);
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(io, service)
-                        .await;
-                });
-            }
-        });
-        CodeBuildStandIn {
-            addr,
-            state,
-            server,
-        }
+        let server = Loopback::serve("127.0.0.1", "codebuild", state.clone(), handle);
+        CodeBuildStandIn { server, state }
     }
 
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.server.addr)
     }
 
     /// The StartBuild requests so far, with the ids given.
@@ -102,12 +82,6 @@ impl CodeBuildStandIn {
             .map(|(_, request)| request)
             .expect("a build the stand-in started");
         state_change_event(&self.state.project, id, status, seconds, &request)
-    }
-}
-
-impl Drop for CodeBuildStandIn {
-    fn drop(&mut self) {
-        self.server.abort();
     }
 }
 

@@ -415,8 +415,7 @@ fn gitlab_and_bitbucket_pushes_are_built_through_the_function_url_too() {
 
 #[test]
 fn a_webhook_build_handed_to_codebuild_reports_pending_then_codebuilds_result() {
-    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
-    let codebuild = runtime.block_on(CodeBuildStandIn::start("pushbuild-overflow"));
+    let codebuild = CodeBuildStandIn::start("pushbuild-overflow");
     let endpoint = codebuild.endpoint();
     let h = Harness::start_with(
         false,
