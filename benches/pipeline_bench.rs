@@ -1,7 +1,8 @@
 //! pushbuild's overhead against a hand-written build script's, on the reference workload: a git
 //! repository of 2,000 source files (about 10 MB) whose buildspec writes 1,000 artifact files
-//! (200 MB, half random and half text) into `dist/` and packages `dist/**/*`. Three sides, one
-//! round of each in turn, against one S3 server (s3s-fs on 127.0.0.1):
+//! (200 MB, half random and half text) into `dist/` and packages `dist/**/*`. Four sides, one
+//! run of each per round, each round starting one side later (so none always follows the peer's
+//! writes), against one S3 server (s3s-fs on 127.0.0.1):
 //!
 //! - **peer**: `git clone --depth 1` from git's own `git http-backend` (with the token), the
 //!   build, `zip -r -q -1`, and the zip and the log uploaded with the AWS CLI;
@@ -17,7 +18,7 @@
 //! from the build's start to its first phase), the BUILD phase, the packaging and upload of the
 //! artifacts (the peer's `zip` and `aws s3 cp`; pushbuild's UPLOAD_ARTIFACTS) and the overhead
 //! (total − BUILD) per side, the ratios of the medians, and the function's peak memory (VmHWM).
-//! Run: `cargo bench --bench pipeline_bench` (PIPELINE_BENCH_ROUNDS, default 3; the AWS CLI, `git`
+//! Run: `cargo bench --bench pipeline_bench` (PIPELINE_BENCH_ROUNDS, default 4; the AWS CLI, `git`
 //! and `zip` must be installed: `pip install awscli`).
 
 #[path = "../tests/it/codecommit_standin.rs"]
@@ -306,7 +307,7 @@ fn main() {
     let rounds: usize = std::env::var("PIPELINE_BENCH_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(3);
+        .unwrap_or(4);
     let work = tempfile::tempdir().expect("temp dir");
     let tree = work.path().join("tree");
     std::fs::create_dir_all(&tree).expect("tree");
@@ -375,13 +376,21 @@ fn main() {
     let (mut theirs, mut ours_git, mut ours_codecommit) = (Vec::new(), Vec::new(), Vec::new());
     let mut ours_api = Vec::new();
     let mut put_objects = Vec::new();
+    // Each round starts one side later, so no side always follows the peer's 400 MB of files and
+    // zip (their writeback slows whatever runs next).
     for round in 0..rounds {
-        let (run, put) = peer(&git_url, &s3, &aws_config, round);
-        theirs.push(run);
-        put_objects.push(put);
-        ours_git.push(function_run(&runtime, &api, &s3, planned.clone()));
-        ours_codecommit.push(function_run(&runtime, &api, &s3, codecommit.clone()));
-        ours_api.push(function_run(&runtime, &api_only, &s3, codecommit.clone()));
+        for k in 0..4 {
+            match (round + k) % 4 {
+                0 => {
+                    let (run, put) = peer(&git_url, &s3, &aws_config, round);
+                    theirs.push(run);
+                    put_objects.push(put);
+                }
+                1 => ours_git.push(function_run(&runtime, &api, &s3, planned.clone())),
+                2 => ours_codecommit.push(function_run(&runtime, &api, &s3, codecommit.clone())),
+                _ => ours_api.push(function_run(&runtime, &api_only, &s3, codecommit.clone())),
+            }
+        }
         eprintln!("round {} of {rounds} done", round + 1);
     }
     let peaks = (peak_mib(function.id()), peak_mib(api_function.id()));
@@ -389,7 +398,7 @@ fn main() {
         let _ = child.kill();
         let _ = child.wait();
     }
-    println!("{rounds} rounds, one of each side in turn:");
+    println!("{rounds} rounds, one of each side in turn, each round starting one side later:");
     let (_, peer_overhead) = stats(
         "(a) peer: git clone --depth 1, build, zip -r -q -1, aws s3 cp",
         &theirs,

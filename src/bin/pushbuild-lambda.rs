@@ -30,8 +30,36 @@ const RUNTIME_VARS: [&str; 4] = [
     "AWS_LAMBDA_FUNCTION_VERSION",
 ];
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    limit_malloc_arenas();
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime.block_on(serve()),
+        Err(err) => {
+            eprintln!("pushbuild-lambda cannot start: no runtime: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// At most two malloc arenas, before any thread starts, unless `MALLOC_ARENA_MAX` says
+/// otherwise: glibc otherwise gives each of the many threads a build's fetch and upload use an
+/// arena of its own, whose freed pages stay resident (the pipeline benchmark's CodeCommit API
+/// side: 118 MiB peak with glibc's default, 83 MiB with two).
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // SAFETY: mallopt only sets an allocator parameter; called before any other thread
+        // exists.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 2);
+        }
+    }
+}
+
+async fn serve() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(false)
