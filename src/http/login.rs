@@ -53,6 +53,12 @@ impl Login {
         format!("{expires}.{tag}")
     }
 
+    /// The token "Build now" forms carry behind this login: the same in every process that has
+    /// the login's token (each function instance), so a form drawn by one is accepted by another.
+    pub fn form_token(&self) -> String {
+        self.sign(0)
+    }
+
     /// Whether the request carries a session this process signed that has not expired.
     pub fn signed_in(&self, headers: &HeaderMap) -> bool {
         let now = chrono::Utc::now().timestamp();
@@ -180,4 +186,50 @@ pub(super) async fn submit<D: Dispatch>(
         ],
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_cookie(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::COOKIE, value.parse().unwrap());
+        headers
+    }
+
+    #[test]
+    fn sessions_and_form_tokens_hold_across_processes_with_the_same_token() {
+        let one = Login::new(Secret::new("ui-token"), true);
+        let other = Login::new(Secret::new("ui-token"), true);
+        let cookie = one.cookie();
+        assert!(cookie.ends_with("; Secure"));
+        let session = cookie.split(';').next().unwrap().to_string();
+        assert!(other.signed_in(&with_cookie(&format!("theme=dark; {session}"))));
+        assert_eq!(one.form_token(), other.form_token());
+        // A new token ends every session and form.
+        let rotated = Login::new(Secret::new("new-token"), true);
+        assert!(!rotated.signed_in(&with_cookie(&session)));
+        assert_ne!(rotated.form_token(), one.form_token());
+        // The form token is no session, and an expired or edited session is refused.
+        assert!(!one.signed_in(&with_cookie(&format!("{COOKIE}={}", one.form_token()))));
+        let expired = format!("{COOKIE}={}", one.sign(chrono::Utc::now().timestamp() - 1));
+        assert!(!one.signed_in(&with_cookie(&expired)));
+        let edited = session.replacen('.', "9.", 1);
+        assert!(!one.signed_in(&with_cookie(&edited)));
+        assert!(!session.contains("ui-token"));
+    }
+
+    #[test]
+    fn only_a_path_on_this_site_is_gone_back_to() {
+        for (next, expected) in [
+            ("/billing?month=2026-11", "/billing?month=2026-11"),
+            ("//evil.example.com/", "/"),
+            ("https://evil.example.com/", "/"),
+            ("/\\evil", "/"),
+        ] {
+            assert_eq!(local_path(Some(&next.to_string())), expected, "{next}");
+        }
+        assert_eq!(local_path(None), "/");
+    }
 }

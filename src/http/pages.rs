@@ -29,8 +29,8 @@ pub struct Pages {
     pub store: Arc<dyn Store>,
     /// The caps, for the billing chart's line.
     pub budget: Budget,
-    /// The token every "Build now" form carries (random per process): a form posted from
-    /// another site does not have it.
+    /// The token every "Build now" form carries (drawn from the login's token, or random per
+    /// process without a login): a form posted from another site does not have it.
     pub form_token: String,
     /// The login every page needs, when one is set.
     pub login: Option<super::Login>,
@@ -41,7 +41,10 @@ impl Pages {
         Pages {
             store,
             budget,
-            form_token: uuid::Uuid::new_v4().simple().to_string(),
+            form_token: login.as_ref().map_or_else(
+                || uuid::Uuid::new_v4().simple().to_string(),
+                super::Login::form_token,
+            ),
             login,
         }
     }
