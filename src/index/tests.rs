@@ -275,3 +275,23 @@ fn a_placement_is_kept_until_it_is_reset() {
     index.set_placement("demo", None).unwrap();
     assert_eq!(index.placement("demo").unwrap(), None);
 }
+
+#[test]
+fn many_openers_of_a_new_index_at_once_all_get_it() {
+    for _ in 0..20 {
+        let dir = tempfile::tempdir().unwrap();
+        let path = SqliteIndex::path_in(dir.path());
+        let barrier = std::sync::Barrier::new(16);
+        std::thread::scope(|scope| {
+            for _ in 0..16 {
+                scope.spawn(|| {
+                    barrier.wait();
+                    let index = SqliteIndex::open(&path).expect("the index opens");
+                    index.next_number("demo").expect("a number");
+                });
+            }
+        });
+        let index = SqliteIndex::open(&path).unwrap();
+        assert_eq!(index.next_number("demo").unwrap(), 17);
+    }
+}

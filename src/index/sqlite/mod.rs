@@ -94,32 +94,49 @@ impl SqliteIndex {
         store_dir.join("index.sqlite")
     }
 
-    /// Opens (or makes) the index at `path`.
+    /// Opens (or makes) the index at `path`. Processes that make a new index at the same moment
+    /// can find its file locked while one of them turns on WAL (SQLite does not wait its busy
+    /// timeout for that): each tries again, a little later, for up to the busy timeout.
     pub fn open(path: &Path) -> Result<SqliteIndex, IndexError> {
-        let fail = |err: rusqlite::Error| sqlite_error(path, err);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|err| IndexError::Sqlite {
                 path: path.display().to_string(),
                 message: err.to_string(),
             })?;
         }
-        let connection = Connection::open(path).map_err(fail)?;
-        connection.busy_timeout(BUSY_TIMEOUT).map_err(fail)?;
-        connection
-            .pragma_update(None, "journal_mode", "WAL")
-            .map_err(fail)?;
-        connection
-            .pragma_update(None, "synchronous", "NORMAL")
-            .map_err(fail)?;
+        let started = std::time::Instant::now();
+        let mut pause = Duration::from_millis(5);
+        loop {
+            match Self::connect(path) {
+                Ok(connection) => {
+                    return Ok(SqliteIndex {
+                        path: path.to_path_buf(),
+                        connection: Mutex::new(connection),
+                    });
+                }
+                Err(err) if is_busy(&err) && started.elapsed() < BUSY_TIMEOUT => {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(200));
+                }
+                Err(err) => return Err(sqlite_error(path, err)),
+            }
+        }
+    }
+
+    /// One connection, in WAL mode, with the schema.
+    fn connect(path: &Path) -> Result<Connection, rusqlite::Error> {
+        let connection = Connection::open(path)?;
+        connection.busy_timeout(BUSY_TIMEOUT)?;
+        // WAL stays set in the file: only its first opener changes the mode.
+        let mode: String = connection.pragma_query_value(None, "journal_mode", |row| row.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            connection.pragma_update(None, "journal_mode", "WAL")?;
+        }
+        connection.pragma_update(None, "synchronous", "NORMAL")?;
         // In one immediate transaction: the write lock is taken first (waiting its turn), so
         // processes opening a new index at once do not fail on each other's schema.
-        connection
-            .execute_batch(&format!("BEGIN IMMEDIATE;\n{SCHEMA}\nCOMMIT;"))
-            .map_err(fail)?;
-        Ok(SqliteIndex {
-            path: path.to_path_buf(),
-            connection: Mutex::new(connection),
-        })
+        connection.execute_batch(&format!("BEGIN IMMEDIATE;\n{SCHEMA}\nCOMMIT;"))?;
+        Ok(connection)
     }
 
     /// Runs `step` in one immediate transaction.
@@ -497,4 +514,13 @@ impl Index for SqliteIndex {
             Ok(())
         })
     }
+}
+
+/// Whether SQLite said the database was busy or locked (another connection holds it).
+fn is_busy(err: &rusqlite::Error) -> bool {
+    matches!(
+        err,
+        rusqlite::Error::SqliteFailure(e, _)
+            if matches!(e.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
 }
