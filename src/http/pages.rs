@@ -115,6 +115,15 @@ pub(super) fn params(query: Option<&str>) -> HashMap<String, String> {
         .collect()
 }
 
+/// The answer for a page drawn off the async threads: the page, or what went wrong.
+fn drawn<E: std::fmt::Display>(page: Option<Result<String, E>>) -> Response {
+    match page {
+        Some(Ok(body)) => html(StatusCode::OK, body),
+        Some(Err(err)) => failed(err),
+        None => failed("the page could not be drawn"),
+    }
+}
+
 async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
     tokio::task::spawn_blocking(work).await.ok()
 }
@@ -153,14 +162,9 @@ pub(super) async fn list<D: Dispatch>(
         Ok::<_, crate::index::IndexError>((entries, page.next))
     })
     .await;
-    match page {
-        Some(Ok((entries, next))) => html(
-            StatusCode::OK,
-            pages::list_page(&entries, &filters, next.as_deref()),
-        ),
-        Some(Err(err)) => failed(err),
-        None => failed("the page could not be drawn"),
-    }
+    drawn(page.map(|page| {
+        page.map(|(entries, next)| pages::list_page(&entries, &filters, next.as_deref()))
+    }))
 }
 
 /// `<project>/<build-id>` of a build's address.
@@ -305,7 +309,7 @@ pub(super) async fn billing<D: Dispatch>(
         );
     }
     let (index, cap) = (front.index.clone(), pages.budget.monthly_minutes);
-    let drawn = blocking(move || {
+    let page = blocking(move || {
         let sums = index.month_sums(&month)?;
         // The chart reads the month's entries, a page at a time: it grows with the month's
         // builds, not with all of them.
@@ -323,11 +327,7 @@ pub(super) async fn billing<D: Dispatch>(
         Ok::<_, crate::index::IndexError>(pages::billing_page(&month, &sums, &days, cap))
     })
     .await;
-    match drawn {
-        Some(Ok(body)) => html(StatusCode::OK, body),
-        Some(Err(err)) => failed(err),
-        None => failed("the page could not be drawn"),
-    }
+    drawn(page)
 }
 
 /// `GET /build-now`: the form.

@@ -171,13 +171,7 @@ fn ls_remote(
         repository: url.to_string(),
         commit: reference.to_string(),
     };
-    let failed = |err: gix::Error| {
-        classify(
-            url,
-            &CommitId::parse(&"0".repeat(40)).expect("a commit id"),
-            err,
-        )
-    };
+    let failed = |err: gix::Error| classify(url, reference, err);
     let scratch = tempfile::tempdir().map_err(|source| SourceError::Io {
         path: std::env::temp_dir(),
         source,
@@ -197,19 +191,7 @@ fn ls_remote(
     let mut connection = remote
         .connect(gix::remote::Direction::Fetch)
         .map_err(failed)?;
-    connection.set_credentials(move |action| match (action, &credentials) {
-        (gix::credentials::helper::Action::Get(context), Some((user, token))) => {
-            Ok(Some(gix::credentials::protocol::Outcome {
-                identity: gix::sec::identity::Account {
-                    username: user.clone(),
-                    password: token.expose().to_string(),
-                    oauth_refresh_token: None,
-                },
-                next: context.into(),
-            }))
-        }
-        _ => Ok(None),
-    });
+    connection.set_credentials(move |action| give_credentials(action, &credentials));
     let (map, _handshake) = connection
         .ref_map(gix::progress::Discard, Default::default())
         .map_err(failed)?;
@@ -236,7 +218,7 @@ struct Clone {
 impl Clone {
     fn run(self) -> Result<FetchSummary, SourceError> {
         let interrupt = AtomicBool::new(false);
-        let failed = |err: gix::Error| classify(&self.url, &self.commit, err);
+        let failed = |err: gix::Error| classify(&self.url, self.commit.as_str(), err);
         let shallow = match NonZeroU32::new(self.depth) {
             Some(depth) => gix::remote::fetch::Shallow::DepthAtRemote(depth),
             None => gix::remote::fetch::Shallow::NoChange,
@@ -255,20 +237,7 @@ impl Clone {
         .with_shallow(shallow)
         .configure_connection(move |connection| {
             let credentials = credentials.clone();
-            connection.set_credentials(move |action| match (action, &credentials) {
-                (gix::credentials::helper::Action::Get(context), Some((user, token))) => {
-                    Ok(Some(gix::credentials::protocol::Outcome {
-                        identity: gix::sec::identity::Account {
-                            username: user.clone(),
-                            password: token.expose().to_string(),
-                            oauth_refresh_token: None,
-                        },
-                        next: context.into(),
-                    }))
-                }
-                // No token: the host's refusal is the answer; never a prompt.
-                _ => Ok(None),
-            });
+            connection.set_credentials(move |action| give_credentials(action, &credentials));
             Ok(())
         });
         let (mut checkout, _fetched) = prepare
@@ -297,9 +266,31 @@ impl Clone {
     }
 }
 
-/// Sorts a failed clone into the build's fault (no such repository or commit, no access) or
-/// pushbuild's (the host does not answer), by what gix reports.
-fn classify(url: &str, commit: &CommitId, err: gix::Error) -> SourceError {
+/// What the git client is told when the host asks who it is: the (user, token), when there is
+/// one. No token: the host's refusal is the answer; never a prompt.
+fn give_credentials(
+    action: gix::credentials::helper::Action,
+    credentials: &Option<(String, Secret)>,
+) -> Result<Option<gix::credentials::protocol::Outcome>, gix::Error> {
+    match (action, credentials) {
+        (gix::credentials::helper::Action::Get(context), Some((user, token))) => {
+            Ok(Some(gix::credentials::protocol::Outcome {
+                identity: gix::sec::identity::Account {
+                    username: user.clone(),
+                    password: token.expose().to_string(),
+                    oauth_refresh_token: None,
+                },
+                next: context.into(),
+            }))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Sorts a failed clone or reference listing into the build's fault (no such repository or
+/// `wanted` commit or reference, no access) or pushbuild's (the host does not answer), by what
+/// gix reports.
+fn classify(url: &str, wanted: &str, err: gix::Error) -> SourceError {
     let message = format!("{err:#}");
     let lower = message.to_ascii_lowercase();
     // An HTTP status as the transport words it (`status 404`, `(404 Not Found)`,
@@ -316,7 +307,7 @@ fn classify(url: &str, commit: &CommitId, err: gix::Error) -> SourceError {
     if lower.contains("not our ref") || lower.contains("revision") && lower.contains("missing") {
         SourceError::CommitNotFound {
             repository: url.to_string(),
-            commit: commit.to_string(),
+            commit: wanted.to_string(),
         }
     } else if status(401)
         || status(403)
