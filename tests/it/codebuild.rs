@@ -412,3 +412,27 @@ fn a_build_that_times_out_in_the_function_starts_again_on_codebuild_until_placem
     assert_eq!(fast[0]["status"], "SUCCEEDED", "{fast:?}");
     assert_eq!(standin.started().len(), 2, "not handed over");
 }
+
+#[test]
+fn a_project_codebuild_does_not_know_skips_the_build_saying_why() {
+    let (standin, h) = start(
+        &[("ci/buildspec.yml", GOOD.as_bytes())],
+        &[
+            ("PUSHBUILD_CODEBUILD_REPOSITORIES", REPO),
+            ("PUSHBUILD_CODEBUILD_PROJECT", "no-such-project"),
+        ],
+    );
+    let answer = builds(&h.invoke(sample("codecommit-push.json", &h.head()), MINUTE));
+    assert_eq!(answer[0]["status"], "SKIPPED", "{answer:?}");
+    let reason = answer[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("could not start the build on AWS CodeBuild")
+            && reason.contains("ResourceNotFoundException")
+            && reason.contains("no-such-project"),
+        "{reason}"
+    );
+    assert!(standin.started().is_empty());
+    let id = answer[0]["buildId"].as_str().unwrap();
+    assert_eq!(h.record(id)["billed_minutes"], 0, "its minutes given back");
+    assert!(h.log(id).contains("AWS CodeBuild did not start the build"));
+}
