@@ -18,6 +18,12 @@
 //! from the build's start to its first phase), the BUILD phase, the packaging and upload of the
 //! artifacts (the peer's `zip` and `aws s3 cp`; pushbuild's UPLOAD_ARTIFACTS) and the overhead
 //! (total − BUILD) per side, the ratios of the medians, and the function's peak memory (VmHWM).
+//! Everything (the servers' files, each side's work, the zips) lives on tmpfs (`/dev/shm`) unless
+//! `PIPELINE_BENCH_DIR` names another place: on this machine's disk, the writeback of one side's
+//! 400 MB landed in the next side's time (1.5 s of a 2 s fetch), whichever side that was. The git
+//! repositories are packed, as a host keeps them, so the server streams its pack rather than
+//! compressing 2,000 loose objects for every clone.
+//!
 //! Run: `cargo bench --bench pipeline_bench` (PIPELINE_BENCH_ROUNDS, default 4; the AWS CLI, `git`
 //! and `zip` must be installed: `pip install awscli`).
 
@@ -40,7 +46,9 @@ mod s3_server;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
 
 use codecommit_standin::{StandIn, init_repo};
 use git_server::{GitServer, TOKEN_USER, git, publish};
@@ -99,6 +107,67 @@ struct Run {
     /// Getting the source: the peer's `git clone`; pushbuild's time from the build's start to its
     /// first phase (the fetch and the buildspec).
     fetch: Duration,
+    /// pushbuild's stages as wall-clock windows (from its record), to place memory samples in.
+    stages: Option<Stages>,
+}
+
+/// When a pushbuild build's stages ran: start, first phase, BUILD's end, UPLOAD_ARTIFACTS' start
+/// and end, and the invocation's answer.
+#[derive(Clone, Copy)]
+struct Stages([SystemTime; 6]);
+
+const STAGE_NAMES: [&str; 5] = ["fetch", "phases", "between", "package", "tail"];
+
+/// The function processes' resident memory, sampled every 5 ms.
+struct Sampler {
+    samples: Arc<Mutex<Vec<(u32, SystemTime, f64)>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Sampler {
+    fn start(pids: Vec<u32>) -> Sampler {
+        let samples = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (samples, stop) = (samples.clone(), stop.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    for &pid in &pids {
+                        let rss = status_mib(pid, "VmRSS:");
+                        samples.lock().unwrap().push((pid, SystemTime::now(), rss));
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            })
+        };
+        Sampler {
+            samples,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// The highest sample of `pid` in each stage of `stages`.
+    fn peaks(&self, pid: u32, stages: &Stages) -> [f64; 5] {
+        let samples = self.samples.lock().unwrap();
+        let mut peaks = [0.0f64; 5];
+        for &(_, at, rss) in samples.iter().filter(|(p, ..)| *p == pid) {
+            for (k, peak) in peaks.iter_mut().enumerate() {
+                if stages.0[k] <= at && at < stages.0[k + 1] {
+                    *peak = peak.max(rss);
+                }
+            }
+        }
+        peaks
+    }
+
+    fn stop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 /// One SDK `PutObject` of the peer's finished zip (the yardstick for packaging and uploading).
@@ -161,8 +230,16 @@ fn peer(git_url: &str, s3: &S3Server, aws_config: &Path, round: usize) -> (Run, 
         build,
         package: package_started.elapsed(),
         fetch,
+        stages: None,
     };
     (run, put_object(s3, &dir.path().join("app.zip"), round))
+}
+
+/// Packs a bare repository's objects, as a host keeps them.
+fn repack(bare: &Path) {
+    run(Command::new("git")
+        .args(["repack", "-a", "-d", "-q"])
+        .current_dir(bare));
 }
 
 fn run(command: &mut Command) {
@@ -202,7 +279,8 @@ fn function_run(
             .map(Duration::from_millis)
             .unwrap_or_else(|| panic!("the {name} phase"))
     };
-    let (build, package, fetch) = match outcome {
+    let answered = SystemTime::now();
+    let (build, package, fetch, stages) = match outcome {
         Outcome::Response(response) => {
             let summary = &response["builds"][0];
             assert_eq!(summary["status"], "SUCCEEDED", "{summary}");
@@ -210,10 +288,38 @@ fn function_run(
             let id = summary["buildId"].as_str().expect("a build id");
             let record = s3.object(&format!("builds/{project}/{id}/build.json"));
             let record: Value = serde_json::from_slice(&record).expect("a record");
+            let at = |value: &Value| -> SystemTime {
+                chrono::DateTime::parse_from_rfc3339(value.as_str().expect("a time"))
+                    .expect("RFC 3339")
+                    .into()
+            };
+            let phase_at = |name: &str, end: bool| {
+                record["phases"]
+                    .as_array()
+                    .and_then(|phases| phases.iter().find(|p| p["phase"] == name))
+                    .map(|p| {
+                        let ms = if end {
+                            p["duration_ms"].as_u64().unwrap_or(0)
+                        } else {
+                            0
+                        };
+                        at(&p["started"]) + Duration::from_millis(ms)
+                    })
+                    .unwrap_or_else(|| panic!("the {name} phase"))
+            };
+            let stages = Stages([
+                at(&record["start_time"]),
+                at(&record["phases"][0]["started"]),
+                phase_at("BUILD", true),
+                phase_at("UPLOAD_ARTIFACTS", false),
+                phase_at("UPLOAD_ARTIFACTS", true),
+                answered,
+            ]);
             (
                 phase(&record, "BUILD"),
                 phase(&record, "UPLOAD_ARTIFACTS"),
                 before_first_phase(&record),
+                stages,
             )
         }
         Outcome::Error {
@@ -226,6 +332,7 @@ fn function_run(
         build,
         package,
         fetch,
+        stages: Some(stages),
     }
 }
 
@@ -269,10 +376,15 @@ fn spawn_function(
 
 /// The function's peak resident memory so far, in MiB.
 fn peak_mib(pid: u32) -> f64 {
+    status_mib(pid, "VmHWM:")
+}
+
+/// A memory figure (`VmHWM:`, `VmRSS:`) of process `pid`, in MiB.
+fn status_mib(pid: u32, field: &str) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
         .map_or(0.0, |kb| kb / 1024.0)
 }
@@ -308,12 +420,25 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(4);
+    let base = std::env::var_os("PIPELINE_BENCH_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from("/dev/shm"));
+    let base = if base.is_dir() {
+        base
+    } else {
+        std::env::temp_dir()
+    };
+    // SAFETY: no other thread runs yet; everything after (temp dirs, servers, the sides'
+    // processes) puts its files under `base`.
+    unsafe { std::env::set_var("TMPDIR", &base) };
+    println!("files under {}", base.display());
     let work = tempfile::tempdir().expect("temp dir");
     let tree = work.path().join("tree");
     std::fs::create_dir_all(&tree).expect("tree");
     let commit = workload(&tree);
     let repos = work.path().join("repos");
-    publish(&repos, "octo/reference", &tree);
+    let bare = publish(&repos, "octo/reference", &tree);
+    repack(&bare);
     let git_server = GitServer::start(&repos, TOKEN);
     let git_url = format!("{}/octo/reference.git", git_server.url());
     let s3 = S3Server::start();
@@ -330,6 +455,7 @@ fn main() {
         .args(["clone", "-q", "--bare"])
         .arg(&tree)
         .arg(codecommit_root.join("v1/repos").join(REPO)));
+    repack(&codecommit_root.join("v1/repos").join(REPO));
     let codecommit_git = GitServer::start_codecommit(
         &codecommit_root,
         s3_server::ACCESS_KEY,
@@ -373,6 +499,7 @@ fn main() {
     }});
     let codecommit = json!({"repository": REPO, "sourceVersion": commit, "initiator": "bench"});
 
+    let mut sampler = Sampler::start(vec![function.id(), api_function.id()]);
     let (mut theirs, mut ours_git, mut ours_codecommit) = (Vec::new(), Vec::new(), Vec::new());
     let mut ours_api = Vec::new();
     let mut put_objects = Vec::new();
@@ -393,7 +520,27 @@ fn main() {
         }
         eprintln!("round {} of {rounds} done", round + 1);
     }
+    sampler.stop();
     let peaks = (peak_mib(function.id()), peak_mib(api_function.id()));
+    let stage_peaks = |pid: u32, runs: &[Run]| {
+        let mut peaks = [0.0f64; 5];
+        for stages in runs.iter().filter_map(|r| r.stages.as_ref()) {
+            for (peak, p) in peaks.iter_mut().zip(sampler.peaks(pid, stages)) {
+                *peak = peak.max(p);
+            }
+        }
+        STAGE_NAMES
+            .iter()
+            .zip(peaks)
+            .map(|(name, mib)| format!("{name} {mib:.1}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let memory_lines = [
+        format!("(b) {}", stage_peaks(function.id(), &ours_git)),
+        format!("(c) {}", stage_peaks(function.id(), &ours_codecommit)),
+        format!("(d) {}", stage_peaks(api_function.id(), &ours_api)),
+    ];
     for child in [&mut function, &mut api_function] {
         let _ = child.kill();
         let _ = child.wait();
@@ -434,4 +581,8 @@ fn main() {
         "the function's peak memory: {:.1} MiB (git and CodeCommit over git), {:.1} MiB (CodeCommit's API)",
         peaks.0, peaks.1
     );
+    println!("resident memory by stage, highest sample every 5 ms (MiB):");
+    for line in memory_lines {
+        println!("  {line}");
+    }
 }

@@ -1,5 +1,7 @@
-//! The build log: every line of the build's output and every phase marker, timestamped, with
-//! secret values masked, streamed to the log file (and to a terminal) as it is printed.
+//! The build log, as CodeBuild writes it: the build's output as it was printed and pushbuild's
+//! own marker lines (`[Container] <time> <text>`), with secret values masked, streamed to the log
+//! file (and to a terminal) as it is printed. Output lines carry no timestamp, as in CodeBuild's
+//! log, so a command printing a million short lines costs a copy, not a million stamps.
 
 use std::io::{self, Write};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -46,42 +48,12 @@ struct Inner {
     tail: Vec<u8>,
     error: Option<io::Error>,
     scratch: Vec<u8>,
-    stamp: Vec<u8>,
-    clock: Clock,
     keep_tail: bool,
 }
 
 /// The timestamp that starts every log line: `2026/11/22 23:10:00.123456`.
 fn timestamp() -> String {
     Utc::now().format("%Y/%m/%d %H:%M:%S%.6f").to_string()
-}
-
-/// Formats timestamps fast: the date and time to the second are formatted once per second.
-#[derive(Default)]
-struct Clock {
-    second: i64,
-    prefix: String,
-}
-
-impl Clock {
-    /// Appends the current timestamp to `out`.
-    fn stamp(&mut self, out: &mut Vec<u8>) {
-        let now = Utc::now();
-        let second = now.timestamp();
-        if second != self.second || self.prefix.is_empty() {
-            self.second = second;
-            self.prefix = now.format("%Y/%m/%d %H:%M:%S").to_string();
-        }
-        out.extend_from_slice(self.prefix.as_bytes());
-        let micros = now.timestamp_subsec_micros().min(999_999);
-        let mut digits = [b'.', b'0', b'0', b'0', b'0', b'0', b'0'];
-        let mut rest = micros;
-        for slot in digits[1..].iter_mut().rev() {
-            *slot = b'0' + (rest % 10) as u8;
-            rest /= 10;
-        }
-        out.extend_from_slice(&digits);
-    }
 }
 
 impl BuildLog {
@@ -94,9 +66,7 @@ impl BuildLog {
                 secrets: Vec::new(),
                 tail: Vec::new(),
                 error: None,
-                scratch: Vec::with_capacity(128 * 1024),
-                stamp: Vec::with_capacity(32),
-                clock: Clock::default(),
+                scratch: Vec::new(),
                 keep_tail: false,
             })),
         }
@@ -182,41 +152,27 @@ impl BuildLog {
         inner.flush();
     }
 
-    /// Output lines of the build's commands (each without its newline), all read at one moment.
-    pub fn output_lines<'a, I: IntoIterator<Item = &'a [u8]>>(&self, lines: I) {
+    /// Output of the build's commands as it was printed: complete lines, or the last piece of
+    /// one (which is ended here, so a marker always starts a line).
+    pub fn output(&self, text: &[u8]) {
+        if text.is_empty() {
+            return;
+        }
         let mut inner = self.lock();
-        let Inner {
-            scratch,
-            secrets,
-            tail,
-            stamp,
-            clock,
-            keep_tail,
-            ..
-        } = &mut *inner;
-        stamp.clear();
-        clock.stamp(stamp);
-        stamp.push(b' ');
-        scratch.clear();
-        for line in lines {
-            scratch.extend_from_slice(stamp);
-            let text_start = scratch.len();
-            mask_into(secrets, line, scratch);
-            if *keep_tail {
-                tail.extend_from_slice(&scratch[text_start..]);
-                tail.push(b'\n');
+        let open = !text.ends_with(b"\n");
+        if inner.secrets.is_empty() && !open {
+            // The bytes go out as they came: no copy.
+            inner.emit_output(text);
+        } else {
+            let mut scratch = std::mem::take(&mut inner.scratch);
+            scratch.clear();
+            mask_into(&inner.secrets, text, &mut scratch);
+            if open {
+                scratch.push(b'\n');
             }
-            scratch.push(b'\n');
+            inner.emit_output(&scratch);
+            inner.scratch = scratch;
         }
-        if tail.len() > TAIL_LIMIT * 2 {
-            let cut = tail.len() - TAIL_LIMIT;
-            tail.drain(..cut);
-        }
-        let bytes = std::mem::take(scratch);
-        inner.write_file(&bytes);
-        echo(inner.echo, &bytes);
-        inner.scratch = bytes;
-        inner.flush();
     }
 
     /// Keeps the most recent output from now on, for [`BuildLog::tail`].
@@ -251,6 +207,20 @@ impl BuildLog {
 }
 
 impl Inner {
+    /// Writes masked output to the file, the echo and (when kept) the tail.
+    fn emit_output(&mut self, bytes: &[u8]) {
+        if self.keep_tail {
+            self.tail.extend_from_slice(bytes);
+            if self.tail.len() > TAIL_LIMIT * 2 {
+                let cut = self.tail.len() - TAIL_LIMIT;
+                self.tail.drain(..cut);
+            }
+        }
+        self.write_file(bytes);
+        echo(self.echo, bytes);
+        self.flush();
+    }
+
     fn write_file(&mut self, bytes: &[u8]) {
         if let Err(err) = self.file.write_all(bytes) {
             self.error.get_or_insert(err);
@@ -359,13 +329,13 @@ mod tests {
     }
 
     #[test]
-    fn lines_are_timestamped_and_masked_and_the_tail_is_kept() {
+    fn markers_are_timestamped_output_is_masked_and_the_tail_is_kept() {
         let file = Shared::default();
         let log = BuildLog::new(Box::new(file.clone()), Echo::Off);
         log.keep_tail();
         log.add_secrets(["pa55".to_string(), String::new()]);
         log.marker("Running command echo pa55");
-        log.output_lines([&b"the pa55 is"[..], b"second"]);
+        log.output(b"the pa55 is\nsecond");
         let text = String::from_utf8(file.0.lock().unwrap().clone()).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 3);
@@ -375,8 +345,8 @@ mod tests {
             "{}",
             lines[0]
         );
-        assert!(lines[1].ends_with(" the *** is"), "{}", lines[1]);
-        assert_eq!(lines[1].as_bytes()[4], b'/', "date first: {}", lines[1]);
+        assert_eq!(lines[1], "the *** is", "output as printed, masked");
+        assert_eq!(lines[2], "second", "an open last line is ended");
         assert!(!text.contains("pa55"));
         assert_eq!(log.tail(), "the *** is\nsecond\n");
         log.clear_tail();

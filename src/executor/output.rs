@@ -1,4 +1,4 @@
-//! The reader side of a build's shell: its one output pipe turned into log lines and events (a
+//! The reader side of a build's shell: its one output pipe turned into log output and events (a
 //! command's status, the shell's end), markers found even when split across reads.
 
 use std::io::{self, Read};
@@ -10,9 +10,11 @@ use super::log::BuildLog;
 
 /// Reads from the output pipe are this large.
 const CHUNK: usize = 256 * 1024;
-/// A read smaller than this is a trickle (lines printed one by one).
-const TRICKLE_BYTES: usize = 1024;
-/// The pause after a small read, for output to gather (bounds the log's latency).
+/// A read smaller than this is a trickle: lines printed one by one, or a fast command's small
+/// writes (4 KiB from stdio) each read as it lands.
+const TRICKLE_BYTES: usize = 64 * 1024;
+/// The pause after a small read, for output to gather in the (1 MiB) pipe; bounds the log's
+/// latency.
 const TRICKLE_PAUSE: Duration = Duration::from_millis(2);
 /// A line longer than this (no newline yet) is logged in pieces.
 const MAX_LINE: usize = 256 * 1024;
@@ -27,7 +29,7 @@ pub(super) enum Event {
     Eof,
 }
 
-/// The reader thread: output pipe ─▶ log lines and status events.
+/// The reader thread: output pipe ─▶ log output and status events.
 pub(super) fn read_output(
     mut pipe: io::PipeReader,
     marker: &[u8],
@@ -46,7 +48,7 @@ pub(super) fn read_output(
                 if n < TRICKLE_BYTES {
                     // A trickle: let a few milliseconds of output gather in the pipe, so a
                     // command printing many short lines costs one read and one write per batch,
-                    // not per line. What was read is already in the log.
+                    // not per line or per 4 KiB. What was read is already in the log.
                     thread::sleep(TRICKLE_PAUSE);
                 }
             }
@@ -55,7 +57,7 @@ pub(super) fn read_output(
         }
     }
     if !pending.is_empty() {
-        log.output_lines(lines_of(&pending));
+        log.output(&pending);
     }
     let _ = events.send(Event::Eof);
 }
@@ -76,7 +78,7 @@ pub(super) fn split_output(
             if let Some(end) = memchr::memchr(b'\n', &rest[after..]) {
                 // Output before the marker, even without a final newline, belongs to the command.
                 if at > 0 {
-                    log.output_lines(lines_of(&rest[..at]));
+                    log.output(&rest[..at]);
                 }
                 let text = std::str::from_utf8(&rest[after..after + end]).unwrap_or("");
                 let (ended, code) = match text.strip_prefix("end:") {
@@ -96,24 +98,17 @@ pub(super) fn split_output(
         // No complete marker: log the complete lines, keep the partial one.
         match memchr::memrchr(b'\n', rest) {
             Some(nl) => {
-                log.output_lines(lines_of(&rest[..nl + 1]));
+                log.output(&rest[..nl + 1]);
                 used += nl + 1;
             }
             None if rest.len() > MAX_LINE => {
                 // An endless line: log it in pieces, keeping room for a marker that may have begun.
                 let cut = rest.len() - marker.len() - 16;
-                log.output_lines([&rest[..cut]]);
+                log.output(&rest[..cut]);
                 used += cut;
             }
             None => {}
         }
         return used;
     }
-}
-
-/// The lines of `text`: split at `\n`, a final newline ends the last line, a trailing `\r` is dropped.
-fn lines_of(text: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let text = text.strip_suffix(b"\n").unwrap_or(text);
-    text.split(|&b| b == b'\n')
-        .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
 }

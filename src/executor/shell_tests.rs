@@ -35,9 +35,12 @@ impl Write for SharedWriter {
 
 fn output(bytes: &std::sync::Arc<std::sync::Mutex<Vec<u8>>>) -> Vec<String> {
     let text = String::from_utf8_lossy(&bytes.lock().unwrap()).into_owned();
-    // Drop the timestamp (two words) from every line.
+    // Markers lose `[Container]` and their timestamp; output lines are as printed.
     text.lines()
-        .map(|l| l.splitn(3, ' ').nth(2).unwrap_or("").to_string())
+        .map(|l| match l.strip_prefix("[Container] ") {
+            Some(rest) => rest.splitn(3, ' ').nth(2).unwrap_or("").to_string(),
+            None => l.to_string(),
+        })
         .collect()
 }
 

@@ -18,6 +18,10 @@ pub struct GitInfo {
 
 /// Asks git about `dir`; every field is `None` where git is missing or `dir` is no work tree.
 pub fn git_info(dir: &Path) -> GitInfo {
+    // Outside any work tree there is nothing to ask: no git processes (a few ms each).
+    if std::env::var_os("GIT_DIR").is_none() && !dir.ancestors().any(|d| d.join(".git").exists()) {
+        return GitInfo::default();
+    }
     GitInfo {
         commit: git(dir, &["rev-parse", "--verify", "-q", "HEAD"])
             .and_then(|id| CommitId::parse(&id).ok()),

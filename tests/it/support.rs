@@ -90,17 +90,17 @@ impl Built {
             .join(" ")
     }
 
-    /// The log with every line's timestamp removed: markers keep `[Container]`.
+    /// The log with the markers' timestamps removed (markers keep `[Container]`).
     pub fn plain_log(&self) -> Vec<String> {
         self.log.lines().map(strip_stamp).collect()
     }
 
-    /// The output lines (not markers), timestamps removed.
+    /// The output lines (not markers), as printed.
     pub fn output(&self) -> Vec<String> {
         self.log
             .lines()
             .filter(|l| !l.starts_with("[Container]"))
-            .map(strip_stamp)
+            .map(str::to_string)
             .collect()
     }
 
@@ -158,13 +158,11 @@ impl Built {
 }
 
 fn strip_stamp(line: &str) -> String {
-    // `[Container] 2026/11/22 23:10:00.123456 text` or `2026/11/22 23:10:00.123456 text`.
-    let (marker, rest) = match line.strip_prefix("[Container] ") {
-        Some(rest) => ("[Container] ", rest),
-        None => ("", line),
-    };
-    let text = rest.splitn(3, ' ').nth(2).unwrap_or("");
-    format!("{marker}{text}")
+    // `[Container] 2026/11/22 23:10:00.123456 text`; output lines have no timestamp.
+    match line.strip_prefix("[Container] ") {
+        Some(rest) => format!("[Container] {}", rest.splitn(3, ' ').nth(2).unwrap_or("")),
+        None => line.to_string(),
+    }
 }
 
 /// How to run a test build.
