@@ -5,6 +5,7 @@
 //! number of calls in flight. Throttling and 5xx answers are retried by the SDK client.
 
 mod git;
+mod limit;
 mod walk;
 
 use std::path::Path;

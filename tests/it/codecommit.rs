@@ -378,6 +378,55 @@ async fn calls_in_flight_stay_within_the_setting() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_walk_takes_fewer_calls_in_flight_while_codecommit_throttles() {
+    let dir = tempfile::tempdir().unwrap();
+    init_repo(dir.path());
+    for d in 0..4 {
+        std::fs::create_dir(dir.path().join(format!("d{d}"))).unwrap();
+        for f in 0..50 {
+            std::fs::write(
+                dir.path().join(format!("d{d}/f{f}.txt")),
+                format!("{d}/{f}"),
+            )
+            .unwrap();
+        }
+    }
+    git(dir.path(), &["add", "-A"]);
+    git(dir.path(), &["commit", "-q", "-m", "many"]);
+    let commit = git(dir.path(), &["rev-parse", "HEAD"]);
+    let standin = StandIn::start(REPO, dir.path()).await;
+    standin.set_latency(Duration::from_millis(10));
+    // CodeCommit takes 6 calls at once; the source starts with 32.
+    standin.limit_in_flight(6);
+    let dest = tempfile::tempdir().unwrap();
+
+    let summary = CodeCommitSource::new(standin.client(), 32)
+        .fetch(&named(REPO), &id(&commit), dest.path())
+        .await
+        .unwrap();
+
+    assert_eq!(summary.files, 200);
+    assert_eq!(
+        std::fs::read_to_string(dest.path().join("d3/f49.txt")).unwrap(),
+        "3/49"
+    );
+    let throttled = standin.throttled();
+    // A fixed 32 in flight would have 26 of every 32 calls throttled until all 205 got through
+    // (some 900 throttled answers); the window narrows within a few rounds and then stays near
+    // what CodeCommit takes (60-72 throttled answers here, most in the first rounds).
+    assert!(
+        throttled > 0 && throttled < 205 / 2,
+        "throttled calls: {throttled}"
+    );
+    let note = summary
+        .notes
+        .iter()
+        .find(|n| n.starts_with("CodeCommit throttled"))
+        .unwrap_or_else(|| panic!("no note of the throttling: {:?}", summary.notes));
+    assert!(note.contains(&format!("throttled {throttled} calls")), "{note}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn from_conf_takes_the_shared_config_and_retries() {
     use aws_sdk_codecommit::config::{
         BehaviorVersion, Credentials, Region, SharedCredentialsProvider,

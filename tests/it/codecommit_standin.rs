@@ -39,6 +39,9 @@ struct State {
     latency_ms: AtomicU64,
     fail_503: AtomicUsize,
     throttle: AtomicUsize,
+    /// Calls beyond this many in flight answer `ThrottlingException` (0: no limit).
+    rate_limit: AtomicUsize,
+    throttled: AtomicUsize,
     calls: Mutex<BTreeMap<String, usize>>,
     in_flight: AtomicUsize,
     peak: AtomicUsize,
@@ -57,6 +60,8 @@ impl StandIn {
             latency_ms: AtomicU64::new(0),
             fail_503: AtomicUsize::new(0),
             throttle: AtomicUsize::new(0),
+            rate_limit: AtomicUsize::new(0),
+            throttled: AtomicUsize::new(0),
             calls: Mutex::new(BTreeMap::new()),
             in_flight: AtomicUsize::new(0),
             peak: AtomicUsize::new(0),
@@ -119,6 +124,17 @@ impl StandIn {
     /// The next `n` calls answer 400 `ThrottlingException`.
     pub fn throttle_next(&self, n: usize) {
         self.state.throttle.store(n, Ordering::SeqCst);
+    }
+
+    /// From now on, a call arriving while `n` calls are in flight answers `ThrottlingException`,
+    /// as CodeCommit does when a caller goes over its rate.
+    pub fn limit_in_flight(&self, n: usize) {
+        self.state.rate_limit.store(n, Ordering::SeqCst);
+    }
+
+    /// Calls answered `ThrottlingException` for going over the limit in flight.
+    pub fn throttled(&self) -> usize {
+        self.state.throttled.load(Ordering::SeqCst)
     }
 
     /// Calls received for `operation` (`GetBlob`), failed ones included.
@@ -211,7 +227,12 @@ async fn handle(
             json!({"__type": "ServiceUnavailableException", "message": "try again"}),
         ));
     }
-    if take(&state.throttle) {
+    let limit = state.rate_limit.load(Ordering::SeqCst);
+    let over = limit > 0 && now > limit;
+    if over {
+        state.throttled.fetch_add(1, Ordering::SeqCst);
+    }
+    if take(&state.throttle) || over {
         return Ok(answer(
             400,
             json!({"__type": "ThrottlingException", "message": "Rate exceeded"}),

@@ -1,5 +1,6 @@
 //! Walking a commit's tree: `GetFolder` from `/` down, `GetBlob` for every file and link, at
-//! most `concurrency` calls in flight, each entry written under the destination as it arrives.
+//! most `concurrency` calls in flight (fewer while CodeCommit throttles: see `limit.rs`), each
+//! entry written under the destination as it arrives.
 
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
@@ -7,9 +8,12 @@ use std::path::{Component, Path, PathBuf};
 
 use aws_sdk_codecommit::Client;
 use aws_sdk_codecommit::types::{FileModeTypeEnum, SymbolicLink};
+use aws_sdk_codecommit::config::http::HttpResponse;
+use aws_sdk_codecommit::config::retry::RetryConfig;
+use aws_sdk_codecommit::error::{ProvideErrorMetadata, SdkError};
 use futures::stream::{FuturesUnordered, StreamExt};
-use tokio::sync::Semaphore;
 
+use super::limit::{Limiter, backoff};
 use super::{Subject, api_error};
 use crate::source::{FetchSummary, SourceError};
 
@@ -26,7 +30,7 @@ pub(super) async fn fetch(
         repository,
         commit_id,
         dest,
-        permits: Semaphore::new(concurrency),
+        limiter: Limiter::new(concurrency),
     };
     let mut summary = FetchSummary::default();
     let mut pending = FuturesUnordered::new();
@@ -43,7 +47,46 @@ pub(super) async fn fetch(
         }
     }
     summary.notes.sort();
+    summary.notes.extend(walk.limiter.note());
     Ok(summary)
+}
+
+/// Tries per call; throttling and passing failures (5xx, a dropped connection) are tried again.
+const ATTEMPTS: u32 = 10;
+
+/// What a failed call's error calls for.
+#[derive(PartialEq, Eq)]
+enum Failure {
+    /// CodeCommit asked for fewer calls: narrow the window, wait, try again.
+    Throttled,
+    /// A passing failure: wait, try again.
+    Passing,
+    /// Trying again cannot help.
+    Final,
+}
+
+fn failure<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> Failure {
+    match err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            Failure::Passing
+        }
+        SdkError::ServiceError(service) => {
+            let status = service.raw().status().as_u16();
+            match err.code() {
+                Some(
+                    "ThrottlingException"
+                    | "Throttling"
+                    | "TooManyRequestsException"
+                    | "RequestLimitExceeded"
+                    | "SlowDown",
+                ) => Failure::Throttled,
+                _ if status == 429 => Failure::Throttled,
+                _ if status >= 500 => Failure::Passing,
+                _ => Failure::Final,
+            }
+        }
+        _ => Failure::Final,
+    }
 }
 
 /// One call's worth of work while walking a tree; paths are relative to the repository root.
@@ -77,8 +120,8 @@ struct Walk<'a> {
     repository: &'a str,
     commit_id: &'a str,
     dest: &'a Path,
-    /// One permit per call in flight.
-    permits: Semaphore,
+    /// One place per call in flight.
+    limiter: Limiter,
 }
 
 impl Walk<'_> {
@@ -120,24 +163,19 @@ impl Walk<'_> {
         tokio::fs::create_dir_all(&local)
             .await
             .map_err(|source| io(&local, source))?;
-        let out = {
-            let _permit = self.permits.acquire().await.map_err(|_| closed())?;
-            self.client
-                .get_folder()
-                .repository_name(self.repository)
-                .commit_specifier(self.commit_id)
-                .folder_path(format!("/{path}"))
-                .send()
-                .await
-                .map_err(|e| {
-                    api_error(
-                        "GetFolder",
-                        e,
-                        self.repository,
-                        Subject::Commit(self.commit_id),
-                    )
-                })?
-        };
+        let folder_path = format!("/{path}");
+        let out = self
+            .call("GetFolder", Subject::Commit(self.commit_id), || {
+                self.client
+                    .get_folder()
+                    .repository_name(self.repository)
+                    .commit_specifier(self.commit_id)
+                    .folder_path(&folder_path)
+                    .customize()
+                    .config_override(no_retries())
+                    .send()
+            })
+            .await?;
         let mut step = Step::default();
         for folder in out.sub_folders() {
             let path = child(&path, folder.relative_path())?;
@@ -175,17 +213,60 @@ impl Walk<'_> {
     }
 
     async fn blob(&self, path: &str, blob_id: &str) -> Result<Vec<u8>, SourceError> {
-        let _permit = self.permits.acquire().await.map_err(|_| closed())?;
         let out = self
-            .client
-            .get_blob()
-            .repository_name(self.repository)
-            .blob_id(blob_id)
-            .send()
-            .await
-            .map_err(|e| api_error("GetBlob", e, self.repository, Subject::File(path)))?;
+            .call("GetBlob", Subject::File(path), || {
+                self.client
+                    .get_blob()
+                    .repository_name(self.repository)
+                    .blob_id(blob_id)
+                    .customize()
+                    .config_override(no_retries())
+                    .send()
+            })
+            .await?;
         Ok(out.content.into_inner())
     }
+
+    /// One call, in the window, tried again while it is throttled or fails in passing.
+    async fn call<T, E, F, Fut>(
+        &self,
+        operation: &'static str,
+        subject: Subject<'_>,
+        send: F,
+    ) -> Result<T, SourceError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let mut attempt = 0;
+        loop {
+            let ticket = self.limiter.acquire().await.map_err(|_| closed())?;
+            let err = match send().await {
+                Ok(out) => {
+                    self.limiter.answered(ticket);
+                    return Ok(out);
+                }
+                Err(err) => err,
+            };
+            let kind = failure(&err);
+            if kind == Failure::Throttled {
+                self.limiter.throttled(ticket);
+            } else {
+                self.limiter.failed(ticket);
+            }
+            attempt += 1;
+            if kind == Failure::Final || attempt >= ATTEMPTS {
+                return Err(api_error(operation, err, self.repository, subject));
+            }
+            tokio::time::sleep(backoff(attempt)).await;
+        }
+    }
+}
+
+/// The walk retries its calls itself (see [`Walk::call`]), so the client's own retries are off.
+fn no_retries() -> aws_sdk_codecommit::config::Builder {
+    aws_sdk_codecommit::config::Builder::default().retry_config(RetryConfig::disabled())
 }
 
 fn closed() -> SourceError {
