@@ -347,7 +347,11 @@ fn spawn_function(
     let mut command = Command::new(env!("CARGO_BIN_EXE_pushbuild-lambda"));
     command.env_clear();
     // glibc's allocator settings pass through, to see their effect on the peak.
-    for name in ["MALLOC_ARENA_MAX", "MALLOC_TRIM_THRESHOLD_"] {
+    for name in [
+        "MALLOC_ARENA_MAX",
+        "MALLOC_TRIM_THRESHOLD_",
+        "MALLOC_MMAP_THRESHOLD_",
+    ] {
         if let Ok(value) = std::env::var(name) {
             command.env(name, value);
         }
@@ -500,6 +504,7 @@ fn main() {
     let codecommit = json!({"repository": REPO, "sourceVersion": commit, "initiator": "bench"});
 
     let mut sampler = Sampler::start(vec![function.id(), api_function.id()]);
+
     let (mut theirs, mut ours_git, mut ours_codecommit) = (Vec::new(), Vec::new(), Vec::new());
     let mut ours_api = Vec::new();
     let mut put_objects = Vec::new();
@@ -536,7 +541,33 @@ fn main() {
             .collect::<Vec<_>>()
             .join(", ")
     };
+    // Before its first build, after the peer's first run: the function started and waiting.
+    let first_run = ours_git
+        .iter()
+        .chain(&ours_codecommit)
+        .chain(&ours_api)
+        .filter_map(|r| r.stages.map(|s| s.0[0]))
+        .min()
+        .unwrap_or_else(SystemTime::now);
+    let idle = |pid: u32| {
+        sampler.peaks(
+            pid,
+            &Stages([
+                SystemTime::UNIX_EPOCH,
+                first_run,
+                first_run,
+                first_run,
+                first_run,
+                first_run,
+            ]),
+        )[0]
+    };
     let memory_lines = [
+        format!(
+            "idle, before the first build: {:.1} (git), {:.1} (API)",
+            idle(function.id()),
+            idle(api_function.id())
+        ),
         format!("(b) {}", stage_peaks(function.id(), &ours_git)),
         format!("(c) {}", stage_peaks(function.id(), &ours_codecommit)),
         format!("(d) {}", stage_peaks(api_function.id(), &ours_api)),

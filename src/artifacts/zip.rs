@@ -9,6 +9,7 @@
 //! deflate by less than 2% is stored without deflating the rest). Zip64 records are written where sizes,
 //! offsets or the entry count need them. Members keep their Unix modes; links are stored as links.
 
+use std::cell::RefCell;
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Seek, Write};
 use std::time::SystemTime;
@@ -281,7 +282,8 @@ impl Prepared {
     /// opened big file one read chunk, which also bounds how many files are held open.
     pub(super) fn held(&self) -> u64 {
         match self {
-            Prepared::Memory { data, .. } => data.len() as u64,
+            // Capacity, not length: that is what the allocator holds for it.
+            Prepared::Memory { data, .. } => data.capacity() as u64,
             Prepared::Stream { .. } => CHUNK as u64,
         }
     }
@@ -363,14 +365,44 @@ fn looks_incompressible(data: &[u8], level: u32) -> bool {
     if data.len() <= 2 * SAMPLE {
         return false;
     }
-    // Less than 2% saved on the sample: not worth deflating the rest.
-    deflate_in_memory(&data[..SAMPLE], level).is_none_or(|d| d.len() * 50 > SAMPLE * 49)
+    // Less than 2% saved on the sample: not worth deflating the rest. The room is more than
+    // deflate can need (stored blocks add 5 bytes in 16 KiB), so the stream always ends.
+    deflate_into(&data[..SAMPLE], level, SAMPLE + SAMPLE / 16 + 64)
+        .is_none_or(|d| d.len() * 50 > SAMPLE * 49)
+}
+
+thread_local! {
+    /// Each worker's deflate state (some 300 KiB at level 2), reset between entries rather than
+    /// made anew for each: a thousand small files cost no allocator churn. Only a state whose
+    /// stream ended is kept (zlib-rs cannot reset one abandoned midway).
+    static DEFLATE: RefCell<Option<(u32, Compress)>> = const { RefCell::new(None) };
 }
 
 /// Raw-deflates `data`; `None` when the result would not be smaller than `data`.
 fn deflate_in_memory(data: &[u8], level: u32) -> Option<Vec<u8>> {
-    let mut compress = Compress::new(Compression::new(level), false);
-    let mut out = Vec::with_capacity(data.len());
+    deflate_into(data, level, data.len()).filter(|out| out.len() < data.len())
+}
+
+/// Raw-deflates `data` into at most `room` bytes; `None` when they were not enough.
+fn deflate_into(data: &[u8], level: u32, room: usize) -> Option<Vec<u8>> {
+    DEFLATE.with_borrow_mut(|slot| {
+        let mut compress = match slot.take() {
+            Some((kept, mut compress)) if kept == level => {
+                compress.reset();
+                compress
+            }
+            _ => Compress::new(Compression::new(level), false),
+        };
+        let out = deflate_with(&mut compress, data, room)?;
+        *slot = Some((level, compress));
+        Some(out)
+    })
+}
+
+/// The whole of `data` deflated into at most `room` bytes; `None` when they were not enough
+/// (the stream is left unfinished).
+fn deflate_with(compress: &mut Compress, data: &[u8], room: usize) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(room);
     loop {
         let (before_in, before_out) = (compress.total_in(), compress.total_out());
         let consumed = usize::try_from(before_in).ok()?;
@@ -378,7 +410,10 @@ fn deflate_in_memory(data: &[u8], level: u32) -> Option<Vec<u8>> {
             .compress_vec(data.get(consumed..)?, &mut out, FlushCompress::Finish)
             .ok()?;
         if status == Status::StreamEnd {
-            return (out.len() < data.len()).then_some(out);
+            // The buffer was as big as the input; a well-compressed entry waiting for the
+            // writer keeps only what it needs.
+            out.shrink_to_fit();
+            return Some(out);
         }
         let stalled = compress.total_in() == before_in && compress.total_out() == before_out;
         if out.len() == out.capacity() || stalled {

@@ -331,3 +331,27 @@ fn output_errors_are_write_errors() {
         );
     }
 }
+
+#[test]
+fn a_kept_deflate_state_serves_entry_after_entry_whatever_came_before() {
+    // Random data abandons a stream midway (too big a result); text after it must still
+    // deflate, and the sample's stream always ends, so its state is kept.
+    let text = b"pushbuild reference artifact: a line of text\n".repeat(5000);
+    let mut x: u64 = 1;
+    let random: Vec<u8> = (0..204_800)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    for _ in 0..5 {
+        assert!(super::looks_incompressible(&random, 2));
+        assert!(super::deflate_in_memory(&random, 2).is_none());
+        let out = super::deflate_in_memory(&text, 2).expect("text deflates");
+        assert!(out.len() < text.len() / 100, "{}", out.len());
+        assert_eq!(out.capacity(), out.len(), "no room kept beyond the result");
+        assert!(!super::looks_incompressible(&text, 2));
+    }
+}

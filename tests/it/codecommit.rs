@@ -423,7 +423,10 @@ async fn the_walk_takes_fewer_calls_in_flight_while_codecommit_throttles() {
         .iter()
         .find(|n| n.starts_with("CodeCommit throttled"))
         .unwrap_or_else(|| panic!("no note of the throttling: {:?}", summary.notes));
-    assert!(note.contains(&format!("throttled {throttled} calls")), "{note}");
+    assert!(
+        note.contains(&format!("throttled {throttled} calls")),
+        "{note}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -161,7 +161,11 @@ mod tests {
             limiter.throttled(ticket);
         }
         assert_eq!(limiter.window(), 16);
-        assert_eq!(limiter.permits.available_permits(), 16, "the cut's permits are gone");
+        assert_eq!(
+            limiter.permits.available_permits(),
+            16,
+            "the cut's permits are gone"
+        );
         // Throttled again after the cut: another halving.
         let ticket = limiter.acquire().await.unwrap();
         limiter.throttled(ticket);
@@ -191,13 +195,20 @@ mod tests {
         // Two permits were out-of-window; the throttled call's own was forgotten.
         assert_eq!(limiter.permits.available_permits(), 0);
         limiter.answered(b);
-        assert_eq!(limiter.permits.available_permits(), 0, "b's permit was owed");
+        assert_eq!(
+            limiter.permits.available_permits(),
+            0,
+            "b's permit was owed"
+        );
         limiter.failed(c);
         // d's answer completes a window's worth: 3 in the window, none out.
         limiter.answered(d);
         assert_eq!(limiter.window(), 3);
         assert_eq!(limiter.permits.available_permits(), 3);
-        assert!(Limiter::new(4).note().is_none(), "no note without throttling");
+        assert!(
+            Limiter::new(4).note().is_none(),
+            "no note without throttling"
+        );
     }
 
     #[test]

@@ -7,10 +7,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
 
 use aws_sdk_codecommit::Client;
-use aws_sdk_codecommit::types::{FileModeTypeEnum, SymbolicLink};
 use aws_sdk_codecommit::config::http::HttpResponse;
 use aws_sdk_codecommit::config::retry::RetryConfig;
 use aws_sdk_codecommit::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_codecommit::types::{FileModeTypeEnum, SymbolicLink};
 use futures::stream::{FuturesUnordered, StreamExt};
 
 use super::limit::{Limiter, backoff};
