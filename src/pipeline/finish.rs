@@ -149,7 +149,8 @@ pub(super) fn record_end(
     // The log and the ledger entry go up side by side; the record, last.
     let (logged, ledgered) = std::thread::scope(|scope| {
         let log = scope.spawn(|| {
-            store.put_file(
+            // Nothing reads the log file after: a local store takes it whole.
+            store.take_file(
                 &log_key,
                 log_path,
                 &build_meta(info, "text/plain; charset=utf-8"),

@@ -115,6 +115,19 @@ impl Store for LocalStore {
         .commit()
     }
 
+    /// Renames the file into place when it is on the store's file system (one step, nothing
+    /// copied); else copies it.
+    fn take_file(&self, key: &str, path: &Path, meta: &ObjectMeta) -> Result<String, StoreError> {
+        let (dest, _partial) = self.prepare(key, meta)?;
+        match std::fs::rename(path, &dest) {
+            Ok(()) => Ok(self.uri(key)),
+            Err(err) if err.kind() == io::ErrorKind::CrossesDevices => {
+                self.put_file(key, path, meta)
+            }
+            Err(err) => Err(self.write_error(key)(err)),
+        }
+    }
+
     /// The whole object is written to a temporary file, then hard-linked into place: the link
     /// fails if the name exists, so the check and the write are one atomic step.
     fn put_if_absent(
@@ -188,6 +201,53 @@ impl Store for LocalStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_taken_file_is_moved_in_on_the_same_file_system_and_copied_from_another() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(dir.path().join("store"));
+        let meta = ObjectMeta {
+            content_type: "text/plain".into(),
+            metadata: vec![("build-id".into(), "b1".into())],
+        };
+        let log = dir.path().join("build.log");
+        std::fs::write(&log, "the log\n").unwrap();
+        let uri = store
+            .take_file("builds/p/b1/build.log", &log, &meta)
+            .unwrap();
+        assert!(uri.ends_with("builds/p/b1/build.log"), "{uri}");
+        assert!(!log.exists(), "moved, not copied");
+        assert_eq!(
+            store.get("builds/p/b1/build.log").unwrap().as_deref(),
+            Some(&b"the log\n"[..])
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("store/builds/p/b1/build.log.meta")).unwrap(),
+            "build-id: b1\n"
+        );
+        assert_eq!(
+            store.list("builds/p/b1/").unwrap(),
+            ["builds/p/b1/build.log"]
+        );
+
+        // From another file system (tmpfs, where there is one), the file is copied.
+        let shm = std::path::Path::new("/dev/shm");
+        let other = |a: &Path, b: &Path| {
+            use std::os::unix::fs::MetadataExt;
+            std::fs::metadata(a).unwrap().dev() != std::fs::metadata(b).unwrap().dev()
+        };
+        if shm.is_dir() && other(shm, dir.path()) {
+            let elsewhere = tempfile::NamedTempFile::new_in(shm).unwrap();
+            std::fs::write(elsewhere.path(), "far\n").unwrap();
+            store
+                .take_file("builds/p/b2/build.log", elsewhere.path(), &meta)
+                .unwrap();
+            assert_eq!(
+                store.get("builds/p/b2/build.log").unwrap().as_deref(),
+                Some(&b"far\n"[..])
+            );
+        }
+    }
 
     #[test]
     fn objects_appear_whole_or_not_at_all() {

@@ -168,6 +168,18 @@ pub trait Store: Send + Sync {
         writer.commit()
     }
 
+    /// Moves the file at `path` in as the object `key` where the store can take it whole (the
+    /// file is then gone), else writes it as [`Store::put_file`] does; returns its URI. For a
+    /// file that is not needed after.
+    fn take_file(
+        &self,
+        key: &str,
+        path: &std::path::Path,
+        meta: &ObjectMeta,
+    ) -> Result<String, StoreError> {
+        self.put_file(key, path, meta)
+    }
+
     /// Writes a whole object at once; returns its URI.
     fn put(&self, key: &str, bytes: &[u8], meta: &ObjectMeta) -> Result<String, StoreError> {
         let mut writer = self.writer(key, meta)?;
