@@ -35,7 +35,7 @@ pub struct ZipOptions {
     /// Files larger than this are streamed by the writing thread instead of being compressed in
     /// memory (default 4 MiB; capped below 4 GiB).
     pub stream_threshold: u64,
-    /// Compressed bytes the workers may hold ahead of the writer (default 8 MiB). Peak memory
+    /// Compressed bytes the workers may hold ahead of the writer (default 4 MiB). Peak memory
     /// is about this plus `workers * 2 * stream_threshold`.
     pub memory_budget: u64,
     /// Deflate level, 1 (fastest) to 9; the default, 2, is still faster than `zip -1` and gives
@@ -50,7 +50,7 @@ impl Default for ZipOptions {
         ZipOptions {
             workers: std::thread::available_parallelism().map_or(1, usize::from),
             stream_threshold: 4 << 20,
-            memory_budget: 8 << 20,
+            memory_budget: 4 << 20,
             level: 2,
             force_zip64: false,
         }
