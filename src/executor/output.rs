@@ -14,8 +14,8 @@ const CHUNK: usize = 256 * 1024;
 /// writes (4 KiB from stdio) each read as it lands.
 const TRICKLE_BYTES: usize = 64 * 1024;
 /// The pause after a small read, for output to gather in the (1 MiB) pipe; bounds the log's
-/// latency.
-const TRICKLE_PAUSE: Duration = Duration::from_millis(2);
+/// latency. Short enough that a fast writer (500 MB/s) does not fill the pipe and wait.
+const TRICKLE_PAUSE: Duration = Duration::from_micros(500);
 /// A line longer than this (no newline yet) is logged in pieces.
 const MAX_LINE: usize = 256 * 1024;
 
