@@ -346,13 +346,14 @@ async fn unavailable_and_throttled_calls_are_retried() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn calls_in_flight_stay_within_the_setting() {
+/// A repository of `folders` folders of `files` small files each (`d1/f2.txt` holds `1/2`), and
+/// its commit.
+fn many_files(folders: usize, files: usize) -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().unwrap();
     init_repo(dir.path());
-    for d in 0..3 {
+    for d in 0..folders {
         std::fs::create_dir(dir.path().join(format!("d{d}"))).unwrap();
-        for f in 0..10 {
+        for f in 0..files {
             std::fs::write(
                 dir.path().join(format!("d{d}/f{f}.txt")),
                 format!("{d}/{f}"),
@@ -363,6 +364,12 @@ async fn calls_in_flight_stay_within_the_setting() {
     git(dir.path(), &["add", "-A"]);
     git(dir.path(), &["commit", "-q", "-m", "many"]);
     let commit = git(dir.path(), &["rev-parse", "HEAD"]);
+    (dir, commit)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_in_flight_stay_within_the_setting() {
+    let (dir, commit) = many_files(3, 10);
     let standin = StandIn::start(REPO, dir.path()).await;
     standin.set_latency(Duration::from_millis(20));
     let dest = tempfile::tempdir().unwrap();
@@ -379,21 +386,7 @@ async fn calls_in_flight_stay_within_the_setting() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_walk_takes_fewer_calls_in_flight_while_codecommit_throttles() {
-    let dir = tempfile::tempdir().unwrap();
-    init_repo(dir.path());
-    for d in 0..4 {
-        std::fs::create_dir(dir.path().join(format!("d{d}"))).unwrap();
-        for f in 0..50 {
-            std::fs::write(
-                dir.path().join(format!("d{d}/f{f}.txt")),
-                format!("{d}/{f}"),
-            )
-            .unwrap();
-        }
-    }
-    git(dir.path(), &["add", "-A"]);
-    git(dir.path(), &["commit", "-q", "-m", "many"]);
-    let commit = git(dir.path(), &["rev-parse", "HEAD"]);
+    let (dir, commit) = many_files(4, 50);
     let standin = StandIn::start(REPO, dir.path()).await;
     standin.set_latency(Duration::from_millis(10));
     // CodeCommit takes 6 calls at once; the source starts with 32.
