@@ -34,6 +34,17 @@ impl LocalStore {
         key: &str,
         meta: &ObjectMeta,
     ) -> Result<(PathBuf, tempfile::NamedTempFile), StoreError> {
+        let dest = self.place(key, meta)?;
+        let parent = dest.parent().unwrap_or(&self.root);
+        let file = tempfile::Builder::new()
+            .prefix(".partial-")
+            .tempfile_in(parent)
+            .map_err(self.write_error(key))?;
+        Ok((dest, file))
+    }
+
+    /// Where the object `key` goes, its folder made and its metadata written beside it.
+    fn place(&self, key: &str, meta: &ObjectMeta) -> Result<PathBuf, StoreError> {
         check_key(key)?;
         let dest = self.path(key);
         let parent = dest.parent().unwrap_or(&self.root).to_path_buf();
@@ -49,11 +60,7 @@ impl LocalStore {
             name.push(".meta");
             std::fs::write(parent.join(name), text).map_err(self.write_error(key))?;
         }
-        let file = tempfile::Builder::new()
-            .prefix(".partial-")
-            .tempfile_in(&parent)
-            .map_err(self.write_error(key))?;
-        Ok((dest, file))
+        Ok(dest)
     }
 
     fn write_error(&self, key: &str) -> impl FnOnce(io::Error) -> StoreError + '_ {
@@ -118,7 +125,7 @@ impl Store for LocalStore {
     /// Renames the file into place when it is on the store's file system (one step, nothing
     /// copied); else copies it.
     fn take_file(&self, key: &str, path: &Path, meta: &ObjectMeta) -> Result<String, StoreError> {
-        let (dest, _partial) = self.prepare(key, meta)?;
+        let dest = self.place(key, meta)?;
         match std::fs::rename(path, &dest) {
             Ok(()) => Ok(self.uri(key)),
             Err(err) if err.kind() == io::ErrorKind::CrossesDevices => {
