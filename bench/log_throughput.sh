@@ -1,28 +1,32 @@
 #!/usr/bin/env bash
 # How much does `pushbuild run` add to a command that prints 1,000,000 lines?
-# For each command: the best of 3 runs of `sh -c CMD > file`, then of `pushbuild run` on a
-# buildspec whose build phase is CMD (its output logged as printed and echoed to a file).
-# The first row, `true`, is an empty build: what every `pushbuild run` costs before its first
-# line (starting, the index, the shell and its keeper, the record and the ledger); the last
-# column is the ratio with that fixed cost taken off pushbuild's time.
+# For each command, RUNS rounds (default 11), each running `sh -c CMD > file` and then
+# `pushbuild run` on a buildspec whose build phase is CMD (its output logged as printed and
+# echoed to a file), so both sides see the same moment of this machine. It prints the median and
+# the best time of each side and the ratio of the medians (the issue's targets are ratios of
+# medians), and of the best times.
+# The first row, `true`, is an empty build: what every `pushbuild run` costs besides its
+# command (starting, the index, the shell and its keeper, the record and the ledger); the last
+# column is the ratio of medians with that fixed cost taken off pushbuild's time.
 # Usage: bench/log_throughput.sh   (builds pushbuild in release first)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet --bin pushbuild
 bin=$PWD/target/release/pushbuild
-work=$(mktemp -d)
+# In $TMPDIR, where `pushbuild run` keeps its work files by default (LOG_BENCH_DIR to change
+# it; pushbuild's TMPDIR follows, so its log is renamed into the store rather than copied).
+work=$(mktemp -d -p "${LOG_BENCH_DIR:-${TMPDIR:-/tmp}}")
 trap 'rm -rf "$work"' EXIT
-runs=${RUNS:-3}
+runs=${RUNS:-11}
 
-best_of() { # best_of CMD... : prints the best wall time in seconds
-  local best=""
-  for _ in $(seq "$runs"); do
-    local t0 t1
-    t0=$(date +%s.%N); "$@" >"$work/out" 2>&1 || true; t1=$(date +%s.%N)
-    best=$(echo "$t0 $t1 $best" | awk '{d=$2-$1; if ($3=="" || d<$3) print d; else print $3}')
-  done
-  echo "$best"
+elapsed() { # elapsed CMD... : the wall time of CMD, output to a file, in seconds
+  local t0 t1
+  t0=$(date +%s.%N); "$@" >"$work/out" 2>&1 || true; t1=$(date +%s.%N)
+  echo "$t0 $t1" | awk '{print $2 - $1}'
 }
+
+median() { sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+least() { sort -g | head -1; }
 
 commands=(
   "true"
@@ -30,15 +34,26 @@ commands=(
   "awk 'BEGIN { for (i = 0; i < 1000000; i++) print \"compiling unit \" i \" of the project: ok\" }'"
   "i=0; while [ \$i -lt 1000000 ]; do echo \"line \$i\"; i=\$((i+1)); done"
 )
-printf '%-14s %10s %10s %7s %9s\n' command "sh -c (s)" "pushbuild" ratio "less fixed"
+printf '%-6s %17s %17s %7s %7s %10s\n' command "sh -c: median,min" "pushbuild: median,min" ratio "of min" "less fixed"
 fixed=0
 for cmd in "${commands[@]}"; do
   mkdir -p "$work/p"
   printf 'version: 0.2\nenv:\n  shell: /bin/sh\nphases:\n  build:\n    commands:\n      - %s\n' "'${cmd//\'/\'\'}'" >"$work/p/buildspec.yml"
-  base=$(best_of sh -c "$cmd")
-  ours=$(best_of "$bin" run "$work/p" --store "$work/store")
+  : >"$work/base" && : >"$work/ours"
+  for _ in $(seq "$runs"); do
+    elapsed sh -c "$cmd" >>"$work/base"
+    TMPDIR=$work elapsed "$bin" run "$work/p" --store "$work/store" >>"$work/ours"
+    # The stored logs (7 and 41 MB a run) go before the next round: left, their writeback to
+    # disk would land in whichever later run it meets.
+    find "$work/store/builds" -name build.log -delete
+  done
   lines=$(grep -c . "$work/out" || true)
-  if [ "$cmd" = true ]; then fixed=$(echo "$ours $base" | awk '{print $1-$2}'); fi
-  printf '%-14s %10.3f %10.3f %7.2f %9.2f   (%s lines out)\n' "${cmd%% *}" "$base" "$ours" \
-    "$(echo "$ours $base" | awk '{print $1/$2}')" "$(echo "$ours $base $fixed" | awk '{print ($1-$3)/$2}')" "$lines"
+  base=$(median <"$work/base") base_min=$(least <"$work/base")
+  ours=$(median <"$work/ours") ours_min=$(least <"$work/ours")
+  if [ "$cmd" = true ]; then fixed=$(echo "$ours $base" | awk '{print $1 - $2}'); fi
+  printf '%-6s %8.4f %8.4f %8.4f %8.4f %7.2f %7.2f %10.2f   (%s lines out)\n' "${cmd%% *}" \
+    "$base" "$base_min" "$ours" "$ours_min" \
+    "$(echo "$ours $base" | awk '{print $1 / $2}')" \
+    "$(echo "$ours_min $base_min" | awk '{print $1 / $2}')" \
+    "$(echo "$ours $base $fixed" | awk '{print ($1 - $3) / $2}')" "$lines"
 done

@@ -28,7 +28,11 @@ pub(super) fn local_books(
 ) -> Result<Books, IndexError> {
     let path = SqliteIndex::path_in(store_dir);
     let fresh = !path.exists();
-    let index = SqliteIndex::open(&path)?;
+    let index = if fresh {
+        SqliteIndex::open(&path)?
+    } else {
+        SqliteIndex::open_in_background(&path)?
+    };
     if fresh && (store_dir.join("builds").is_dir() || store_dir.join("billing").is_dir()) {
         let store = LocalStore::new(store_dir);
         audit::rebuild(&store, &index).map_err(|err| IndexError::Sqlite {

@@ -93,8 +93,11 @@ impl BuildLog {
                 .filter(|v| !v.is_empty())
                 .map(String::into_bytes),
         );
-        // Longest first, so a secret that contains another is masked whole.
-        inner.secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        // Longest first, so a secret that contains another is masked whole; each once.
+        inner
+            .secrets
+            .sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+        inner.secrets.dedup();
     }
 
     /// A marker line of pushbuild's own, as CodeBuild writes them: `[Container] <time> <text>`.

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 
 use crate::buildspec::{BuildSpec, Command, OnFailure, Phase, PhaseName, Version};
+use crate::names::is_variable_name;
 use crate::runtimes::{self, Runtimes};
 pub use deadline::Deadline;
 use log::BuildLog;
@@ -61,9 +62,103 @@ pub struct BuildRequest<'a> {
     pub runtimes: Option<&'a Runtimes>,
 }
 
+/// A build's shell, started ahead of its build: while the build takes its number and its first
+/// minute in the index, which is about as long as a shell takes to start. It runs nothing until
+/// the build's first command, before which it is given what of the build's environment it was
+/// started without (the number).
+pub struct EarlyShell {
+    /// `None` once handed over.
+    session: Option<ShellSession>,
+    env: Vec<(String, String)>,
+}
+
+impl Drop for EarlyShell {
+    /// A shell never used ends as a build's shell does, by its loop's end: killed while it
+    /// starts, its keeper would say so in the log.
+    fn drop(&mut self) {
+        if let Some(session) = self.session.take() {
+            session.finish();
+        }
+    }
+}
+
+impl EarlyShell {
+    /// Starts `spec`'s shell in `src_dir` with `env`, its command files in `work_dir` and its
+    /// output to `log`. `None` where an early shell cannot serve (a version 0.1 buildspec has a
+    /// shell per command) or does not start (the build then starts its own, and says why not).
+    pub fn start(
+        spec: &BuildSpec,
+        src_dir: &Path,
+        env: Vec<(String, String)>,
+        work_dir: &Path,
+        log: &BuildLog,
+    ) -> Option<EarlyShell> {
+        if spec.version == Version::V0_1 || env.iter().any(|(_, v)| v.contains('\0')) {
+            return None;
+        }
+        let session = ShellSession::start(spec.env.shell, src_dir, &env, work_dir, log).ok()?;
+        Some(EarlyShell {
+            session: Some(session),
+            env,
+        })
+    }
+
+    /// The shell, once it has the environment `env`: what it lacks (or has with another value)
+    /// is exported, what it should not have is unset, in the one line it reads before its
+    /// loop. `None`, and the shell stopped, when that cannot be done: a name that is not a shell
+    /// variable's, a value with a line break, or a secret's (which the build's environment
+    /// gives the shell when it starts, never through its control pipe).
+    fn catch_up(mut self, env: &[(String, String)], secrets: &[String]) -> Option<ShellSession> {
+        let had: std::collections::HashMap<&str, &str> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let mut script = String::new();
+        for (name, value) in env {
+            if had.get(name.as_str()) == Some(&value.as_str()) {
+                continue;
+            }
+            if !is_variable_name(name) || secrets.iter().any(|s| value.contains(s.as_str())) {
+                return None;
+            }
+            script.push_str(&format!(
+                "export {name}='{}'; ",
+                value.replace('\'', "'\\''")
+            ));
+        }
+        for (name, _) in &self.env {
+            if !env.iter().any(|(k, _)| k == name) {
+                if !is_variable_name(name) {
+                    return None;
+                }
+                script.push_str(&format!("unset {name}; "));
+            }
+        }
+        // One line, before the shell's loop: a value with a line break cannot go that way.
+        let mut session = self.session.take()?;
+        match session.amend_env(script.trim_end()) {
+            Ok(()) => Some(session),
+            Err(_) => {
+                session.finish();
+                None
+            }
+        }
+    }
+}
+
 /// Runs the phases of `req.spec`, writing the log to `log`. A failed command is an outcome; only
 /// pushbuild's own failure (the shell cannot start) is an error.
 pub fn run(req: &BuildRequest<'_>, log: &BuildLog) -> Result<BuildOutcome, ExecutorError> {
+    run_with(req, log, None)
+}
+
+/// [`run`], with the shell `early` started for it (see [`EarlyShell`]).
+pub fn run_with(
+    req: &BuildRequest<'_>,
+    log: &BuildLog,
+    early: Option<EarlyShell>,
+) -> Result<BuildOutcome, ExecutorError> {
     log.add_secrets(req.secret_values.iter().cloned());
     let retries_on_output = PhaseName::ALL
         .iter()
@@ -81,6 +176,7 @@ pub fn run(req: &BuildRequest<'_>, log: &BuildLog) -> Result<BuildOutcome, Execu
         log,
         env: req.env.clone(),
         session: None,
+        early,
     };
     let mut status = RunStatus::Succeeded;
     let mut phases = Vec::new();
@@ -188,6 +284,8 @@ struct Runner<'r, 'a> {
     log: &'r BuildLog,
     env: Vec<(String, String)>,
     session: Option<ShellSession>,
+    /// A shell started ahead, for the first command that needs one.
+    early: Option<EarlyShell>,
 }
 
 impl Runner<'_, '_> {
@@ -356,18 +454,27 @@ impl Runner<'_, '_> {
         let session = match self.session.as_mut() {
             Some(session) => session,
             None => {
-                let shell = self.req.spec.env.shell;
-                let session = ShellSession::start(
-                    shell,
-                    &self.req.src_dir,
-                    &self.env,
-                    &self.req.work_dir,
-                    self.log,
-                )
-                .map_err(|source| ExecutorError::ShellStart {
-                    program: shell::program(shell),
-                    source,
-                })?;
+                let early = self
+                    .early
+                    .take()
+                    .and_then(|early| early.catch_up(&self.env, &self.req.secret_values));
+                let session = match early {
+                    Some(session) => session,
+                    None => {
+                        let shell = self.req.spec.env.shell;
+                        ShellSession::start(
+                            shell,
+                            &self.req.src_dir,
+                            &self.env,
+                            &self.req.work_dir,
+                            self.log,
+                        )
+                        .map_err(|source| ExecutorError::ShellStart {
+                            program: shell::program(shell),
+                            source,
+                        })?
+                    }
+                };
                 self.session.insert(session)
             }
         };
@@ -393,9 +500,6 @@ impl Runner<'_, '_> {
         let exported = &self.req.spec.env.exported_variables;
         let names = default_artifact_names(self.req.spec);
         let dir = self.req.work_dir.join("end-values");
-        if std::fs::create_dir_all(&dir).is_err() {
-            return (Vec::new(), names);
-        }
         let mut script = String::new();
         for (i, name) in exported.iter().enumerate() {
             // Names are shell identifiers (the parser checks).
@@ -414,6 +518,9 @@ impl Runner<'_, '_> {
             }
         }
         if !script.is_empty() {
+            if std::fs::create_dir_all(&dir).is_err() {
+                return (Vec::new(), names);
+            }
             if self.req.spec.version == Version::V0_1 || self.session.is_none() {
                 // A fresh shell sees the build's environment, not a previous shell's variables.
                 self.session = None;
@@ -466,3 +573,7 @@ pub fn work_dir_in(parent: &Path) -> std::io::Result<tempfile::TempDir> {
         .prefix("pushbuild-")
         .tempdir_in(parent)
 }
+
+#[cfg(test)]
+#[path = "early_tests.rs"]
+mod early_tests;

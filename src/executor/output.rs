@@ -43,9 +43,11 @@ pub(super) fn read_output(
             Ok(0) => break,
             Ok(n) => {
                 pending.extend_from_slice(&chunk[..n]);
-                let used = split_output(&pending, marker, log, events);
+                let (used, markers) = split_output(&pending, marker, log, events);
                 pending.drain(..used);
-                if n < TRICKLE_BYTES {
+                // After a marker, what comes next waits on pushbuild (the next command) or is the
+                // pipe's end: no pause.
+                if n < TRICKLE_BYTES && markers == 0 {
                     // A trickle: let a few milliseconds of output gather in the pipe, so a
                     // command printing many short lines costs one read and one write per batch,
                     // not per line or per 4 KiB. What was read is already in the log.
@@ -63,14 +65,16 @@ pub(super) fn read_output(
 }
 
 /// Logs the complete lines of `buf` and sends an event for each complete marker; returns how
-/// many bytes were used (the rest, a partial line, waits for more output).
+/// many bytes were used (the rest, a partial line, waits for more output) and how many markers
+/// were found.
 pub(super) fn split_output(
     buf: &[u8],
     marker: &[u8],
     log: &BuildLog,
     events: &Sender<Event>,
-) -> usize {
+) -> (usize, usize) {
     let mut used = 0;
+    let mut markers = 0;
     loop {
         let rest = &buf[used..];
         if let Some(at) = memchr::memmem::find(rest, marker) {
@@ -87,6 +91,7 @@ pub(super) fn split_output(
                 };
                 let code = code.trim().parse().unwrap_or(-1);
                 used += after + end + 1;
+                markers += 1;
                 let _ = events.send(if ended {
                     Event::Ended(code)
                 } else {
@@ -109,6 +114,6 @@ pub(super) fn split_output(
             }
             None => {}
         }
-        return used;
+        return (used, markers);
     }
 }

@@ -3,15 +3,18 @@
 //!
 //! The shell runs a small loop: it reads the path of a command file from its standard input,
 //! sources that file (with standard input from /dev/null), and prints a marker with the exit status
-//! on a private copy of its output descriptor. Output and markers share one pipe, so a marker
-//! always follows the output of its command; the reader thread turns the pipe into log lines and
-//! status events.
+//! on a private copy of its output descriptor; an empty line ends the loop. Output and markers
+//! share one pipe, so a marker always follows the output of its command; the reader thread turns
+//! the pipe into log lines and status events. Before the loop the shell reads one line of shell
+//! text: what of the build's environment a shell started ahead of its build was started without
+//! ([`ShellSession::amend_env`]), or nothing.
 //!
 //! The shell runs under a keeper: a `/bin/sh` that is a child subreaper (see `reap.rs`), leads
 //! the session's process group, starts the shell, and when the shell ends prints an end marker
-//! with its status and waits to be killed. Whatever the commands leave behind (background jobs,
-//! `setsid`, double forks, `nohup`) stays in the keeper's tree, and the whole tree is killed at a
-//! deadline, when the shell ends and at the end of the build.
+//! with its status and waits to be killed (reading the control pipe, which pushbuild closes
+//! after that). Whatever the commands leave behind (background jobs, `setsid`, double forks,
+//! `nohup`) stays in the keeper's tree, and the whole tree is killed at a deadline, when the
+//! shell ends and at the end of the build.
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -68,6 +71,8 @@ pub struct ShellSession {
     events: Receiver<Event>,
     ctl_dir: PathBuf,
     counter: u64,
+    /// Whether the line before the loop has been sent.
+    amended: bool,
     ended: bool,
     /// The shell's exit status, once it has ended.
     status: Option<i32>,
@@ -97,19 +102,21 @@ impl ShellSession {
         // marker, and commands do not see fd 9 at all.
         let script = format!(
             "exec 9>&1\n\
+             IFS= read -r __pushbuild_cmd && eval \"$__pushbuild_cmd\"\n\
              while IFS= read -r __pushbuild_cmd; do\n\
+             case $__pushbuild_cmd in '') break ;; esac\n\
              . \"$__pushbuild_cmd\" </dev/null 9>&-\n\
              printf '\\036PUSHBUILD:{nonce}:%d\\n' \"$?\" >&9\n\
              done\n"
         );
         let program = find_program(program(shell), env)?;
         // The keeper: $1 is the shell, $2 its loop, $3 the marker's nonce. It outlives the shell
-        // (so orphans have a subreaper until the tree is killed) and never exits on its own.
+        // (so orphans have a subreaper until the tree is killed): it then reads the control pipe
+        // to its end, which comes after the tree is killed (or if pushbuild itself is gone).
         let keeper = "\"$1\" -c \"$2\"\n\
                       __pushbuild_status=$?\n\
-                      exec </dev/null\n\
                       printf '\\036PUSHBUILD:%s:end:%d\\n' \"$3\" \"$__pushbuild_status\"\n\
-                      exec sleep 2147483647\n";
+                      while read -r __pushbuild_hold; do :; done\n";
         let (reader, writer) = io::pipe()?;
         // A roomy pipe lets a fast command write on while the reader is busy or pausing; if the
         // system refuses the size, the default pipe still works.
@@ -150,6 +157,7 @@ impl ShellSession {
             events,
             ctl_dir: ctl_dir.to_path_buf(),
             counter: 0,
+            amended: false,
             ended: false,
             status: None,
         })
@@ -164,14 +172,14 @@ impl ShellSession {
         self.counter += 1;
         let path = self.ctl_dir.join(format!("command-{}.sh", self.counter));
         std::fs::write(&path, format!("{text}\n"))?;
-        let line = format!("{}\n", path.display());
-        let sent = match self.control.as_mut() {
-            Some(control) => control
-                .write_all(line.as_bytes())
-                .and_then(|()| control.flush()),
-            None => Err(io::ErrorKind::BrokenPipe.into()),
+        let mut line = if self.amended {
+            String::new()
+        } else {
+            "\n".to_string()
         };
-        if sent.is_err() {
+        self.amended = true;
+        line.push_str(&format!("{}\n", path.display()));
+        if self.send(&line).is_err() {
             return Ok(self.shell_ended(None));
         }
         loop {
@@ -204,6 +212,28 @@ impl ShellSession {
                     }
                 }
             }
+        }
+    }
+
+    /// Before the first command: runs `text` (one line of shell text, such as `export NAME='…'`)
+    /// in the shell before its loop, without a command file or a marker. An error when the
+    /// text holds a line break or the shell has had its first line.
+    pub fn amend_env(&mut self, text: &str) -> io::Result<()> {
+        if self.amended || text.contains(['\n', '\r']) {
+            return Err(io::Error::other(
+                "the shell's first line is one line, sent once",
+            ));
+        }
+        self.amended = true;
+        self.send(&format!("{text}\n"))
+    }
+
+    fn send(&mut self, line: &str) -> io::Result<()> {
+        match self.control.as_mut() {
+            Some(control) => control
+                .write_all(line.as_bytes())
+                .and_then(|()| control.flush()),
+            None => Err(io::ErrorKind::BrokenPipe.into()),
         }
     }
 
@@ -251,8 +281,9 @@ impl ShellSession {
     /// drain.
     pub fn kill(&mut self) {
         self.ended = true;
-        self.control = None;
         self.kill_all();
+        // The keeper waits for this end (and was killed before it could see it).
+        self.control = None;
         let _ = self.child.wait();
         self.drain();
     }
@@ -260,13 +291,19 @@ impl ShellSession {
     /// Ends the session: the shell's loop ends (running its exit traps), then anything it left
     /// running is killed.
     pub fn finish(mut self) {
-        self.control = None;
-        let deadline = Instant::now() + DRAIN_GRACE;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.events.recv_timeout(left) {
-                Ok(Event::Status(_)) => continue,
-                Ok(Event::Ended(_) | Event::Eof) | Err(_) => break,
+        if !self.ended {
+            // An empty line ends the loop (after the line before it); a keeper that is gone
+            // cannot take it.
+            let end = if self.amended { "\n" } else { "\n\n" };
+            self.amended = true;
+            let _ = self.send(end);
+            let deadline = Instant::now() + DRAIN_GRACE;
+            loop {
+                let left = deadline.saturating_duration_since(Instant::now());
+                match self.events.recv_timeout(left) {
+                    Ok(Event::Status(_)) => continue,
+                    Ok(Event::Ended(_) | Event::Eof) | Err(_) => break,
+                }
             }
         }
         self.kill();

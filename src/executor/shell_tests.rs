@@ -155,12 +155,12 @@ fn markers_split_across_reads_are_found() {
     let (tx, rx) = mpsc::channel();
     let log = BuildLog::sink();
     let mut buf = b"out1\npartial\x1eM".to_vec();
-    let used = split_output(&buf, &marker, &log, &tx);
-    assert_eq!(used, 5, "only the complete line is used");
+    let (used, markers) = split_output(&buf, &marker, &log, &tx);
+    assert_eq!((used, markers), (5, 0), "only the complete line is used");
     buf.drain(..used);
     buf.extend_from_slice(b":42\nnext\n");
-    let used = split_output(&buf, &marker, &log, &tx);
-    assert_eq!(used, buf.len());
+    let (used, markers) = split_output(&buf, &marker, &log, &tx);
+    assert_eq!((used, markers), (buf.len(), 1));
     assert!(matches!(rx.try_recv(), Ok(Event::Status(42))));
     assert!(rx.try_recv().is_err());
 }

@@ -445,12 +445,7 @@ fn variables(text: &str) -> Result<Vec<(String, String)>, String> {
             return Err(format!("variables, line {}: expected NAME=value", i + 1));
         };
         let name = name.trim();
-        let good = name
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        if !good || name.starts_with("CODEBUILD_") {
+        if !crate::names::is_variable_name(name) || name.starts_with("CODEBUILD_") {
             return Err(format!(
                 "variables, line {}: `{name}` is not a variable name a build may set",
                 i + 1

@@ -295,3 +295,36 @@ fn many_openers_of_a_new_index_at_once_all_get_it() {
         assert_eq!(index.next_number("demo").unwrap(), 17);
     }
 }
+
+#[test]
+fn an_index_opened_in_the_background_keeps_what_was_written_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = SqliteIndex::path_in(dir.path());
+    for expected in 1..=3 {
+        // Each handle is closed before the next opens (as one `pushbuild run` after another),
+        // with what it wrote still in the WAL.
+        let index = SqliteIndex::open_in_background(&path).unwrap();
+        assert_eq!(index.next_number("web").unwrap(), expected);
+    }
+    assert_eq!(
+        SqliteIndex::open(&path)
+            .unwrap()
+            .next_number("web")
+            .unwrap(),
+        4
+    );
+}
+
+#[test]
+fn an_index_that_cannot_be_opened_says_so_at_its_first_use() {
+    let dir = tempfile::tempdir().unwrap();
+    // A folder where the file should be.
+    let path = SqliteIndex::path_in(dir.path());
+    std::fs::create_dir(&path).unwrap();
+    let index = SqliteIndex::open_in_background(&path).unwrap();
+    let message = index.next_number("web").unwrap_err().to_string();
+    assert!(message.contains(&path.display().to_string()), "{message}");
+    // A second use tries again, and says the same.
+    let again = index.next_number("web").unwrap_err().to_string();
+    assert!(again.contains(&path.display().to_string()), "{again}");
+}

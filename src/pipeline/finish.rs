@@ -114,7 +114,8 @@ pub(super) fn record_end(
         duration_ms: cost.duration_ms,
         reason,
     };
-    if let Closed::Already(entry) = job.settings.books.index.close(&closing)? {
+    let closed = job.settings.books.index.close(&closing)?;
+    if let Closed::Already(entry) = closed {
         tracing::warn!(
             build_id = %info.build_id,
             state = entry.state.as_str(),

@@ -24,7 +24,8 @@ use chrono::Utc;
 use crate::executor::env::{self, BuildInfo};
 use crate::executor::log::{BuildLog, Echo};
 use crate::executor::{
-    self, BuildRequest, ContextCode, Deadline, ExecutorError, PhaseContext, PhaseOutcome, RunStatus,
+    self, BuildRequest, ContextCode, Deadline, EarlyShell, ExecutorError, PhaseContext,
+    PhaseOutcome, RunStatus,
 };
 use crate::index::IndexError;
 use crate::record::{Ending, Status};
@@ -75,16 +76,93 @@ impl PipelineError {
 }
 
 /// Runs `job` and stores its log, artifacts, ledger entry and record in `store`: [`begin`],
-/// then [`run_begun`].
+/// then the rest as [`run_begun`] does. The build's shell starts while the build begins in the
+/// index (see [`EarlyShell`]).
 pub fn run(job: &BuildJob, store: &dyn Store) -> Result<StoredBuild, PipelineError> {
+    let opened = Opened::new(job)?;
+    // Started, the shell goes on starting by itself.
+    let early = early_shell(job, &opened);
     let begun = begin(&job.identity, &job.settings, job.deadline, store)?;
-    run_begun(job, begun, store)
+    run_opened(job, begun, opened, early, store)
 }
 
 /// Runs `job`, which has begun (its number taken, its first minute reserved or refused).
 pub fn run_begun(
     job: &BuildJob,
     begun: Begun,
+    store: &dyn Store,
+) -> Result<StoredBuild, PipelineError> {
+    let opened = Opened::new(job)?;
+    run_opened(job, begun, opened, None, store)
+}
+
+/// A build's private work directory, its log open in it, and a folder in it for the shell's
+/// own files (command files), which goes as soon as the phases are done.
+struct Opened {
+    work: tempfile::TempDir,
+    shell_dir: PathBuf,
+    log_path: PathBuf,
+    log: BuildLog,
+}
+
+impl Opened {
+    fn new(job: &BuildJob) -> Result<Opened, PipelineError> {
+        let work = executor::work_dir_in(&job.settings.temp_root).map_err(|source| {
+            PipelineError::WorkDir {
+                path: job.settings.temp_root.clone(),
+                source,
+            }
+        })?;
+        let shell_dir = work.path().join("shell");
+        std::fs::create_dir(&shell_dir).map_err(|source| PipelineError::WorkDir {
+            path: shell_dir.clone(),
+            source,
+        })?;
+        let log_path = work.path().join("build.log");
+        let log = open_log(&log_path, job.settings.echo)?;
+        Ok(Opened {
+            work,
+            shell_dir,
+            log_path,
+            log,
+        })
+    }
+}
+
+/// The shell of a build that runs a buildspec, started with the build's environment but for
+/// its number, which only the index can give.
+fn early_shell(job: &BuildJob, opened: &Opened) -> Option<EarlyShell> {
+    let Work::Run(ready) = &job.work else {
+        return None;
+    };
+    let mut env = env::environment(
+        &job.settings.base_env,
+        &ready.spec,
+        &ready.overrides,
+        &ready.secrets,
+        &job.identity.info(0),
+        &ready.src_dir,
+        ready.home.as_deref(),
+    );
+    env.retain(|(name, _)| name != "CODEBUILD_BUILD_NUMBER");
+    // Whatever the shell prints from now on is masked like the build's own output.
+    opened
+        .log
+        .add_secrets(ready.secrets.iter().map(|(_, v)| v.clone()));
+    EarlyShell::start(
+        &ready.spec,
+        &ready.src_dir,
+        env,
+        &opened.shell_dir,
+        &opened.log,
+    )
+}
+
+fn run_opened(
+    job: &BuildJob,
+    begun: Begun,
+    opened: Opened,
+    early: Option<EarlyShell>,
     store: &dyn Store,
 ) -> Result<StoredBuild, PipelineError> {
     let Begun {
@@ -94,14 +172,12 @@ pub fn run_begun(
         deadline,
     } = begun;
     let info = job.identity.info(number);
-    let work = executor::work_dir_in(&job.settings.temp_root).map_err(|source| {
-        PipelineError::WorkDir {
-            path: job.settings.temp_root.clone(),
-            source,
-        }
-    })?;
-    let log_path = work.path().join("build.log");
-    let log = open_log(&log_path, job.settings.echo)?;
+    let Opened {
+        work,
+        shell_dir,
+        log_path,
+        log,
+    } = opened;
     let skipped = |reason: String| {
         log.marker(&format!(
             "Skipping build {} (#{}) of {}: {reason}",
@@ -126,14 +202,29 @@ pub fn run_begun(
         };
         let ended = match (&job.work, refusal) {
             (Work::Run(ready), None) => {
-                run_phases(job, ready, &info, work.path(), &log, store, &deadline)
-                    .map(|ending| (ending, meter))
+                let phases = Phases {
+                    job,
+                    ready,
+                    info: &info,
+                    work_dir: &shell_dir,
+                    log: &log,
+                    store,
+                    deadline: &deadline,
+                };
+                run_phases(&phases, early).map(|ending| (ending, meter))
             }
             (Work::CannotStart { context, notes }, None) => {
+                drop(early);
                 Ok((cannot_start(&info, context, notes, &log), meter))
             }
-            (Work::Refused { reason }, _) => Ok(skipped(reason.clone())),
-            (_, Some(reason)) => Ok(skipped(reason)),
+            (Work::Refused { reason }, _) => {
+                drop(early);
+                Ok(skipped(reason.clone()))
+            }
+            (_, Some(reason)) => {
+                drop(early);
+                Ok(skipped(reason))
+            }
         };
         if let Some(live) = live {
             live.stop();
@@ -141,7 +232,9 @@ pub fn run_begun(
         ended
     })?;
     let stop_reason = deadline.budget_reason();
-    finish::finish(
+    // Every shell has ended: their files go while the build is recorded.
+    let tidy = std::thread::spawn(move || std::fs::remove_dir_all(shell_dir));
+    let finished = finish::finish(
         job,
         &info,
         finish::Ended {
@@ -152,7 +245,10 @@ pub fn run_begun(
             stop_reason,
         },
         store,
-    )
+    );
+    let _ = tidy.join();
+    drop(work);
+    finished
 }
 
 fn open_log(path: &Path, echo: Echo) -> Result<BuildLog, PipelineError> {
@@ -170,16 +266,28 @@ fn started_line(log: &BuildLog, info: &BuildInfo) {
     ));
 }
 
-/// The phases, then the artifacts.
-fn run_phases(
-    job: &BuildJob,
-    ready: &Ready,
-    info: &BuildInfo,
-    work_dir: &Path,
-    log: &BuildLog,
-    store: &dyn Store,
-    deadline: &Deadline,
-) -> Result<Ending, PipelineError> {
+/// What a build's phases run with.
+struct Phases<'a> {
+    job: &'a BuildJob,
+    ready: &'a Ready,
+    info: &'a BuildInfo,
+    work_dir: &'a Path,
+    log: &'a BuildLog,
+    store: &'a dyn Store,
+    deadline: &'a Deadline,
+}
+
+/// The phases (in `early`'s shell, if one was started), then the artifacts.
+fn run_phases(phases: &Phases<'_>, early: Option<EarlyShell>) -> Result<Ending, PipelineError> {
+    let Phases {
+        job,
+        ready,
+        info,
+        work_dir,
+        log,
+        store,
+        deadline,
+    } = *phases;
     started_line(log, info);
     let mut warnings: Vec<String> = ready
         .spec_warnings
@@ -210,7 +318,7 @@ fn run_phases(
         deadline: deadline.clone(),
         runtimes: job.settings.runtimes.as_deref(),
     };
-    let mut outcome = executor::run(&request, log)?;
+    let mut outcome = executor::run_with(&request, log, early)?;
     if outcome.status == RunStatus::TimedOut && deadline.budget_reason().is_some() {
         // Stopped by the budget, not by its deadline: FAILED, its last phase says why.
         outcome.status = RunStatus::Failed;

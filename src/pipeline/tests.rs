@@ -153,3 +153,86 @@ fn a_shell_that_cannot_start_is_pushbuilds_failure_and_stores_no_record() {
     assert!(err.retryable());
     assert!(store.get("builds/web/b1/build.json").unwrap().is_none());
 }
+
+/// The processes whose working directory is `dir`: a build's shells run in its source.
+fn processes_in(dir: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().parse::<u32>().is_ok())
+        .filter(|e| std::fs::read_link(e.path().join("cwd")).is_ok_and(|cwd| cwd == dir))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+fn shell_ready(dir: &Path, commands: &str) -> Ready {
+    let src = dir.join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let parsed = crate::buildspec::parse(
+        "buildspec.yml",
+        &format!("version: 0.2\nenv:\n  shell: sh\n  variables:\n    QUOTED: \"it's\"\nphases:\n  build:\n    commands:\n{commands}"),
+    )
+    .unwrap();
+    Ready::new(parsed, std::fs::canonicalize(src).unwrap())
+}
+
+fn shell_settings(dir: &Path) -> BuildSettings {
+    let mut settings = settings(dir);
+    settings.base_env = vec![("PATH".into(), std::env::var("PATH").unwrap_or_default())];
+    settings
+}
+
+#[test]
+fn a_shell_started_while_the_build_begins_has_the_builds_number_and_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalStore::new(dir.path().join("store"));
+    let settings = shell_settings(dir.path());
+    let commands = "      - echo \"number=$CODEBUILD_BUILD_NUMBER quoted=$QUOTED\"\n      - env | grep -c '^CODEBUILD_BUILD_NUMBER='\n";
+    for (n, id) in [(1, "b1"), (2, "b2")] {
+        let ready = shell_ready(dir.path(), commands);
+        let src = ready.src_dir.clone();
+        let job = BuildJob::new(identity(id), &settings, Work::Run(Box::new(ready)));
+        let StoredBuild { record, .. } = run(&job, &store).unwrap();
+        assert_eq!(record.status, Status::Succeeded);
+        let log = String::from_utf8(
+            store
+                .get(&format!("builds/web/{id}/build.log"))
+                .unwrap()
+                .unwrap(),
+        )
+        .unwrap();
+        // Exported before the first command, as if it had been there from the start.
+        assert!(
+            log.contains(&format!("\nnumber={n} quoted=it's\n")),
+            "{log}"
+        );
+        assert!(log.lines().any(|line| line == "1"), "{log}");
+        assert_eq!(processes_in(&src), Vec::<String>::new());
+    }
+}
+
+#[test]
+fn a_build_the_budget_refuses_leaves_no_shell_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalStore::new(dir.path().join("store"));
+    let mut settings = shell_settings(dir.path());
+    let ready = shell_ready(dir.path(), "      - echo never\n");
+    settings.books = Books::new(
+        settings.books.index.clone(),
+        Budget {
+            monthly_minutes: Some(0),
+            per_repository: Vec::new(),
+        },
+        std::time::Duration::from_secs(30),
+    );
+    let src = ready.src_dir.clone();
+    let job = BuildJob::new(identity("b1"), &settings, Work::Run(Box::new(ready)));
+    let StoredBuild { record, .. } = run(&job, &store).unwrap();
+    assert_eq!(record.status, Status::Skipped);
+    let log = String::from_utf8(store.get("builds/web/b1/build.log").unwrap().unwrap()).unwrap();
+    // The shell started for it ended quietly: nothing of it is in the log.
+    assert!(!log.contains("never") && !log.contains("Killed"), "{log}");
+    assert_eq!(processes_in(&src), Vec::<String>::new());
+}

@@ -9,6 +9,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::{
@@ -85,7 +86,9 @@ pub(super) const COLUMNS: &str = "project, build_id, number, state, start_ms, de
 /// The index in a SQLite file.
 pub struct SqliteIndex {
     path: PathBuf,
-    connection: Mutex<Connection>,
+    connection: Mutex<Option<Connection>>,
+    /// The connection being made on a thread ([`SqliteIndex::open_in_background`]).
+    opening: Mutex<Option<std::thread::JoinHandle<Result<Connection, IndexError>>>>,
 }
 
 impl SqliteIndex {
@@ -94,26 +97,80 @@ impl SqliteIndex {
         store_dir.join("index.sqlite")
     }
 
-    /// Opens (or makes) the index at `path`. Processes that make a new index at the same moment
-    /// can find its file locked while one of them turns on WAL (SQLite does not wait its busy
-    /// timeout for that): each tries again, a little later, for up to the busy timeout.
+    /// Opens (or makes) the index at `path`.
     pub fn open(path: &Path) -> Result<SqliteIndex, IndexError> {
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|err| IndexError::Sqlite {
+        Self::make_folder(path)?;
+        Ok(SqliteIndex {
+            path: path.to_path_buf(),
+            connection: Mutex::new(Some(Self::connect_patiently(path)?)),
+            opening: Mutex::new(None),
+        })
+    }
+
+    /// The index at `path`, opened (or made) on a thread of its own, which its first use waits
+    /// for: a command that builds once opens it while the build's shell starts. Its folder is
+    /// made now; an error opening it is the first use's.
+    pub fn open_in_background(path: &Path) -> Result<SqliteIndex, IndexError> {
+        Self::make_folder(path)?;
+        let owned = path.to_path_buf();
+        let opening = std::thread::Builder::new()
+            .name("index-open".into())
+            .spawn(move || Self::connect_patiently(&owned))
+            .map_err(|err| IndexError::Sqlite {
                 path: path.display().to_string(),
                 message: err.to_string(),
             })?;
+        Ok(SqliteIndex {
+            path: path.to_path_buf(),
+            connection: Mutex::new(None),
+            opening: Mutex::new(Some(opening)),
+        })
+    }
+
+    fn make_folder(path: &Path) -> Result<(), IndexError> {
+        match path.parent() {
+            Some(parent) => std::fs::create_dir_all(parent).map_err(|err| IndexError::Sqlite {
+                path: path.display().to_string(),
+                message: err.to_string(),
+            }),
+            None => Ok(()),
         }
+    }
+
+    /// Runs `step` on the connection, once it is made.
+    fn with_connection<T>(
+        &self,
+        step: impl FnOnce(&mut Connection) -> Result<T, IndexError>,
+    ) -> Result<T, IndexError> {
+        let mut slot = self
+            .connection
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(connection) = slot.as_mut() {
+            return step(connection);
+        }
+        let opening = self
+            .opening
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        let connection = match opening.map(std::thread::JoinHandle::join) {
+            Some(Ok(made)) => made?,
+            // Nothing on its way (it failed before, or panicked): made here.
+            Some(Err(_)) | None => Self::connect_patiently(&self.path)?,
+        };
+        step(slot.insert(connection))
+    }
+
+    /// One connection. Processes that make a new index at the same moment can find its file
+    /// locked while one of them turns on WAL (SQLite does not wait its busy timeout for that):
+    /// each tries again, a little later, for up to the busy timeout.
+    fn connect_patiently(path: &Path) -> Result<Connection, IndexError> {
         let started = std::time::Instant::now();
         let mut pause = Duration::from_millis(5);
         loop {
             match Self::connect(path) {
-                Ok(connection) => {
-                    return Ok(SqliteIndex {
-                        path: path.to_path_buf(),
-                        connection: Mutex::new(connection),
-                    });
-                }
+                Ok(connection) => return Ok(connection),
                 Err(err) if is_busy(&err) && started.elapsed() < BUSY_TIMEOUT => {
                     std::thread::sleep(pause);
                     pause = (pause * 2).min(Duration::from_millis(200));
@@ -133,6 +190,11 @@ impl SqliteIndex {
             connection.pragma_update(None, "journal_mode", "WAL")?;
         }
         connection.pragma_update(None, "synchronous", "NORMAL")?;
+        // A command that opens the index for one build should not pay a checkpoint (and its two
+        // fsyncs) on close: the WAL stays, and the next opener reads it back. Commits checkpoint
+        // once it holds 128 pages, which bounds that read to 512 KiB.
+        connection.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
+        connection.pragma_update(None, "wal_autocheckpoint", 128)?;
         // In one immediate transaction: the write lock is taken first (waiting its turn), so
         // processes opening a new index at once do not fail on each other's schema.
         connection.execute_batch(&format!("BEGIN IMMEDIATE;\n{SCHEMA}\nCOMMIT;"))?;
@@ -144,28 +206,24 @@ impl SqliteIndex {
         &self,
         step: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, rusqlite::Error>,
     ) -> Result<T, IndexError> {
-        let mut connection = self
-            .connection
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let fail = |err| sqlite_error(&self.path, err);
-        let tx = connection
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(fail)?;
-        let value = step(&tx).map_err(fail)?;
-        tx.commit().map_err(fail)?;
-        Ok(value)
+        self.with_connection(|connection| {
+            let fail = |err| sqlite_error(&self.path, err);
+            let tx = connection
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(fail)?;
+            let value = step(&tx).map_err(fail)?;
+            tx.commit().map_err(fail)?;
+            Ok(value)
+        })
     }
 
     fn read<T>(
         &self,
         step: impl FnOnce(&Connection) -> Result<T, rusqlite::Error>,
     ) -> Result<T, IndexError> {
-        let connection = self
-            .connection
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        step(&connection).map_err(|err| sqlite_error(&self.path, err))
+        self.with_connection(|connection| {
+            step(connection).map_err(|err| sqlite_error(&self.path, err))
+        })
     }
 
     fn entries(&self, sql: &str, params: impl rusqlite::Params) -> Result<Vec<Entry>, IndexError> {
