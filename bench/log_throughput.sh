@@ -19,9 +19,10 @@ work=$(mktemp -d -p "${LOG_BENCH_DIR:-${TMPDIR:-/tmp}}")
 trap 'rm -rf "$work"' EXIT
 runs=${RUNS:-11}
 
-elapsed() { # elapsed CMD... : the wall time of CMD, output to a file, in seconds
+elapsed() { # elapsed CMD... : the wall time of CMD, output to a file, in seconds (bash's own
+  # clock: no process is started to read it)
   local t0 t1
-  t0=$(date +%s.%N); "$@" >"$work/out" 2>&1 || true; t1=$(date +%s.%N)
+  t0=$EPOCHREALTIME; "$@" >"$work/out" 2>&1 || true; t1=$EPOCHREALTIME
   echo "$t0 $t1" | awk '{print $2 - $1}'
 }
 
