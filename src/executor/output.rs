@@ -36,15 +36,17 @@ pub(super) fn read_output(
     log: &BuildLog,
     events: &Sender<Event>,
 ) {
-    let mut pending: Vec<u8> = Vec::with_capacity(2 * CHUNK);
-    let mut chunk = vec![0u8; CHUNK];
+    // Reads land after what is held (a partial line, at most MAX_LINE), so no byte is copied
+    // on its way to the log but that partial line.
+    let mut buf = vec![0u8; MAX_LINE + CHUNK];
+    let mut held = 0;
     loop {
-        match pipe.read(&mut chunk) {
+        match pipe.read(&mut buf[held..held + CHUNK]) {
             Ok(0) => break,
             Ok(n) => {
-                pending.extend_from_slice(&chunk[..n]);
-                let (used, markers) = split_output(&pending, marker, log, events);
-                pending.drain(..used);
+                let (used, markers) = split_output(&buf[..held + n], marker, log, events);
+                buf.copy_within(used..held + n, 0);
+                held = held + n - used;
                 // After a marker, what comes next waits on pushbuild (the next command) or is the
                 // pipe's end: no pause.
                 if n < TRICKLE_BYTES && markers == 0 {
@@ -58,15 +60,15 @@ pub(super) fn read_output(
             Err(_) => break,
         }
     }
-    if !pending.is_empty() {
-        log.output(&pending);
+    if held > 0 {
+        log.output(&buf[..held]);
     }
     let _ = events.send(Event::Eof);
 }
 
 /// Logs the complete lines of `buf` and sends an event for each complete marker; returns how
-/// many bytes were used (the rest, a partial line, waits for more output) and how many markers
-/// were found.
+/// many bytes were used (the rest, a partial line of at most `MAX_LINE` bytes, waits for more
+/// output) and how many markers were found.
 pub(super) fn split_output(
     buf: &[u8],
     marker: &[u8],
@@ -105,6 +107,10 @@ pub(super) fn split_output(
             Some(nl) => {
                 log.output(&rest[..nl + 1]);
                 used += nl + 1;
+                if rest.len() - (nl + 1) > MAX_LINE {
+                    // An endless line after the last newline: in pieces, as below.
+                    continue;
+                }
             }
             None if rest.len() > MAX_LINE => {
                 // An endless line: log it in pieces, keeping room for a marker that may have begun.

@@ -164,3 +164,18 @@ fn markers_split_across_reads_are_found() {
     assert!(matches!(rx.try_recv(), Ok(Event::Status(42))));
     assert!(rx.try_recv().is_err());
 }
+
+#[test]
+fn what_is_left_for_the_next_read_is_never_longer_than_a_line_may_be() {
+    let marker = b"\x1eM:".to_vec();
+    let (tx, _rx) = mpsc::channel();
+    let log = BuildLog::sink();
+    let max = 256 * 1024;
+    for tail in [max - 1, max + 1, 3 * max] {
+        let mut buf = b"first\n".to_vec();
+        buf.extend(std::iter::repeat_n(b'x', tail));
+        let (used, _) = split_output(&buf, &marker, &log, &tx);
+        assert!(used >= 6, "the complete line is used");
+        assert!(buf.len() - used <= max, "{tail}: {} left", buf.len() - used);
+    }
+}
