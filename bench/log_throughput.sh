@@ -8,11 +8,15 @@
 # The first row, `true`, is an empty build: what every `pushbuild run` costs besides its
 # command (starting, the index, the shell and its keeper, the record and the ledger); the last
 # column is the ratio of medians with that fixed cost taken off pushbuild's time.
-# Usage: bench/log_throughput.sh   (builds pushbuild in release first)
+# Usage: bench/log_throughput.sh   (builds pushbuild in release first; PUSHBUILD_BIN=path runs
+# that binary instead, to compare another commit's with the same script)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --quiet --bin pushbuild
-bin=$PWD/target/release/pushbuild
+bin=${PUSHBUILD_BIN:-}
+if [ -z "$bin" ]; then
+  cargo build --release --quiet --bin pushbuild
+  bin=$PWD/target/release/pushbuild
+fi
 # In $TMPDIR, where `pushbuild run` keeps its work files by default (LOG_BENCH_DIR to change
 # it; pushbuild's TMPDIR follows, so its log is renamed into the store rather than copied).
 work=$(mktemp -d -p "${LOG_BENCH_DIR:-${TMPDIR:-/tmp}}")
