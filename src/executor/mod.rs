@@ -119,7 +119,10 @@ impl EarlyShell {
             if had.get(name.as_str()) == Some(&value.as_str()) {
                 continue;
             }
-            if !is_variable_name(name) || secrets.iter().any(|s| value.contains(s.as_str())) {
+            let secret = secrets
+                .iter()
+                .any(|s| !s.is_empty() && value.contains(s.as_str()));
+            if !is_variable_name(name) || secret {
                 return None;
             }
             script.push_str(&format!(
@@ -127,8 +130,9 @@ impl EarlyShell {
                 value.replace('\'', "'\\''")
             ));
         }
+        let wanted: std::collections::HashSet<&str> = env.iter().map(|(k, _)| k.as_str()).collect();
         for (name, _) in &self.env {
-            if !env.iter().any(|(k, _)| k == name) {
+            if !wanted.contains(name.as_str()) {
                 if !is_variable_name(name) {
                     return None;
                 }

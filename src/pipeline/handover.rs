@@ -16,8 +16,8 @@ use serde::{Deserialize, Serialize};
 
 use super::finish::{self, Billed};
 use super::{
-    Begun, BuildIdentity, BuildJob, BuildSettings, PipelineError, StoredBuild, Work, build_meta,
-    open_log, run_begun, started_line,
+    Begun, BuildIdentity, BuildJob, BuildSettings, Opened, PipelineError, StoredBuild, Work,
+    build_meta, run_begun, started_line,
 };
 use crate::artifacts::{self, Entry, EntryKind};
 use crate::codebuild::{
@@ -105,14 +105,12 @@ pub fn hand_over(
     let identity = &job.identity;
     let info = identity.info(number);
     let layout = Layout::new(&info.project, &info.build_id);
-    let work = executor::work_dir_in(&job.settings.temp_root).map_err(|source| {
-        PipelineError::WorkDir {
-            path: job.settings.temp_root.clone(),
-            source,
-        }
-    })?;
-    let log_path = work.path().join("build.log");
-    let log = open_log(&log_path, job.settings.echo)?;
+    let Opened {
+        work,
+        log_path,
+        log,
+        ..
+    } = Opened::new(job)?;
     started_line(&log, &info);
     for note in &ready.notes {
         log.marker(note);
