@@ -12,6 +12,7 @@ mod outcome;
 mod output;
 pub mod reap;
 pub mod shell;
+mod spawn;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

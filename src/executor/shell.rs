@@ -16,9 +16,10 @@
 //! `nohup`) stays in the keeper's tree, and the whole tree is killed at a deadline, when the
 //! shell ends and at the end of the build.
 
+use std::ffi::OsStr;
 use std::io::{self, Write};
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -30,6 +31,7 @@ use super::Deadline;
 use super::log::BuildLog;
 use super::output::{Event, read_output};
 use super::reap;
+use super::spawn::{Process, Spawn};
 use crate::buildspec::Shell;
 
 /// How long to wait for output to drain after the shell has gone.
@@ -66,8 +68,8 @@ impl CommandEnd {
 
 /// A running shell.
 pub struct ShellSession {
-    child: Child,
-    control: Option<ChildStdin>,
+    child: Process,
+    control: Option<io::PipeWriter>,
     events: Receiver<Event>,
     ctl_dir: PathBuf,
     counter: u64,
@@ -121,30 +123,25 @@ impl ShellSession {
         // A roomy pipe lets a fast command write on while the reader is busy or pausing; if the
         // system refuses the size, the default pipe still works.
         let _ = nix::fcntl::fcntl(&reader, nix::fcntl::FcntlArg::F_SETPIPE_SZ(PIPE_SIZE));
-        let mut command = Command::new("/bin/sh");
-        command
-            .arg("-c")
-            .arg(keeper)
-            .arg("pushbuild-keeper")
-            .arg(&program)
-            .arg(script)
-            .arg(&nonce)
-            .current_dir(cwd)
-            .env_clear()
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::from(writer.try_clone()?))
-            .stderr(Stdio::from(writer));
-        std::os::unix::process::CommandExt::process_group(&mut command, 0);
-        // SAFETY: between fork and exec the child only calls prctl(2), which is
-        // async-signal-safe and touches no memory shared with the parent.
-        unsafe {
-            std::os::unix::process::CommandExt::pre_exec(&mut command, reap::become_subreaper);
+        let (control_reader, control) = io::pipe()?;
+        let child = Spawn {
+            program: Path::new("/bin/sh"),
+            args: &[
+                OsStr::new("/bin/sh"),
+                OsStr::new("-c"),
+                OsStr::new(keeper),
+                OsStr::new("pushbuild-keeper"),
+                program.as_os_str(),
+                OsStr::new(&script),
+                OsStr::new(&nonce),
+            ],
+            env,
+            cwd,
+            stdio: [control_reader.as_fd(), writer.as_fd(), writer.as_fd()],
         }
-        let mut child = command.spawn()?;
-        // Our copies of the pipe's write end must be gone, or the reader never sees its end.
-        drop(command);
-        let control = child.stdin.take();
+        .start()?;
+        // Our copies of the pipes' other ends must be gone, or the reader never sees its end.
+        drop((control_reader, writer));
         let (tx, events) = mpsc::channel();
         let reader_log = log.clone();
         let reader_marker = marker.clone();
@@ -153,7 +150,7 @@ impl ShellSession {
             .spawn(move || read_output(reader, &reader_marker, &reader_log, &tx))?;
         Ok(ShellSession {
             child,
-            control,
+            control: Some(control),
             events,
             ctl_dir: ctl_dir.to_path_buf(),
             counter: 0,
@@ -201,7 +198,7 @@ impl ShellSession {
                     return Ok(self.shell_ended(None));
                 }
                 Err(RecvTimeoutError::Timeout) => {
-                    if matches!(self.child.try_wait(), Ok(Some(_))) {
+                    if self.child.has_ended() {
                         // The keeper is gone (killed from inside); a marker may still be in
                         // the pipe.
                         return Ok(match self.events.recv_timeout(DRAIN_GRACE) {
@@ -257,7 +254,7 @@ impl ShellSession {
             }
         }
         self.kill_all();
-        let keeper = self.child.wait().map_or(-1, exit_code);
+        let keeper = self.child.wait().unwrap_or(-1);
         self.status = Some(code.unwrap_or(keeper));
         CommandEnd::ShellEnded(self.exit_code())
     }
@@ -270,11 +267,11 @@ impl ShellSession {
     fn kill_all(&mut self) {
         reap::kill_tree(self.pgid());
         let _ = killpg(self.pgid(), Signal::SIGKILL);
-        let _ = self.child.kill();
+        self.child.kill();
     }
 
     fn pgid(&self) -> Pid {
-        Pid::from_raw(self.child.id() as i32)
+        self.child.id()
     }
 
     /// Kills the shell, everything it started and the keeper, and waits for the output to
@@ -284,7 +281,7 @@ impl ShellSession {
         self.kill_all();
         // The keeper waits for this end (and was killed before it could see it).
         self.control = None;
-        let _ = self.child.wait();
+        self.child.wait();
         self.drain();
     }
 
@@ -325,7 +322,7 @@ impl Drop for ShellSession {
     fn drop(&mut self) {
         if !self.ended {
             self.kill_all();
-            let _ = self.child.wait();
+            self.child.wait();
         }
     }
 }
@@ -358,14 +355,6 @@ fn find_program(program: &str, env: &[(String, String)]) -> io::Result<PathBuf> 
         .map(|dir| Path::new(dir).join(program))
         .find(|path| runnable(path))
         .ok_or_else(not_found)
-}
-
-fn exit_code(status: std::process::ExitStatus) -> i32 {
-    use std::os::unix::process::ExitStatusExt;
-    status
-        .code()
-        .or_else(|| status.signal().map(|signal| 128 + signal))
-        .unwrap_or(-1)
 }
 
 #[cfg(test)]

@@ -1,0 +1,154 @@
+use std::io::Read;
+use std::os::fd::AsFd;
+
+use super::*;
+
+fn env() -> Vec<(String, String)> {
+    vec![
+        ("PATH".to_string(), "/usr/bin:/bin".to_string()),
+        ("ONE".to_string(), "first".to_string()),
+        ("ONE".to_string(), "last".to_string()),
+    ]
+}
+
+/// Runs `script` under /bin/sh in `cwd`: its output and its exit code.
+fn run(script: &str, cwd: &Path) -> (String, Option<i32>, Pid) {
+    let (stdin, _keep) = io::pipe().unwrap();
+    let (mut out, writer) = io::pipe().unwrap();
+    let args = [OsStr::new("sh"), OsStr::new("-c"), OsStr::new(script)];
+    let env = env();
+    let mut process = Spawn {
+        program: Path::new("/bin/sh"),
+        args: &args,
+        env: &env,
+        cwd,
+        stdio: [stdin.as_fd(), writer.as_fd(), writer.as_fd()],
+    }
+    .start()
+    .unwrap();
+    drop(writer);
+    let mut text = String::new();
+    out.read_to_string(&mut text).unwrap();
+    let pid = process.id();
+    (text, process.wait(), pid)
+}
+
+#[test]
+fn the_child_has_its_arguments_environment_directory_and_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let (text, code, _) = run("pwd; env | sort; echo err >&2; exit 3", dir.path());
+    let cwd = dir.path().canonicalize().unwrap();
+    assert_eq!(
+        text,
+        format!(
+            "{}\nONE=last\nPATH=/usr/bin:/bin\nPWD={}\nerr\n",
+            cwd.display(),
+            cwd.display()
+        )
+    );
+    assert_eq!(code, Some(3));
+}
+
+#[test]
+fn the_child_leads_its_own_group_with_sigpipe_at_its_default_and_no_signal_blocked() {
+    let dir = tempfile::tempdir().unwrap();
+    let (text, code, pid) = run(
+        "echo $$ $(ps -o pgid= -p $$ 2>/dev/null || cut -d' ' -f5 /proc/$$/stat); \
+         grep -E '^Sig(Blk|Ign)' /proc/$$/status",
+        dir.path(),
+    );
+    assert_eq!(code, Some(0), "{text}");
+    let mut lines = text.lines();
+    let ids: Vec<i32> = lines
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .map(|n| n.parse().unwrap())
+        .collect();
+    assert_eq!(ids, vec![pid.as_raw(), pid.as_raw()], "{text}");
+    let mask = |name: &str| {
+        let line = text.lines().find(|l| l.starts_with(name)).unwrap();
+        u64::from_str_radix(line.split_whitespace().nth(1).unwrap(), 16).unwrap()
+    };
+    assert_eq!(mask("SigBlk:"), 0, "{text}");
+    assert_eq!(mask("SigIgn:") & (1 << (libc::SIGPIPE - 1)), 0, "{text}");
+}
+
+#[test]
+fn the_child_is_a_subreaper_for_what_its_children_leave() {
+    let dir = tempfile::tempdir().unwrap();
+    // The inner shell ends at once, leaving `sleep` an orphan: adopted by the child, not init.
+    let (text, code, pid) = run(
+        "sh -c 'sleep 30 & echo $! > orphan'; orphan=$(cat orphan); \
+         parent=$(cut -d' ' -f4 /proc/$orphan/stat); kill $orphan; echo $parent",
+        dir.path(),
+    );
+    assert_eq!(code, Some(0), "{text}");
+    assert_eq!(text.trim(), pid.as_raw().to_string());
+}
+
+#[test]
+fn a_killed_child_reports_128_and_the_signal_and_is_not_killed_after_it_is_collected() {
+    let dir = tempfile::tempdir().unwrap();
+    let (stdin, _keep) = io::pipe().unwrap();
+    let args = [OsStr::new("sh"), OsStr::new("-c"), OsStr::new("read -r x")];
+    let env = env();
+    let mut process = Spawn {
+        program: Path::new("/bin/sh"),
+        args: &args,
+        env: &env,
+        cwd: dir.path(),
+        stdio: [stdin.as_fd(), stdin.as_fd(), stdin.as_fd()],
+    }
+    .start()
+    .unwrap();
+    assert!(!process.has_ended());
+    process.kill();
+    assert_eq!(process.wait(), Some(128 + libc::SIGKILL));
+    assert!(process.has_ended());
+    // Collected: a second kill sends nothing (the pid may be another process's by now).
+    process.kill();
+    assert_eq!(process.wait(), Some(128 + libc::SIGKILL));
+}
+
+#[test]
+fn a_program_or_directory_that_is_not_there_is_the_starts_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let (stdin, _keep) = io::pipe().unwrap();
+    let env = env();
+    let start = |program: &Path, cwd: &Path| {
+        Spawn {
+            program,
+            args: &[OsStr::new("x")],
+            env: &env,
+            cwd,
+            stdio: [stdin.as_fd(), stdin.as_fd(), stdin.as_fd()],
+        }
+        .start()
+    };
+    let missing = start(Path::new("/no/such/program"), dir.path()).unwrap_err();
+    assert_eq!(missing.kind(), io::ErrorKind::NotFound);
+    let gone = start(Path::new("/bin/sh"), &dir.path().join("gone")).unwrap_err();
+    assert_eq!(gone.kind(), io::ErrorKind::NotFound);
+    let nul = Spawn {
+        program: Path::new("/bin/sh"),
+        args: &[OsStr::new("a\0b")],
+        env: &env,
+        cwd: dir.path(),
+        stdio: [stdin.as_fd(), stdin.as_fd(), stdin.as_fd()],
+    }
+    .start()
+    .unwrap_err();
+    assert_eq!(nul.kind(), io::ErrorKind::InvalidInput);
+}
+
+#[test]
+fn a_descriptor_below_3_is_lifted_above_2_before_the_moves() {
+    let stdout = io::stdout();
+    let lifted = lift(stdout.as_fd()).unwrap().unwrap();
+    assert!(lifted.as_raw_fd() > 2);
+    let (reader, _writer) = io::pipe().unwrap();
+    if reader.as_fd().as_raw_fd() > 2 {
+        assert!(lift(reader.as_fd()).unwrap().is_none());
+    }
+}
