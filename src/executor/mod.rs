@@ -50,7 +50,8 @@ pub enum ExecutorError {
 pub struct BuildRequest<'a> {
     pub spec: &'a BuildSpec,
     pub src_dir: PathBuf,
-    /// A private directory outside the source for pushbuild's own files (command files).
+    /// A private directory outside the source for pushbuild's own files (the shells' command
+    /// files).
     pub work_dir: PathBuf,
     /// The whole environment of the commands (see [`env::environment`]).
     pub env: Vec<(String, String)>,
@@ -84,7 +85,7 @@ impl Drop for EarlyShell {
 }
 
 impl EarlyShell {
-    /// Starts `spec`'s shell in `src_dir` with `env`, its command files in `work_dir` and its
+    /// Starts `spec`'s shell in `src_dir` with `env`, its command file in `work_dir` and its
     /// output to `log`. `None` where an early shell cannot serve (a version 0.1 buildspec has a
     /// shell per command) or does not start (the build then starts its own, and says why not).
     pub fn start(

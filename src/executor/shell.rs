@@ -71,8 +71,9 @@ pub struct ShellSession {
     child: Process,
     control: Option<io::PipeWriter>,
     events: Receiver<Event>,
-    ctl_dir: PathBuf,
-    counter: u64,
+    /// The file each command is written to in turn (the shell has finished reading one before
+    /// the next is written): one file for the session, not one per command.
+    command_file: PathBuf,
     /// Whether the line before the loop has been sent.
     amended: bool,
     ended: bool,
@@ -89,8 +90,8 @@ pub fn program(shell: Shell) -> &'static str {
 }
 
 impl ShellSession {
-    /// Starts `shell` in `cwd` with exactly `env` as its environment; command files are written
-    /// under `ctl_dir`, and all output goes to `log`.
+    /// Starts `shell` in `cwd` with exactly `env` as its environment; its command file is written
+    /// in `ctl_dir`, and all output goes to `log`.
     pub fn start(
         shell: Shell,
         cwd: &Path,
@@ -152,8 +153,10 @@ impl ShellSession {
             child,
             control: Some(control),
             events,
-            ctl_dir: ctl_dir.to_path_buf(),
-            counter: 0,
+            command_file: ctl_dir.join(format!(
+                "command-{}.sh",
+                &uuid::Uuid::new_v4().simple().to_string()[..8]
+            )),
             amended: false,
             ended: false,
             status: None,
@@ -166,16 +169,14 @@ impl ShellSession {
         if self.ended {
             return Ok(CommandEnd::ShellEnded(self.exit_code()));
         }
-        self.counter += 1;
-        let path = self.ctl_dir.join(format!("command-{}.sh", self.counter));
-        std::fs::write(&path, format!("{text}\n"))?;
+        std::fs::write(&self.command_file, format!("{text}\n"))?;
         let mut line = if self.amended {
             String::new()
         } else {
             "\n".to_string()
         };
         self.amended = true;
-        line.push_str(&format!("{}\n", path.display()));
+        line.push_str(&format!("{}\n", self.command_file.display()));
         if self.send(&line).is_err() {
             return Ok(self.shell_ended(None));
         }

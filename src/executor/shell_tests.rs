@@ -179,3 +179,28 @@ fn what_is_left_for_the_next_read_is_never_longer_than_a_line_may_be() {
         assert!(buf.len() - used <= max, "{tail}: {} left", buf.len() - used);
     }
 }
+
+#[test]
+fn a_session_writes_its_commands_in_turn_to_one_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctl = tempfile::tempdir().unwrap();
+    let bytes = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = BuildLog::new(
+        Box::new(SharedWriter(bytes.clone())),
+        super::super::log::Echo::Off,
+    );
+    let env = vec![("PATH".to_string(), "/usr/bin:/bin".to_string())];
+    let mut s = ShellSession::start(Shell::Sh, dir.path(), &env, ctl.path(), &log).unwrap();
+    // A long command, then a shorter one: nothing of the first is left to run again.
+    let long = "echo one\necho two\necho three";
+    for text in [long, "echo four", "echo five"] {
+        assert_eq!(
+            s.run(text, &Deadline::default()).unwrap(),
+            CommandEnd::Exited(0)
+        );
+    }
+    let files: Vec<_> = std::fs::read_dir(ctl.path()).unwrap().flatten().collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    s.finish();
+    assert_eq!(output(&bytes), ["one", "two", "three", "four", "five"]);
+}

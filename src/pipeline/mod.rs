@@ -96,11 +96,10 @@ pub fn run_begun(
     run_opened(job, begun, opened, None, store)
 }
 
-/// A build's private work directory, its log open in it, and a folder in it for the shell's
-/// own files (command files), which goes as soon as the phases are done.
+/// A build's private work directory (for its log and the shell's command file) and its log,
+/// open in it.
 struct Opened {
     work: tempfile::TempDir,
-    shell_dir: PathBuf,
     log_path: PathBuf,
     log: BuildLog,
 }
@@ -113,16 +112,10 @@ impl Opened {
                 source,
             }
         })?;
-        let shell_dir = work.path().join("shell");
-        std::fs::create_dir(&shell_dir).map_err(|source| PipelineError::WorkDir {
-            path: shell_dir.clone(),
-            source,
-        })?;
         let log_path = work.path().join("build.log");
         let log = open_log(&log_path, job.settings.echo)?;
         Ok(Opened {
             work,
-            shell_dir,
             log_path,
             log,
         })
@@ -153,7 +146,7 @@ fn early_shell(job: &BuildJob, opened: &Opened) -> Option<EarlyShell> {
         &ready.spec,
         &ready.src_dir,
         env,
-        &opened.shell_dir,
+        opened.work.path(),
         &opened.log,
     )
 }
@@ -174,7 +167,6 @@ fn run_opened(
     let info = job.identity.info(number);
     let Opened {
         work,
-        shell_dir,
         log_path,
         log,
     } = opened;
@@ -206,7 +198,7 @@ fn run_opened(
                     job,
                     ready,
                     info: &info,
-                    work_dir: &shell_dir,
+                    work_dir: work.path(),
                     log: &log,
                     store,
                     deadline: &deadline,
@@ -232,8 +224,6 @@ fn run_opened(
         ended
     })?;
     let stop_reason = deadline.budget_reason();
-    // Every shell has ended: their files go while the build is recorded.
-    let tidy = std::thread::spawn(move || std::fs::remove_dir_all(shell_dir));
     let finished = finish::finish(
         job,
         &info,
@@ -246,7 +236,6 @@ fn run_opened(
         },
         store,
     );
-    let _ = tidy.join();
     drop(work);
     finished
 }
