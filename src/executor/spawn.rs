@@ -106,7 +106,8 @@ impl Spawn<'_> {
             stdio: [stdio[0], stdio[1], stdio[2]],
             error: AtomicI32::new(0),
         };
-        let mut stack = vec![0u8; CHILD_STACK];
+        // Left unwritten (the child touches a few pages of it, and only those are faulted in).
+        let mut stack = Vec::<u8>::with_capacity(CHILD_STACK);
         // The stack grows down from its end, which must be 16-byte aligned.
         let top = (stack.as_mut_ptr() as usize + CHILD_STACK) & !15;
         let pid = {

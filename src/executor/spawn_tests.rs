@@ -52,20 +52,32 @@ fn the_child_has_its_arguments_environment_directory_and_output() {
 #[test]
 fn the_child_leads_its_own_group_with_sigpipe_at_its_default_and_no_signal_blocked() {
     let dir = tempfile::tempdir().unwrap();
-    let (text, code, pid) = run(
-        "echo $$ $(ps -o pgid= -p $$ 2>/dev/null || cut -d' ' -f5 /proc/$$/stat); \
-         grep -E '^Sig(Blk|Ign)' /proc/$$/status",
-        dir.path(),
-    );
-    assert_eq!(code, Some(0), "{text}");
-    let mut lines = text.lines();
-    let ids: Vec<i32> = lines
-        .next()
-        .unwrap()
-        .split_whitespace()
-        .map(|n| n.parse().unwrap())
-        .collect();
-    assert_eq!(ids, vec![pid.as_raw(), pid.as_raw()], "{text}");
+    // `cat` reports on itself: the child as it was when it exec'd.
+    let (stdin, _keep) = io::pipe().unwrap();
+    let (mut out, writer) = io::pipe().unwrap();
+    let args = [
+        OsStr::new("cat"),
+        OsStr::new("/proc/self/stat"),
+        OsStr::new("/proc/self/status"),
+    ];
+    let env = env();
+    let mut process = Spawn {
+        program: Path::new("/bin/cat"),
+        args: &args,
+        env: &env,
+        cwd: dir.path(),
+        stdio: [stdin.as_fd(), writer.as_fd(), writer.as_fd()],
+    }
+    .start()
+    .unwrap();
+    drop(writer);
+    let mut text = String::new();
+    out.read_to_string(&mut text).unwrap();
+    assert_eq!(process.wait(), Some(0), "{text}");
+    // stat: pid (comm) state ppid pgrp …
+    let after_comm = &text[text.find(") ").unwrap() + 2..];
+    let pgrp: i32 = after_comm.split(' ').nth(2).unwrap().parse().unwrap();
+    assert_eq!(pgrp, process.id().as_raw(), "{text}");
     let mask = |name: &str| {
         let line = text.lines().find(|l| l.starts_with(name)).unwrap();
         u64::from_str_radix(line.split_whitespace().nth(1).unwrap(), 16).unwrap()

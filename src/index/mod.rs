@@ -323,6 +323,20 @@ pub trait Index: Send + Sync {
         caps: &Budget,
     ) -> Result<Grant, IndexError>;
 
+    /// What a build does to begin, as one step where the index can: numbers `entry` (its
+    /// `number` is set here), [`open`](Self::open)s it and [`reserve`](Self::reserve)s its first
+    /// minute, to expire at `expires_at`.
+    fn begin(
+        &self,
+        entry: &mut Entry,
+        expires_at: DateTime<Utc>,
+        caps: &Budget,
+    ) -> Result<Grant, IndexError> {
+        entry.number = self.next_number(&entry.project)?;
+        self.open(entry)?;
+        self.reserve(&entry.project, &entry.build_id, 1, expires_at, caps)
+    }
+
     /// Closes an open entry: its end state, billed minutes (at most those reserved; the rest are
     /// given back to the month's sums), cost and duration, and adds it to the month's sums.
     fn close(&self, closing: &Closing) -> Result<Closed, IndexError>;

@@ -328,3 +328,48 @@ fn an_index_that_cannot_be_opened_says_so_at_its_first_use() {
     let again = index.next_number("web").unwrap_err().to_string();
     assert!(again.contains(&path.display().to_string()), "{again}");
 }
+
+#[test]
+fn a_build_begins_numbered_opened_and_with_its_first_minute_or_refused_as_the_three_steps_do() {
+    let (_dir, index) = index();
+    let budget = caps(Some(1), &[]);
+    // A queued entry of the build gives way to the opened one.
+    let mut queued = entry("web", "a", 0);
+    queued.state = State::Queued;
+    index.queue(&queued).unwrap();
+    let mut a = entry("web", "a", 0);
+    assert_eq!(
+        index.begin(&mut a, later(), &budget).unwrap(),
+        Grant::Granted
+    );
+    assert_eq!(a.number, 1);
+    let stored = index.entry("web", "a").unwrap().unwrap();
+    assert_eq!(
+        (
+            stored.number,
+            stored.state,
+            stored.reserved_minutes,
+            stored.expires_at
+        ),
+        (1, State::InProgress, 1, later())
+    );
+    // The month's one minute is a's: b is numbered and opened, and refused its first minute.
+    let mut b = entry("web", "b", 0);
+    let Grant::Refused(reason) = index.begin(&mut b, later(), &budget).unwrap() else {
+        panic!("the monthly cap of 1 is reached");
+    };
+    assert!(reason.contains("cap of 1"), "{reason}");
+    assert_eq!(b.number, 2);
+    let stored = index.entry("web", "b").unwrap().unwrap();
+    assert_eq!(
+        (stored.state, stored.reserved_minutes),
+        (State::InProgress, 0)
+    );
+    let sums = index
+        .month_sums(&a.start_time.format("%Y-%m").to_string())
+        .unwrap();
+    assert!(
+        !sums.is_empty() && sums.iter().all(|s| s.minutes == 1),
+        "{sums:?}"
+    );
+}

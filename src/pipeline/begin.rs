@@ -41,7 +41,6 @@ pub fn begin(
     let books = &settings.books;
     books.sweep_quietly(store);
     let project = identity.project.as_str();
-    let number = books.index.next_number(project)?;
     // Expiries are on the wall clock of now (the identity's start time may be given, as a
     // replayed event's is): the build's own start, read back from its monotonic clock.
     let clock_start =
@@ -56,10 +55,11 @@ pub fn begin(
         deadline_time: deadline.map(|d| wall_time(clock_start, identity.started, d)),
         deadline: Deadline::new(deadline),
     };
-    let entry = Entry {
+    let mut entry = Entry {
         project: project.to_string(),
         build_id: identity.build_id.clone(),
-        number,
+        // Given by the index as the build begins.
+        number: 0,
         state: State::InProgress,
         start_time: identity.start_time,
         deadline: minutes.deadline_time,
@@ -75,15 +75,12 @@ pub fn begin(
         price_basis: settings.price.basis.clone(),
         reason: None,
     };
-    books.index.open(&entry)?;
+    // Numbered, opened and its first minute reserved, in one step where the index can.
+    let grant = books
+        .index
+        .begin(&mut entry, minutes.expiry(1), &books.budget)?;
+    let number = entry.number;
     let deadline = minutes.deadline.clone();
-    let grant = books.index.reserve(
-        project,
-        &identity.build_id,
-        1,
-        minutes.expiry(1),
-        &books.budget,
-    )?;
     if let Grant::Refused(reason) = grant {
         return Ok(Begun {
             number,

@@ -243,17 +243,83 @@ fn sqlite_error(path: &Path, err: rusqlite::Error) -> IndexError {
     }
 }
 
+/// [`Index::next_number`] in `tx`.
+fn next_number(tx: &rusqlite::Transaction<'_>, project: &str) -> Result<u64, rusqlite::Error> {
+    let last: i64 = tx.query_row(
+        "INSERT INTO counters (project, last) VALUES (?1, 1)
+         ON CONFLICT (project) DO UPDATE SET last = last + 1 RETURNING last",
+        params![project],
+        |row| row.get(0),
+    )?;
+    Ok(uint(last))
+}
+
+/// [`Index::open`] in `tx`.
+fn open(tx: &rusqlite::Transaction<'_>, entry: &Entry) -> Result<(), rusqlite::Error> {
+    let entry = entry.opening();
+    // A queued entry of this build gives way to the opened one.
+    tx.execute(
+        "DELETE FROM builds WHERE project = ?1 AND build_id = ?2 AND state = 'QUEUED'",
+        params![entry.project, entry.build_id],
+    )?;
+    insert_entry(tx, &entry).map(drop)
+}
+
+/// [`Index::reserve`] in `tx`.
+fn reserve(
+    tx: &rusqlite::Transaction<'_>,
+    project: &str,
+    build_id: &str,
+    minute: u64,
+    expires_at: DateTime<Utc>,
+    caps: &Budget,
+) -> Result<Grant, rusqlite::Error> {
+    let found: Option<(String, i64, String)> = tx
+        .query_row(
+            "SELECT state, reserved, month FROM builds WHERE project = ?1 AND build_id = ?2",
+            params![project, build_id],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )
+        .optional()?;
+    let Some((state, reserved, month)) = found else {
+        return Ok(Grant::Refused(format!(
+            "the build {project}:{build_id} is not in the index"
+        )));
+    };
+    if state != State::InProgress.as_str() {
+        return Ok(Grant::Refused(format!(
+            "the build was closed as {state} before minute {minute}"
+        )));
+    }
+    let reserved = uint(reserved);
+    if reserved >= minute {
+        return Ok(Grant::Granted);
+    }
+    let total = month_minutes(tx, &month, "")?;
+    let own = month_minutes(tx, &month, project)?;
+    if let Some(reason) = refusal(caps, project, total, own) {
+        return Ok(Grant::Refused(reason));
+    }
+    tx.execute(
+        "UPDATE builds SET reserved = reserved + 1, expires_ms = ?3
+             WHERE project = ?1 AND build_id = ?2",
+        params![project, build_id, ms(expires_at)],
+    )?;
+    add_sums(
+        tx,
+        &month,
+        project,
+        &Delta {
+            minutes: 1,
+            ..Delta::default()
+        },
+    )?;
+    Ok(Grant::Granted)
+}
+
 impl Index for SqliteIndex {
     fn next_number(&self, project: &str) -> Result<u64, IndexError> {
-        self.write(|tx| {
-            let last: i64 = tx.query_row(
-                "INSERT INTO counters (project, last) VALUES (?1, 1)
-                 ON CONFLICT (project) DO UPDATE SET last = last + 1 RETURNING last",
-                params![project],
-                |row| row.get(0),
-            )?;
-            Ok(uint(last))
-        })
+        self.write(|tx| next_number(tx, project))
     }
 
     fn claim(
@@ -299,15 +365,7 @@ impl Index for SqliteIndex {
     }
 
     fn open(&self, entry: &Entry) -> Result<(), IndexError> {
-        let entry = entry.opening();
-        self.write(|tx| {
-            // A queued entry of this build gives way to the opened one.
-            tx.execute(
-                "DELETE FROM builds WHERE project = ?1 AND build_id = ?2 AND state = 'QUEUED'",
-                params![entry.project, entry.build_id],
-            )?;
-            insert_entry(tx, &entry).map(drop)
-        })
+        self.write(|tx| open(tx, entry))
     }
 
     fn reserve(
@@ -318,48 +376,20 @@ impl Index for SqliteIndex {
         expires_at: DateTime<Utc>,
         caps: &Budget,
     ) -> Result<Grant, IndexError> {
+        self.write(|tx| reserve(tx, project, build_id, minute, expires_at, caps))
+    }
+
+    /// The three steps in one transaction: one commit, and the pages they share written once.
+    fn begin(
+        &self,
+        entry: &mut Entry,
+        expires_at: DateTime<Utc>,
+        caps: &Budget,
+    ) -> Result<Grant, IndexError> {
         self.write(|tx| {
-            let found: Option<(String, i64, String)> = tx
-                .query_row(
-                    "SELECT state, reserved, month FROM builds WHERE project = ?1 AND build_id = ?2",
-                    params![project, build_id],
-                    |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
-                )
-                .optional()?;
-            let Some((state, reserved, month)) = found else {
-                return Ok(Grant::Refused(format!(
-                    "the build {project}:{build_id} is not in the index"
-                )));
-            };
-            if state != State::InProgress.as_str() {
-                return Ok(Grant::Refused(format!(
-                    "the build was closed as {state} before minute {minute}"
-                )));
-            }
-            let reserved = uint(reserved);
-            if reserved >= minute {
-                return Ok(Grant::Granted);
-            }
-            let total = month_minutes(tx, &month, "")?;
-            let own = month_minutes(tx, &month, project)?;
-            if let Some(reason) = refusal(caps, project, total, own) {
-                return Ok(Grant::Refused(reason));
-            }
-            tx.execute(
-                "UPDATE builds SET reserved = reserved + 1, expires_ms = ?3
-                 WHERE project = ?1 AND build_id = ?2",
-                params![project, build_id, ms(expires_at)],
-            )?;
-            add_sums(
-                tx,
-                &month,
-                project,
-                &Delta {
-                    minutes: 1,
-                    ..Delta::default()
-                },
-            )?;
-            Ok(Grant::Granted)
+            entry.number = next_number(tx, &entry.project)?;
+            open(tx, entry)?;
+            reserve(tx, &entry.project, &entry.build_id, 1, expires_at, caps)
         })
     }
 
