@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # How much does `pushbuild run` add to a command that prints 1,000,000 lines?
-# For each command, RUNS rounds (default 11), each running `sh -c CMD > file` and then
-# `pushbuild run` on a buildspec whose build phase is CMD (its output logged as printed and
-# echoed to a file), so both sides see the same moment of this machine. It prints the median and
+# For each command, RUNS rounds (default 11), each running `sh -c CMD > file` and `pushbuild run`
+# on a buildspec whose build phase is CMD (its output logged as printed and echoed to a file),
+# one side first in odd rounds and the other in even ones, so both sides see the same moments
+# of this machine. It prints the median and
 # the best time of each side and the ratio of the medians (the issue's targets are ratios of
 # medians), and of the best times.
 # The first row, `true`, is an empty build: what every `pushbuild run` costs besides its
@@ -45,12 +46,20 @@ for cmd in "${commands[@]}"; do
   mkdir -p "$work/p"
   printf 'version: 0.2\nenv:\n  shell: /bin/sh\nphases:\n  build:\n    commands:\n      - %s\n' "'${cmd//\'/\'\'}'" >"$work/p/buildspec.yml"
   : >"$work/base" && : >"$work/ours"
-  for _ in $(seq "$runs"); do
-    elapsed sh -c "$cmd" >>"$work/base"
-    TMPDIR=$work elapsed "$bin" run "$work/p" --store "$work/store" >>"$work/ours"
-    # The stored logs (7 and 41 MB a run) go before the next round: left, their writeback to
-    # disk would land in whichever later run it meets.
-    find "$work/store/builds" -name build.log -delete
+  for round in $(seq "$runs"); do
+    # Each side goes first in every other round: a run pays for what the one before it left
+    # (its output file truncated, its writeback), so neither side always follows the other.
+    if ((round % 2)); then sides=(base ours); else sides=(ours base); fi
+    for side in "${sides[@]}"; do
+      if [ "$side" = base ]; then
+        elapsed sh -c "$cmd" >>"$work/base"
+      else
+        TMPDIR=$work elapsed "$bin" run "$work/p" --store "$work/store" >>"$work/ours"
+        # The stored logs (7 and 41 MB a run) go at once: left, their writeback to disk would
+        # land in whichever later run it meets.
+        find "$work/store/builds" -name build.log -delete
+      fi
+    done
   done
   lines=$(grep -c . "$work/out" || true)
   base=$(median <"$work/base") base_min=$(least <"$work/base")
