@@ -1,9 +1,10 @@
 //! One shell process that runs a build's commands in order, so that `cd`, `export`, shell
 //! variables and functions carry from one command to the next.
 //!
-//! The shell runs a small loop: it reads the path of a command file from its standard input,
-//! sources that file (with standard input from /dev/null), and prints a marker with the exit status
-//! on a private copy of its output descriptor; an empty line ends the loop. Output and markers
+//! The shell runs a small loop: for each line on its standard input it sources the session's
+//! command file (with standard input from /dev/null), which pushbuild has just written with the
+//! next command, and prints a marker with the exit status on a private copy of its output
+//! descriptor; an empty line ends the loop. Output and markers
 //! share one pipe, so a marker always follows the output of its command; the reader thread turns
 //! the pipe into log lines and status events. Before the loop the shell reads one line of shell
 //! text: what of the build's environment a shell started ahead of its build was started without
@@ -101,16 +102,23 @@ impl ShellSession {
     ) -> io::Result<ShellSession> {
         let nonce = uuid::Uuid::new_v4().simple().to_string();
         let marker = format!("\x1ePUSHBUILD:{nonce}:").into_bytes();
+        let command_file = ctl_dir.join(format!(
+            "command-{}.sh",
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        ));
         // fd 9 is the loop's own copy of the output pipe: a command's `exec >file` cannot hide the
-        // marker, and commands do not see fd 9 at all.
+        // marker, and commands do not see fd 9 at all. The command file's path is in the loop
+        // itself: a line per command says "go" in two bytes (the shell reads a pipe a byte at a
+        // time).
         let script = format!(
             "exec 9>&1\n\
              IFS= read -r __pushbuild_cmd && eval \"$__pushbuild_cmd\"\n\
              while IFS= read -r __pushbuild_cmd; do\n\
              case $__pushbuild_cmd in '') break ;; esac\n\
-             . \"$__pushbuild_cmd\" </dev/null 9>&-\n\
+             . {} </dev/null 9>&-\n\
              printf '\\036PUSHBUILD:{nonce}:%d\\n' \"$?\" >&9\n\
-             done\n"
+             done\n",
+            single_quoted(&command_file.to_string_lossy())
         );
         let program = find_program(program(shell), env)?;
         // The keeper: $1 is the shell, $2 its loop, $3 the marker's nonce. It outlives the shell
@@ -153,10 +161,7 @@ impl ShellSession {
             child,
             control: Some(control),
             events,
-            command_file: ctl_dir.join(format!(
-                "command-{}.sh",
-                &uuid::Uuid::new_v4().simple().to_string()[..8]
-            )),
+            command_file,
             amended: false,
             ended: false,
             status: None,
@@ -170,14 +175,10 @@ impl ShellSession {
             return Ok(CommandEnd::ShellEnded(self.exit_code()));
         }
         std::fs::write(&self.command_file, format!("{text}\n"))?;
-        let mut line = if self.amended {
-            String::new()
-        } else {
-            "\n".to_string()
-        };
+        // The line before the loop (if not sent yet), then "go".
+        let line = if self.amended { "1\n" } else { "\n1\n" };
         self.amended = true;
-        line.push_str(&format!("{}\n", self.command_file.display()));
-        if self.send(&line).is_err() {
+        if self.send(line).is_err() {
             return Ok(self.shell_ended(None));
         }
         loop {
@@ -282,8 +283,9 @@ impl ShellSession {
         self.kill_all();
         // The keeper waits for this end (and was killed before it could see it).
         self.control = None;
-        self.child.wait();
+        // The output's end comes once the keeper is gone: then it is collected at once.
         self.drain();
+        self.child.wait();
     }
 
     /// Ends the session: the shell's loop ends (running its exit traps), then anything it left
@@ -326,6 +328,11 @@ impl Drop for ShellSession {
             self.child.wait();
         }
     }
+}
+
+/// `text` as one shell word, in single quotes.
+fn single_quoted(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "'\\''"))
 }
 
 /// Where `program` is, searched for as `execvp` does: as given when it holds a `/`, else in the

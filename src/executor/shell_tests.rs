@@ -183,7 +183,11 @@ fn what_is_left_for_the_next_read_is_never_longer_than_a_line_may_be() {
 #[test]
 fn a_session_writes_its_commands_in_turn_to_one_file() {
     let dir = tempfile::tempdir().unwrap();
-    let ctl = tempfile::tempdir().unwrap();
+    // The file's path is quoted into the shell's loop: a quote in it is the path's own.
+    let ctl = tempfile::Builder::new()
+        .prefix("it's $HOME ")
+        .tempdir()
+        .unwrap();
     let bytes = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let log = BuildLog::new(
         Box::new(SharedWriter(bytes.clone())),
