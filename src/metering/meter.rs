@@ -268,15 +268,21 @@ impl RunningMeter {
         if let Some(at) = self.stopped_at {
             return at;
         }
+        // Once this holds the lock the ticker emits nothing more (it emits with the lock
+        // held): it is joined later, at the end of the build, not waited for here.
         self.shared.lock().stopped = true;
         self.shared.wake.notify_all();
+        let at = Instant::now();
+        self.stopped_at = Some(at);
+        at
+    }
+
+    /// Waits for the stopped ticker to end.
+    fn join(&mut self) {
         let panicked = self.ticker.take().is_some_and(|t| t.join().is_err());
         if panicked {
             tracing::warn!("the metering thread panicked");
         }
-        let at = Instant::now();
-        self.stopped_at = Some(at);
-        at
     }
 
     /// How many `BillableMinutes` records have been emitted so far.
@@ -313,12 +319,14 @@ impl RunningMeter {
             &[("Status", record.status.as_str().into())],
             &end_metrics(record),
         );
+        self.join();
     }
 }
 
 impl Drop for RunningMeter {
     fn drop(&mut self) {
         self.stop();
+        self.join();
     }
 }
 

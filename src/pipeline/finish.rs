@@ -20,6 +20,8 @@ pub(super) struct Ended<'a> {
     pub ending: Ending,
     pub log: BuildLog,
     pub log_path: &'a Path,
+    /// The build's work directory (the log's), removed once the log is stored.
+    pub work: Option<tempfile::TempDir>,
     pub meter: Option<RunningMeter>,
     /// Why the budget stopped the build, when it did.
     pub stop_reason: Option<String>,
@@ -36,6 +38,7 @@ pub(super) fn finish(
         ending,
         log,
         log_path,
+        work,
         mut meter,
         stop_reason,
     } = ended;
@@ -65,6 +68,7 @@ pub(super) fn finish(
             ending,
             log,
             log_path,
+            work,
             cost,
             meter,
             reason,
@@ -78,6 +82,9 @@ pub(super) struct Billed<'a> {
     pub ending: Ending,
     pub log: BuildLog,
     pub log_path: &'a Path,
+    /// The build's work directory (the log's), removed once the log is stored, beside the
+    /// ledger entry and the record.
+    pub work: Option<tempfile::TempDir>,
     pub cost: BuildCost,
     /// The meter, for the billed minutes it has not emitted and the end record; `None` for a
     /// build billed nothing.
@@ -98,6 +105,7 @@ pub(super) fn record_end(
         ending,
         log,
         log_path,
+        work,
         mut cost,
         meter,
         reason,
@@ -149,13 +157,16 @@ pub(super) fn record_end(
     );
     // The log and the ledger entry go up side by side; the record, last.
     let (logged, ledgered) = std::thread::scope(|scope| {
-        let log = scope.spawn(|| {
+        let log_key = &log_key;
+        let log = scope.spawn(move || {
             // Nothing reads the log file after: a local store takes it whole.
-            store.take_file(
-                &log_key,
+            let taken = store.take_file(
+                log_key,
                 log_path,
                 &build_meta(info, "text/plain; charset=utf-8"),
-            )
+            );
+            drop(work);
+            taken
         });
         let ledger = billing::write_entry(store, &LedgerEntry::from_record(&record));
         (log.join(), ledger)

@@ -224,20 +224,19 @@ fn run_opened(
         ended
     })?;
     let stop_reason = deadline.budget_reason();
-    let finished = finish::finish(
+    finish::finish(
         job,
         &info,
         finish::Ended {
             ending,
             log,
             log_path: &log_path,
+            work: Some(work),
             meter,
             stop_reason,
         },
         store,
-    );
-    drop(work);
-    finished
+    )
 }
 
 fn open_log(path: &Path, echo: Echo) -> Result<BuildLog, PipelineError> {

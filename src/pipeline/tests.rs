@@ -210,6 +210,14 @@ fn a_shell_started_while_the_build_begins_has_the_builds_number_and_environment(
         );
         assert!(log.lines().any(|line| line == "1"), "{log}");
         assert_eq!(processes_in(&src), Vec::<String>::new());
+        // The work directory (the log's and the command file's) went with the build.
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|name| name.starts_with("pushbuild-"))
+            .collect();
+        assert_eq!(left, Vec::<String>::new());
     }
 }
 
