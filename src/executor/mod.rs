@@ -27,6 +27,7 @@ use log::BuildLog;
 pub use outcome::{
     ArtifactNames, BuildOutcome, ContextCode, PhaseContext, PhaseOutcome, RunStatus, UnknownContext,
 };
+pub use shell::ShellTail;
 use shell::{CommandEnd, ShellSession};
 
 /// A failure of pushbuild's own while running the phases (not of the user's commands, whose
@@ -165,6 +166,20 @@ pub fn run_with(
     log: &BuildLog,
     early: Option<EarlyShell>,
 ) -> Result<BuildOutcome, ExecutorError> {
+    let (outcome, tail) = run_to_tail(req, log, early)?;
+    if let Some(tail) = tail {
+        tail.collect();
+    }
+    Ok(outcome)
+}
+
+/// [`run_with`], up to the last shell's [`ShellTail`]: the shell has ended and what it left
+/// is killed, and the caller collects the rest when it likes (before the log's last line).
+pub fn run_to_tail(
+    req: &BuildRequest<'_>,
+    log: &BuildLog,
+    early: Option<EarlyShell>,
+) -> Result<(BuildOutcome, Option<ShellTail>), ExecutorError> {
     log.add_secrets(req.secret_values.iter().cloned());
     let retries_on_output = PhaseName::ALL
         .iter()
@@ -175,7 +190,7 @@ pub fn run_with(
     }
     ignored::note_ignored_keys(req.spec, req.runtimes.is_some(), log);
     if let Some((name, _)) = req.env.iter().find(|(_, value)| value.contains('\0')) {
-        return Ok(cannot_set(name, log));
+        return Ok((cannot_set(name, log), None));
     }
     let mut runner = Runner {
         req,
@@ -223,16 +238,15 @@ pub fn run_with(
     } else {
         runner.capture_end_values()
     };
-    if let Some(session) = runner.session.take() {
-        session.finish();
-    }
-    Ok(BuildOutcome {
+    let tail = runner.session.take().map(ShellSession::end);
+    let outcome = BuildOutcome {
         status,
         phases,
         exported_variables,
         artifact_names,
         upload_artifacts,
-    })
+    };
+    Ok((outcome, tail))
 }
 
 /// The build whose environment holds a NUL byte in `name`'s value (from an event's override or

@@ -281,16 +281,27 @@ impl ShellSession {
     pub fn kill(&mut self) {
         self.ended = true;
         self.kill_all();
-        // The keeper waits for this end (and was killed before it could see it).
+        self.collect();
+    }
+
+    /// After the kill: the output's end, which comes once the keeper is gone (it waits for the
+    /// control pipe's end, and was killed before it could see it), then the keeper itself.
+    fn collect(&mut self) {
         self.control = None;
-        // The output's end comes once the keeper is gone: then it is collected at once.
         self.drain();
         self.child.wait();
     }
 
     /// Ends the session: the shell's loop ends (running its exit traps), then anything it left
     /// running is killed.
-    pub fn finish(mut self) {
+    pub fn finish(self) {
+        self.end().collect();
+    }
+
+    /// [`finish`](Self::finish) up to the kill: the shell has ended and what it left is killed;
+    /// what is left to do (the killed processes' last output, collecting the keeper) is the
+    /// [`ShellTail`]'s, for later.
+    pub fn end(mut self) -> ShellTail {
         if !self.ended {
             // An empty line ends the loop (after the line before it); a keeper that is gone
             // cannot take it.
@@ -306,7 +317,9 @@ impl ShellSession {
                 }
             }
         }
-        self.kill();
+        self.ended = true;
+        self.kill_all();
+        ShellTail(self)
     }
 
     fn drain(&mut self) {
@@ -317,6 +330,24 @@ impl ShellSession {
                 Ok(Event::Status(_) | Event::Ended(_)) => continue,
                 Ok(Event::Eof) | Err(_) => break,
             }
+        }
+    }
+}
+
+/// A session whose shell has ended and whose processes are killed: their last output and the
+/// keeper are collected by [`ShellTail::collect`], or when it is dropped.
+pub struct ShellTail(ShellSession);
+
+impl ShellTail {
+    pub fn collect(mut self) {
+        self.0.collect();
+    }
+}
+
+impl Drop for ShellTail {
+    fn drop(&mut self) {
+        if self.0.control.is_some() {
+            self.0.collect();
         }
     }
 }

@@ -208,3 +208,28 @@ fn a_session_writes_its_commands_in_turn_to_one_file() {
     s.finish();
     assert_eq!(output(&bytes), ["one", "two", "three", "four", "five"]);
 }
+
+#[test]
+fn an_ended_session_has_run_its_exit_traps_and_its_tail_collects_the_keeper() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut s, _log, bytes) = session(Shell::Sh, dir.path());
+    assert_eq!(
+        s.run("trap 'echo trapped' EXIT; sleep 30 &", &Deadline::default())
+            .unwrap(),
+        CommandEnd::Exited(0)
+    );
+    let tail = s.end();
+    // The shell's last words are in the log before `end` returns; what it left is killed.
+    assert_eq!(output(&bytes), ["trapped"]);
+    let keeper = tail.0.child.id();
+    let stat = std::fs::read_to_string(format!("/proc/{keeper}/stat")).unwrap_or_default();
+    assert!(
+        !stat.is_empty(),
+        "the keeper is collected by the tail, not before"
+    );
+    tail.collect();
+    assert!(
+        !Path::new(&format!("/proc/{keeper}")).exists(),
+        "the keeper is collected"
+    );
+}

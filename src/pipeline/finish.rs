@@ -7,6 +7,7 @@ use std::path::Path;
 use super::{BuildJob, PipelineError, StoredBuild, build_meta};
 use crate::billing::{self, LedgerEntry};
 use crate::cost::{self, BuildCost};
+use crate::executor::ShellTail;
 use crate::executor::env::BuildInfo;
 use crate::executor::log::BuildLog;
 use crate::index::{Closed, Closing};
@@ -22,6 +23,8 @@ pub(super) struct Ended<'a> {
     pub log_path: &'a Path,
     /// The build's work directory (the log's), removed once the log is stored.
     pub work: Option<tempfile::TempDir>,
+    /// The last shell's tail (see [`Billed::shell`]).
+    pub shell: Option<ShellTail>,
     pub meter: Option<RunningMeter>,
     /// Why the budget stopped the build, when it did.
     pub stop_reason: Option<String>,
@@ -39,6 +42,7 @@ pub(super) fn finish(
         log,
         log_path,
         work,
+        shell,
         mut meter,
         stop_reason,
     } = ended;
@@ -69,6 +73,7 @@ pub(super) fn finish(
             log,
             log_path,
             work,
+            shell,
             cost,
             meter,
             reason,
@@ -85,6 +90,9 @@ pub(super) struct Billed<'a> {
     /// The build's work directory (the log's), removed once the log is stored, beside the
     /// ledger entry and the record.
     pub work: Option<tempfile::TempDir>,
+    /// The last shell, ended, its processes killed: their last output and the keeper are
+    /// collected once the build is closed in the index, before the log's last line.
+    pub shell: Option<ShellTail>,
     pub cost: BuildCost,
     /// The meter, for the billed minutes it has not emitted and the end record; `None` for a
     /// build billed nothing.
@@ -106,6 +114,7 @@ pub(super) fn record_end(
         log,
         log_path,
         work,
+        shell,
         mut cost,
         meter,
         reason,
@@ -123,6 +132,9 @@ pub(super) fn record_end(
         reason,
     };
     let closed = job.settings.books.index.close(&closing)?;
+    if let Some(shell) = shell {
+        shell.collect();
+    }
     if let Closed::Already(entry) = closed {
         tracing::warn!(
             build_id = %info.build_id,

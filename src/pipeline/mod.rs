@@ -25,7 +25,7 @@ use crate::executor::env::{self, BuildInfo};
 use crate::executor::log::{BuildLog, Echo};
 use crate::executor::{
     self, BuildRequest, ContextCode, Deadline, EarlyShell, ExecutorError, PhaseContext,
-    PhaseOutcome, RunStatus,
+    PhaseOutcome, RunStatus, ShellTail,
 };
 use crate::index::IndexError;
 use crate::record::{Ending, Status};
@@ -175,10 +175,10 @@ fn run_opened(
             "Skipping build {} (#{}) of {}: {reason}",
             info.build_id, info.build_number, info.project
         ));
-        (Ending::skipped(reason), None)
+        (Ending::skipped(reason), None, None)
     };
     let stop_live = (std::sync::Mutex::new(false), std::sync::Condvar::new());
-    let (ending, meter) = std::thread::scope(|scope| {
+    let (ending, meter, shell) = std::thread::scope(|scope| {
         // While the phases run, the end of the log so far is kept in the store for the page.
         let live = match (&job.work, &refusal, job.settings.live_log) {
             (Work::Run(_), None, Some(every)) => Some(live::LiveLog::start(
@@ -203,11 +203,11 @@ fn run_opened(
                     store,
                     deadline: &deadline,
                 };
-                run_phases(&phases, early).map(|ending| (ending, meter))
+                run_phases(&phases, early).map(|(ending, shell)| (ending, meter, shell))
             }
             (Work::CannotStart { context, notes }, None) => {
                 drop(early);
-                Ok((cannot_start(&info, context, notes, &log), meter))
+                Ok((cannot_start(&info, context, notes, &log), meter, None))
             }
             (Work::Refused { reason }, _) => {
                 drop(early);
@@ -232,6 +232,7 @@ fn run_opened(
             log,
             log_path: &log_path,
             work: Some(work),
+            shell,
             meter,
             stop_reason,
         },
@@ -265,8 +266,12 @@ struct Phases<'a> {
     deadline: &'a Deadline,
 }
 
-/// The phases (in `early`'s shell, if one was started), then the artifacts.
-fn run_phases(phases: &Phases<'_>, early: Option<EarlyShell>) -> Result<Ending, PipelineError> {
+/// The phases (in `early`'s shell, if one was started), then the artifacts; with the last
+/// shell's tail, to collect before the log's last line.
+fn run_phases(
+    phases: &Phases<'_>,
+    early: Option<EarlyShell>,
+) -> Result<(Ending, Option<ShellTail>), PipelineError> {
     let Phases {
         job,
         ready,
@@ -306,7 +311,9 @@ fn run_phases(phases: &Phases<'_>, early: Option<EarlyShell>) -> Result<Ending, 
         deadline: deadline.clone(),
         runtimes: job.settings.runtimes.as_deref(),
     };
-    let mut outcome = executor::run_with(&request, log, early)?;
+    // What the shell left is killed by now: its last output and the keeper are collected while
+    // the build is recorded.
+    let (mut outcome, shell) = executor::run_to_tail(&request, log, early)?;
     if outcome.status == RunStatus::TimedOut && deadline.budget_reason().is_some() {
         // Stopped by the budget, not by its deadline: FAILED, its last phase says why.
         outcome.status = RunStatus::Failed;
@@ -337,7 +344,7 @@ fn run_phases(phases: &Phases<'_>, early: Option<EarlyShell>) -> Result<Ending, 
         }
     }
     ending.warnings = warnings;
-    Ok(ending)
+    Ok((ending, shell))
 }
 
 /// The short log and the one phase of a build whose source or buildspec could not be had.
