@@ -167,30 +167,34 @@ pub(super) fn record_end(
         store.uri(&log_key),
         cost,
     );
-    // The log and the ledger entry go up side by side; the record, last.
-    let (logged, ledgered) = std::thread::scope(|scope| {
+    // The log and the ledger entry go up side by side; the record, last. The work directory
+    // goes once the log is out of it, while the ledger entry and the record are written.
+    let panicked = || PipelineError::Log(std::io::Error::other("the log's upload panicked"));
+    let record_uri = std::thread::scope(|scope| {
         let log_key = &log_key;
+        let (taken_tx, taken) = std::sync::mpsc::channel();
         let log = scope.spawn(move || {
             // Nothing reads the log file after: a local store takes it whole.
-            let taken = store.take_file(
+            let _ = taken_tx.send(store.take_file(
                 log_key,
                 log_path,
                 &build_meta(info, "text/plain; charset=utf-8"),
-            );
+            ));
             drop(work);
-            taken
         });
-        let ledger = billing::write_entry(store, &LedgerEntry::from_record(&record));
-        (log.join(), ledger)
-    });
-    logged
-        .map_err(|_| PipelineError::Log(std::io::Error::other("the log's upload panicked")))??;
-    ledgered?;
-    let record_uri = store.put(
-        &layout.record(),
-        &serde_json::to_vec_pretty(&record)?,
-        &build_meta(info, "application/json"),
-    )?;
+        let ledgered = billing::write_entry(store, &LedgerEntry::from_record(&record));
+        let stored = taken.recv().map_err(|_| panicked()).and_then(|logged| {
+            logged?;
+            ledgered?;
+            Ok(store.put(
+                &layout.record(),
+                &serde_json::to_vec_pretty(&record)?,
+                &build_meta(info, "application/json"),
+            )?)
+        });
+        log.join().map_err(|_| panicked())?;
+        stored
+    })?;
     if job.settings.live_log.is_some() {
         // The whole log is stored: the live one goes.
         if let Err(error) = store.delete(&layout.live_log()) {
