@@ -1,14 +1,18 @@
 use super::*;
 use crate::executor::output::split_output;
 
-fn session(
-    shell: Shell,
-    dir: &Path,
-) -> (
+type Session = (
     ShellSession,
     BuildLog,
     std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
-) {
+);
+
+fn session(shell: Shell, dir: &Path) -> Session {
+    session_in(shell, dir, dir)
+}
+
+/// A session in `dir` whose command file is in `ctl`.
+fn session_in(shell: Shell, dir: &Path, ctl: &Path) -> Session {
     let bytes = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let log = BuildLog::new(
         Box::new(SharedWriter(bytes.clone())),
@@ -18,7 +22,7 @@ fn session(
         "PATH".to_string(),
         std::env::var("PATH").unwrap_or_default(),
     )];
-    let session = ShellSession::start(shell, dir, &env, dir, &log).unwrap();
+    let session = ShellSession::start(shell, dir, &env, ctl, &log).unwrap();
     (session, log, bytes)
 }
 
@@ -188,13 +192,7 @@ fn a_session_writes_its_commands_in_turn_to_one_file() {
         .prefix("it's $HOME ")
         .tempdir()
         .unwrap();
-    let bytes = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let log = BuildLog::new(
-        Box::new(SharedWriter(bytes.clone())),
-        super::super::log::Echo::Off,
-    );
-    let env = vec![("PATH".to_string(), "/usr/bin:/bin".to_string())];
-    let mut s = ShellSession::start(Shell::Sh, dir.path(), &env, ctl.path(), &log).unwrap();
+    let (mut s, _log, bytes) = session_in(Shell::Sh, dir.path(), ctl.path());
     // A long command, then a shorter one: nothing of the first is left to run again.
     let long = "echo one\necho two\necho three";
     for text in [long, "echo four", "echo five"] {

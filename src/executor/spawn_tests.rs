@@ -11,14 +11,14 @@ fn env() -> Vec<(String, String)> {
     ]
 }
 
-/// Runs `script` under /bin/sh in `cwd`: its output and its exit code.
-fn run(script: &str, cwd: &Path) -> (String, Option<i32>, Pid) {
+/// Runs `program` with `args` in `cwd`: its output and exit code, and its pid.
+fn run(program: &str, args: &[&str], cwd: &Path) -> (String, Option<i32>, Pid) {
     let (stdin, _keep) = io::pipe().unwrap();
     let (mut out, writer) = io::pipe().unwrap();
-    let args = [OsStr::new("sh"), OsStr::new("-c"), OsStr::new(script)];
+    let args: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
     let env = env();
     let mut process = Spawn {
-        program: Path::new("/bin/sh"),
+        program: Path::new(program),
         args: &args,
         env: &env,
         cwd,
@@ -33,10 +33,15 @@ fn run(script: &str, cwd: &Path) -> (String, Option<i32>, Pid) {
     (text, process.wait(), pid)
 }
 
+/// Runs `script` under /bin/sh in `cwd`.
+fn sh(script: &str, cwd: &Path) -> (String, Option<i32>, Pid) {
+    run("/bin/sh", &["sh", "-c", script], cwd)
+}
+
 #[test]
 fn the_child_has_its_arguments_environment_directory_and_output() {
     let dir = tempfile::tempdir().unwrap();
-    let (text, code, _) = run("pwd; env | sort; echo err >&2; exit 3", dir.path());
+    let (text, code, _) = sh("pwd; env | sort; echo err >&2; exit 3", dir.path());
     let cwd = dir.path().canonicalize().unwrap();
     assert_eq!(
         text,
@@ -53,31 +58,16 @@ fn the_child_has_its_arguments_environment_directory_and_output() {
 fn the_child_leads_its_own_group_with_sigpipe_at_its_default_and_no_signal_blocked() {
     let dir = tempfile::tempdir().unwrap();
     // `cat` reports on itself: the child as it was when it exec'd.
-    let (stdin, _keep) = io::pipe().unwrap();
-    let (mut out, writer) = io::pipe().unwrap();
-    let args = [
-        OsStr::new("cat"),
-        OsStr::new("/proc/self/stat"),
-        OsStr::new("/proc/self/status"),
-    ];
-    let env = env();
-    let mut process = Spawn {
-        program: Path::new("/bin/cat"),
-        args: &args,
-        env: &env,
-        cwd: dir.path(),
-        stdio: [stdin.as_fd(), writer.as_fd(), writer.as_fd()],
-    }
-    .start()
-    .unwrap();
-    drop(writer);
-    let mut text = String::new();
-    out.read_to_string(&mut text).unwrap();
-    assert_eq!(process.wait(), Some(0), "{text}");
+    let (text, code, pid) = run(
+        "/bin/cat",
+        &["cat", "/proc/self/stat", "/proc/self/status"],
+        dir.path(),
+    );
+    assert_eq!(code, Some(0), "{text}");
     // stat: pid (comm) state ppid pgrp …
     let after_comm = &text[text.find(") ").unwrap() + 2..];
     let pgrp: i32 = after_comm.split(' ').nth(2).unwrap().parse().unwrap();
-    assert_eq!(pgrp, process.id().as_raw(), "{text}");
+    assert_eq!(pgrp, pid.as_raw(), "{text}");
     let mask = |name: &str| {
         let line = text.lines().find(|l| l.starts_with(name)).unwrap();
         u64::from_str_radix(line.split_whitespace().nth(1).unwrap(), 16).unwrap()
@@ -90,7 +80,7 @@ fn the_child_leads_its_own_group_with_sigpipe_at_its_default_and_no_signal_block
 fn the_child_is_a_subreaper_for_what_its_children_leave() {
     let dir = tempfile::tempdir().unwrap();
     // The inner shell ends at once, leaving `sleep` an orphan: adopted by the child, not init.
-    let (text, code, pid) = run(
+    let (text, code, pid) = sh(
         "sh -c 'sleep 30 & echo $! > orphan'; orphan=$(cat orphan); \
          parent=$(cut -d' ' -f4 /proc/$orphan/stat); kill $orphan; echo $parent",
         dir.path(),
