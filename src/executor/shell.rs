@@ -4,9 +4,9 @@
 //! The shell runs a small loop: for each line on its standard input it sources the session's
 //! command file (with standard input from /dev/null), which pushbuild has just written with the
 //! next command, and prints a marker with the exit status on a private copy of its output
-//! descriptor; an empty line ends the loop. Output and markers
-//! share one pipe, so a marker always follows the output of its command; the reader thread turns
-//! the pipe into log lines and status events. Before the loop the shell reads one line of shell
+//! descriptor; an empty line ends the loop. Output and markers share one pipe, so a marker always
+//! follows the output of its command; the reader thread turns the pipe into log lines and status
+//! events. Before the loop the shell reads one line of shell
 //! text: what of the build's environment a shell started ahead of its build was started without
 //! ([`ShellSession::amend_env`]), or nothing.
 //!

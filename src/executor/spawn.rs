@@ -38,8 +38,8 @@ pub struct Spawn<'a> {
 #[derive(Debug)]
 pub struct Process {
     pid: Pid,
-    /// Its status, once collected.
-    status: Option<WaitStatus>,
+    /// Once collected: its exit code (`None` if another waiter collected it first).
+    collected: Option<Option<i32>>,
 }
 
 /// What the child reads: pointers into the parent's memory, valid while the parent is
@@ -131,7 +131,7 @@ impl Spawn<'_> {
         }
         let mut process = Process {
             pid: Pid::from_raw(pid),
-            status: None,
+            collected: None,
         };
         match child_args.error.load(Ordering::Relaxed) {
             0 => Ok(process),
@@ -240,7 +240,7 @@ impl Process {
 
     /// Kills it with SIGKILL, unless it has been collected (its pid may be another's by then).
     pub fn kill(&self) {
-        if self.status.is_none() {
+        if self.collected.is_none() {
             let _ = kill(self.pid, Signal::SIGKILL);
         }
     }
@@ -248,27 +248,25 @@ impl Process {
     /// Waits for it to end and collects it: its exit code, or 128 + the signal that killed it
     /// (as a shell reports it); `None` when it was collected elsewhere.
     pub fn wait(&mut self) -> Option<i32> {
-        if self.status.is_none() {
-            loop {
-                match waitpid(self.pid, None) {
-                    Err(Errno::EINTR) => continue,
-                    Ok(status) => self.status = Some(status),
-                    Err(_) => {}
-                }
-                break;
+        while self.collected.is_none() {
+            match waitpid(self.pid, None) {
+                Err(Errno::EINTR) => continue,
+                Ok(status) => self.collected = Some(code(status)),
+                // Not a child to wait for any more: another waiter collected it.
+                Err(_) => self.collected = Some(None),
             }
         }
-        self.status.and_then(code)
+        self.collected.flatten()
     }
 
     /// Whether it has ended (collecting it if so), without waiting.
     pub fn has_ended(&mut self) -> bool {
-        if self.status.is_none() {
+        if self.collected.is_none() {
             match waitpid(self.pid, Some(WaitPidFlag::WNOHANG)) {
                 Ok(WaitStatus::StillAlive) => return false,
-                Ok(status) => self.status = Some(status),
-                // Collected elsewhere: it has ended too.
-                Err(_) => return true,
+                Ok(status) => self.collected = Some(code(status)),
+                Err(Errno::EINTR) => return false,
+                Err(_) => self.collected = Some(None),
             }
         }
         true

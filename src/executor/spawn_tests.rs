@@ -154,3 +154,27 @@ fn a_descriptor_below_3_is_lifted_above_2_before_the_moves() {
         assert!(lift(reader.as_fd()).unwrap().is_none());
     }
 }
+
+#[test]
+fn a_child_collected_by_another_waiter_has_ended_with_no_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let (stdin, _keep) = io::pipe().unwrap();
+    let args = [OsStr::new("sh"), OsStr::new("-c"), OsStr::new("exit 5")];
+    let env = env();
+    let mut process = Spawn {
+        program: Path::new("/bin/sh"),
+        args: &args,
+        env: &env,
+        cwd: dir.path(),
+        stdio: [stdin.as_fd(), stdin.as_fd(), stdin.as_fd()],
+    }
+    .start()
+    .unwrap();
+    // Another waiter (a sweep of every exited child, say) collects it first.
+    assert_eq!(
+        waitpid(process.id(), None).unwrap(),
+        WaitStatus::Exited(process.id(), 5)
+    );
+    assert!(process.has_ended());
+    assert_eq!(process.wait(), None);
+}
