@@ -172,6 +172,10 @@ async fn start() -> Result<ExitCode, String> {
     if let Err(error) = reap::become_subreaper() {
         tracing::warn!(%error, "cannot become a child subreaper");
     }
+    // The function's settings and the secrets it reads are not its builds' to read.
+    if let Err(error) = reap::keep_own_files_private() {
+        tracing::warn!(%error, "cannot keep the function's environment from its builds");
+    }
     if let Err(error) = function.clear_work_dir() {
         tracing::warn!(%error, "the work directory could not be cleared");
     }

@@ -122,6 +122,11 @@ fn stderr_color() -> bool {
 
 /// Runs the command line; returns the process's exit status.
 pub fn main() -> ExitCode {
+    // Every command may run builds (run, invoke, serve): none may read this process's
+    // environment.
+    if let Err(err) = crate::executor::reap::keep_own_files_private() {
+        eprintln!("warning: cannot keep pushbuild's own environment from its builds: {err}");
+    }
     let cli = Cli::parse();
     match cli.command {
         Commands::Run(args) => run::run(&args),

@@ -34,6 +34,18 @@ pub fn become_subreaper() -> std::io::Result<()> {
     Ok(())
 }
 
+/// Keeps this process's own `/proc` files private: not dumpable, its `environ`, `mem`, `maps`
+/// and `fd` are readable by root only. A build runs as the same user as the pushbuild that runs
+/// it, and could otherwise read from `/proc/<pid>/environ` of its keeper's parent the settings
+/// pushbuild keeps from its builds (`PUSHBUILD_*`: webhook secrets and host tokens where they
+/// are set as variables), and from `mem` the secrets it has read. What pushbuild execs (the
+/// keeper, the build's shell) is dumpable again. Linux only; elsewhere this does nothing.
+pub fn keep_own_files_private() -> std::io::Result<()> {
+    #[cfg(target_os = "linux")]
+    nix::sys::prctl::set_dumpable(false)?;
+    Ok(())
+}
+
 /// The live (not yet exited) processes below `root`, found through `/proc`: `root`'s children,
 /// their children, and so on.
 pub fn descendants(root: Pid) -> Vec<Pid> {

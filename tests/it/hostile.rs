@@ -431,3 +431,53 @@ fn index_commands_name_a_bad_table_and_a_missing_one() {
     assert_eq!(output.status.code(), Some(2), "{message}");
     assert!(message.contains("--table NAME"), "{message}");
 }
+
+#[test]
+fn a_build_cannot_read_the_environment_of_the_pushbuild_that_runs_it() {
+    use std::os::unix::fs::PermissionsExt;
+    // A build runs as pushbuild's own user, and `/proc/<pid>/environ` of its keeper's parent
+    // would show it pushbuild's environment (on the function: its role's credentials). Root reads
+    // every process's files whatever they say, so under root pushbuild runs as `nobody` here.
+    let work = tempfile::tempdir().expect("temp dir");
+    std::fs::set_permissions(work.path(), std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let spec = "version: 0.2\nphases:\n  build:\n    commands:\n      - >-\n        up=$(cut -d' ' -f4 /proc/$PPID/stat); echo \"above the keeper: $(cat /proc/$up/comm)\";\n        if cat /proc/$up/environ >/dev/null 2>&1; then echo 'its environment: readable'; else echo 'its environment: refused'; fi;\n        if cat /proc/$PPID/environ >/dev/null 2>&1; then echo \"the keeper's: readable\"; else echo \"the keeper's: refused\"; fi\n";
+    let dir = project(work.path(), spec);
+    for path in [&dir, &dir.join("buildspec.yml")] {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    }
+    let store = work.path().join("store");
+    let binary = env!("CARGO_BIN_EXE_pushbuild");
+    // The test's own user: /proc/self belongs to it.
+    let root =
+        std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").expect("/proc")) == 0;
+    let mut command = if root {
+        let mut command = Command::new("setpriv");
+        command.args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--",
+            binary,
+        ]);
+        command
+    } else {
+        Command::new(binary)
+    };
+    let output = command
+        .args(["run", dir.to_str().expect("UTF-8"), "--store"])
+        .arg(&store)
+        .env("TMPDIR", work.path())
+        .env("HOME", work.path())
+        .env("NO_COLOR", "1")
+        .env("PUSHBUILD_TEST_PROBE", "not for builds")
+        .output()
+        .expect("pushbuild runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}", stderr(&output));
+    // Whole lines: the log's "Running command" line holds the command's text.
+    let said = |line: &str| stdout.lines().any(|l| l == line);
+    assert!(said("above the keeper: pushbuild"), "{stdout}");
+    // The keeper's environment (the build's own) is readable: the refusal is pushbuild's doing.
+    assert!(said("the keeper's: readable"), "{stdout}");
+    assert!(said("its environment: refused"), "{stdout}");
+}
