@@ -436,8 +436,8 @@ fn index_commands_name_a_bad_table_and_a_missing_one() {
 fn a_build_cannot_read_the_environment_of_the_pushbuild_that_runs_it() {
     use std::os::unix::fs::PermissionsExt;
     // A build runs as pushbuild's own user, and `/proc/<pid>/environ` of its keeper's parent
-    // would show it pushbuild's environment (on the function: its role's credentials). Root reads
-    // every process's files whatever they say, so under root pushbuild runs as `nobody` here.
+    // would show it pushbuild's environment (the `PUSHBUILD_*` settings kept from builds). Root
+    // reads every process's files whatever they say, so under root pushbuild runs as `nobody`.
     let work = tempfile::tempdir().expect("temp dir");
     std::fs::set_permissions(work.path(), std::fs::Permissions::from_mode(0o777)).expect("chmod");
     let spec = "version: 0.2\nphases:\n  build:\n    commands:\n      - >-\n        up=$(cut -d' ' -f4 /proc/$PPID/stat); echo \"above the keeper: $(cat /proc/$up/comm)\";\n        if cat /proc/$up/environ >/dev/null 2>&1; then echo 'its environment: readable'; else echo 'its environment: refused'; fi;\n        if cat /proc/$PPID/environ >/dev/null 2>&1; then echo \"the keeper's: readable\"; else echo \"the keeper's: refused\"; fi\n";
