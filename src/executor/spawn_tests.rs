@@ -1,5 +1,5 @@
 use std::io::Read;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 
 use super::*;
 
@@ -36,6 +36,19 @@ fn run(program: &str, args: &[&str], cwd: &Path) -> (String, Option<i32>, Pid) {
 /// Runs `script` under /bin/sh in `cwd`.
 fn sh(script: &str, cwd: &Path) -> (String, Option<i32>, Pid) {
     run("/bin/sh", &["sh", "-c", script], cwd)
+}
+
+/// Starts `program` with `args` in `cwd`, its standard input, output and error all `fd`.
+fn start(program: &str, args: &[&str], cwd: &Path, fd: BorrowedFd<'_>) -> io::Result<Process> {
+    let args: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
+    Spawn {
+        program: Path::new(program),
+        args: &args,
+        env: &env(),
+        cwd,
+        stdio: [fd, fd, fd],
+    }
+    .start()
 }
 
 #[test]
@@ -93,16 +106,12 @@ fn the_child_is_a_subreaper_for_what_its_children_leave() {
 fn a_killed_child_reports_128_and_the_signal_and_is_not_killed_after_it_is_collected() {
     let dir = tempfile::tempdir().unwrap();
     let (stdin, _keep) = io::pipe().unwrap();
-    let args = [OsStr::new("sh"), OsStr::new("-c"), OsStr::new("read -r x")];
-    let env = env();
-    let mut process = Spawn {
-        program: Path::new("/bin/sh"),
-        args: &args,
-        env: &env,
-        cwd: dir.path(),
-        stdio: [stdin.as_fd(), stdin.as_fd(), stdin.as_fd()],
-    }
-    .start()
+    let mut process = start(
+        "/bin/sh",
+        &["sh", "-c", "read -r x"],
+        dir.path(),
+        stdin.as_fd(),
+    )
     .unwrap();
     assert!(!process.has_ended());
     process.kill();
@@ -117,30 +126,12 @@ fn a_killed_child_reports_128_and_the_signal_and_is_not_killed_after_it_is_colle
 fn a_program_or_directory_that_is_not_there_is_the_starts_error() {
     let dir = tempfile::tempdir().unwrap();
     let (stdin, _keep) = io::pipe().unwrap();
-    let env = env();
-    let start = |program: &Path, cwd: &Path| {
-        Spawn {
-            program,
-            args: &[OsStr::new("x")],
-            env: &env,
-            cwd,
-            stdio: [stdin.as_fd(), stdin.as_fd(), stdin.as_fd()],
-        }
-        .start()
-    };
-    let missing = start(Path::new("/no/such/program"), dir.path()).unwrap_err();
+    let fd = stdin.as_fd();
+    let missing = start("/no/such/program", &["x"], dir.path(), fd).unwrap_err();
     assert_eq!(missing.kind(), io::ErrorKind::NotFound);
-    let gone = start(Path::new("/bin/sh"), &dir.path().join("gone")).unwrap_err();
+    let gone = start("/bin/sh", &["x"], &dir.path().join("gone"), fd).unwrap_err();
     assert_eq!(gone.kind(), io::ErrorKind::NotFound);
-    let nul = Spawn {
-        program: Path::new("/bin/sh"),
-        args: &[OsStr::new("a\0b")],
-        env: &env,
-        cwd: dir.path(),
-        stdio: [stdin.as_fd(), stdin.as_fd(), stdin.as_fd()],
-    }
-    .start()
-    .unwrap_err();
+    let nul = start("/bin/sh", &["a\0b"], dir.path(), fd).unwrap_err();
     assert_eq!(nul.kind(), io::ErrorKind::InvalidInput);
 }
 
@@ -159,16 +150,12 @@ fn a_descriptor_below_3_is_lifted_above_2_before_the_moves() {
 fn a_child_collected_by_another_waiter_has_ended_with_no_code() {
     let dir = tempfile::tempdir().unwrap();
     let (stdin, _keep) = io::pipe().unwrap();
-    let args = [OsStr::new("sh"), OsStr::new("-c"), OsStr::new("exit 5")];
-    let env = env();
-    let mut process = Spawn {
-        program: Path::new("/bin/sh"),
-        args: &args,
-        env: &env,
-        cwd: dir.path(),
-        stdio: [stdin.as_fd(), stdin.as_fd(), stdin.as_fd()],
-    }
-    .start()
+    let mut process = start(
+        "/bin/sh",
+        &["sh", "-c", "exit 5"],
+        dir.path(),
+        stdin.as_fd(),
+    )
     .unwrap();
     // Another waiter (a sweep of every exited child, say) collects it first.
     assert_eq!(
