@@ -9,6 +9,8 @@
 
 #[path = "../tests/it/dynamo_server.rs"]
 mod dynamo_server;
+#[path = "../tests/it/tools.rs"]
+mod tools;
 #[path = "common/entries.rs"]
 mod entries;
 

@@ -34,6 +34,8 @@ mod codecommit_standin;
 mod codecommit_standin_ops;
 #[path = "../tests/it/dynamo_server.rs"]
 mod dynamo_server;
+#[path = "../tests/it/tools.rs"]
+mod tools;
 #[path = "../tests/it/git_server.rs"]
 mod git_server;
 #[path = "../tests/it/loopback.rs"]

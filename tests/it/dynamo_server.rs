@@ -13,10 +13,12 @@
 //!   table's size, where DynamoDB's takes time in proportion to its own items. All or nothing
 //!   still: a cancelled transaction leaves every item as it was.
 //!
+//! moto comes from the tests' own Python environment (`tools.rs`), never the machine's.
 //! moto's server is killed when the test process exits (a parent-death signal set from a
 //! thread that lives as long as the process).
 #![allow(dead_code)]
 
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -35,8 +37,6 @@ pub struct DynamoServer {
     pub endpoint: String,
     tables: AtomicUsize,
 }
-
-static SERVER: OnceLock<DynamoServer> = OnceLock::new();
 
 /// moto's server, one request at a time, on the port given as its argument; transactions roll
 /// back their own items.
@@ -88,27 +88,36 @@ run_simple("127.0.0.1", int(sys.argv[1]), DomainDispatcherApplication(create_bac
 "#;
 
 impl DynamoServer {
-    /// The process's server, started on first use.
+    /// The process's server, started on first use. A server that cannot start fails every test
+    /// that asks for it at once, with the reason.
     pub fn shared() -> &'static DynamoServer {
-        SERVER.get_or_init(DynamoServer::start)
+        static STARTED: OnceLock<Result<DynamoServer, String>> = OnceLock::new();
+        match STARTED.get_or_init(DynamoServer::start) {
+            Ok(server) => server,
+            Err(why) => panic!("moto's DynamoDB server cannot start: {why}"),
+        }
     }
 
-    fn start() -> DynamoServer {
+    fn start() -> Result<DynamoServer, String> {
+        let python = crate::tools::python()?;
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
-            .expect("a free port")
+            .map_err(|err| format!("no free port: {err}"))?
             .port();
+        // What the server says goes to a file, shown if it stops before it answers.
+        let errors = tempfile::NamedTempFile::new().map_err(|err| err.to_string())?;
+        let stderr = errors.reopen().map_err(|err| err.to_string())?;
         let (started, ready) = std::sync::mpsc::channel();
         // The server is spawned from a thread that never ends, so its parent-death signal
         // fires when the test process exits, not when a test thread does.
         std::thread::spawn(move || {
             use std::os::unix::process::CommandExt;
-            let mut command = Command::new("python3");
+            let mut command = Command::new(python);
             command
                 .args(["-c", SERVE, &port.to_string()])
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
-                .stderr(Stdio::null());
+                .stderr(stderr);
             // SAFETY: between fork and exec only `prctl`, which is async-signal-safe.
             unsafe {
                 command.pre_exec(|| {
@@ -116,19 +125,15 @@ impl DynamoServer {
                         .map_err(std::io::Error::from)
                 });
             }
-            let child = command.spawn();
-            let failed = child.as_ref().err().map(ToString::to_string);
-            let _ = started.send(failed);
-            let _child = child;
+            let child = command.spawn().map(|child| child.id());
+            let _ = started.send(child.map_err(|err| err.to_string()));
             loop {
                 std::thread::park();
             }
         });
-        if let Ok(Some(error)) = ready.recv() {
-            panic!(
-                "moto_server does not start ({error}): .ci/run installs it (pip install 'moto[server]')"
-            );
-        }
+        let pid = ready
+            .recv()
+            .map_err(|_| "the thread that starts it ended".to_string())??;
         let endpoint = format!("http://127.0.0.1:{port}");
         let until = Instant::now() + Duration::from_secs(60);
         loop {
@@ -137,16 +142,22 @@ impl DynamoServer {
             if answered {
                 break;
             }
-            assert!(
-                Instant::now() < until,
-                "moto_server did not answer within 60 s"
-            );
+            // A server that exited says why at once.
+            if !Path::new(&format!("/proc/{pid}")).exists() || is_zombie(pid) {
+                let said = std::fs::read_to_string(errors.path()).unwrap_or_default();
+                let tail: Vec<&str> = said.lines().rev().take(5).collect();
+                let tail: Vec<&str> = tail.into_iter().rev().collect();
+                return Err(format!("it exited before answering: {}", tail.join(" / ")));
+            }
+            if Instant::now() > until {
+                return Err("it did not answer within 60 s".to_string());
+            }
             std::thread::sleep(Duration::from_millis(50));
         }
-        DynamoServer {
+        Ok(DynamoServer {
             endpoint,
             tables: AtomicUsize::new(0),
-        }
+        })
     }
 
     /// The SDK's configuration for the server.
@@ -201,4 +212,15 @@ impl DynamoServer {
         env.push(("PUSHBUILD_INDEX_TABLE", self.new_table()));
         env
     }
+}
+
+/// Whether process `pid` has exited and waits to be collected.
+fn is_zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let after = stat.rsplit_once(") ")?.1.to_string();
+            after.chars().next()
+        })
+        .is_some_and(|state| state == 'Z')
 }

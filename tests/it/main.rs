@@ -33,3 +33,4 @@ mod serve;
 mod served;
 mod sha256;
 mod support;
+mod tools;
