@@ -10,7 +10,7 @@ mod codecommit_standin_ops;
 use std::time::{Duration, Instant};
 
 use codecommit_standin::{StandIn, git, init_repo};
-use pushbuild::names::{CommitId, ProjectName};
+use pushbuild::names::{CommitId, Repo, RepositoryName};
 use pushbuild::source::{CodeCommitSource, Source};
 
 const FILES: usize = 2_000;
@@ -42,7 +42,7 @@ async fn bench(concurrency: usize) {
     git(repo.path(), &["add", "-A"]);
     git(repo.path(), &["commit", "-q", "-m", "2,000 files"]);
     let commit = CommitId::parse(&git(repo.path(), &["rev-parse", "HEAD"])).expect("a commit id");
-    let bench = ProjectName::parse("bench").expect("a name");
+    let bench = Repo::CodeCommit(RepositoryName::parse("bench").expect("a name"));
 
     let standin = StandIn::start("bench", repo.path()).await;
     standin.set_latency(LATENCY);

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use codecommit_standin::init_repo;
 use git_server::{GitServer, TOKEN_USER, git, publish};
-use pushbuild::names::{CommitId, ProjectName};
+use pushbuild::names::{CommitId, Host, Repo};
 use pushbuild::secret::Secret;
 use pushbuild::source::{GitHost, HostedSource, Source};
 
@@ -45,15 +45,14 @@ fn main() {
     let server = GitServer::start(repos.path(), TOKEN);
     let source = HostedSource::new(
         vec![GitHost {
-            name: "127.0.0.1".into(),
+            host: Host::GitHub,
             url: server.url(),
-            token_user: TOKEN_USER,
             token: Some(Secret::new(TOKEN)),
         }],
         1,
         false,
     );
-    let project = ProjectName::hosted("127.0.0.1", "octo/reference").expect("a project");
+    let project = Repo::hosted(Host::GitHub, "octo/reference").expect("a repository");
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
     let basic = base64::engine::general_purpose::STANDARD.encode(format!("{TOKEN_USER}:{TOKEN}"));
     let url = format!("{}/octo/reference.git", server.url());

@@ -9,10 +9,10 @@
 
 #[path = "../tests/it/dynamo_server.rs"]
 mod dynamo_server;
-#[path = "../tests/it/tools.rs"]
-mod tools;
 #[path = "common/entries.rs"]
 mod entries;
+#[path = "../tests/it/tools.rs"]
+mod tools;
 
 use std::collections::HashMap;
 use std::process::Command;

@@ -34,8 +34,6 @@ mod codecommit_standin;
 mod codecommit_standin_ops;
 #[path = "../tests/it/dynamo_server.rs"]
 mod dynamo_server;
-#[path = "../tests/it/tools.rs"]
-mod tools;
 #[path = "../tests/it/git_server.rs"]
 mod git_server;
 #[path = "../tests/it/loopback.rs"]
@@ -45,6 +43,8 @@ mod loopback;
 mod runtime_api;
 #[path = "../tests/it/s3_server.rs"]
 mod s3_server;
+#[path = "../tests/it/tools.rs"]
+mod tools;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};

@@ -72,20 +72,9 @@ enum Commands {
     },
 }
 
-/// A `--env` value that is not `NAME=VALUE`.
-#[derive(Debug, thiserror::Error)]
-enum EnvPairError {
-    #[error("expected NAME=VALUE, found `{found}`")]
-    NoEquals { found: String },
-    #[error(transparent)]
-    Name(#[from] NameError),
-}
-
-fn parse_env_pair(text: &str) -> Result<(String, String), EnvPairError> {
-    let (name, value) = text.split_once('=').ok_or_else(|| EnvPairError::NoEquals {
-        found: text.to_string(),
-    })?;
-    Ok((names::variable_name(name)?.to_string(), value.to_string()))
+/// A `--env` value: `NAME=VALUE` (the rule is [`names::variable_assignment`]).
+fn parse_env_pair(text: &str) -> Result<(String, String), NameError> {
+    names::variable_assignment(text)
 }
 
 /// Whether to colour what goes to a stream: a terminal, unless `NO_COLOR` is set.

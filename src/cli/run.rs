@@ -14,7 +14,7 @@ use crate::buildspec::{self, BuildSpec};
 use crate::cost::{self, Arch, Price};
 use crate::executor::log::Echo;
 use crate::executor::reap;
-use crate::names::{NameError, RepositoryName};
+use crate::names::{NameError, RefKind, RepositoryName, full_ref};
 use crate::pipeline::{
     self, BuildIdentity, BuildJob, BuildSettings, Metering, Ready, StoredBuild, Work,
 };
@@ -201,7 +201,7 @@ fn identity(project: RepositoryName, dir: &Path) -> BuildIdentity {
             .clone()
             .or_else(|| git.commit.as_ref().map(ToString::to_string)),
         commit: git.commit.clone(),
-        reference: git.branch.as_ref().map(|b| format!("refs/heads/{b}")),
+        reference: git.branch.as_ref().map(|b| full_ref(RefKind::Branch, b)),
         source_repo_url: git
             .remote_url
             .clone()

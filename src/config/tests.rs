@@ -329,7 +329,22 @@ fn webhook_settings_are_read_and_their_errors_name_the_setting() {
     ]);
     assert!(config.webhooks.fork_pull_requests);
     assert_eq!(config.webhooks.github.url, "https://github.example.com");
-    assert_eq!(config.webhooks.github.host_name(), "github.example.com");
+    assert_eq!(config.webhooks.github.project_host(), "github.example.com");
+    // A port in the host's URL stays in its projects' names.
+    let on_a_port = ok(&[("PUSHBUILD_GITLAB_URL", "http://git.example.com:8443/")]);
+    assert_eq!(
+        on_a_port.webhooks.gitlab.project_host(),
+        "git.example.com:8443"
+    );
+    assert_eq!(
+        on_a_port
+            .webhooks
+            .gitlab
+            .project("team/app")
+            .unwrap()
+            .as_str(),
+        "git.example.com:8443/team/app"
+    );
     assert_eq!(
         config.webhooks.github.repositories,
         ["octo-org/*", "me/app"]

@@ -34,7 +34,7 @@ pub fn release(
 pub fn duplicate(target: &BuildTarget, dedup_key: &str) -> BuildSummary {
     tracing::info!(dedup_key, "duplicate delivery skipped");
     BuildSummary::skipped(
-        target.repository.clone(),
+        target.project.clone(),
         target.reference.clone(),
         target
             .commit

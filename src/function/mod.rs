@@ -111,7 +111,7 @@ impl<S: Source> Function<S> {
             return self.run_target(target, deadline).await;
         };
         let index = self.books.index.clone();
-        let (project, key) = (target.repository.clone(), dedup_key.clone());
+        let (project, key) = (target.project.clone(), dedup_key.clone());
         let created = run_blocking(move || claim::take(&*index, &project, &key)).await??;
         if !created {
             return Ok(claim::duplicate(&target, &dedup_key));
@@ -120,7 +120,7 @@ impl<S: Source> Function<S> {
         if result.is_err() {
             let index = self.books.index.clone();
             let _ =
-                run_blocking(move || claim::release(&*index, &target.repository, &dedup_key)).await;
+                run_blocking(move || claim::release(&*index, &target.project, &dedup_key)).await;
         }
         result
     }
@@ -162,7 +162,7 @@ impl<S: Source> Function<S> {
             reference: target.reference.clone(),
             source_repo_url: self
                 .source
-                .clone_url(&target.repository, target.region.as_deref()),
+                .clone_url(&target.source, target.region.as_deref()),
             webhook_trigger: target.webhook_trigger.clone(),
             webhook: target.webhook.as_ref().map(|w| WebhookVars {
                 event: w.event.as_str().to_string(),
@@ -171,7 +171,7 @@ impl<S: Source> Function<S> {
                 actor_account_id: w.actor_account_id.clone(),
                 prev_commit: w.prev_commit.clone(),
             }),
-            ..BuildIdentity::new(target.repository.clone(), target.initiator.clone())
+            ..BuildIdentity::new(target.project.clone(), target.initiator.clone())
         };
         if let Some(build_id) = &target.build_id {
             identity.build_id = build_id.clone();
@@ -201,7 +201,7 @@ impl<S: Source> Function<S> {
                 );
                 run_blocking(move || index.discard_queued(project.as_str(), &id)).await??;
                 return Ok(BuildSummary::skipped(
-                    target.repository,
+                    target.project,
                     target.reference.or(resolved.reference),
                     Some(resolved.commit_id.to_string()),
                     "the commit message asks to skip CI ([skip ci] or [ci skip])".to_string(),
@@ -296,7 +296,7 @@ impl<S: Source> Function<S> {
             since: chrono::Utc::now(),
             reason: format!("build {old} timed out in the function"),
         };
-        let (index, project) = (self.books.index.clone(), target.repository.to_string());
+        let (index, project) = (self.books.index.clone(), target.project.to_string());
         run_blocking(move || index.set_placement(&project, Some(&placement))).await??;
         target.build_id = None;
         target.dedup_key = None;

@@ -31,11 +31,10 @@ pub(super) async fn resolve<S: Source>(
     source: &S,
     target: &BuildTarget,
 ) -> Result<Resolution, FunctionError> {
-    let repository = &target.repository;
-    let resolved = match source.resolve(repository, &target.to_resolve()).await {
+    let resolved = match source.resolve(&target.source, &target.to_resolve()).await {
         Ok(resolved) => resolved,
         Err(err) => {
-            return cannot_start(repository, err, Vec::new()).map(Resolution::CannotStart);
+            return cannot_start(&target.project, err, Vec::new()).map(Resolution::CannotStart);
         }
     };
     if trigger::skip_ci(&resolved.message) {
@@ -53,7 +52,7 @@ pub(super) async fn fetch<S: Source>(
     dirs: &BuildDirs,
     resolved: &ResolvedCommit,
 ) -> Result<Work, FunctionError> {
-    let repository = &target.repository;
+    let repository = &target.project;
     let src = dirs.src.clone();
     for dir in [&src, &dirs.home] {
         empty_dir(dir).map_err(|source| FunctionError::WorkDir {
@@ -61,7 +60,10 @@ pub(super) async fn fetch<S: Source>(
             source,
         })?;
     }
-    let fetched = match source.fetch(repository, &resolved.commit_id, &src).await {
+    let fetched = match source
+        .fetch(&target.source, &resolved.commit_id, &src)
+        .await
+    {
         Ok(fetched) => fetched,
         Err(err) => return cannot_start(repository, err, Vec::new()),
     };

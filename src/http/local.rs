@@ -36,7 +36,7 @@ impl LocalQueue {
                 loop {
                     let next = receiver.lock().await.recv().await;
                     let Some(target) = next else { break };
-                    let project = target.repository.to_string();
+                    let project = target.project.to_string();
                     let deadline = Instant::now().checked_add(timeout);
                     match function.build(target, deadline).await {
                         Ok(summary) => tracing::info!(

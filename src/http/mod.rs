@@ -99,9 +99,8 @@ impl HostClients {
             .map(|host| {
                 let host_settings = settings.host(host);
                 GitHost {
-                    name: host_settings.host_name().to_string(),
+                    host,
                     url: host_settings.url.clone(),
-                    token_user: host.token_user(),
                     token: host_settings.token.clone(),
                 }
             })
@@ -297,7 +296,7 @@ async fn hand_off<D: Dispatch>(
 ) -> Result<Value, Response> {
     let dedup_key = target.dedup_key.take();
     if let Some(key) = &dedup_key {
-        let (index, project, key) = (front.index.clone(), target.repository.clone(), key.clone());
+        let (index, project, key) = (front.index.clone(), target.project.clone(), key.clone());
         let taken = tokio::task::spawn_blocking(move || claim::take(&*index, &project, &key))
             .await
             .map_err(|err| unavailable(&err))?
@@ -317,7 +316,7 @@ async fn hand_off<D: Dispatch>(
     target.build_id = Some(build_id.clone());
     // In the index as QUEUED until it begins, so the builds waiting are listed too.
     let queued = Entry::queued(
-        target.repository.as_str(),
+        target.project.as_str(),
         &build_id,
         &target.initiator,
         target.commit.as_ref().map(ToString::to_string),
@@ -332,17 +331,17 @@ async fn hand_off<D: Dispatch>(
         Err(err) => Some(err.to_string()),
     } {
         tracing::error!(error = %err, "a build could not be queued in the index");
-        release_claim(front, &target.repository, dedup_key).await;
+        release_claim(front, &target.project, dedup_key).await;
         return Err(unavailable(&err));
     }
     let entry = json!({
         "buildId": build_id,
-        "repository": target.repository,
+        "repository": target.project,
         "ref": target.reference,
         "commit": target.commit,
         "status": "QUEUED",
     });
-    let project = target.repository.clone();
+    let project = target.project.clone();
     if let Err(err) = front.dispatch.dispatch(target).await {
         tracing::error!(error = %err, "a build could not be handed off");
         let index = front.index.clone();

@@ -388,6 +388,12 @@ pub(super) async fn build_now<D: Dispatch>(
         Ok(repository) => repository,
         Err(err) => return refuse(format!("repository: {err}")),
     };
+    let Some(source) = front.webhooks.repo_of(&repository) else {
+        return refuse(format!(
+            "repository: no host configured here serves {repository} (its first part must be \
+             a configured host's name, with its port if its URL has one)"
+        ));
+    };
     let asked = if field("version").is_empty() {
         "main"
     } else {
@@ -402,23 +408,13 @@ pub(super) async fn build_now<D: Dispatch>(
         Err(message) => return refuse(message),
     };
     let target = BuildTarget {
-        repository: repository.clone(),
-        reference: match &version {
-            SourceVersion::Branch { name, .. } => Some(format!("refs/heads/{name}")),
-            SourceVersion::Tag(tag) => Some(format!("refs/tags/{tag}")),
-            _ => None,
-        },
-        version,
-        commit: None,
-        buildspec: None,
         env_overrides,
-        initiator: "pushbuild-pages/build-now".to_string(),
-        webhook_trigger: None,
-        dedup_key: None,
-        region: None,
-        account: None,
-        webhook: None,
-        build_id: None,
+        ..BuildTarget::new(
+            repository.clone(),
+            source,
+            version,
+            "pushbuild-pages/build-now",
+        )
     };
     match super::hand_off(&front, target).await {
         Ok(entry) => {
@@ -441,17 +437,15 @@ fn variables(text: &str) -> Result<Vec<(String, String)>, String> {
         if line.is_empty() {
             continue;
         }
-        let Some((name, value)) = line.split_once('=') else {
-            return Err(format!("variables, line {}: expected NAME=value", i + 1));
-        };
-        let name = name.trim();
-        if !crate::names::is_variable_name(name) || name.starts_with("CODEBUILD_") {
+        let (name, value) = crate::names::variable_assignment(line)
+            .map_err(|err| format!("variables, line {}: {err}", i + 1))?;
+        if name.starts_with("CODEBUILD_") {
             return Err(format!(
                 "variables, line {}: `{name}` is not a variable name a build may set",
                 i + 1
             ));
         }
-        vars.push((name.to_string(), value.to_string()));
+        vars.push((name, value));
     }
     Ok(vars)
 }

@@ -96,11 +96,7 @@ impl Labels {
 pub fn branch_name(reference: Option<&str>) -> String {
     match reference.map(str::trim).filter(|r| !r.is_empty()) {
         None => "-".to_string(),
-        Some(r) => r
-            .strip_prefix("refs/heads/")
-            .or_else(|| r.strip_prefix("refs/tags/"))
-            .unwrap_or(r)
-            .to_string(),
+        Some(r) => crate::names::short_ref(r).to_string(),
     }
 }
 

@@ -17,6 +17,7 @@ use chrono::{DateTime, Utc};
 pub use chart::{DayMinutes, chart_svg};
 
 use crate::index::{Entry, State, Sums};
+use crate::names::{RefKind, split_ref};
 use crate::record::BuildRecord;
 
 /// `text` safe inside HTML text and attribute values.
@@ -40,7 +41,7 @@ pub fn encode(text: &str) -> String {
     let mut out = String::new();
     for b in text.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' | b':' => {
                 out.push(b as char)
             }
             _ => {
@@ -92,7 +93,7 @@ impl Filters {
             entry
                 .reference
                 .as_deref()
-                .is_some_and(|r| r == b || r.strip_prefix("refs/heads/") == Some(b))
+                .is_some_and(|r| r == b || split_ref(r) == Some((RefKind::Branch, b)))
         });
         let status_ok = self
             .status
@@ -122,10 +123,7 @@ pub fn build_href(project: &str, build_id: &str) -> String {
 }
 
 fn short_ref(reference: Option<&str>) -> &str {
-    let Some(r) = reference else { return "" };
-    r.strip_prefix("refs/heads/")
-        .or_else(|| r.strip_prefix("refs/tags/"))
-        .unwrap_or(r)
+    reference.map_or("", crate::names::short_ref)
 }
 
 fn duration_text(ms: u64) -> String {

@@ -16,7 +16,7 @@ use aws_sdk_codecommit::config::retry::RetryConfig;
 use aws_sdk_codecommit::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
 use super::{BLOB_LIMIT_BYTES, FetchSummary, ResolvedCommit, Source, SourceError};
-use crate::names::{CommitId, ProjectName, RepositoryName, SourceVersion};
+use crate::names::{CommitId, Repo, RepositoryName, SourceVersion};
 
 /// Reads source from CodeCommit.
 #[derive(Debug, Clone)]
@@ -131,10 +131,10 @@ impl CodeCommitSource {
 impl Source for CodeCommitSource {
     async fn resolve(
         &self,
-        repository: &ProjectName,
+        repo: &Repo,
         version: &SourceVersion,
     ) -> Result<ResolvedCommit, SourceError> {
-        let repository = codecommit_name(repository)?;
+        let repository = codecommit_name(repo)?;
         let repository = repository.as_str();
         let (commit_id, reference) = match version {
             SourceVersion::Branch { name: branch, .. } => (
@@ -170,11 +170,11 @@ impl Source for CodeCommitSource {
 
     async fn fetch(
         &self,
-        repository: &ProjectName,
+        repo: &Repo,
         commit: &CommitId,
         dest: &Path,
     ) -> Result<FetchSummary, SourceError> {
-        let name = codecommit_name(repository)?;
+        let name = codecommit_name(repo)?;
         let mut fallback = None;
         if let Some(endpoint) = &self.git {
             match self
@@ -221,7 +221,8 @@ impl Source for CodeCommitSource {
     }
 
     /// CodeCommit's HTTPS clone URL, in the event's region or else the client's.
-    fn clone_url(&self, repository: &ProjectName, region: Option<&str>) -> Option<String> {
+    fn clone_url(&self, repo: &Repo, region: Option<&str>) -> Option<String> {
+        let repository = codecommit_name(repo).ok()?;
         let configured = self
             .client
             .config()
@@ -234,13 +235,14 @@ impl Source for CodeCommitSource {
     }
 }
 
-/// The CodeCommit repository a project names; a hosted project (`github.com/…`) is none.
-fn codecommit_name(project: &ProjectName) -> Result<RepositoryName, SourceError> {
-    project
-        .repository()
-        .ok_or_else(|| SourceError::RepositoryNotFound {
-            repository: project.to_string(),
-        })
+/// The CodeCommit repository's name; a repository on a git host is none of CodeCommit's.
+fn codecommit_name(repo: &Repo) -> Result<&RepositoryName, SourceError> {
+    match repo {
+        Repo::CodeCommit(name) => Ok(name),
+        Repo::Hosted { .. } => Err(SourceError::RepositoryNotFound {
+            repository: repo.path().to_string(),
+        }),
+    }
 }
 
 /// What a failed call was about, to name it in the error.

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use super::{FetchSummary, ResolvedCommit, Source, SourceError};
-use crate::names::{CommitId, ProjectName, SourceVersion};
+use crate::names::{CommitId, Repo, SourceVersion};
 
 /// Repositories under one directory, by name.
 #[derive(Debug, Clone)]
@@ -19,14 +19,15 @@ impl GitDirSource {
         GitDirSource { root: root.into() }
     }
 
-    /// The repository's directory (a repository name holds no `/` and is never `..`).
-    fn repo(&self, repository: &ProjectName) -> Result<PathBuf, SourceError> {
-        let path = self.root.join(repository.as_str());
+    /// The repository's directory: `DIR/<name>` for a CodeCommit repository, `DIR/<owner>/<repo>`
+    /// for one on a git host (their parts hold no `/` and are never `..`).
+    fn repo(&self, repo: &Repo) -> Result<PathBuf, SourceError> {
+        let path = self.root.join(repo.path());
         if path.is_dir() {
             Ok(path)
         } else {
             Err(SourceError::RepositoryNotFound {
-                repository: repository.to_string(),
+                repository: repo.path().to_string(),
             })
         }
     }
@@ -151,28 +152,28 @@ async fn off_thread<T: Send + 'static>(
 impl Source for GitDirSource {
     async fn resolve(
         &self,
-        repository: &ProjectName,
+        repo: &Repo,
         version: &SourceVersion,
     ) -> Result<ResolvedCommit, SourceError> {
-        let repo = self.repo(repository)?;
-        let (repository, version) = (repository.to_string(), version.clone());
+        let (repository, version) = (repo.path().to_string(), version.clone());
+        let repo = self.repo(repo)?;
         off_thread(move || resolve_blocking(&repo, &repository, &version)).await
     }
 
     async fn fetch(
         &self,
-        repository: &ProjectName,
+        repo: &Repo,
         commit: &CommitId,
         dest: &Path,
     ) -> Result<FetchSummary, SourceError> {
-        let repo = self.repo(repository)?;
+        let repo = self.repo(repo)?;
         let (commit, dest) = (commit.clone(), dest.to_path_buf());
         off_thread(move || fetch_blocking(&repo, commit.as_str(), &dest)).await
     }
 
     /// The repository's directory, as a `file://` URL.
-    fn clone_url(&self, repository: &ProjectName, _region: Option<&str>) -> Option<String> {
-        let path = self.root.join(repository.as_str());
+    fn clone_url(&self, repo: &Repo, _region: Option<&str>) -> Option<String> {
+        let path = self.root.join(repo.path());
         let path = std::path::absolute(&path).unwrap_or(path);
         Some(format!("file://{}", path.display()))
     }

@@ -13,18 +13,16 @@ use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
 use super::{FetchSummary, ResolvedCommit, Source, SourceError};
-use crate::names::{CommitId, ProjectName, SourceVersion};
+use crate::names::{CommitId, Host, Repo, SourceVersion};
 use crate::secret::Secret;
 
 /// One host that repositories are fetched from.
 #[derive(Debug, Clone)]
 pub struct GitHost {
-    /// The host's name in project names (`github.com`).
-    pub name: String,
+    /// Which host it is.
+    pub host: Host,
     /// The base URL repositories live under (`https://github.com`).
     pub url: String,
-    /// The user name that goes with a token on this host (`x-access-token` for GitHub).
-    pub token_user: &'static str,
     pub token: Option<Secret>,
 }
 
@@ -47,19 +45,16 @@ impl HostedSource {
         }
     }
 
-    /// The host and the repository's path a project names.
-    fn host_of<'a>(&self, project: &'a ProjectName) -> Result<(&GitHost, &'a str), SourceError> {
-        project
-            .host_and_path()
-            .and_then(|(name, path)| {
-                self.hosts
-                    .iter()
-                    .find(|host| host.name == name)
-                    .map(|host| (host, path))
-            })
-            .ok_or_else(|| SourceError::RepositoryNotFound {
-                repository: project.to_string(),
-            })
+    /// The host a repository is on, and its path there.
+    fn host_of<'a>(&self, repo: &'a Repo) -> Result<(&GitHost, &'a str), SourceError> {
+        let not_found = || SourceError::RepositoryNotFound {
+            repository: repo.path().to_string(),
+        };
+        let Repo::Hosted { host, path } = repo else {
+            return Err(not_found());
+        };
+        let git_host = self.hosts.iter().find(|h| h.host == *host);
+        git_host.map(|h| (h, path.as_str())).ok_or_else(not_found)
     }
 }
 
@@ -68,10 +63,10 @@ impl Source for HostedSource {
     /// (git's reference listing, as `git ls-remote` does: one round trip, no objects).
     async fn resolve(
         &self,
-        project: &ProjectName,
+        repo: &Repo,
         version: &SourceVersion,
     ) -> Result<ResolvedCommit, SourceError> {
-        let (host, path) = self.host_of(project)?;
+        let (host, path) = self.host_of(repo)?;
         let reference = match version {
             SourceVersion::Commit(commit) => {
                 return Ok(ResolvedCommit {
@@ -81,8 +76,9 @@ impl Source for HostedSource {
                     reference: None,
                 });
             }
-            SourceVersion::Branch { name, .. } => format!("refs/heads/{name}"),
-            SourceVersion::Tag(tag) => format!("refs/tags/{tag}"),
+            SourceVersion::Branch { .. } | SourceVersion::Tag(_) => {
+                version.reference().unwrap_or_default()
+            }
             other => {
                 return Err(SourceError::unsupported(
                     other,
@@ -94,7 +90,7 @@ impl Source for HostedSource {
         let credentials = host
             .token
             .clone()
-            .map(|token| (host.token_user.to_string(), token));
+            .map(|token| (host.host.token_user().to_string(), token));
         let wanted = reference.clone();
         let commit = tokio::task::spawn_blocking(move || ls_remote(&url, credentials, &wanted))
             .await
@@ -108,17 +104,17 @@ impl Source for HostedSource {
 
     async fn fetch(
         &self,
-        project: &ProjectName,
+        repo: &Repo,
         commit: &CommitId,
         dest: &Path,
     ) -> Result<FetchSummary, SourceError> {
-        let (host, path) = self.host_of(project)?;
+        let (host, path) = self.host_of(repo)?;
         let job = Clone {
             url: format!("{}/{path}.git", host.url),
             credentials: host
                 .token
                 .clone()
-                .map(|token| (host.token_user.to_string(), token)),
+                .map(|token| (host.host.token_user().to_string(), token)),
             commit: commit.clone(),
             dest: dest.to_path_buf(),
             depth: self.depth,
@@ -135,8 +131,8 @@ impl Source for HostedSource {
         Ok(summary)
     }
 
-    fn clone_url(&self, project: &ProjectName, _region: Option<&str>) -> Option<String> {
-        let (host, path) = self.host_of(project).ok()?;
+    fn clone_url(&self, repo: &Repo, _region: Option<&str>) -> Option<String> {
+        let (host, path) = self.host_of(repo).ok()?;
         Some(format!("{}/{path}.git", host.url))
     }
 }

@@ -13,7 +13,7 @@ pub mod local;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 
-use crate::names::{CommitId, ProjectName, SourceVersion};
+use crate::names::{CommitId, Repo, SourceVersion};
 
 #[cfg(feature = "aws")]
 pub use codecommit::{CodeCommitSource, GitEndpoint};
@@ -93,29 +93,28 @@ pub enum SourceError {
 ///
 /// The methods return `Send` futures so a caller can be generic over the source and still spawn.
 pub trait Source: Send + Sync {
-    /// Resolves `version` in `repository` to a commit.
+    /// Resolves `version` in `repo` to a commit.
     fn resolve(
         &self,
-        repository: &ProjectName,
+        repo: &Repo,
         version: &SourceVersion,
     ) -> impl Future<Output = Result<ResolvedCommit, SourceError>> + Send;
 
     /// Writes the files of `commit` under `dest` (created when missing; meant to be empty).
     fn fetch(
         &self,
-        repository: &ProjectName,
+        repo: &Repo,
         commit: &CommitId,
         dest: &Path,
     ) -> impl Future<Output = Result<FetchSummary, SourceError>> + Send;
 
-    /// Where `repository` is cloned from, for `CODEBUILD_SOURCE_REPO_URL`; `region` is the
-    /// event's, when it names one.
-    fn clone_url(&self, repository: &ProjectName, region: Option<&str>) -> Option<String>;
+    /// Where `repo` is cloned from, for `CODEBUILD_SOURCE_REPO_URL`; `region` is the event's,
+    /// when it names one.
+    fn clone_url(&self, repo: &Repo, region: Option<&str>) -> Option<String>;
 }
 
-/// Two sources behind one port: projects that are a plain repository name go to `plain`
-/// (CodeCommit, or local git repositories), hosted projects (`github.com/owner/repo`) to
-/// `hosted`.
+/// Two sources behind one port: CodeCommit repositories go to `plain` (CodeCommit, or local git
+/// repositories), repositories on a git host to `hosted`.
 #[derive(Debug, Clone)]
 pub struct Routed<P, H> {
     pub plain: P,
@@ -125,34 +124,31 @@ pub struct Routed<P, H> {
 impl<P: Source, H: Source> Source for Routed<P, H> {
     async fn resolve(
         &self,
-        repository: &ProjectName,
+        repo: &Repo,
         version: &SourceVersion,
     ) -> Result<ResolvedCommit, SourceError> {
-        if repository.repository().is_some() {
-            self.plain.resolve(repository, version).await
-        } else {
-            self.hosted.resolve(repository, version).await
+        match repo {
+            Repo::CodeCommit(_) => self.plain.resolve(repo, version).await,
+            Repo::Hosted { .. } => self.hosted.resolve(repo, version).await,
         }
     }
 
     async fn fetch(
         &self,
-        repository: &ProjectName,
+        repo: &Repo,
         commit: &CommitId,
         dest: &Path,
     ) -> Result<FetchSummary, SourceError> {
-        if repository.repository().is_some() {
-            self.plain.fetch(repository, commit, dest).await
-        } else {
-            self.hosted.fetch(repository, commit, dest).await
+        match repo {
+            Repo::CodeCommit(_) => self.plain.fetch(repo, commit, dest).await,
+            Repo::Hosted { .. } => self.hosted.fetch(repo, commit, dest).await,
         }
     }
 
-    fn clone_url(&self, repository: &ProjectName, region: Option<&str>) -> Option<String> {
-        if repository.repository().is_some() {
-            self.plain.clone_url(repository, region)
-        } else {
-            self.hosted.clone_url(repository, region)
+    fn clone_url(&self, repo: &Repo, region: Option<&str>) -> Option<String> {
+        match repo {
+            Repo::CodeCommit(_) => self.plain.clone_url(repo, region),
+            Repo::Hosted { .. } => self.hosted.clone_url(repo, region),
         }
     }
 }

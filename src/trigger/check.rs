@@ -82,10 +82,11 @@ pub(crate) fn reference<'a>(node: &Node<'a>) -> Result<(&'a str, RefKind<'a>), E
     if let Some(problem) = names::ref_name_problem(full) {
         return Err(node.invalid(format!("expected a full reference name, but {problem}")));
     }
-    let kind = if let Some(name) = full.strip_prefix("refs/heads/") {
-        RefKind::Branch(name)
-    } else if let Some(name) = full.strip_prefix("refs/tags/") {
-        RefKind::Tag(name)
+    let kind = if let Some((kind, name)) = names::split_ref(full) {
+        match kind {
+            names::RefKind::Branch => RefKind::Branch(name),
+            names::RefKind::Tag => RefKind::Tag(name),
+        }
     } else if full.starts_with("refs/") {
         RefKind::Other
     } else {

@@ -89,19 +89,15 @@ fn plan_reference(record: &Record, reference: &Node) -> Result<Planned, EventErr
         None => check::source_version(&reference.need("ref", "a string")?)?,
     };
     Ok(Planned::Build(Box::new(BuildTarget {
-        repository: record.repository.clone().into(),
-        version,
         commit,
         reference: Some(full.to_string()),
         buildspec: record.overrides.buildspec.clone(),
         env_overrides: record.overrides.variables.clone(),
-        initiator: record.initiator.clone(),
         webhook_trigger: kind.webhook_trigger(),
         dedup_key: record.event_id.as_ref().map(|id| format!("{id}:{full}")),
         region: Some(record.region.clone()),
         account: Some(record.account.clone()),
-        webhook: None,
-        build_id: None,
+        ..BuildTarget::codecommit(record.repository.clone(), version, &record.initiator)
     })))
 }
 

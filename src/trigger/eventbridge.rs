@@ -11,7 +11,7 @@ use super::check::{self, RefKind};
 use super::json::Node;
 use super::request::{self, Origin};
 use super::{BuildTarget, EventError, Planned, Skipped};
-use crate::names::SourceVersion;
+use crate::names::{self, SourceVersion, full_ref};
 
 const CODECOMMIT_SOURCE: &str = "aws.codecommit";
 const STATE_CHANGE: &str = "CodeCommit Repository State Change";
@@ -48,8 +48,8 @@ fn state_change(envelope: &EventBridgeEvent, detail: &Node) -> Result<Planned, E
     )?;
     let name = detail.str("referenceName")?;
     let full = match detail.str("referenceType")? {
-        "branch" => format!("refs/heads/{name}"),
-        "tag" => format!("refs/tags/{name}"),
+        "branch" => full_ref(names::RefKind::Branch, name),
+        "tag" => full_ref(names::RefKind::Tag, name),
         other => {
             return Err(EventError::Invalid {
                 path: detail.child_path("referenceType"),
@@ -57,16 +57,15 @@ fn state_change(envelope: &EventBridgeEvent, detail: &Node) -> Result<Planned, E
             });
         }
     };
-    if let Some(problem) = crate::names::ref_name_problem(name) {
+    if let Some(problem) = names::ref_name_problem(name) {
         return Err(EventError::Invalid {
             path: detail.child_path("referenceName"),
             problem: format!("expected a branch or tag name, but {problem}"),
         });
     }
-    let kind = if full.starts_with("refs/heads/") {
-        RefKind::Branch(name)
-    } else {
-        RefKind::Tag(name)
+    let kind = match names::split_ref(&full) {
+        Some((names::RefKind::Branch, _)) => RefKind::Branch(name),
+        _ => RefKind::Tag(name),
     };
     match detail.str("event")? {
         "referenceCreated" | "referenceUpdated" => {}
@@ -98,20 +97,15 @@ fn state_change(envelope: &EventBridgeEvent, detail: &Node) -> Result<Planned, E
             expected: "the commit id the reference now points to",
         });
     };
+    let version = SourceVersion::Commit(commit.clone());
     Ok(Planned::Build(Box::new(BuildTarget {
-        repository: repository.into(),
-        version: SourceVersion::Commit(commit.clone()),
         commit: Some(commit),
         reference: Some(full.clone()),
-        buildspec: None,
-        env_overrides: Vec::new(),
-        initiator: "eventbridge/codecommit".to_string(),
         webhook_trigger: kind.webhook_trigger(),
         dedup_key: envelope.id.as_ref().map(|id| format!("{id}:{full}")),
         region: envelope.region.clone(),
         account: envelope.account.clone(),
-        webhook: None,
-        build_id: None,
+        ..BuildTarget::codecommit(repository, version, "eventbridge/codecommit")
     })))
 }
 

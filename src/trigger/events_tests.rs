@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use serde_json::{Value, json};
 
 use super::*;
-use crate::names::{CommitId, ProjectName, SourceVersion};
+use crate::names::{CommitId, ProjectName, Repo, RepositoryName, SourceVersion};
 
 fn events_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("events")
@@ -28,7 +28,7 @@ pub(super) fn summary(result: &Result<Vec<Planned>, EventError>) -> String {
         Ok(plan) => plan
             .iter()
             .map(|planned| match planned {
-                Planned::Build(b) => format!("build {}@{}", b.repository, b.version),
+                Planned::Build(b) => format!("build {}@{}", b.project, b.version),
                 Planned::Skip(s) => format!(
                     "skip {} {}: {}",
                     s.repository,
@@ -127,7 +127,8 @@ fn sample_builds_carry_what_the_event_says() {
     assert_eq!(
         &**push,
         &BuildTarget {
-            repository: ProjectName::parse("pushbuild-demo").unwrap(),
+            project: ProjectName::parse("pushbuild-demo").unwrap(),
+            source: Repo::CodeCommit(RepositoryName::parse("pushbuild-demo").unwrap()),
             version: SourceVersion::parse(MAIN_COMMIT).unwrap(),
             commit: Some(CommitId::parse(MAIN_COMMIT).unwrap()),
             reference: Some("refs/heads/main".into()),

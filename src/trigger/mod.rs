@@ -26,18 +26,22 @@ mod tests;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::names::{CommitId, ProjectName, SourceVersion};
+use crate::names::{CommitId, ProjectName, Repo, RepositoryName, SourceVersion};
 
+pub use crate::names::Host;
 pub use check::{buildspec_path_problem, skip_ci};
-pub use webhook::{EventKind, Host, WebhookInfo};
+pub use webhook::{EventKind, WebhookInfo};
 
 /// One build asked for by an event. As JSON (camelCase) it is also the "planned build" a webhook's
-/// front door hands the function: `{"plannedBuild": {…}}`.
+/// front door hands the function: `{"plannedBuild": {…}}`. Made with [`BuildTarget::new`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BuildTarget {
-    /// The repository's name (`pushbuild-demo`).
-    pub repository: ProjectName,
+    /// The project's name (`pushbuild-demo`, `github.com/owner/repo`).
+    #[serde(rename = "repository")]
+    pub project: ProjectName,
+    /// Where the source is: a CodeCommit repository, or a repository on a git host.
+    pub source: Repo,
     /// What was asked for (`CODEBUILD_SOURCE_VERSION`): a branch, a tag, a commit or a pull
     /// request.
     pub version: SourceVersion,
@@ -72,6 +76,47 @@ pub struct BuildTarget {
 }
 
 impl BuildTarget {
+    /// A build of `version` of `source`, under `project`, asked for by `initiator`: its
+    /// reference is the one `version` names (none for a commit or a pull request), and nothing
+    /// else is set.
+    pub fn new(
+        project: ProjectName,
+        source: Repo,
+        version: SourceVersion,
+        initiator: impl Into<String>,
+    ) -> BuildTarget {
+        BuildTarget {
+            project,
+            source,
+            reference: version.reference(),
+            version,
+            commit: None,
+            buildspec: None,
+            env_overrides: Vec::new(),
+            initiator: initiator.into(),
+            webhook_trigger: None,
+            dedup_key: None,
+            region: None,
+            account: None,
+            webhook: None,
+            build_id: None,
+        }
+    }
+
+    /// A CodeCommit repository's build (the project is the repository's name).
+    pub fn codecommit(
+        repository: RepositoryName,
+        version: SourceVersion,
+        initiator: impl Into<String>,
+    ) -> BuildTarget {
+        BuildTarget::new(
+            repository.clone().into(),
+            Repo::CodeCommit(repository),
+            version,
+            initiator,
+        )
+    }
+
     /// What the source resolves: the pinned commit, else what was asked for.
     pub fn to_resolve(&self) -> SourceVersion {
         match &self.commit {

@@ -69,7 +69,6 @@ pub(crate) fn plan(request: &Node, origin: Origin) -> Result<BuildTarget, EventE
         path: request.child_path("sourceVersion"),
         problem: err.to_string(),
     })?;
-    let reference = text.starts_with("refs/").then(|| text.to_string());
     let buildspec = request
         .get("buildspecOverride")?
         .map(|node| check::buildspec(&node))
@@ -83,18 +82,11 @@ pub(crate) fn plan(request: &Node, origin: Origin) -> Result<BuildTarget, EventE
         None => origin.initiator,
     };
     Ok(BuildTarget {
-        repository: repository.into(),
-        version,
-        commit: None,
-        reference,
         buildspec,
         env_overrides,
-        initiator,
-        webhook_trigger: None,
         dedup_key: origin.event_id.map(|id| format!("{id}:{text}")),
         region: origin.region,
         account: origin.account,
-        webhook: None,
-        build_id: None,
+        ..BuildTarget::codecommit(repository, version, initiator)
     })
 }

@@ -4,36 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// A repository host that sends webhooks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Host {
-    GitHub,
-    GitLab,
-    Bitbucket,
-}
-
-impl Host {
-    pub const ALL: [Host; 3] = [Host::GitHub, Host::GitLab, Host::Bitbucket];
-
-    /// The host's name in routes and initiators (`github`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Host::GitHub => "github",
-            Host::GitLab => "gitlab",
-            Host::Bitbucket => "bitbucket",
-        }
-    }
-
-    /// The user name that goes with an access token when git fetches over HTTPS.
-    pub fn token_user(self) -> &'static str {
-        match self {
-            Host::GitHub => "x-access-token",
-            Host::GitLab => "oauth2",
-            Host::Bitbucket => "x-token-auth",
-        }
-    }
-}
+use crate::names::Host;
 
 /// What happened, in CodeBuild's webhook event names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

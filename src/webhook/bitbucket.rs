@@ -3,6 +3,7 @@
 //! `push.changes[]`), `pullrequest:created`, `…:updated`, `…:fulfilled` (merged) and
 //! `…:rejected` (declined). Once per delivery: `X-Request-UUID`.
 
+use crate::names::RefKind;
 use serde_json::Value;
 
 use super::event::{EventKind, Host, HostEvent, PullRequest};
@@ -91,8 +92,8 @@ fn push(root: &Node, delivery: &str) -> Result<Received, WebhookError> {
         };
         let deleted = change.get("new")?.is_none();
         let kind = match side.str("type")? {
-            "branch" | "named_branch" => "heads",
-            "tag" | "annotated_tag" => "tags",
+            "branch" | "named_branch" => RefKind::Branch,
+            "tag" | "annotated_tag" => RefKind::Tag,
             other => {
                 return Err(side
                     .invalid(format!("expected a branch or a tag, found {other:?}"))
@@ -149,7 +150,7 @@ fn pull_request(root: &Node, delivery: String, kind: EventKind) -> Result<Receiv
             &side
                 .need("branch", "the branch")?
                 .need("name", "a branch name")?,
-            "heads",
+            RefKind::Branch,
         )
     };
     let side_repo = |side: &Node| -> Result<Option<String>, WebhookError> {

@@ -3,7 +3,7 @@
 //! into it; filters and planning read only this.
 
 use super::filter::Field;
-use crate::names::CommitId;
+use crate::names::{CommitId, RefKind, short_ref, split_ref};
 pub use crate::trigger::{EventKind, Host};
 
 /// A pull request an event is about.
@@ -55,7 +55,10 @@ impl HostEvent {
             Field::BaseRef => self.base_ref.as_deref(),
             Field::ActorAccountId => self.actor_account_id.as_deref(),
             Field::CommitMessage => self.commit_message.as_deref(),
-            Field::TagName => self.head_ref.strip_prefix("refs/tags/"),
+            Field::TagName => match split_ref(&self.head_ref) {
+                Some((RefKind::Tag, name)) => Some(name),
+                _ => None,
+            },
             Field::RepositoryName => self.repository.rsplit('/').next(),
             // Matched file by file (filter.rs).
             Field::FilePath => None,
@@ -67,14 +70,9 @@ impl HostEvent {
         if let Some(pr) = &self.pull_request {
             return format!("pr/{}", pr.number);
         }
-        match self.head_ref.strip_prefix("refs/tags/") {
-            Some(tag) => format!("tag/{tag}"),
-            None => format!(
-                "branch/{}",
-                self.head_ref
-                    .strip_prefix("refs/heads/")
-                    .unwrap_or(&self.head_ref)
-            ),
+        match split_ref(&self.head_ref) {
+            Some((RefKind::Tag, tag)) => format!("tag/{tag}"),
+            _ => format!("branch/{}", short_ref(&self.head_ref)),
         }
     }
 }

@@ -2,7 +2,7 @@
 //! a branch, a commit id, a number, a changed-files list. Each error names the field's path.
 
 use super::WebhookError;
-use crate::names::{CommitId, RepositoryName, ref_name_problem};
+use crate::names::{CommitId, RefKind, RepositoryName, full_ref, ref_name_problem, split_ref};
 use crate::trigger::json::Node;
 
 /// A repository's path on its host (`owner/repo`; GitLab's `group/sub/project` with
@@ -31,10 +31,7 @@ pub fn repository_path(node: &Node, nested: bool) -> Result<String, WebhookError
 /// A full reference name, `refs/heads/<branch>` or `refs/tags/<tag>`.
 pub fn reference(node: &Node) -> Result<String, WebhookError> {
     let full = node.as_str()?;
-    let name = full
-        .strip_prefix("refs/heads/")
-        .or_else(|| full.strip_prefix("refs/tags/"));
-    match name {
+    match split_ref(full).map(|(_, name)| name) {
         Some(name) if ref_name_problem(name).is_none() => Ok(full.to_string()),
         _ => Err(node
             .invalid(format!(
@@ -44,15 +41,15 @@ pub fn reference(node: &Node) -> Result<String, WebhookError> {
     }
 }
 
-/// `refs/<kind>/<name>` of a bare branch or tag name a field holds (`kind`: `heads`, `tags`).
-pub fn named_ref(node: &Node, kind: &str) -> Result<String, WebhookError> {
+/// The full reference of a bare branch or tag name a field holds.
+pub fn named_ref(node: &Node, kind: RefKind) -> Result<String, WebhookError> {
     let name = node.as_str()?;
     if let Some(problem) = ref_name_problem(name) {
         return Err(node
             .invalid(format!("expected a branch or tag name, but {problem}"))
             .into());
     }
-    Ok(format!("refs/{kind}/{name}"))
+    Ok(full_ref(kind, name))
 }
 
 pub fn commit(node: &Node) -> Result<CommitId, WebhookError> {

@@ -2,6 +2,7 @@
 //! webhook's secret), and `push`, `pull_request` and `ping` payloads read into a [`HostEvent`].
 //! Other events, and pull request actions that build nothing, are answered as ignored.
 
+use crate::names::RefKind;
 use serde_json::Value;
 
 use super::event::{EventKind, Host, HostEvent, PullRequest};
@@ -148,7 +149,7 @@ fn full_name(repo: &Node) -> Result<String, WebhookError> {
 
 /// `refs/heads/<branch>` of a pull request's `head` or `base` (`ref` holds the bare name).
 fn branch_ref(side: &Node) -> Result<String, WebhookError> {
-    fields::named_ref(&side.need("ref", "a branch name")?, "heads")
+    fields::named_ref(&side.need("ref", "a branch name")?, RefKind::Branch)
 }
 
 /// The sender's numeric id, as text (`ACTOR_ACCOUNT_ID`).

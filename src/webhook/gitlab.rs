@@ -4,6 +4,7 @@
 //! `<webhook-id>.<webhook-timestamp>.<body>`, five minutes' tolerance). Events (`X-Gitlab-Event`):
 //! `Push Hook`, `Tag Push Hook` and `Merge Request Hook` read into a [`HostEvent`].
 
+use crate::names::RefKind;
 use serde_json::Value;
 
 use super::event::{EventKind, Host, HostEvent, PullRequest};
@@ -182,10 +183,13 @@ fn merge_request(root: &Node, delivery: String) -> Result<Received, WebhookError
         delivery,
         repository: path(&project)?,
         kind,
-        head_ref: fields::named_ref(&attributes.need("source_branch", "a branch")?, "heads")?,
+        head_ref: fields::named_ref(
+            &attributes.need("source_branch", "a branch")?,
+            RefKind::Branch,
+        )?,
         base_ref: Some(fields::named_ref(
             &attributes.need("target_branch", "a branch")?,
-            "heads",
+            RefKind::Branch,
         )?),
         actor_account_id: match &user {
             Some(user) => user.get("id")?.map(|n| fields::id_text(&n)).transpose()?,

@@ -20,6 +20,7 @@ pub use event::{HostEvent, PullRequest};
 pub use filter::{FilterError, FilterGroups};
 pub use plan::{Plan, plan};
 
+use crate::names::{NameError, ProjectName, Repo};
 use crate::secret::Secret;
 use crate::trigger::EventError;
 pub use crate::trigger::{EventKind, Host};
@@ -148,15 +149,21 @@ pub struct HostSettings {
 }
 
 impl HostSettings {
-    /// The host's name in project names: the URL's host, without a port (`github.com`).
-    pub fn host_name(&self) -> &str {
+    /// The host's part of its projects' names: its URL's host, with the port when the URL
+    /// names one (`github.com`, `git.example.com:8443`), so two hosts on one machine never
+    /// share a project.
+    pub fn project_host(&self) -> &str {
         let rest = self
             .url
             .split_once("://")
             .map_or(self.url.as_str(), |(_, r)| r);
         let authority = rest.split('/').next().unwrap_or(rest);
-        let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-        host.split(':').next().unwrap_or(host)
+        authority.rsplit_once('@').map_or(authority, |(_, h)| h)
+    }
+
+    /// The project of the repository at `path` on this host (`<host>/<path>`).
+    pub fn project(&self, path: &str) -> Result<ProjectName, NameError> {
+        ProjectName::hosted(self.project_host(), path)
     }
 
     /// Whether `repository` (`owner/repo`, `group/sub/project`) is one this host's builds are
@@ -194,6 +201,21 @@ impl WebhookSettings {
             Host::GitLab => &self.gitlab,
             Host::Bitbucket => &self.bitbucket,
         }
+    }
+
+    /// Where the source of a project named by hand lives ("Build now"): a repository name is
+    /// CodeCommit's; `<host>/<path>` is on the configured host whose URL gives that `<host>`
+    /// (`None`: no host here has it).
+    pub fn repo_of(&self, project: &ProjectName) -> Option<Repo> {
+        if let Some(name) = project.repository() {
+            return Some(Repo::CodeCommit(name));
+        }
+        let (host, path) = project.host_and_path()?;
+        let settings = Host::ALL
+            .into_iter()
+            .map(|kind| self.host(kind))
+            .find(|settings| settings.project_host() == host)?;
+        Repo::hosted(settings.host, path).ok()
     }
 }
 

@@ -4,7 +4,7 @@
 
 use super::event::HostEvent;
 use super::{WebhookError, WebhookSettings};
-use crate::names::{CommitId, ProjectName, SourceVersion};
+use crate::names::{CommitId, ProjectName, Repo, SourceVersion, pull_request_ref};
 use crate::trigger::{BuildTarget, EventKind, Skipped, WebhookInfo, skip_ci};
 
 /// What one event asks for.
@@ -31,12 +31,12 @@ pub fn plan(event: &HostEvent, settings: &WebhookSettings) -> Result<Plan, Webho
             ),
         });
     }
-    let project = ProjectName::hosted(host.host_name(), &event.repository).map_err(|err| {
-        WebhookError::BadRequest {
-            field: "the repository's path".into(),
-            problem: err.to_string(),
-        }
-    })?;
+    let bad_path = |err: crate::names::NameError| WebhookError::BadRequest {
+        field: "the repository's path".into(),
+        problem: err.to_string(),
+    };
+    let source = Repo::hosted(event.host, &event.repository).map_err(bad_path)?;
+    let project = host.project(&event.repository).map_err(bad_path)?;
     let skip = |reason: String, asked_for: bool| Plan::Skip {
         skipped: Skipped {
             repository: project.clone(),
@@ -77,7 +77,9 @@ pub fn plan(event: &HostEvent, settings: &WebhookSettings) -> Result<Plan, Webho
         let asked_for = event.pull_request.is_some();
         return Ok(skip(reason, asked_for));
     }
-    Ok(Plan::Build(Box::new(target(event, project, commit))))
+    Ok(Plan::Build(Box::new(target(
+        event, project, source, commit,
+    ))))
 }
 
 /// Why a build the filters let through is not run: a fork's pull request (unless forks are
@@ -97,12 +99,12 @@ fn refusal(event: &HostEvent, settings: &WebhookSettings) -> Option<String> {
     skip_asked.then(|| "the commit message asks to skip CI ([skip ci] or [ci skip])".to_string())
 }
 
-/// The build an event asks for, at `commit`, as `project`.
-fn target(event: &HostEvent, project: ProjectName, commit: CommitId) -> BuildTarget {
+/// The build an event asks for, at `commit` of `source`, as `project`.
+fn target(event: &HostEvent, project: ProjectName, source: Repo, commit: CommitId) -> BuildTarget {
     let (version, reference) = match &event.pull_request {
         Some(pr) => (
             SourceVersion::PullRequest(pr.number),
-            format!("refs/pull/{}/head", pr.number),
+            pull_request_ref(pr.number),
         ),
         None => (
             SourceVersion::Commit(commit.clone()),
@@ -114,17 +116,10 @@ fn target(event: &HostEvent, project: ProjectName, commit: CommitId) -> BuildTar
         None => event.host.as_str().to_string(),
     };
     BuildTarget {
-        repository: project,
-        version,
         commit: Some(commit),
         reference: Some(reference),
-        buildspec: None,
-        env_overrides: Vec::new(),
-        initiator,
         webhook_trigger: Some(event.trigger()),
         dedup_key: Some(format!("{}:{}", event.host.as_str(), event.delivery)),
-        region: None,
-        account: None,
         webhook: Some(WebhookInfo {
             host: event.host,
             event: event.kind,
@@ -134,6 +129,6 @@ fn target(event: &HostEvent, project: ProjectName, commit: CommitId) -> BuildTar
             actor_account_id: event.actor_account_id.clone(),
             prev_commit: event.prev_commit.clone(),
         }),
-        build_id: None,
+        ..BuildTarget::new(project, source, version, initiator)
     }
 }

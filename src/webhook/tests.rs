@@ -101,7 +101,7 @@ fn planned(event: &HostEvent, settings: &WebhookSettings) -> String {
         }
         Ok(Plan::Build(target)) => format!(
             "build {} {} at {} ({}, {})",
-            target.repository,
+            target.project,
             target.version,
             target.commit.map(|c| c.to_string()).unwrap_or_default(),
             target.webhook.map(|w| w.event.as_str()).unwrap_or_default(),

@@ -17,7 +17,6 @@ use crate::git_server::{GitServer, publish};
 use crate::served::Served;
 
 const TOKEN: &str = "pages-git-token";
-const REPOSITORY: &str = "127.0.0.1/octo/pages";
 const ELEMENT: &str = "element-6066-11e4-a52f-4ae7-4ae7-4ae7";
 
 const SLOW: &str = "version: 0.2\nphases:\n  build:\n    commands:\n      - for i in 1 2 3 4 5 6; do echo \"tick $i\"; sleep 1; done\nartifacts:\n  files: [buildspec.yml]\n";
@@ -259,14 +258,14 @@ fn repository(repos: &Path) {
 }
 
 /// Builds `version` with the "Build now" form; the build's page is open after.
-fn build_now(browser: &Browser, served: &Served, version: &str) {
+fn build_now(browser: &Browser, served: &Served, project: &str, version: &str) {
     browser.go(&format!("{}/", served.url));
     browser.click("#build-now");
-    browser.type_in("input[name=repository]", REPOSITORY);
+    browser.type_in("input[name=repository]", project);
     browser.type_in("input[name=version]", version);
     browser.click("#build-now-form button");
     browser.wait_for("the build's page", |b| {
-        b.url().contains("/builds/127.0.0.1/octo/pages/")
+        b.url().contains(&format!("/builds/{project}/"))
     });
 }
 
@@ -279,9 +278,10 @@ fn the_pages_in_a_browser_list_follow_and_chart_builds() {
     let work = tempfile::tempdir().unwrap();
     let served = serve(&git_server, store.path(), work.path(), &[]);
     let browser = Browser::start();
+    let project = git_server.project("octo/pages");
 
     // A failing build: its page shows its phases and the failing line.
-    build_now(&browser, &served, "broken");
+    build_now(&browser, &served, &project, "broken");
     browser.wait_for("FAILED", |b| b.text("#status") == "FAILED");
     let failed_page = browser.url();
     browser.go(&failed_page);
@@ -294,7 +294,7 @@ fn the_pages_in_a_browser_list_follow_and_chart_builds() {
     assert!(failing.contains("exit 3"), "{failing}");
 
     // A running build's page shows new log lines without a reload, then its end.
-    build_now(&browser, &served, "main");
+    build_now(&browser, &served, &project, "main");
     browser.run_script("window.pushbuildPageMark = 42; return true;");
     browser.wait_for("a log line while it runs", |b| {
         b.text("#log").contains("tick 2") && b.text("#status") == "IN_PROGRESS"
@@ -319,13 +319,13 @@ fn the_pages_in_a_browser_list_follow_and_chart_builds() {
         table.contains("SUCCEEDED") && table.contains("FAILED"),
         "{table}"
     );
-    assert!(table.contains(REPOSITORY), "{table}");
+    assert!(table.contains(&project), "{table}");
     browser.screenshot("pages-list.png");
 
     // Billing: one bar for today, both repositories' builds summed.
     browser.go(&format!("{}/billing", served.url));
     assert_eq!(browser.find_all("#chart g.day").len(), 1);
-    assert!(browser.text("#sums").contains(REPOSITORY));
+    assert!(browser.text("#sums").contains(&project));
     browser.screenshot("pages-billing.png");
 }
 
@@ -358,7 +358,12 @@ fn with_a_token_the_pages_need_a_login_and_a_wrong_token_is_refused() {
     browser.wait_for("the billing page", |b| b.url().ends_with("/billing"));
     assert!(!browser.find_all("#chart").is_empty());
     // Signed in: "Build now" works.
-    build_now(&browser, &served, "broken");
+    build_now(
+        &browser,
+        &served,
+        &git_server.project("octo/pages"),
+        "broken",
+    );
     browser.wait_for("FAILED", |b| b.text("#status") == "FAILED");
     // Without the session cookie, a form post is refused.
     let answer = reqwest::blocking::Client::new()

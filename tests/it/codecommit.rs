@@ -6,15 +6,15 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
-use pushbuild::names::{CommitId, ProjectName, SourceVersion};
+use pushbuild::names::{CommitId, Repo, RepositoryName, SourceVersion};
 use pushbuild::source::{CodeCommitSource, FetchSummary, Source, SourceError};
 
 use crate::codecommit_standin::{StandIn, git, init_repo};
 
 const REPO: &str = "app";
 
-fn named(name: &str) -> ProjectName {
-    ProjectName::parse(name).unwrap()
+fn named(name: &str) -> Repo {
+    Repo::CodeCommit(RepositoryName::parse(name).unwrap())
 }
 
 fn version(text: impl AsRef<str>) -> SourceVersion {

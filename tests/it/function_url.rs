@@ -23,8 +23,8 @@ struct Harness {
     s3: S3Server,
     runtime: tokio::runtime::Runtime,
     lambda: RuntimeApi,
-    _git: GitServer,
-    _bitbucket_git: GitServer,
+    git: GitServer,
+    bitbucket_git: GitServer,
     api: GitHubApi,
     commits: hooks::Commits,
     child: Child,
@@ -39,7 +39,8 @@ impl Harness {
         Self::start_with(from_secrets_manager, &[])
     }
 
-    /// [`start`](Self::start), with more settings.
+    /// [`start`](Self::start), with more settings (`{git}` in a value: the git server's host and
+    /// port, as project names have them).
     fn start_with(from_secrets_manager: bool, settings: &[(&str, &str)]) -> Harness {
         let s3 = S3Server::start();
         let runtime = tokio::runtime::Runtime::new().expect("a runtime");
@@ -105,14 +106,19 @@ impl Harness {
                 .env("PUSHBUILD_BITBUCKET_WEBHOOK_SECRET", SECRET)
                 .env("PUSHBUILD_BITBUCKET_TOKEN", TOKEN);
         }
-        command.envs(settings.iter().copied());
+        let git_host = git.url().trim_start_matches("http://").to_string();
+        command.envs(
+            settings
+                .iter()
+                .map(|(name, value)| (*name, value.replace("{git}", &git_host))),
+        );
         let child = command.spawn().expect("the function starts");
         Harness {
             s3,
             runtime,
             lambda,
-            _git: git,
-            _bitbucket_git: bitbucket_git,
+            git,
+            bitbucket_git,
             api,
             commits,
             child,
@@ -275,10 +281,13 @@ fn a_signed_push_is_answered_202_then_built_by_the_functions_own_invocation() {
     assert_eq!(built["builds"][0]["status"], "SUCCEEDED", "{built}");
     assert_eq!(built["builds"][0]["buildId"], build_id.as_str());
 
-    let record_key = format!("builds/127.0.0.1/octo/app/{build_id}/build.json");
+    let record_key = format!("builds/{}/{build_id}/build.json", h.git.project("octo/app"));
     let record: Value = serde_json::from_str(&h.object(&record_key)).expect("a record");
     assert_eq!(record["commit"], commit.as_str());
-    let log = h.object(&format!("builds/127.0.0.1/octo/app/{build_id}/build.log"));
+    let log = h.object(&format!(
+        "builds/{}/{build_id}/build.log",
+        h.git.project("octo/app")
+    ));
     assert!(log.contains("event=PUSH head=refs/heads/main"), "{log}");
     assert!(log.contains(&format!("git-head={commit}")), "{log}");
     assert!(!log.contains(TOKEN), "the token is not in the log");
@@ -296,7 +305,8 @@ fn a_signed_push_is_answered_202_then_built_by_the_functions_own_invocation() {
     assert!(
         target.starts_with("https://s3.console.aws.amazon.com/s3/object/pushbuild-test?region=")
             && target.ends_with(&format!(
-                "prefix=builds/127.0.0.1/octo/app/{build_id}/build.log"
+                "prefix=builds/{}/{build_id}/build.log",
+                h.git.project("octo/app")
             )),
         "{target}"
     );
@@ -396,7 +406,12 @@ fn gitlab_and_bitbucket_pushes_are_built_through_the_function_url_too() {
         .collect();
     assert_eq!(
         projects,
-        ["localhost/octo-group/platform/app", "127.0.0.2/octo-ws/app"]
+        [
+            h.git
+                .project("octo-group/platform/app")
+                .replace("127.0.0.1", "localhost"),
+            h.bitbucket_git.project("octo-ws/app")
+        ]
     );
     let states = |repo: &str| -> Vec<String> {
         h.api
@@ -421,7 +436,7 @@ fn a_webhook_build_handed_to_codebuild_reports_pending_then_codebuilds_result() 
         false,
         &[
             ("PUSHBUILD_CODEBUILD_PROJECT", "pushbuild-overflow"),
-            ("PUSHBUILD_CODEBUILD_REPOSITORIES", "127.0.0.1/octo/app"),
+            ("PUSHBUILD_CODEBUILD_REPOSITORIES", "{git}/octo/app"),
             ("AWS_ENDPOINT_URL_CODEBUILD", &endpoint),
         ],
     );
@@ -458,7 +473,8 @@ fn a_webhook_build_handed_to_codebuild_reports_pending_then_codebuilds_result() 
 
     // The zipped source holds no token (not in .git/config, nowhere).
     let zip = h.s3.object(&format!(
-        "handover/127.0.0.1/octo/app/{build_id}/source.zip"
+        "handover/{}/{build_id}/source.zip",
+        h.git.project("octo/app")
     ));
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("s.zip"), &zip).unwrap();
@@ -546,7 +562,7 @@ fn the_build_pages_through_the_function_url_need_the_login_from_the_secret() {
     assert!(html.contains(">SUCCEEDED</a>"));
     let page = h.invoke(page_event(
         "GET",
-        &format!("/builds/127.0.0.1/octo/app/{build_id}"),
+        &format!("/builds/{}/{build_id}", h.git.project("octo/app")),
         std::slice::from_ref(&session),
         "",
     ));

@@ -94,6 +94,12 @@ impl GitServer {
         format!("http://{}", self.addr)
     }
 
+    /// The project a repository at `path` here has in pushbuild: `127.0.0.1:<port>/<path>` (a
+    /// host's name keeps its port).
+    pub fn project(&self, path: &str) -> String {
+        format!("{}/{path}", self.addr)
+    }
+
     /// Every request so far: `METHOD /path?query [token|no token|bad token]`.
     pub fn requests(&self) -> Vec<String> {
         self.state

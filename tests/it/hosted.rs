@@ -4,7 +4,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use pushbuild::names::{CommitId, ProjectName};
+use pushbuild::names::{CommitId, Host, Repo};
 use pushbuild::secret::Secret;
 use pushbuild::source::{GitHost, HostedSource, Source, SourceError};
 
@@ -34,9 +34,8 @@ fn work_tree(dir: &Path) -> (String, String) {
 fn source(server: &GitServer, token: Option<&str>, depth: u32) -> HostedSource {
     HostedSource::new(
         vec![GitHost {
-            name: "127.0.0.1".into(),
+            host: Host::GitHub,
             url: server.url(),
-            token_user: TOKEN_USER,
             token: token.map(Secret::new),
         }],
         depth,
@@ -44,8 +43,8 @@ fn source(server: &GitServer, token: Option<&str>, depth: u32) -> HostedSource {
     )
 }
 
-fn project(path: &str) -> ProjectName {
-    ProjectName::hosted("127.0.0.1", path).unwrap()
+fn project(path: &str) -> Repo {
+    Repo::hosted(Host::GitHub, path).unwrap()
 }
 
 fn id(text: &str) -> CommitId {

@@ -27,7 +27,7 @@ const FILTER_GROUPS: &str = r#"[
 struct Harness {
     git: GitServer,
     /// The same repositories on a second loopback address: the Bitbucket host's own name.
-    _bitbucket_git: GitServer,
+    bitbucket_git: GitServer,
     api: GitHubApi,
     commits: hooks::Commits,
     serve: Child,
@@ -105,7 +105,7 @@ impl Harness {
             .expect("pushbuild serve says where it listens");
         Harness {
             git,
-            _bitbucket_git: bitbucket_git,
+            bitbucket_git,
             api,
             commits,
             serve,
@@ -146,7 +146,7 @@ impl Harness {
     }
 
     fn project_dir(&self) -> PathBuf {
-        self.project_dir_of(&format!("127.0.0.1/{REPOSITORY}"))
+        self.project_dir_of(&self.git.project(REPOSITORY))
     }
 
     fn project_dir_of(&self, project: &str) -> PathBuf {
@@ -155,7 +155,7 @@ impl Harness {
 
     /// The build's record, once it is written (polled: builds run in the background).
     fn record(&self, build_id: &str) -> Value {
-        self.record_of(&format!("127.0.0.1/{REPOSITORY}"), build_id)
+        self.record_of(&self.git.project(REPOSITORY), build_id)
     }
 
     fn record_of(&self, project: &str, build_id: &str) -> Value {
@@ -286,7 +286,10 @@ fn a_push_builds_its_commit_and_the_commit_shows_pending_then_success() {
     let answer = h.deliver("push", &body, "d-push");
     let build_id = h.queued(&answer);
     assert_eq!(answer.1["builds"][0]["commit"], commit.as_str());
-    assert_eq!(answer.1["builds"][0]["repository"], "127.0.0.1/octo/app");
+    assert_eq!(
+        answer.1["builds"][0]["repository"],
+        h.git.project("octo/app")
+    );
 
     let record = h.record(&build_id);
     assert_eq!(record["status"], "SUCCEEDED", "{record}");
@@ -294,7 +297,7 @@ fn a_push_builds_its_commit_and_the_commit_shows_pending_then_success() {
     // Queued when handed off, then the build itself in the store's index.
     let index = pushbuild::index::SqliteIndex::open(&h.store.path().join("index.sqlite"))
         .expect("the store's index");
-    let entry = pushbuild::index::Index::entry(&index, "127.0.0.1/octo/app", &build_id)
+    let entry = pushbuild::index::Index::entry(&index, &h.git.project("octo/app"), &build_id)
         .expect("read")
         .expect("the build's entry");
     assert_eq!(entry.state, pushbuild::index::State::Succeeded);
@@ -316,7 +319,11 @@ fn a_push_builds_its_commit_and_the_commit_shows_pending_then_success() {
     assert_eq!(last.body["context"], "pushbuild");
     assert_eq!(
         last.body["target_url"],
-        format!("https://ci.example.com/127.0.0.1/octo/app/{build_id}").as_str()
+        format!(
+            "https://ci.example.com/{}/{build_id}",
+            h.git.project("octo/app")
+        )
+        .as_str()
     );
     let description = last.body["description"].as_str().unwrap_or_default();
     assert!(
@@ -514,8 +521,19 @@ impl Harness {
     }
 }
 
-const GITLAB_PROJECT: &str = "localhost/octo-group/platform/app";
-const BITBUCKET_PROJECT: &str = "127.0.0.2/octo-ws/app";
+impl Harness {
+    /// GitLab's project: its URL names the git server as `localhost`.
+    fn gitlab_project(&self) -> String {
+        self.git
+            .project(hooks::GITLAB_REPOSITORY)
+            .replace("127.0.0.1", "localhost")
+    }
+
+    /// Bitbucket's project: its own git server, on 127.0.0.2.
+    fn bitbucket_project(&self) -> String {
+        self.bitbucket_git.project(hooks::BITBUCKET_REPOSITORY)
+    }
+}
 
 #[test]
 fn gitlab_pushes_and_merge_requests_build_and_report_back() {
@@ -533,10 +551,10 @@ fn gitlab_pushes_and_merge_requests_build_and_report_back() {
 
     // A push builds; the commit shows running, then success.
     let build_id = h.queued(&deliver("Push Hook", &body, "gl-push"));
-    let record = h.record_of(GITLAB_PROJECT, &build_id);
+    let record = h.record_of(&h.gitlab_project(), &build_id);
     assert_eq!(record["status"], "SUCCEEDED", "{record}");
     let log = std::fs::read_to_string(
-        h.project_dir_of(GITLAB_PROJECT)
+        h.project_dir_of(&h.gitlab_project())
             .join(&build_id)
             .join("build.log"),
     )
@@ -552,7 +570,10 @@ fn gitlab_pushes_and_merge_requests_build_and_report_back() {
     // A failing push: running, then failed.
     let fail = hooks::gitlab_push("refs/heads/broken", &failing, "A failing build");
     let build_id = h.queued(&deliver("Push Hook", &fail, "gl-fail"));
-    assert_eq!(h.record_of(GITLAB_PROJECT, &build_id)["status"], "FAILED");
+    assert_eq!(
+        h.record_of(&h.gitlab_project(), &build_id)["status"],
+        "FAILED"
+    );
     assert_eq!(h.states_in(repo, &failing, 2), ["running", "failed"]);
 
     // A deleted branch is skipped.
@@ -575,7 +596,7 @@ fn gitlab_pushes_and_merge_requests_build_and_report_back() {
         "gl-mr-open",
     ));
     assert_eq!(
-        h.record_of(GITLAB_PROJECT, &build_id)["status"],
+        h.record_of(&h.gitlab_project(), &build_id)["status"],
         "SUCCEEDED"
     );
     let (status, _) = deliver(
@@ -611,7 +632,7 @@ fn bitbucket_pushes_and_pull_requests_build_and_report_back() {
 
     let build_id = h.queued(&deliver("repo:push", &body, "bb-push"));
     assert_eq!(
-        h.record_of(BITBUCKET_PROJECT, &build_id)["status"],
+        h.record_of(&h.bitbucket_project(), &build_id)["status"],
         "SUCCEEDED"
     );
     let repo = Some(hooks::BITBUCKET_REPOSITORY);
@@ -632,7 +653,7 @@ fn bitbucket_pushes_and_pull_requests_build_and_report_back() {
     let fail = hooks::bitbucket_push("broken", &failing, &good);
     let build_id = h.queued(&deliver("repo:push", &fail, "bb-fail"));
     assert_eq!(
-        h.record_of(BITBUCKET_PROJECT, &build_id)["status"],
+        h.record_of(&h.bitbucket_project(), &build_id)["status"],
         "FAILED"
     );
     assert_eq!(h.states_in(repo, &failing, 2), ["INPROGRESS", "FAILED"]);
@@ -650,7 +671,7 @@ fn bitbucket_pushes_and_pull_requests_build_and_report_back() {
     );
     let build_id = h.queued(&answer);
     assert_eq!(answer.1["builds"][0]["commit"], good.as_str());
-    let record = h.record_of(BITBUCKET_PROJECT, &build_id);
+    let record = h.record_of(&h.bitbucket_project(), &build_id);
     assert_eq!(record["commit"], good.as_str());
     let diffstat_pages = h
         .api
@@ -670,5 +691,130 @@ fn bitbucket_pushes_and_pull_requests_build_and_report_back() {
     assert!(
         h.states_in(repo, &failing, 3)
             .ends_with(&["STOPPED".to_string()])
+    );
+}
+
+/// A repository at `team/app` whose build says which host it came from; its commit.
+fn team_app(root: &std::path::Path, host: &str) -> String {
+    let work = tempfile::tempdir().expect("temp dir");
+    let dir = work.path();
+    crate::codecommit_standin::init_repo(dir);
+    let spec = format!(
+        "version: 0.2\nphases:\n  build:\n    commands:\n      - echo \"built from {host} number $CODEBUILD_BUILD_NUMBER\"\n"
+    );
+    std::fs::write(dir.join("buildspec.yml"), spec).expect("buildspec");
+    crate::git_server::git(dir, &["add", "-A"]);
+    crate::git_server::git(dir, &["commit", "-q", "-m", &format!("{host}'s app")]);
+    crate::git_server::publish(root, "team/app", dir);
+    crate::git_server::git(dir, &["rev-parse", "HEAD"])
+}
+
+#[test]
+fn gitlab_and_bitbucket_on_one_machine_build_from_their_own_host_under_their_own_project() {
+    // Given: self-hosted GitLab and Bitbucket on 127.0.0.1, on two ports, each with its own
+    // `team/app`.
+    let (gitlab_repos, bitbucket_repos) =
+        (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let gitlab_commit = team_app(gitlab_repos.path(), "gitlab");
+    let bitbucket_commit = team_app(bitbucket_repos.path(), "bitbucket");
+    let gitlab = GitServer::start(gitlab_repos.path(), TOKEN);
+    let bitbucket = GitServer::start(bitbucket_repos.path(), TOKEN);
+    let api = GitHubApi::start(TOKEN);
+    let (store, work) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let served = crate::served::serve(
+        store.path(),
+        work.path(),
+        &[],
+        &[
+            (
+                "PUSHBUILD_GITLAB_WEBHOOK_TOKEN",
+                hooks::GITLAB_TOKEN.to_string(),
+            ),
+            ("PUSHBUILD_GITLAB_TOKEN", TOKEN.to_string()),
+            ("PUSHBUILD_GITLAB_URL", gitlab.url()),
+            ("PUSHBUILD_GITLAB_API_URL", format!("{}/api/v4", api.url())),
+            ("PUSHBUILD_BITBUCKET_WEBHOOK_SECRET", SECRET.to_string()),
+            ("PUSHBUILD_BITBUCKET_TOKEN", TOKEN.to_string()),
+            ("PUSHBUILD_BITBUCKET_URL", bitbucket.url()),
+            ("PUSHBUILD_BITBUCKET_API_URL", api.url()),
+        ],
+    );
+    let client = reqwest::blocking::Client::new();
+    let post = |host: &str, (headers, body): (Vec<(String, String)>, Vec<u8>)| -> Value {
+        let mut request = client
+            .post(format!("{}/webhooks/{host}", served.url))
+            .body(body);
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        let text = request
+            .send()
+            .expect("serve answers")
+            .text()
+            .expect("a body");
+        let answer: Value = serde_json::from_str(&text).expect("JSON");
+        assert_eq!(answer["builds"][0]["status"], "QUEUED", "{answer}");
+        answer["builds"][0].clone()
+    };
+
+    // When: each host delivers a push of its own `team/app`.
+    let mut push = hooks::gitlab_push("refs/heads/main", &gitlab_commit, "gitlab's app");
+    push["project"]["path_with_namespace"] = json!("team/app");
+    let from_gitlab = post(
+        "gitlab",
+        hooks::gitlab_delivery("Push Hook", &push, "two-hosts-gl", hooks::GITLAB_TOKEN),
+    );
+    let mut push = hooks::bitbucket_push("main", &bitbucket_commit, &"0".repeat(40));
+    push["repository"]["full_name"] = json!("team/app");
+    let from_bitbucket = post(
+        "bitbucket",
+        hooks::bitbucket_delivery("repo:push", &push, "two-hosts-bb", SECRET),
+    );
+
+    // Then: two projects that keep the ports, each built from its own host, numbered apart.
+    let gitlab_project = gitlab.project("team/app");
+    let bitbucket_project = bitbucket.project("team/app");
+    assert_ne!(gitlab_project, bitbucket_project);
+    assert_eq!(from_gitlab["repository"], gitlab_project.as_str());
+    assert_eq!(from_bitbucket["repository"], bitbucket_project.as_str());
+    for (project, answer, commit, host) in [
+        (&gitlab_project, &from_gitlab, &gitlab_commit, "gitlab"),
+        (
+            &bitbucket_project,
+            &from_bitbucket,
+            &bitbucket_commit,
+            "bitbucket",
+        ),
+    ] {
+        let build_id = answer["buildId"].as_str().expect("a build id");
+        let dir = store.path().join("builds").join(project).join(build_id);
+        let until = Instant::now() + Duration::from_secs(60);
+        while !dir.join("build.json").exists() {
+            assert!(Instant::now() < until, "no record of {project}'s build");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let record: Value =
+            serde_json::from_slice(&std::fs::read(dir.join("build.json")).unwrap()).unwrap();
+        assert_eq!(record["status"], "SUCCEEDED", "{record}");
+        assert_eq!(record["commit"], commit.as_str());
+        assert_eq!(
+            record["build_number"], 1,
+            "each project counts its own builds"
+        );
+        let log = std::fs::read_to_string(dir.join("build.log")).unwrap();
+        assert!(
+            log.contains(&format!("built from {host} number 1")),
+            "{log}"
+        );
+    }
+    let fetched = |server: &GitServer| {
+        server
+            .requests()
+            .iter()
+            .any(|r| r.contains("/team/app.git/git-upload-pack"))
+    };
+    assert!(
+        fetched(&gitlab) && fetched(&bitbucket),
+        "each host served its own fetch"
     );
 }

@@ -9,7 +9,7 @@ use pushbuild::config::Config;
 use pushbuild::executor::log::Echo;
 use pushbuild::function::{self, Function};
 use pushbuild::metering::NullSink;
-use pushbuild::names::{ProjectName, SourceVersion};
+use pushbuild::names::{Repo, RepositoryName, SourceVersion};
 use pushbuild::record::Status;
 use pushbuild::source::{GitDirSource, Source};
 use pushbuild::store::{LocalStore, Store};
@@ -39,7 +39,7 @@ async fn a_sha256_commit_is_resolved_and_fetched_by_the_source() {
     let commit = sha256_repo(repos.path());
     assert_eq!(commit.len(), 64);
     let source = GitDirSource::new(repos.path());
-    let app = ProjectName::parse("app").expect("name");
+    let app = Repo::CodeCommit(RepositoryName::parse("app").expect("name"));
 
     let by_id = source
         .resolve(

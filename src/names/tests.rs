@@ -126,6 +126,16 @@ fn project_names_are_repositories_or_hosted_paths() {
     case("/owner/repo", false);
     case("github.com/owner/repo/", false);
     case("github.com/own er/repo", false);
+    // A host keeps its port: two hosts on one machine are two projects.
+    case("git.example.com:8443/team/app", true);
+    case("127.0.0.1:3000/team/app", true);
+    case("git.example.com:/team/app", false);
+    case("git.example.com:0/team/app", false);
+    case("git.example.com:08443/team/app", false);
+    case("git.example.com:65536/team/app", false);
+    case(":8443/team/app", false);
+    case("team:8443", false);
+    case("git.example.com/team:1/app", false);
     let hosted = ProjectName::hosted("github.com", "o/r").unwrap();
     assert_eq!(hosted.host_and_path(), Some(("github.com", "o/r")));
     assert_eq!(hosted.repository(), None);
@@ -160,4 +170,77 @@ fn names_travel_as_json_text() {
     assert!(serde_json::from_str::<RepositoryName>("\"a/b\"").is_err());
     let version: SourceVersion = serde_json::from_str("\"refs/tags/v2\"").unwrap();
     assert_eq!(version, SourceVersion::Tag("v2".into()));
+}
+
+#[test]
+fn build_ids_are_key_safe_and_new_ones_sort_by_time() {
+    #[track_caller]
+    fn case(id: &str, want: bool) {
+        assert_eq!(BuildId::parse(id).is_ok(), want, "{id:?}");
+    }
+    case("20261122T231000Z-3f9c1a2b", true);
+    case("b1", true);
+    case(&"a".repeat(64), true);
+    case(&"a".repeat(65), false);
+    case("", false);
+    case("..", false);
+    case("a/b", false);
+    case("a b", false);
+    let new = BuildId::new();
+    assert_eq!(BuildId::parse(new.as_str()), Ok(new.clone()));
+    assert_eq!(new.as_str().len(), "20261122T231000Z-3f9c1a2b".len());
+}
+
+#[test]
+fn references_have_one_rule() {
+    assert_eq!(full_ref(RefKind::Branch, "main"), "refs/heads/main");
+    assert_eq!(full_ref(RefKind::Tag, "v1"), "refs/tags/v1");
+    assert_eq!(split_ref("refs/heads/a/b"), Some((RefKind::Branch, "a/b")));
+    assert_eq!(split_ref("refs/tags/v1"), Some((RefKind::Tag, "v1")));
+    assert_eq!(split_ref("refs/pull/1/head"), None);
+    assert_eq!(split_ref("main"), None);
+    assert_eq!(short_ref("refs/heads/main"), "main");
+    assert_eq!(short_ref("refs/pull/1/head"), "refs/pull/1/head");
+    assert_eq!(pull_request_ref(7), "refs/pull/7/head");
+    // A short branch name and its full name give the same reference.
+    for text in ["main", "refs/heads/main"] {
+        let version = SourceVersion::parse(text).unwrap();
+        assert_eq!(version.reference().as_deref(), Some("refs/heads/main"));
+    }
+}
+
+#[test]
+fn assignments_are_name_equals_value() {
+    assert_eq!(
+        variable_assignment("A=1=2").unwrap(),
+        ("A".to_string(), "1=2".to_string())
+    );
+    assert_eq!(
+        variable_assignment("_X=").unwrap(),
+        ("_X".to_string(), String::new())
+    );
+    assert!(matches!(
+        variable_assignment("A"),
+        Err(NameError::Assignment { .. })
+    ));
+    let bad = variable_assignment("1A=secret-value")
+        .unwrap_err()
+        .to_string();
+    assert!(bad.contains("1A") && !bad.contains("secret-value"), "{bad}");
+}
+
+#[test]
+fn repositories_on_hosts_have_checked_paths() {
+    assert!(Repo::hosted(Host::GitLab, "group/sub/project").is_ok());
+    assert!(Repo::hosted(Host::GitHub, "owner").is_err());
+    assert!(Repo::hosted(Host::GitHub, "owner/../x").is_err());
+    let json = r#"{"hosted":{"host":"bitbucket","path":"../x"}}"#;
+    assert!(
+        serde_json::from_str::<Repo>(json).is_err(),
+        "checked when read back"
+    );
+    let repo = Repo::hosted(Host::Bitbucket, "ws/app").unwrap();
+    let text = serde_json::to_string(&repo).unwrap();
+    assert_eq!(text, r#"{"hosted":{"host":"bitbucket","path":"ws/app"}}"#);
+    assert_eq!(serde_json::from_str::<Repo>(&text).unwrap(), repo);
 }
