@@ -22,7 +22,8 @@ use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 use chrono::Utc;
 use entries::closed;
 use pushbuild::billing::{Budget, Report};
-use pushbuild::index::{Closing, DynamoIndex, Entry, Grant, Index, SqliteIndex, State, month_of};
+use pushbuild::index::{Closing, DynamoIndex, Entry, Grant, Index, SqliteIndex, month_of};
+use pushbuild::state::BuildState;
 
 fn var(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -63,7 +64,7 @@ fn bookkeeping(index: &dyn Index, round: usize, caps: &Budget) -> [Duration; 6] 
         project: project.to_string(),
         build_id: format!("{}-bench-{round:05}", now.format("%Y%m%dT%H%M%SZ")),
         number,
-        state: State::InProgress,
+        state: BuildState::InProgress,
         expires_at: now + chrono::Duration::minutes(2),
         reserved_minutes: 0,
         billed_minutes: 0,
@@ -93,7 +94,7 @@ fn bookkeeping(index: &dyn Index, round: usize, caps: &Budget) -> [Duration; 6] 
         .close(&Closing {
             project: project.to_string(),
             build_id: entry.build_id.clone(),
-            state: State::Succeeded,
+            state: BuildState::Succeeded,
             billed_minutes: 2,
             cost_usd: 0.0032,
             duration_ms: 90_000,

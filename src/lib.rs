@@ -16,6 +16,7 @@ pub mod function;
 #[cfg(feature = "server")]
 pub mod http;
 pub mod index;
+pub mod lifecycle;
 pub mod metering;
 pub mod names;
 pub mod pages;
@@ -24,6 +25,7 @@ pub mod record;
 pub mod runtimes;
 pub mod secret;
 pub mod source;
+pub mod state;
 pub mod status;
 pub mod store;
 pub mod trigger;

@@ -1,9 +1,8 @@
 //! The build record: one JSON document per build, written last, that says what was built, how
 //! it went, what it produced and what it cost. `pushbuild run --json` prints the same document.
-//! [`Status`] is how a build ended; the ledger entry and the function's response carry it too.
+//! Its `status` is a [`BuildState`]; the ledger entry and the function's response carry it too.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -12,51 +11,16 @@ use crate::cost::BuildCost;
 use crate::executor::env::BuildInfo;
 use crate::executor::{PhaseOutcome, RunStatus};
 use crate::names::{CommitId, ProjectName};
+use crate::state::BuildState;
 
-/// How a build ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum Status {
-    Succeeded,
-    Failed,
-    TimedOut,
-    /// Not run (refused before it started: the month's budget, say).
-    Skipped,
-    /// Handed to AWS CodeBuild and not ended yet: an invocation's answer says so, a record
-    /// never does (it is written when the build ends).
-    InProgress,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Succeeded => "SUCCEEDED",
-            Status::Failed => "FAILED",
-            Status::TimedOut => "TIMED_OUT",
-            Status::Skipped => "SKIPPED",
-            Status::InProgress => "IN_PROGRESS",
-        }
-    }
-
-    /// Whether the build ran and did not succeed (FAILED or TIMED_OUT).
-    pub fn is_failure(self) -> bool {
-        matches!(self, Status::Failed | Status::TimedOut)
-    }
-}
-
-impl From<RunStatus> for Status {
-    fn from(status: RunStatus) -> Status {
+/// How a build ended, from how its phases ran.
+impl From<RunStatus> for BuildState {
+    fn from(status: RunStatus) -> BuildState {
         match status {
-            RunStatus::Succeeded => Status::Succeeded,
-            RunStatus::Failed => Status::Failed,
-            RunStatus::TimedOut => Status::TimedOut,
+            RunStatus::Succeeded => BuildState::Succeeded,
+            RunStatus::Failed => BuildState::Failed,
+            RunStatus::TimedOut => BuildState::TimedOut,
         }
-    }
-}
-
-impl fmt::Display for Status {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -90,7 +54,7 @@ pub struct BuildRecord {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub commit: Option<CommitId>,
     pub initiator: String,
-    pub status: Status,
+    pub status: BuildState,
     pub start_time: DateTime<Utc>,
     pub end_time: DateTime<Utc>,
     /// The phases that ran, UPLOAD_ARTIFACTS last.
@@ -133,7 +97,7 @@ pub struct Compute {
 /// not running it) decided.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Ending {
-    pub status: Status,
+    pub status: BuildState,
     pub phases: Vec<PhaseOutcome>,
     pub artifacts: Vec<ArtifactRecord>,
     pub exported_variables: BTreeMap<String, String>,
@@ -144,7 +108,7 @@ pub struct Ending {
 
 impl Ending {
     /// A build that ended with `status` after `phases`.
-    pub fn ran(status: impl Into<Status>, phases: Vec<PhaseOutcome>) -> Ending {
+    pub fn ran(status: impl Into<BuildState>, phases: Vec<PhaseOutcome>) -> Ending {
         Ending {
             status: status.into(),
             phases,
@@ -160,7 +124,7 @@ impl Ending {
     pub fn skipped(reason: impl Into<String>) -> Ending {
         Ending {
             skip_reason: Some(reason.into()),
-            ..Ending::ran(Status::Skipped, Vec::new())
+            ..Ending::ran(BuildState::Skipped, Vec::new())
         }
     }
 }

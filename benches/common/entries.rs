@@ -1,7 +1,8 @@
 //! What the benchmarks fill an index with.
 
 use chrono::Utc;
-use pushbuild::index::{Entry, State};
+use pushbuild::index::Entry;
+use pushbuild::state::BuildState;
 
 /// A closed build of the current month.
 pub fn closed(i: usize) -> Entry {
@@ -11,9 +12,9 @@ pub fn closed(i: usize) -> Entry {
         build_id: format!("{}-{i:08}", now.format("%Y%m%dT%H%M%SZ")),
         number: i as u64 + 1,
         state: if i.is_multiple_of(7) {
-            State::Failed
+            BuildState::Failed
         } else {
-            State::Succeeded
+            BuildState::Succeeded
         },
         start_time: now,
         deadline: None,

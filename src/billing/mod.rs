@@ -12,7 +12,8 @@ use chrono::{DateTime, Datelike, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::names::CommitId;
-use crate::record::{BuildRecord, Status};
+use crate::record::BuildRecord;
+use crate::state::BuildState;
 use crate::store::{ObjectMeta, Store, StoreError};
 
 pub use budget::Budget;
@@ -64,7 +65,7 @@ pub struct LedgerEntry {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commit: Option<CommitId>,
     /// `SUCCEEDED`, `FAILED`, `TIMED_OUT` or `SKIPPED`.
-    pub status: Status,
+    pub status: BuildState,
     pub start_time: DateTime<Utc>,
     pub duration_ms: u64,
     pub billed_minutes: u64,

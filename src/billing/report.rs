@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::{BillingError, LedgerEntry};
 use crate::cost::round_usd;
-use crate::record::Status;
+use crate::state::BuildState;
 
 /// One repository's figures (or the total's).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -59,7 +59,7 @@ impl Row {
         self.duration_ms = duration_ms;
         self.cost_usd = cost_usd;
         self.failures += u64::from(entry.is_failure());
-        self.skipped += u64::from(entry.status == Status::Skipped);
+        self.skipped += u64::from(entry.status == BuildState::Skipped);
         self.average_duration_s = if self.builds == 0 {
             0.0
         } else {

@@ -7,6 +7,7 @@ use crate::cost::{Price, build_cost};
 use crate::executor::env::BuildInfo;
 use crate::names::ProjectName;
 use crate::record::Ending;
+use crate::state::BuildState;
 use crate::store::LocalStore;
 
 fn at(year: i32, month: u32, day: u32, hour: u32) -> DateTime<Utc> {
@@ -15,7 +16,7 @@ fn at(year: i32, month: u32, day: u32, hour: u32) -> DateTime<Utc> {
         .unwrap_or_default()
 }
 
-fn record(repository: &str, build_id: &str, status: Status, seconds: u64) -> BuildRecord {
+fn record(repository: &str, build_id: &str, status: BuildState, seconds: u64) -> BuildRecord {
     let cost = build_cost(Duration::from_secs(seconds), &Price::per_minute(0.002));
     let info = BuildInfo {
         initiator: "tests".into(),
@@ -36,10 +37,11 @@ fn record(repository: &str, build_id: &str, status: Status, seconds: u64) -> Bui
     record
 }
 
-fn entry(repository: &str, build_id: &str, status: Status, seconds: u64) -> LedgerEntry {
+fn entry(repository: &str, build_id: &str, status: BuildState, seconds: u64) -> LedgerEntry {
     // The ledger's report must cope with any name it finds (a comma, say), so the entry's
     // repository is set after the record is made.
-    let mut entry = LedgerEntry::from_record(&record("any", build_id, Status::Succeeded, seconds));
+    let mut entry =
+        LedgerEntry::from_record(&record("any", build_id, BuildState::Succeeded, seconds));
     entry.repository = repository.to_string();
     entry.status = status;
     entry
@@ -47,8 +49,8 @@ fn entry(repository: &str, build_id: &str, status: Status, seconds: u64) -> Ledg
 
 #[test]
 fn an_entry_carries_the_records_bill() {
-    let entry = LedgerEntry::from_record(&record("web", "b1", Status::TimedOut, 61));
-    assert_eq!(entry.status, Status::TimedOut);
+    let entry = LedgerEntry::from_record(&record("web", "b1", BuildState::TimedOut, 61));
+    assert_eq!(entry.status, BuildState::TimedOut);
     assert_eq!(entry.billed_minutes, 2);
     assert_eq!(entry.duration_ms, 61_000);
     assert_eq!(entry.cost_usd, 0.004);
@@ -64,7 +66,7 @@ fn an_entry_carries_the_records_bill() {
 
 #[track_caller]
 fn key_case(start: DateTime<Utc>, expected: &str) {
-    let mut entry = entry("web", "b1", Status::Succeeded, 1);
+    let mut entry = entry("web", "b1", BuildState::Succeeded, 1);
     entry.start_time = start;
     assert_eq!(entry.key(), expected);
 }
@@ -86,9 +88,9 @@ fn a_month_reads_back_and_sums_per_repository() {
     let dir = tempfile::tempdir().unwrap();
     let store = LocalStore::new(dir.path());
     for (repo, id, seconds) in [("web", "a", 30), ("web", "b", 90), ("api", "c", 200)] {
-        write_entry(&store, &entry(repo, id, Status::Succeeded, seconds)).unwrap();
+        write_entry(&store, &entry(repo, id, BuildState::Succeeded, seconds)).unwrap();
     }
-    let mut other_month = entry("web", "d", Status::Succeeded, 30);
+    let mut other_month = entry("web", "d", BuildState::Succeeded, 30);
     other_month.start_time = at(2026, 10, 1, 0);
     write_entry(&store, &other_month).unwrap();
 
@@ -139,7 +141,7 @@ fn read_error(json: &serde_json::Value) -> BillingError {
 
 #[test]
 fn a_malformed_entry_names_the_field_and_what_was_expected() {
-    let good = serde_json::to_value(entry("web", "b1", Status::Succeeded, 61)).unwrap();
+    let good = serde_json::to_value(entry("web", "b1", BuildState::Succeeded, 61)).unwrap();
     let cases = [
         ("billed_minutes", serde_json::json!("ten"), "expected u64"),
         ("billed_minutes", serde_json::json!(-1), "expected u64"),
@@ -170,9 +172,9 @@ fn a_malformed_entry_names_the_field_and_what_was_expected() {
 
 #[test]
 fn sums_that_would_overflow_are_errors_naming_the_entry() {
-    let mut huge = entry("web", "b1", Status::Succeeded, 61);
+    let mut huge = entry("web", "b1", BuildState::Succeeded, 61);
     huge.billed_minutes = u64::MAX - 1;
-    let mut more = entry("web", "b2", Status::Succeeded, 61);
+    let mut more = entry("web", "b2", BuildState::Succeeded, 61);
     more.billed_minutes = 4;
     let entries = [huge, more];
     let err = Report::for_month(&entries, 2026, 11).unwrap_err();
@@ -184,7 +186,7 @@ fn sums_that_would_overflow_are_errors_naming_the_entry() {
     assert_eq!(sum_minutes(&entries[..1]).unwrap(), u64::MAX - 1);
 
     // Costs that are each finite but whose sum is not.
-    let mut dear = entry("web", "b3", Status::Succeeded, 61);
+    let mut dear = entry("web", "b3", BuildState::Succeeded, 61);
     dear.cost_usd = f64::MAX;
     let err = Report::for_month(&[dear.clone(), dear], 2026, 11).unwrap_err();
     assert!(
@@ -198,7 +200,7 @@ fn a_sum_over_a_wrapping_ledger_is_an_error_not_a_total() {
     let dir = tempfile::tempdir().unwrap();
     let store = LocalStore::new(dir.path());
     for (id, minutes) in [("b1", u64::MAX - 1), ("b2", 4)] {
-        let mut e = entry("web", id, Status::Succeeded, 61);
+        let mut e = entry("web", id, BuildState::Succeeded, 61);
         e.start_time = at(2026, 11, 2, 0);
         e.billed_minutes = minutes;
         write_entry(&store, &e).unwrap();
@@ -260,11 +262,11 @@ fn a_budget_refuses_builds_once_a_cap_is_reached() {
 
 fn sample() -> Report {
     let entries = [
-        entry("web", "a", Status::Succeeded, 30),
-        entry("web", "b", Status::Failed, 90),
-        entry("api", "c", Status::TimedOut, 200),
-        entry("api", "d", Status::Skipped, 0),
-        entry("docs,old", "e", Status::Succeeded, 10),
+        entry("web", "a", BuildState::Succeeded, 30),
+        entry("web", "b", BuildState::Failed, 90),
+        entry("api", "c", BuildState::TimedOut, 200),
+        entry("api", "d", BuildState::Skipped, 0),
+        entry("docs,old", "e", BuildState::Succeeded, 10),
     ];
     Report::for_month(&entries, 2026, 11).unwrap()
 }

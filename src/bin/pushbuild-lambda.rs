@@ -11,12 +11,12 @@ use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use pushbuild::codebuild::CodeBuild;
 use pushbuild::codebuild::sdk::SdkCodeBuild;
 use pushbuild::config::{self, Config};
-use pushbuild::executor::log::Echo;
 use pushbuild::executor::reap;
-use pushbuild::function::{self, Function};
+use pushbuild::function;
 use pushbuild::http::lambda::{self as url, SelfInvoke};
 use pushbuild::http::{FrontDoor, HostClients, Login, Pages, router};
 use pushbuild::index::{Books, DynamoIndex, Index};
+use pushbuild::lifecycle::Builds;
 use pushbuild::metering::StdoutSink;
 use pushbuild::runtimes::Runtimes;
 use pushbuild::source::{CodeCommitSource, GitEndpoint, HostedSource, Routed};
@@ -155,18 +155,13 @@ async fn start() -> Result<ExitCode, String> {
             )
         }),
     });
-    let function = Arc::new(Function {
-        source,
-        store,
-        books: Books::new(index, config.budget(), config.upload_reserve),
-        base_env: function::build_base_env(std::env::vars()),
-        runtimes,
-        codebuild,
-        metrics: Arc::new(StdoutSink),
-        echo: Echo::Off,
-        apis,
-        config,
-    });
+    let books = Books::new(index, config.budget(), config.upload_reserve);
+    let builds = Builds::new(config, source, store, books)
+        .with_runtimes(runtimes)
+        .with_codebuild(codebuild)
+        .with_metrics(Arc::new(StdoutSink))
+        .with_apis(apis);
+    let function = Arc::new(builds);
     // Processes that escape a build's keeper are adopted by the function, not by init, so the
     // sweep after each invocation finds them.
     if let Err(error) = reap::become_subreaper() {
@@ -181,7 +176,7 @@ async fn start() -> Result<ExitCode, String> {
     }
     let routes = router(front);
     let handler = service_fn(move |event: LambdaEvent<serde_json::Value>| {
-        let (function, routes) = (function.clone(), routes.clone());
+        let (builds, routes) = (function.clone(), routes.clone());
         async move {
             if url::is_function_url(&event.payload) {
                 return url::answer(&routes, event.payload)
@@ -192,7 +187,7 @@ async fn start() -> Result<ExitCode, String> {
                     });
             }
             let deadline = function::deadline_from_epoch_ms(event.context.deadline);
-            let handled = function.handle(&event.payload, deadline).await;
+            let handled = function::handle(&builds, &event.payload, deadline).await;
             // Nothing a build started outlives the invocation: the next one in this sandbox may
             // be another repository's.
             reap::sweep_own_tree();

@@ -12,10 +12,10 @@ use super::{
     runtime, stderr_color,
 };
 use crate::executor::log::Echo;
-use crate::function::{self, Function, FunctionError};
-use crate::metering::NullSink;
-use crate::record::Status;
+use crate::function;
+use crate::lifecycle::{BuildError, Builds};
 use crate::source::GitDirSource;
+use crate::state::BuildState;
 use crate::store::LocalStore;
 
 /// The function's handler over local stand-ins: git repositories for CodeCommit, the local
@@ -23,25 +23,18 @@ use crate::store::LocalStore;
 fn local_function(
     args: &InvokeArgs,
     work_dir: &std::path::Path,
-) -> Result<Function<GitDirSource>, String> {
+) -> Result<Builds<GitDirSource>, String> {
     let config = local_config(work_dir).map_err(|err| err.to_string())?;
     let store_dir = args.store.clone().unwrap_or_else(default_store);
     let books = local_books(&store_dir, config.budget(), config.upload_reserve)
         .map_err(|err| err.to_string())?;
-    Ok(Function {
-        config,
-        source: GitDirSource::new(&args.repos),
-        store: Arc::new(LocalStore::new(store_dir)),
-        books,
-        base_env: function::build_base_env(std::env::vars()),
-        runtimes: None,
-        codebuild: None,
-        metrics: Arc::new(NullSink),
-        echo: Echo::Stderr {
+    let source = GitDirSource::new(&args.repos);
+    let store = Arc::new(LocalStore::new(store_dir));
+    Ok(
+        Builds::new(config, source, store, books).with_echo(Echo::Stderr {
             color: stderr_color(),
-        },
-        apis: Vec::new(),
-    })
+        }),
+    )
 }
 
 #[derive(Debug, clap::Args)]
@@ -98,7 +91,7 @@ pub(super) fn invoke(args: &InvokeArgs) -> ExitCode {
     let deadline = Instant::now().checked_add(Duration::from_secs(args.timeout));
     // Whatever escapes a build's own keeper is adopted here and killed when the builds end.
     let _ = crate::executor::reap::become_subreaper();
-    let handled = runtime.block_on(function.handle(&event, deadline));
+    let handled = runtime.block_on(function::handle(&function, &event, deadline));
     crate::executor::reap::sweep_own_tree();
     match handled {
         Ok(response) => {
@@ -109,7 +102,7 @@ pub(super) fn invoke(args: &InvokeArgs) -> ExitCode {
             let all_good = response
                 .builds
                 .iter()
-                .all(|b| matches!(b.status, Status::Succeeded | Status::Skipped));
+                .all(|b| matches!(b.status, BuildState::Succeeded | BuildState::Skipped));
             if all_good {
                 ExitCode::SUCCESS
             } else {
@@ -118,7 +111,7 @@ pub(super) fn invoke(args: &InvokeArgs) -> ExitCode {
         }
         Err(err) => {
             eprintln!("error ({}): {err}", err.error_type());
-            if matches!(err, FunctionError::BadEvent(_)) {
+            if matches!(err, BuildError::BadEvent(_)) {
                 ExitCode::from(EXIT_BAD_INPUT)
             } else {
                 ExitCode::from(EXIT_INTERNAL)

@@ -18,8 +18,8 @@ use crate::names::{NameError, RefKind, RepositoryName, full_ref};
 use crate::pipeline::{
     self, BuildIdentity, BuildJob, BuildSettings, Metering, Ready, StoredBuild, Work,
 };
-use crate::record::Status;
 use crate::source::local;
+use crate::state::BuildState;
 use crate::store::LocalStore;
 
 #[derive(Debug, clap::Args)]
@@ -165,7 +165,7 @@ fn report(stored: &StoredBuild, json: bool, color: bool) -> ExitCode {
             summary::render(&stored.record, &stored.record_uri, color)
         );
     }
-    if stored.record.status == Status::Succeeded {
+    if stored.record.status == BuildState::Succeeded {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(EXIT_BUILD_FAILED)

@@ -67,10 +67,8 @@ mod server {
 
     use super::{EXIT_INTERNAL, ServeArgs, bad_input, default_store};
     use crate::billing::Budget;
-    use crate::executor::log::Echo;
-    use crate::function::{self, Function};
     use crate::http::{FrontDoor, HostClients, LocalQueue, Login, Pages, router};
-    use crate::metering::NullSink;
+    use crate::lifecycle::Builds;
     use crate::secret::Secret;
     use crate::source::HostedSource;
     use crate::store::{LocalStore, Store};
@@ -127,19 +125,10 @@ mod server {
         let source = HostedSource::new(clients.git, config.git.clone_depth, config.git.submodules);
         let front_settings = config.webhooks.clone();
         let status_context = config.git.status_context.clone();
-        let function = Arc::new(Function {
-            config,
-            source,
-            store: store.clone(),
-            books: books.clone(),
-            base_env: function::build_base_env(std::env::vars()),
-            runtimes: None,
-            codebuild: None,
-            metrics: Arc::new(NullSink),
-            echo: Echo::Off,
-            apis: apis.clone(),
-        });
-        if let Err(error) = function.clear_work_dir() {
+        let builds = Arc::new(
+            Builds::new(config, source, store.clone(), books.clone()).with_apis(apis.clone()),
+        );
+        if let Err(error) = builds.clear_work_dir() {
             tracing::warn!(%error, "the work directory could not be cleared");
         }
         let jobs = args.jobs.map_or_else(
@@ -147,7 +136,7 @@ mod server {
             |n| n as usize,
         );
         let queue = LocalQueue::start(
-            function,
+            builds,
             jobs,
             args.queue as usize,
             Duration::from_secs(args.timeout),

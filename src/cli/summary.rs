@@ -3,16 +3,16 @@
 use std::fmt::Write;
 
 use crate::record::BuildRecord;
-use crate::record::Status;
+use crate::state::BuildState;
 
 /// The summary of `record`, stored at `record_uri`, as text (ANSI colours when `color`).
 pub fn render(record: &BuildRecord, record_uri: &str, color: bool) -> String {
-    let paint = |status: Status| {
+    let paint = |status: BuildState| {
         let text = status.as_str();
         if !color {
             return text.to_string();
         }
-        let code = if status == Status::Succeeded {
+        let code = if status == BuildState::Succeeded {
             "32"
         } else {
             "1;31"

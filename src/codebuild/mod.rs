@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::executor::{PhaseContext, PhaseOutcome, RunStatus};
-use crate::record::Status;
+use crate::state::BuildState;
 
 /// CodeBuild's shortest and longest build timeouts, in minutes.
 pub const MIN_TIMEOUT_MINUTES: u64 = 5;
@@ -154,11 +154,11 @@ impl Build {
 
     /// How it ended, in pushbuild's words: `SUCCEEDED`; `TIMED_OUT`; `FAILED` for a failure,
     /// a fault of CodeBuild's or a stopped build.
-    pub fn outcome(&self) -> Status {
+    pub fn outcome(&self) -> BuildState {
         match self.status.as_str() {
-            "SUCCEEDED" => Status::Succeeded,
-            "TIMED_OUT" => Status::TimedOut,
-            _ => Status::Failed,
+            "SUCCEEDED" => BuildState::Succeeded,
+            "TIMED_OUT" => BuildState::TimedOut,
+            _ => BuildState::Failed,
         }
     }
 

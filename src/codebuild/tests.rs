@@ -1,4 +1,5 @@
 use super::*;
+use crate::state::BuildState;
 
 #[test]
 fn compute_types_have_names_and_prices() {
@@ -26,7 +27,7 @@ fn the_sample_state_change_event_reads_as_a_build() {
         "pushbuild-overflow:8745a7a9-c340-456a-9166-edf953571bee"
     );
     assert!(build.ended());
-    assert_eq!(build.outcome(), Status::Succeeded);
+    assert_eq!(build.outcome(), BuildState::Succeeded);
     assert_eq!(build.var(PROJECT_VAR), Some("pushbuild-demo"));
     assert_eq!(build.var(BUILD_ID_VAR), Some("20260901T161229Z-3f9c1a2b"));
     assert_eq!(
@@ -79,10 +80,10 @@ fn how_codebuild_builds_end_in_pushbuilds_words() {
         env: Vec::new(),
         log_link: None,
     };
-    assert_eq!(build("SUCCEEDED").outcome(), Status::Succeeded);
-    assert_eq!(build("TIMED_OUT").outcome(), Status::TimedOut);
+    assert_eq!(build("SUCCEEDED").outcome(), BuildState::Succeeded);
+    assert_eq!(build("TIMED_OUT").outcome(), BuildState::TimedOut);
     for status in ["FAILED", "FAULT", "STOPPED"] {
-        assert_eq!(build(status).outcome(), Status::Failed);
+        assert_eq!(build(status).outcome(), BuildState::Failed);
     }
     assert!(!build("IN_PROGRESS").ended());
 }

@@ -8,7 +8,7 @@ use base64::Engine;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-use super::{Dispatch, DispatchError};
+use crate::lifecycle::{Dispatch, DispatchError};
 use crate::trigger::BuildTarget;
 
 /// Whether `event` is a Function URL (or API Gateway HTTP API) request.

@@ -1,13 +1,13 @@
 //! The local hand-off: a bounded queue in the process, drained by `--jobs` workers that run the
-//! function's builds here, into the local store.
+//! builds here (the same life as the function's), into the local store.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{Mutex, mpsc};
 
-use super::{Dispatch, DispatchError};
-use crate::function::Function;
+use crate::lifecycle::Builds;
+use crate::lifecycle::{Dispatch, DispatchError};
 use crate::source::Source;
 use crate::trigger::BuildTarget;
 
@@ -22,7 +22,7 @@ impl LocalQueue {
     /// Starts `jobs` workers (at least one) over a queue of `capacity` waiting builds, each
     /// build with `timeout` as its deadline. Call inside a tokio runtime.
     pub fn start<S: Source + 'static>(
-        function: Arc<Function<S>>,
+        builds: Arc<Builds<S>>,
         jobs: usize,
         capacity: usize,
         timeout: Duration,
@@ -31,14 +31,14 @@ impl LocalQueue {
         let (sender, receiver) = mpsc::channel::<BuildTarget>(capacity);
         let receiver = Arc::new(Mutex::new(receiver));
         for worker in 0..jobs.max(1) {
-            let (function, receiver) = (function.clone(), receiver.clone());
+            let (builds, receiver) = (builds.clone(), receiver.clone());
             tokio::spawn(async move {
                 loop {
                     let next = receiver.lock().await.recv().await;
                     let Some(target) = next else { break };
                     let project = target.project.to_string();
                     let deadline = Instant::now().checked_add(timeout);
-                    match function.build(target, deadline).await {
+                    match builds.build(target, deadline).await {
                         Ok(summary) => tracing::info!(
                             worker,
                             project,

@@ -3,7 +3,8 @@
 //!
 //! Routes: `POST /webhooks/github`, `POST /webhooks/gitlab`, `POST /webhooks/bitbucket`,
 //! `GET /health`, and the build pages (`pages.rs`: `/`, `/builds/…`, `/billing`, `/download/…`). A webhook is answered as soon as it is
-//! verified, planned and its build handed off ([`Dispatch`]), never after the build runs:
+//! verified, planned and its build queued and handed off ([`lifecycle::queue`]), never after the
+//! build runs:
 //! `202` with the builds (`QUEUED` or `SKIPPED`), `200` for a ping or an event that builds
 //! nothing, `401` for a missing or wrong signature (nothing is built or stored), `400` for a body
 //! that is not the event it claims to be, `413` above the body limit.
@@ -14,7 +15,6 @@ mod local;
 mod login;
 mod pages;
 
-use std::future::Future;
 use std::sync::Arc;
 
 use axum::Router;
@@ -23,42 +23,20 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use chrono::Utc;
 use serde_json::{Value, json};
 
 pub use local::LocalQueue;
 pub use login::Login;
 pub use pages::Pages;
 
-use crate::function::claim;
-use crate::index::{Entry, Index};
-use crate::pipeline::new_build_id;
+use crate::index::Index;
+use crate::lifecycle::{self, Accepted, Dispatch};
 use crate::source::GitHost;
 use crate::status::{
     self, BitbucketApi, Change, CommitStatus, GitHubApi, GitLabApi, HostApi, State as StatusState,
 };
 use crate::trigger::{BuildTarget, Host, Skipped};
 use crate::webhook::{self, BODY_LIMIT, Headers, HostEvent, Plan, Received, WebhookError};
-
-/// Hands a planned build off to be built: a local queue, or the function invoking itself.
-pub trait Dispatch: Send + Sync + 'static {
-    /// Returns once `target` is queued (not built).
-    fn dispatch(
-        &self,
-        target: BuildTarget,
-    ) -> impl Future<Output = Result<(), DispatchError>> + Send;
-}
-
-/// Why a build could not be handed off (answered 503: the host may deliver again).
-#[derive(Debug, thiserror::Error)]
-pub enum DispatchError {
-    #[error("the build queue is full ({capacity} builds wait already)")]
-    QueueFull { capacity: usize },
-    #[error("the builds can no longer be taken: {0}")]
-    Closed(String),
-    #[error("the function could not invoke itself: {0}")]
-    Invoke(String),
-}
 
 /// What the front door needs.
 pub struct FrontDoor<D> {
@@ -225,7 +203,7 @@ pub async fn receive<D: Dispatch>(
                 if asked_for {
                     refused_status(front, &event, &skipped).await;
                 }
-                builds.push(skipped_entry(&skipped));
+                builds.push(Accepted::skipped(&skipped));
             }
             Plan::Build(target) => match hand_off(front, *target).await {
                 Ok(entry) => builds.push(entry),
@@ -289,83 +267,15 @@ fn is_zeros(id: &str) -> bool {
     id.bytes().all(|b| b == b'0')
 }
 
-/// Claims the delivery, gives the build its id and hands it off.
+/// Queues one build (see [`lifecycle::queue`]): its entry in the answer, or the answer that
+/// says why it could not be queued (503: the host may deliver again).
 async fn hand_off<D: Dispatch>(
     front: &FrontDoor<D>,
-    mut target: BuildTarget,
-) -> Result<Value, Response> {
-    let dedup_key = target.dedup_key.take();
-    if let Some(key) = &dedup_key {
-        let (index, project, key) = (front.index.clone(), target.project.clone(), key.clone());
-        let taken = tokio::task::spawn_blocking(move || claim::take(&*index, &project, &key))
-            .await
-            .map_err(|err| unavailable(&err))?
-            .map_err(|err| unavailable(&err))?;
-        if !taken {
-            let duplicate = claim::duplicate(&target, dedup_key.as_deref().unwrap_or_default());
-            return Ok(json!({
-                "repository": duplicate.repository,
-                "ref": duplicate.reference,
-                "commit": duplicate.commit,
-                "status": "SKIPPED",
-                "reason": duplicate.reason,
-            }));
-        }
-    }
-    let build_id = new_build_id();
-    target.build_id = Some(build_id.clone());
-    // In the index as QUEUED until it begins, so the builds waiting are listed too.
-    let queued = Entry::queued(
-        target.project.as_str(),
-        &build_id,
-        &target.initiator,
-        target.commit.as_ref().map(ToString::to_string),
-        target.reference.clone(),
-        Utc::now(),
-    );
-    let index = front.index.clone();
-    let entered = tokio::task::spawn_blocking(move || index.queue(&queued)).await;
-    if let Some(err) = match entered {
-        Ok(Ok(())) => None,
-        Ok(Err(err)) => Some(err.to_string()),
-        Err(err) => Some(err.to_string()),
-    } {
-        tracing::error!(error = %err, "a build could not be queued in the index");
-        release_claim(front, &target.project, dedup_key).await;
-        return Err(unavailable(&err));
-    }
-    let entry = json!({
-        "buildId": build_id,
-        "repository": target.project,
-        "ref": target.reference,
-        "commit": target.commit,
-        "status": "QUEUED",
-    });
-    let project = target.project.clone();
-    if let Err(err) = front.dispatch.dispatch(target).await {
-        tracing::error!(error = %err, "a build could not be handed off");
-        let index = front.index.clone();
-        let (queued_project, queued_id) = (project.clone(), build_id.clone());
-        let _ = tokio::task::spawn_blocking(move || {
-            index.discard_queued(queued_project.as_str(), &queued_id)
-        })
-        .await;
-        release_claim(front, &project, dedup_key).await;
-        return Err(unavailable(&err));
-    }
-    Ok(entry)
-}
-
-/// Gives back the delivery's claim (the build was not handed off), so a redelivery can build.
-async fn release_claim<D>(
-    front: &FrontDoor<D>,
-    project: &crate::names::ProjectName,
-    dedup_key: Option<String>,
-) {
-    if let Some(key) = dedup_key {
-        let (index, project) = (front.index.clone(), project.clone());
-        let _ = tokio::task::spawn_blocking(move || claim::release(&*index, &project, &key)).await;
-    }
+    target: BuildTarget,
+) -> Result<Accepted, Response> {
+    lifecycle::queue(&front.index, &front.dispatch, target)
+        .await
+        .map_err(|err| unavailable(&err))
 }
 
 /// Tells the commit that the build it asked for was refused (`error`).
@@ -382,17 +292,7 @@ async fn refused_status<D>(front: &FrontDoor<D>, event: &HostEvent, skipped: &Sk
     status::report(&*api, &event.repository, commit, &status).await;
 }
 
-fn skipped_entry(skipped: &Skipped) -> Value {
-    json!({
-        "repository": skipped.repository,
-        "ref": skipped.reference,
-        "commit": skipped.commit,
-        "status": "SKIPPED",
-        "reason": skipped.reason,
-    })
-}
-
-fn accepted(builds: Vec<Value>) -> Response {
+fn accepted(builds: Vec<Accepted>) -> Response {
     json_answer(StatusCode::ACCEPTED, json!({ "builds": builds }))
 }
 

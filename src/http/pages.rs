@@ -18,6 +18,7 @@ use chrono::Utc;
 use super::{Dispatch, FrontDoor};
 use crate::billing::Budget;
 use crate::index::{Entry, Index, month_of};
+use crate::lifecycle::Accepted;
 use crate::names::{ProjectName, SourceVersion};
 use crate::pages::{self, Download, Filters};
 use crate::record::BuildRecord;
@@ -417,14 +418,18 @@ pub(super) async fn build_now<D: Dispatch>(
         )
     };
     match super::hand_off(&front, target).await {
-        Ok(entry) => {
-            let id = entry["buildId"].as_str().unwrap_or_default();
-            (
-                StatusCode::SEE_OTHER,
-                [(header::LOCATION, pages::build_href(repository.as_str(), id))],
-            )
-                .into_response()
-        }
+        Ok(Accepted {
+            build_id: Some(id), ..
+        }) => (
+            StatusCode::SEE_OTHER,
+            [(
+                header::LOCATION,
+                pages::build_href(repository.as_str(), id.as_str()),
+            )],
+        )
+            .into_response(),
+        // A build with no delivery is never a duplicate: it is always queued.
+        Ok(skipped) => refuse(skipped.reason.unwrap_or_default()),
         Err(answer) => answer,
     }
 }

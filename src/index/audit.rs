@@ -4,9 +4,10 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::books::BooksError;
-use super::{Entry, Index, IndexError, State, Sums, usd_to_e7};
+use super::{Entry, Index, IndexError, Sums, usd_to_e7};
 use crate::billing::{self, LedgerEntry};
-use crate::record::{BuildRecord, Status};
+use crate::record::BuildRecord;
+use crate::state::BuildState;
 use crate::store::Store;
 
 /// The entry of a build that has ended, from its record.
@@ -15,7 +16,7 @@ pub fn entry_from_record(record: &BuildRecord) -> Entry {
         project: record.repository.to_string(),
         build_id: record.build_id.clone(),
         number: record.build_number,
-        state: record.status.into(),
+        state: record.status,
         start_time: record.start_time,
         deadline: None,
         expires_at: record.end_time,
@@ -38,7 +39,7 @@ fn entry_from_ledger(ledger: &LedgerEntry) -> Entry {
         project: ledger.repository.clone(),
         build_id: ledger.build_id.clone(),
         number: 0,
-        state: ledger.status.into(),
+        state: ledger.status,
         start_time: ledger.start_time,
         deadline: None,
         expires_at: ledger.start_time,
@@ -162,7 +163,7 @@ pub fn verify(
             s.minutes = s.minutes.saturating_add(ledger.billed_minutes);
             s.builds += 1;
             s.failures += u64::from(ledger.status.is_failure());
-            s.skipped += u64::from(ledger.status == Status::Skipped);
+            s.skipped += u64::from(ledger.status == BuildState::Skipped);
             s.cost_e7 = s.cost_e7.saturating_add(usd_to_e7(ledger.cost_usd));
             s.duration_ms = s.duration_ms.saturating_add(ledger.duration_ms);
         });
@@ -175,7 +176,7 @@ pub fn verify(
             ));
             continue;
         };
-        let state = State::from(ledger.status);
+        let state = ledger.status;
         if entry.state != state {
             differences.push(format!(
                 "build {}:{}: the ledger says {}, the index {}",

@@ -7,12 +7,13 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::{Closed, Closing, Entry, Index, IndexError, State};
+use super::{Closed, Closing, Entry, Index, IndexError};
 use crate::billing::{self, Budget, LedgerEntry};
 use crate::cost::{self, BuildCost, Price};
 use crate::executor::env::BuildInfo;
 use crate::names::{CommitId, ProjectName};
-use crate::record::{BuildRecord, Ending, Status};
+use crate::record::{BuildRecord, Ending};
+use crate::state::BuildState;
 use crate::store::{Layout, ObjectMeta, Store, StoreError};
 
 /// The index, the caps it applies, and how long a build may take to store its results after its
@@ -108,7 +109,7 @@ impl Books {
             let closing = Closing {
                 project: entry.project.clone(),
                 build_id: entry.build_id.clone(),
-                state: State::TimedOut,
+                state: BuildState::TimedOut,
                 billed_minutes: entry.reserved_minutes,
                 cost_usd: cost.cost_usd,
                 duration_ms,
@@ -151,7 +152,7 @@ impl Books {
 
 /// Why the sweep closed `entry`.
 fn why(entry: &Entry) -> &'static str {
-    if entry.state == State::Queued {
+    if entry.state == BuildState::Queued {
         NEVER_STARTED
     } else {
         ABANDONED
@@ -189,7 +190,7 @@ fn store_abandoned(store: &dyn Store, entry: &Entry, cost: BuildCost) -> Result<
             &ObjectMeta::new("text/plain; charset=utf-8"),
         )?,
     };
-    let mut ending = Ending::ran(Status::TimedOut, Vec::new());
+    let mut ending = Ending::ran(BuildState::TimedOut, Vec::new());
     ending.warnings = vec![why(entry).to_string()];
     let record = BuildRecord::new(
         &info,

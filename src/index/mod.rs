@@ -28,7 +28,7 @@ use chrono::{DateTime, Datelike, Utc};
 use serde::Serialize;
 
 use crate::billing::Budget;
-use crate::record::Status;
+use crate::state::BuildState;
 
 pub use books::Books;
 #[cfg(feature = "aws")]
@@ -52,6 +52,15 @@ pub enum IndexError {
     Malformed { what: String, message: String },
 }
 
+impl From<crate::state::StateError> for IndexError {
+    fn from(err: crate::state::StateError) -> IndexError {
+        IndexError::Malformed {
+            what: "state".to_string(),
+            message: err.to_string(),
+        }
+    }
+}
+
 impl IndexError {
     /// Whether trying again can succeed.
     pub fn retryable(&self) -> bool {
@@ -63,74 +72,13 @@ impl IndexError {
     }
 }
 
-/// Where a build stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum State {
-    Queued,
-    InProgress,
-    Succeeded,
-    Failed,
-    TimedOut,
-    Skipped,
-}
-
-impl State {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            State::Queued => "QUEUED",
-            State::InProgress => "IN_PROGRESS",
-            State::Succeeded => "SUCCEEDED",
-            State::Failed => "FAILED",
-            State::TimedOut => "TIMED_OUT",
-            State::Skipped => "SKIPPED",
-        }
-    }
-
-    pub fn parse(text: &str) -> Result<State, IndexError> {
-        Ok(match text {
-            "QUEUED" => State::Queued,
-            "IN_PROGRESS" => State::InProgress,
-            "SUCCEEDED" => State::Succeeded,
-            "FAILED" => State::Failed,
-            "TIMED_OUT" => State::TimedOut,
-            "SKIPPED" => State::Skipped,
-            other => {
-                return Err(IndexError::Malformed {
-                    what: "state".to_string(),
-                    message: format!(
-                        "expected QUEUED, IN_PROGRESS, SUCCEEDED, FAILED, TIMED_OUT or SKIPPED, found `{other}`"
-                    ),
-                });
-            }
-        })
-    }
-
-    /// Whether the build has not ended.
-    pub fn is_open(self) -> bool {
-        matches!(self, State::Queued | State::InProgress)
-    }
-}
-
-impl From<Status> for State {
-    fn from(status: Status) -> State {
-        match status {
-            Status::Succeeded => State::Succeeded,
-            Status::Failed => State::Failed,
-            Status::TimedOut => State::TimedOut,
-            Status::Skipped => State::Skipped,
-            Status::InProgress => State::InProgress,
-        }
-    }
-}
-
 /// One build in the index.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Entry {
     pub project: String,
     pub build_id: String,
     pub number: u64,
-    pub state: State,
+    pub state: BuildState,
     pub start_time: DateTime<Utc>,
     /// When the build's commands must stop, when it has a deadline.
     pub deadline: Option<DateTime<Utc>>,
@@ -154,7 +102,7 @@ impl Entry {
     /// The entry as [`Index::open`] stores it: `IN_PROGRESS`, nothing reserved, billed or spent.
     pub fn opening(&self) -> Entry {
         Entry {
-            state: State::InProgress,
+            state: BuildState::InProgress,
             reserved_minutes: 0,
             billed_minutes: 0,
             cost_usd: 0.0,
@@ -177,7 +125,7 @@ impl Entry {
             project: project.to_string(),
             build_id: build_id.to_string(),
             number: 0,
-            state: State::Queued,
+            state: BuildState::Queued,
             start_time: now,
             deadline: None,
             expires_at: now + QUEUED_TIMEOUT,
@@ -222,7 +170,7 @@ pub enum Grant {
 pub struct Closing {
     pub project: String,
     pub build_id: String,
-    pub state: State,
+    pub state: BuildState,
     /// The minutes the build used; the index records at most the minutes it reserved.
     pub billed_minutes: u64,
     pub cost_usd: f64,

@@ -3,6 +3,7 @@ use std::sync::Arc;
 use chrono::{Duration, TimeZone, Utc};
 
 use super::*;
+use crate::state::BuildState;
 
 fn index() -> (tempfile::TempDir, SqliteIndex) {
     let dir = tempfile::tempdir().unwrap();
@@ -16,7 +17,7 @@ fn entry(project: &str, build_id: &str, number: u64) -> Entry {
         project: project.to_string(),
         build_id: build_id.to_string(),
         number,
-        state: State::InProgress,
+        state: BuildState::InProgress,
         start_time: start,
         deadline: None,
         expires_at: start + Duration::minutes(2),
@@ -44,7 +45,7 @@ fn later() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 30, 11, 0, 0).unwrap()
 }
 
-fn closing(e: &Entry, state: State, billed: u64) -> Closing {
+fn closing(e: &Entry, state: BuildState, billed: u64) -> Closing {
     Closing {
         project: e.project.clone(),
         build_id: e.build_id.clone(),
@@ -115,7 +116,7 @@ fn reservations_stop_at_the_caps_and_closing_gives_back_what_was_not_started() {
     // a used one of its two minutes: the other goes back, and b can have it... but b's own cap
     // is 1.
     assert_eq!(
-        index.close(&closing(&a, State::Succeeded, 1)).unwrap(),
+        index.close(&closing(&a, BuildState::Succeeded, 1)).unwrap(),
         Closed::Now { billed_minutes: 1 }
     );
     let Grant::Refused(reason) = index.reserve("api", "b", 2, later(), &budget).unwrap() else {
@@ -127,7 +128,7 @@ fn reservations_stop_at_the_caps_and_closing_gives_back_what_was_not_started() {
     );
     // Billed minutes never exceed the reservations.
     assert_eq!(
-        index.close(&closing(&b, State::Failed, 5)).unwrap(),
+        index.close(&closing(&b, BuildState::Failed, 5)).unwrap(),
         Closed::Now { billed_minutes: 1 }
     );
     // A closed build reserves nothing more, and closing it again says who closed it.
@@ -138,8 +139,8 @@ fn reservations_stop_at_the_caps_and_closing_gives_back_what_was_not_started() {
         Grant::Refused(_)
     ));
     assert!(matches!(
-        index.close(&closing(&a, State::Failed, 1)).unwrap(),
-        Closed::Already(e) if e.state == State::Succeeded
+        index.close(&closing(&a, BuildState::Failed, 1)).unwrap(),
+        Closed::Already(e) if e.state == BuildState::Succeeded
     ));
     let sums = index.month_sums("2026-11").unwrap();
     let total = sums.iter().find(|s| s.repository.is_empty()).unwrap();
@@ -335,7 +336,7 @@ fn a_build_begins_numbered_opened_and_with_its_first_minute_or_refused_as_the_th
     let budget = caps(Some(1), &[]);
     // A queued entry of the build gives way to the opened one.
     let mut queued = entry("web", "a", 0);
-    queued.state = State::Queued;
+    queued.state = BuildState::Queued;
     index.queue(&queued).unwrap();
     let mut a = entry("web", "a", 0);
     assert_eq!(
@@ -351,7 +352,7 @@ fn a_build_begins_numbered_opened_and_with_its_first_minute_or_refused_as_the_th
             stored.reserved_minutes,
             stored.expires_at
         ),
-        (1, State::InProgress, 1, later())
+        (1, BuildState::InProgress, 1, later())
     );
     // The month's one minute is a's: b is numbered and opened, and refused its first minute.
     let mut b = entry("web", "b", 0);
@@ -363,7 +364,7 @@ fn a_build_begins_numbered_opened_and_with_its_first_minute_or_refused_as_the_th
     let stored = index.entry("web", "b").unwrap().unwrap();
     assert_eq!(
         (stored.state, stored.reserved_minutes),
-        (State::InProgress, 0)
+        (BuildState::InProgress, 0)
     );
     let sums = index
         .month_sums(&a.start_time.format("%Y-%m").to_string())

@@ -17,7 +17,7 @@ use serde_json::Value;
 use super::emf::{Labels, Metric, emf_line};
 use super::sink::MetricSink;
 use crate::record::BuildRecord;
-use crate::record::Status;
+use crate::state::BuildState;
 
 /// Reserves a build's minutes against the month's budget, one at a time, before they start.
 pub trait Reserve: Send + Sync {
@@ -144,7 +144,7 @@ impl Meter {
         };
         let metrics = status_metrics(None);
         meter.emit(
-            &[("Status", "SKIPPED".into()), ("Reason", reason.into())],
+            &[("BuildState", "SKIPPED".into()), ("Reason", reason.into())],
             &metrics,
         );
     }
@@ -163,12 +163,12 @@ impl Meter {
 
 /// `BuildSucceeded`, `BuildFailed`, `BuildTimedOut` and `BuildSkipped`: 1 for the status
 /// (`None`: skipped), 0 for the others.
-fn status_metrics(status: Option<Status>) -> Vec<Metric> {
-    let is = |s: Status| u64::from(status == Some(s));
+fn status_metrics(status: Option<BuildState>) -> Vec<Metric> {
+    let is = |s: BuildState| u64::from(status == Some(s));
     vec![
-        Metric::count("BuildSucceeded", is(Status::Succeeded)),
-        Metric::count("BuildFailed", is(Status::Failed)),
-        Metric::count("BuildTimedOut", is(Status::TimedOut)),
+        Metric::count("BuildSucceeded", is(BuildState::Succeeded)),
+        Metric::count("BuildFailed", is(BuildState::Failed)),
+        Metric::count("BuildTimedOut", is(BuildState::TimedOut)),
         Metric::count("BuildSkipped", u64::from(status.is_none())),
     ]
 }
@@ -316,7 +316,7 @@ impl RunningMeter {
         }
         self.shared.lock().emitted = emitted.max(record.billed_minutes);
         meter.emit(
-            &[("Status", record.status.as_str().into())],
+            &[("BuildState", record.status.as_str().into())],
             &end_metrics(record),
         );
         self.join();

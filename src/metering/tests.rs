@@ -12,12 +12,13 @@ use crate::cost::{Price, billed_minutes_in, build_cost_in};
 use crate::executor::env::BuildInfo;
 use crate::executor::{PhaseOutcome, RunStatus};
 use crate::names::ProjectName;
-use crate::record::{BuildRecord, Ending, Status};
+use crate::record::{BuildRecord, Ending};
+use crate::state::BuildState;
 
 const NS: &str = "PushBuild";
 
 fn record(
-    status: Status,
+    status: BuildState,
     duration: Duration,
     minute: Duration,
     phases: &[(&str, u64)],
@@ -29,9 +30,9 @@ fn record(
         ..BuildInfo::new(ProjectName::parse("demo").unwrap(), "b-1", 1)
     };
     let run_status = match status {
-        Status::Succeeded | Status::Skipped | Status::InProgress => RunStatus::Succeeded,
-        Status::Failed => RunStatus::Failed,
-        Status::TimedOut => RunStatus::TimedOut,
+        BuildState::Failed => RunStatus::Failed,
+        BuildState::TimedOut => RunStatus::TimedOut,
+        _ => RunStatus::Succeeded,
     };
     let phases = phases
         .iter()
@@ -117,7 +118,7 @@ fn emf_records_declare_exactly_the_metrics_they_carry() {
     let minute = Duration::from_secs(60);
     let meter = start(&sink, minute, Instant::now());
     let rec = record(
-        Status::Failed,
+        BuildState::Failed,
         Duration::from_millis(61_000),
         minute,
         &[("INSTALL", 10), ("BUILD", 60_000), ("UPLOAD_ARTIFACTS", 5)],
@@ -152,7 +153,7 @@ fn emf_records_declare_exactly_the_metrics_they_carry() {
     );
     assert_eq!(end["BUILDDuration"], 60_000);
     assert_eq!(end["UPLOAD_ARTIFACTSDuration"], 5);
-    assert_eq!(end["Status"], "FAILED");
+    assert_eq!(end["BuildState"], "FAILED");
     let skipped = parse(&lines[3]);
     assert_eq!(
         (skipped["Branch"].as_str(), skipped["BuildSkipped"].as_u64()),
@@ -200,7 +201,7 @@ fn a_130_ms_build_in_50_ms_minutes_has_its_billed_minutes_on_record() {
     std::thread::sleep(Duration::from_millis(130));
     // when its duration is measured after the meter stops,
     let duration = meter.stop().duration_since(started);
-    let rec = record(Status::Succeeded, duration, minute, &[("BUILD", 130)]);
+    let rec = record(BuildState::Succeeded, duration, minute, &[("BUILD", 130)]);
     meter.finish(&rec);
     // then there is one BillableMinutes record per billed minute (3, or more on a slow machine).
     let minutes = with_metric(&sink, "BillableMinutes");
@@ -224,7 +225,7 @@ fn several_real_builds_keep_the_invariant() {
         let mut meter = start(&sink, minute, started);
         std::thread::sleep(Duration::from_millis(build_ms));
         let duration = meter.stop().duration_since(started);
-        let rec = record(Status::Succeeded, duration, minute, &[]);
+        let rec = record(BuildState::Succeeded, duration, minute, &[]);
         meter.finish(&rec);
         let count = with_metric(&sink, "BillableMinutes").len() as u64;
         assert_eq!(
@@ -240,7 +241,7 @@ fn case(duration: Duration, billed: u64) {
     let minute = Duration::from_secs(60);
     let sink = Arc::new(MemorySink::new());
     let meter = start(&sink, minute, Instant::now());
-    let rec = record(Status::Succeeded, duration, minute, &[]);
+    let rec = record(BuildState::Succeeded, duration, minute, &[]);
     assert_eq!(rec.billed_minutes, billed, "{duration:?}");
     meter.finish(&rec);
     assert_eq!(
@@ -268,7 +269,7 @@ fn finish_tops_up_when_the_ticker_was_slow() {
     assert_eq!(meter.minutes_emitted(), 1);
     // when the record says the build took just over four of those minutes,
     let rec = record(
-        Status::TimedOut,
+        BuildState::TimedOut,
         minute * 4 + Duration::from_millis(1),
         minute,
         &[],
@@ -297,7 +298,7 @@ fn finish_never_emits_more_than_the_billed_minutes() {
     assert!(before >= 2, "{before}");
     // when it finishes with a one-minute record,
     meter.finish(&record(
-        Status::Succeeded,
+        BuildState::Succeeded,
         Duration::from_millis(1),
         minute,
         &[],

@@ -16,9 +16,10 @@ use chrono::{DateTime, Utc};
 
 pub use chart::{DayMinutes, chart_svg};
 
-use crate::index::{Entry, State, Sums};
+use crate::index::{Entry, Sums};
 use crate::names::{RefKind, split_ref};
 use crate::record::BuildRecord;
+use crate::state::BuildState;
 
 /// `text` safe inside HTML text and attribute values.
 pub fn escape(text: &str) -> String {
@@ -155,12 +156,12 @@ pub fn list_page(entries: &[Entry], filters: &Filters, next: Option<&str>) -> St
     }
     body.push_str("<select name=\"status\"><option value=\"\">any status</option>");
     for state in [
-        State::Succeeded,
-        State::Failed,
-        State::TimedOut,
-        State::InProgress,
-        State::Queued,
-        State::Skipped,
+        BuildState::Succeeded,
+        BuildState::Failed,
+        BuildState::TimedOut,
+        BuildState::InProgress,
+        BuildState::Queued,
+        BuildState::Skipped,
     ] {
         let selected = if filters.status.as_deref() == Some(state.as_str()) {
             " selected"

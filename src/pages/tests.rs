@@ -1,6 +1,7 @@
 use super::*;
+use crate::state::BuildState;
 
-fn entry(project: &str, id: &str, state: State, day: u32, minutes: u64) -> Entry {
+fn entry(project: &str, id: &str, state: BuildState, day: u32, minutes: u64) -> Entry {
     let start = DateTime::parse_from_rfc3339(&format!("2026-11-{day:02}T10:00:00Z"))
         .unwrap()
         .with_timezone(&Utc);
@@ -31,7 +32,13 @@ fn text_is_escaped_everywhere_it_lands() {
         escape("<a href=\"x\">&'"),
         "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
     );
-    let hostile = entry("demo", "<script>alert(1)</script>", State::Failed, 3, 1);
+    let hostile = entry(
+        "demo",
+        "<script>alert(1)</script>",
+        BuildState::Failed,
+        3,
+        1,
+    );
     let html = list_page(&[hostile], &Filters::default(), None);
     assert!(!html.contains("<script>alert"), "{html}");
     assert!(html.contains("&lt;script&gt;"));
@@ -44,8 +51,8 @@ fn text_is_escaped_everywhere_it_lands() {
 #[test]
 fn the_list_shows_each_build_with_its_status_and_links_to_its_page() {
     let entries = [
-        entry("demo", "b-2", State::Failed, 3, 2),
-        entry("github.com/octo/app", "b-1", State::Succeeded, 2, 1),
+        entry("demo", "b-2", BuildState::Failed, 3, 2),
+        entry("github.com/octo/app", "b-1", BuildState::Succeeded, 2, 1),
     ];
     let html = list_page(&entries, &Filters::default(), Some("b-1 demo"));
     assert_eq!(html.matches("<tr class=\"build\"").count(), 2);
@@ -66,9 +73,9 @@ fn filters_keep_a_branch_and_a_status() {
         status: Some("FAILED".into()),
         ..Filters::default()
     };
-    assert!(filters.keep(&entry("demo", "a", State::Failed, 1, 1)));
-    assert!(!filters.keep(&entry("demo", "b", State::Succeeded, 1, 1)));
-    let mut other = entry("demo", "c", State::Failed, 1, 1);
+    assert!(filters.keep(&entry("demo", "a", BuildState::Failed, 1, 1)));
+    assert!(!filters.keep(&entry("demo", "b", BuildState::Succeeded, 1, 1)));
+    let mut other = entry("demo", "c", BuildState::Failed, 1, 1);
     other.reference = Some("refs/heads/dev".into());
     assert!(!filters.keep(&other));
 }
@@ -87,10 +94,10 @@ fn the_log_links_each_phase_and_marks_the_failing_command() {
 #[test]
 fn the_chart_has_one_bar_per_day_with_builds_and_the_cap() {
     let entries = [
-        entry("demo", "a", State::Succeeded, 3, 2),
-        entry("app", "b", State::Failed, 3, 1),
-        entry("demo", "c", State::Succeeded, 7, 4),
-        entry("demo", "d", State::Skipped, 9, 0),
+        entry("demo", "a", BuildState::Succeeded, 3, 2),
+        entry("app", "b", BuildState::Failed, 3, 1),
+        entry("demo", "c", BuildState::Succeeded, 7, 4),
+        entry("demo", "d", BuildState::Skipped, 9, 0),
     ];
     let days = minutes_per_day(&entries);
     let svg = chart_svg("2026-11", &days, Some(100));

@@ -11,8 +11,9 @@ use chrono::{DateTime, Utc};
 
 use super::{BuildIdentity, BuildSettings, PipelineError};
 use crate::executor::Deadline;
-use crate::index::{Books, Entry, Grant, State};
+use crate::index::{Books, Entry, Grant};
 use crate::metering::{Reserve, RunningMeter};
+use crate::state::BuildState;
 use crate::store::Store;
 
 /// A build that has begun: its number, and either its running meter or why it was refused.
@@ -60,7 +61,7 @@ pub fn begin(
         build_id: identity.build_id.clone(),
         // Given by the index as the build begins.
         number: 0,
-        state: State::InProgress,
+        state: BuildState::InProgress,
         start_time: identity.start_time,
         deadline: minutes.deadline_time,
         expires_at: minutes.expiry(1),

@@ -12,7 +12,8 @@ use crate::executor::env::BuildInfo;
 use crate::executor::log::BuildLog;
 use crate::index::{Closed, Closing};
 use crate::metering::RunningMeter;
-use crate::record::{BuildRecord, Ending, Status};
+use crate::record::{BuildRecord, Ending};
+use crate::state::BuildState;
 use crate::store::{Layout, Store};
 
 /// A build's work is done: how it ended, its log (still open), and its meter (`None` for a
@@ -125,7 +126,7 @@ pub(super) fn record_end(
     let closing = Closing {
         project: info.project.to_string(),
         build_id: info.build_id.clone(),
-        state: ending.status.into(),
+        state: ending.status,
         billed_minutes: cost.billed_minutes,
         cost_usd: cost.cost_usd,
         duration_ms: cost.duration_ms,
@@ -147,7 +148,7 @@ pub(super) fn record_end(
         "Build completed: {} in {} ms, {} billed minute(s)",
         ending.status, cost.duration_ms, cost.billed_minutes
     );
-    if ending.status == Status::Succeeded {
+    if ending.status == BuildState::Succeeded {
         log.marker_ok(&complete);
     } else {
         log.marker_failed(&complete);

@@ -28,7 +28,8 @@ use crate::cost::{self, BuildCost};
 use crate::executor::{self, RunStatus};
 use crate::index::Grant;
 use crate::names::{CommitId, ProjectName};
-use crate::record::{Compute, Ending, Status};
+use crate::record::{Compute, Ending};
+use crate::state::BuildState;
 use crate::status::StatusTarget;
 use crate::store::{Layout, Store, StoreError};
 
@@ -433,8 +434,8 @@ pub fn finish_handed_over(
     let cost = cost::build_cost_in(duration, &price, settings.metering.minute)
         .at_most(handover.reserved_minutes);
     let mut ending = Ending::ran(status, phases);
-    if status == Status::Skipped || status == Status::InProgress {
-        ending.status = Status::Failed;
+    if status == BuildState::Skipped || status == BuildState::InProgress {
+        ending.status = BuildState::Failed;
     }
     ending.compute = Some(Compute {
         service: "codebuild".to_string(),

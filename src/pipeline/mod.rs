@@ -28,7 +28,8 @@ use crate::executor::{
     PhaseOutcome, RunStatus, ShellTail,
 };
 use crate::index::IndexError;
-use crate::record::{Ending, Status};
+use crate::record::Ending;
+use crate::state::BuildState;
 use crate::store::{Layout, ObjectMeta, Store, StoreError};
 
 pub use begin::{Begun, begin};
@@ -335,8 +336,9 @@ fn run_phases(
                 spec_artifacts,
                 &outcome.artifact_names,
             )?;
-            if uploaded.phase.status == RunStatus::Failed && ending.status == Status::Succeeded {
-                ending.status = Status::Failed;
+            if uploaded.phase.status == RunStatus::Failed && ending.status == BuildState::Succeeded
+            {
+                ending.status = BuildState::Failed;
             }
             ending.phases.push(uploaded.phase);
             ending.artifacts = uploaded.artifacts;

@@ -1,6 +1,7 @@
 use chrono::Datelike;
 
 use super::*;
+use crate::state::BuildState;
 use std::sync::Arc;
 
 use crate::billing::{self, Budget};
@@ -52,7 +53,7 @@ fn a_build_that_never_ran_is_recorded_as_failed_with_its_reason() {
     };
     let job = BuildJob::new(identity("b1"), &settings(dir.path()), work);
     let StoredBuild { record, record_uri } = run(&job, &store).unwrap();
-    assert_eq!(record.status, Status::Failed);
+    assert_eq!(record.status, BuildState::Failed);
     assert_eq!(record.billed_minutes, 1);
     assert_eq!(record.phases[0].phase, "DOWNLOAD_SOURCE");
     assert_eq!(
@@ -77,7 +78,7 @@ fn a_build_that_never_ran_is_recorded_as_failed_with_its_reason() {
     let ledger = billing::read_month(&store, year, month).unwrap();
     assert_eq!(ledger.len(), 1);
     assert_eq!(ledger[0], billing::LedgerEntry::from_record(&record));
-    assert_eq!(ledger[0].status, Status::Failed);
+    assert_eq!(ledger[0].status, BuildState::Failed);
     let settings = settings(dir.path());
     assert_eq!(settings.books.index.next_number("web").unwrap(), 2);
 }
@@ -91,7 +92,7 @@ fn a_refused_build_is_skipped_with_its_reason_in_a_field_of_its_own() {
     };
     let job = BuildJob::new(identity("b1"), &settings(dir.path()), work);
     let StoredBuild { record, .. } = run(&job, &store).unwrap();
-    assert_eq!(record.status, Status::Skipped);
+    assert_eq!(record.status, BuildState::Skipped);
     assert_eq!(record.billed_minutes, 0);
     assert_eq!(
         record.skip_reason.as_deref(),
@@ -195,7 +196,7 @@ fn a_shell_started_while_the_build_begins_has_the_builds_number_and_environment(
         let src = ready.src_dir.clone();
         let job = BuildJob::new(identity(id), &settings, Work::Run(Box::new(ready)));
         let StoredBuild { record, .. } = run(&job, &store).unwrap();
-        assert_eq!(record.status, Status::Succeeded);
+        assert_eq!(record.status, BuildState::Succeeded);
         let log = String::from_utf8(
             store
                 .get(&format!("builds/web/{id}/build.log"))
@@ -238,7 +239,7 @@ fn a_build_the_budget_refuses_leaves_no_shell_behind() {
     let src = ready.src_dir.clone();
     let job = BuildJob::new(identity("b1"), &settings, Work::Run(Box::new(ready)));
     let StoredBuild { record, .. } = run(&job, &store).unwrap();
-    assert_eq!(record.status, Status::Skipped);
+    assert_eq!(record.status, BuildState::Skipped);
     let log = String::from_utf8(store.get("builds/web/b1/build.log").unwrap().unwrap()).unwrap();
     // The shell started for it ended quietly: nothing of it is in the log.
     assert!(!log.contains("never") && !log.contains("Killed"), "{log}");

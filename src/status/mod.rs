@@ -30,7 +30,7 @@ pub use gitlab::GitLabApi;
 use serde::{Deserialize, Serialize};
 
 use crate::names::CommitId;
-use crate::record::Status;
+use crate::state::BuildState;
 use crate::trigger::Host;
 
 /// Where a build's commit status goes: the host and repository, the commit, the status's
@@ -65,15 +65,16 @@ impl State {
         }
     }
 
-    /// The state that reports a build that ended with `status`: SUCCEEDED is a success, FAILED
-    /// and TIMED_OUT a failure, a build that was asked for but not run an error, and one handed
-    /// to CodeBuild still pending.
-    pub fn of(status: Status) -> State {
-        match status {
-            Status::Succeeded => State::Success,
-            Status::Failed | Status::TimedOut => State::Failure,
-            Status::Skipped => State::Error,
-            Status::InProgress => State::Pending,
+    /// The commit's state for a build in `state`: SUCCEEDED is a success, FAILED and TIMED_OUT
+    /// a failure, a build that was asked for but not run an error, and one queued or running
+    /// (here, or handed to CodeBuild) still pending. Each host's own words are made from this
+    /// one state, in its adapter.
+    pub fn of(state: BuildState) -> State {
+        match state {
+            BuildState::Succeeded => State::Success,
+            BuildState::Failed | BuildState::TimedOut => State::Failure,
+            BuildState::Skipped => State::Error,
+            BuildState::Queued | BuildState::InProgress => State::Pending,
         }
     }
 }
@@ -270,8 +271,8 @@ mod tests {
         let status = CommitStatus::new(State::Failure, "ctx".into(), None, &long);
         assert_eq!(status.description.chars().count(), 140);
         assert!(status.description.ends_with('…'));
-        assert_eq!(State::of(Status::Succeeded), State::Success);
-        assert_eq!(State::of(Status::TimedOut), State::Failure);
-        assert_eq!(State::of(Status::Skipped), State::Error);
+        assert_eq!(State::of(BuildState::Succeeded), State::Success);
+        assert_eq!(State::of(BuildState::TimedOut), State::Failure);
+        assert_eq!(State::of(BuildState::Skipped), State::Error);
     }
 }

@@ -14,7 +14,8 @@ use pushbuild::billing::{self, Budget, Report};
 use pushbuild::index::audit;
 use pushbuild::index::{Books, Index};
 use pushbuild::pipeline::{self, BuildIdentity, BuildJob, BuildSettings, Work};
-use pushbuild::record::{BuildRecord, Status};
+use pushbuild::record::BuildRecord;
+use pushbuild::state::BuildState;
 use pushbuild::store::{LocalStore, Store};
 
 use crate::dynamo_server::DynamoServer;
@@ -108,7 +109,7 @@ fn check_ledger(store: &dyn Store, records: &[BuildRecord]) -> Report {
     let cost: f64 = entries.iter().map(|e| e.cost_usd).sum();
     let failures = entries
         .iter()
-        .filter(|e| e.status == Status::Failed)
+        .filter(|e| e.status == BuildState::Failed)
         .count() as u64;
     assert_eq!(report.total.builds, BUILDS as u64);
     assert_eq!(report.total.billed_minutes, minutes);

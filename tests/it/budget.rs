@@ -15,9 +15,10 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use pushbuild::billing::Budget;
-use pushbuild::index::{Books, Entry, Grant, Index, SqliteIndex, State};
+use pushbuild::index::{Books, Entry, Grant, Index, SqliteIndex};
 use pushbuild::pipeline::{self, BuildIdentity, BuildSettings, Metering};
-use pushbuild::record::{BuildRecord, Status};
+use pushbuild::record::BuildRecord;
+use pushbuild::state::BuildState;
 use pushbuild::store::{LocalStore, Store};
 
 use crate::dynamo_server::DynamoServer;
@@ -80,7 +81,7 @@ fn check_the_cap_held(store: &dyn Store, index: &dyn Index) {
     assert_eq!(total.builds, BUILDS as u64);
     let skipped: Vec<&BuildRecord> = records
         .iter()
-        .filter(|r| r.status == Status::Skipped)
+        .filter(|r| r.status == BuildState::Skipped)
         .collect();
     assert!(!skipped.is_empty(), "30 builds do not fit in 10 minutes");
     for record in &skipped {
@@ -90,7 +91,7 @@ fn check_the_cap_held(store: &dyn Store, index: &dyn Index) {
     }
     let stopped: Vec<&BuildRecord> = records
         .iter()
-        .filter(|r| r.status == Status::Failed)
+        .filter(|r| r.status == BuildState::Failed)
         .collect();
     assert!(
         !stopped.is_empty(),
@@ -135,11 +136,7 @@ fn check_the_cap_held(store: &dyn Store, index: &dyn Index) {
             .entry(record.repository.as_str(), &record.build_id)
             .expect("read")
             .expect("an entry per build");
-        assert_eq!(
-            entry.state,
-            State::from(record.status),
-            "{entry:?} {record:?}"
-        );
+        assert_eq!(entry.state, record.status, "{entry:?} {record:?}");
         assert_eq!(entry.billed_minutes, record.billed_minutes);
     }
 }
@@ -345,7 +342,7 @@ fn a_killed_pushbuild_run_is_closed_later_as_timed_out_with_its_reserved_minutes
         .entry(&open[0].project, &open[0].build_id)
         .expect("read")
         .expect("there");
-    assert_eq!(entry.state, State::TimedOut);
+    assert_eq!(entry.state, BuildState::TimedOut);
     assert_eq!(entry.billed_minutes, reserved);
     let local = LocalStore::new(&store);
     let record: BuildRecord = serde_json::from_slice(
@@ -358,7 +355,7 @@ fn a_killed_pushbuild_run_is_closed_later_as_timed_out_with_its_reserved_minutes
             .expect("a record"),
     )
     .expect("a record");
-    assert_eq!(record.status, Status::TimedOut);
+    assert_eq!(record.status, BuildState::TimedOut);
     assert_eq!(record.billed_minutes, reserved);
     assert!(
         record.warnings.iter().any(|w| w.contains("did not finish")),
@@ -381,7 +378,7 @@ fn the_sweep_closes_an_abandoned_build_on_dynamodb() {
         project: "proj".to_string(),
         build_id: "b-lost".to_string(),
         number: index.next_number("proj").expect("a number"),
-        state: State::InProgress,
+        state: BuildState::InProgress,
         start_time: now,
         deadline: None,
         expires_at: now,
@@ -411,12 +408,15 @@ fn the_sweep_closes_an_abandoned_build_on_dynamodb() {
         .expect("the sweep");
     assert_eq!(closed.len(), 1);
     let entry = index.entry("proj", "b-lost").expect("read").expect("there");
-    assert_eq!((entry.state, entry.billed_minutes), (State::TimedOut, 2));
+    assert_eq!(
+        (entry.state, entry.billed_minutes),
+        (BuildState::TimedOut, 2)
+    );
     assert!((entry.cost_usd - 1.0).abs() < 1e-9, "{}", entry.cost_usd);
     assert!(index.in_progress().expect("read").is_empty());
     let records = records(&store);
     assert_eq!(records.len(), 1);
-    assert_eq!(records[0].status, Status::TimedOut);
+    assert_eq!(records[0].status, BuildState::TimedOut);
     assert_eq!(records[0].billed_minutes, 2);
     // A second sweep finds nothing to close.
     assert!(
@@ -453,7 +453,7 @@ fn queued_builds_hold(index: Arc<dyn Index>) {
         .expect("read")
         .into_iter()
         .map(|e| {
-            assert_eq!(e.state, State::Queued);
+            assert_eq!(e.state, BuildState::Queued);
             e.build_id
         })
         .collect();
@@ -471,7 +471,7 @@ fn queued_builds_hold(index: Arc<dyn Index>) {
         .entry("proj", "q-begins")
         .expect("read")
         .expect("there");
-    assert_eq!((entry.state, entry.number), (State::InProgress, 1));
+    assert_eq!((entry.state, entry.number), (BuildState::InProgress, 1));
     assert_eq!(
         index
             .reserve("proj", "q-begins", 1, now, &Budget::default())
@@ -485,7 +485,7 @@ fn queued_builds_hold(index: Arc<dyn Index>) {
     let closed = books.sweep(&store, later).expect("the sweep");
     assert_eq!(closed.len(), 2);
     let lost = index.entry("proj", "q-lost").expect("read").expect("there");
-    assert_eq!((lost.state, lost.billed_minutes), (State::TimedOut, 0));
+    assert_eq!((lost.state, lost.billed_minutes), (BuildState::TimedOut, 0));
     assert!(
         lost.reason
             .as_deref()
@@ -497,7 +497,10 @@ fn queued_builds_hold(index: Arc<dyn Index>) {
         .entry("proj", "q-begins")
         .expect("read")
         .expect("there");
-    assert_eq!((begun.state, begun.billed_minutes), (State::TimedOut, 1));
+    assert_eq!(
+        (begun.state, begun.billed_minutes),
+        (BuildState::TimedOut, 1)
+    );
     assert!(index.in_progress().expect("read").is_empty());
 }
 

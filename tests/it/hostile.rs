@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use pushbuild::record::Status;
+use pushbuild::state::BuildState;
 
 use crate::function::{Harness, MINUTE, builds, sample};
 use crate::support::{Options, build, build_with};
@@ -111,7 +111,7 @@ fn an_artifact_name_or_prefix_leaving_the_build_fails_upload_artifacts_and_keeps
                 prefixed:\n      files: [out.txt]\n      s3-prefix: ../../x\n";
     let built = build(spec, &[]);
     // then the build ran to its end: FAILED in UPLOAD_ARTIFACTS, with its record and log,
-    assert_eq!(built.record.status, Status::Failed);
+    assert_eq!(built.record.status, BuildState::Failed);
     let upload = built
         .record
         .phases
@@ -169,7 +169,7 @@ fn a_bad_artifact_name_run_from_the_command_line_leaves_record_log_and_ledger() 
 fn a_byte_order_mark_a_nul_byte_and_links_that_archive_nothing() {
     // A buildspec written by a Windows editor builds.
     let built = build(&format!("\u{feff}{HELLO}"), &[]);
-    assert_eq!(built.record.status, Status::Succeeded, "{}", built.log);
+    assert_eq!(built.record.status, BuildState::Succeeded, "{}", built.log);
 
     // A NUL byte in a variable's value is bad input naming the variable, not a failed build.
     let work = tempfile::tempdir().expect("temp dir");
@@ -196,7 +196,7 @@ fn a_byte_order_mark_a_nul_byte_and_links_that_archive_nothing() {
             ..Options::default()
         },
     );
-    assert_eq!(built.record.status, Status::Failed);
+    assert_eq!(built.record.status, BuildState::Failed);
     let context = built.record.phases[0].context.as_ref().expect("a context");
     assert!(
         context
@@ -211,7 +211,7 @@ fn a_byte_order_mark_a_nul_byte_and_links_that_archive_nothing() {
         "{HELLO}      - ln -s /etc/hostname out-link\n      - ln -s loop loop\nartifacts:\n  files: [out-link, loop]\n"
     );
     let built = build(&spec, &[]);
-    assert_eq!(built.record.status, Status::Failed, "{}", built.log);
+    assert_eq!(built.record.status, BuildState::Failed, "{}", built.log);
     assert!(
         built
             .log
@@ -335,7 +335,7 @@ fn nothing_a_build_starts_outlives_it() {
     );
     let built = build(&spec, &[]);
     // then the build ran as written,
-    assert_eq!(built.record.status, Status::Failed, "{}", built.log);
+    assert_eq!(built.record.status, BuildState::Failed, "{}", built.log);
     assert!(built.log.contains("post ran"), "{}", built.log);
     // and when it has ended, nothing it started is left.
     for token in &tokens {

@@ -300,7 +300,7 @@ fn a_push_builds_its_commit_and_the_commit_shows_pending_then_success() {
     let entry = pushbuild::index::Index::entry(&index, &h.git.project("octo/app"), &build_id)
         .expect("read")
         .expect("the build's entry");
-    assert_eq!(entry.state, pushbuild::index::State::Succeeded);
+    assert_eq!(entry.state, pushbuild::state::BuildState::Succeeded);
     assert_eq!((entry.number, entry.billed_minutes), (1, 1));
     assert_eq!(entry.commit.as_deref(), Some(commit.as_str()));
     let log = h.log(&build_id);

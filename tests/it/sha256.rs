@@ -6,12 +6,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pushbuild::config::Config;
-use pushbuild::executor::log::Echo;
-use pushbuild::function::{self, Function};
-use pushbuild::metering::NullSink;
+use pushbuild::function;
+use pushbuild::lifecycle::Builds;
 use pushbuild::names::{Repo, RepositoryName, SourceVersion};
-use pushbuild::record::Status;
 use pushbuild::source::{GitDirSource, Source};
+use pushbuild::state::BuildState;
 use pushbuild::store::{LocalStore, Store};
 use serde_json::json;
 
@@ -80,33 +79,25 @@ async fn a_build_request_for_a_sha256_commit_builds_that_commit() {
         _ => None,
     })
     .expect("settings");
-    let function = Function {
+    let books = crate::support::books(work.path(), Default::default());
+    let builds = Builds::new(
         config,
-        source: GitDirSource::new(repos.path()),
-        store: store.clone(),
-        books: crate::support::books(work.path(), Default::default()),
-        base_env: function::build_base_env(
-            [(
-                "PATH".to_string(),
-                std::env::var("PATH").unwrap_or_default(),
-            )]
-            .into_iter(),
-        ),
-        runtimes: None,
-        codebuild: None,
-        metrics: Arc::new(NullSink),
-        echo: Echo::Off,
-        apis: Vec::new(),
-    };
+        GitDirSource::new(repos.path()),
+        store.clone(),
+        books,
+    )
+    .with_base_env(vec![(
+        "PATH".to_string(),
+        std::env::var("PATH").unwrap_or_default(),
+    )]);
     let event = json!({"repository": "app", "sourceVersion": commit});
     let deadline = Instant::now() + Duration::from_secs(60);
-    let response = function
-        .handle(&event, Some(deadline))
+    let response = function::handle(&builds, &event, Some(deadline))
         .await
         .expect("the invocation succeeds");
 
     let build = &response.builds[0];
-    assert_eq!(build.status, Status::Succeeded, "{build:?}");
+    assert_eq!(build.status, BuildState::Succeeded, "{build:?}");
     assert_eq!(build.commit.as_deref(), Some(commit.as_str()));
     let id = build.build_id.as_deref().expect("a build id");
     let record: serde_json::Value = serde_json::from_slice(

@@ -6,7 +6,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, TimeZone, Utc};
 
 use super::{DynamoIndex, Item};
-use crate::index::{Entry, IndexError, State, usd_to_e7};
+use crate::index::{Entry, IndexError, usd_to_e7};
+use crate::state::BuildState;
 
 pub(super) fn s(text: &str) -> AttributeValue {
     AttributeValue::S(text.to_string())
@@ -112,7 +113,7 @@ pub(super) fn entry_from_item(item: &Item) -> Result<Entry, IndexError> {
         project: get_s(item, "project")?,
         build_id: get_s(item, "build_id")?,
         number: get_u(item, "number")?,
-        state: State::parse(&get_s(item, "state")?)?,
+        state: BuildState::parse(&get_s(item, "state")?)?,
         start_time: time(get_i(item, "start_ms")?)?,
         deadline: get_opt_i(item, "deadline_ms")?.map(time).transpose()?,
         expires_at: time(get_i(item, "expires_ms")?)?,
@@ -177,7 +178,7 @@ pub(super) fn item_from_entry(entry: &Entry) -> Item {
 
 /// What a closed build adds to its month's sums.
 pub(super) fn closed_delta(
-    state: State,
+    state: BuildState,
     unused: u64,
     billed: u64,
     cost_e7: u64,
@@ -194,9 +195,9 @@ pub(super) fn closed_delta(
         ("builds", 1),
         (
             "failures",
-            i64::from(matches!(state, State::Failed | State::TimedOut)),
+            i64::from(matches!(state, BuildState::Failed | BuildState::TimedOut)),
         ),
-        ("skipped", i64::from(state == State::Skipped)),
+        ("skipped", i64::from(state == BuildState::Skipped)),
         ("cost_e7", int(cost_e7)),
         ("duration_ms", int(duration_ms)),
     ]

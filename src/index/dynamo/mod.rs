@@ -24,10 +24,11 @@ use chrono::{DateTime, Utc};
 use tokio::runtime::Handle;
 
 use super::{
-    Closed, Closing, Entry, Grant, Index, IndexError, Page, Placement, State, Sums, refusal,
-    settle, usd_to_e7,
+    Closed, Closing, Entry, Grant, Index, IndexError, Page, Placement, Sums, refusal, settle,
+    usd_to_e7,
 };
 use crate::billing::Budget;
+use crate::state::BuildState;
 
 mod create;
 mod item;
@@ -166,7 +167,7 @@ impl Index for DynamoIndex {
                 .set_key(Some(Self::build_key(project, build_id)))
                 .condition_expression("#state = :queued")
                 .expression_attribute_names("#state", "state")
-                .expression_attribute_values(":queued", s(State::Queued.as_str()))
+                .expression_attribute_values(":queued", s(BuildState::Queued.as_str()))
                 .send(),
         );
         self.written(sent).map(drop)
@@ -182,7 +183,7 @@ impl Index for DynamoIndex {
                 .set_item(Some(item_from_entry(&entry)))
                 .condition_expression("attribute_not_exists(pk) OR #state = :queued")
                 .expression_attribute_names("#state", "state")
-                .expression_attribute_values(":queued", s(State::Queued.as_str()))
+                .expression_attribute_values(":queued", s(BuildState::Queued.as_str()))
                 .send(),
         );
         // Not written: opened already (a retried call), and the entry stands as it is.
@@ -202,7 +203,7 @@ impl Index for DynamoIndex {
                 "the build {project}:{build_id} is not in the index"
             )));
         };
-        if entry.reserved_minutes >= minute && entry.state == State::InProgress {
+        if entry.reserved_minutes >= minute && entry.state == BuildState::InProgress {
             return Ok(Grant::Granted);
         }
         let month = entry.month();
@@ -217,7 +218,7 @@ impl Index for DynamoIndex {
             .expression_attribute_values(":k", n(int(minute)))
             .expression_attribute_values(":before", n(int(minute - 1)))
             .expression_attribute_values(":e", n(expires_at.timestamp_millis()))
-            .expression_attribute_values(":open", s(State::InProgress.as_str()))
+            .expression_attribute_values(":open", s(BuildState::InProgress.as_str()))
             .build()
             .map_err(|err| build_error(&self.table, err))?;
         let total_cap = caps.monthly_minutes;
@@ -237,7 +238,7 @@ impl Index for DynamoIndex {
         };
         if failed(0) {
             return Ok(match self.get_entry(project, build_id)? {
-                Some(e) if e.state == State::InProgress && e.reserved_minutes >= minute => {
+                Some(e) if e.state == BuildState::InProgress && e.reserved_minutes >= minute => {
                     Grant::Granted
                 }
                 Some(e) => Grant::Refused(format!(

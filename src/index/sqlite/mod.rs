@@ -13,10 +13,11 @@ use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::{
-    Closed, Closing, Entry, Grant, Index, IndexError, Page, Placement, State, Sums, refusal,
-    settle, usd_to_e7,
+    Closed, Closing, Entry, Grant, Index, IndexError, Page, Placement, Sums, refusal, settle,
+    usd_to_e7,
 };
 use crate::billing::Budget;
+use crate::state::BuildState;
 
 mod row;
 mod shared;
@@ -286,7 +287,7 @@ fn reserve(
             "the build {project}:{build_id} is not in the index"
         )));
     };
-    if state != State::InProgress.as_str() {
+    if state != BuildState::InProgress.as_str() {
         return Ok(Grant::Refused(format!(
             "the build was closed as {state} before minute {minute}"
         )));
@@ -405,7 +406,7 @@ impl Index for SqliteIndex {
             let Some((state, reserved, month, price)) = found else {
                 return Ok(None);
             };
-            if state != State::InProgress.as_str() && state != State::Queued.as_str() {
+            if state != BuildState::InProgress.as_str() && state != BuildState::Queued.as_str() {
                 return Ok(Some(false));
             }
             let (billed, cost_e7) = settle(closing, uint(reserved), price);

@@ -4,7 +4,8 @@
 use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::Row;
 
-use crate::index::{Entry, IndexError, State};
+use crate::index::{Entry, IndexError};
+use crate::state::BuildState;
 
 pub(super) fn ms(time: DateTime<Utc>) -> i64 {
     time.timestamp_millis()
@@ -76,7 +77,7 @@ impl RawEntry {
             project: self.project,
             build_id: self.build_id,
             number: uint(self.number),
-            state: State::parse(&self.state)?,
+            state: BuildState::parse(&self.state)?,
             start_time: time(self.start_ms)?,
             deadline: self.deadline_ms.map(time).transpose()?,
             expires_at: time(self.expires_ms)?,

@@ -4,7 +4,8 @@ use rusqlite::{OptionalExtension, params};
 
 use super::COLUMNS;
 use super::row::{int, ms, uint};
-use crate::index::{Entry, Page, State, usd_to_e7};
+use crate::index::{Entry, Page, usd_to_e7};
+use crate::state::BuildState;
 
 /// Adds to the month's sums of `repository` and of the total.
 pub(super) fn add_sums(
@@ -49,11 +50,11 @@ pub(super) struct Delta {
 
 impl Delta {
     /// What a closed build adds, besides its minutes.
-    pub(super) fn closed(state: State, cost_e7: u64, duration_ms: u64) -> Delta {
+    pub(super) fn closed(state: BuildState, cost_e7: u64, duration_ms: u64) -> Delta {
         Delta {
             builds: 1,
-            failures: i64::from(matches!(state, State::Failed | State::TimedOut)),
-            skipped: i64::from(state == State::Skipped),
+            failures: i64::from(matches!(state, BuildState::Failed | BuildState::TimedOut)),
+            skipped: i64::from(state == BuildState::Skipped),
             cost_e7: int(cost_e7),
             duration_ms: int(duration_ms),
             ..Delta::default()

@@ -11,7 +11,7 @@ use crate::trigger::EventError;
 
 /// Why an invocation failed (not a user build: those are responses).
 #[derive(Debug, thiserror::Error)]
-pub enum FunctionError {
+pub enum BuildError {
     #[error(transparent)]
     BadEvent(#[from] EventError),
     #[error("repository {repository}: {source}")]
@@ -38,17 +38,17 @@ pub enum FunctionError {
     Task(#[source] tokio::task::JoinError),
 }
 
-impl FunctionError {
+impl BuildError {
     /// Whether delivering the same event again can succeed: the store, the source or this
     /// machine may recover; a bad event, or a store that refuses the request, will not.
     pub fn retryable(&self) -> bool {
         match self {
-            FunctionError::BadEvent(_) => false,
-            FunctionError::Store(err) => err.retryable(),
-            FunctionError::Index(err) => err.retryable(),
-            FunctionError::Pipeline(err) => err.retryable(),
-            FunctionError::Source { .. } | FunctionError::WorkDir { .. } => true,
-            FunctionError::Task(_) => true,
+            BuildError::BadEvent(_) => false,
+            BuildError::Store(err) => err.retryable(),
+            BuildError::Index(err) => err.retryable(),
+            BuildError::Pipeline(err) => err.retryable(),
+            BuildError::Source { .. } | BuildError::WorkDir { .. } => true,
+            BuildError::Task(_) => true,
         }
     }
 
@@ -63,27 +63,27 @@ impl FunctionError {
             }
         };
         match self {
-            FunctionError::BadEvent(_) => "PushBuild.Permanent.BadEvent",
-            FunctionError::Source { .. } => "PushBuild.Retryable.SourceUnavailable",
-            FunctionError::Store(err) | FunctionError::Pipeline(PipelineError::Store(err)) => {
+            BuildError::BadEvent(_) => "PushBuild.Permanent.BadEvent",
+            BuildError::Source { .. } => "PushBuild.Retryable.SourceUnavailable",
+            BuildError::Store(err) | BuildError::Pipeline(PipelineError::Store(err)) => {
                 store(err.retryable())
             }
-            FunctionError::Index(err) | FunctionError::Pipeline(PipelineError::Index(err)) => {
+            BuildError::Index(err) | BuildError::Pipeline(PipelineError::Index(err)) => {
                 if err.retryable() {
                     "PushBuild.Retryable.IndexUnavailable"
                 } else {
                     "PushBuild.Permanent.IndexRefused"
                 }
             }
-            FunctionError::WorkDir { .. } => "PushBuild.Retryable.WorkDir",
-            FunctionError::Pipeline(_) | FunctionError::Task(_) => "PushBuild.Retryable.Internal",
+            BuildError::WorkDir { .. } => "PushBuild.Retryable.WorkDir",
+            BuildError::Pipeline(_) | BuildError::Task(_) => "PushBuild.Retryable.Internal",
         }
     }
 }
 
 #[cfg(feature = "aws")]
-impl From<FunctionError> for lambda_runtime::Diagnostic {
-    fn from(err: FunctionError) -> lambda_runtime::Diagnostic {
+impl From<BuildError> for lambda_runtime::Diagnostic {
+    fn from(err: BuildError) -> lambda_runtime::Diagnostic {
         lambda_runtime::Diagnostic {
             error_type: err.error_type().to_string(),
             error_message: err.to_string(),
@@ -113,7 +113,7 @@ mod tests {
     #[test]
     fn the_error_type_says_whether_a_retry_can_help() {
         #[track_caller]
-        fn case(err: FunctionError, want: &str) {
+        fn case(err: BuildError, want: &str) {
             assert_eq!(err.error_type(), want, "{err}");
             assert_eq!(
                 err.retryable(),
@@ -122,7 +122,7 @@ mod tests {
             );
         }
         case(
-            FunctionError::Source {
+            BuildError::Source {
                 repository: "r".into(),
                 source: SourceError::Api {
                     operation: "GetBlob",
@@ -132,25 +132,25 @@ mod tests {
             "PushBuild.Retryable.SourceUnavailable",
         );
         case(
-            FunctionError::Store(store_error(true)),
+            BuildError::Store(store_error(true)),
             "PushBuild.Retryable.StoreUnavailable",
         );
         // A store error that no retry can mend is permanent, wherever it surfaces.
         case(
-            FunctionError::Store(store_error(false)),
+            BuildError::Store(store_error(false)),
             "PushBuild.Permanent.StoreRefused",
         );
         case(
-            FunctionError::Pipeline(PipelineError::Store(store_error(false))),
+            BuildError::Pipeline(PipelineError::Store(store_error(false))),
             "PushBuild.Permanent.StoreRefused",
         );
         case(
-            FunctionError::Pipeline(PipelineError::Log(std::io::Error::other("disk full"))),
+            BuildError::Pipeline(PipelineError::Log(std::io::Error::other("disk full"))),
             "PushBuild.Retryable.Internal",
         );
         // A shell that cannot start is pushbuild's failure, not the user's exit status.
         case(
-            FunctionError::Pipeline(PipelineError::Executor(
+            BuildError::Pipeline(PipelineError::Executor(
                 crate::executor::ExecutorError::ShellStart {
                     program: "bash",
                     source: std::io::ErrorKind::NotFound.into(),
@@ -163,7 +163,7 @@ mod tests {
     #[cfg(feature = "aws")]
     #[test]
     fn the_diagnostic_carries_the_error_type_and_message() {
-        let diagnostic = lambda_runtime::Diagnostic::from(FunctionError::Store(store_error(false)));
+        let diagnostic = lambda_runtime::Diagnostic::from(BuildError::Store(store_error(false)));
         assert_eq!(diagnostic.error_type, "PushBuild.Permanent.StoreRefused");
         assert!(
             diagnostic.error_message.contains("AccessDenied"),

@@ -1,18 +1,13 @@
-//! What an invocation answers: each build it ran or skipped.
+//! What a build's life ends with: a summary of the build it ran, handed over or skipped. The
+//! function's answer lists them; `serve`'s log and `invoke` print them.
 
 use serde::{Deserialize, Serialize};
 
 use crate::names::{CommitId, ProjectName};
 use crate::pipeline::StoredBuild;
-use crate::record::Status;
+use crate::state::BuildState;
 
-/// The invocation's response.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct InvocationResponse {
-    pub builds: Vec<BuildSummary>,
-}
-
-/// One build of an invocation.
+/// One build, as an invocation's answer lists it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BuildSummary {
@@ -25,7 +20,7 @@ pub struct BuildSummary {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub commit: Option<String>,
     /// SUCCEEDED, FAILED, TIMED_OUT or SKIPPED; IN_PROGRESS for a build handed to CodeBuild.
-    pub status: Status,
+    pub status: BuildState,
     /// Why a build was skipped, or why it failed before running.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -55,7 +50,7 @@ impl BuildSummary {
             repository,
             reference,
             commit,
-            status: Status::Skipped,
+            status: BuildState::Skipped,
             reason: Some(reason),
             record_uri: None,
             artifact_uris: Vec::new(),
@@ -72,7 +67,7 @@ impl BuildSummary {
             repository: handover.project.clone(),
             reference: handover.reference.clone(),
             commit: handover.commit.as_ref().map(CommitId::to_string),
-            status: Status::InProgress,
+            status: BuildState::InProgress,
             reason: Some(format!(
                 "running on AWS CodeBuild as {} ({})",
                 handover.codebuild_id, handover.why

@@ -5,10 +5,10 @@
 
 use std::sync::Arc;
 
-use super::{BuildSummary, FunctionError};
+use super::{BuildError, BuildSummary};
 use crate::config::GitSettings;
 use crate::pipeline::BuildIdentity;
-use crate::record::Status;
+use crate::state::BuildState;
 use crate::status::{self, CommitStatus, HostApi, State, StatusTarget};
 use crate::trigger::{BuildTarget, Host};
 
@@ -81,7 +81,7 @@ impl Report {
 
     /// Sends the final status once the pending one is done (a build handed to CodeBuild: a
     /// pending status saying so; its final one comes when CodeBuild's result does).
-    pub async fn finish(self, result: &Result<BuildSummary, FunctionError>) {
+    pub async fn finish(self, result: &Result<BuildSummary, BuildError>) {
         let _ = self.pending.await;
         send(&*self.api, &self.target, result).await;
     }
@@ -98,11 +98,7 @@ pub(super) async fn send_final(
     }
 }
 
-async fn send(
-    api: &dyn HostApi,
-    target: &StatusTarget,
-    result: &Result<BuildSummary, FunctionError>,
-) {
+async fn send(api: &dyn HostApi, target: &StatusTarget, result: &Result<BuildSummary, BuildError>) {
     let (state, description) = match result {
         Ok(summary) => (State::of(summary.status), describe(summary)),
         Err(err) => (
@@ -121,13 +117,13 @@ async fn send(
 
 /// `SUCCEEDED in 12.3 s, 1 billed minute`; a skipped build says why.
 fn describe(summary: &BuildSummary) -> String {
-    if summary.status == Status::InProgress {
+    if summary.status == BuildState::InProgress {
         return format!(
             "Moved to AWS CodeBuild: {}",
             summary.reason.as_deref().unwrap_or("running there")
         );
     }
-    if summary.status == Status::Skipped {
+    if summary.status == BuildState::Skipped {
         return format!(
             "SKIPPED: {}",
             summary.reason.as_deref().unwrap_or("not run")

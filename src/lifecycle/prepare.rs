@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use super::FunctionError;
+use super::BuildError;
 use crate::buildspec;
 use crate::config::{BuildDirs, Config};
 use crate::executor::{ContextCode, PhaseContext};
@@ -30,7 +30,7 @@ pub(super) enum Resolution {
 pub(super) async fn resolve<S: Source>(
     source: &S,
     target: &BuildTarget,
-) -> Result<Resolution, FunctionError> {
+) -> Result<Resolution, BuildError> {
     let resolved = match source.resolve(&target.source, &target.to_resolve()).await {
         Ok(resolved) => resolved,
         Err(err) => {
@@ -51,11 +51,11 @@ pub(super) async fn fetch<S: Source>(
     target: &BuildTarget,
     dirs: &BuildDirs,
     resolved: &ResolvedCommit,
-) -> Result<Work, FunctionError> {
+) -> Result<Work, BuildError> {
     let repository = &target.project;
     let src = dirs.src.clone();
     for dir in [&src, &dirs.home] {
-        empty_dir(dir).map_err(|source| FunctionError::WorkDir {
+        empty_dir(dir).map_err(|source| BuildError::WorkDir {
             path: dir.clone(),
             source,
         })?;
@@ -102,9 +102,9 @@ fn cannot_start(
     repository: &ProjectName,
     err: SourceError,
     notes: Vec<String>,
-) -> Result<Work, FunctionError> {
+) -> Result<Work, BuildError> {
     if !err.is_user_error() {
-        return Err(FunctionError::Source {
+        return Err(BuildError::Source {
             repository: repository.to_string(),
             source: err,
         });

@@ -1,0 +1,446 @@
+//! One owner of a build's life, from what to build to its answer:
+//!
+//! ```text
+//! claim → resolve → begin → fetch → place → run here or hand over → finish → report
+//! ```
+//!
+//! [`Builds::build`] reads in that order, and every build goes through it, whoever asked: the
+//! Lambda handler (`crate::function`), the local queue behind `pushbuild serve`, and
+//! `pushbuild invoke`. They only turn an event or a request into a [`BuildTarget`], and the
+//! [`BuildSummary`] into their answer. The front door's part of a webhook's life (claim the
+//! delivery, queue the build, hand it off) is [`queue`] here too, so a delivery is claimed in
+//! one place.
+//!
+//! The steps live beside: `claim.rs` (once per delivery), `prepare.rs` (resolve the commit,
+//! fetch the source), `place.rs` (Lambda or CodeBuild, and CodeBuild's results coming back),
+//! `report.rs` (the commit's status); beginning, running and finishing a build are
+//! `crate::pipeline`'s. A failed user build is a summary like any other; only pushbuild's own
+//! failures are a [`BuildError`], which says whether a retry can help.
+
+mod claim;
+mod error;
+mod place;
+mod prepare;
+mod queue;
+mod report;
+mod summary;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicI64;
+use std::time::Instant;
+
+use crate::codebuild::CodeBuild;
+use crate::config::Config;
+use crate::executor::env::WebhookVars;
+use crate::executor::log::Echo;
+use crate::index::Books;
+use crate::metering::{MetricSink, NullSink};
+use crate::pipeline::{self, Begun, BuildIdentity, BuildJob, BuildSettings, Metering, Work};
+use crate::runtimes::Runtimes;
+use crate::source::Source;
+use crate::state::BuildState;
+use crate::status::{HostApi, StatusTarget};
+use crate::store::Store;
+use crate::trigger::{BuildTarget, Host};
+
+pub use claim::CLAIM_TTL;
+pub use error::BuildError;
+pub use place::COMPUTE_VAR;
+pub use queue::{Accepted, Dispatch, DispatchError, QueueError, queue};
+pub use summary::BuildSummary;
+
+/// What builds here are made with: the settings, the source, the store and the index, and the
+/// optional parts (the image's runtimes, the metrics' sink, the hosts' APIs, AWS CodeBuild).
+/// Made once with [`Builds::new`] and the `with_*` methods, when the function or a command
+/// starts.
+pub struct Builds<S> {
+    config: Config,
+    source: S,
+    store: Arc<dyn Store>,
+    /// The index (numbers, claims, entries, the month's sums) with the budget's caps: one for
+    /// all the builds, so they share the sweep's clock.
+    books: Books,
+    /// The environment builds start from (the process's own, less pushbuild's settings).
+    base_env: Vec<(String, String)>,
+    /// The image's runtimes, which `runtime-versions` chooses from (`None`: the machine's own
+    /// tools).
+    runtimes: Option<Arc<Runtimes>>,
+    metrics: Arc<dyn MetricSink>,
+    /// Where build logs are echoed as they are written (off on Lambda, whose standard output
+    /// carries metrics).
+    echo: Echo,
+    /// The hosts' APIs that webhook builds report their results to.
+    apis: Vec<(Host, Arc<dyn HostApi>)>,
+    /// AWS CodeBuild, for builds that outgrow the function (with `PUSHBUILD_CODEBUILD_PROJECT`).
+    codebuild: Option<Arc<dyn CodeBuild>>,
+    /// When the builds on CodeBuild were last looked up (milliseconds since the epoch).
+    settled_ms: AtomicI64,
+}
+
+impl<S> Builds<S> {
+    /// Builds from `source` into `store`, with `config`'s settings and `books`' index: no
+    /// runtimes, metrics, echo, host APIs or CodeBuild until given; builds start from this
+    /// process's environment less pushbuild's settings.
+    pub fn new(config: Config, source: S, store: Arc<dyn Store>, books: Books) -> Builds<S> {
+        Builds {
+            config,
+            source,
+            store,
+            books,
+            base_env: build_base_env(std::env::vars()),
+            runtimes: None,
+            metrics: Arc::new(NullSink),
+            echo: Echo::Off,
+            apis: Vec::new(),
+            codebuild: None,
+            settled_ms: AtomicI64::new(i64::MIN),
+        }
+    }
+
+    /// The environment builds start from, instead of this process's.
+    pub fn with_base_env(mut self, base_env: Vec<(String, String)>) -> Builds<S> {
+        self.base_env = base_env;
+        self
+    }
+
+    /// The image's runtimes, for `runtime-versions`.
+    pub fn with_runtimes(mut self, runtimes: Option<Arc<Runtimes>>) -> Builds<S> {
+        self.runtimes = runtimes;
+        self
+    }
+
+    /// Where billing metrics go.
+    pub fn with_metrics(mut self, metrics: Arc<dyn MetricSink>) -> Builds<S> {
+        self.metrics = metrics;
+        self
+    }
+
+    /// Where build logs are echoed.
+    pub fn with_echo(mut self, echo: Echo) -> Builds<S> {
+        self.echo = echo;
+        self
+    }
+
+    /// The hosts' APIs, for commit statuses.
+    pub fn with_apis(mut self, apis: Vec<(Host, Arc<dyn HostApi>)>) -> Builds<S> {
+        self.apis = apis;
+        self
+    }
+
+    /// AWS CodeBuild, for builds that outgrow the function.
+    pub fn with_codebuild(mut self, codebuild: Option<Arc<dyn CodeBuild>>) -> Builds<S> {
+        self.codebuild = codebuild;
+        self
+    }
+
+    /// The index and the budget.
+    pub fn books(&self) -> &Books {
+        &self.books
+    }
+
+    /// Removes what builds left in the work directory (a build killed with its invocation):
+    /// called once when the function or `serve` starts.
+    pub fn clear_work_dir(&self) -> std::io::Result<()> {
+        match std::fs::remove_dir_all(self.config.builds_dir()) {
+            Err(err) if err.kind() != std::io::ErrorKind::NotFound => Err(err),
+            _ => Ok(()),
+        }
+    }
+
+    /// How this process's builds run.
+    fn settings(&self) -> BuildSettings {
+        BuildSettings {
+            price: self.config.price.clone(),
+            metering: Metering {
+                sink: self.metrics.clone(),
+                namespace: self.config.namespace.clone(),
+                minute: self.config.billing_minute,
+            },
+            echo: self.echo,
+            temp_root: self.config.work_dir.join("tmp"),
+            base_env: self.base_env.clone(),
+            runtimes: self.runtimes.clone(),
+            live_log: self.config.live_log,
+            books: self.books.clone(),
+        }
+    }
+}
+
+impl<S: Source> Builds<S> {
+    /// The whole life of the build `target` asks for; `deadline` is the invocation's. A
+    /// failed user build is a summary; only pushbuild's own failures are errors.
+    pub async fn build(
+        &self,
+        target: BuildTarget,
+        deadline: Option<Instant>,
+    ) -> Result<BuildSummary, BuildError> {
+        // Claim: a build asked for by a delivery is built once, however often it is delivered.
+        let claim = match claim::take(&self.books.index, &target).await? {
+            claim::Claimed::Duplicate(summary) => return Ok(summary),
+            claim::Claimed::Taken(claim) => claim,
+        };
+        let identity = self.identity(&target);
+        // Report: the commit shows `pending` while the build lives, then how it ended.
+        let status = report::target(
+            &self.apis,
+            &self.config.git,
+            &self.base_env,
+            &target,
+            &identity,
+        );
+        let report = status
+            .clone()
+            .and_then(|status| report::Report::start(&self.apis, status, &identity));
+        let result = self.live(target, identity, deadline, status).await;
+        if let Some(report) = report {
+            report.finish(&result).await;
+        }
+        // A claim whose build failed for pushbuild's own reasons goes back for a retry.
+        claim.settle(&result).await;
+        result
+    }
+
+    /// The build, placed where it runs; one that times out in the function starts again on
+    /// CodeBuild as a new build naming the one it replaces (and the project's builds go there
+    /// from then on).
+    async fn live(
+        &self,
+        mut target: BuildTarget,
+        mut identity: BuildIdentity,
+        deadline: Option<Instant>,
+        status: Option<StatusTarget>,
+    ) -> Result<BuildSummary, BuildError> {
+        let mut replaces = None;
+        loop {
+            let summary = self
+                .once(&target, identity, deadline, &status, replaces)
+                .await?;
+            if summary.status != BuildState::TimedOut || !self.overflows() {
+                return Ok(summary);
+            }
+            let timed_out = summary.build_id.clone().unwrap_or_default();
+            self.move_to_codebuild(&target, &timed_out).await?;
+            target.build_id = None;
+            target.dedup_key = None;
+            identity = self.identity(&target);
+            replaces = Some(timed_out);
+        }
+    }
+
+    /// One build: resolve its commit, begin it (its number, its first minute), fetch its source,
+    /// then run it here or hand it to CodeBuild; it finishes with its record either way.
+    async fn once(
+        &self,
+        target: &BuildTarget,
+        mut identity: BuildIdentity,
+        deadline: Option<Instant>,
+        status: &Option<StatusTarget>,
+        replaces: Option<String>,
+    ) -> Result<BuildSummary, BuildError> {
+        // Resolve: the commit, and `[skip ci]`.
+        let resolved = match prepare::resolve(&self.source, target).await? {
+            prepare::Resolution::Resolved(resolved) => resolved,
+            prepare::Resolution::CannotStart(work) => {
+                return self.run(identity, work, None, deadline).await;
+            }
+            prepare::Resolution::SkipCi(resolved) => {
+                return self.skip_ci(target, &identity, resolved).await;
+            }
+        };
+        identity.commit = Some(resolved.commit_id.clone());
+        identity.reference = identity.reference.or(resolved.reference.clone());
+        // Begin: the build's number, its entry, its first minute against the budget.
+        let begun = self.begin(&identity, deadline).await?;
+        if let Some(reason) = begun.refusal() {
+            let work = Work::Refused {
+                reason: reason.to_string(),
+            };
+            return self.run(identity, work, Some(begun), deadline).await;
+        }
+        // Fetch: the source into the build's own directories, and its buildspec.
+        let dirs = self.config.build_dirs(&identity.build_id);
+        let fetched = prepare::fetch(&self.source, &self.config, target, &dirs, &resolved).await;
+        let summary = match fetched {
+            // Place: here, or on CodeBuild.
+            Ok(Work::Run(ready)) => {
+                let placed = self.place(&identity.project, ready).await?;
+                let handing = place::Handing {
+                    begun,
+                    replaces,
+                    status: status.clone(),
+                };
+                self.run_placed(identity, placed, handing, deadline).await
+            }
+            Ok(work) => self.run(identity, work, Some(begun), deadline).await,
+            Err(err) => self.close_unfetched(identity, begun, deadline, err).await,
+        };
+        remove_in_background(dirs.root);
+        summary
+    }
+
+    /// Who the build of `target` is.
+    fn identity(&self, target: &BuildTarget) -> BuildIdentity {
+        let mut identity = BuildIdentity {
+            source_version: Some(target.version.to_string()),
+            commit: target
+                .commit
+                .clone()
+                .or_else(|| target.version.commit().cloned()),
+            reference: target.reference.clone(),
+            source_repo_url: self
+                .source
+                .clone_url(&target.source, target.region.as_deref()),
+            webhook_trigger: target.webhook_trigger.clone(),
+            webhook: target.webhook.as_ref().map(|w| WebhookVars {
+                event: w.event.as_str().to_string(),
+                head_ref: w.head_ref.clone(),
+                base_ref: w.base_ref.clone(),
+                actor_account_id: w.actor_account_id.clone(),
+                prev_commit: w.prev_commit.clone(),
+            }),
+            ..BuildIdentity::new(target.project.clone(), target.initiator.clone())
+        };
+        if let Some(build_id) = &target.build_id {
+            identity.build_id = build_id.clone();
+        }
+        identity
+    }
+
+    /// A commit whose message asks for no build: nothing is recorded, and the entry a webhook
+    /// queued for it goes.
+    async fn skip_ci(
+        &self,
+        target: &BuildTarget,
+        identity: &BuildIdentity,
+        resolved: crate::source::ResolvedCommit,
+    ) -> Result<BuildSummary, BuildError> {
+        let (index, project, id) = (
+            self.books.index.clone(),
+            identity.project.clone(),
+            identity.build_id.clone(),
+        );
+        run_blocking(move || index.discard_queued(project.as_str(), &id)).await??;
+        Ok(BuildSummary::skipped(
+            target.project.clone(),
+            target.reference.clone().or(resolved.reference),
+            Some(resolved.commit_id.to_string()),
+            "the commit message asks to skip CI ([skip ci] or [ci skip])".to_string(),
+        ))
+    }
+
+    /// A source that could not be fetched for pushbuild's own reasons: the build is closed (its
+    /// reserved minutes given back) before the error goes to the caller's retry.
+    async fn close_unfetched(
+        &self,
+        identity: BuildIdentity,
+        begun: Begun,
+        deadline: Option<Instant>,
+        err: BuildError,
+    ) -> Result<BuildSummary, BuildError> {
+        let work = Work::Refused {
+            reason: format!("pushbuild could not fetch the source: {err}"),
+        };
+        let _ = self.run(identity, work, Some(begun), deadline).await;
+        Err(err)
+    }
+
+    /// Begins the build in the index: its number, its entry, its first minute.
+    async fn begin(
+        &self,
+        identity: &BuildIdentity,
+        deadline: Option<Instant>,
+    ) -> Result<Begun, BuildError> {
+        let (identity, settings, store) = (identity.clone(), self.settings(), self.store.clone());
+        let deadline = self.commands_deadline(&identity, deadline);
+        let begun = run_blocking(move || pipeline::begin(&identity, &settings, deadline, &*store))
+            .await??;
+        Ok(begun)
+    }
+
+    /// Runs the build here and finishes it (off the async threads): every build with a record
+    /// ends here or in the hand-over.
+    async fn run(
+        &self,
+        identity: BuildIdentity,
+        work: Work,
+        begun: Option<Begun>,
+        deadline: Option<Instant>,
+    ) -> Result<BuildSummary, BuildError> {
+        let deadline = self.commands_deadline(&identity, deadline);
+        let job = BuildJob::new(identity, &self.settings(), work).with_deadline(deadline);
+        let store = self.store.clone();
+        let stored = run_blocking(move || match begun {
+            Some(begun) => pipeline::run_begun(&job, begun, &*store),
+            None => pipeline::run(&job, &*store),
+        })
+        .await??;
+        Ok(BuildSummary::stored(&stored))
+    }
+
+    /// The commands' deadline for an invocation's `deadline`: the upload reserve before it.
+    fn commands_deadline(
+        &self,
+        identity: &BuildIdentity,
+        deadline: Option<Instant>,
+    ) -> Option<Instant> {
+        deadline.map(|d| {
+            d.checked_sub(self.config.upload_reserve)
+                .unwrap_or(identity.started)
+        })
+    }
+}
+
+/// The build's own directories go with it, after the answer: the next build starts from nothing,
+/// and /tmp does not fill up over many builds. (On Lambda a removal the freeze interrupts goes
+/// on when the sandbox thaws.)
+fn remove_in_background(root: PathBuf) {
+    let removing = root.clone();
+    let spawned = std::thread::Builder::new()
+        .name("pushbuild-clean".to_string())
+        .spawn(move || std::fs::remove_dir_all(removing));
+    if spawned.is_err() {
+        let _ = std::fs::remove_dir_all(&root);
+    }
+}
+
+/// Runs blocking work (the pipeline, the index, the sync store) off the async runtime's threads.
+async fn run_blocking<T, F>(work: F) -> Result<T, BuildError>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(BuildError::Task)
+}
+
+/// The environment builds start from: the process's own, less pushbuild's settings and the
+/// Lambda runtime's private variables.
+pub fn build_base_env(vars: impl Iterator<Item = (String, String)>) -> Vec<(String, String)> {
+    vars.filter(|(name, _)| {
+        !name.starts_with("PUSHBUILD_")
+            && name != "AWS_LAMBDA_RUNTIME_API"
+            && !name.starts_with("_LAMBDA")
+    })
+    .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_base_env_drops_settings_and_runtime_variables() {
+        let vars = [
+            ("PATH", "/bin"),
+            ("PUSHBUILD_BUCKET", "b"),
+            ("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001"),
+            ("AWS_REGION", "us-east-1"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()));
+        let env = build_base_env(vars.into_iter());
+        let names: Vec<&str> = env.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(names, ["PATH", "AWS_REGION"]);
+    }
+}
