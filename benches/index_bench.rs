@@ -14,6 +14,7 @@ mod entries;
 #[path = "../tests/it/tools.rs"]
 mod tools;
 
+use pushbuild::names::{BuildId, ProjectName};
 use std::collections::HashMap;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -44,12 +45,12 @@ fn bookkeeping(index: &dyn Index, round: usize, caps: &Budget) -> [Duration; 6] 
         clock = Instant::now();
     };
     let project = "repo-bench";
-    let number = index.next_number(project).expect("a number");
+    let number = index.next_number(&pn(project)).expect("a number");
     lap(0);
     let now = Utc::now();
     let taken = index
         .claim(
-            project,
+            &pn(project),
             &format!(
                 "delivery-{round}-{}",
                 now.timestamp_nanos_opt().unwrap_or(0)
@@ -61,8 +62,12 @@ fn bookkeeping(index: &dyn Index, round: usize, caps: &Budget) -> [Duration; 6] 
     assert!(taken);
     lap(1);
     let entry = Entry {
-        project: project.to_string(),
-        build_id: format!("{}-bench-{round:05}", now.format("%Y%m%dT%H%M%SZ")),
+        project: pn(project),
+        build_id: BuildId::parse(&format!(
+            "{}-bench-{round:05}",
+            now.format("%Y%m%dT%H%M%SZ")
+        ))
+        .expect("an id"),
         number,
         state: BuildState::InProgress,
         expires_at: now + chrono::Duration::minutes(2),
@@ -80,7 +85,7 @@ fn bookkeeping(index: &dyn Index, round: usize, caps: &Budget) -> [Duration; 6] 
     for minute in 1..=2 {
         let grant = index
             .reserve(
-                project,
+                &pn(project),
                 &entry.build_id,
                 minute,
                 now + chrono::Duration::minutes(3),
@@ -92,7 +97,7 @@ fn bookkeeping(index: &dyn Index, round: usize, caps: &Budget) -> [Duration; 6] 
     lap(4);
     index
         .close(&Closing {
-            project: project.to_string(),
+            project: pn(project),
             build_id: entry.build_id.clone(),
             state: BuildState::Succeeded,
             billed_minutes: 2,
@@ -270,4 +275,9 @@ fn load(
             pending = answer.unprocessed_items().cloned().unwrap_or_default();
         }
     }
+}
+
+/// A project name the test knows is valid.
+fn pn(name: &str) -> ProjectName {
+    ProjectName::parse(name).expect("a project name")
 }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::cost::BuildCost;
 use crate::executor::env::BuildInfo;
 use crate::executor::{PhaseOutcome, RunStatus};
-use crate::names::{CommitId, ProjectName};
+use crate::names::{BuildId, CommitId, ProjectName};
 use crate::state::BuildState;
 
 /// How a build ended, from how its phases ran.
@@ -43,7 +43,7 @@ pub struct ArtifactRecord {
 /// What `builds/<repository>/<build-id>/build.json` holds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BuildRecord {
-    pub build_id: String,
+    pub build_id: BuildId,
     /// `CODEBUILD_BUILD_ID`: `<repository>:<build-id>`.
     pub codebuild_build_id: String,
     pub repository: ProjectName,

@@ -2,14 +2,16 @@
 
 use chrono::Utc;
 use pushbuild::index::Entry;
+use pushbuild::names::{BuildId, ProjectName};
 use pushbuild::state::BuildState;
 
 /// A closed build of the current month.
 pub fn closed(i: usize) -> Entry {
     let now = Utc::now();
     Entry {
-        project: format!("repo-{}", i % 10),
-        build_id: format!("{}-{i:08}", now.format("%Y%m%dT%H%M%SZ")),
+        project: ProjectName::parse(&format!("repo-{}", i % 10)).expect("a name"),
+        build_id: BuildId::parse(&format!("{}-{i:08}", now.format("%Y%m%dT%H%M%SZ")))
+            .expect("an id"),
         number: i as u64 + 1,
         state: if i.is_multiple_of(7) {
             BuildState::Failed

@@ -11,7 +11,7 @@ mod report;
 use chrono::{DateTime, Datelike, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::names::CommitId;
+use crate::names::{BuildId, CommitId, ProjectName};
 use crate::record::BuildRecord;
 use crate::state::BuildState;
 use crate::store::{ObjectMeta, Store, StoreError};
@@ -57,8 +57,8 @@ impl BillingError {
 /// One build's line in the ledger: what was built, how it ended and what it cost.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LedgerEntry {
-    pub build_id: String,
-    pub repository: String,
+    pub build_id: BuildId,
+    pub repository: ProjectName,
     /// The reference that was built (`refs/heads/main`), when there is one.
     #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
     pub reference: Option<String>,
@@ -82,7 +82,7 @@ impl LedgerEntry {
     pub fn from_record(record: &BuildRecord) -> LedgerEntry {
         LedgerEntry {
             build_id: record.build_id.clone(),
-            repository: record.repository.to_string(),
+            repository: record.repository.clone(),
             reference: record.reference.clone(),
             commit: record.commit.clone(),
             status: record.status,
@@ -125,8 +125,8 @@ pub fn write_entry(store: &dyn Store, entry: &LedgerEntry) -> Result<String, Sto
         source: std::io::Error::other(err),
     })?;
     let meta = ObjectMeta::new("application/json")
-        .with("build-id", &entry.build_id)
-        .with("repository", &entry.repository);
+        .with("build-id", entry.build_id.as_str())
+        .with("repository", entry.repository.as_str());
     store.put(&key, &json, &meta)
 }
 

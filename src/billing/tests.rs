@@ -1,3 +1,4 @@
+use crate::names::BuildId;
 use std::time::Duration;
 
 use chrono::TimeZone;
@@ -23,7 +24,7 @@ fn record(repository: &str, build_id: &str, status: BuildState, seconds: u64) ->
         resolved_source_version: Some(
             CommitId::parse("abc1230000000000000000000000000000000000").unwrap(),
         ),
-        ..BuildInfo::new(ProjectName::parse(repository).unwrap(), build_id, 1)
+        ..BuildInfo::new(ProjectName::parse(repository).unwrap(), bid(build_id), 1)
     };
     let mut record = BuildRecord::new(
         &info,
@@ -42,7 +43,7 @@ fn entry(repository: &str, build_id: &str, status: BuildState, seconds: u64) -> 
     // repository is set after the record is made.
     let mut entry =
         LedgerEntry::from_record(&record("any", build_id, BuildState::Succeeded, seconds));
-    entry.repository = repository.to_string();
+    entry.repository = pn(repository);
     entry.status = status;
     entry
 }
@@ -98,7 +99,7 @@ fn a_month_reads_back_and_sums_per_repository() {
     let ids: Vec<&str> = month.iter().map(|e| e.build_id.as_str()).collect();
     assert_eq!(ids, ["c", "a", "b"]);
     let of = |repository: &str| {
-        sum_minutes(month.iter().filter(|e| e.repository == repository)).unwrap()
+        sum_minutes(month.iter().filter(|e| e.repository == pn(repository))).unwrap()
     };
     assert_eq!(sum_minutes(&month).unwrap(), 1 + 2 + 4);
     assert_eq!(of("web"), 3);
@@ -266,7 +267,7 @@ fn sample() -> Report {
         entry("web", "b", BuildState::Failed, 90),
         entry("api", "c", BuildState::TimedOut, 200),
         entry("api", "d", BuildState::Skipped, 0),
-        entry("docs,old", "e", BuildState::Succeeded, 10),
+        entry("docs.old", "e", BuildState::Succeeded, 10),
     ];
     Report::for_month(&entries, 2026, 11).unwrap()
 }
@@ -280,7 +281,7 @@ fn the_report_total_is_the_sum_of_its_rows() {
         .iter()
         .map(|r| r.repository.as_str())
         .collect();
-    assert_eq!(names, ["api", "docs,old", "web"]);
+    assert_eq!(names, ["api", "docs.old", "web"]);
     let api = &report.repositories[0];
     assert_eq!(
         (api.builds, api.billed_minutes, api.failures, api.skipped),
@@ -313,7 +314,7 @@ fn the_report_renders_as_csv_json_and_a_table() {
         [
             "repository,builds,billed_minutes,cost_usd,average_duration_s,failures,skipped",
             "api,2,5,0.01,100,1,1",
-            "\"docs,old\",1,1,0.002,10,0,0",
+            "docs.old,1,1,0.002,10,0,0",
             "web,2,3,0.006,60,1,0",
             "TOTAL,5,9,0.018,66,2,1",
         ]
@@ -337,4 +338,14 @@ fn the_report_renders_as_csv_json_and_a_table() {
         "{table}"
     );
     assert_eq!(table.lines().count(), 7, "{table}");
+}
+
+/// A project name the test knows is valid.
+fn pn(name: &str) -> ProjectName {
+    ProjectName::parse(name).expect("a project name")
+}
+
+/// A build id the test knows is valid.
+fn bid(id: &str) -> BuildId {
+    BuildId::parse(id).expect("a build id")
 }

@@ -73,20 +73,18 @@ pub(super) fn run(args: &PlacementArgs) -> ExitCode {
     let index = &opened.books.index;
     let done = if reset {
         index
-            .set_placement(project.as_str(), None)
+            .set_placement(&project, None)
             .map(|()| format!("{project}: builds run in the function"))
     } else {
-        index
-            .placement(project.as_str())
-            .map(|placement| match placement {
-                Some(p) => format!(
-                    "{project}: builds run on {} since {} ({})",
-                    p.compute,
-                    p.since.format("%Y-%m-%d %H:%M:%S UTC"),
-                    p.reason
-                ),
-                None => format!("{project}: builds run in the function"),
-            })
+        index.placement(&project).map(|placement| match placement {
+            Some(p) => format!(
+                "{project}: builds run on {} since {} ({})",
+                p.compute,
+                p.since.format("%Y-%m-%d %H:%M:%S UTC"),
+                p.reason
+            ),
+            None => format!("{project}: builds run in the function"),
+        })
     };
     match done {
         Ok(line) => {

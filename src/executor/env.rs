@@ -3,13 +3,13 @@
 use std::path::Path;
 
 use crate::buildspec::BuildSpec;
-use crate::names::{CommitId, ProjectName};
+use crate::names::{BuildId, CommitId, ProjectName};
 
 /// What is known about a build before it runs: the values behind the `CODEBUILD_*` variables.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BuildInfo {
     /// The build's id within its project (`20261122T231000Z-3f9c1a2b`).
-    pub build_id: String,
+    pub build_id: BuildId,
     /// The repository or project the build belongs to.
     pub project: ProjectName,
     /// Counts the project's builds, from 1.
@@ -42,9 +42,9 @@ pub struct WebhookVars {
 
 impl BuildInfo {
     /// Build `build_number` of `project`, with nothing else known yet.
-    pub fn new(project: ProjectName, build_id: &str, build_number: u64) -> BuildInfo {
+    pub fn new(project: ProjectName, build_id: BuildId, build_number: u64) -> BuildInfo {
         BuildInfo {
-            build_id: build_id.to_string(),
+            build_id,
             project,
             build_number,
             initiator: String::new(),
@@ -186,7 +186,11 @@ mod tests {
         let info = BuildInfo {
             initiator: "me".into(),
             webhook_trigger: Some("branch/main".into()),
-            ..BuildInfo::new(ProjectName::parse("web").unwrap(), "b1", 7)
+            ..BuildInfo::new(
+                ProjectName::parse("web").unwrap(),
+                BuildId::parse("b1").unwrap(),
+                7,
+            )
         };
         let env = environment(
             &pairs(&[
@@ -224,7 +228,11 @@ mod tests {
                 actor_account_id: Some("583231".into()),
                 prev_commit: None,
             }),
-            ..BuildInfo::new(ProjectName::parse("web").unwrap(), "b1", 1)
+            ..BuildInfo::new(
+                ProjectName::parse("web").unwrap(),
+                BuildId::parse("b1").unwrap(),
+                1,
+            )
         };
         let env = environment(&[], &spec(&[]), &[], &[], &info, Path::new("/src"), None);
         assert_eq!(
@@ -244,7 +252,11 @@ mod tests {
             Some("583231")
         );
         assert_eq!(get(&env, "CODEBUILD_WEBHOOK_PREV_COMMIT"), None);
-        let plain = BuildInfo::new(ProjectName::parse("web").unwrap(), "b1", 1);
+        let plain = BuildInfo::new(
+            ProjectName::parse("web").unwrap(),
+            BuildId::parse("b1").unwrap(),
+            1,
+        );
         let env = environment(&[], &spec(&[]), &[], &[], &plain, Path::new("/src"), None);
         assert_eq!(get(&env, "CODEBUILD_WEBHOOK_EVENT"), None);
     }

@@ -19,7 +19,7 @@ use super::{Dispatch, FrontDoor};
 use crate::billing::Budget;
 use crate::index::{Entry, Index, month_of};
 use crate::lifecycle::Accepted;
-use crate::names::{ProjectName, SourceVersion};
+use crate::names::{BuildId, ProjectName, SourceVersion};
 use crate::pages::{self, Download, Filters};
 use crate::record::BuildRecord;
 use crate::store::{Layout, Store};
@@ -152,7 +152,14 @@ pub(super) async fn list<D: Dispatch>(
     let query_filters = filters.clone();
     let page = blocking(move || {
         let page = match &query_filters.repository {
-            Some(repository) => index.project_builds(repository, after.as_deref(), PAGE_SIZE),
+            Some(repository) => match ProjectName::parse(repository) {
+                Ok(project) => index.project_builds(&project, after.as_deref(), PAGE_SIZE),
+                // No project has that name: no builds.
+                Err(_) => Ok(crate::index::Page {
+                    entries: Vec::new(),
+                    next: None,
+                }),
+            },
             None => index.month_builds(&month, after.as_deref(), PAGE_SIZE),
         }?;
         let entries: Vec<Entry> = page
@@ -169,9 +176,12 @@ pub(super) async fn list<D: Dispatch>(
 }
 
 /// `<project>/<build-id>` of a build's address.
-fn build_path(path: &str) -> Option<(ProjectName, String)> {
+fn build_path(path: &str) -> Option<(ProjectName, BuildId)> {
     let (project, build_id) = path.trim_matches('/').rsplit_once('/')?;
-    Some((ProjectName::parse(project).ok()?, build_id.to_string()))
+    Some((
+        ProjectName::parse(project).ok()?,
+        BuildId::parse(build_id).ok()?,
+    ))
 }
 
 /// `GET /builds/<project>/<build-id>`.
@@ -199,9 +209,9 @@ fn draw_build(
     store: &dyn Store,
     index: &dyn Index,
     project: &ProjectName,
-    build_id: &str,
+    build_id: &BuildId,
 ) -> Result<Option<String>, Box<dyn std::error::Error + Send + Sync>> {
-    let layout = Layout::new(project, build_id);
+    let layout = Layout::new(project, build_id.as_str());
     let log = store
         .get(&layout.log())?
         .map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
@@ -214,7 +224,7 @@ fn draw_build(
                 .map(|bytes| String::from_utf8_lossy(&bytes).into_owned()),
         };
         return Ok(index
-            .entry(project.as_str(), build_id)?
+            .entry(project, build_id)?
             .map(|entry| pages::running_page(&entry, log.as_deref())));
     };
     let record: BuildRecord = serde_json::from_slice(&record)?;
@@ -469,13 +479,13 @@ pub(super) async fn live<D: Dispatch>(
     };
     let (store, index) = (pages.store.clone(), front.index.clone());
     let state = blocking(move || {
-        let layout = Layout::new(&project, &build_id);
+        let layout = Layout::new(&project, build_id.as_str());
         let state = match store.get(&layout.record())? {
             Some(record) => serde_json::from_slice::<BuildRecord>(&record)?
                 .status
                 .as_str()
                 .to_string(),
-            None => match index.entry(project.as_str(), &build_id)? {
+            None => match index.entry(&project, &build_id)? {
                 Some(entry) => entry.state.as_str().to_string(),
                 None => return Ok(None),
             },

@@ -13,7 +13,7 @@ use crate::store::Store;
 /// The entry of a build that has ended, from its record.
 pub fn entry_from_record(record: &BuildRecord) -> Entry {
     Entry {
-        project: record.repository.to_string(),
+        project: record.repository.clone(),
         build_id: record.build_id.clone(),
         number: record.build_number,
         state: record.status,
@@ -159,7 +159,7 @@ pub fn verify(
     for ledger in &ledger {
         let key = (ledger.repository.as_str(), ledger.build_id.as_str());
         in_ledger.insert(key);
-        add(&ledger.repository, &|s: &mut Sums| {
+        add(ledger.repository.as_str(), &|s: &mut Sums| {
             s.minutes = s.minutes.saturating_add(ledger.billed_minutes);
             s.builds += 1;
             s.failures += u64::from(ledger.status.is_failure());
@@ -201,7 +201,7 @@ pub fn verify(
     }
     for entry in &entries {
         if entry.state.is_open() {
-            add(&entry.project, &|s: &mut Sums| {
+            add(entry.project.as_str(), &|s: &mut Sums| {
                 s.minutes = s.minutes.saturating_add(entry.reserved_minutes);
             });
             continue;

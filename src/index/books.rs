@@ -53,11 +53,11 @@ fn on_codebuild(store: &dyn Store, entry: &Entry, now: DateTime<Utc>) -> Result<
     if now - entry.expires_at > chrono::Duration::days(1) {
         return Ok(false);
     }
-    let Ok(project) = ProjectName::parse(&entry.project) else {
+    let Ok(project) = ProjectName::parse(entry.project.as_str()) else {
         return Ok(false);
     };
     Ok(store
-        .get(&Layout::new(&project, &entry.build_id).handover())?
+        .get(&Layout::new(&project, entry.build_id.as_str()).handover())?
         .is_some())
 }
 
@@ -161,10 +161,11 @@ fn why(entry: &Entry) -> &'static str {
 
 /// The log, ledger entry and record of a build the sweep closed.
 fn store_abandoned(store: &dyn Store, entry: &Entry, cost: BuildCost) -> Result<(), BooksError> {
-    let project = ProjectName::parse(&entry.project).map_err(|err| IndexError::Malformed {
-        what: "project".to_string(),
-        message: err.to_string(),
-    })?;
+    let project =
+        ProjectName::parse(entry.project.as_str()).map_err(|err| IndexError::Malformed {
+            what: "project".to_string(),
+            message: err.to_string(),
+        })?;
     let info = BuildInfo {
         build_id: entry.build_id.clone(),
         project: project.clone(),
@@ -180,7 +181,7 @@ fn store_abandoned(store: &dyn Store, entry: &Entry, cost: BuildCost) -> Result<
         webhook: None,
         start_time_ms: entry.start_time.timestamp_millis(),
     };
-    let layout = Layout::new(&project, &entry.build_id);
+    let layout = Layout::new(&project, entry.build_id.as_str());
     let log_key = layout.log();
     let log_uri = match store.get(&log_key)? {
         Some(_) => store.uri(&log_key),

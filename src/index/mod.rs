@@ -28,6 +28,7 @@ use chrono::{DateTime, Datelike, Utc};
 use serde::Serialize;
 
 use crate::billing::Budget;
+use crate::names::{BuildId, ProjectName};
 use crate::state::BuildState;
 
 pub use books::Books;
@@ -61,6 +62,15 @@ impl From<crate::state::StateError> for IndexError {
     }
 }
 
+impl From<crate::names::NameError> for IndexError {
+    fn from(err: crate::names::NameError) -> IndexError {
+        IndexError::Malformed {
+            what: "name".to_string(),
+            message: err.to_string(),
+        }
+    }
+}
+
 impl IndexError {
     /// Whether trying again can succeed.
     pub fn retryable(&self) -> bool {
@@ -75,8 +85,8 @@ impl IndexError {
 /// One build in the index.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Entry {
-    pub project: String,
-    pub build_id: String,
+    pub project: ProjectName,
+    pub build_id: BuildId,
     pub number: u64,
     pub state: BuildState,
     pub start_time: DateTime<Utc>,
@@ -114,16 +124,16 @@ impl Entry {
     /// A build handed off at `now`, waiting to begin: `QUEUED` until it begins or, at the latest,
     /// [`QUEUED_TIMEOUT`] from now.
     pub fn queued(
-        project: &str,
-        build_id: &str,
+        project: &ProjectName,
+        build_id: &BuildId,
         initiator: &str,
         commit: Option<String>,
         reference: Option<String>,
         now: DateTime<Utc>,
     ) -> Entry {
         Entry {
-            project: project.to_string(),
-            build_id: build_id.to_string(),
+            project: project.clone(),
+            build_id: build_id.clone(),
             number: 0,
             state: BuildState::Queued,
             start_time: now,
@@ -168,8 +178,8 @@ pub enum Grant {
 /// How a build ended, for [`Index::close`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Closing {
-    pub project: String,
-    pub build_id: String,
+    pub project: ProjectName,
+    pub build_id: BuildId,
     pub state: BuildState,
     /// The minutes the build used; the index records at most the minutes it reserved.
     pub billed_minutes: u64,
@@ -233,27 +243,27 @@ pub struct Page {
 /// many threads and processes at once. The methods block: call them off async threads.
 pub trait Index: Send + Sync {
     /// The next number of `project`'s builds: 1, 2, 3, … never the same twice.
-    fn next_number(&self, project: &str) -> Result<u64, IndexError>;
+    fn next_number(&self, project: &ProjectName) -> Result<u64, IndexError>;
 
     /// Claims `key` (a delivery's id) for `project` until `expires`; whether this call took it
     /// (false: a claim that has not expired holds it).
     fn claim(
         &self,
-        project: &str,
+        project: &ProjectName,
         key: &str,
         now: DateTime<Utc>,
         expires: DateTime<Utc>,
     ) -> Result<bool, IndexError>;
 
     /// Gives a claim back (pushbuild failed after taking it, so a retry can build).
-    fn release(&self, project: &str, key: &str) -> Result<(), IndexError>;
+    fn release(&self, project: &ProjectName, key: &str) -> Result<(), IndexError>;
 
     /// Stores a build that was handed off and has not begun: `QUEUED`, no number yet, until
     /// [`open`](Self::open) or its expiry (an entry already there is left as it is).
     fn queue(&self, entry: &Entry) -> Result<(), IndexError>;
 
     /// Removes a `QUEUED` entry whose build could not be handed off after all.
-    fn discard_queued(&self, project: &str, build_id: &str) -> Result<(), IndexError>;
+    fn discard_queued(&self, project: &ProjectName, build_id: &BuildId) -> Result<(), IndexError>;
 
     /// Stores a new open entry, `IN_PROGRESS` with no minute reserved; a `QUEUED` entry of the
     /// same build becomes it.
@@ -264,8 +274,8 @@ pub trait Index: Send + Sync {
     /// granted again without counting twice.
     fn reserve(
         &self,
-        project: &str,
-        build_id: &str,
+        project: &ProjectName,
+        build_id: &BuildId,
         minute: u64,
         expires_at: DateTime<Utc>,
         caps: &Budget,
@@ -296,12 +306,13 @@ pub trait Index: Send + Sync {
     fn month_sums(&self, month: &str) -> Result<Vec<Sums>, IndexError>;
 
     /// One build's entry.
-    fn entry(&self, project: &str, build_id: &str) -> Result<Option<Entry>, IndexError>;
+    fn entry(&self, project: &ProjectName, build_id: &BuildId)
+    -> Result<Option<Entry>, IndexError>;
 
     /// `project`'s builds, newest first, `limit` at a time from `after` (a page's `next`).
     fn project_builds(
         &self,
-        project: &str,
+        project: &ProjectName,
         after: Option<&str>,
         limit: usize,
     ) -> Result<Page, IndexError>;
@@ -323,11 +334,14 @@ pub trait Index: Send + Sync {
     fn add_closed(&self, entry: &Entry) -> Result<bool, IndexError>;
 
     /// Where `project`'s builds run when not in the function, if somewhere else.
-    fn placement(&self, project: &str) -> Result<Option<Placement>, IndexError>;
+    fn placement(&self, project: &ProjectName) -> Result<Option<Placement>, IndexError>;
 
     /// Sets where `project`'s builds run (`None`: back in the function).
-    fn set_placement(&self, project: &str, placement: Option<&Placement>)
-    -> Result<(), IndexError>;
+    fn set_placement(
+        &self,
+        project: &ProjectName,
+        placement: Option<&Placement>,
+    ) -> Result<(), IndexError>;
 }
 
 /// Where a repository's builds go instead of the function: `codebuild`, since a build of it

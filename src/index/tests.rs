@@ -1,3 +1,4 @@
+use crate::names::{BuildId, ProjectName};
 use std::sync::Arc;
 
 use chrono::{Duration, TimeZone, Utc};
@@ -14,8 +15,8 @@ fn index() -> (tempfile::TempDir, SqliteIndex) {
 fn entry(project: &str, build_id: &str, number: u64) -> Entry {
     let start = Utc.with_ymd_and_hms(2026, 11, 30, 10, 0, 0).unwrap();
     Entry {
-        project: project.to_string(),
-        build_id: build_id.to_string(),
+        project: pn(project),
+        build_id: bid(build_id),
         number,
         state: BuildState::InProgress,
         start_time: start,
@@ -60,9 +61,9 @@ fn closing(e: &Entry, state: BuildState, billed: u64) -> Closing {
 #[test]
 fn numbers_count_up_per_project() {
     let (_dir, index) = index();
-    assert_eq!(index.next_number("web").unwrap(), 1);
-    assert_eq!(index.next_number("web").unwrap(), 2);
-    assert_eq!(index.next_number("api").unwrap(), 1);
+    assert_eq!(index.next_number(&pn("web")).unwrap(), 1);
+    assert_eq!(index.next_number(&pn("web")).unwrap(), 2);
+    assert_eq!(index.next_number(&pn("api")).unwrap(), 1);
 }
 
 #[test]
@@ -70,17 +71,22 @@ fn a_claim_is_taken_once_until_it_expires_or_is_released() {
     let (_dir, index) = index();
     let now = later();
     let expires = now + Duration::hours(1);
-    assert!(index.claim("web", "delivery-1", now, expires).unwrap());
-    assert!(!index.claim("web", "delivery-1", now, expires).unwrap());
-    assert!(index.claim("api", "delivery-1", now, expires).unwrap());
+    assert!(index.claim(&pn("web"), "delivery-1", now, expires).unwrap());
+    assert!(!index.claim(&pn("web"), "delivery-1", now, expires).unwrap());
+    assert!(index.claim(&pn("api"), "delivery-1", now, expires).unwrap());
     // Expired: taken again.
     assert!(
         index
-            .claim("web", "delivery-1", expires, expires + Duration::hours(1))
+            .claim(
+                &pn("web"),
+                "delivery-1",
+                expires,
+                expires + Duration::hours(1)
+            )
             .unwrap()
     );
-    index.release("web", "delivery-1").unwrap();
-    assert!(index.claim("web", "delivery-1", now, expires).unwrap());
+    index.release(&pn("web"), "delivery-1").unwrap();
+    assert!(index.claim(&pn("web"), "delivery-1", now, expires).unwrap());
 }
 
 #[test]
@@ -91,22 +97,31 @@ fn reservations_stop_at_the_caps_and_closing_gives_back_what_was_not_started() {
     index.open(&a).unwrap();
     for minute in 1..=2 {
         assert_eq!(
-            index.reserve("web", "a", minute, later(), &budget).unwrap(),
+            index
+                .reserve(&pn("web"), &bid("a"), minute, later(), &budget)
+                .unwrap(),
             Grant::Granted
         );
     }
     // A minute asked for again is not counted twice.
     assert_eq!(
-        index.reserve("web", "a", 2, later(), &budget).unwrap(),
+        index
+            .reserve(&pn("web"), &bid("a"), 2, later(), &budget)
+            .unwrap(),
         Grant::Granted
     );
     let b = entry("api", "b", 1);
     index.open(&b).unwrap();
     assert_eq!(
-        index.reserve("api", "b", 1, later(), &budget).unwrap(),
+        index
+            .reserve(&pn("api"), &bid("b"), 1, later(), &budget)
+            .unwrap(),
         Grant::Granted
     );
-    let Grant::Refused(reason) = index.reserve("api", "b", 2, later(), &budget).unwrap() else {
+    let Grant::Refused(reason) = index
+        .reserve(&pn("api"), &bid("b"), 2, later(), &budget)
+        .unwrap()
+    else {
         panic!("the monthly cap of 3 is reached");
     };
     assert!(
@@ -119,7 +134,10 @@ fn reservations_stop_at_the_caps_and_closing_gives_back_what_was_not_started() {
         index.close(&closing(&a, BuildState::Succeeded, 1)).unwrap(),
         Closed::Now { billed_minutes: 1 }
     );
-    let Grant::Refused(reason) = index.reserve("api", "b", 2, later(), &budget).unwrap() else {
+    let Grant::Refused(reason) = index
+        .reserve(&pn("api"), &bid("b"), 2, later(), &budget)
+        .unwrap()
+    else {
         panic!("api's own cap of 1 is reached");
     };
     assert!(
@@ -134,7 +152,7 @@ fn reservations_stop_at_the_caps_and_closing_gives_back_what_was_not_started() {
     // A closed build reserves nothing more, and closing it again says who closed it.
     assert!(matches!(
         index
-            .reserve("web", "a", 3, later(), &caps(None, &[]))
+            .reserve(&pn("web"), &bid("a"), 3, later(), &caps(None, &[]))
             .unwrap(),
         Grant::Refused(_)
     ));
@@ -167,7 +185,7 @@ fn concurrent_reservations_never_pass_the_cap() {
                     index.open(&e).unwrap();
                     for minute in 1..=3 {
                         match index
-                            .reserve("web", &e.build_id, minute, later(), &budget)
+                            .reserve(&pn("web"), &e.build_id, minute, later(), &budget)
                             .unwrap()
                         {
                             Grant::Granted => granted += 1,
@@ -211,11 +229,11 @@ fn expired_open_builds_are_found_and_pages_run_newest_first() {
     assert_eq!(expired.len(), 1);
     assert_eq!(expired[0].build_id, "20261130T100000Z-a");
     assert_eq!(index.in_progress().unwrap().len(), 3);
-    let first = index.project_builds("web", None, 2).unwrap();
+    let first = index.project_builds(&pn("web"), None, 2).unwrap();
     let ids: Vec<&str> = first.entries.iter().map(|e| e.build_id.as_str()).collect();
     assert_eq!(ids, ["20261130T100200Z-c", "20261130T100100Z-b"]);
     let second = index
-        .project_builds("web", first.next.as_deref(), 2)
+        .project_builds(&pn("web"), first.next.as_deref(), 2)
         .unwrap();
     assert_eq!(second.entries.len(), 1);
     assert_eq!(second.next, None);
@@ -235,8 +253,8 @@ fn the_index_is_shared_by_handles_on_one_file() {
     let (dir, index) = index();
     let other: Arc<dyn Index> =
         Arc::new(SqliteIndex::open(&SqliteIndex::path_in(dir.path())).unwrap());
-    assert_eq!(index.next_number("web").unwrap(), 1);
-    assert_eq!(other.next_number("web").unwrap(), 2);
+    assert_eq!(index.next_number(&pn("web")).unwrap(), 1);
+    assert_eq!(other.next_number(&pn("web")).unwrap(), 2);
 }
 
 #[test]
@@ -246,7 +264,7 @@ fn a_row_edited_by_hand_is_named_not_guessed() {
     let raw = rusqlite::Connection::open(SqliteIndex::path_in(dir.path())).unwrap();
     raw.execute("UPDATE builds SET state = 'RUNNING'", [])
         .unwrap();
-    let err = index.entry("web", "a").unwrap_err();
+    let err = index.entry(&pn("web"), &bid("a")).unwrap_err();
     assert!(!err.retryable());
     let message = err.to_string();
     assert!(
@@ -258,23 +276,26 @@ fn a_row_edited_by_hand_is_named_not_guessed() {
 #[test]
 fn a_placement_is_kept_until_it_is_reset() {
     let (_dir, index) = index();
-    assert_eq!(index.placement("demo").unwrap(), None);
+    assert_eq!(index.placement(&pn("demo")).unwrap(), None);
     let placement = Placement {
         compute: "codebuild".to_string(),
         since: DateTime::from_timestamp(1_790_000_000, 0).unwrap(),
         reason: "build b-1 timed out in the function".to_string(),
     };
-    index.set_placement("demo", Some(&placement)).unwrap();
-    assert_eq!(index.placement("demo").unwrap(), Some(placement.clone()));
-    assert_eq!(index.placement("other").unwrap(), None);
+    index.set_placement(&pn("demo"), Some(&placement)).unwrap();
+    assert_eq!(
+        index.placement(&pn("demo")).unwrap(),
+        Some(placement.clone())
+    );
+    assert_eq!(index.placement(&pn("other")).unwrap(), None);
     let again = Placement {
         reason: "build b-2 timed out in the function".to_string(),
         ..placement
     };
-    index.set_placement("demo", Some(&again)).unwrap();
-    assert_eq!(index.placement("demo").unwrap(), Some(again));
-    index.set_placement("demo", None).unwrap();
-    assert_eq!(index.placement("demo").unwrap(), None);
+    index.set_placement(&pn("demo"), Some(&again)).unwrap();
+    assert_eq!(index.placement(&pn("demo")).unwrap(), Some(again));
+    index.set_placement(&pn("demo"), None).unwrap();
+    assert_eq!(index.placement(&pn("demo")).unwrap(), None);
 }
 
 #[test]
@@ -288,12 +309,12 @@ fn many_openers_of_a_new_index_at_once_all_get_it() {
                 scope.spawn(|| {
                     barrier.wait();
                     let index = SqliteIndex::open(&path).expect("the index opens");
-                    index.next_number("demo").expect("a number");
+                    index.next_number(&pn("demo")).expect("a number");
                 });
             }
         });
         let index = SqliteIndex::open(&path).unwrap();
-        assert_eq!(index.next_number("demo").unwrap(), 17);
+        assert_eq!(index.next_number(&pn("demo")).unwrap(), 17);
     }
 }
 
@@ -305,12 +326,12 @@ fn an_index_opened_in_the_background_keeps_what_was_written_before_it() {
         // Each handle is closed before the next opens (as one `pushbuild run` after another),
         // with what it wrote still in the WAL.
         let index = SqliteIndex::open_in_background(&path).unwrap();
-        assert_eq!(index.next_number("web").unwrap(), expected);
+        assert_eq!(index.next_number(&pn("web")).unwrap(), expected);
     }
     assert_eq!(
         SqliteIndex::open(&path)
             .unwrap()
-            .next_number("web")
+            .next_number(&pn("web"))
             .unwrap(),
         4
     );
@@ -323,10 +344,10 @@ fn an_index_that_cannot_be_opened_says_so_at_its_first_use() {
     let path = SqliteIndex::path_in(dir.path());
     std::fs::create_dir(&path).unwrap();
     let index = SqliteIndex::open_in_background(&path).unwrap();
-    let message = index.next_number("web").unwrap_err().to_string();
+    let message = index.next_number(&pn("web")).unwrap_err().to_string();
     assert!(message.contains(&path.display().to_string()), "{message}");
     // A second use tries again, and says the same.
-    let again = index.next_number("web").unwrap_err().to_string();
+    let again = index.next_number(&pn("web")).unwrap_err().to_string();
     assert!(again.contains(&path.display().to_string()), "{again}");
 }
 
@@ -344,7 +365,7 @@ fn a_build_begins_numbered_opened_and_with_its_first_minute_or_refused_as_the_th
         Grant::Granted
     );
     assert_eq!(a.number, 1);
-    let stored = index.entry("web", "a").unwrap().unwrap();
+    let stored = index.entry(&pn("web"), &bid("a")).unwrap().unwrap();
     assert_eq!(
         (
             stored.number,
@@ -361,7 +382,7 @@ fn a_build_begins_numbered_opened_and_with_its_first_minute_or_refused_as_the_th
     };
     assert!(reason.contains("cap of 1"), "{reason}");
     assert_eq!(b.number, 2);
-    let stored = index.entry("web", "b").unwrap().unwrap();
+    let stored = index.entry(&pn("web"), &bid("b")).unwrap().unwrap();
     assert_eq!(
         (stored.state, stored.reserved_minutes),
         (BuildState::InProgress, 0)
@@ -373,4 +394,14 @@ fn a_build_begins_numbered_opened_and_with_its_first_minute_or_refused_as_the_th
         !sums.is_empty() && sums.iter().all(|s| s.minutes == 1),
         "{sums:?}"
     );
+}
+
+/// A project name the test knows is valid.
+fn pn(name: &str) -> ProjectName {
+    ProjectName::parse(name).expect("a project name")
+}
+
+/// A build id the test knows is valid.
+fn bid(id: &str) -> BuildId {
+    BuildId::parse(id).expect("a build id")
 }

@@ -44,7 +44,7 @@ pub(super) async fn take(
     let (claims, project, claimed_key) = (index.clone(), target.project.clone(), key.clone());
     let taken = run_blocking(move || {
         let now = Utc::now();
-        claims.claim(project.as_str(), &claimed_key, now, now + CLAIM_TTL)
+        claims.claim(&project, &claimed_key, now, now + CLAIM_TTL)
     })
     .await??;
     if !taken {
@@ -69,7 +69,7 @@ impl Claim {
         let Some((index, project, key)) = self.held else {
             return;
         };
-        let released = run_blocking(move || index.release(project.as_str(), &key)).await;
+        let released = run_blocking(move || index.release(&project, &key)).await;
         if let Ok(Err(error)) = released {
             tracing::warn!(%error, "a delivery's claim could not be given back; it expires by itself");
         }

@@ -259,7 +259,7 @@ impl<S: Source> Builds<S> {
             return self.run(identity, work, Some(begun), deadline).await;
         }
         // Fetch: the source into the build's own directories, and its buildspec.
-        let dirs = self.config.build_dirs(&identity.build_id);
+        let dirs = self.config.build_dirs(identity.build_id.as_str());
         let fetched = prepare::fetch(&self.source, &self.config, target, &dirs, &resolved).await;
         let summary = match fetched {
             // Place: here, or on CodeBuild.
@@ -320,7 +320,7 @@ impl<S: Source> Builds<S> {
             identity.project.clone(),
             identity.build_id.clone(),
         );
-        run_blocking(move || index.discard_queued(project.as_str(), &id)).await??;
+        run_blocking(move || index.discard_queued(&project, &id)).await??;
         Ok(BuildSummary::skipped(
             target.project.clone(),
             target.reference.clone().or(resolved.reference),

@@ -73,7 +73,7 @@ impl<S: Source> Builds<S> {
                 codebuild: None,
             });
         }
-        let (index, name) = (self.books.index.clone(), project.to_string());
+        let (index, name) = (self.books.index.clone(), project.clone());
         let placed = run_blocking(move || index.placement(&name)).await??;
         let codebuild = if let Some(placed) = placed {
             Some(format!(
@@ -150,7 +150,7 @@ impl<S: Source> Builds<S> {
             since: chrono::Utc::now(),
             reason: format!("build {timed_out} timed out in the function"),
         };
-        let (index, project) = (self.books.index.clone(), target.project.to_string());
+        let (index, project) = (self.books.index.clone(), target.project.clone());
         run_blocking(move || index.set_placement(&project, Some(&placement))).await??;
         Ok(())
     }
@@ -243,10 +243,10 @@ fn settle(
 ) -> Result<Vec<(Option<StatusTarget>, StoredBuild)>, PipelineError> {
     let mut handovers = Vec::new();
     for entry in settings.books.index.expired(chrono::Utc::now())? {
-        let Ok(project) = ProjectName::parse(&entry.project) else {
+        let Ok(project) = ProjectName::parse(entry.project.as_str()) else {
             continue;
         };
-        if let Some(handover) = pipeline::load_handover(&project, &entry.build_id, store)? {
+        if let Some(handover) = pipeline::load_handover(&project, entry.build_id.as_str(), store)? {
             handovers.push(handover);
         }
     }

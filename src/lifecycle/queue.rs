@@ -95,7 +95,7 @@ pub async fn queue<D: Dispatch>(
     };
     target.dedup_key = None;
     let build_id = BuildId::new();
-    target.build_id = Some(build_id.to_string());
+    target.build_id = Some(build_id.clone());
     let accepted = Accepted {
         build_id: Some(build_id.clone()),
         repository: target.project.clone(),
@@ -105,8 +105,8 @@ pub async fn queue<D: Dispatch>(
         reason: None,
     };
     let queued = Entry::queued(
-        target.project.as_str(),
-        build_id.as_str(),
+        &target.project,
+        &build_id,
         &target.initiator,
         accepted.commit.clone(),
         target.reference.clone(),
@@ -124,8 +124,7 @@ pub async fn queue<D: Dispatch>(
     if let Err(err) = dispatch.dispatch(target).await {
         tracing::error!(error = %err, "a build could not be handed off");
         let (entries, project) = (index.clone(), accepted.repository.clone());
-        let _ =
-            run_blocking(move || entries.discard_queued(project.as_str(), build_id.as_str())).await;
+        let _ = run_blocking(move || entries.discard_queued(&project, &build_id)).await;
         claim.release().await;
         return Err(err.into());
     }

@@ -149,7 +149,7 @@ fn template_vars(base_env: &[(String, String)], identity: &BuildIdentity) -> Vec
         }
     };
     set("PUSHBUILD_PROJECT", Some(identity.project.to_string()));
-    set("PUSHBUILD_BUILD_ID", Some(identity.build_id.clone()));
+    set("PUSHBUILD_BUILD_ID", Some(identity.build_id.to_string()));
     set(
         "CODEBUILD_BUILD_ID",
         Some(format!("{}:{}", identity.project, identity.build_id)),

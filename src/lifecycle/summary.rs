@@ -63,7 +63,7 @@ impl BuildSummary {
     /// A build handed to AWS CodeBuild: IN_PROGRESS, its record written when it ends.
     pub fn handed_over(handover: &crate::pipeline::Handover) -> Self {
         BuildSummary {
-            build_id: Some(handover.build_id.clone()),
+            build_id: Some(handover.build_id.to_string()),
             repository: handover.project.clone(),
             reference: handover.reference.clone(),
             commit: handover.commit.as_ref().map(CommitId::to_string),
@@ -89,7 +89,7 @@ impl BuildSummary {
             .find_map(|p| p.context.as_ref().map(ToString::to_string))
             .or_else(|| record.skip_reason.clone());
         BuildSummary {
-            build_id: Some(record.build_id.clone()),
+            build_id: Some(record.build_id.to_string()),
             repository: record.repository.clone(),
             reference: record.reference.clone(),
             commit: record.commit.as_ref().map(CommitId::to_string),

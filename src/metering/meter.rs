@@ -144,7 +144,7 @@ impl Meter {
         };
         let metrics = status_metrics(None);
         meter.emit(
-            &[("BuildState", "SKIPPED".into()), ("Reason", reason.into())],
+            &[("Status", "SKIPPED".into()), ("Reason", reason.into())],
             &metrics,
         );
     }
@@ -316,7 +316,7 @@ impl RunningMeter {
         }
         self.shared.lock().emitted = emitted.max(record.billed_minutes);
         meter.emit(
-            &[("BuildState", record.status.as_str().into())],
+            &[("Status", record.status.as_str().into())],
             &end_metrics(record),
         );
         self.join();

@@ -1,5 +1,6 @@
 //! The EMF shape, and the invariant: a build's `BillableMinutes` records number its billed minutes.
 
+use crate::names::BuildId;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -27,7 +28,7 @@ fn record(
     let now = Utc::now();
     let info = BuildInfo {
         initiator: "test".into(),
-        ..BuildInfo::new(ProjectName::parse("demo").unwrap(), "b-1", 1)
+        ..BuildInfo::new(ProjectName::parse("demo").unwrap(), bid("b-1"), 1)
     };
     let run_status = match status {
         BuildState::Failed => RunStatus::Failed,
@@ -153,7 +154,7 @@ fn emf_records_declare_exactly_the_metrics_they_carry() {
     );
     assert_eq!(end["BUILDDuration"], 60_000);
     assert_eq!(end["UPLOAD_ARTIFACTSDuration"], 5);
-    assert_eq!(end["BuildState"], "FAILED");
+    assert_eq!(end["Status"], "FAILED");
     let skipped = parse(&lines[3]);
     assert_eq!(
         (skipped["Branch"].as_str(), skipped["BuildSkipped"].as_u64()),
@@ -384,4 +385,9 @@ fn minutes_are_reserved_before_they_start_and_none_is_emitted_past_a_refusal() {
         );
     }
     assert_eq!(with_metric(&sink, "BillableMinutes").len(), 3);
+}
+
+/// A build id the test knows is valid.
+fn bid(id: &str) -> BuildId {
+    BuildId::parse(id).expect("a build id")
 }

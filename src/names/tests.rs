@@ -187,6 +187,7 @@ fn build_ids_are_key_safe_and_new_ones_sort_by_time() {
     case("a/b", false);
     case("a b", false);
     let new = BuildId::new();
+    assert_ne!(new, BuildId::new());
     assert_eq!(BuildId::parse(new.as_str()), Ok(new.clone()));
     assert_eq!(new.as_str().len(), "20261122T231000Z-3f9c1a2b".len());
 }

@@ -180,7 +180,7 @@ pub fn list_page(entries: &[Entry], filters: &Filters, next: Option<&str>) -> St
              <th>Billed</th></tr></thead><tbody>",
         );
         for e in entries {
-            let href = build_href(&e.project, &e.build_id);
+            let href = build_href(e.project.as_str(), e.build_id.as_str());
             let state = e.state.as_str();
             let commit = e.commit.as_deref().map_or("", |c| &c[..c.len().min(8)]);
             let _ = write!(
@@ -188,8 +188,8 @@ pub fn list_page(entries: &[Entry], filters: &Filters, next: Option<&str>) -> St
                 "<tr class=\"build\" data-build=\"{}\"><td><a class=\"s {state}\" href=\"{href}\">{state}</a></td>\
                  <td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td>\
                  <td>{}</td></tr>",
-                escape(&e.build_id),
-                escape(&e.project),
+                escape(e.build_id.as_str()),
+                escape(e.project.as_str()),
                 escape(short_ref(e.reference.as_deref())),
                 escape(commit),
                 escape(&e.initiator),
@@ -239,7 +239,7 @@ pub fn build_page(record: &BuildRecord, log: &str, downloads: &[Download]) -> St
         body,
         "<p>Build <code>{}</code> of <code>{}</code> at <code>{}</code>, started by {} at {}; \
          {}, {} billed minute(s), ${:.4}.</p>",
-        escape(&record.build_id),
+        escape(record.build_id.as_str()),
         escape(short_ref(record.reference.as_deref())),
         escape(
             &record
@@ -330,7 +330,7 @@ pub fn build_page(record: &BuildRecord, log: &str, downloads: &[Download]) -> St
         }
         body.push_str("</tbody></table>");
     }
-    let log_key = crate::store::Layout::new(&record.repository, &record.build_id).log();
+    let log_key = crate::store::Layout::new(&record.repository, record.build_id.as_str()).log();
     let _ = write!(
         body,
         "<h2>Log</h2><p><a id=\"log-download\" href=\"/download/{}\">Download the whole log</a></p>",
@@ -361,7 +361,7 @@ pub fn running_page(entry: &Entry, log: Option<&str>) -> String {
         "<h1>{} <span class=\"s {state}\" id=\"status\">{state}</span></h1>\
          <p>Build <code>{}</code>, started by {} at {}; {} minute(s) reserved so far.</p>",
         escape(&format!("{} #{}", entry.project, entry.number)),
-        escape(&entry.build_id),
+        escape(entry.build_id.as_str()),
         escape(&entry.initiator),
         time_text(entry.start_time),
         entry.reserved_minutes
@@ -369,8 +369,8 @@ pub fn running_page(entry: &Entry, log: Option<&str>) -> String {
     body.push_str("<h2>Log so far</h2>");
     let live = format!(
         "/live/{}/{}",
-        encode(&entry.project),
-        encode(&entry.build_id)
+        encode(entry.project.as_str()),
+        encode(entry.build_id.as_str())
     );
     body.push_str(&log_html(log.unwrap_or("")).replacen(
         "<pre id=\"log\">",
@@ -474,7 +474,7 @@ pub fn minutes_per_day(entries: &[Entry]) -> Vec<DayMinutes> {
         };
         if minutes > 0 {
             *days
-                .entry((e.start_time.day(), e.project.clone()))
+                .entry((e.start_time.day(), e.project.to_string()))
                 .or_default() += minutes;
         }
     }

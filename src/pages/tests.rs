@@ -1,4 +1,5 @@
 use super::*;
+use crate::names::{BuildId, ProjectName};
 use crate::state::BuildState;
 
 fn entry(project: &str, id: &str, state: BuildState, day: u32, minutes: u64) -> Entry {
@@ -6,8 +7,8 @@ fn entry(project: &str, id: &str, state: BuildState, day: u32, minutes: u64) -> 
         .unwrap()
         .with_timezone(&Utc);
     Entry {
-        project: project.into(),
-        build_id: id.into(),
+        project: ProjectName::parse(project).unwrap(),
+        build_id: BuildId::parse(id).unwrap(),
         number: 1,
         state,
         start_time: start,
@@ -32,13 +33,11 @@ fn text_is_escaped_everywhere_it_lands() {
         escape("<a href=\"x\">&'"),
         "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
     );
-    let hostile = entry(
-        "demo",
-        "<script>alert(1)</script>",
-        BuildState::Failed,
-        3,
-        1,
-    );
+    // Names are checked (a project or a build id cannot hold markup), so the free texts carry
+    // it: the reference, the commit, the initiator.
+    let mut hostile = entry("demo", "b-1", BuildState::Failed, 3, 1);
+    hostile.reference = Some("refs/heads/<script>alert(1)</script>".into());
+    hostile.initiator = "<script>alert(2)</script>".into();
     let html = list_page(&[hostile], &Filters::default(), None);
     assert!(!html.contains("<script>alert"), "{html}");
     assert!(html.contains("&lt;script&gt;"));

@@ -13,6 +13,7 @@ use super::{BuildIdentity, BuildSettings, PipelineError};
 use crate::executor::Deadline;
 use crate::index::{Books, Entry, Grant};
 use crate::metering::{Reserve, RunningMeter};
+use crate::names::{BuildId, ProjectName};
 use crate::state::BuildState;
 use crate::store::Store;
 
@@ -41,14 +42,13 @@ pub fn begin(
 ) -> Result<Begun, PipelineError> {
     let books = &settings.books;
     books.sweep_quietly(store);
-    let project = identity.project.as_str();
     // Expiries are on the wall clock of now (the identity's start time may be given, as a
     // replayed event's is): the build's own start, read back from its monotonic clock.
     let clock_start =
         Utc::now() - chrono::Duration::from_std(identity.started.elapsed()).unwrap_or_default();
     let minutes = Minutes {
         books: books.clone(),
-        project: project.to_string(),
+        project: identity.project.clone(),
         build_id: identity.build_id.clone(),
         clock_start,
         started: identity.started,
@@ -57,7 +57,7 @@ pub fn begin(
         deadline: Deadline::new(deadline),
     };
     let mut entry = Entry {
-        project: project.to_string(),
+        project: identity.project.clone(),
         build_id: identity.build_id.clone(),
         // Given by the index as the build begins.
         number: 0,
@@ -117,8 +117,8 @@ fn wall_time(clock_start: DateTime<Utc>, started: Instant, instant: Instant) -> 
 /// Reserves one build's minutes in the index, for its meter.
 struct Minutes {
     books: Books,
-    project: String,
-    build_id: String,
+    project: ProjectName,
+    build_id: BuildId,
     /// When the build started, on the wall clock.
     clock_start: DateTime<Utc>,
     started: Instant,

@@ -124,7 +124,7 @@ pub(super) fn record_end(
     // The index records the end and gives back the minutes reserved and not started; a build
     // the sweep closed first keeps the minutes the sweep billed.
     let closing = Closing {
-        project: info.project.to_string(),
+        project: info.project.clone(),
         build_id: info.build_id.clone(),
         state: ending.status,
         billed_minutes: cost.billed_minutes,
@@ -158,7 +158,7 @@ pub(super) fn record_end(
     }
     drop(log);
 
-    let layout = Layout::new(&info.project, &info.build_id);
+    let layout = Layout::new(&info.project, info.build_id.as_str());
     let log_key = layout.log();
     let record = BuildRecord::new(
         info,

@@ -27,7 +27,7 @@ use crate::config::CodeBuildSettings;
 use crate::cost::{self, BuildCost};
 use crate::executor::{self, RunStatus};
 use crate::index::Grant;
-use crate::names::{CommitId, ProjectName};
+use crate::names::{BuildId, CommitId, ProjectName};
 use crate::record::{Compute, Ending};
 use crate::state::BuildState;
 use crate::status::StatusTarget;
@@ -56,7 +56,7 @@ pub struct HandOver<'a> {
 #[serde(rename_all = "camelCase")]
 pub struct Handover {
     pub project: ProjectName,
-    pub build_id: String,
+    pub build_id: BuildId,
     pub number: u64,
     pub codebuild_id: String,
     pub compute_type: ComputeType,
@@ -105,7 +105,7 @@ pub fn hand_over(
     } = begun;
     let identity = &job.identity;
     let info = identity.info(number);
-    let layout = Layout::new(&info.project, &info.build_id);
+    let layout = Layout::new(&info.project, info.build_id.as_str());
     let Opened {
         work,
         log_path,
@@ -155,7 +155,7 @@ pub fn hand_over(
     }
     for minute in 1..=timeout {
         let grant = books.index.reserve(
-            info.project.as_str(),
+            &info.project,
             &info.build_id,
             minute,
             expires,
@@ -194,7 +194,7 @@ pub fn hand_over(
                 timeout_minutes: timeout,
                 queued_timeout_minutes: QUEUED_TIMEOUT_MINUTES,
                 compute_type: to.settings.compute_type,
-                idempotency_token: info.build_id.clone(),
+                idempotency_token: info.build_id.to_string(),
             };
             Ok(to.codebuild.start_build(&request)?)
         });
@@ -272,7 +272,7 @@ fn environment(
         }
     };
     set(PROJECT_VAR, Some(info.project.to_string()));
-    set(BUILD_ID_VAR, Some(info.build_id.clone()));
+    set(BUILD_ID_VAR, Some(info.build_id.to_string()));
     set(
         "PUSHBUILD_BUILD_NUMBER",
         Some(info.build_number.to_string()),
@@ -462,7 +462,7 @@ pub fn finish_handed_over(
         },
         store,
     )?;
-    let layout = Layout::new(&handover.project, &handover.build_id);
+    let layout = Layout::new(&handover.project, handover.build_id.as_str());
     store.delete(&layout.handover())?;
     store.delete(&layout.handover_source())?;
     Ok(stored)

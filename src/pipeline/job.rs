@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
-use super::new_build_id;
 use crate::buildspec::{BuildSpec, Parsed, Warning};
 use crate::cost::{self, Price};
 use crate::executor::PhaseContext;
@@ -15,7 +14,7 @@ use crate::executor::env::{BuildInfo, WebhookVars};
 use crate::executor::log::Echo;
 use crate::index::Books;
 use crate::metering::{Meter, MetricSink, NullSink, Reserve, RunningMeter, branch_name};
-use crate::names::{CommitId, ProjectName};
+use crate::names::{BuildId, CommitId, ProjectName};
 use crate::record::BuildRecord;
 use crate::runtimes::Runtimes;
 
@@ -25,7 +24,7 @@ use crate::runtimes::Runtimes;
 pub struct BuildIdentity {
     pub project: ProjectName,
     /// `20261122T231000Z-3f9c1a2b`: the start time, then a random part.
-    pub build_id: String,
+    pub build_id: BuildId,
     /// Who or what started the build (`pushbuild-cli/alice`, `codecommit/<trigger>`).
     pub initiator: String,
     /// What was asked for, as `CODEBUILD_SOURCE_VERSION` shows it.
@@ -49,7 +48,7 @@ impl BuildIdentity {
     pub fn new(project: ProjectName, initiator: impl Into<String>) -> BuildIdentity {
         BuildIdentity {
             project,
-            build_id: new_build_id(),
+            build_id: BuildId::new(),
             initiator: initiator.into(),
             source_version: None,
             commit: None,
@@ -212,7 +211,7 @@ impl Metering {
             &self.namespace,
             info.project.as_str(),
             &branch_name(reference),
-            &info.build_id,
+            info.build_id.as_str(),
             self.minute,
             started,
             reserve,
@@ -231,7 +230,7 @@ impl Metering {
             &self.namespace,
             info.project.as_str(),
             &branch_name(reference),
-            &info.build_id,
+            info.build_id.as_str(),
             emitted,
         )
     }
@@ -242,7 +241,7 @@ impl Metering {
             &self.namespace,
             info.project.as_str(),
             &branch_name(reference),
-            &info.build_id,
+            info.build_id.as_str(),
             reason,
         );
     }

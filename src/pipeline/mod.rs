@@ -187,7 +187,7 @@ fn run_opened(
                 &stop_live,
                 every,
                 &log_path,
-                Layout::new(&info.project, &info.build_id).live_log(),
+                Layout::new(&info.project, info.build_id.as_str()).live_log(),
                 build_meta(&info, "text/plain; charset=utf-8"),
                 store,
             )),
@@ -384,18 +384,12 @@ pub fn client_error(message: impl Into<String>) -> PhaseContext {
 /// The metadata kept with each of a build's objects: its id, repository and commit.
 fn build_meta(info: &BuildInfo, content_type: &str) -> ObjectMeta {
     let mut meta = ObjectMeta::new(content_type)
-        .with("build-id", &info.build_id)
+        .with("build-id", info.build_id.as_str())
         .with("repository", info.project.as_str());
     if let Some(commit) = &info.resolved_source_version {
         meta = meta.with("commit", commit.as_str());
     }
     meta
-}
-
-/// A new build id: the start time (sortable) and a random part (`20261122T231000Z-3f9c1a2b`).
-pub fn new_build_id() -> String {
-    let random = uuid::Uuid::new_v4().simple().to_string();
-    format!("{}-{}", Utc::now().format("%Y%m%dT%H%M%SZ"), &random[..8])
 }
 
 #[cfg(test)]

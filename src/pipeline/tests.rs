@@ -1,6 +1,7 @@
 use chrono::Datelike;
 
 use super::*;
+use crate::names::BuildId;
 use crate::state::BuildState;
 use std::sync::Arc;
 
@@ -9,14 +10,6 @@ use crate::cost::Price;
 use crate::index::{Books, SqliteIndex};
 use crate::names::ProjectName;
 use crate::store::LocalStore;
-
-#[test]
-fn build_ids_sort_by_time_and_differ() {
-    let a = new_build_id();
-    let b = new_build_id();
-    assert_ne!(a, b);
-    assert_eq!(a.len(), "20261122T231000Z-3f9c1a2b".len());
-}
 
 fn settings(temp: &Path) -> BuildSettings {
     BuildSettings {
@@ -37,7 +30,7 @@ fn settings(temp: &Path) -> BuildSettings {
 
 fn identity(build_id: &str) -> BuildIdentity {
     BuildIdentity {
-        build_id: build_id.into(),
+        build_id: BuildId::parse(build_id).unwrap(),
         reference: Some("refs/heads/main".into()),
         ..BuildIdentity::new(ProjectName::parse("web").unwrap(), "test")
     }
@@ -80,7 +73,7 @@ fn a_build_that_never_ran_is_recorded_as_failed_with_its_reason() {
     assert_eq!(ledger[0], billing::LedgerEntry::from_record(&record));
     assert_eq!(ledger[0].status, BuildState::Failed);
     let settings = settings(dir.path());
-    assert_eq!(settings.books.index.next_number("web").unwrap(), 2);
+    assert_eq!(settings.books.index.next_number(&pn("web")).unwrap(), 2);
 }
 
 #[test]
@@ -244,4 +237,9 @@ fn a_build_the_budget_refuses_leaves_no_shell_behind() {
     // The shell started for it ended quietly: nothing of it is in the log.
     assert!(!log.contains("never") && !log.contains("Killed"), "{log}");
     assert_eq!(processes_in(&src), Vec::<String>::new());
+}
+
+/// A project name the test knows is valid.
+fn pn(name: &str) -> ProjectName {
+    ProjectName::parse(name).expect("a project name")
 }

@@ -176,7 +176,7 @@ fn package_one(
     name: &str,
 ) -> Result<(ArtifactRecord, Vec<String>), Packaging> {
     let store = target.store;
-    let key = Layout::new(&target.info.project, &target.info.build_id)
+    let key = Layout::new(&target.info.project, target.info.build_id.as_str())
         .artifact(set.s3_prefix.as_deref(), name);
     if let Err(StoreError::BadKey { why, .. }) = check_key(&key) {
         return Err(Packaging::Artifact(ArtifactFault::Key {

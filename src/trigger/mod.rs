@@ -26,7 +26,7 @@ mod tests;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::names::{CommitId, ProjectName, Repo, RepositoryName, SourceVersion};
+use crate::names::{BuildId, CommitId, ProjectName, Repo, RepositoryName, SourceVersion};
 
 pub use crate::names::Host;
 pub use check::{buildspec_path_problem, skip_ci};
@@ -72,7 +72,7 @@ pub struct BuildTarget {
     /// The build's id, when it was given before the build was handed off (a webhook's answer
     /// names it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub build_id: Option<String>,
+    pub build_id: Option<BuildId>,
 }
 
 impl BuildTarget {

@@ -151,7 +151,7 @@ fn check_index(store: &dyn Store, books: &Books, report: &Report, fresh: &dyn In
     assert!(
         differences
             .iter()
-            .any(|d| d.contains(&gone.build_id) && d.contains("no ledger entry")),
+            .any(|d| d.contains(gone.build_id.as_str()) && d.contains("no ledger entry")),
         "{differences:?}"
     );
     assert!(

@@ -8,6 +8,7 @@
 //! SQLite is driven as users drive it: 30 `pushbuild run` processes on one store. DynamoDB (moto's
 //! server) through the pipeline with the SDK's client, 30 threads.
 
+use pushbuild::names::{BuildId, ProjectName};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -133,7 +134,7 @@ fn check_the_cap_held(store: &dyn Store, index: &dyn Index) {
     }
     for record in &records {
         let entry = index
-            .entry(record.repository.as_str(), &record.build_id)
+            .entry(&record.repository, &record.build_id)
             .expect("read")
             .expect("an entry per build");
         assert_eq!(entry.state, record.status, "{entry:?} {record:?}");
@@ -228,7 +229,7 @@ fn thirty_builds_at_once_on_dynamodb_bill_at_most_the_cap() {
 fn numbers_and_claims_hold(index: &(dyn Index + Sync)) {
     let numbers: Vec<u64> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..20)
-            .map(|_| scope.spawn(|| index.next_number("proj").expect("a number")))
+            .map(|_| scope.spawn(|| index.next_number(&pn("proj")).expect("a number")))
             .collect();
         handles
             .into_iter()
@@ -244,7 +245,12 @@ fn numbers_and_claims_hold(index: &(dyn Index + Sync)) {
             .map(|_| {
                 scope.spawn(move || {
                     index
-                        .claim("proj", "delivery-7", now, now + chrono::Duration::hours(1))
+                        .claim(
+                            &pn("proj"),
+                            "delivery-7",
+                            now,
+                            now + chrono::Duration::hours(1),
+                        )
                         .expect("a claim")
                 })
             })
@@ -375,9 +381,9 @@ fn the_sweep_closes_an_abandoned_build_on_dynamodb() {
     let store = LocalStore::new(work.path());
     let now = Utc::now();
     let entry = Entry {
-        project: "proj".to_string(),
-        build_id: "b-lost".to_string(),
-        number: index.next_number("proj").expect("a number"),
+        project: pn("proj"),
+        build_id: bid("b-lost"),
+        number: index.next_number(&pn("proj")).expect("a number"),
         state: BuildState::InProgress,
         start_time: now,
         deadline: None,
@@ -397,7 +403,7 @@ fn the_sweep_closes_an_abandoned_build_on_dynamodb() {
     let caps = Budget::default();
     for minute in 1..=2 {
         let grant = index
-            .reserve("proj", "b-lost", minute, now, &caps)
+            .reserve(&pn("proj"), &bid("b-lost"), minute, now, &caps)
             .expect("reserved");
         assert_eq!(grant, Grant::Granted);
     }
@@ -407,7 +413,10 @@ fn the_sweep_closes_an_abandoned_build_on_dynamodb() {
         .sweep(&store, now + chrono::Duration::seconds(1))
         .expect("the sweep");
     assert_eq!(closed.len(), 1);
-    let entry = index.entry("proj", "b-lost").expect("read").expect("there");
+    let entry = index
+        .entry(&pn("proj"), &bid("b-lost"))
+        .expect("read")
+        .expect("there");
     assert_eq!(
         (entry.state, entry.billed_minutes),
         (BuildState::TimedOut, 2)
@@ -435,8 +444,8 @@ fn queued_builds_hold(index: Arc<dyn Index>) {
     let now = Utc::now();
     let queued = |id: &str| {
         Entry::queued(
-            "proj",
-            id,
+            &pn("proj"),
+            &bid(id),
             "github/alice",
             None,
             Some("refs/heads/main".into()),
@@ -448,7 +457,7 @@ fn queued_builds_hold(index: Arc<dyn Index>) {
     }
     // Queued twice (a retried hand-off): still one entry.
     index.queue(&queued("q-begins")).expect("queued");
-    let waiting: Vec<String> = index
+    let waiting: Vec<BuildId> = index
         .in_progress()
         .expect("read")
         .into_iter()
@@ -458,23 +467,30 @@ fn queued_builds_hold(index: Arc<dyn Index>) {
         })
         .collect();
     assert_eq!(waiting.len(), 3, "{waiting:?}");
-    index.discard_queued("proj", "q-gone").expect("discarded");
-    assert!(index.entry("proj", "q-gone").expect("read").is_none());
+    index
+        .discard_queued(&pn("proj"), &bid("q-gone"))
+        .expect("discarded");
+    assert!(
+        index
+            .entry(&pn("proj"), &bid("q-gone"))
+            .expect("read")
+            .is_none()
+    );
     let opened = Entry {
-        number: index.next_number("proj").expect("a number"),
+        number: index.next_number(&pn("proj")).expect("a number"),
         price_usd_per_minute: 0.01,
         expires_at: now + chrono::Duration::minutes(2),
         ..queued("q-begins")
     };
     index.open(&opened).expect("opened");
     let entry = index
-        .entry("proj", "q-begins")
+        .entry(&pn("proj"), &bid("q-begins"))
         .expect("read")
         .expect("there");
     assert_eq!((entry.state, entry.number), (BuildState::InProgress, 1));
     assert_eq!(
         index
-            .reserve("proj", "q-begins", 1, now, &Budget::default())
+            .reserve(&pn("proj"), &bid("q-begins"), 1, now, &Budget::default())
             .expect("a minute"),
         Grant::Granted
     );
@@ -484,7 +500,10 @@ fn queued_builds_hold(index: Arc<dyn Index>) {
     let later = now + pushbuild::index::QUEUED_TIMEOUT + chrono::Duration::seconds(1);
     let closed = books.sweep(&store, later).expect("the sweep");
     assert_eq!(closed.len(), 2);
-    let lost = index.entry("proj", "q-lost").expect("read").expect("there");
+    let lost = index
+        .entry(&pn("proj"), &bid("q-lost"))
+        .expect("read")
+        .expect("there");
     assert_eq!((lost.state, lost.billed_minutes), (BuildState::TimedOut, 0));
     assert!(
         lost.reason
@@ -494,7 +513,7 @@ fn queued_builds_hold(index: Arc<dyn Index>) {
         "{lost:?}"
     );
     let begun = index
-        .entry("proj", "q-begins")
+        .entry(&pn("proj"), &bid("q-begins"))
         .expect("read")
         .expect("there");
     assert_eq!(
@@ -512,4 +531,14 @@ fn queued_builds_are_listed_opened_and_closed_on_both_indexes() {
     let runtime = runtime();
     let dynamo = DynamoServer::shared().new_index(runtime.handle());
     queued_builds_hold(Arc::new(dynamo));
+}
+
+/// A project name the test knows is valid.
+fn pn(name: &str) -> ProjectName {
+    ProjectName::parse(name).expect("a project name")
+}
+
+/// A build id the test knows is valid.
+fn bid(id: &str) -> BuildId {
+    BuildId::parse(id).expect("a build id")
 }

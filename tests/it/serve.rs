@@ -2,6 +2,7 @@
 //! `git http-backend` (requiring the token), builds into its local store, and reports commit
 //! statuses to the GitHub API stand-in.
 
+use pushbuild::names::{BuildId, ProjectName};
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -297,9 +298,10 @@ fn a_push_builds_its_commit_and_the_commit_shows_pending_then_success() {
     // Queued when handed off, then the build itself in the store's index.
     let index = pushbuild::index::SqliteIndex::open(&h.store.path().join("index.sqlite"))
         .expect("the store's index");
-    let entry = pushbuild::index::Index::entry(&index, &h.git.project("octo/app"), &build_id)
-        .expect("read")
-        .expect("the build's entry");
+    let entry =
+        pushbuild::index::Index::entry(&index, &pn(&h.git.project("octo/app")), &bid(&build_id))
+            .expect("read")
+            .expect("the build's entry");
     assert_eq!(entry.state, pushbuild::state::BuildState::Succeeded);
     assert_eq!((entry.number, entry.billed_minutes), (1, 1));
     assert_eq!(entry.commit.as_deref(), Some(commit.as_str()));
@@ -817,4 +819,14 @@ fn gitlab_and_bitbucket_on_one_machine_build_from_their_own_host_under_their_own
         fetched(&gitlab) && fetched(&bitbucket),
         "each host served its own fetch"
     );
+}
+
+/// A project name the test knows is valid.
+fn pn(name: &str) -> ProjectName {
+    ProjectName::parse(name).expect("a project name")
+}
+
+/// A build id the test knows is valid.
+fn bid(id: &str) -> BuildId {
+    BuildId::parse(id).expect("a build id")
 }

@@ -1,5 +1,6 @@
 //! Shared helpers: run a buildspec through the real pipeline into a local store in a temp dir.
 
+use pushbuild::names::BuildId;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -41,7 +42,7 @@ pub fn books(dir: &Path, budget: Budget) -> Books {
 /// Build `build_id` of `project` at [`COMMIT`] of `main`, started by `tests`.
 pub fn identity(project: &str, build_id: &str) -> BuildIdentity {
     BuildIdentity {
-        build_id: build_id.to_string(),
+        build_id: bid(build_id),
         source_version: Some("main".into()),
         commit: Some(CommitId::parse(COMMIT).expect("a commit id")),
         reference: Some("refs/heads/main".into()),
@@ -209,7 +210,11 @@ pub fn build_dir(src: tempfile::TempDir, options: Options) -> Built {
     let settings = settings(store.path(), 0.002);
     // The project has had three builds: this one is #4.
     for _ in 0..3 {
-        settings.books.index.next_number("proj").expect("a number");
+        settings
+            .books
+            .index
+            .next_number(&pn("proj"))
+            .expect("a number");
     }
     std::fs::create_dir_all(store.path().join("home")).expect("home");
     let identity = BuildIdentity {
@@ -240,4 +245,14 @@ pub fn build_dir(src: tempfile::TempDir, options: Options) -> Built {
         src,
         _store: store,
     }
+}
+
+/// A project name the test knows is valid.
+fn pn(name: &str) -> ProjectName {
+    ProjectName::parse(name).expect("a project name")
+}
+
+/// A build id the test knows is valid.
+fn bid(id: &str) -> BuildId {
+    BuildId::parse(id).expect("a build id")
 }

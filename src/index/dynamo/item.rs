@@ -7,6 +7,7 @@ use chrono::{DateTime, TimeZone, Utc};
 
 use super::{DynamoIndex, Item};
 use crate::index::{Entry, IndexError, usd_to_e7};
+use crate::names::{BuildId, ProjectName};
 use crate::state::BuildState;
 
 pub(super) fn s(text: &str) -> AttributeValue {
@@ -110,8 +111,8 @@ pub(super) fn entry_from_item(item: &Item) -> Result<Entry, IndexError> {
         _ => 0.0,
     };
     Ok(Entry {
-        project: get_s(item, "project")?,
-        build_id: get_s(item, "build_id")?,
+        project: ProjectName::parse(&get_s(item, "project")?)?,
+        build_id: BuildId::parse(&get_s(item, "build_id")?)?,
         number: get_u(item, "number")?,
         state: BuildState::parse(&get_s(item, "state")?)?,
         start_time: time(get_i(item, "start_ms")?)?,
@@ -131,13 +132,13 @@ pub(super) fn entry_from_item(item: &Item) -> Result<Entry, IndexError> {
 }
 
 pub(super) fn item_from_entry(entry: &Entry) -> Item {
-    let mut item = DynamoIndex::build_key(&entry.project, &entry.build_id);
+    let mut item = DynamoIndex::build_key(entry.project.as_str(), entry.build_id.as_str());
     let month = entry.month();
     let mut put = |name: &str, value: AttributeValue| {
         item.insert(name.to_string(), value);
     };
-    put("project", s(&entry.project));
-    put("build_id", s(&entry.build_id));
+    put("project", s(entry.project.as_str()));
+    put("build_id", s(entry.build_id.as_str()));
     put("number", n(int(entry.number)));
     put("state", s(entry.state.as_str()));
     put("month", s(&month));

@@ -28,6 +28,7 @@ use super::{
     usd_to_e7,
 };
 use crate::billing::Budget;
+use crate::names::{BuildId, ProjectName};
 use crate::state::BuildState;
 
 mod create;
@@ -85,7 +86,8 @@ impl DynamoIndex {
 }
 
 impl Index for DynamoIndex {
-    fn next_number(&self, project: &str) -> Result<u64, IndexError> {
+    fn next_number(&self, project: &ProjectName) -> Result<u64, IndexError> {
+        let project = project.as_str();
         let key = HashMap::from([
             ("pk".to_string(), s(&format!("PROJECT#{project}"))),
             ("sk".to_string(), s("COUNTER")),
@@ -108,11 +110,12 @@ impl Index for DynamoIndex {
 
     fn claim(
         &self,
-        project: &str,
+        project: &ProjectName,
         key: &str,
         now: DateTime<Utc>,
         expires: DateTime<Utc>,
     ) -> Result<bool, IndexError> {
+        let project = project.as_str();
         use sha2::Digest;
         let digest = sha2::Sha256::digest(key.as_bytes());
         let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
@@ -131,7 +134,8 @@ impl Index for DynamoIndex {
         self.written(sent)
     }
 
-    fn release(&self, project: &str, key: &str) -> Result<(), IndexError> {
+    fn release(&self, project: &ProjectName, key: &str) -> Result<(), IndexError> {
+        let project = project.as_str();
         use sha2::Digest;
         let digest = sha2::Sha256::digest(key.as_bytes());
         let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
@@ -159,7 +163,8 @@ impl Index for DynamoIndex {
         self.written(sent).map(drop)
     }
 
-    fn discard_queued(&self, project: &str, build_id: &str) -> Result<(), IndexError> {
+    fn discard_queued(&self, project: &ProjectName, build_id: &BuildId) -> Result<(), IndexError> {
+        let (project, build_id) = (project.as_str(), build_id.as_str());
         let sent = self.block(
             self.client
                 .delete_item()
@@ -192,12 +197,13 @@ impl Index for DynamoIndex {
 
     fn reserve(
         &self,
-        project: &str,
-        build_id: &str,
+        project: &ProjectName,
+        build_id: &BuildId,
         minute: u64,
         expires_at: DateTime<Utc>,
         caps: &Budget,
     ) -> Result<Grant, IndexError> {
+        let (project, build_id) = (project.as_str(), build_id.as_str());
         let Some(entry) = self.get_entry(project, build_id)? else {
             return Ok(Grant::Refused(format!(
                 "the build {project}:{build_id} is not in the index"
@@ -271,7 +277,9 @@ impl Index for DynamoIndex {
 
     fn close(&self, closing: &Closing) -> Result<Closed, IndexError> {
         for _ in 0..CONFLICT_TRIES {
-            let Some(entry) = self.get_entry(&closing.project, &closing.build_id)? else {
+            let Some(entry) =
+                self.get_entry(closing.project.as_str(), closing.build_id.as_str())?
+            else {
                 return Err(malformed(
                     "build entry",
                     format!(
@@ -287,7 +295,10 @@ impl Index for DynamoIndex {
             let (billed, cost_e7) = settle(closing, reserved, entry.price_usd_per_minute);
             let mut build = Update::builder()
                 .table_name(&self.table)
-                .set_key(Some(Self::build_key(&closing.project, &closing.build_id)))
+                .set_key(Some(Self::build_key(
+                    closing.project.as_str(),
+                    closing.build_id.as_str(),
+                )))
                 .condition_expression("#state = :was AND #reserved = :reserved")
                 .expression_attribute_names("#state", "state")
                 .expression_attribute_names("#reserved", "reserved")
@@ -323,7 +334,7 @@ impl Index for DynamoIndex {
             let items = vec![
                 TransactWriteItem::builder().update(build).build(),
                 self.sums_update(&month, "", &delta, None)?,
-                self.sums_update(&month, &closing.project, &delta, None)?,
+                self.sums_update(&month, closing.project.as_str(), &delta, None)?,
             ];
             if self.transact(items)?.is_none() {
                 return Ok(Closed::Now {
@@ -380,16 +391,22 @@ impl Index for DynamoIndex {
             .collect()
     }
 
-    fn entry(&self, project: &str, build_id: &str) -> Result<Option<Entry>, IndexError> {
+    fn entry(
+        &self,
+        project: &ProjectName,
+        build_id: &BuildId,
+    ) -> Result<Option<Entry>, IndexError> {
+        let (project, build_id) = (project.as_str(), build_id.as_str());
         self.get_entry(project, build_id)
     }
 
     fn project_builds(
         &self,
-        project: &str,
+        project: &ProjectName,
         after: Option<&str>,
         limit: usize,
     ) -> Result<Page, IndexError> {
+        let project = project.as_str();
         let start = after
             .and_then(|a| a.split_once(' '))
             .map(|(id, _)| Self::build_key(project, id));
@@ -455,7 +472,7 @@ impl Index for DynamoIndex {
         let items = vec![
             TransactWriteItem::builder().put(put).build(),
             self.sums_update(&month, "", &delta, None)?,
-            self.sums_update(&month, &entry.project, &delta, None)?,
+            self.sums_update(&month, entry.project.as_str(), &delta, None)?,
         ];
         if self.transact(items)?.is_some() {
             return Ok(false);
@@ -476,7 +493,8 @@ impl Index for DynamoIndex {
         self.written(raised).map(|_| true)
     }
 
-    fn placement(&self, project: &str) -> Result<Option<Placement>, IndexError> {
+    fn placement(&self, project: &ProjectName) -> Result<Option<Placement>, IndexError> {
+        let project = project.as_str();
         let got = self.block(
             self.client
                 .get_item()
@@ -499,9 +517,10 @@ impl Index for DynamoIndex {
 
     fn set_placement(
         &self,
-        project: &str,
+        project: &ProjectName,
         placement: Option<&Placement>,
     ) -> Result<(), IndexError> {
+        let project = project.as_str();
         match placement {
             Some(p) => self
                 .block(

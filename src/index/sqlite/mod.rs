@@ -17,6 +17,7 @@ use super::{
     usd_to_e7,
 };
 use crate::billing::Budget;
+use crate::names::{BuildId, ProjectName};
 use crate::state::BuildState;
 
 mod row;
@@ -261,7 +262,7 @@ fn open(tx: &rusqlite::Transaction<'_>, entry: &Entry) -> Result<(), rusqlite::E
     // A queued entry of this build gives way to the opened one.
     tx.execute(
         "DELETE FROM builds WHERE project = ?1 AND build_id = ?2 AND state = 'QUEUED'",
-        params![entry.project, entry.build_id],
+        params![entry.project.as_str(), entry.build_id.as_str()],
     )?;
     insert_entry(tx, &entry).map(drop)
 }
@@ -319,17 +320,19 @@ fn reserve(
 }
 
 impl Index for SqliteIndex {
-    fn next_number(&self, project: &str) -> Result<u64, IndexError> {
+    fn next_number(&self, project: &ProjectName) -> Result<u64, IndexError> {
+        let project = project.as_str();
         self.write(|tx| next_number(tx, project))
     }
 
     fn claim(
         &self,
-        project: &str,
+        project: &ProjectName,
         key: &str,
         now: DateTime<Utc>,
         expires: DateTime<Utc>,
     ) -> Result<bool, IndexError> {
+        let project = project.as_str();
         self.write(|tx| {
             let changed = tx.execute(
                 "INSERT INTO claims (project, key, expires_ms) VALUES (?1, ?2, ?3)
@@ -341,7 +344,8 @@ impl Index for SqliteIndex {
         })
     }
 
-    fn release(&self, project: &str, key: &str) -> Result<(), IndexError> {
+    fn release(&self, project: &ProjectName, key: &str) -> Result<(), IndexError> {
+        let project = project.as_str();
         self.write(|tx| {
             tx.execute(
                 "DELETE FROM claims WHERE project = ?1 AND key = ?2",
@@ -355,7 +359,8 @@ impl Index for SqliteIndex {
         self.write(|tx| insert_entry(tx, entry).map(drop))
     }
 
-    fn discard_queued(&self, project: &str, build_id: &str) -> Result<(), IndexError> {
+    fn discard_queued(&self, project: &ProjectName, build_id: &BuildId) -> Result<(), IndexError> {
+        let (project, build_id) = (project.as_str(), build_id.as_str());
         self.write(|tx| {
             tx.execute(
                 "DELETE FROM builds WHERE project = ?1 AND build_id = ?2 AND state = 'QUEUED'",
@@ -371,12 +376,13 @@ impl Index for SqliteIndex {
 
     fn reserve(
         &self,
-        project: &str,
-        build_id: &str,
+        project: &ProjectName,
+        build_id: &BuildId,
         minute: u64,
         expires_at: DateTime<Utc>,
         caps: &Budget,
     ) -> Result<Grant, IndexError> {
+        let (project, build_id) = (project.as_str(), build_id.as_str());
         self.write(|tx| reserve(tx, project, build_id, minute, expires_at, caps))
     }
 
@@ -388,9 +394,16 @@ impl Index for SqliteIndex {
         caps: &Budget,
     ) -> Result<Grant, IndexError> {
         self.write(|tx| {
-            entry.number = next_number(tx, &entry.project)?;
+            entry.number = next_number(tx, entry.project.as_str())?;
             open(tx, entry)?;
-            reserve(tx, &entry.project, &entry.build_id, 1, expires_at, caps)
+            reserve(
+                tx,
+                entry.project.as_str(),
+                entry.build_id.as_str(),
+                1,
+                expires_at,
+                caps,
+            )
         })
     }
 
@@ -399,7 +412,7 @@ impl Index for SqliteIndex {
             let found: Option<(String, i64, String, f64)> = tx
                 .query_row(
                     "SELECT state, reserved, month, price FROM builds WHERE project = ?1 AND build_id = ?2",
-                    params![closing.project, closing.build_id],
+                    params![closing.project.as_str(), closing.build_id.as_str()],
                     |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
                 )
                 .optional()?;
@@ -415,8 +428,8 @@ impl Index for SqliteIndex {
                 "UPDATE builds SET state = ?3, billed = ?4, cost_e7 = ?5, duration_ms = ?6, reason = ?7
                  WHERE project = ?1 AND build_id = ?2",
                 params![
-                    closing.project,
-                    closing.build_id,
+                    closing.project.as_str(),
+                    closing.build_id.as_str(),
                     closing.state.as_str(),
                     int(billed),
                     int(cost_e7),
@@ -428,7 +441,7 @@ impl Index for SqliteIndex {
                 minutes: -int(reserved - billed),
                 ..Delta::closed(closing.state, cost_e7, closing.duration_ms)
             };
-            add_sums(tx, &month, &closing.project, &delta)?;
+            add_sums(tx, &month, closing.project.as_str(), &delta)?;
             Ok(Some(true))
         })?;
         match found {
@@ -482,7 +495,12 @@ impl Index for SqliteIndex {
         })
     }
 
-    fn entry(&self, project: &str, build_id: &str) -> Result<Option<Entry>, IndexError> {
+    fn entry(
+        &self,
+        project: &ProjectName,
+        build_id: &BuildId,
+    ) -> Result<Option<Entry>, IndexError> {
+        let (project, build_id) = (project.as_str(), build_id.as_str());
         let mut found = self.entries(
             &format!("SELECT {COLUMNS} FROM builds WHERE project = ?1 AND build_id = ?2"),
             params![project, build_id],
@@ -492,10 +510,11 @@ impl Index for SqliteIndex {
 
     fn project_builds(
         &self,
-        project: &str,
+        project: &ProjectName,
         after: Option<&str>,
         limit: usize,
     ) -> Result<Page, IndexError> {
+        let project = project.as_str();
         let (after_id, _) = split_cursor(after);
         let entries = self.entries(
             &format!(
@@ -545,17 +564,18 @@ impl Index for SqliteIndex {
                 minutes: int(entry.billed_minutes),
                 ..Delta::closed(entry.state, cost_e7, entry.duration_ms)
             };
-            add_sums(tx, &entry.month(), &entry.project, &delta)?;
+            add_sums(tx, &entry.month(), entry.project.as_str(), &delta)?;
             tx.execute(
                 "INSERT INTO counters (project, last) VALUES (?1, ?2)
                  ON CONFLICT (project) DO UPDATE SET last = max(last, excluded.last)",
-                params![entry.project, int(entry.number)],
+                params![entry.project.as_str(), int(entry.number)],
             )?;
             Ok(true)
         })
     }
 
-    fn placement(&self, project: &str) -> Result<Option<Placement>, IndexError> {
+    fn placement(&self, project: &ProjectName) -> Result<Option<Placement>, IndexError> {
+        let project = project.as_str();
         let row = self.read(|c| {
             c.query_row(
                 "SELECT compute, since_ms, reason FROM placements WHERE project = ?1",
@@ -587,9 +607,10 @@ impl Index for SqliteIndex {
 
     fn set_placement(
         &self,
-        project: &str,
+        project: &ProjectName,
         placement: Option<&Placement>,
     ) -> Result<(), IndexError> {
+        let project = project.as_str();
         self.write(|tx| {
             match placement {
                 Some(p) => tx.execute(

@@ -5,6 +5,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::Row;
 
 use crate::index::{Entry, IndexError};
+use crate::names::{BuildId, ProjectName};
 use crate::state::BuildState;
 
 pub(super) fn ms(time: DateTime<Utc>) -> i64 {
@@ -74,8 +75,8 @@ impl RawEntry {
 
     pub(super) fn into_entry(self) -> Result<Entry, IndexError> {
         Ok(Entry {
-            project: self.project,
-            build_id: self.build_id,
+            project: ProjectName::parse(&self.project)?,
+            build_id: BuildId::parse(&self.build_id)?,
             number: uint(self.number),
             state: BuildState::parse(&self.state)?,
             start_time: time(self.start_ms)?,

@@ -86,8 +86,8 @@ pub(super) fn insert_entry(
             "INSERT OR IGNORE INTO builds ({COLUMNS}, month) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"
         ),
         params![
-            entry.project,
-            entry.build_id,
+            entry.project.as_str(),
+            entry.build_id.as_str(),
             int(entry.number),
             entry.state.as_str(),
             ms(entry.start_time),
