@@ -203,27 +203,23 @@ impl Chosen {
     }
 }
 
-/// Puts the chosen versions into a build's environment: their variables set, their directories
-/// first on `PATH` (the first chosen first).
-pub fn apply(chosen: &[Chosen], env: &mut Vec<(String, String)>) {
-    let path = env
-        .iter()
-        .find(|(k, _)| k == "PATH")
-        .map(|(_, v)| v.clone())
-        .unwrap_or_default();
+/// What the chosen versions set in a build's environment, in order (a later name wins): their
+/// variables, then `PATH` with their directories first (the first chosen first) before `path`,
+/// the build's own.
+pub fn variables(chosen: &[Chosen], path: &str) -> Vec<(String, String)> {
     let mut dirs: Vec<String> = chosen
         .iter()
         .map(|c| c.path.display().to_string())
         .collect();
     if !path.is_empty() {
-        dirs.push(path);
+        dirs.push(path.to_string());
     }
-    for c in chosen {
-        for (name, value) in &c.env {
-            crate::executor::env::set_var(env, name, value);
-        }
-    }
-    crate::executor::env::set_var(env, "PATH", &dirs.join(":"));
+    let mut vars: Vec<(String, String)> = chosen
+        .iter()
+        .flat_map(|c| c.env.iter().map(|(k, v)| (k.clone(), v.clone())))
+        .collect();
+    vars.push(("PATH".to_string(), dirs.join(":")));
+    vars
 }
 
 /// The version `asked` names: itself, the newest for `latest`, or the newest whose leading

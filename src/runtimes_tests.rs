@@ -138,16 +138,14 @@ fn chosen_versions_come_first_on_the_path_with_their_variables() {
     all.add(manifest("node", &[("nodejs", "22", &["22"])]))
         .unwrap();
     let chosen = all.select(&wanted(&[("nodejs", "22")])).unwrap();
-    let mut env = vec![("PATH".to_string(), "/usr/bin:/bin".to_string())];
-    apply(&chosen, &mut env);
     assert_eq!(
-        env,
+        variables(&chosen, "/usr/bin:/bin"),
         [
+            ("JAVA_HOME".to_string(), "/jvm/21".to_string()),
             (
                 "PATH".to_string(),
                 "/tc/nodejs/22/bin:/tc/java/21/bin:/usr/bin:/bin".to_string()
             ),
-            ("JAVA_HOME".to_string(), "/jvm/21".to_string()),
         ]
     );
     assert_eq!(all.images(), ["java", "node"]);

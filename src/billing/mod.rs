@@ -198,5 +198,21 @@ pub fn parse_entry(key: &str, bytes: &[u8]) -> Result<LedgerEntry, BillingError>
     Ok(entry)
 }
 
+/// A month's sums for one repository (or, with `repository` empty, for all of them), as the
+/// index keeps them: the report and the billing page are made from them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Sums {
+    pub repository: String,
+    /// Billed minutes of closed builds plus the reservations of open ones.
+    pub minutes: u64,
+    /// Closed builds.
+    pub builds: u64,
+    pub failures: u64,
+    pub skipped: u64,
+    /// The cost in ten-millionths of a dollar (the records' precision), summed exactly.
+    pub cost_e7: u64,
+    pub duration_ms: u64,
+}
+
 #[cfg(test)]
 mod tests;

@@ -104,8 +104,8 @@ impl Report {
 
     /// The report from the index's sums for the month (`YYYY-MM`): one row per repository
     /// and the total (the row with no repository).
-    pub fn from_sums(month: &str, sums: &[crate::index::Sums]) -> Report {
-        let row = |s: &crate::index::Sums, name: &str| Row {
+    pub fn from_sums(month: &str, sums: &[super::Sums]) -> Report {
+        let row = |s: &super::Sums, name: &str| Row {
             repository: name.to_string(),
             builds: s.builds,
             billed_minutes: s.minutes,

@@ -138,6 +138,11 @@ pub fn environment(
     env
 }
 
+/// The value of `name` in `env`, if it is set.
+pub fn get_var(env: &[(String, String)], name: &str) -> Option<String> {
+    env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+}
+
 /// Sets `name` in an environment list, replacing an earlier value.
 pub fn set_var(env: &mut Vec<(String, String)>, name: &str, value: &str) {
     match env.iter_mut().find(|(k, _)| k == name) {

@@ -423,7 +423,10 @@ impl Runner<'_, '_> {
                         )
                     });
                 }
-                runtimes::apply(&chosen, &mut self.env);
+                let path = env::get_var(&self.env, "PATH").unwrap_or_default();
+                for (name, value) in runtimes::variables(&chosen, &path) {
+                    env::set_var(&mut self.env, &name, &value);
+                }
                 None
             }
             Err(message) => Some(PhaseContext::new(ContextCode::YamlFileError, message)),

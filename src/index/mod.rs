@@ -28,6 +28,7 @@ use chrono::{DateTime, Datelike, Utc};
 use serde::Serialize;
 
 use crate::billing::Budget;
+pub use crate::billing::Sums;
 use crate::names::{BuildId, ProjectName};
 use crate::state::BuildState;
 
@@ -195,21 +196,6 @@ pub enum Closed {
     Now { billed_minutes: u64 },
     /// Someone closed it first (the sweep), as the entry says.
     Already(Box<Entry>),
-}
-
-/// A month's sums for one repository (or, with `repository` empty, for all of them).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Sums {
-    pub repository: String,
-    /// Billed minutes of closed builds plus the reservations of open ones.
-    pub minutes: u64,
-    /// Closed builds.
-    pub builds: u64,
-    pub failures: u64,
-    pub skipped: u64,
-    /// The cost in ten-millionths of a dollar (the records' precision), summed exactly.
-    pub cost_e7: u64,
-    pub duration_ms: u64,
 }
 
 /// Ten-millionths of a dollar, the records' precision.

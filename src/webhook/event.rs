@@ -2,7 +2,6 @@
 //! reference, at which commit, by whom. The host adapters (`github.rs`) read their payloads
 //! into it; filters and planning read only this.
 
-use super::filter::Field;
 use crate::names::{CommitId, RefKind, short_ref, split_ref};
 pub use crate::trigger::{EventKind, Host};
 
@@ -48,23 +47,6 @@ pub struct HostEvent {
 }
 
 impl HostEvent {
-    /// The value a pattern filter looks at, when the event has one.
-    pub(super) fn value(&self, field: Field) -> Option<&str> {
-        match field {
-            Field::HeadRef => Some(&self.head_ref),
-            Field::BaseRef => self.base_ref.as_deref(),
-            Field::ActorAccountId => self.actor_account_id.as_deref(),
-            Field::CommitMessage => self.commit_message.as_deref(),
-            Field::TagName => match split_ref(&self.head_ref) {
-                Some((RefKind::Tag, name)) => Some(name),
-                _ => None,
-            },
-            Field::RepositoryName => self.repository.rsplit('/').next(),
-            // Matched file by file (filter.rs).
-            Field::FilePath => None,
-        }
-    }
-
     /// `branch/<name>`, `tag/<name>` or `pr/<number>`: `CODEBUILD_WEBHOOK_TRIGGER`.
     pub fn trigger(&self) -> String {
         if let Some(pr) = &self.pull_request {

@@ -10,6 +10,7 @@ use regex::Regex;
 use serde_json::Value;
 
 use super::event::HostEvent;
+use crate::names::{RefKind, split_ref};
 use crate::trigger::EventKind;
 use crate::trigger::json::kind;
 
@@ -57,6 +58,25 @@ pub enum Field {
     CommitMessage,
     TagName,
     RepositoryName,
+}
+
+impl Field {
+    /// The value of `event` this field looks at, when the event has one.
+    fn value(self, event: &HostEvent) -> Option<&str> {
+        match self {
+            Field::HeadRef => Some(&event.head_ref),
+            Field::BaseRef => event.base_ref.as_deref(),
+            Field::ActorAccountId => event.actor_account_id.as_deref(),
+            Field::CommitMessage => event.commit_message.as_deref(),
+            Field::TagName => match split_ref(&event.head_ref) {
+                Some((RefKind::Tag, name)) => Some(name),
+                _ => None,
+            },
+            Field::RepositoryName => event.repository.rsplit('/').next(),
+            // Matched file by file.
+            Field::FilePath => None,
+        }
+    }
 }
 
 /// The webhook's filter groups (`PUSHBUILD_FILTER_GROUPS`).
@@ -275,8 +295,8 @@ impl Filter {
                 exclude,
             } => {
                 // A value the event does not have matches no pattern.
-                let matched = event
-                    .value(*field)
+                let matched = field
+                    .value(event)
                     .is_some_and(|value| regex.is_match(value));
                 matched != *exclude
             }
