@@ -32,7 +32,7 @@ use super::Deadline;
 use super::log::BuildLog;
 use super::output::{Event, read_output};
 use super::reap;
-use super::spawn::{Process, Spawn};
+use super::spawn::{Process, Spawn, find_program};
 use crate::buildspec::Shell;
 
 /// How long to wait for output to drain after the shell has gone.
@@ -364,36 +364,6 @@ impl Drop for ShellSession {
 /// `text` as one shell word, in single quotes.
 fn single_quoted(text: &str) -> String {
     format!("'{}'", text.replace('\'', "'\\''"))
-}
-
-/// Where `program` is, searched for as `execvp` does: as given when it holds a `/`, else in the
-/// environment's `PATH`. A shell that is not there is pushbuild's failure to start it, so it is
-/// found here rather than by the keeper.
-fn find_program(program: &str, env: &[(String, String)]) -> io::Result<PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
-    let runnable = |path: &Path| {
-        std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-    };
-    let not_found = || io::Error::new(io::ErrorKind::NotFound, format!("`{program}` not found"));
-    if program.contains('/') {
-        let path = PathBuf::from(program);
-        return if runnable(&path) {
-            Ok(path)
-        } else {
-            Err(not_found())
-        };
-    }
-    let search = env
-        .iter()
-        .rev()
-        .find(|(name, _)| name == "PATH")
-        .map_or("/usr/local/bin:/usr/bin:/bin", |(_, value)| value.as_str());
-    search
-        .split(':')
-        .filter(|dir| !dir.is_empty())
-        .map(|dir| Path::new(dir).join(program))
-        .find(|path| runnable(path))
-        .ok_or_else(not_found)
 }
 
 #[cfg(test)]

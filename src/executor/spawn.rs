@@ -13,7 +13,7 @@ use std::ffi::{CString, OsStr, c_char, c_int, c_void};
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI32, Ordering};
 
 use nix::errno::Errno;
@@ -279,6 +279,36 @@ fn code(status: WaitStatus) -> Option<i32> {
         WaitStatus::Signaled(_, signal, _) => Some(128 + signal as i32),
         _ => None,
     }
+}
+
+/// Where `program` is, searched for as `execvp` does: as given when it holds a `/`, else in the
+/// environment's `PATH`. A shell that is not there is pushbuild's failure to start it, so it is
+/// found here rather than by the keeper.
+pub(super) fn find_program(program: &str, env: &[(String, String)]) -> io::Result<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let runnable = |path: &Path| {
+        std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    let not_found = || io::Error::new(io::ErrorKind::NotFound, format!("`{program}` not found"));
+    if program.contains('/') {
+        let path = PathBuf::from(program);
+        return if runnable(&path) {
+            Ok(path)
+        } else {
+            Err(not_found())
+        };
+    }
+    let search = env
+        .iter()
+        .rev()
+        .find(|(name, _)| name == "PATH")
+        .map_or("/usr/local/bin:/usr/bin:/bin", |(_, value)| value.as_str());
+    search
+        .split(':')
+        .filter(|dir| !dir.is_empty())
+        .map(|dir| Path::new(dir).join(program))
+        .find(|path| runnable(path))
+        .ok_or_else(not_found)
 }
 
 #[cfg(test)]

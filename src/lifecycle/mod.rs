@@ -23,6 +23,7 @@ mod place;
 mod prepare;
 mod queue;
 mod report;
+mod setup;
 mod summary;
 
 use std::path::PathBuf;
@@ -35,8 +36,8 @@ use crate::config::Config;
 use crate::executor::env::WebhookVars;
 use crate::executor::log::Echo;
 use crate::index::Books;
-use crate::metering::{MetricSink, NullSink};
-use crate::pipeline::{self, Begun, BuildIdentity, BuildJob, BuildSettings, Metering, Work};
+use crate::metering::MetricSink;
+use crate::pipeline::{self, Begun, BuildIdentity, BuildJob, Work};
 use crate::runtimes::Runtimes;
 use crate::source::Source;
 use crate::state::BuildState;
@@ -76,95 +77,6 @@ pub struct Builds<S> {
     codebuild: Option<Arc<dyn CodeBuild>>,
     /// When the builds on CodeBuild were last looked up (milliseconds since the epoch).
     settled_ms: AtomicI64,
-}
-
-impl<S> Builds<S> {
-    /// Builds from `source` into `store`, with `config`'s settings and `books`' index: no
-    /// runtimes, metrics, echo, host APIs or CodeBuild until given; builds start from this
-    /// process's environment less pushbuild's settings.
-    pub fn new(config: Config, source: S, store: Arc<dyn Store>, books: Books) -> Builds<S> {
-        Builds {
-            config,
-            source,
-            store,
-            books,
-            base_env: build_base_env(std::env::vars()),
-            runtimes: None,
-            metrics: Arc::new(NullSink),
-            echo: Echo::Off,
-            apis: Vec::new(),
-            codebuild: None,
-            settled_ms: AtomicI64::new(i64::MIN),
-        }
-    }
-
-    /// The environment builds start from, instead of this process's.
-    pub fn with_base_env(mut self, base_env: Vec<(String, String)>) -> Builds<S> {
-        self.base_env = base_env;
-        self
-    }
-
-    /// The image's runtimes, for `runtime-versions`.
-    pub fn with_runtimes(mut self, runtimes: Option<Arc<Runtimes>>) -> Builds<S> {
-        self.runtimes = runtimes;
-        self
-    }
-
-    /// Where billing metrics go.
-    pub fn with_metrics(mut self, metrics: Arc<dyn MetricSink>) -> Builds<S> {
-        self.metrics = metrics;
-        self
-    }
-
-    /// Where build logs are echoed.
-    pub fn with_echo(mut self, echo: Echo) -> Builds<S> {
-        self.echo = echo;
-        self
-    }
-
-    /// The hosts' APIs, for commit statuses.
-    pub fn with_apis(mut self, apis: Vec<(Host, Arc<dyn HostApi>)>) -> Builds<S> {
-        self.apis = apis;
-        self
-    }
-
-    /// AWS CodeBuild, for builds that outgrow the function.
-    pub fn with_codebuild(mut self, codebuild: Option<Arc<dyn CodeBuild>>) -> Builds<S> {
-        self.codebuild = codebuild;
-        self
-    }
-
-    /// The index and the budget.
-    pub fn books(&self) -> &Books {
-        &self.books
-    }
-
-    /// Removes what builds left in the work directory (a build killed with its invocation):
-    /// called once when the function or `serve` starts.
-    pub fn clear_work_dir(&self) -> std::io::Result<()> {
-        match std::fs::remove_dir_all(self.config.builds_dir()) {
-            Err(err) if err.kind() != std::io::ErrorKind::NotFound => Err(err),
-            _ => Ok(()),
-        }
-    }
-
-    /// How this process's builds run.
-    fn settings(&self) -> BuildSettings {
-        BuildSettings {
-            price: self.config.price.clone(),
-            metering: Metering {
-                sink: self.metrics.clone(),
-                namespace: self.config.namespace.clone(),
-                minute: self.config.billing_minute,
-            },
-            echo: self.echo,
-            temp_root: self.config.work_dir.join("tmp"),
-            base_env: self.base_env.clone(),
-            runtimes: self.runtimes.clone(),
-            live_log: self.config.live_log,
-            books: self.books.clone(),
-        }
-    }
 }
 
 impl<S: Source> Builds<S> {

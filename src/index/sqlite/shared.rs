@@ -2,7 +2,7 @@
 
 use rusqlite::{OptionalExtension, params};
 
-use super::COLUMNS;
+use super::connection::COLUMNS;
 use super::row::{int, ms, uint};
 use crate::index::{Entry, Page, usd_to_e7};
 use crate::state::BuildState;
