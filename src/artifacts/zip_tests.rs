@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 
 use super::testing::read_directory;
 use super::*;
+use crate::artifacts::EntryKind;
 
 fn file_entry(dir: &Path, name: &str, data: &[u8], mode: u32) -> Entry {
     let path = dir.join(name);
@@ -347,11 +348,11 @@ fn a_kept_deflate_state_serves_entry_after_entry_whatever_came_before() {
         })
         .collect();
     for _ in 0..5 {
-        assert!(super::looks_incompressible(&random, 2));
+        assert!(super::prepare::looks_incompressible(&random, 2));
         assert!(super::deflate_in_memory(&random, 2).is_none());
         let out = super::deflate_in_memory(&text, 2).expect("text deflates");
         assert!(out.len() < text.len() / 100, "{}", out.len());
         assert_eq!(out.capacity(), out.len(), "no room kept beyond the result");
-        assert!(!super::looks_incompressible(&text, 2));
+        assert!(!super::prepare::looks_incompressible(&text, 2));
     }
 }

@@ -98,7 +98,9 @@ pub(super) fn aws() -> Result<(tokio::runtime::Runtime, aws_config::SdkConfig), 
 #[cfg(feature = "aws")]
 fn remote(bucket: &str, table: &str, budget: Budget, grace: Duration) -> Result<Opened, ExitCode> {
     let (runtime, sdk) = aws()?;
-    let path_style = std::env::var("PUSHBUILD_S3_PATH_STYLE").is_ok_and(|v| v.trim() == "true");
+    let setting = std::env::var("PUSHBUILD_S3_PATH_STYLE").ok();
+    let path_style = crate::config::flag("PUSHBUILD_S3_PATH_STYLE", setting.as_deref(), false)
+        .map_err(super::bad_input)?;
     let (store, index) = {
         let _inside = runtime.enter();
         let store = crate::store::S3Store::from_conf(&sdk, bucket, path_style).map_err(internal)?;

@@ -7,12 +7,14 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::cost::{Arch, DEFAULT_MEMORY_MB, Price};
+use crate::cost::Price;
 use crate::webhook::WebhookSettings;
 pub use codebuild::CodeBuildSettings;
+use values::{check_bucket, check_namespace, price, repository_minutes};
 
 mod codebuild;
 pub mod secrets;
+mod values;
 mod webhook;
 
 /// pushbuild's settings.
@@ -143,13 +145,14 @@ pub const DEFAULT_WORK_DIR: &str = "/tmp/pushbuild";
 pub const DEFAULT_NAMESPACE: &str = "PushBuild";
 pub const DEFAULT_BILLING_MINUTE_MS: u64 = 60_000;
 
-/// A `true` or `false` setting (either case), `default` when unset.
-fn flag(vars: &Vars<'_>, name: &'static str, default: bool) -> Result<bool, ConfigError> {
-    match vars.get(name) {
+/// The one rule for a boolean setting: `true` or `false` in either case, spaces around ignored;
+/// `default` when unset or blank. Everything that reads a boolean setting reads it here.
+pub fn flag(name: &'static str, value: Option<&str>, default: bool) -> Result<bool, ConfigError> {
+    match value.map(str::trim).filter(|v| !v.is_empty()) {
         None => Ok(default),
         Some(v) if v.eq_ignore_ascii_case("true") => Ok(true),
         Some(v) if v.eq_ignore_ascii_case("false") => Ok(false),
-        Some(v) => Err(invalid(name, "true or false", Some(&v))),
+        Some(v) => Err(invalid(name, "true or false", Some(v))),
     }
 }
 
@@ -226,31 +229,10 @@ impl Config {
         }
         let reserve = vars.number("PUSHBUILD_UPLOAD_RESERVE_SECONDS", 1, 900)?;
         let concurrency = vars.number("PUSHBUILD_SOURCE_CONCURRENCY", 1, 256)?;
-        let s3_path_style = flag(&vars, "PUSHBUILD_S3_PATH_STYLE", false)?;
-        let work_dir = PathBuf::from(
-            vars.get("PUSHBUILD_WORK_DIR")
-                .unwrap_or_else(|| DEFAULT_WORK_DIR.to_string()),
-        );
-        if !work_dir.is_absolute() {
-            let shown = work_dir.display().to_string();
-            return Err(invalid(
-                "PUSHBUILD_WORK_DIR",
-                "an absolute path",
-                Some(&shown),
-            ));
-        }
-        let runtimes_dir = PathBuf::from(
-            vars.get("PUSHBUILD_RUNTIMES_DIR")
-                .unwrap_or_else(|| crate::runtimes::DEFAULT_DIR.to_string()),
-        );
-        if !runtimes_dir.is_absolute() {
-            let shown = runtimes_dir.display().to_string();
-            return Err(invalid(
-                "PUSHBUILD_RUNTIMES_DIR",
-                "an absolute path",
-                Some(&shown),
-            ));
-        }
+        let s3_path_style = vars.flag("PUSHBUILD_S3_PATH_STYLE", false)?;
+        let work_dir = vars.absolute_path("PUSHBUILD_WORK_DIR", DEFAULT_WORK_DIR)?;
+        let runtimes_dir =
+            vars.absolute_path("PUSHBUILD_RUNTIMES_DIR", crate::runtimes::DEFAULT_DIR)?;
         let price = price(&vars)?;
         let namespace = vars
             .get("PUSHBUILD_NAMESPACE")
@@ -278,7 +260,7 @@ impl Config {
             repository_minutes,
             webhooks,
             git,
-            codecommit_git: flag(&vars, "PUSHBUILD_CODECOMMIT_GIT", true)?,
+            codecommit_git: vars.flag("PUSHBUILD_CODECOMMIT_GIT", true)?,
             codecommit_git_url: vars.get("PUSHBUILD_CODECOMMIT_GIT_URL"),
             live_log: match vars.number("PUSHBUILD_LIVE_LOG_SECONDS", 0, 300)? {
                 Some(0) => None,
@@ -329,6 +311,21 @@ impl Vars<'_> {
             .filter(|value| !value.is_empty())
     }
 
+    /// A boolean setting (see [`flag`]).
+    fn flag(&self, name: &'static str, default: bool) -> Result<bool, ConfigError> {
+        flag(name, self.get(name).as_deref(), default)
+    }
+
+    /// An absolute path, `default` when unset.
+    fn absolute_path(&self, name: &'static str, default: &str) -> Result<PathBuf, ConfigError> {
+        let path = PathBuf::from(self.get(name).unwrap_or_else(|| default.to_string()));
+        if !path.is_absolute() {
+            let shown = path.display().to_string();
+            return Err(invalid(name, "an absolute path", Some(&shown)));
+        }
+        Ok(path)
+    }
+
     /// A whole number from `min` to `max`, when set.
     fn number(&self, name: &'static str, min: u64, max: u64) -> Result<Option<u64>, ConfigError> {
         let Some(text) = self.get(name) else {
@@ -351,118 +348,6 @@ fn invalid(name: &'static str, expected: impl Into<String>, found: Option<&str>)
         name,
         expected: expected.into(),
         found: found.map(str::to_string),
-    }
-}
-
-/// S3's bucket naming rules: 3 to 63 lowercase letters, digits, `.` and `-`, starting and
-/// ending with a letter or digit, no `..`, and not an IP address.
-fn check_bucket(name: &str) -> Result<(), ConfigError> {
-    let edge_ok = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
-    let chars_ok = name
-        .chars()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-');
-    let looks_like_ip = name.parse::<std::net::Ipv4Addr>().is_ok();
-    if (3..=63).contains(&name.len())
-        && chars_ok
-        && edge_ok(name.chars().next())
-        && edge_ok(name.chars().last())
-        && !name.contains("..")
-        && !looks_like_ip
-    {
-        return Ok(());
-    }
-    Err(invalid(
-        "PUSHBUILD_BUCKET",
-        "an S3 bucket name: 3 to 63 lowercase letters, digits, `.` or `-`, starting and ending \
-         with a letter or digit (not an s3:// URL or an ARN)",
-        Some(name),
-    ))
-}
-
-/// CloudWatch's namespace rules: 1 to 255 letters, digits and `. - _ / # :`, not `AWS/...`.
-fn check_namespace(namespace: &str) -> Result<(), ConfigError> {
-    let allowed = |c: char| c.is_ascii_alphanumeric() || ".-_/#: ".contains(c);
-    if namespace.len() <= 255 && namespace.chars().all(allowed) && !namespace.starts_with("AWS/") {
-        return Ok(());
-    }
-    Err(invalid(
-        "PUSHBUILD_NAMESPACE",
-        "a CloudWatch namespace: up to 255 letters, digits, spaces or `. - _ / # :`, \
-         not starting with `AWS/`",
-        Some(namespace),
-    ))
-}
-
-/// `PUSHBUILD_REPOSITORY_MINUTES`: `repo=minutes` items separated by commas; an error names
-/// the first bad item.
-fn repository_minutes(text: &str) -> Result<Vec<(String, u64)>, ConfigError> {
-    let mut caps: Vec<(String, u64)> = Vec::new();
-    for item in text
-        .split(',')
-        .map(str::trim)
-        .filter(|item| !item.is_empty())
-    {
-        let parsed = item.split_once('=').and_then(|(name, minutes)| {
-            let name = name.trim();
-            let good_name = crate::names::ProjectName::parse(name).is_ok();
-            let minutes = minutes.trim().parse::<u64>().ok()?;
-            good_name.then(|| (name.to_string(), minutes))
-        });
-        match parsed {
-            Some((name, _)) if caps.iter().any(|(seen, _)| *seen == name) => {
-                return Err(invalid(
-                    "PUSHBUILD_REPOSITORY_MINUTES",
-                    format!("each repository once (`{name}` is given twice)"),
-                    Some(item),
-                ));
-            }
-            Some(cap) => caps.push(cap),
-            None => {
-                return Err(invalid(
-                    "PUSHBUILD_REPOSITORY_MINUTES",
-                    "`repository=minutes` items separated by commas, such as `web=600,api=120`",
-                    Some(item),
-                ));
-            }
-        }
-    }
-    Ok(caps)
-}
-
-/// `PUSHBUILD_PRICE_PER_MINUTE`, else Lambda's price for the function's memory and arch. The
-/// memory and arch are checked even when the price is set, so a typo never waits to surface.
-fn price(vars: &Vars) -> Result<Price, ConfigError> {
-    let memory_mb = match vars.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE") {
-        None => DEFAULT_MEMORY_MB,
-        Some(text) => text
-            .parse::<u32>()
-            .ok()
-            .filter(|mb| (128..=10_240).contains(mb))
-            .ok_or_else(|| {
-                invalid(
-                    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
-                    "the function's memory in MB, a whole number from 128 to 10240",
-                    None,
-                )
-            })?,
-    };
-    let arch = match vars.get("PUSHBUILD_ARCH").as_deref() {
-        None | Some("arm64") => Arch::Arm64,
-        Some("x86_64") => Arch::X86_64,
-        Some(other) => return Err(invalid("PUSHBUILD_ARCH", "arm64 or x86_64", Some(other))),
-    };
-    match vars.get("PUSHBUILD_PRICE_PER_MINUTE") {
-        None => Ok(Price::lambda(memory_mb, arch)),
-        Some(text) => Price::parse_per_minute(&text).map_err(|_| {
-            invalid(
-                "PUSHBUILD_PRICE_PER_MINUTE",
-                format!(
-                    "a price in USD per build minute from 0 to {}, such as 0.0016",
-                    crate::cost::MAX_USD_PER_MINUTE
-                ),
-                Some(&text),
-            )
-        }),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Settings: defaults, each accepted value, and each bad value's message.
 
 use super::*;
+use crate::cost::Arch;
 
 /// Reads the settings from a table: the bucket plus `vars` (a later entry wins).
 fn read(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
@@ -493,4 +494,31 @@ fn the_status_link_defaults_to_the_builds_page_under_the_public_url() {
         Some("https://elsewhere/${PUSHBUILD_BUILD_ID}")
     );
     assert!(read(&[("PUSHBUILD_PUBLIC_URL", "ci.example.com")]).is_err());
+}
+
+#[test]
+fn every_boolean_setting_reads_by_one_rule() {
+    // The same text means the same everywhere (the command line's `--bucket` reads
+    // PUSHBUILD_S3_PATH_STYLE with this rule too).
+    for (text, want) in [
+        ("true", true),
+        (" TRUE ", true),
+        ("False", false),
+        ("", false),
+    ] {
+        assert_eq!(
+            flag("PUSHBUILD_S3_PATH_STYLE", Some(text), false),
+            Ok(want),
+            "{text:?}"
+        );
+    }
+    assert_eq!(flag("PUSHBUILD_CODECOMMIT_GIT", None, true), Ok(true));
+    let err = flag("PUSHBUILD_S3_PATH_STYLE", Some("yes"), false).unwrap_err();
+    assert!(err.to_string().contains("PUSHBUILD_S3_PATH_STYLE"), "{err}");
+    assert!(
+        read(&[("PUSHBUILD_S3_PATH_STYLE", "TRUE")])
+            .unwrap()
+            .s3_path_style
+    );
+    assert!(read(&[("PUSHBUILD_GIT_SUBMODULES", "yes")]).is_err());
 }

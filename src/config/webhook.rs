@@ -82,18 +82,7 @@ pub(super) fn settings(vars: &Vars) -> Result<WebhookSettings, ConfigError> {
 
 pub(super) fn git_settings(vars: &Vars) -> Result<GitSettings, ConfigError> {
     let clone_depth = vars.number("PUSHBUILD_GIT_CLONE_DEPTH", 0, u64::from(u32::MAX))?;
-    let submodules = match vars.get("PUSHBUILD_GIT_SUBMODULES") {
-        None => false,
-        Some(v) if v.eq_ignore_ascii_case("true") => true,
-        Some(v) if v.eq_ignore_ascii_case("false") => false,
-        Some(v) => {
-            return Err(invalid(
-                "PUSHBUILD_GIT_SUBMODULES",
-                "true or false",
-                Some(&v),
-            ));
-        }
-    };
+    let submodules = vars.flag("PUSHBUILD_GIT_SUBMODULES", false)?;
     Ok(GitSettings {
         clone_depth: clone_depth.map_or(1, |d| u32::try_from(d).unwrap_or(u32::MAX)),
         submodules,

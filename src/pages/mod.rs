@@ -7,6 +7,7 @@
 //!
 //! These functions only render; `http::pages` reads the index and the store.
 
+mod build;
 mod chart;
 
 use std::collections::BTreeMap;
@@ -14,11 +15,11 @@ use std::fmt::Write;
 
 use chrono::{DateTime, Utc};
 
+pub use build::{Download, build_page, log_html, running_page};
 pub use chart::{DayMinutes, chart_svg};
 
 use crate::index::{Entry, Sums};
 use crate::names::{RefKind, split_ref};
-use crate::record::BuildRecord;
 use crate::state::BuildState;
 
 /// `text` safe inside HTML text and attribute values.
@@ -218,191 +219,6 @@ pub fn list_page(entries: &[Entry], filters: &Filters, next: Option<&str>) -> St
         );
     }
     page("Builds", &body)
-}
-
-/// One artifact's download link and size.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Download {
-    pub name: String,
-    pub href: String,
-    pub size: u64,
-}
-
-/// `/builds/<project>/<build-id>` of a build that has ended: its record and log.
-pub fn build_page(record: &BuildRecord, log: &str, downloads: &[Download]) -> String {
-    let status = record.status.as_str();
-    let mut body = format!(
-        "<h1>{} <span class=\"s {status}\" id=\"status\">{status}</span></h1>",
-        escape(&format!("{} #{}", record.repository, record.build_number))
-    );
-    let _ = write!(
-        body,
-        "<p>Build <code>{}</code> of <code>{}</code> at <code>{}</code>, started by {} at {}; \
-         {}, {} billed minute(s), ${:.4}.</p>",
-        escape(record.build_id.as_str()),
-        escape(short_ref(record.reference.as_deref())),
-        escape(
-            &record
-                .commit
-                .as_ref()
-                .map(ToString::to_string)
-                .unwrap_or_default()
-        ),
-        escape(&record.initiator),
-        time_text(record.start_time),
-        duration_text(record.duration_ms),
-        record.billed_minutes,
-        record.cost.cost_usd
-    );
-    if let Some(reason) = &record.skip_reason {
-        let _ = write!(body, "<p>Skipped: {}</p>", escape(reason));
-    }
-    if let Some(compute) = &record.compute {
-        let _ = write!(
-            body,
-            "<p>Ran on AWS CodeBuild ({}) as <code>{}</code>: {}</p>",
-            escape(&compute.compute_type),
-            escape(&compute.codebuild_id),
-            escape(&compute.why)
-        );
-    }
-    // The phases: a timeline, then a table.
-    let total: u64 = record
-        .phases
-        .iter()
-        .map(|p| p.duration_ms)
-        .sum::<u64>()
-        .max(1);
-    body.push_str("<h2>Phases</h2><div class=\"timeline\" id=\"timeline\">");
-    for phase in &record.phases {
-        let width = (phase.duration_ms as f64 * 100.0 / total as f64).max(0.5);
-        let _ = write!(
-            body,
-            "<span class=\"bar-{}\" style=\"width:{width:.2}%\" title=\"{} {} {}\">{}</span>",
-            phase.status,
-            escape(&phase.phase),
-            phase.status,
-            duration_text(phase.duration_ms),
-            escape(&phase.phase)
-        );
-    }
-    body.push_str("</div><div class=\"wrap\"><table id=\"phases\"><tbody>");
-    for phase in &record.phases {
-        let _ = write!(
-            body,
-            "<tr class=\"phase\"><td><a href=\"#phase-{0}\">{0}</a></td><td class=\"s {1}\">{1}</td>\
-             <td>{2}</td><td>{3}</td></tr>",
-            escape(&phase.phase),
-            phase.status,
-            duration_text(phase.duration_ms),
-            escape(
-                &phase
-                    .context
-                    .as_ref()
-                    .map(ToString::to_string)
-                    .unwrap_or_default()
-            )
-        );
-    }
-    body.push_str("</tbody></table></div>");
-    if !downloads.is_empty() {
-        body.push_str("<h2>Artifacts</h2><ul id=\"artifacts\">");
-        for d in downloads {
-            let _ = write!(
-                body,
-                "<li><a href=\"{}\">{}</a> ({} bytes)</li>",
-                escape(&d.href),
-                escape(&d.name),
-                d.size
-            );
-        }
-        body.push_str("</ul>");
-    }
-    if !record.exported_variables.is_empty() {
-        body.push_str("<h2>Exported variables</h2><table id=\"variables\"><tbody>");
-        for (name, value) in &record.exported_variables {
-            let _ = write!(
-                body,
-                "<tr><td><code>{}</code></td><td><code>{}</code></td></tr>",
-                escape(name),
-                escape(value)
-            );
-        }
-        body.push_str("</tbody></table>");
-    }
-    let log_key = crate::store::Layout::new(&record.repository, record.build_id.as_str()).log();
-    let _ = write!(
-        body,
-        "<h2>Log</h2><p><a id=\"log-download\" href=\"/download/{}\">Download the whole log</a></p>",
-        escape(&log_key)
-    );
-    body.push_str(&log_html(log));
-    page(
-        &format!("{} #{}", record.repository, record.build_number),
-        &body,
-    )
-}
-
-/// The running page's script: every 2 seconds it asks `/live/<project>/<build-id>` for the
-/// build's state and the log so far, shows them, and stops once the build has ended.
-const FOLLOW: &str = "<script>(function(){var url=document.getElementById('log').dataset.live;\
-function tick(){fetch(url,{cache:'no-store'}).then(function(r){return r.json()}).then(function(b){\
-var s=document.getElementById('status');s.textContent=b.status;s.className='s '+b.status;\
-var t=document.createElement('div');t.innerHTML=b.log;var pre=t.firstChild;\
-var log=document.getElementById('log');log.innerHTML=pre.innerHTML;\
-if(b.status==='IN_PROGRESS'||b.status==='QUEUED'){setTimeout(tick,2000)}}).catch(function(){setTimeout(tick,4000)})}\
-setTimeout(tick,1000)})()</script>";
-
-/// `/builds/<project>/<build-id>` of a build that has not ended: its entry, its log so far,
-/// and a script that follows both until it ends.
-pub fn running_page(entry: &Entry, log: Option<&str>) -> String {
-    let state = entry.state.as_str();
-    let mut body = format!(
-        "<h1>{} <span class=\"s {state}\" id=\"status\">{state}</span></h1>\
-         <p>Build <code>{}</code>, started by {} at {}; {} minute(s) reserved so far.</p>",
-        escape(&format!("{} #{}", entry.project, entry.number)),
-        escape(entry.build_id.as_str()),
-        escape(&entry.initiator),
-        time_text(entry.start_time),
-        entry.reserved_minutes
-    );
-    body.push_str("<h2>Log so far</h2>");
-    let live = format!(
-        "/live/{}/{}",
-        encode(entry.project.as_str()),
-        encode(entry.build_id.as_str())
-    );
-    body.push_str(&log_html(log.unwrap_or("")).replacen(
-        "<pre id=\"log\">",
-        &format!("<pre id=\"log\" data-live=\"{}\">", escape(&live)),
-        1,
-    ));
-    body.push_str(FOLLOW);
-    page(&format!("{} #{}", entry.project, entry.number), &body)
-}
-
-/// The log as HTML: each line, each phase's first line an anchor, the failing command marked.
-pub fn log_html(log: &str) -> String {
-    let mut out = String::from("<pre id=\"log\">");
-    for line in log.lines() {
-        let text = escape(line);
-        if let Some(phase) = line
-            .split_once("Entering phase ")
-            .map(|(_, p)| p.trim())
-            .filter(|p| line.starts_with("[Container]") && !p.is_empty())
-        {
-            let _ = writeln!(out, "<span id=\"phase-{}\">{text}</span>", escape(phase));
-        } else if line.starts_with("[Container]")
-            && line.contains("Command did not exit successfully")
-        {
-            let _ = writeln!(out, "<span class=\"fail\">{text}</span>");
-        } else {
-            out.push_str(&text);
-            out.push('\n');
-        }
-    }
-    out.push_str("</pre>");
-    out
 }
 
 /// `/build-now`: the form that starts a build (a repository, a branch, tag or commit, and

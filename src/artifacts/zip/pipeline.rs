@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use std::sync::{Condvar, Mutex, MutexGuard};
 
 use super::super::{ArtifactError, Entry};
-use super::{Prepared, ZipOptions, prepare};
+use super::ZipOptions;
+use super::prepare::{Prepared, prepare};
 
 /// Most entries a worker may run ahead of the writer, whatever their size.
 const WINDOW: usize = 512;

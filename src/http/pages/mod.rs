@@ -9,21 +9,22 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
+
+mod build_now;
+
+pub(crate) use build_now::{build_now, build_now_form};
 
 use super::{Dispatch, FrontDoor};
 use crate::billing::Budget;
 use crate::index::{Entry, Index, month_of};
-use crate::lifecycle::Accepted;
-use crate::names::{BuildId, ProjectName, SourceVersion};
+use crate::names::{BuildId, ProjectName};
 use crate::pages::{self, Download, Filters};
 use crate::record::BuildRecord;
 use crate::store::{Layout, Store};
-use crate::trigger::BuildTarget;
 
 /// What the pages read besides the index.
 pub struct Pages {
@@ -339,130 +340,6 @@ pub(super) async fn billing<D: Dispatch>(
     })
     .await;
     drawn(page)
-}
-
-/// `GET /build-now`: the form.
-pub(super) async fn build_now_form<D: Dispatch>(
-    State(front): State<Arc<FrontDoor<D>>>,
-    RawQuery(query): RawQuery,
-) -> Response {
-    let Some(pages) = &front.pages else {
-        return not_found("pages are not served here");
-    };
-    let params = params(query.as_deref());
-    html(
-        StatusCode::OK,
-        pages::build_now_page(
-            &pages.form_token,
-            params.get("repository").map_or("", String::as_str),
-            None,
-        ),
-    )
-}
-
-/// `POST /build-now`: starts the build a manual request starts, then shows its page.
-pub(super) async fn build_now<D: Dispatch>(
-    State(front): State<Arc<FrontDoor<D>>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let Some(pages) = &front.pages else {
-        return not_found("pages are not served here");
-    };
-    let form = params(Some(&String::from_utf8_lossy(&body)));
-    let field = |name: &str| form.get(name).map_or("", String::as_str);
-    // From another site: no form token (and, in browsers, an Origin that is not this host).
-    let origin_ok = match (headers.get(header::ORIGIN), headers.get(header::HOST)) {
-        (Some(origin), Some(host)) => origin
-            .to_str()
-            .ok()
-            .and_then(|o| o.split_once("://").map(|(_, h)| h.to_string()))
-            .is_some_and(|o| Some(o.as_str()) == host.to_str().ok()),
-        _ => true,
-    };
-    if field("token") != pages.form_token || !origin_ok {
-        return html(
-            StatusCode::FORBIDDEN,
-            pages::page(
-                "Build now",
-                "<h1>Build now</h1><p>The form did not come from this page: open Build now and send it again.</p>",
-            ),
-        );
-    }
-    let refuse = |message: String| {
-        html(
-            StatusCode::BAD_REQUEST,
-            pages::build_now_page(&pages.form_token, field("repository"), Some(&message)),
-        )
-    };
-    let repository = match ProjectName::parse(field("repository")) {
-        Ok(repository) => repository,
-        Err(err) => return refuse(format!("repository: {err}")),
-    };
-    let Some(source) = front.webhooks.repo_of(&repository) else {
-        return refuse(format!(
-            "repository: no host configured here serves {repository} (its first part must be \
-             a configured host's name, with its port if its URL has one)"
-        ));
-    };
-    let asked = if field("version").is_empty() {
-        "main"
-    } else {
-        field("version")
-    };
-    let version = match SourceVersion::parse(asked) {
-        Ok(version) => version,
-        Err(err) => return refuse(format!("branch or commit: {err}")),
-    };
-    let env_overrides = match variables(field("variables")) {
-        Ok(vars) => vars,
-        Err(message) => return refuse(message),
-    };
-    let target = BuildTarget {
-        env_overrides,
-        ..BuildTarget::new(
-            repository.clone(),
-            source,
-            version,
-            "pushbuild-pages/build-now",
-        )
-    };
-    match super::hand_off(&front, target).await {
-        Ok(Accepted {
-            build_id: Some(id), ..
-        }) => (
-            StatusCode::SEE_OTHER,
-            [(
-                header::LOCATION,
-                pages::build_href(repository.as_str(), id.as_str()),
-            )],
-        )
-            .into_response(),
-        // A build with no delivery is never a duplicate: it is always queued.
-        Ok(skipped) => refuse(skipped.reason.unwrap_or_default()),
-        Err(answer) => answer,
-    }
-}
-
-/// `NAME=value` lines: a build's variables.
-fn variables(text: &str) -> Result<Vec<(String, String)>, String> {
-    let mut vars = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() {
-            continue;
-        }
-        let (name, value) = crate::names::variable_assignment(line)
-            .map_err(|err| format!("variables, line {}: {err}", i + 1))?;
-        if name.starts_with("CODEBUILD_") {
-            return Err(format!(
-                "variables, line {}: `{name}` is not a variable name a build may set",
-                i + 1
-            ));
-        }
-        vars.push((name, value));
-    }
-    Ok(vars)
 }
 
 /// `GET /live/<project>/<build-id>`: a running build's state and the end of its log, as JSON,
