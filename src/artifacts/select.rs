@@ -65,6 +65,15 @@ fn base_directory(root: &Path, set: &ArtifactSet) -> Result<PathBuf, ArtifactErr
 
 /// Walks `base` for the files the patterns match and the exclusions leave, sorted by their
 /// path relative to `base`; a pattern that matches nothing is an error.
+/// A directory that could not be read during the walk.
+fn walk_error(err: walkdir::Error, base: &Path) -> ArtifactError {
+    let path = err.path().unwrap_or(base).to_path_buf();
+    let source = err
+        .into_io_error()
+        .unwrap_or_else(|| std::io::Error::other("directory walk failed"));
+    ArtifactError::Read { path, source }
+}
+
 fn walk(
     root: &Path,
     base: &Path,
@@ -87,13 +96,7 @@ fn walk(
                 && relative(base, entry.path()).is_some_and(|rel| exclude.is_match(rel)))
         });
     for item in walk {
-        let item = item.map_err(|err| {
-            let path = err.path().unwrap_or(base).to_path_buf();
-            let source = err
-                .into_io_error()
-                .unwrap_or_else(|| std::io::Error::other("directory walk failed"));
-            ArtifactError::Read { path, source }
-        })?;
+        let item = item.map_err(|err| walk_error(err, base))?;
         if item.file_type().is_dir() {
             continue;
         }
@@ -127,12 +130,11 @@ fn walk(
         }
         if let Some(kind) = kind {
             let source = item.path().to_path_buf();
-            let zip_path = rel.clone();
             found.push((
-                rel,
+                rel.clone(),
                 Entry {
                     source,
-                    zip_path,
+                    zip_path: rel,
                     kind,
                 },
             ));

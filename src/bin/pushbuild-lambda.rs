@@ -22,6 +22,9 @@ use pushbuild::runtimes::Runtimes;
 use pushbuild::source::{CodeCommitSource, GitEndpoint, HostedSource, Routed};
 use pushbuild::store::{S3Store, Store};
 
+/// Where the function's builds come from: CodeCommit, or a git host.
+type Source = Routed<CodeCommitSource, HostedSource>;
+
 /// The variables the Lambda runtime itself needs; without them it cannot start.
 const RUNTIME_VARS: [&str; 4] = [
     "AWS_LAMBDA_RUNTIME_API",
@@ -111,8 +114,43 @@ async fn start() -> Result<ExitCode, String> {
     let function_name = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default();
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let config = with_secrets(config, &sdk).await?;
+    let (builds, front) = parts(config, &sdk, function_name)?;
+    let function = Arc::new(builds);
+    // Processes that escape a build's keeper are adopted by the function, not by init, so the
+    // sweep after each invocation finds them.
+    if let Err(error) = reap::become_subreaper() {
+        tracing::warn!(%error, "cannot become a child subreaper");
+    }
+    // The function's settings and the secrets it reads are not its builds' to read.
+    if let Err(error) = reap::keep_own_files_private() {
+        tracing::warn!(%error, "cannot keep the function's environment from its builds");
+    }
+    if let Err(error) = function.clear_work_dir() {
+        tracing::warn!(%error, "the work directory could not be cleared");
+    }
+    let routes = router(front);
+    let handler = service_fn(move |event: LambdaEvent<serde_json::Value>| {
+        let (builds, routes) = (function.clone(), routes.clone());
+        async move { invocation(&builds, &routes, event).await }
+    });
+    Ok(match lambda_runtime::run(handler).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("pushbuild-lambda stopped: {err}");
+            ExitCode::FAILURE
+        }
+    })
+}
+
+/// The function's two doors: the builds (S3, DynamoDB, CodeCommit and the hosts, CodeBuild when
+/// a project is set) and the HTTP front door of its Function URL.
+fn parts(
+    config: Config,
+    sdk: &aws_config::SdkConfig,
+    function_name: String,
+) -> Result<(Builds<Source>, Arc<FrontDoor<SelfInvoke>>), String> {
     let store: Arc<dyn Store> = Arc::new(
-        S3Store::from_conf(&sdk, &config.bucket, config.s3_path_style)
+        S3Store::from_conf(sdk, &config.bucket, config.s3_path_style)
             .map_err(|err| err.to_string())?
             // 5 MiB parts, 3 on their way: at most 20 MiB of an artifact in memory.
             .with_part_size(5 << 20)
@@ -123,27 +161,27 @@ async fn start() -> Result<ExitCode, String> {
         .map_err(|err| err.to_string())?
         .to_string();
     let index: Arc<dyn Index> =
-        Arc::new(DynamoIndex::from_conf(&sdk, table).map_err(|err| err.to_string())?);
+        Arc::new(DynamoIndex::from_conf(sdk, table).map_err(|err| err.to_string())?);
     let runtimes = Runtimes::load(&config.runtimes_dir)
         .map_err(|err| err.to_string())?
         .map(Arc::new);
     // AWS CodeBuild, for builds that outgrow the function, when a project is set.
     let codebuild = match &config.codebuild.project {
         Some(_) => Some(Arc::new(
-            SdkCodeBuild::from_conf(&sdk).ok_or("no tokio runtime for the CodeBuild client")?,
+            SdkCodeBuild::from_conf(sdk).ok_or("no tokio runtime for the CodeBuild client")?,
         ) as Arc<dyn CodeBuild>),
         None => None,
     };
     let clients = HostClients::new(&config.webhooks);
     let apis = clients.apis.clone();
     let source = Routed {
-        plain: codecommit(&sdk, &config),
+        plain: codecommit(sdk, &config),
         hosted: HostedSource::new(clients.git, config.git.clone_depth, config.git.submodules),
     };
     let front = Arc::new(FrontDoor {
         webhooks: config.webhooks.clone(),
         index: index.clone(),
-        dispatch: SelfInvoke::from_conf(&sdk, function_name),
+        dispatch: SelfInvoke::from_conf(sdk, function_name),
         apis: apis.clone(),
         status_context: config.git.status_context.clone(),
         // The build pages, behind the login, when a token is set.
@@ -161,53 +199,37 @@ async fn start() -> Result<ExitCode, String> {
         .with_codebuild(codebuild)
         .with_metrics(Arc::new(StdoutSink))
         .with_apis(apis);
-    let function = Arc::new(builds);
-    // Processes that escape a build's keeper are adopted by the function, not by init, so the
-    // sweep after each invocation finds them.
-    if let Err(error) = reap::become_subreaper() {
-        tracing::warn!(%error, "cannot become a child subreaper");
+    Ok((builds, front))
+}
+
+/// One invocation: a Function URL request through the front door, any other event through the
+/// handler; afterwards nothing a build started is left running, and free memory goes back.
+async fn invocation(
+    builds: &Builds<Source>,
+    routes: &axum::Router,
+    event: LambdaEvent<serde_json::Value>,
+) -> Result<serde_json::Value, Diagnostic> {
+    if url::is_function_url(&event.payload) {
+        return url::answer(routes, event.payload)
+            .await
+            .map_err(|err| Diagnostic {
+                error_type: "PushBuild.Permanent.BadEvent".to_string(),
+                error_message: err.to_string(),
+            });
     }
-    // The function's settings and the secrets it reads are not its builds' to read.
-    if let Err(error) = reap::keep_own_files_private() {
-        tracing::warn!(%error, "cannot keep the function's environment from its builds");
-    }
-    if let Err(error) = function.clear_work_dir() {
-        tracing::warn!(%error, "the work directory could not be cleared");
-    }
-    let routes = router(front);
-    let handler = service_fn(move |event: LambdaEvent<serde_json::Value>| {
-        let (builds, routes) = (function.clone(), routes.clone());
-        async move {
-            if url::is_function_url(&event.payload) {
-                return url::answer(&routes, event.payload)
-                    .await
-                    .map_err(|err| Diagnostic {
-                        error_type: "PushBuild.Permanent.BadEvent".to_string(),
-                        error_message: err.to_string(),
-                    });
-            }
-            let deadline = function::deadline_from_epoch_ms(event.context.deadline);
-            let handled = function::handle(&builds, &event.payload, deadline).await;
-            // Nothing a build started outlives the invocation: the next one in this sandbox may
-            // be another repository's.
-            reap::sweep_own_tree();
-            give_back_free_memory();
-            match handled {
-                Ok(response) => Ok(serde_json::to_value(response).unwrap_or_default()),
-                Err(err) => {
-                    tracing::error!(error_type = err.error_type(), error = %err, "invocation failed");
-                    Err(Diagnostic::from(err))
-                }
-            }
-        }
-    });
-    Ok(match lambda_runtime::run(handler).await {
-        Ok(()) => ExitCode::SUCCESS,
+    let deadline = function::deadline_from_epoch_ms(event.context.deadline);
+    let handled = function::handle(builds, &event.payload, deadline).await;
+    // Nothing a build started outlives the invocation: the next one in this sandbox may be
+    // another repository's.
+    reap::sweep_own_tree();
+    give_back_free_memory();
+    match handled {
+        Ok(response) => Ok(serde_json::to_value(response).unwrap_or_default()),
         Err(err) => {
-            eprintln!("pushbuild-lambda stopped: {err}");
-            ExitCode::FAILURE
+            tracing::error!(error_type = err.error_type(), error = %err, "invocation failed");
+            Err(Diagnostic::from(err))
         }
-    })
+    }
 }
 
 /// The settings completed on AWS: the secrets from Secrets Manager (when

@@ -14,6 +14,7 @@ use crate::buildspec::{self, BuildSpec};
 use crate::cost::{self, Arch, Price};
 use crate::executor::log::Echo;
 use crate::executor::reap;
+use crate::index::Books;
 use crate::names::{NameError, RefKind, RepositoryName, full_ref};
 use crate::pipeline::{
     self, BuildIdentity, BuildJob, BuildSettings, Metering, Ready, StoredBuild, Work,
@@ -108,23 +109,12 @@ pub(super) fn run(args: &RunArgs) -> ExitCode {
             return ExitCode::from(EXIT_INTERNAL);
         }
     };
-    let settings = BuildSettings {
-        price,
-        metering: Metering {
-            minute: config.billing_minute,
-            ..Metering::off()
-        },
-        echo: if args.json {
-            Echo::Stderr { color }
-        } else {
-            Echo::Stdout { color }
-        },
-        temp_root: std::env::temp_dir(),
-        base_env: std::env::vars().collect(),
-        runtimes: None,
-        live_log: None,
-        books,
+    let echo = if args.json {
+        Echo::Stderr { color }
+    } else {
+        Echo::Stdout { color }
     };
+    let settings = local_settings(price, config.billing_minute, echo, books);
     let ready = Ready {
         overrides: args.env.clone(),
         secrets,
@@ -147,6 +137,25 @@ pub(super) fn run(args: &RunArgs) -> ExitCode {
         }
     };
     report(&stored, args.json, color)
+}
+
+/// How a local build runs: no metrics, no live log, pushbuild's whole environment (a local
+/// build's secrets come from there), the machine's own tools, work files in the system's
+/// temporary directory.
+fn local_settings(price: Price, minute: Duration, echo: Echo, books: Books) -> BuildSettings {
+    BuildSettings {
+        price,
+        metering: Metering {
+            minute,
+            ..Metering::off()
+        },
+        echo,
+        temp_root: std::env::temp_dir(),
+        base_env: std::env::vars().collect(),
+        runtimes: None,
+        live_log: None,
+        books,
+    }
 }
 
 /// Prints the record (`--json`) or the summary; the exit status says how the build ended.

@@ -56,6 +56,9 @@ struct ChildArgs {
 impl Spawn<'_> {
     /// Starts the program; an error when it could not be (its `errno`: no such program, a
     /// working directory that is gone, …).
+    // Longer than 80 lines because the C strings, the stack and the `clone` must stay in one
+    // frame: the child runs on them until it execs, sharing this memory (CLONE_VM), so none of
+    // them may be built in, or outlive, a helper's frame.
     pub fn start(&self) -> io::Result<Process> {
         let cstring = |bytes: &[u8]| {
             CString::new(bytes).map_err(|_| {

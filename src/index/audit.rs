@@ -139,13 +139,28 @@ pub fn verify(
     // A ledger whose minutes overflow is named as such; below, sums saturate.
     billing::sum_minutes(&ledger)?;
     let entries = month_entries(index, &month_text)?;
+    let (mut differences, expected) = compare_builds(&ledger, &entries);
+    let found: BTreeMap<String, Sums> = index
+        .month_sums(&month_text)?
+        .into_iter()
+        .map(|s| (s.repository.clone(), s))
+        .collect();
+    differences.extend(compare_sums(&expected, &found));
+    Ok(differences)
+}
+
+/// Where the ledger's builds and the index's entries differ, build by build; and the sums the
+/// index should hold: the ledger's builds, plus the reservations of open builds.
+fn compare_builds(
+    ledger: &[LedgerEntry],
+    entries: &[Entry],
+) -> (Vec<String>, BTreeMap<String, Sums>) {
     let mut differences = Vec::new();
     let by_key: HashMap<(&str, &str), &Entry> = entries
         .iter()
         .map(|e| ((e.project.as_str(), e.build_id.as_str()), e))
         .collect();
     let mut in_ledger = std::collections::HashSet::new();
-    // What the sums should be: the ledger's builds, plus the reservations of open builds.
     let mut expected: BTreeMap<String, Sums> = BTreeMap::new();
     let mut add = |repository: &str, f: &dyn Fn(&mut Sums)| {
         for row in [repository, ""] {
@@ -156,7 +171,7 @@ pub fn verify(
             f(sums);
         }
     };
-    for ledger in &ledger {
+    for ledger in ledger {
         let key = (ledger.repository.as_str(), ledger.build_id.as_str());
         in_ledger.insert(key);
         add(ledger.repository.as_str(), &|s: &mut Sums| {
@@ -167,46 +182,22 @@ pub fn verify(
             s.cost_e7 = s.cost_e7.saturating_add(usd_to_e7(ledger.cost_usd));
             s.duration_ms = s.duration_ms.saturating_add(ledger.duration_ms);
         });
-        let Some(entry) = by_key.get(&key) else {
-            differences.push(format!(
+        match by_key.get(&key) {
+            Some(entry) => differences.extend(entry_differences(ledger, entry)),
+            None => differences.push(format!(
                 "build {}:{} is in the ledger ({}) but not in the index",
                 ledger.repository,
                 ledger.build_id,
                 ledger.key()
-            ));
-            continue;
-        };
-        let state = ledger.status;
-        if entry.state != state {
-            differences.push(format!(
-                "build {}:{}: the ledger says {}, the index {}",
-                ledger.repository,
-                ledger.build_id,
-                state.as_str(),
-                entry.state.as_str()
-            ));
-        }
-        if entry.billed_minutes != ledger.billed_minutes {
-            differences.push(format!(
-                "build {}:{}: the ledger bills {} minute(s), the index {}",
-                ledger.repository, ledger.build_id, ledger.billed_minutes, entry.billed_minutes
-            ));
-        }
-        if usd_to_e7(entry.cost_usd) != usd_to_e7(ledger.cost_usd) {
-            differences.push(format!(
-                "build {}:{}: the ledger says it cost {} USD, the index {}",
-                ledger.repository, ledger.build_id, ledger.cost_usd, entry.cost_usd
-            ));
+            )),
         }
     }
-    for entry in &entries {
+    for entry in entries {
         if entry.state.is_open() {
             add(entry.project.as_str(), &|s: &mut Sums| {
                 s.minutes = s.minutes.saturating_add(entry.reserved_minutes);
             });
-            continue;
-        }
-        if !in_ledger.contains(&(entry.project.as_str(), entry.build_id.as_str())) {
+        } else if !in_ledger.contains(&(entry.project.as_str(), entry.build_id.as_str())) {
             differences.push(format!(
                 "build {}:{} ({}) is in the index but has no ledger entry",
                 entry.project,
@@ -215,11 +206,39 @@ pub fn verify(
             ));
         }
     }
-    let found: BTreeMap<String, Sums> = index
-        .month_sums(&month_text)?
-        .into_iter()
-        .map(|s| (s.repository.clone(), s))
-        .collect();
+    (differences, expected)
+}
+
+/// Where one build's ledger entry and index entry disagree: its state, minutes or cost.
+fn entry_differences(ledger: &LedgerEntry, entry: &Entry) -> Vec<String> {
+    let build = format!("build {}:{}", ledger.repository, ledger.build_id);
+    let mut differences = Vec::new();
+    if entry.state != ledger.status {
+        differences.push(format!(
+            "{build}: the ledger says {}, the index {}",
+            ledger.status.as_str(),
+            entry.state.as_str()
+        ));
+    }
+    if entry.billed_minutes != ledger.billed_minutes {
+        differences.push(format!(
+            "{build}: the ledger bills {} minute(s), the index {}",
+            ledger.billed_minutes, entry.billed_minutes
+        ));
+    }
+    if usd_to_e7(entry.cost_usd) != usd_to_e7(ledger.cost_usd) {
+        differences.push(format!(
+            "{build}: the ledger says it cost {} USD, the index {}",
+            ledger.cost_usd, entry.cost_usd
+        ));
+    }
+    differences
+}
+
+/// Where the index's sums differ from what the ledger gives, row by row (the total's row has
+/// no repository).
+fn compare_sums(expected: &BTreeMap<String, Sums>, found: &BTreeMap<String, Sums>) -> Vec<String> {
+    let mut differences = Vec::new();
     let names: std::collections::BTreeSet<&String> = expected.keys().chain(found.keys()).collect();
     for name in names {
         let want = expected.get(name).cloned().unwrap_or_default();
@@ -244,5 +263,5 @@ pub fn verify(
             }
         }
     }
-    Ok(differences)
+    differences
 }

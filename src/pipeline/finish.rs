@@ -116,33 +116,15 @@ pub(super) fn record_end(
         log_path,
         work,
         shell,
-        mut cost,
+        cost,
         meter,
         reason,
     } = billed;
     let identity = &job.identity;
-    // The index records the end and gives back the minutes reserved and not started; a build
-    // the sweep closed first keeps the minutes the sweep billed.
-    let closing = Closing {
-        project: info.project.clone(),
-        build_id: info.build_id.clone(),
-        state: ending.status,
-        billed_minutes: cost.billed_minutes,
-        cost_usd: cost.cost_usd,
-        duration_ms: cost.duration_ms,
-        reason,
-    };
-    let closed = job.settings.books.index.close(&closing)?;
+    let cost = close_in_index(job, info, &ending, cost, reason)?;
+    // The killed processes' last output and the keeper, before the log's last line.
     if let Some(shell) = shell {
         shell.collect();
-    }
-    if let Closed::Already(entry) = closed {
-        tracing::warn!(
-            build_id = %info.build_id,
-            state = entry.state.as_str(),
-            "the build was closed by the sweep before it finished; its billed minutes stay as the sweep recorded them"
-        );
-        cost = cost.with_minutes(entry.billed_minutes);
     }
     let complete = format!(
         "Build completed: {} in {} ms, {} billed minute(s)",
@@ -159,43 +141,15 @@ pub(super) fn record_end(
     drop(log);
 
     let layout = Layout::new(&info.project, info.build_id.as_str());
-    let log_key = layout.log();
     let record = BuildRecord::new(
         info,
         identity.reference.clone(),
         identity.start_time,
         ending,
-        store.uri(&log_key),
+        store.uri(&layout.log()),
         cost,
     );
-    // The log and the ledger entry go up side by side; the record, last. The work directory
-    // goes once the log is out of it, while the ledger entry and the record are written.
-    let panicked = || PipelineError::Log(std::io::Error::other("the log's upload panicked"));
-    let record_uri = std::thread::scope(|scope| {
-        let log_key = &log_key;
-        let (taken_tx, taken) = std::sync::mpsc::channel();
-        let log = scope.spawn(move || {
-            // Nothing reads the log file after: a local store takes it whole.
-            let _ = taken_tx.send(store.take_file(
-                log_key,
-                log_path,
-                &build_meta(info, "text/plain; charset=utf-8"),
-            ));
-            drop(work);
-        });
-        let ledgered = billing::write_entry(store, &LedgerEntry::from_record(&record));
-        let stored = taken.recv().map_err(|_| panicked()).and_then(|logged| {
-            logged?;
-            ledgered?;
-            Ok(store.put(
-                &layout.record(),
-                &serde_json::to_vec_pretty(&record)?,
-                &build_meta(info, "application/json"),
-            )?)
-        });
-        log.join().map_err(|_| panicked())?;
-        stored
-    })?;
+    let record_uri = store_results(store, info, &layout, &record, log_path, work)?;
     if job.settings.live_log.is_some() {
         // The whole log is stored: the live one goes.
         if let Err(error) = store.delete(&layout.live_log()) {
@@ -212,4 +166,75 @@ pub(super) fn record_end(
         }
     }
     Ok(StoredBuild { record, record_uri })
+}
+
+/// Records the end in the index, which gives back the minutes reserved and not started: the
+/// cost as billed (a build the sweep closed first keeps the minutes the sweep billed).
+fn close_in_index(
+    job: &BuildJob,
+    info: &BuildInfo,
+    ending: &Ending,
+    cost: BuildCost,
+    reason: Option<String>,
+) -> Result<BuildCost, PipelineError> {
+    let closing = Closing {
+        project: info.project.clone(),
+        build_id: info.build_id.clone(),
+        state: ending.status,
+        billed_minutes: cost.billed_minutes,
+        cost_usd: cost.cost_usd,
+        duration_ms: cost.duration_ms,
+        reason,
+    };
+    match job.settings.books.index.close(&closing)? {
+        Closed::Already(entry) => {
+            tracing::warn!(
+                build_id = %info.build_id,
+                state = entry.state.as_str(),
+                "the build was closed by the sweep before it finished; its billed minutes stay as the sweep recorded them"
+            );
+            Ok(cost.with_minutes(entry.billed_minutes))
+        }
+        Closed::Now { .. } => Ok(cost),
+    }
+}
+
+/// The log and the ledger entry go up side by side; the record, last. The work directory goes
+/// once the log is out of it, while the ledger entry and the record are written. Where the record
+/// is.
+fn store_results(
+    store: &dyn Store,
+    info: &BuildInfo,
+    layout: &Layout,
+    record: &BuildRecord,
+    log_path: &Path,
+    work: Option<tempfile::TempDir>,
+) -> Result<String, PipelineError> {
+    let panicked = || PipelineError::Log(std::io::Error::other("the log's upload panicked"));
+    let log_key = layout.log();
+    std::thread::scope(|scope| {
+        let log_key = &log_key;
+        let (taken_tx, taken) = std::sync::mpsc::channel();
+        let log = scope.spawn(move || {
+            // Nothing reads the log file after: a local store takes it whole.
+            let _ = taken_tx.send(store.take_file(
+                log_key,
+                log_path,
+                &build_meta(info, "text/plain; charset=utf-8"),
+            ));
+            drop(work);
+        });
+        let ledgered = billing::write_entry(store, &LedgerEntry::from_record(record));
+        let stored = taken.recv().map_err(|_| panicked()).and_then(|logged| {
+            logged?;
+            ledgered?;
+            Ok(store.put(
+                &layout.record(),
+                &serde_json::to_vec_pretty(record)?,
+                &build_meta(info, "application/json"),
+            )?)
+        });
+        log.join().map_err(|_| panicked())?;
+        stored
+    })
 }

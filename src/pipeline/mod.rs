@@ -12,29 +12,24 @@ mod finish;
 mod handover;
 mod job;
 mod live;
+mod phases;
 mod upload;
 
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
-
-use chrono::Utc;
 
 use crate::executor::env::{self, BuildInfo};
 use crate::executor::log::{BuildLog, Echo};
-use crate::executor::{
-    self, BuildRequest, ContextCode, Deadline, EarlyShell, ExecutorError, PhaseContext,
-    PhaseOutcome, RunStatus, ShellTail,
-};
+use crate::executor::{self, ContextCode, EarlyShell, ExecutorError, PhaseContext};
 use crate::index::IndexError;
 use crate::record::Ending;
-use crate::state::BuildState;
 use crate::store::{Layout, ObjectMeta, Store, StoreError};
 
 pub use begin::{Begun, begin};
 pub use handover::{HandOver, HandedOver, Handover, finish_handed_over, hand_over, load_handover};
 pub use job::{BuildIdentity, BuildJob, BuildSettings, Metering, Ready, StoredBuild, Work};
+use phases::{Phases, cannot_start, run_phases};
 
 /// A failure of pushbuild itself (not of the user's build).
 #[derive(Debug, thiserror::Error)]
@@ -171,26 +166,14 @@ fn run_opened(
         log_path,
         log,
     } = opened;
-    let skipped = |reason: String| {
-        log.marker(&format!(
-            "Skipping build {} (#{}) of {}: {reason}",
-            info.build_id, info.build_number, info.project
-        ));
-        (Ending::skipped(reason), None, None)
-    };
+    let skipped = |reason: String| (skip(&log, &info, reason), None, None);
     let stop_live = (std::sync::Mutex::new(false), std::sync::Condvar::new());
     let (ending, meter, shell) = std::thread::scope(|scope| {
         // While the phases run, the end of the log so far is kept in the store for the page.
         let live = match (&job.work, &refusal, job.settings.live_log) {
-            (Work::Run(_), None, Some(every)) => Some(live::LiveLog::start(
-                scope,
-                &stop_live,
-                every,
-                &log_path,
-                Layout::new(&info.project, info.build_id.as_str()).live_log(),
-                build_meta(&info, "text/plain; charset=utf-8"),
-                store,
-            )),
+            (Work::Run(_), None, Some(every)) => {
+                Some(live_log(scope, &stop_live, every, &log_path, &info, store))
+            }
             _ => None,
         };
         let ended = match (&job.work, refusal) {
@@ -241,6 +224,35 @@ fn run_opened(
     )
 }
 
+/// The log's last words for a build that is not run: it is SKIPPED, and why.
+fn skip(log: &BuildLog, info: &BuildInfo, reason: String) -> Ending {
+    log.marker(&format!(
+        "Skipping build {} (#{}) of {}: {reason}",
+        info.build_id, info.build_number, info.project
+    ));
+    Ending::skipped(reason)
+}
+
+/// Keeps the end of the log so far in the store, every `every`, for the build's page.
+fn live_log<'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    stop: &'scope (std::sync::Mutex<bool>, std::sync::Condvar),
+    every: std::time::Duration,
+    log_path: &'scope Path,
+    info: &BuildInfo,
+    store: &'scope dyn Store,
+) -> live::LiveLog<'scope> {
+    live::LiveLog::start(
+        scope,
+        stop,
+        every,
+        log_path,
+        Layout::new(&info.project, info.build_id.as_str()).live_log(),
+        build_meta(info, "text/plain; charset=utf-8"),
+        store,
+    )
+}
+
 fn open_log(path: &Path, echo: Echo) -> Result<BuildLog, PipelineError> {
     let file = File::create(path).map_err(|source| PipelineError::WorkDir {
         path: path.to_path_buf(),
@@ -254,126 +266,6 @@ fn started_line(log: &BuildLog, info: &BuildInfo) {
         "Build {} (#{}) of {} started by {}",
         info.build_id, info.build_number, info.project, info.initiator
     ));
-}
-
-/// What a build's phases run with.
-struct Phases<'a> {
-    job: &'a BuildJob,
-    ready: &'a Ready,
-    info: &'a BuildInfo,
-    work_dir: &'a Path,
-    log: &'a BuildLog,
-    store: &'a dyn Store,
-    deadline: &'a Deadline,
-}
-
-/// The phases (in `early`'s shell, if one was started), then the artifacts; with the last
-/// shell's tail, to collect before the log's last line.
-fn run_phases(
-    phases: &Phases<'_>,
-    early: Option<EarlyShell>,
-) -> Result<(Ending, Option<ShellTail>), PipelineError> {
-    let Phases {
-        job,
-        ready,
-        info,
-        work_dir,
-        log,
-        store,
-        deadline,
-    } = *phases;
-    started_line(log, info);
-    let mut warnings: Vec<String> = ready
-        .spec_warnings
-        .iter()
-        .map(|w| format!("buildspec: {w}"))
-        .collect();
-    for note in &ready.notes {
-        log.marker(note);
-    }
-    for warning in &warnings {
-        log.marker(&format!("Warning: {warning}"));
-    }
-    let env = env::environment(
-        &job.settings.base_env,
-        &ready.spec,
-        &ready.overrides,
-        &ready.secrets,
-        info,
-        &ready.src_dir,
-        ready.home.as_deref(),
-    );
-    let request = BuildRequest {
-        spec: &ready.spec,
-        src_dir: ready.src_dir.clone(),
-        work_dir: work_dir.to_path_buf(),
-        env,
-        secret_values: ready.secrets.iter().map(|(_, v)| v.clone()).collect(),
-        deadline: deadline.clone(),
-        runtimes: job.settings.runtimes.as_deref(),
-    };
-    // What the shell left is killed by now: its last output and the keeper are collected while
-    // the build is recorded.
-    let (mut outcome, shell) = executor::run_to_tail(&request, log, early)?;
-    if outcome.status == RunStatus::TimedOut && deadline.budget_reason().is_some() {
-        // Stopped by the budget, not by its deadline: FAILED, its last phase says why.
-        outcome.status = RunStatus::Failed;
-        if let Some(last) = outcome.phases.last_mut() {
-            last.status = RunStatus::Failed;
-        }
-    }
-    let mut ending = Ending::ran(outcome.status, outcome.phases);
-    ending.exported_variables = outcome.exported_variables.into_iter().collect();
-    if outcome.upload_artifacts {
-        if let Some(spec_artifacts) = &ready.spec.artifacts {
-            let uploaded = upload::upload_artifacts(
-                &upload::Target {
-                    info,
-                    src_dir: &ready.src_dir,
-                    store,
-                    log,
-                },
-                spec_artifacts,
-                &outcome.artifact_names,
-            )?;
-            if uploaded.phase.status == RunStatus::Failed && ending.status == BuildState::Succeeded
-            {
-                ending.status = BuildState::Failed;
-            }
-            ending.phases.push(uploaded.phase);
-            ending.artifacts = uploaded.artifacts;
-            warnings.extend(uploaded.warnings);
-        }
-    }
-    ending.warnings = warnings;
-    Ok((ending, shell))
-}
-
-/// The short log and the one phase of a build whose source or buildspec could not be had.
-fn cannot_start(
-    info: &BuildInfo,
-    context: &PhaseContext,
-    notes: &[String],
-    log: &BuildLog,
-) -> Ending {
-    const PHASE: &str = "DOWNLOAD_SOURCE";
-    let started = Utc::now();
-    let clock = Instant::now();
-    started_line(log, info);
-    log.marker(&format!("Entering phase {PHASE}"));
-    for note in notes {
-        log.marker(note);
-    }
-    log.phase_complete(PHASE, RunStatus::Failed, Some(context));
-    let phase = PhaseOutcome {
-        phase: PHASE.to_string(),
-        status: RunStatus::Failed,
-        started,
-        duration_ms: executor::millis(clock.elapsed()),
-        attempts: 1,
-        context: Some(context.clone()),
-    };
-    Ending::ran(RunStatus::Failed, vec![phase])
 }
 
 /// A client error: the build's input is at fault.

@@ -1,0 +1,137 @@
+//! What a build that runs does: its phases in its shell, then its artifacts; and the one
+//! phase of a build whose source or buildspec could not be had.
+
+use std::path::Path;
+use std::time::Instant;
+
+use chrono::Utc;
+
+use super::{BuildJob, PipelineError, Ready, started_line, upload};
+use crate::executor::env::{self, BuildInfo};
+use crate::executor::log::BuildLog;
+use crate::executor::{
+    self, BuildRequest, Deadline, EarlyShell, PhaseContext, PhaseOutcome, RunStatus, ShellTail,
+};
+use crate::record::Ending;
+use crate::state::BuildState;
+use crate::store::Store;
+
+/// What a build's phases run with.
+pub(super) struct Phases<'a> {
+    pub job: &'a BuildJob,
+    pub ready: &'a Ready,
+    pub info: &'a BuildInfo,
+    pub work_dir: &'a Path,
+    pub log: &'a BuildLog,
+    pub store: &'a dyn Store,
+    pub deadline: &'a Deadline,
+}
+
+/// The phases (in `early`'s shell, if one was started), then the artifacts; with the last
+/// shell's tail, to collect before the log's last line.
+pub(super) fn run_phases(
+    phases: &Phases<'_>,
+    early: Option<EarlyShell>,
+) -> Result<(Ending, Option<ShellTail>), PipelineError> {
+    let Phases {
+        job,
+        ready,
+        info,
+        work_dir,
+        log,
+        store,
+        deadline,
+    } = *phases;
+    started_line(log, info);
+    let mut warnings: Vec<String> = ready
+        .spec_warnings
+        .iter()
+        .map(|w| format!("buildspec: {w}"))
+        .collect();
+    for note in &ready.notes {
+        log.marker(note);
+    }
+    for warning in &warnings {
+        log.marker(&format!("Warning: {warning}"));
+    }
+    let env = env::environment(
+        &job.settings.base_env,
+        &ready.spec,
+        &ready.overrides,
+        &ready.secrets,
+        info,
+        &ready.src_dir,
+        ready.home.as_deref(),
+    );
+    let request = BuildRequest {
+        spec: &ready.spec,
+        src_dir: ready.src_dir.clone(),
+        work_dir: work_dir.to_path_buf(),
+        env,
+        secret_values: ready.secrets.iter().map(|(_, v)| v.clone()).collect(),
+        deadline: deadline.clone(),
+        runtimes: job.settings.runtimes.as_deref(),
+    };
+    // What the shell left is killed by now: its last output and the keeper are collected while
+    // the build is recorded.
+    let (mut outcome, shell) = executor::run_to_tail(&request, log, early)?;
+    if outcome.status == RunStatus::TimedOut && deadline.budget_reason().is_some() {
+        // Stopped by the budget, not by its deadline: FAILED, its last phase says why.
+        outcome.status = RunStatus::Failed;
+        if let Some(last) = outcome.phases.last_mut() {
+            last.status = RunStatus::Failed;
+        }
+    }
+    let mut ending = Ending::ran(outcome.status, outcome.phases);
+    ending.exported_variables = outcome.exported_variables.into_iter().collect();
+    if outcome.upload_artifacts {
+        if let Some(spec_artifacts) = &ready.spec.artifacts {
+            let uploaded = upload::upload_artifacts(
+                &upload::Target {
+                    info,
+                    src_dir: &ready.src_dir,
+                    store,
+                    log,
+                },
+                spec_artifacts,
+                &outcome.artifact_names,
+            )?;
+            if uploaded.phase.status == RunStatus::Failed && ending.status == BuildState::Succeeded
+            {
+                ending.status = BuildState::Failed;
+            }
+            ending.phases.push(uploaded.phase);
+            ending.artifacts = uploaded.artifacts;
+            warnings.extend(uploaded.warnings);
+        }
+    }
+    ending.warnings = warnings;
+    Ok((ending, shell))
+}
+
+/// The short log and the one phase of a build whose source or buildspec could not be had.
+pub(super) fn cannot_start(
+    info: &BuildInfo,
+    context: &PhaseContext,
+    notes: &[String],
+    log: &BuildLog,
+) -> Ending {
+    const PHASE: &str = "DOWNLOAD_SOURCE";
+    let started = Utc::now();
+    let clock = Instant::now();
+    started_line(log, info);
+    log.marker(&format!("Entering phase {PHASE}"));
+    for note in notes {
+        log.marker(note);
+    }
+    log.phase_complete(PHASE, RunStatus::Failed, Some(context));
+    let phase = PhaseOutcome {
+        phase: PHASE.to_string(),
+        status: RunStatus::Failed,
+        started,
+        duration_ms: executor::millis(clock.elapsed()),
+        attempts: 1,
+        context: Some(context.clone()),
+    };
+    Ending::ran(RunStatus::Failed, vec![phase])
+}
