@@ -2,7 +2,6 @@
 //! store or a bucket and its table, as a table, JSON or CSV; `--verify` reconciles the index
 //! with the ledger objects instead.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use chrono::{Datelike, Utc};
@@ -18,16 +17,8 @@ pub(super) struct BillingArgs {
     /// The month to report, YYYY-MM [default: the current month, UTC].
     #[arg(long, value_name = "YYYY-MM", value_parser = parse_month)]
     month: Option<(i32, u32)>,
-    /// The local store [default: as for `run`].
-    #[arg(long, conflicts_with = "bucket")]
-    store: Option<PathBuf>,
-    /// Report on this S3 bucket (the SDK's usual settings; `PUSHBUILD_S3_PATH_STYLE` = `true`
-    /// for local S3 servers) and its index table (--table).
-    #[arg(long)]
-    bucket: Option<String>,
-    /// The index's DynamoDB table, with --bucket.
-    #[arg(long, env = "PUSHBUILD_INDEX_TABLE", value_parser = crate::config::table_name)]
-    table: Option<String>,
+    #[command(flatten)]
+    at: books::Where,
     /// Reconcile the index with the month's ledger objects: print every difference (exit 1
     /// when there is one).
     #[arg(long, conflicts_with_all = ["json", "csv"])]
@@ -74,13 +65,7 @@ pub(super) fn run(args: &BillingArgs) -> ExitCode {
         Ok(config) => config,
         Err(err) => return bad_input(err),
     };
-    let opened = match books::open(
-        args.store.clone(),
-        args.bucket.as_deref(),
-        args.table.as_deref(),
-        config.budget(),
-        config.upload_reserve,
-    ) {
+    let opened = match args.at.open(config.budget(), config.upload_reserve) {
         Ok(opened) => opened,
         Err(code) => return code,
     };

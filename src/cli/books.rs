@@ -43,6 +43,35 @@ pub(super) fn local_books(
     Ok(Books::new(Arc::new(index), budget, grace))
 }
 
+/// Where a command finds the builds: the local store, or the function's bucket and index table.
+/// One set of options for every command that reads them (`--store`, `--bucket`, `--table`).
+#[derive(Debug, Clone, clap::Args)]
+pub(super) struct Where {
+    /// The local store [default: as for `run`].
+    #[arg(long, conflicts_with = "bucket")]
+    pub store: Option<PathBuf>,
+    /// The bucket of the function's results (the SDK's usual settings;
+    /// `PUSHBUILD_S3_PATH_STYLE=true` for local S3 servers), with its index table (--table).
+    #[arg(long)]
+    pub bucket: Option<String>,
+    /// The index's DynamoDB table, with --bucket.
+    #[arg(long, env = "PUSHBUILD_INDEX_TABLE", value_parser = crate::config::table_name)]
+    pub table: Option<String>,
+}
+
+impl Where {
+    /// Opens what these options name (see [`open`]).
+    pub fn open(&self, budget: Budget, grace: Duration) -> Result<Opened, ExitCode> {
+        open(
+            self.store.clone(),
+            self.bucket.as_deref(),
+            self.table.as_deref(),
+            budget,
+            grace,
+        )
+    }
+}
+
 /// Opens the local store (`store`, else the default one; it must exist) or, with `bucket`, the
 /// bucket and the `table`.
 pub(super) fn open(

@@ -1,11 +1,11 @@
 //! `pushbuild index`: `create` makes the DynamoDB table of the index (for tests and for users
 //! outside CloudFormation); `rebuild` makes an index from a store's records and ledger.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use super::{EXIT_INTERNAL, books};
+use super::EXIT_INTERNAL;
+use super::books::Where;
 use crate::billing::Budget;
 use crate::index::audit::rebuild;
 
@@ -28,33 +28,16 @@ enum IndexCommand {
     /// Add every build of a store (its records, and ledger entries without a record) to its
     /// index; builds the index has already are left alone, so it can run again.
     Rebuild {
-        /// The local store [default: as for `run`].
-        #[arg(long, conflicts_with = "bucket")]
-        store: Option<PathBuf>,
-        /// The bucket of the function's results.
-        #[arg(long, requires = "table")]
-        bucket: Option<String>,
-        /// The index's table, with --bucket.
-        #[arg(long, env = "PUSHBUILD_INDEX_TABLE", value_parser = crate::config::table_name)]
-        table: Option<String>,
+        #[command(flatten)]
+        at: Where,
     },
 }
 
 pub(super) fn run(args: &IndexArgs) -> ExitCode {
     match &args.command {
         IndexCommand::Create { table } => create(table),
-        IndexCommand::Rebuild {
-            store,
-            bucket,
-            table,
-        } => {
-            let opened = match books::open(
-                store.clone(),
-                bucket.as_deref(),
-                table.as_deref(),
-                Budget::default(),
-                Duration::ZERO,
-            ) {
+        IndexCommand::Rebuild { at } => {
+            let opened = match at.open(Budget::default(), Duration::ZERO) {
                 Ok(opened) => opened,
                 Err(code) => return code,
             };
@@ -77,7 +60,7 @@ pub(super) fn run(args: &IndexArgs) -> ExitCode {
 
 #[cfg(feature = "aws")]
 fn create(table: &str) -> ExitCode {
-    let (runtime, sdk) = match books::aws() {
+    let (runtime, sdk) = match super::books::aws() {
         Ok(aws) => aws,
         Err(code) => return code,
     };

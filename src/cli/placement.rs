@@ -1,11 +1,11 @@
 //! `pushbuild placement`: where a repository's builds run. A build that timed out in the function
 //! sends its repository's later builds to AWS CodeBuild; `reset` brings them back.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use super::{EXIT_INTERNAL, books};
+use super::EXIT_INTERNAL;
+use super::books::Where;
 use crate::billing::Budget;
 use crate::names::ProjectName;
 
@@ -13,20 +13,6 @@ use crate::names::ProjectName;
 pub(super) struct PlacementArgs {
     #[command(subcommand)]
     command: PlacementCommand,
-}
-
-/// Which index: the local store's, or the function's table.
-#[derive(Debug, clap::Args)]
-struct Where {
-    /// The local store [default: as for `run`].
-    #[arg(long, conflicts_with = "bucket")]
-    store: Option<PathBuf>,
-    /// The bucket of the function's results.
-    #[arg(long, requires = "table")]
-    bucket: Option<String>,
-    /// The index's table, with --bucket.
-    #[arg(long, env = "PUSHBUILD_INDEX_TABLE", value_parser = crate::config::table_name)]
-    table: Option<String>,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -60,13 +46,7 @@ pub(super) fn run(args: &PlacementArgs) -> ExitCode {
             return ExitCode::from(super::EXIT_BAD_INPUT);
         }
     };
-    let opened = match books::open(
-        at.store.clone(),
-        at.bucket.as_deref(),
-        at.table.as_deref(),
-        Budget::default(),
-        Duration::ZERO,
-    ) {
+    let opened = match at.open(Budget::default(), Duration::ZERO) {
         Ok(opened) => opened,
         Err(code) => return code,
     };
