@@ -10,6 +10,7 @@ mod codebuild_standin;
 mod codecommit;
 mod codecommit_standin;
 mod codecommit_standin_ops;
+mod compat;
 mod conformance;
 mod conformance_artifacts;
 mod corpus;
