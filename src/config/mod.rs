@@ -1,6 +1,6 @@
 //! The function's settings, read once from the environment by [`Config::from_env`] in `main`;
 //! everything else receives `&Config`. Each setting is described on its field and in the
-//! README's "Settings" section.
+//! table in docs/settings.md.
 //!
 //! A variable set to an empty (or blank) value counts as unset. Values are trimmed.
 

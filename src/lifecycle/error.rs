@@ -53,7 +53,7 @@ impl BuildError {
     }
 
     /// The Lambda `errorType`: `PushBuild.Retryable.*` when trying the event again can help,
-    /// `PushBuild.Permanent.*` when it cannot. The README lists them.
+    /// `PushBuild.Permanent.*` when it cannot. docs/aws.md lists them.
     pub fn error_type(&self) -> &'static str {
         let store = |retryable| {
             if retryable {

@@ -193,7 +193,7 @@ pub trait Store: Send + Sync {
     }
 }
 
-/// The keys of one build's results, as the README documents them.
+/// The keys of one build's results, as docs/running-locally.md documents them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Layout {
     pub project: ProjectName,

@@ -196,7 +196,7 @@ impl Browser {
     }
 
     /// Takes a screenshot of the page; with `PUSHBUILD_UPDATE_SCREENSHOTS=1` it replaces
-    /// `docs/<name>` (the README's pictures).
+    /// `docs/<name>` (the pictures the README and docs/pages.md show).
     fn screenshot(&self, name: &str) {
         let png = self.call(reqwest::Method::GET, "/screenshot", None);
         let bytes = base64::engine::general_purpose::STANDARD
