@@ -28,13 +28,7 @@ impl BuildId {
     /// An id as stored or given: 1 to 64 letters, digits, `.`, `_` or `-`, neither `.` nor
     /// `..` (every id pushbuild has made passes; so do the ones tests choose).
     pub fn parse(text: &str) -> Result<BuildId, NameError> {
-        let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
-        if text.is_empty()
-            || text.len() > 64
-            || !text.chars().all(allowed)
-            || text == "."
-            || text == ".."
-        {
+        if !super::key_safe(text, 64) {
             return Err(NameError::BuildId {
                 found: text.to_string(),
             });

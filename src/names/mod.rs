@@ -73,13 +73,7 @@ pub struct RepositoryName(String);
 
 impl RepositoryName {
     pub fn parse(text: &str) -> Result<RepositoryName, NameError> {
-        let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
-        if text.is_empty()
-            || text.len() > 100
-            || !text.chars().all(allowed)
-            || text == "."
-            || text == ".."
-        {
+        if !key_safe(text, 100) {
             return Err(NameError::Repository {
                 found: text.to_string(),
             });
@@ -143,6 +137,17 @@ impl ProjectName {
     pub fn host_and_path(&self) -> Option<(&str, &str)> {
         self.0.split_once('/')
     }
+}
+
+/// Whether `text` is safe as one part of an object key or a path: 1 to `max` ASCII letters,
+/// digits, `.`, `_` or `-`, and neither `.` nor `..`.
+fn key_safe(text: &str, max: usize) -> bool {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    !text.is_empty()
+        && text.len() <= max
+        && text.chars().all(allowed)
+        && text != "."
+        && text != ".."
 }
 
 /// A host's part of a project name: a name of letters, digits, `.`, `_` and `-`, then
