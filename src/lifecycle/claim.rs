@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 
-use super::{BuildError, BuildSummary, run_blocking};
+use super::{BuildError, BuildSummary, in_index};
 use crate::index::Index;
 use crate::names::ProjectName;
 use crate::trigger::BuildTarget;
@@ -41,12 +41,12 @@ pub(super) async fn take(
     let Some(key) = target.dedup_key.clone() else {
         return Ok(Claimed::Taken(Claim { held: None }));
     };
-    let (claims, project, claimed_key) = (index.clone(), target.project.clone(), key.clone());
-    let taken = run_blocking(move || {
+    let (project, claimed_key) = (target.project.clone(), key.clone());
+    let taken = in_index(index, move |claims| {
         let now = Utc::now();
         claims.claim(&project, &claimed_key, now, now + CLAIM_TTL)
     })
-    .await??;
+    .await?;
     if !taken {
         return Ok(Claimed::Duplicate(duplicate(target, &key)));
     }
@@ -69,8 +69,8 @@ impl Claim {
         let Some((index, project, key)) = self.held else {
             return;
         };
-        let released = run_blocking(move || index.release(&project, &key)).await;
-        if let Ok(Err(error)) = released {
+        let released = in_index(&index, move |index| index.release(&project, &key)).await;
+        if let Err(error) = released {
             tracing::warn!(%error, "a delivery's claim could not be given back; it expires by itself");
         }
     }

@@ -35,7 +35,7 @@ use crate::codebuild::CodeBuild;
 use crate::config::Config;
 use crate::executor::env::WebhookVars;
 use crate::executor::log::Echo;
-use crate::index::Books;
+use crate::index::{Books, Index, IndexError};
 use crate::metering::MetricSink;
 use crate::pipeline::{self, Begun, BuildIdentity, BuildJob, Work};
 use crate::runtimes::Runtimes;
@@ -227,12 +227,11 @@ impl<S: Source> Builds<S> {
         identity: &BuildIdentity,
         resolved: crate::source::ResolvedCommit,
     ) -> Result<BuildSummary, BuildError> {
-        let (index, project, id) = (
-            self.books.index.clone(),
-            identity.project.clone(),
-            identity.build_id.clone(),
-        );
-        run_blocking(move || index.discard_queued(&project, &id)).await??;
+        let (project, id) = (identity.project.clone(), identity.build_id.clone());
+        in_index(&self.books.index, move |index| {
+            index.discard_queued(&project, &id)
+        })
+        .await?;
         Ok(BuildSummary::skipped(
             target.project.clone(),
             target.reference.clone().or(resolved.reference),
@@ -314,6 +313,15 @@ fn remove_in_background(root: PathBuf) {
     if spawned.is_err() {
         let _ = std::fs::remove_dir_all(&root);
     }
+}
+
+/// One step of the index, off the async runtime's threads.
+async fn in_index<T: Send + 'static>(
+    index: &Arc<dyn Index>,
+    step: impl FnOnce(&dyn Index) -> Result<T, IndexError> + Send + 'static,
+) -> Result<T, BuildError> {
+    let index = index.clone();
+    Ok(run_blocking(move || step(&*index)).await??)
 }
 
 /// Runs blocking work (the pipeline, the index, the sync store) off the async runtime's threads.

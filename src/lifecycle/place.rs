@@ -8,7 +8,7 @@
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use super::{BuildError, BuildSummary, Builds, report, run_blocking};
+use super::{BuildError, BuildSummary, Builds, in_index, report, run_blocking};
 use crate::codebuild::{self, CodeBuild};
 use crate::index::Placement;
 use crate::names::ProjectName;
@@ -73,8 +73,8 @@ impl<S: Source> Builds<S> {
                 codebuild: None,
             });
         }
-        let (index, name) = (self.books.index.clone(), project.clone());
-        let placed = run_blocking(move || index.placement(&name)).await??;
+        let name = project.clone();
+        let placed = in_index(&self.books.index, move |index| index.placement(&name)).await?;
         let codebuild = if let Some(placed) = placed {
             Some(format!(
                 "its builds run on CodeBuild since {}: {} (`pushbuild placement reset {project}` \
@@ -150,8 +150,11 @@ impl<S: Source> Builds<S> {
             since: chrono::Utc::now(),
             reason: format!("build {timed_out} timed out in the function"),
         };
-        let (index, project) = (self.books.index.clone(), target.project.clone());
-        run_blocking(move || index.set_placement(&project, Some(&placement))).await??;
+        let project = target.project.clone();
+        in_index(&self.books.index, move |index| {
+            index.set_placement(&project, Some(&placement))
+        })
+        .await?;
         Ok(())
     }
 

@@ -11,7 +11,7 @@ use chrono::Utc;
 use serde::Serialize;
 
 use super::claim::{self, Claimed};
-use super::{BuildError, run_blocking};
+use super::{BuildError, in_index};
 use crate::index::{Entry, Index};
 use crate::names::{BuildId, ProjectName};
 use crate::state::BuildState;
@@ -112,19 +112,18 @@ pub async fn queue<D: Dispatch>(
         target.reference.clone(),
         Utc::now(),
     );
-    let entries = index.clone();
-    if let Err(err) = run_blocking(move || entries.queue(&queued))
-        .await
-        .and_then(|r| Ok(r?))
-    {
+    if let Err(err) = in_index(index, move |entries| entries.queue(&queued)).await {
         tracing::error!(error = %err, "a build could not be queued in the index");
         claim.release().await;
         return Err(err.into());
     }
     if let Err(err) = dispatch.dispatch(target).await {
         tracing::error!(error = %err, "a build could not be handed off");
-        let (entries, project) = (index.clone(), accepted.repository.clone());
-        let _ = run_blocking(move || entries.discard_queued(&project, &build_id)).await;
+        let project = accepted.repository.clone();
+        let _ = in_index(index, move |entries| {
+            entries.discard_queued(&project, &build_id)
+        })
+        .await;
         claim.release().await;
         return Err(err.into());
     }
