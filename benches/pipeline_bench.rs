@@ -491,7 +491,8 @@ fn main() {
         &[("PUSHBUILD_CODECOMMIT_GIT", "false".to_string())],
     );
     let planned = json!({"plannedBuild": {
-        "repository": "127.0.0.1/octo/reference",
+        "repository": git_server.project("octo/reference"),
+        "source": {"hosted": {"host": "github", "path": "octo/reference"}},
         "version": commit,
         "commit": commit,
         "reference": "refs/heads/main",

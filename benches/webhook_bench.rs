@@ -62,7 +62,7 @@ fn main() {
         times.push(started.elapsed());
         assert_eq!(status, 202, "push {i}");
     }
-    let built = std::fs::read_dir(store.path().join("builds/127.0.0.1/octo/app"))
+    let built = std::fs::read_dir(store.path().join("builds").join(git.project("octo/app")))
         .map(|dir| dir.count())
         .unwrap_or(0);
     drop(served);

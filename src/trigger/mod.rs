@@ -188,12 +188,13 @@ pub fn plan(event: &Value) -> Result<Vec<Planned>, EventError> {
     } else if object.contains_key("detail-type") {
         eventbridge::plan(event)
     } else if let Some(planned) = object.get("plannedBuild") {
-        let target = serde_json::from_value::<BuildTarget>(planned.clone()).map_err(|err| {
-            EventError::Invalid {
-                path: "plannedBuild".into(),
-                problem: format!("not a planned build: {err}"),
-            }
-        })?;
+        let target =
+            serde_json::from_value::<BuildTarget>(with_source(planned)).map_err(|err| {
+                EventError::Invalid {
+                    path: "plannedBuild".into(),
+                    problem: format!("not a planned build: {err}"),
+                }
+            })?;
         Ok(vec![Planned::Build(Box::new(target))])
     } else if object.contains_key("repository") {
         Ok(vec![Planned::Build(Box::new(request::plan(
@@ -205,6 +206,31 @@ pub fn plan(event: &Value) -> Result<Vec<Planned>, EventError> {
             found: describe_keys(object),
         })
     }
+}
+
+/// A planned build as the front door hands it over; one planned before builds named their
+/// `source` (still in flight while the function is updated) gets it from its webhook (the
+/// host's kind and the repository's path) or, for a plain repository name, CodeCommit. A
+/// hosted project with neither is left without, and refused naming the field.
+fn with_source(planned: &Value) -> Value {
+    let mut planned = planned.clone();
+    if planned.get("source").is_some() {
+        return planned;
+    }
+    let source = match (planned.get("webhook"), planned.get("repository")) {
+        (Some(webhook), _) if webhook.is_object() => serde_json::json!({"hosted": {
+            "host": webhook.get("host"),
+            "path": webhook.get("repository"),
+        }}),
+        (_, Some(Value::String(name))) if !name.contains('/') => {
+            serde_json::json!({"codeCommit": name})
+        }
+        _ => return planned,
+    };
+    if let Some(object) = planned.as_object_mut() {
+        object.insert("source".to_string(), source);
+    }
+    planned
 }
 
 /// `an object with keys a, b, c`: names a few of the keys, never their values.

@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 
 use super::events_tests::{edit, sample, summary};
 use super::*;
+use crate::names::{Host, Repo, RepositoryName};
 
 const C1: &str = "3f9c1a2b7d4e5f60718293a4b5c6d7e8f9012345";
 const C2: &str = "1111111111111111111111111111111111111111";
@@ -426,5 +427,49 @@ fn unknown_shapes_say_what_is_accepted() {
     unknown(
         json!({"detail-type": "Object Created", "source": "aws.s3", "detail": {}}),
         "an EventBridge event from \"aws.s3\" of type \"Object Created\"",
+    );
+}
+
+#[test]
+fn planned_builds_carry_their_source_and_older_ones_get_it_from_what_they_say() {
+    let id = "0123456789abcdef0123456789abcdef01234567";
+    let planned = |fields: Value| {
+        let mut build = json!({
+            "version": id, "commit": id, "reference": "refs/heads/main", "buildspec": null,
+            "envOverrides": [], "initiator": "gitlab/octocat", "webhookTrigger": "branch/main",
+            "dedupKey": null, "region": null, "account": null,
+        });
+        for (key, value) in fields.as_object().unwrap() {
+            build[key] = value.clone();
+        }
+        only_build(json!({ "plannedBuild": build }))
+    };
+    let source = json!({"hosted": {"host": "bitbucket", "path": "team/app"}});
+    let with = planned(json!({"repository": "git.example.com:7990/team/app", "source": source}));
+    assert_eq!(
+        with.source,
+        Repo::hosted(Host::Bitbucket, "team/app").unwrap()
+    );
+    // Planned before builds named their source: from the webhook, or CodeCommit's name.
+    let webhook = json!({"host": "gitlab", "event": "PUSH", "repository": "team/app", "headRef": "refs/heads/main"});
+    let older = planned(json!({"repository": "git.example.com:8443/team/app", "webhook": webhook}));
+    assert_eq!(
+        older.source,
+        Repo::hosted(Host::GitLab, "team/app").unwrap()
+    );
+    let plain = planned(json!({"repository": "pushbuild-demo"}));
+    assert_eq!(
+        plain.source,
+        Repo::CodeCommit(RepositoryName::parse("pushbuild-demo").unwrap())
+    );
+    // A hosted project with nothing to say where it lives is refused, naming the field.
+    let mut build = json!({"repository": "github.com/o/r", "version": id, "initiator": "x"});
+    build["envOverrides"] = json!([]);
+    let err = plan(&json!({ "plannedBuild": build }))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("plannedBuild") && err.contains("source"),
+        "{err}"
     );
 }
