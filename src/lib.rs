@@ -1,8 +1,10 @@
 //! pushbuild: run CodeBuild-style buildspecs on every push, on AWS Lambda or on a local machine.
 //!
-//! Data flows one way through the modules:
-//! trigger (what to build) ─▶ buildspec (what to run) ─▶ executor (run it) ─▶
-//! artifacts (what to keep) ─▶ record + cost + metering. `config` holds the function's settings.
+//! The adapters (`cli`, `http`, `function`) turn a command, a request or an event into what to
+//! build; `lifecycle` owns each build's life (claim, resolve, begin, fetch, place, run or hand
+//! over, finish, report); below it data flows one way: trigger (what to build) ─▶ buildspec
+//! (what to run) ─▶ executor (run it) ─▶ artifacts (what to keep) ─▶ record + cost + metering.
+//! `docs/architecture.md` draws the modules by layer; `.ci/layers` holds the code to them.
 
 pub mod artifacts;
 pub mod billing;
