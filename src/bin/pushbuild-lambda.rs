@@ -198,7 +198,9 @@ fn parts(
         .with_runtimes(runtimes)
         .with_codebuild(codebuild)
         .with_metrics(Arc::new(StdoutSink))
-        .with_apis(apis);
+        .with_apis(apis)
+        // Lambda has no privileged mode and no user namespaces: Docker never runs here.
+        .with_docker(false);
     Ok((builds, front))
 }
 

@@ -4,12 +4,14 @@
 //! `parse` turns YAML text into a [`BuildSpec`] plus warnings, or into a [`BuildspecError`] that
 //! names the file, the key path and the line.
 
+mod docker;
 mod parse;
 mod yaml;
 
 use std::fmt;
 use std::path::Path;
 
+pub use docker::{DockerUse, docker_use};
 pub use parse::parse;
 
 /// A parsed buildspec and the warnings its parse produced.

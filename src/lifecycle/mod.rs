@@ -75,6 +75,9 @@ pub struct Builds<S> {
     apis: Vec<(Host, Arc<dyn HostApi>)>,
     /// AWS CodeBuild, for builds that outgrow the function (with `PUSHBUILD_CODEBUILD_PROJECT`).
     codebuild: Option<Arc<dyn CodeBuild>>,
+    /// Whether Docker can run here (never in the function; locally, when `docker` is on the
+    /// `PATH`): a buildspec that runs it elsewhere goes to CodeBuild, or is refused.
+    docker: bool,
     /// When the builds on CodeBuild were last looked up (milliseconds since the epoch).
     settled_ms: AtomicI64,
 }

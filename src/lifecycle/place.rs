@@ -1,7 +1,10 @@
 //! Where a build runs: here (the function, or `serve`), or on AWS CodeBuild. A build goes to
 //! CodeBuild when its repository's builds were placed there (one timed out here: the placement is
 //! kept in the index until `pushbuild placement reset`), when `PUSHBUILD_CODEBUILD_REPOSITORIES`
-//! lists it, or when its buildspec sets `PUSHBUILD_COMPUTE: codebuild`. A build handed over ends
+//! lists it, when its buildspec runs Docker and Docker cannot run here (the function: Lambda has
+//! no privileged mode and no user namespaces; CodeBuild runs it in privileged mode), or when its
+//! buildspec sets `PUSHBUILD_COMPUTE: codebuild`. A build that runs Docker where neither can is
+//! refused in DOWNLOAD_SOURCE, naming the command and the setting that would run it. A build handed over ends
 //! when CodeBuild's state-change event comes back ([`Builds::codebuild_changed`]), or when the
 //! periodic look-up finds it ended ([`Builds::settle_handed_over`]).
 
@@ -9,7 +12,9 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use super::{BuildError, BuildSummary, Builds, in_index, report, run_blocking};
+use crate::buildspec;
 use crate::codebuild::{self, CodeBuild};
+use crate::executor::{ContextCode, PhaseContext};
 use crate::index::Placement;
 use crate::names::ProjectName;
 use crate::pipeline::{
@@ -26,10 +31,12 @@ use crate::trigger::{BuildTarget, EventError};
 pub const COMPUTE_VAR: &str = "PUSHBUILD_COMPUTE";
 
 /// A build ready to run, and where.
-pub(super) struct Placed {
-    ready: Box<Ready>,
-    /// Why it goes to CodeBuild; `None`: it runs here.
-    codebuild: Option<String>,
+pub(super) enum Placed {
+    Here(Box<Ready>),
+    /// On CodeBuild, and why.
+    CodeBuild(Box<Ready>, String),
+    /// Nowhere here can run it: its one phase, DOWNLOAD_SOURCE, says why.
+    CannotStart(Work),
 }
 
 /// What a hand-over carries besides the build: its beginning, the build it starts again (if
@@ -61,17 +68,30 @@ impl<S: Source> Builds<S> {
             .variables
             .iter()
             .any(|(name, value)| name == COMPUTE_VAR && value.trim() == "codebuild");
+        let docker = (!self.docker)
+            .then(|| buildspec::docker_use(&ready.spec))
+            .flatten()
+            .map(|docker| {
+                let line = match docker.line {
+                    0 => String::new(),
+                    line => format!(", line {line}"),
+                };
+                format!(
+                    "the buildspec runs Docker ({}{line}: `{}`)",
+                    docker.key, docker.command
+                )
+            });
         if !self.overflows() {
+            if let Some(docker) = docker {
+                return Ok(Placed::CannotStart(cannot_run_docker(&docker, ready)));
+            }
             if asks {
                 ready.notes.push(format!(
                     "The buildspec sets {COMPUTE_VAR}: codebuild, but this deployment has no \
                      CodeBuild project (PUSHBUILD_CODEBUILD_PROJECT): the build runs here"
                 ));
             }
-            return Ok(Placed {
-                ready,
-                codebuild: None,
-            });
+            return Ok(Placed::Here(ready));
         }
         let name = project.clone();
         let placed = in_index(&self.books.index, move |index| index.placement(&name)).await?;
@@ -84,10 +104,17 @@ impl<S: Source> Builds<S> {
             ))
         } else if self.config.codebuild.repositories.contains(project) {
             Some(format!("PUSHBUILD_CODEBUILD_REPOSITORIES lists {project}"))
+        } else if let Some(docker) = docker {
+            Some(format!(
+                "{docker}, which AWS Lambda cannot run; CodeBuild runs it in privileged mode"
+            ))
         } else {
             asks.then(|| format!("the buildspec sets {COMPUTE_VAR}: codebuild"))
         };
-        Ok(Placed { ready, codebuild })
+        Ok(match codebuild {
+            Some(why) => Placed::CodeBuild(ready, why),
+            None => Placed::Here(ready),
+        })
     }
 
     /// Runs a placed build here, or hands it to CodeBuild.
@@ -98,9 +125,21 @@ impl<S: Source> Builds<S> {
         handing: Handing,
         deadline: Option<Instant>,
     ) -> Result<BuildSummary, BuildError> {
-        let Placed { ready, codebuild } = placed;
-        let (Some(why), Some(codebuild), Some(project)) = (
-            codebuild,
+        let (ready, why) = match placed {
+            Placed::CodeBuild(ready, why) => (ready, why),
+            Placed::Here(ready) => {
+                let work = Work::Run(ready);
+                return self
+                    .run(identity, work, Some(handing.begun), deadline)
+                    .await;
+            }
+            Placed::CannotStart(work) => {
+                return self
+                    .run(identity, work, Some(handing.begun), deadline)
+                    .await;
+            }
+        };
+        let (Some(codebuild), Some(project)) = (
             self.codebuild.clone(),
             self.config.codebuild.project.clone(),
         ) else {
@@ -235,6 +274,23 @@ impl<S: Source> Builds<S> {
             Ok(Err(error)) => tracing::warn!(%error, "builds on CodeBuild could not be looked up"),
             Err(error) => tracing::warn!(%error, "builds on CodeBuild could not be looked up"),
         }
+    }
+}
+
+/// A build that runs Docker where it cannot run: FAILED in DOWNLOAD_SOURCE, saying what would
+/// run it.
+fn cannot_run_docker(docker: &str, ready: Box<Ready>) -> Work {
+    let context = PhaseContext::new(
+        ContextCode::ClientError,
+        format!(
+            "{docker}, which AWS Lambda cannot run (no privileged mode, no user namespaces); set \
+             PUSHBUILD_CODEBUILD_PROJECT to an AWS CodeBuild project and builds that run Docker \
+             go there, in privileged mode"
+        ),
+    );
+    Work::CannotStart {
+        context,
+        notes: ready.notes,
     }
 }
 

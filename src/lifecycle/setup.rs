@@ -31,6 +31,7 @@ impl<S> Builds<S> {
             echo: Echo::Off,
             apis: Vec::new(),
             codebuild: None,
+            docker: docker_on_path(),
             settled_ms: AtomicI64::new(i64::MIN),
         }
     }
@@ -71,6 +72,13 @@ impl<S> Builds<S> {
         self
     }
 
+    /// Whether Docker can run here (by default, whether `docker` is on this process's `PATH`;
+    /// the function says it cannot).
+    pub fn with_docker(mut self, docker: bool) -> Builds<S> {
+        self.docker = docker;
+        self
+    }
+
     /// The index and the budget.
     pub fn books(&self) -> &Books {
         &self.books
@@ -102,4 +110,10 @@ impl<S> Builds<S> {
             books: self.books.clone(),
         }
     }
+}
+
+/// Whether a `docker` program is on this process's `PATH`.
+fn docker_on_path() -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join("docker").is_file()))
 }

@@ -436,3 +436,49 @@ fn a_project_codebuild_does_not_know_skips_the_build_saying_why() {
     assert_eq!(h.record(id)["billed_minutes"], 0, "its minutes given back");
     assert!(h.log(id).contains("AWS CodeBuild did not start the build"));
 }
+
+const DOCKER: &str = "version: 0.2\nphases:\n  build:\n    commands:\n      - echo building an image\n      - docker build -t app .\n";
+
+#[test]
+fn a_build_that_runs_docker_goes_to_codebuild_in_privileged_mode() {
+    let (standin, h) = start(&[("ci/buildspec.yml", DOCKER.as_bytes())], &[]);
+    let answer = builds(&h.invoke(sample("codecommit-push.json", &h.head()), MINUTE));
+    assert_eq!(answer[0]["status"], "IN_PROGRESS", "{answer:?}");
+    let id = answer[0]["buildId"].as_str().unwrap().to_string();
+    let (codebuild_id, request) = standin.started().remove(0);
+    assert_eq!(request["privilegedModeOverride"], true, "{request}");
+    builds(&h.invoke(standin.state_change(&codebuild_id, "SUCCEEDED", 30), MINUTE));
+    let record = h.record(&id);
+    let why = record["compute"]["why"].as_str().unwrap_or_default();
+    assert!(
+        why.contains("runs Docker (phases.build.commands[1], line 6: `docker build -t app .`)")
+            && why.contains("privileged mode"),
+        "{why}"
+    );
+}
+
+#[test]
+fn without_a_codebuild_project_a_build_that_runs_docker_fails_before_it_runs_saying_what_would_run_it()
+ {
+    let h = Harness::start(&[("ci/buildspec.yml", DOCKER.as_bytes())], "here", &[]);
+    let answer = builds(&h.invoke(sample("codecommit-push.json", &h.head()), MINUTE));
+    assert_eq!(answer[0]["status"], "FAILED", "{answer:?}");
+    let record = h.record(answer[0]["buildId"].as_str().unwrap());
+    let phases: Vec<&str> = record["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["phase"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(phases, ["DOWNLOAD_SOURCE"], "no command ran");
+    let message = record["phases"][0]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("`docker build -t app .`")
+            && message.contains("PUSHBUILD_CODEBUILD_PROJECT"),
+        "{message}"
+    );
+    assert!(
+        !h.log(answer[0]["buildId"].as_str().unwrap())
+            .contains("building an image")
+    );
+}

@@ -194,3 +194,33 @@ fn truncated_files_never_panic() {
     }
     assert!(parses > 1000, "only {parses} prefixes tried");
 }
+
+#[test]
+fn the_real_buildspecs_that_run_docker_are_found() {
+    let found: Vec<String> = corpus()
+        .iter()
+        .filter_map(|o| {
+            let parsed = o.result.as_ref().ok()?;
+            let docker = buildspec::docker_use(&parsed.spec)?;
+            Some(format!("{} {}", &o.name[..3], docker.key))
+        })
+        .collect();
+    // 11 of the 55: the rest that mention Docker run it through `make` targets or scripts
+    // (042, 013), or only name a Dockerfile (048).
+    assert_eq!(
+        found,
+        [
+            "002 phases.install.runtime-versions.docker",
+            "008 phases.install.commands[0]",
+            "011 phases.pre_build.commands[0]",
+            "019 phases.build.commands[5]",
+            "022 phases.install.runtime-versions.docker",
+            "027 phases.pre_build.commands[0]",
+            "029 phases.pre_build.commands[0]",
+            "038 phases.pre_build.commands[1]",
+            "039 phases.install.runtime-versions.docker",
+            "040 phases.build.commands[0]",
+            "043 phases.install.runtime-versions.docker",
+        ]
+    );
+}
