@@ -31,4 +31,5 @@ pub mod state;
 pub mod status;
 pub mod store;
 pub mod trigger;
+pub mod vault;
 pub mod webhook;

@@ -21,6 +21,7 @@ use pushbuild::metering::StdoutSink;
 use pushbuild::runtimes::Runtimes;
 use pushbuild::source::{CodeCommitSource, GitEndpoint, HostedSource, Routed};
 use pushbuild::store::{S3Store, Store};
+use pushbuild::vault::AwsVault;
 
 /// Where the function's builds come from: CodeCommit, or a git host.
 type Source = Routed<CodeCommitSource, HostedSource>;
@@ -199,6 +200,9 @@ fn parts(
         .with_codebuild(codebuild)
         .with_metrics(Arc::new(StdoutSink))
         .with_apis(apis)
+        .with_vault(Some(Arc::new(
+            AwsVault::from_conf(sdk).ok_or("no tokio runtime for the secrets' clients")?,
+        )))
         // Lambda has no privileged mode and no user namespaces: Docker never runs here.
         .with_docker(false);
     Ok((builds, front))

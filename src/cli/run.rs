@@ -10,7 +10,7 @@ use super::books::local_books;
 use super::{
     EXIT_BUILD_FAILED, EXIT_INTERNAL, bad_input, color_for, default_store, local_config, summary,
 };
-use crate::buildspec::{self, BuildSpec};
+use crate::buildspec;
 use crate::cost::{self, Arch, Price};
 use crate::executor::log::Echo;
 use crate::executor::reap;
@@ -22,6 +22,7 @@ use crate::pipeline::{
 use crate::source::local;
 use crate::state::BuildState;
 use crate::store::LocalStore;
+use crate::vault::{self, Resolved};
 
 #[derive(Debug, clap::Args)]
 pub(super) struct RunArgs {
@@ -55,17 +56,6 @@ pub(super) struct RunArgs {
     price_per_minute: Option<Price>,
 }
 
-/// A secret variable the buildspec declares that pushbuild's environment does not set.
-#[derive(Debug, thiserror::Error)]
-#[error(
-    "env.{section}.{name}: a local build reads secret variables from its own environment; set \
-     {name} before `pushbuild run`"
-)]
-struct MissingSecret {
-    section: &'static str,
-    name: String,
-}
-
 pub(super) fn run(args: &RunArgs) -> ExitCode {
     let started = Instant::now();
     // Whatever escapes the build's own keeper is adopted here and killed when the build ends.
@@ -79,9 +69,10 @@ pub(super) fn run(args: &RunArgs) -> ExitCode {
         Ok(parsed) => parsed,
         Err(err) => return bad_input(err),
     };
-    let secrets = match local_secrets(&parsed.spec) {
-        Ok(secrets) => secrets,
-        Err(err) => return bad_input(err),
+    // Locally, secret variables take their values from pushbuild's own environment.
+    let secrets = match vault::from_environment(&parsed.spec.env, |name| std::env::var(name).ok()) {
+        Resolved::Values(secrets) => secrets,
+        Resolved::Refused(message) => return bad_input(message),
     };
     let project = match project_name(args.project.as_deref(), &dir) {
         Ok(project) => project,
@@ -217,28 +208,4 @@ fn identity(project: RepositoryName, dir: &Path) -> BuildIdentity {
             .or_else(|| Some(format!("file://{}", dir.display()))),
         ..BuildIdentity::new(project.into(), format!("pushbuild-cli/{user}"))
     }
-}
-
-/// Locally, `parameter-store` and `secrets-manager` variables take their values from pushbuild's
-/// own environment under the same name (there is no AWS account to ask).
-fn local_secrets(spec: &BuildSpec) -> Result<Vec<(String, String)>, MissingSecret> {
-    let mut secrets = Vec::new();
-    let declared = [
-        ("parameter-store", &spec.env.parameter_store),
-        ("secrets-manager", &spec.env.secrets_manager),
-    ];
-    for (section, vars) in declared {
-        for (name, _) in vars.iter() {
-            match std::env::var(name) {
-                Ok(value) => secrets.push((name.clone(), value)),
-                Err(_) => {
-                    return Err(MissingSecret {
-                        section,
-                        name: name.clone(),
-                    });
-                }
-            }
-        }
-    }
-    Ok(secrets)
 }

@@ -91,6 +91,20 @@ mod server {
         Some(Pages::new(store, budget, login))
     }
 
+    /// Where `serve`'s builds read their secret variables: Systems Manager and Secrets Manager,
+    /// as the function does, with the SDK's usual settings (built without the `aws` feature,
+    /// `serve`'s own environment, as `run`'s).
+    async fn vault() -> Option<Arc<dyn crate::vault::Vault>> {
+        #[cfg(feature = "aws")]
+        {
+            let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+            crate::vault::AwsVault::from_conf(&sdk)
+                .map(|vault| Arc::new(vault) as Arc<dyn crate::vault::Vault>)
+        }
+        #[cfg(not(feature = "aws"))]
+        None
+    }
+
     pub(super) async fn run(args: &ServeArgs) -> ExitCode {
         let work_dir = std::env::var("PUSHBUILD_WORK_DIR")
             .ok()
@@ -126,7 +140,9 @@ mod server {
         let front_settings = config.webhooks.clone();
         let status_context = config.git.status_context.clone();
         let builds = Arc::new(
-            Builds::new(config, source, store.clone(), books.clone()).with_apis(apis.clone()),
+            Builds::new(config, source, store.clone(), books.clone())
+                .with_apis(apis.clone())
+                .with_vault(vault().await),
         );
         if let Err(error) = builds.clear_work_dir() {
             tracing::warn!(%error, "the work directory could not be cleared");

@@ -36,6 +36,9 @@ pub enum BuildError {
     },
     #[error("the build task stopped unexpectedly: {0}")]
     Task(#[source] tokio::task::JoinError),
+    /// The build's secrets could not be read (the service did not answer as it should).
+    #[error("the build's secret variables could not be read: {0}")]
+    Secrets(#[from] crate::vault::VaultError),
 }
 
 impl BuildError {
@@ -48,7 +51,7 @@ impl BuildError {
             BuildError::Index(err) => err.retryable(),
             BuildError::Pipeline(err) => err.retryable(),
             BuildError::Source { .. } | BuildError::WorkDir { .. } => true,
-            BuildError::Task(_) => true,
+            BuildError::Task(_) | BuildError::Secrets(_) => true,
         }
     }
 
@@ -77,6 +80,7 @@ impl BuildError {
             }
             BuildError::WorkDir { .. } => "PushBuild.Retryable.WorkDir",
             BuildError::Pipeline(_) | BuildError::Task(_) => "PushBuild.Retryable.Internal",
+            BuildError::Secrets(_) => "PushBuild.Retryable.SecretsUnavailable",
         }
     }
 }

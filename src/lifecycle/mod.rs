@@ -23,6 +23,7 @@ mod place;
 mod prepare;
 mod queue;
 mod report;
+mod secrets;
 mod setup;
 mod summary;
 
@@ -44,6 +45,7 @@ use crate::state::BuildState;
 use crate::status::{HostApi, StatusTarget};
 use crate::store::Store;
 use crate::trigger::{BuildTarget, Host};
+use crate::vault::Vault;
 
 pub use claim::CLAIM_TTL;
 pub use error::BuildError;
@@ -75,6 +77,8 @@ pub struct Builds<S> {
     apis: Vec<(Host, Arc<dyn HostApi>)>,
     /// AWS CodeBuild, for builds that outgrow the function (with `PUSHBUILD_CODEBUILD_PROJECT`).
     codebuild: Option<Arc<dyn CodeBuild>>,
+    /// Where the builds' secret variables are read (`None`: this process's own environment).
+    vault: Option<Arc<dyn Vault>>,
     /// Whether Docker can run here (never in the function; locally, when `docker` is on the
     /// `PATH`): a buildspec that runs it elsewhere goes to CodeBuild, or is refused.
     docker: bool,

@@ -128,7 +128,7 @@ impl<S: Source> Builds<S> {
         let (ready, why) = match placed {
             Placed::CodeBuild(ready, why) => (ready, why),
             Placed::Here(ready) => {
-                let work = Work::Run(ready);
+                let work = self.with_secrets(ready).await?;
                 return self
                     .run(identity, work, Some(handing.begun), deadline)
                     .await;

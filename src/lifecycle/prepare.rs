@@ -77,15 +77,6 @@ pub(super) async fn fetch<S: Source>(
             return Ok(Work::CannotStart { context, notes });
         }
     };
-    let env = &parsed.spec.env;
-    if !env.parameter_store.is_empty() || !env.secrets_manager.is_empty() {
-        let context = PhaseContext::new(
-            ContextCode::ClientError,
-            "env.parameter-store and env.secrets-manager are not supported by the function yet; \
-             pass such values as environment overrides",
-        );
-        return Ok(Work::CannotStart { context, notes });
-    }
     let ready = Ready {
         overrides: target.env_overrides.clone(),
         notes,

@@ -14,6 +14,7 @@ use crate::runtimes::Runtimes;
 use crate::status::HostApi;
 use crate::store::Store;
 use crate::trigger::Host;
+use crate::vault::Vault;
 
 impl<S> Builds<S> {
     /// Builds from `source` into `store`, with `config`'s settings and `books`' index: no
@@ -31,6 +32,7 @@ impl<S> Builds<S> {
             echo: Echo::Off,
             apis: Vec::new(),
             codebuild: None,
+            vault: None,
             docker: docker_on_path(),
             settled_ms: AtomicI64::new(i64::MIN),
         }
@@ -69,6 +71,12 @@ impl<S> Builds<S> {
     /// AWS CodeBuild, for builds that outgrow the function.
     pub fn with_codebuild(mut self, codebuild: Option<Arc<dyn CodeBuild>>) -> Builds<S> {
         self.codebuild = codebuild;
+        self
+    }
+
+    /// Where the builds' secret variables are read (by default, this process's environment).
+    pub fn with_vault(mut self, vault: Option<Arc<dyn Vault>>) -> Builds<S> {
+        self.vault = vault;
         self
     }
 

@@ -30,6 +30,7 @@ mod properties;
 mod runtime_api;
 mod s3;
 mod s3_server;
+mod secrets;
 mod serve;
 mod served;
 mod sha256;

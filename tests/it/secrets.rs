@@ -1,0 +1,163 @@
+//! A build's secret variables through the real function binary, from moto's Systems Manager
+//! and Secrets Manager (the same moto server as the tests' DynamoDB): a SecureString parameter,
+//! a JSON secret by its json key, an earlier version by its stage; what is missing fails the
+//! build in DOWNLOAD_SOURCE with CodeBuild's words; the values never reach a stored object.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use pushbuild::state::BuildState;
+
+use crate::dynamo_server::DynamoServer;
+use crate::function::{Harness, MINUTE, builds, sample};
+
+const TOKEN: &str = "ssm-s3cret-value-1";
+const PASSWORD: &str = "sm-p4ss-value-2";
+const OLD_PASSWORD: &str = "sm-old-value-0";
+
+/// A prefix no other test uses (moto's server is shared by the test process).
+fn prefix() -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "pushbuild-test-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+/// `<prefix>/token` in Parameter Store (a SecureString) and `<prefix>/db` in Secrets Manager, a
+/// JSON secret whose earlier version (AWSPREVIOUS) held another password.
+fn seed(prefix: &str) {
+    let server = DynamoServer::shared();
+    let config = server.sdk_config();
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    runtime.block_on(async {
+        let ssm = aws_sdk_ssm::Client::new(&config);
+        ssm.put_parameter()
+            .name(format!("/{prefix}/token"))
+            .value(TOKEN)
+            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+            .send()
+            .await
+            .expect("a parameter");
+        let secrets = aws_sdk_secretsmanager::Client::new(&config);
+        secrets
+            .create_secret()
+            .name(format!("{prefix}/db"))
+            .secret_string(format!(
+                r#"{{"user": "app", "password": "{OLD_PASSWORD}"}}"#
+            ))
+            .send()
+            .await
+            .expect("a secret");
+        secrets
+            .put_secret_value()
+            .secret_id(format!("{prefix}/db"))
+            .secret_string(format!(r#"{{"user": "app", "password": "{PASSWORD}"}}"#))
+            .send()
+            .await
+            .expect("its new version");
+    });
+}
+
+/// The function, with moto's endpoints for both services, over a repository holding `spec`.
+fn function(spec: &str) -> Harness {
+    let endpoint = DynamoServer::shared().endpoint.clone();
+    Harness::start(
+        &[("ci/buildspec.yml", spec.as_bytes())],
+        "secrets",
+        &[
+            ("AWS_ENDPOINT_URL_SSM", &endpoint),
+            ("AWS_ENDPOINT_URL_SECRETS_MANAGER", &endpoint),
+        ],
+    )
+}
+
+#[test]
+fn parameters_and_secrets_reach_the_build_masked_and_are_stored_nowhere() {
+    let prefix = prefix();
+    seed(&prefix);
+    let spec = format!(
+        "version: 0.2\nenv:\n  parameter-store:\n    TOKEN: /{prefix}/token\n  secrets-manager:\n    \
+         PASSWORD: {prefix}/db:password\n    OLD: {prefix}/db:password:AWSPREVIOUS\n    \
+         WHOLE: {prefix}/db\nphases:\n  build:\n    commands:\n      \
+         - echo \"token=$TOKEN password=$PASSWORD old=$OLD\"\n      \
+         - test \"$TOKEN\" = {TOKEN}\n      - test \"$PASSWORD\" = {PASSWORD}\n      \
+         - test \"$OLD\" = {OLD_PASSWORD}\n      - echo \"$WHOLE\" | grep -q '\"user\"'\n\
+         artifacts:\n  files: [ci/buildspec.yml]\n"
+    );
+    let h = function(&spec);
+    let answer = builds(&h.invoke(sample("codecommit-push.json", &h.head()), MINUTE));
+    let build_id = answer[0]["buildId"]
+        .as_str()
+        .expect("a build id")
+        .to_string();
+    let log = h.log(&build_id);
+    assert_eq!(answer[0]["status"], BuildState::Succeeded.as_str(), "{log}");
+    assert!(log.contains("token=*** password=*** old=***"), "{log}");
+    assert!(
+        log.contains("Resolved 4 secret variable(s): TOKEN, PASSWORD, OLD, WHOLE"),
+        "{log}"
+    );
+    for key in h.keys() {
+        let text = String::from_utf8_lossy(&h.object(&key)).into_owned();
+        for value in [TOKEN, PASSWORD, OLD_PASSWORD] {
+            assert!(!text.contains(value), "{key} holds a secret's value");
+        }
+    }
+}
+
+#[test]
+fn a_missing_parameter_or_secret_fails_the_build_before_it_runs_in_codebuilds_words() {
+    let prefix = prefix();
+    seed(&prefix);
+    for (section, name, words) in [
+        (
+            "parameter-store",
+            format!("/{prefix}/nope"),
+            format!("Decrypted Variables Error Message: parameter does not exist: /{prefix}/nope"),
+        ),
+        (
+            "secrets-manager",
+            format!("{prefix}/nope"),
+            "Secrets Manager Error: ResourceNotFoundException".to_string(),
+        ),
+    ] {
+        let spec = format!(
+            "version: 0.2\nenv:\n  {section}:\n    MISSING: {name}\nphases:\n  build:\n    \
+             commands:\n      - echo never runs\n"
+        );
+        let h = function(&spec);
+        // A normal answer (not an invocation error): the build is FAILED, and not retried.
+        let answer = builds(&h.invoke(sample("codecommit-push.json", &h.head()), MINUTE));
+        assert_eq!(answer[0]["status"], "FAILED", "{answer:?}");
+        let record = h.record(answer[0]["buildId"].as_str().expect("a build id"));
+        assert_eq!(
+            record["phases"].as_array().map(Vec::len),
+            Some(1),
+            "{record}"
+        );
+        assert_eq!(record["phases"][0]["phase"], "DOWNLOAD_SOURCE");
+        let message = record["phases"][0]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(&words), "{message}");
+    }
+}
+
+#[test]
+fn an_exported_secret_is_refused_as_on_codebuild() {
+    let prefix = prefix();
+    seed(&prefix);
+    let spec = format!(
+        "version: 0.2\nenv:\n  parameter-store:\n    TOKEN: /{prefix}/token\n  exported-variables:\n    \
+         - TOKEN\nphases:\n  build:\n    commands:\n      - echo never runs\n"
+    );
+    let h = function(&spec);
+    let answer = builds(&h.invoke(sample("codecommit-push.json", &h.head()), MINUTE));
+    assert_eq!(answer[0]["status"], "FAILED", "{answer:?}");
+    let record = h.record(answer[0]["buildId"].as_str().expect("a build id"));
+    let message = record["phases"][0]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("env.exported-variables: TOKEN is a secret variable"),
+        "{message}"
+    );
+    assert!(!record.to_string().contains(TOKEN));
+}
