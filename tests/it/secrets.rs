@@ -161,3 +161,82 @@ fn an_exported_secret_is_refused_as_on_codebuild() {
     );
     assert!(!record.to_string().contains(TOKEN));
 }
+
+#[test]
+fn under_serve_a_webhook_build_reads_its_secrets_from_the_same_services() {
+    use crate::git_server::{GitServer, git, publish};
+    use crate::hooks;
+    let prefix = prefix();
+    seed(&prefix);
+    // A repository on the git server whose build checks its secrets.
+    let (repos, work_tree) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    crate::codecommit_standin::init_repo(work_tree.path());
+    let spec = format!(
+        "version: 0.2\nenv:\n  parameter-store:\n    TOKEN: /{prefix}/token\n  secrets-manager:\n    \
+         PASSWORD: {prefix}/db:password\nphases:\n  build:\n    commands:\n      \
+         - echo \"token=$TOKEN password=$PASSWORD\"\n      - test \"$TOKEN\" = {TOKEN}\n      \
+         - test \"$PASSWORD\" = {PASSWORD}\n"
+    );
+    std::fs::write(work_tree.path().join("buildspec.yml"), spec).unwrap();
+    git(work_tree.path(), &["add", "-A"]);
+    git(work_tree.path(), &["commit", "-q", "-m", "uses secrets"]);
+    let commit = git(work_tree.path(), &["rev-parse", "HEAD"]);
+    publish(repos.path(), hooks::REPOSITORY, work_tree.path());
+    let git_server = GitServer::start(repos.path(), hooks::TOKEN);
+    let moto = DynamoServer::shared();
+    let (store, work) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut env = vec![
+        ("PUSHBUILD_GITHUB_WEBHOOK_SECRET", hooks::SECRET.to_string()),
+        ("PUSHBUILD_GITHUB_TOKEN", hooks::TOKEN.to_string()),
+        ("PUSHBUILD_GITHUB_URL", git_server.url()),
+        // No status API here: reporting fails quietly, as it may.
+        ("PUSHBUILD_GITHUB_API_URL", "http://127.0.0.1:9".to_string()),
+        ("AWS_ENDPOINT_URL_SSM", moto.endpoint.clone()),
+        ("AWS_ENDPOINT_URL_SECRETS_MANAGER", moto.endpoint.clone()),
+    ];
+    env.extend(moto.env());
+    let served = crate::served::serve(store.path(), work.path(), &[], &env);
+    let body = hooks::push("refs/heads/main", &commit, "uses secrets");
+    let (headers, bytes) = hooks::delivery("push", &body, "secrets-1", hooks::SECRET);
+    let mut request = reqwest::blocking::Client::new()
+        .post(format!("{}/webhooks/github", served.url))
+        .body(bytes);
+    for (name, value) in headers {
+        request = request.header(name, value);
+    }
+    let answer: serde_json::Value =
+        serde_json::from_str(&request.send().unwrap().text().unwrap()).unwrap();
+    let build_id = answer["builds"][0]["buildId"]
+        .as_str()
+        .expect("queued")
+        .to_string();
+    let dir = store
+        .path()
+        .join("builds")
+        .join(git_server.project(hooks::REPOSITORY))
+        .join(&build_id);
+    let until = std::time::Instant::now() + MINUTE;
+    while !dir.join("build.json").exists() {
+        assert!(std::time::Instant::now() < until, "no record");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("build.json")).unwrap()).unwrap();
+    let log = std::fs::read_to_string(dir.join("build.log")).unwrap();
+    assert_eq!(record["status"], "SUCCEEDED", "{log}");
+    assert!(log.contains("token=*** password=***"), "{log}");
+    for file in walkdir::WalkDir::new(store.path()) {
+        let file = file.unwrap();
+        if file.file_type().is_file() {
+            let bytes = std::fs::read(file.path()).unwrap();
+            let text = String::from_utf8_lossy(&bytes);
+            for value in [TOKEN, PASSWORD] {
+                assert!(
+                    !text.contains(value),
+                    "{} holds a secret",
+                    file.path().display()
+                );
+            }
+        }
+    }
+}
