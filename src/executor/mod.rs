@@ -31,6 +31,7 @@ pub use outcome::{
 use runner::Runner;
 pub use shell::ShellTail;
 use shell::{CommandEnd, ShellSession};
+pub use spawn::find_program;
 
 /// A failure of pushbuild's own while running the phases (not of the user's commands, whose
 /// failures are outcomes).

@@ -287,7 +287,7 @@ fn code(status: WaitStatus) -> Option<i32> {
 /// Where `program` is, searched for as `execvp` does: as given when it holds a `/`, else in the
 /// environment's `PATH`. A shell that is not there is pushbuild's failure to start it, so it is
 /// found here rather than by the keeper.
-pub(super) fn find_program(program: &str, env: &[(String, String)]) -> io::Result<PathBuf> {
+pub fn find_program(program: &str, env: &[(String, String)]) -> io::Result<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
     let runnable = |path: &Path| {
         std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)

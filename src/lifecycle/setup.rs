@@ -120,8 +120,8 @@ impl<S> Builds<S> {
     }
 }
 
-/// Whether a `docker` program is on this process's `PATH`.
+/// Whether a `docker` program is on this process's `PATH` (found as a build's shell is).
 fn docker_on_path() -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join("docker").is_file()))
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    crate::executor::find_program("docker", &env).is_ok()
 }
