@@ -9,6 +9,7 @@
 pub mod artifacts;
 pub mod billing;
 pub mod buildspec;
+pub mod cache;
 pub mod cli;
 pub mod codebuild;
 pub mod config;

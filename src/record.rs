@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::cache::CacheRecord;
 use crate::cost::BuildCost;
 use crate::executor::env::BuildInfo;
 use crate::executor::{PhaseOutcome, RunStatus};
@@ -74,6 +75,9 @@ pub struct BuildRecord {
     /// Where the build ran when not in the function (AWS CodeBuild).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compute: Option<Compute>,
+    /// What the build restored from its cache and saved to it (a buildspec with `cache`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache: Option<CacheRecord>,
 }
 
 /// A build that ran on AWS CodeBuild rather than in the function.
@@ -104,6 +108,7 @@ pub struct Ending {
     pub warnings: Vec<String>,
     pub skip_reason: Option<String>,
     pub compute: Option<Compute>,
+    pub cache: Option<CacheRecord>,
 }
 
 impl Ending {
@@ -117,6 +122,7 @@ impl Ending {
             warnings: Vec::new(),
             skip_reason: None,
             compute: None,
+            cache: None,
         }
     }
 
@@ -161,6 +167,7 @@ impl BuildRecord {
             billed_minutes: cost.billed_minutes,
             cost,
             compute: ending.compute,
+            cache: ending.cache,
         }
     }
 }

@@ -106,6 +106,10 @@ pub(super) fn run(args: &RunArgs) -> ExitCode {
         Echo::Stdout { color }
     };
     let settings = local_settings(price, config.billing_minute, echo, books);
+    let settings = BuildSettings {
+        cache: config.cache.clone(),
+        ..settings
+    };
     let ready = Ready {
         overrides: args.env.clone(),
         secrets,
@@ -146,6 +150,7 @@ fn local_settings(price: Price, minute: Duration, echo: Echo, books: Books) -> B
         runtimes: None,
         live_log: None,
         books,
+        cache: Default::default(),
     }
 }
 

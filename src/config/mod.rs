@@ -12,8 +12,10 @@ use crate::webhook::WebhookSettings;
 pub use codebuild::CodeBuildSettings;
 use values::{check_bucket, check_namespace, price, repository_minutes};
 
+mod cache;
 mod codebuild;
 pub mod secrets;
+pub use cache::cache_settings;
 mod values;
 mod webhook;
 
@@ -80,6 +82,9 @@ pub struct Config {
     /// `PUSHBUILD_UI_TOKEN` (or the secret's `ui_token`): the token the build pages' login asks
     /// for; without it the function does not serve the pages.
     pub ui_token: Option<crate::secret::Secret>,
+    /// The caches' limits (`PUSHBUILD_CACHE_MAX_MB`, `PUSHBUILD_CACHE_DAYS`) and the default
+    /// branch (`PUSHBUILD_DEFAULT_BRANCH`).
+    pub cache: crate::cache::CacheSettings,
 }
 
 /// One build's directories under the work directory.
@@ -273,6 +278,7 @@ impl Config {
             ui_token: vars
                 .get("PUSHBUILD_UI_TOKEN")
                 .map(crate::secret::Secret::new),
+            cache: cache::read(&vars)?,
         })
     }
 

@@ -42,6 +42,7 @@ fn defaults() {
             codecommit_git: true,
             codecommit_git_url: None,
             codebuild: Default::default(),
+            cache: Default::default(),
             live_log: Some(Duration::from_secs(5)),
             index_table: None,
             source_concurrency: 32,

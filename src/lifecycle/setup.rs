@@ -116,6 +116,7 @@ impl<S> Builds<S> {
             runtimes: self.runtimes.clone(),
             live_log: self.config.live_log,
             books: self.books.clone(),
+            cache: self.config.cache.clone(),
         }
     }
 }

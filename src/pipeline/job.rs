@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 
 use crate::buildspec::{BuildSpec, Parsed, Warning};
+use crate::cache::CacheSettings;
 use crate::cost::{self, Price};
 use crate::executor::PhaseContext;
 use crate::executor::env::{BuildInfo, WebhookVars};
@@ -95,6 +96,8 @@ pub struct BuildSettings {
     pub live_log: Option<Duration>,
     /// The index (numbers, entries, the month's sums) and the budget's caps.
     pub books: Books,
+    /// The caches' limits and default branch.
+    pub cache: CacheSettings,
 }
 
 /// What a build does.

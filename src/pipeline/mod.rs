@@ -8,6 +8,7 @@
 //! the artifacts in `upload.rs`), finish.
 
 mod begin;
+mod caching;
 mod finish;
 mod handover;
 mod job;
@@ -19,7 +20,7 @@ use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
-use crate::executor::env::{self, BuildInfo};
+use crate::executor::env::BuildInfo;
 use crate::executor::log::{BuildLog, Echo};
 use crate::executor::{self, ContextCode, EarlyShell, ExecutorError, PhaseContext};
 use crate::index::IndexError;
@@ -124,15 +125,7 @@ fn early_shell(job: &BuildJob, opened: &Opened) -> Option<EarlyShell> {
     let Work::Run(ready) = &job.work else {
         return None;
     };
-    let mut env = env::environment(
-        &job.settings.base_env,
-        &ready.spec,
-        &ready.overrides,
-        &ready.secrets,
-        &job.identity.info(0),
-        &ready.src_dir,
-        ready.home.as_deref(),
-    );
+    let mut env = caching::build_env(job, ready, &job.identity.info(0));
     env.retain(|(name, _)| name != "CODEBUILD_BUILD_NUMBER");
     // Whatever the shell prints from now on is masked like the build's own output.
     opened

@@ -6,8 +6,8 @@ use std::time::Instant;
 
 use chrono::Utc;
 
-use super::{BuildJob, PipelineError, Ready, started_line, upload};
-use crate::executor::env::{self, BuildInfo};
+use super::{BuildJob, PipelineError, Ready, caching, started_line, upload};
+use crate::executor::env::BuildInfo;
 use crate::executor::log::BuildLog;
 use crate::executor::{
     self, BuildRequest, Deadline, EarlyShell, PhaseContext, PhaseOutcome, RunStatus, ShellTail,
@@ -54,20 +54,22 @@ pub(super) fn run_phases(
     for warning in &warnings {
         log.marker(&format!("Warning: {warning}"));
     }
-    let env = env::environment(
-        &job.settings.base_env,
-        &ready.spec,
-        &ready.overrides,
-        &ready.secrets,
+    let env = caching::build_env(job, ready, info);
+    let caching = caching::Caching {
+        job,
+        ready,
         info,
-        &ready.src_dir,
-        ready.home.as_deref(),
-    );
+        env: &env,
+        store,
+        deadline,
+        log,
+    };
+    let mut cache = caching.restore();
     let request = BuildRequest {
         spec: &ready.spec,
         src_dir: ready.src_dir.clone(),
         work_dir: work_dir.to_path_buf(),
-        env,
+        env: env.clone(),
         secret_values: ready.secrets.iter().map(|(_, v)| v.clone()).collect(),
         deadline: deadline.clone(),
         runtimes: job.settings.runtimes.as_deref(),
@@ -86,25 +88,19 @@ pub(super) fn run_phases(
     ending.exported_variables = outcome.exported_variables.into_iter().collect();
     if outcome.upload_artifacts {
         if let Some(spec_artifacts) = &ready.spec.artifacts {
-            let uploaded = upload::upload_artifacts(
-                &upload::Target {
-                    info,
-                    src_dir: &ready.src_dir,
-                    store,
-                    log,
-                },
-                spec_artifacts,
-                &outcome.artifact_names,
-            )?;
-            if uploaded.phase.status == RunStatus::Failed && ending.status == BuildState::Succeeded
-            {
-                ending.status = BuildState::Failed;
-            }
-            ending.phases.push(uploaded.phase);
-            ending.artifacts = uploaded.artifacts;
-            warnings.extend(uploaded.warnings);
+            let target = upload::Target {
+                info,
+                src_dir: &ready.src_dir,
+                store,
+                log,
+            };
+            let names = &outcome.artifact_names;
+            let uploaded = upload::upload_artifacts(&target, spec_artifacts, names)?;
+            warnings.extend(uploaded.add_to(&mut ending));
         }
     }
+    caching.save(&mut cache, ending.status == BuildState::Succeeded);
+    ending.cache = cache;
     ending.warnings = warnings;
     Ok((ending, shell))
 }

@@ -25,6 +25,7 @@ fn settings(temp: &Path) -> BuildSettings {
             Budget::default(),
             std::time::Duration::from_secs(30),
         ),
+        cache: Default::default(),
     }
 }
 

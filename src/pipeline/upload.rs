@@ -14,7 +14,8 @@ use crate::buildspec::{ArtifactSet, Artifacts};
 use crate::executor::env::BuildInfo;
 use crate::executor::log::BuildLog;
 use crate::executor::{ContextCode, PhaseContext, PhaseOutcome, RunStatus, millis};
-use crate::record::ArtifactRecord;
+use crate::record::{ArtifactRecord, Ending};
+use crate::state::BuildState;
 use crate::store::{Layout, ObjectMeta, Store, StoreError, check_key};
 
 const PHASE: &str = "UPLOAD_ARTIFACTS";
@@ -33,6 +34,19 @@ pub(super) struct Uploaded {
     pub artifacts: Vec<ArtifactRecord>,
     /// Selection warnings, for the record (`artifacts: …`).
     pub warnings: Vec<String>,
+}
+
+impl Uploaded {
+    /// Adds the phase and the artifacts to `ending` (a failed upload fails a build that had
+    /// succeeded); gives back the warnings.
+    pub fn add_to(self, ending: &mut Ending) -> Vec<String> {
+        if self.phase.status == RunStatus::Failed && ending.status == BuildState::Succeeded {
+            ending.status = BuildState::Failed;
+        }
+        ending.phases.push(self.phase);
+        ending.artifacts = self.artifacts;
+        self.warnings
+    }
 }
 
 /// Runs the phase over the buildspec's `artifacts`; `expanded_names` are the names the build's

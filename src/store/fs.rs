@@ -174,7 +174,27 @@ impl Store for LocalStore {
         }
     }
 
+    fn reader(&self, key: &str) -> Result<Option<Box<dyn io::Read + Send>>, StoreError> {
+        check_key(key)?;
+        match std::fs::File::open(self.path(key)) {
+            Ok(file) => Ok(Some(Box::new(file))),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(StoreError::Read {
+                uri: self.uri(key),
+                source,
+            }),
+        }
+    }
+
     fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .list_sized(prefix)?
+            .into_iter()
+            .map(|(key, _)| key)
+            .collect())
+    }
+
+    fn list_sized(&self, prefix: &str) -> Result<Vec<(String, u64)>, StoreError> {
         let mut keys = Vec::new();
         // Walk from the deepest directory the prefix names, then filter on the whole prefix.
         let dir_part = prefix.rsplit_once('/').map_or("", |(dir, _)| dir);
@@ -197,7 +217,8 @@ impl Store for LocalStore {
             let name = entry.file_name().to_string_lossy();
             if key.starts_with(prefix) && !name.starts_with(".partial-") && !name.ends_with(".meta")
             {
-                keys.push(key);
+                let size = entry.metadata().map_or(0, |meta| meta.len());
+                keys.push((key, size));
             }
         }
         keys.sort();

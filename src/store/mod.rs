@@ -134,6 +134,24 @@ pub trait Store: Send + Sync {
     /// The keys under `prefix`, sorted.
     fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError>;
 
+    /// The keys under `prefix` with their objects' sizes in bytes, sorted by key.
+    fn list_sized(&self, prefix: &str) -> Result<Vec<(String, u64)>, StoreError> {
+        let mut sized = Vec::new();
+        for key in self.list(prefix)? {
+            let size = self.get(&key)?.map_or(0, |bytes| bytes.len() as u64);
+            sized.push((key, size));
+        }
+        Ok(sized)
+    }
+
+    /// Reads the object `key` as a stream, or `None` when there is none: what is read arrives
+    /// as it is downloaded, never the whole object in memory at once.
+    fn reader(&self, key: &str) -> Result<Option<Box<dyn std::io::Read + Send>>, StoreError> {
+        Ok(self
+            .get(key)?
+            .map(|bytes| Box::new(std::io::Cursor::new(bytes)) as Box<dyn std::io::Read + Send>))
+    }
+
     /// Writes `bytes` as `key` only if no object `key` exists yet (S3's `If-None-Match: *`);
     /// returns whether this call created it. Two racing callers: exactly one gets `true`.
     fn put_if_absent(&self, key: &str, bytes: &[u8], meta: &ObjectMeta)

@@ -9,6 +9,7 @@
 //! Endpoints, credentials and the region come from the SDK's own configuration
 //! (`AWS_ENDPOINT_URL_S3`, the `SdkConfig`), so nothing here knows whether it talks to AWS.
 
+mod read;
 mod writer;
 
 use std::collections::HashMap;
@@ -234,35 +235,19 @@ impl Store for S3Store {
     }
 
     fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
-        let uri = self.uri(prefix);
-        self.handle.block_on(async {
-            let mut keys = Vec::new();
-            let mut token: Option<String> = None;
-            loop {
-                let page = self
-                    .client
-                    .list_objects_v2()
-                    .bucket(&self.bucket)
-                    .prefix(prefix)
-                    .set_continuation_token(token.take())
-                    .send()
-                    .await
-                    .map_err(|err| sdk_error("ListObjectsV2", &uri, err))?;
-                keys.extend(
-                    page.contents()
-                        .iter()
-                        .filter_map(|object| object.key().map(str::to_string)),
-                );
-                match page.next_continuation_token() {
-                    Some(next) if page.is_truncated() == Some(true) => {
-                        token = Some(next.to_string());
-                    }
-                    _ => break,
-                }
-            }
-            keys.sort();
-            Ok(keys)
-        })
+        Ok(self
+            .list_objects(prefix)?
+            .into_iter()
+            .map(|(key, _)| key)
+            .collect())
+    }
+
+    fn list_sized(&self, prefix: &str) -> Result<Vec<(String, u64)>, StoreError> {
+        self.list_objects(prefix)
+    }
+
+    fn reader(&self, key: &str) -> Result<Option<Box<dyn std::io::Read + Send>>, StoreError> {
+        self.open_reader(key)
     }
 }
 

@@ -1,0 +1,116 @@
+//! `codebuild-hash-files`, on every build's `PATH` as on CodeBuild's images, for cache keys
+//! such as `npm-$(codebuild-hash-files package-lock.json)`.
+//!
+//! What it prints: the SHA-256 (64 lowercase hex digits) of the lines `sha256sum` prints for the
+//! regular files its globs match under the build's source folder (`$CODEBUILD_SRC_DIR`, else
+//! the working folder), sorted by path in bytes' order, each line `<sha256>  <path>`. `**`
+//! crosses folders; hidden files match. With no file matched it prints the SHA-256 of nothing
+//! and says so on standard error. It is a bash script (bash and coreutils are all it needs,
+//! and Lambda's runtime has both).
+
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+/// The command's name.
+pub const HASH_FILES: &str = "codebuild-hash-files";
+
+const SCRIPT: &str = r#"#!/usr/bin/env bash
+# codebuild-hash-files GLOB...: the SHA-256 of the sha256sum lines of the matched files (pushbuild).
+set -euo pipefail
+shopt -s globstar nullglob dotglob
+export LC_ALL=C
+cd "${CODEBUILD_SRC_DIR:-.}"
+IFS=
+files=()
+for pattern in "$@"; do
+  for path in $pattern; do
+    if [[ -f $path ]]; then files+=("${path#./}"); fi
+  done
+done
+if ((${#files[@]} == 0)); then
+  echo "codebuild-hash-files: no file matches $*" >&2
+  printf '' | sha256sum | cut -d' ' -f1
+  exit 0
+fi
+printf '%s\0' "${files[@]}" | sort -zu | xargs -0 sha256sum -- | sha256sum | cut -d' ' -f1
+"#;
+
+/// Writes the tools into `dir` (once: a copy already there is kept) and returns `dir`.
+pub fn install(dir: &Path) -> io::Result<PathBuf> {
+    let path = dir.join(HASH_FILES);
+    if std::fs::read(&path).is_ok_and(|text| text == SCRIPT.as_bytes()) {
+        return Ok(dir.to_path_buf());
+    }
+    std::fs::create_dir_all(dir)?;
+    let partial = tempfile::NamedTempFile::new_in(dir)?;
+    std::fs::write(partial.path(), SCRIPT)?;
+    std::fs::set_permissions(partial.path(), std::fs::Permissions::from_mode(0o755))?;
+    partial.persist(&path).map_err(|err| err.error)?;
+    Ok(dir.to_path_buf())
+}
+
+/// `env` with `dir` first on its `PATH`.
+pub fn on_path(env: &mut Vec<(String, String)>, dir: &Path) {
+    let dir = dir.display().to_string();
+    match env.iter_mut().find(|(name, _)| name == "PATH") {
+        Some((_, path)) if path.is_empty() => *path = dir,
+        Some((_, path)) => *path = format!("{dir}:{path}"),
+        None => env.push((
+            "PATH".to_string(),
+            format!("{dir}:/usr/local/bin:/usr/bin:/bin"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hash(dir: &Path, tools: &Path, args: &[&str]) -> String {
+        let out = std::process::Command::new(tools.join(HASH_FILES))
+            .args(args)
+            .env("CODEBUILD_SRC_DIR", dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    #[test]
+    fn the_hash_changes_with_a_matched_file_and_only_then() {
+        let dir = tempfile::tempdir().unwrap();
+        let tools = install(&dir.path().join("tools")).unwrap();
+        let src = dir.path().join("src");
+        std::fs::create_dir_all(src.join("pkg/a")).unwrap();
+        std::fs::write(src.join("package-lock.json"), "{\"v\":1}").unwrap();
+        std::fs::write(src.join("pkg/a/yarn.lock"), "x").unwrap();
+        std::fs::write(src.join("README"), "r").unwrap();
+        let first = hash(&src, &tools, &["package-lock.json", "**/yarn.lock"]);
+        assert_eq!(first.len(), 64);
+        assert!(
+            first
+                .chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        );
+        std::fs::write(src.join("README"), "changed").unwrap();
+        assert_eq!(
+            hash(&src, &tools, &["package-lock.json", "**/yarn.lock"]),
+            first
+        );
+        std::fs::write(src.join("pkg/a/yarn.lock"), "y").unwrap();
+        assert_ne!(
+            hash(&src, &tools, &["package-lock.json", "**/yarn.lock"]),
+            first
+        );
+        // Nothing matched: the hash of nothing.
+        assert_eq!(
+            hash(&src, &tools, &["nothing.lock"]),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
+}
