@@ -77,6 +77,11 @@ impl Harness {
             .collect()
     }
 
+    /// The function's work folder (`PUSHBUILD_WORK_DIR`).
+    pub(crate) fn work_dir(&self) -> &Path {
+        self.work.path()
+    }
+
     /// The bucket the function writes to.
     pub(crate) fn bucket(&self) -> String {
         self.s3.bucket.clone()
@@ -87,6 +92,32 @@ impl Harness {
         let mut env = self.s3.env();
         env.push(("PUSHBUILD_S3_PATH_STYLE", "true".to_string()));
         env
+    }
+
+    /// Commits `files` on top of the repository's head; returns the new head.
+    pub(crate) fn commit(&self, files: &[(&str, &[u8])], message: &str) -> String {
+        for (path, content) in files {
+            std::fs::write(self.repo.path().join(path), content).expect("write");
+        }
+        git(self.repo.path(), &["add", "-A"]);
+        git(self.repo.path(), &["commit", "-q", "-m", message]);
+        self.head()
+    }
+
+    /// Writes `bytes` as `key` in the bucket.
+    pub(crate) fn put_object(&self, key: &str, bytes: Vec<u8>) {
+        let client = self.s3.client();
+        let (bucket, key) = (self.s3.bucket.clone(), key.to_string());
+        self.s3.handle().block_on(async move {
+            client
+                .put_object()
+                .bucket(bucket)
+                .key(key)
+                .body(bytes.into())
+                .send()
+                .await
+                .expect("put the object");
+        });
     }
 
     pub(crate) fn head(&self) -> String {

@@ -4,6 +4,7 @@ mod artifacts;
 mod billing;
 mod browser;
 mod budget;
+mod cache;
 mod cli;
 mod codebuild;
 mod codebuild_standin;

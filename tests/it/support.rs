@@ -30,6 +30,7 @@ pub fn settings(temp: &Path, usd_per_minute: f64) -> BuildSettings {
         runtimes: None,
         live_log: None,
         books: books(temp, Budget::default()),
+        cache: Default::default(),
     }
 }
 
