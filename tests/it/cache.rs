@@ -238,3 +238,59 @@ fn pushbuild_run_restores_the_cache_its_last_build_saved() {
         .collect();
     assert_eq!(cached.len(), 1, "replaced, not added: {cached:?}");
 }
+
+#[test]
+fn under_serve_the_second_push_restores_what_the_first_saved() {
+    use crate::git_server::{GitServer, git, publish};
+    use crate::hooks;
+    let (repos, work_tree) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    crate::codecommit_standin::init_repo(work_tree.path());
+    std::fs::write(work_tree.path().join("buildspec.yml"), SPEC).unwrap();
+    std::fs::write(work_tree.path().join("package-lock.json"), "{}").unwrap();
+    git(work_tree.path(), &["add", "-A"]);
+    git(work_tree.path(), &["commit", "-q", "-m", "cached"]);
+    let first = git(work_tree.path(), &["rev-parse", "HEAD"]);
+    std::fs::write(work_tree.path().join("README"), "docs").unwrap();
+    git(work_tree.path(), &["add", "-A"]);
+    git(work_tree.path(), &["commit", "-q", "-m", "docs"]);
+    let second = git(work_tree.path(), &["rev-parse", "HEAD"]);
+    publish(repos.path(), hooks::REPOSITORY, work_tree.path());
+    let git_server = GitServer::start(repos.path(), hooks::TOKEN);
+    let (store, work) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let env = vec![
+        ("PUSHBUILD_GITHUB_WEBHOOK_SECRET", hooks::SECRET.to_string()),
+        ("PUSHBUILD_GITHUB_TOKEN", hooks::TOKEN.to_string()),
+        ("PUSHBUILD_GITHUB_URL", git_server.url()),
+        ("PUSHBUILD_GITHUB_API_URL", "http://127.0.0.1:9".to_string()),
+    ];
+    let served = crate::served::serve(store.path(), work.path(), &[], &env);
+    let project = store.path().join("builds").join(git_server.project(hooks::REPOSITORY));
+    let mut logs = Vec::new();
+    for (n, commit) in [first, second].iter().enumerate() {
+        let body = hooks::push("refs/heads/main", commit, "push");
+        let (headers, bytes) = hooks::delivery("push", &body, &format!("cache-{n}"), hooks::SECRET);
+        let mut request = reqwest::blocking::Client::new()
+            .post(format!("{}/webhooks/github", served.url))
+            .body(bytes);
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        let answer: Value = serde_json::from_str(&request.send().unwrap().text().unwrap()).unwrap();
+        let id = answer["builds"][0]["buildId"].as_str().expect("queued").to_string();
+        let dir = project.join(&id);
+        let until = std::time::Instant::now() + MINUTE;
+        while !dir.join("build.json").exists() {
+            assert!(std::time::Instant::now() < until, "no record");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let record: Value =
+            serde_json::from_slice(&std::fs::read(dir.join("build.json")).unwrap()).unwrap();
+        let log = std::fs::read_to_string(dir.join("build.log")).unwrap();
+        assert_eq!(record["status"], "SUCCEEDED", "{log}");
+        logs.push(log);
+    }
+    assert!(logs[0].contains("deps: installed"), "{}", logs[0]);
+    assert!(logs[0].contains("Cache: saved key `deps-"), "{}", logs[0]);
+    assert!(logs[1].contains("deps: from the cache"), "{}", logs[1]);
+    assert!(logs[1].contains("Cache: restored key `deps-"), "{}", logs[1]);
+}
