@@ -17,7 +17,7 @@ use crate::state::BuildState;
 use crate::store::{ObjectMeta, Store, StoreError};
 
 pub use budget::Budget;
-pub use report::{Report, Row};
+pub use report::{CacheStorage, Report, Row};
 
 /// Why the ledger could not be read.
 #[derive(Debug, thiserror::Error)]

@@ -77,6 +77,51 @@ pub struct Report {
     /// By repository name.
     pub repositories: Vec<Row>,
     pub total: Row,
+    /// What the build caches hold in the store now, and what that costs a month.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache_storage: Option<CacheStorage>,
+}
+
+/// S3 Standard's price in us-east-1, USD per GB-month: what a cache's storage is priced at.
+pub const STORAGE_USD_PER_GB_MONTH: f64 = 0.023;
+
+/// The build caches in the store (`cache/`): how many, their bytes, and their price a month.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CacheStorage {
+    pub caches: u64,
+    pub bytes: u64,
+    /// At [`STORAGE_USD_PER_GB_MONTH`].
+    pub usd_per_month: f64,
+}
+
+impl CacheStorage {
+    /// Measures the caches in `store` (one listing of `cache/`, which the caps and the expiry
+    /// keep small).
+    pub fn measure(
+        store: &dyn crate::store::Store,
+    ) -> Result<CacheStorage, crate::store::StoreError> {
+        let listed = store.list_sized("cache/")?;
+        let bytes: u64 = listed.iter().map(|(_, size)| size).sum();
+        Ok(CacheStorage {
+            caches: listed
+                .iter()
+                .filter(|(key, _)| key.ends_with(".tar.zst"))
+                .count() as u64,
+            bytes,
+            usd_per_month: round_usd(bytes as f64 / 1e9 * STORAGE_USD_PER_GB_MONTH),
+        })
+    }
+
+    /// `cache storage: 3 caches, 61.2 MB, 0.0014 USD a month (S3 Standard at 0.023 USD per GB-month)`.
+    pub fn line(&self) -> String {
+        format!(
+            "cache storage: {} caches, {:.1} MB, {:.4} USD a month (S3 Standard at \
+             {STORAGE_USD_PER_GB_MONTH} USD per GB-month)",
+            self.caches,
+            self.bytes as f64 / 1e6,
+            self.usd_per_month
+        )
+    }
 }
 
 impl Report {
@@ -99,6 +144,7 @@ impl Report {
             month: format!("{year:04}-{month:02}"),
             repositories: rows.into_values().collect(),
             total,
+            cache_storage: None,
         })
     }
 
@@ -133,6 +179,7 @@ impl Report {
             month: month.to_string(),
             repositories,
             total,
+            cache_storage: None,
         }
     }
 

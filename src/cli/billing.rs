@@ -76,19 +76,27 @@ pub(super) fn run(args: &BillingArgs) -> ExitCode {
         return verify(opened.store.as_ref(), index, year, month);
     }
     let month_text = format!("{year:04}-{month:02}");
-    let report = match index.month_sums(&month_text) {
+    let mut report = match index.month_sums(&month_text) {
         Ok(sums) => Report::from_sums(&month_text, &sums),
         Err(err) => {
             eprintln!("error: {err}");
             return ExitCode::from(EXIT_INTERNAL);
         }
     };
+    // The caches' storage is its own line (not in CSV, whose rows are repositories).
+    match crate::billing::CacheStorage::measure(opened.store.as_ref()) {
+        Ok(storage) => report.cache_storage = Some(storage),
+        Err(err) => eprintln!("warning: the caches' storage is not counted: {err}"),
+    }
     if args.json {
         println!("{}", report.to_json());
     } else if args.csv {
         print!("{}", report.to_csv());
     } else {
         print!("{}", report.to_table());
+        if let Some(storage) = &report.cache_storage {
+            println!("{}", storage.line());
+        }
     }
     ExitCode::SUCCESS
 }

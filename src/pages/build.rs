@@ -72,6 +72,28 @@ fn about(record: &BuildRecord) -> String {
             escape(&compute.why)
         );
     }
+    if let Some(cache) = &record.cache {
+        body.push_str(&cache_html(cache));
+    }
+    body
+}
+
+/// What the build restored from its cache and saved to it, and why not.
+fn cache_html(cache: &crate::cache::CacheRecord) -> String {
+    let mut body = String::from("<p id=\"cache\">Cache");
+    if let Some(key) = &cache.key {
+        let _ = write!(body, " <code>{}</code>", escape(key));
+    }
+    body.push(':');
+    for (what, used) in [("restored", &cache.restored), ("saved", &cache.saved)] {
+        if let Some(used) = used {
+            let _ = write!(body, " {what} {};", escape(&crate::cache::summary(used)));
+        }
+    }
+    for note in &cache.notes {
+        let _ = write!(body, " {};", escape(note));
+    }
+    body.push_str("</p>");
     body
 }
 
@@ -209,4 +231,39 @@ pub fn log_html(log: &str) -> String {
     }
     out.push_str("</pre>");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::{CacheRecord, CacheUse};
+
+    #[test]
+    fn the_page_says_what_the_cache_restored_and_why_it_did_not_save() {
+        let cache = CacheRecord {
+            key: Some("npm-<b>".into()),
+            restored: Some(CacheUse {
+                key: Some("npm-<a>".into()),
+                scope: "branch/main".into(),
+                uri: "s3://b/cache/x".into(),
+                size: 3 << 20,
+                entries: 20_000,
+                bytes: 300 << 20,
+                duration_ms: 1_840,
+            }),
+            saved: None,
+            notes: vec!["not saved: the build did not succeed".into()],
+        };
+        let html = cache_html(&cache);
+        assert!(html.contains("Cache <code>npm-&lt;b&gt;</code>:"), "{html}");
+        assert!(
+            html.contains("restored key `npm-&lt;a&gt;` (branch/main): 20000 entries, 300.0 MB (3.0 MB stored) in 1.84 s"),
+            "{html}"
+        );
+        assert!(
+            html.contains("not saved: the build did not succeed"),
+            "{html}"
+        );
+        assert!(!html.contains("<a>") && !html.contains("<b>"));
+    }
 }

@@ -264,7 +264,10 @@ fn under_serve_the_second_push_restores_what_the_first_saved() {
         ("PUSHBUILD_GITHUB_API_URL", "http://127.0.0.1:9".to_string()),
     ];
     let served = crate::served::serve(store.path(), work.path(), &[], &env);
-    let project = store.path().join("builds").join(git_server.project(hooks::REPOSITORY));
+    let project = store
+        .path()
+        .join("builds")
+        .join(git_server.project(hooks::REPOSITORY));
     let mut logs = Vec::new();
     for (n, commit) in [first, second].iter().enumerate() {
         let body = hooks::push("refs/heads/main", commit, "push");
@@ -276,7 +279,10 @@ fn under_serve_the_second_push_restores_what_the_first_saved() {
             request = request.header(name, value);
         }
         let answer: Value = serde_json::from_str(&request.send().unwrap().text().unwrap()).unwrap();
-        let id = answer["builds"][0]["buildId"].as_str().expect("queued").to_string();
+        let id = answer["builds"][0]["buildId"]
+            .as_str()
+            .expect("queued")
+            .to_string();
         let dir = project.join(&id);
         let until = std::time::Instant::now() + MINUTE;
         while !dir.join("build.json").exists() {
@@ -292,5 +298,9 @@ fn under_serve_the_second_push_restores_what_the_first_saved() {
     assert!(logs[0].contains("deps: installed"), "{}", logs[0]);
     assert!(logs[0].contains("Cache: saved key `deps-"), "{}", logs[0]);
     assert!(logs[1].contains("deps: from the cache"), "{}", logs[1]);
-    assert!(logs[1].contains("Cache: restored key `deps-"), "{}", logs[1]);
+    assert!(
+        logs[1].contains("Cache: restored key `deps-"),
+        "{}",
+        logs[1]
+    );
 }
