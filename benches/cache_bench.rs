@@ -27,6 +27,8 @@ mod codecommit_standin;
 mod codecommit_standin_ops;
 #[path = "../tests/it/dynamo_server.rs"]
 mod dynamo_server;
+#[path = "common/memory.rs"]
+mod memory;
 #[path = "../tests/it/runtime_api.rs"]
 #[allow(dead_code)]
 mod runtime_api;
@@ -40,6 +42,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use codecommit_standin::{StandIn, git, init_repo};
+use memory::status_mib;
 use runtime_api::{Outcome, RuntimeApi};
 use s3_server::S3Server;
 use serde_json::{Value, json};
@@ -228,7 +231,7 @@ fn install(record: &Value) -> Duration {
 }
 
 /// The peer's save and restore of `folder` (under `dir`), timed.
-fn peer(s3: &S3Server, aws_config: &Path, dir: &Path, round: usize) -> (Duration, Duration, u64) {
+fn peer(s3: &S3Server, aws_config: &Path, dir: &Path, round: usize) -> (Duration, Duration) {
     let object = format!("s3://{}/peer/{round}/node_modules.tar.zst", s3.bucket);
     let aws = |args: &str| {
         format!(
@@ -259,10 +262,10 @@ fn peer(s3: &S3Server, aws_config: &Path, dir: &Path, round: usize) -> (Duration
         ))
         .envs(s3.env()));
     let restore = started.elapsed();
-    let size = std::fs::read_dir(restored.join("node_modules")).map_or(0, |d| d.count() as u64);
-    assert_eq!(size, PACKAGES as u64, "the peer restored every package");
+    let packages = std::fs::read_dir(restored.join("node_modules")).map_or(0, |d| d.count());
+    assert_eq!(packages, PACKAGES, "the peer restored every package");
     std::fs::remove_dir_all(&restored).expect("clean");
-    (save, restore, size)
+    (save, restore)
 }
 
 fn main() {
@@ -347,7 +350,7 @@ fn main() {
         let peak = status_mib(function.id(), "VmHWM:");
         let _ = function.kill();
         let _ = function.wait();
-        let (peer_save, peer_restore, _) = peer(&s3, &aws_config, &peer_dir, round);
+        let (peer_save, peer_restore) = peer(&s3, &aws_config, &peer_dir, round);
         let (cold_install, warm_install) = (install(&cold), install(&warm));
         let warm_total = warm_install + restore;
         let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
@@ -372,14 +375,4 @@ fn main() {
     }
     let _ = registry_server.kill();
     let _ = registry_server.wait();
-}
-
-/// A memory figure (`VmHWM:`) of process `pid`, in MiB.
-fn status_mib(pid: u32, field: &str) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
 }

@@ -38,6 +38,8 @@ mod dynamo_server;
 mod git_server;
 #[path = "../tests/it/loopback.rs"]
 mod loopback;
+#[path = "common/memory.rs"]
+mod memory;
 #[path = "../tests/it/runtime_api.rs"]
 #[allow(dead_code)]
 mod runtime_api;
@@ -54,6 +56,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use codecommit_standin::{StandIn, init_repo};
 use git_server::{GitServer, TOKEN_USER, git, publish};
+use memory::status_mib;
 use runtime_api::{Outcome, RuntimeApi};
 use s3_server::S3Server;
 use serde_json::{Value, json};
@@ -383,16 +386,6 @@ fn spawn_function(
 /// The function's peak resident memory so far, in MiB.
 fn peak_mib(pid: u32) -> f64 {
     status_mib(pid, "VmHWM:")
-}
-
-/// A memory figure (`VmHWM:`, `VmRSS:`) of process `pid`, in MiB.
-fn status_mib(pid: u32, field: &str) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
 }
 
 fn stats(label: &str, runs: &[Run]) -> (Duration, Duration) {

@@ -183,7 +183,8 @@ fn restore_entry<R: Read>(
                 Ok(_) => return Err(refuse("a file or link stands where its folder goes")),
                 Err(_) => fs::create_dir(&dest).map_err(write_error)?,
             }
-            restored.folder = Some((dest, mode | 0o700, mtime));
+            // Its own mode once its contents are in (made 0755 by `create_dir` meanwhile).
+            restored.folder = Some((dest, mode, mtime));
         }
         tar::EntryType::Regular | tar::EntryType::Continuous => {
             remove_existing(&dest).map_err(refuse)?;

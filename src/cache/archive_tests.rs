@@ -27,6 +27,7 @@ fn modes_links_and_empty_folders_come_back() {
     let nm = a.source.join("node_modules");
     fs::create_dir_all(nm.join("pkg/bin")).unwrap();
     fs::create_dir_all(nm.join("empty")).unwrap();
+    fs::set_permissions(nm.join("empty"), fs::Permissions::from_mode(0o750)).unwrap();
     fs::create_dir_all(nm.join(".bin")).unwrap();
     fs::write(nm.join("pkg/index.js"), "module.exports = 1;\n").unwrap();
     fs::write(nm.join("pkg/bin/run"), "#!/bin/sh\n").unwrap();
@@ -64,6 +65,8 @@ fn modes_links_and_empty_folders_come_back() {
         PathBuf::from("../pkg/bin/run")
     );
     assert!(nm.join("empty").is_dir());
+    let mode = fs::metadata(nm.join("empty")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o750, "a folder keeps its own mode");
     assert!(b.home.unwrap().join(".m2/settings.xml").is_file());
 }
 

@@ -5,8 +5,8 @@
 //! regular files its globs match under the build's source folder (`$CODEBUILD_SRC_DIR`, else
 //! the working folder), sorted by path in bytes' order, each line `<sha256>  <path>`. `**`
 //! crosses folders; hidden files match. With no file matched it prints the SHA-256 of nothing
-//! and says so on standard error. It is a bash script (bash and coreutils are all it needs,
-//! and Lambda's runtime has both).
+//! and says so on standard error. It is a bash script that needs only bash and coreutils (no
+//! `xargs` or `find`: Lambda's runtime has bash and coreutils, not findutils).
 
 use std::io;
 use std::os::unix::fs::PermissionsExt;
@@ -33,7 +33,8 @@ if ((${#files[@]} == 0)); then
   printf '' | sha256sum | cut -d' ' -f1
   exit 0
 fi
-printf '%s\0' "${files[@]}" | sort -zu | xargs -0 sha256sum -- | sha256sum | cut -d' ' -f1
+mapfile -d '' -t sorted < <(printf '%s\0' "${files[@]}" | sort -zu)
+sha256sum -- "${sorted[@]}" | sha256sum | cut -d' ' -f1
 "#;
 
 /// Writes the tools into `dir` (once: a copy already there is kept) and returns `dir`.

@@ -160,17 +160,8 @@ impl Store for S3Store {
         check_key(key)?;
         let uri = self.uri(key);
         self.handle.block_on(async {
-            let request = self.client.get_object().bucket(&self.bucket).key(key);
-            let output = match request.send().await {
-                Ok(output) => output,
-                Err(err)
-                    if err
-                        .as_service_error()
-                        .is_some_and(|service| service.is_no_such_key()) =>
-                {
-                    return Ok(None);
-                }
-                Err(err) => return Err(sdk_error("GetObject", &uri, err)),
+            let Some(output) = self.send_get(key, &uri).await? else {
+                return Ok(None);
             };
             let bytes = output.body.collect().await.map_err(|err| {
                 let message = format!("the body broke off: {}", DisplayErrorContext(&err));

@@ -4,6 +4,7 @@
 use std::io::{self, Read};
 
 use aws_sdk_s3::error::DisplayErrorContext;
+use aws_sdk_s3::operation::get_object::GetObjectOutput;
 
 use super::{S3Store, sdk_error};
 use crate::store::{StoreError, check_key};
@@ -44,6 +45,27 @@ impl S3Store {
         })
     }
 
+    /// GetObject of `key` (at `uri`, for errors): its answer, or `None` when there is no such
+    /// object.
+    pub(super) async fn send_get(
+        &self,
+        key: &str,
+        uri: &str,
+    ) -> Result<Option<GetObjectOutput>, StoreError> {
+        let request = self.client.get_object().bucket(&self.bucket).key(key);
+        match request.send().await {
+            Ok(output) => Ok(Some(output)),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|service| service.is_no_such_key()) =>
+            {
+                Ok(None)
+            }
+            Err(err) => Err(sdk_error("GetObject", uri, err)),
+        }
+    }
+
     /// The object `key`'s body as a stream: a task on the store's runtime downloads it, a few
     /// chunks ahead of the reader.
     pub(super) fn open_reader(
@@ -52,17 +74,8 @@ impl S3Store {
     ) -> Result<Option<Box<dyn Read + Send>>, StoreError> {
         check_key(key)?;
         let uri = crate::store::Store::uri(self, key);
-        let request = self.client.get_object().bucket(&self.bucket).key(key);
-        let output = match self.handle.block_on(request.send()) {
-            Ok(output) => output,
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|service| service.is_no_such_key()) =>
-            {
-                return Ok(None);
-            }
-            Err(err) => return Err(sdk_error("GetObject", &uri, err)),
+        let Some(output) = self.handle.block_on(self.send_get(key, &uri))? else {
+            return Ok(None);
         };
         let (sender, receiver) = tokio::sync::mpsc::channel(CHUNKS_AHEAD);
         let mut body = output.body;
