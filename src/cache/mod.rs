@@ -278,7 +278,7 @@ impl CacheJob<'_> {
         let meta = ObjectMeta::new("application/zstd").with("repository", self.project.as_str());
         let writer = self
             .store
-            .writer(&object, &meta)
+            .lean_writer(&object, &meta)
             .map_err(|err| err.to_string())?;
         let capped = Capped {
             inner: writer,

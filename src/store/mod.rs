@@ -129,6 +129,16 @@ pub trait Store: Send + Sync {
     fn uri(&self, key: &str) -> String;
     /// Starts writing the object `key`.
     fn writer(&self, key: &str, meta: &ObjectMeta) -> Result<Box<dyn ObjectWriter>, StoreError>;
+    /// Starts writing the object `key` holding less in memory than `writer` (on S3 the smallest
+    /// parts, two in flight): for a long stream made while the build's own memory is in use, a
+    /// cache's archive.
+    fn lean_writer(
+        &self,
+        key: &str,
+        meta: &ObjectMeta,
+    ) -> Result<Box<dyn ObjectWriter>, StoreError> {
+        self.writer(key, meta)
+    }
     /// Reads the object `key`, or `None` when there is none.
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// The keys under `prefix`, sorted.

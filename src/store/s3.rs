@@ -34,6 +34,9 @@ pub const MAX_PART_SIZE: usize = 5 << 30;
 pub const DEFAULT_PART_SIZE: usize = 8 << 20;
 /// How many parts are uploaded at once unless told otherwise.
 pub const DEFAULT_PARALLEL_PARTS: usize = 4;
+/// Parts in flight for a lean writer (a cache's archive): with the smallest parts, at most
+/// 15 MiB held (two sending, one filling), where the default holds 40.
+const LEAN_PARALLEL_PARTS: usize = 2;
 /// How many times the SDK tries a call (the first try included) before giving up.
 pub const MAX_ATTEMPTS: u32 = 6;
 
@@ -110,12 +113,14 @@ impl S3Store {
     }
 }
 
-impl Store for S3Store {
-    fn uri(&self, key: &str) -> String {
-        format!("s3://{}/{key}", self.bucket)
-    }
-
-    fn writer(&self, key: &str, meta: &ObjectMeta) -> Result<Box<dyn ObjectWriter>, StoreError> {
+impl S3Store {
+    fn writer_of(
+        &self,
+        key: &str,
+        meta: &ObjectMeta,
+        part_size: usize,
+        parallel_parts: usize,
+    ) -> Result<Box<dyn ObjectWriter>, StoreError> {
         check_key(key)?;
         Ok(Box::new(writer::S3Writer::new(
             writer::Target {
@@ -127,9 +132,27 @@ impl Store for S3Store {
                 content_type: Some(meta.content_type.clone()).filter(|t| !t.is_empty()),
                 metadata: meta.metadata.iter().cloned().collect::<HashMap<_, _>>(),
             },
-            self.part_size,
-            self.parallel_parts,
+            part_size,
+            parallel_parts,
         )))
+    }
+}
+
+impl Store for S3Store {
+    fn uri(&self, key: &str) -> String {
+        format!("s3://{}/{key}", self.bucket)
+    }
+
+    fn writer(&self, key: &str, meta: &ObjectMeta) -> Result<Box<dyn ObjectWriter>, StoreError> {
+        self.writer_of(key, meta, self.part_size, self.parallel_parts)
+    }
+
+    fn lean_writer(
+        &self,
+        key: &str,
+        meta: &ObjectMeta,
+    ) -> Result<Box<dyn ObjectWriter>, StoreError> {
+        self.writer_of(key, meta, MIN_PART_SIZE, LEAN_PARALLEL_PARTS)
     }
 
     fn download_url(&self, key: &str) -> Result<Option<String>, StoreError> {

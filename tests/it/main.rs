@@ -16,6 +16,7 @@ mod conformance;
 mod conformance_artifacts;
 mod corpus;
 mod dynamo_server;
+mod fault_proxy;
 mod function;
 mod function_url;
 mod git_server;

@@ -142,6 +142,57 @@ fn a_missing_parameter_or_secret_fails_the_build_before_it_runs_in_codebuilds_wo
     }
 }
 
+/// Access denied, as IAM refuses a call outside the function's prefixes: a proxy in front of
+/// moto answers `GetParameters` and `GetSecretValue` with `AccessDeniedException`, and the build
+/// fails in DOWNLOAD_SOURCE with the service's code and message, not retried.
+#[test]
+fn a_refused_call_fails_the_build_with_the_services_access_denied() {
+    use crate::fault_proxy::{Answer, FaultProxy};
+    let prefix = prefix();
+    seed(&prefix);
+    let proxy = FaultProxy::start(&DynamoServer::shared().endpoint);
+    let denied = "User: arn:aws:sts::123456789012:assumed-role/pushbuild/fn is not authorized";
+    for target in ["AmazonSSM.GetParameters", "secretsmanager.GetSecretValue"] {
+        proxy.answer(
+            target,
+            Answer::aws_json(400, "AccessDeniedException", denied),
+            None,
+        );
+    }
+    for (section, name, words) in [
+        (
+            "parameter-store",
+            format!("/{prefix}/token"),
+            "Decrypted Variables Error Message: AccessDeniedException: User: arn:aws:sts",
+        ),
+        (
+            "secrets-manager",
+            format!("{prefix}/db:password"),
+            "Secrets Manager Error: AccessDeniedException: User: arn:aws:sts",
+        ),
+    ] {
+        let spec = format!(
+            "version: 0.2\nenv:\n  {section}:\n    DENIED: {name}\nphases:\n  build:\n    \
+             commands:\n      - echo never runs\n"
+        );
+        let h = Harness::start(
+            &[("ci/buildspec.yml", spec.as_bytes())],
+            "secrets",
+            &[
+                ("AWS_ENDPOINT_URL_SSM", &proxy.endpoint()),
+                ("AWS_ENDPOINT_URL_SECRETS_MANAGER", &proxy.endpoint()),
+            ],
+        );
+        let answer = builds(&h.invoke(sample("codecommit-push.json", &h.head()), MINUTE));
+        assert_eq!(answer[0]["status"], "FAILED", "{answer:?}");
+        let record = h.record(answer[0]["buildId"].as_str().expect("a build id"));
+        assert_eq!(record["phases"][0]["phase"], "DOWNLOAD_SOURCE", "{record}");
+        let message = record["phases"][0]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(words), "{message}");
+    }
+    assert_eq!(proxy.answered(), 2, "each build's one call was refused");
+}
+
 #[test]
 fn an_exported_secret_is_refused_as_on_codebuild() {
     let prefix = prefix();
