@@ -25,6 +25,7 @@ pub mod names;
 pub mod pages;
 pub mod pipeline;
 pub mod record;
+pub mod reports;
 pub mod runtimes;
 pub mod secret;
 pub mod source;
