@@ -12,6 +12,7 @@ use crate::cost::BuildCost;
 use crate::executor::env::BuildInfo;
 use crate::executor::{PhaseOutcome, RunStatus};
 use crate::names::{BuildId, CommitId, ProjectName};
+use crate::reports::ReportSummary;
 use crate::state::BuildState;
 
 /// How a build ended, from how its phases ran.
@@ -78,6 +79,9 @@ pub struct BuildRecord {
     /// What the build restored from its cache and saved to it (a buildspec with `cache`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache: Option<CacheRecord>,
+    /// Each test and coverage report group: its counts and where the whole report is.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reports: Vec<ReportSummary>,
 }
 
 /// A build that ran on AWS CodeBuild rather than in the function.
@@ -109,6 +113,7 @@ pub struct Ending {
     pub skip_reason: Option<String>,
     pub compute: Option<Compute>,
     pub cache: Option<CacheRecord>,
+    pub reports: Vec<ReportSummary>,
 }
 
 impl Ending {
@@ -123,6 +128,7 @@ impl Ending {
             skip_reason: None,
             compute: None,
             cache: None,
+            reports: Vec::new(),
         }
     }
 
@@ -168,6 +174,7 @@ impl BuildRecord {
             cost,
             compute: ending.compute,
             cache: ending.cache,
+            reports: ending.reports,
         }
     }
 }

@@ -68,6 +68,7 @@ pub fn render(record: &BuildRecord, record_uri: &str, color: bool) -> String {
             let _ = writeln!(out, "  {name}={value}");
         }
     }
+    reports_text(&mut out, record, &paint);
     let _ = writeln!(out, "Log     {}", record.log_uri);
     let _ = writeln!(out, "Record  {record_uri}");
     let _ = writeln!(
@@ -98,6 +99,37 @@ fn bytes(n: u64) -> String {
         format!("{n} B")
     } else {
         format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// The reports' lines: each group's counts and where it is, then its failed tests by name.
+fn reports_text(out: &mut String, record: &BuildRecord, paint: &dyn Fn(BuildState) -> String) {
+    if record.reports.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "Reports");
+    for report in &record.reports {
+        let line = crate::reports::ReportSummary::line(std::slice::from_ref(report));
+        let status = if report.status == crate::reports::ReportStatus::Succeeded {
+            BuildState::Succeeded
+        } else {
+            BuildState::Failed
+        };
+        let _ = writeln!(
+            out,
+            "  {:<24} {:<13} {}  {}  {}",
+            report.group,
+            report.format.as_str(),
+            paint(status),
+            line.unwrap_or_default(),
+            report.uri
+        );
+        for name in &report.failed {
+            let _ = writeln!(out, "    failed: {name}");
+        }
+        for problem in &report.problems {
+            let _ = writeln!(out, "    unreadable: {problem}");
+        }
     }
 }
 

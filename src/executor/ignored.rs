@@ -17,12 +17,6 @@ pub(super) fn note_ignored_keys(spec: &BuildSpec, image_runtimes: bool, log: &Bu
     if spec.batch.is_some() {
         notes.push("batch: each push runs one build".into());
     }
-    if !spec.reports.is_empty() {
-        notes.push("reports: test reports are not collected yet".into());
-    }
-    if spec.cache.is_some() {
-        notes.push("cache: builds do not keep a cache yet".into());
-    }
     if spec.env.git_credential_helper {
         notes.push("env.git-credential-helper: no credential helper is configured".into());
     }

@@ -132,10 +132,15 @@ fn describe(summary: &BuildSummary) -> String {
     let seconds = summary.duration_ms.unwrap_or_default() as f64 / 1000.0;
     let minutes = summary.billed_minutes;
     let unit = if minutes == 1 { "minute" } else { "minutes" };
-    format!(
+    let ended = format!(
         "{} in {seconds:.1} s, {minutes} billed {unit}",
         summary.status
-    )
+    );
+    // The tests first: the host cuts a long description at its end.
+    match &summary.tests {
+        Some(tests) => format!("{tests} · {ended}"),
+        None => ended,
+    }
 }
 
 /// What a status template can name: the function's environment and the build's known

@@ -34,6 +34,9 @@ pub struct BuildSummary {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<u64>,
     pub billed_minutes: u64,
+    /// Its test and coverage reports in a line (`412 passed, 3 failed · 81% lines`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tests: Option<String>,
 }
 
 impl BuildSummary {
@@ -57,6 +60,7 @@ impl BuildSummary {
             log_uri: None,
             duration_ms: None,
             billed_minutes: 0,
+            tests: None,
         }
     }
 
@@ -77,6 +81,7 @@ impl BuildSummary {
             log_uri: None,
             duration_ms: None,
             billed_minutes: 0,
+            tests: None,
         }
     }
 
@@ -100,6 +105,7 @@ impl BuildSummary {
             log_uri: Some(record.log_uri.clone()),
             duration_ms: Some(record.duration_ms),
             billed_minutes: record.billed_minutes,
+            tests: crate::reports::ReportSummary::line(&record.reports),
         }
     }
 }

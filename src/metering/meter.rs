@@ -338,6 +338,16 @@ fn end_metrics(record: &BuildRecord) -> Vec<Metric> {
         Metric::plain("BuildCost", record.cost.cost_usd),
     ];
     metrics.extend(status_metrics(Some(record.status)));
+    // A build with test reports: its cases that failed or errored, and that ran.
+    let counts: Vec<_> = record.reports.iter().filter_map(|r| r.counts).collect();
+    if !counts.is_empty() {
+        let failed = counts.iter().map(|c| c.failed + c.error).sum();
+        metrics.push(Metric::count("TestsFailed", failed));
+        metrics.push(Metric::count(
+            "TestsRun",
+            counts.iter().map(|c| c.total()).sum(),
+        ));
+    }
     // A phase listed twice is summed, so each name appears once.
     let mut phases: Vec<(String, u64)> = Vec::new();
     for phase in &record.phases {

@@ -17,13 +17,19 @@ pub struct Download {
 }
 
 /// `/builds/<project>/<build-id>` of a build that has ended: its record and log.
-pub fn build_page(record: &BuildRecord, log: &str, downloads: &[Download]) -> String {
+pub fn build_page(
+    record: &BuildRecord,
+    log: &str,
+    downloads: &[Download],
+    reports: &[crate::reports::GroupReport],
+) -> String {
     let status = record.status.as_str();
     let mut body = format!(
         "<h1>{} <span class=\"s {status}\" id=\"status\">{status}</span></h1>",
         escape(&format!("{} #{}", record.repository, record.build_number))
     );
     body.push_str(&about(record));
+    body.push_str(&super::reports::reports_html(&record.reports, reports));
     body.push_str(&phases_html(record));
     body.push_str(&outputs_html(record, downloads));
     let log_key = crate::store::Layout::new(&record.repository, record.build_id.as_str()).log();

@@ -9,6 +9,7 @@
 
 mod build;
 mod chart;
+mod reports;
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -64,6 +65,8 @@ pre{background:#f6f8fa;padding:.5em;overflow-x:auto;font-size:.85em;line-height:
 pre .fail{background:#ffebe9;color:#82071e;font-weight:600;display:inline-block;width:100%}\
 .timeline{display:flex;height:1.4em;border:1px solid #d0d7de;margin:.5em 0}.timeline span{display:block;overflow:hidden;font-size:.7em;color:#fff;padding:0 .2em}\
 .bar-SUCCEEDED{background:#2da44e}.bar-FAILED,.bar-TIMED_OUT{background:#cf222e}\
+.cov{height:.8em;width:20em;max-width:100%;background:#ffebe9;border:1px solid #d0d7de}.cov div{height:100%;background:#2da44e}\
+.failed pre{margin:.2em 0;white-space:pre-wrap}.failed td{vertical-align:top;white-space:normal}\
 form.filters{display:flex;gap:.5em;flex-wrap:wrap;margin-bottom:1em}";
 
 /// A whole page: `title`, then `body`.

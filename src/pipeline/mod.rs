@@ -14,6 +14,7 @@ mod handover;
 mod job;
 mod live;
 mod phases;
+mod reporting;
 mod upload;
 
 use std::fs::File;

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use chrono::Utc;
 
-use super::{BuildJob, PipelineError, Ready, caching, started_line, upload};
+use super::{BuildJob, PipelineError, Ready, caching, reporting, started_line, upload};
 use crate::executor::env::BuildInfo;
 use crate::executor::log::BuildLog;
 use crate::executor::{
@@ -42,18 +42,7 @@ pub(super) fn run_phases(
         store,
         deadline,
     } = *phases;
-    started_line(log, info);
-    let mut warnings: Vec<String> = ready
-        .spec_warnings
-        .iter()
-        .map(|w| format!("buildspec: {w}"))
-        .collect();
-    for note in &ready.notes {
-        log.marker(note);
-    }
-    for warning in &warnings {
-        log.marker(&format!("Warning: {warning}"));
-    }
+    let mut warnings = opening_lines(ready, info, log);
     let env = caching::build_env(job, ready, info);
     let caching = caching::Caching {
         job,
@@ -64,6 +53,7 @@ pub(super) fn run_phases(
         deadline,
         log,
     };
+    let since = std::time::SystemTime::now();
     let mut cache = caching.restore();
     let request = BuildRequest {
         spec: &ready.spec,
@@ -86,23 +76,49 @@ pub(super) fn run_phases(
     }
     let mut ending = Ending::ran(outcome.status, outcome.phases);
     ending.exported_variables = outcome.exported_variables.into_iter().collect();
-    if outcome.upload_artifacts {
-        if let Some(spec_artifacts) = &ready.spec.artifacts {
-            let target = upload::Target {
-                info,
-                src_dir: &ready.src_dir,
-                store,
-                log,
-            };
-            let names = &outcome.artifact_names;
-            let uploaded = upload::upload_artifacts(&target, spec_artifacts, names)?;
-            warnings.extend(uploaded.add_to(&mut ending));
-        }
+    ending.reports = reporting::Reporting {
+        spec: &ready.spec,
+        src_dir: &ready.src_dir,
+        env: &env,
+        info,
+        store,
+        log,
+        since,
+    }
+    .run();
+    if let (true, Some(spec_artifacts)) = (outcome.upload_artifacts, &ready.spec.artifacts) {
+        let target = upload::Target {
+            info,
+            src_dir: &ready.src_dir,
+            store,
+            log,
+        };
+        let names = &outcome.artifact_names;
+        let uploaded = upload::upload_artifacts(&target, spec_artifacts, names)?;
+        warnings.extend(uploaded.add_to(&mut ending));
     }
     caching.save(&mut cache, ending.status == BuildState::Succeeded);
     ending.cache = cache;
     ending.warnings = warnings;
     Ok((ending, shell))
+}
+
+/// The log's first lines: the build started, the notes on how it runs and the buildspec's
+/// warnings (which the record keeps too).
+fn opening_lines(ready: &Ready, info: &BuildInfo, log: &BuildLog) -> Vec<String> {
+    started_line(log, info);
+    let warnings: Vec<String> = ready
+        .spec_warnings
+        .iter()
+        .map(|w| format!("buildspec: {w}"))
+        .collect();
+    for note in &ready.notes {
+        log.marker(note);
+    }
+    for warning in &warnings {
+        log.marker(&format!("Warning: {warning}"));
+    }
+    warnings
 }
 
 /// The short log and the one phase of a build whose source or buildspec could not be had.

@@ -117,6 +117,12 @@ pub(super) fn walk(
                 };
                 each(Ev::Text(&text))?;
             }
+            Event::Eof if depth > 0 => {
+                return Err(format!(
+                    "the file ends inside {depth} open element(s): cut short at byte {}",
+                    reader.buffer_position()
+                ));
+            }
             Event::Eof => break,
             // Declarations, comments, processing instructions and the DOCTYPE: nothing to read.
             _ => {}

@@ -255,6 +255,26 @@ impl Layout {
         }
     }
 
+    /// `reports/<project>/<build-id>/<group>.json`: one test or coverage report group's whole
+    /// report. A group named by its ARN is stored by the name after `report-group/`; characters
+    /// other than letters, digits, `.`, `_` and `-` become `_`.
+    pub fn report(&self, group: &str) -> String {
+        let name = group.rsplit_once("report-group/").map_or(group, |(_, n)| n);
+        let name: String = name
+            .chars()
+            .map(|c| match c {
+                'a'..='z' | 'A'..='Z' | '0'..='9' | '.' | '_' | '-' => c,
+                _ => '_',
+            })
+            .collect();
+        let name = if name.is_empty() || name.starts_with('.') {
+            format!("_{name}")
+        } else {
+            name
+        };
+        format!("reports/{}/{}/{name}.json", self.project, self.build_id)
+    }
+
     /// `builds/<project>/<build-id>/live.log`: the end of a running build's log, refreshed every
     /// few seconds while it runs (for its page), removed when it ends.
     pub fn live_log(&self) -> String {

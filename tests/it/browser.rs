@@ -20,7 +20,21 @@ const TOKEN: &str = "pages-git-token";
 const ELEMENT: &str = "element-6066-11e4-a52f-4ae7-4ae7-4ae7";
 
 const SLOW: &str = "version: 0.2\nphases:\n  build:\n    commands:\n      - for i in 1 2 3 4 5 6; do echo \"tick $i\"; sleep 1; done\nartifacts:\n  files: [buildspec.yml]\n";
-const BROKEN: &str = "version: 0.2\nphases:\n  install:\n    commands:\n      - echo installing\n  build:\n    commands:\n      - echo about to fail\n      - exit 3\n";
+/// Fails, leaving a JUnit report whose failed case comes last in the file.
+const BROKEN: &str = r#"version: 0.2
+phases:
+  install:
+    commands:
+      - echo installing
+  build:
+    commands:
+      - echo about to fail
+      - printf '<testsuite name="web"><testcase classname="web.Home" name="renders"/><testcase classname="web.Home" name="links"/><testcase classname="web.Home" name="greets"><failure message="expected Hello, got Bye">home.js line 9</failure></testcase></testsuite>' > TEST-web.xml
+      - exit 3
+reports:
+  web:
+    files: [TEST-web.xml]
+"#;
 
 /// A WebDriver session on a headless Chromium.
 struct Browser {
@@ -292,6 +306,14 @@ fn the_pages_in_a_browser_list_follow_and_chart_builds() {
     );
     let failing = browser.text("#log .fail");
     assert!(failing.contains("exit 3"), "{failing}");
+    // The report: its failed test first, with its message, the passing ones folded below.
+    let first = browser.text("#reports tr.failed-case");
+    assert!(
+        first.contains("web.Home › greets") && first.contains("expected Hello, got Bye"),
+        "{first}"
+    );
+    assert!(browser.text("#reports h3").contains("2 passed, 1 failed"));
+    browser.screenshot("pages-reports.png");
 
     // A running build's page shows new log lines without a reload, then its end.
     build_now(&browser, &served, &project, "main");

@@ -34,7 +34,19 @@ phases:
       - env | sort
 "#;
 
-const FAILING_SPEC: &str = "version: 0.2\nphases:\n  build:\n    commands:\n      - echo failing on purpose\n      - exit 3\n";
+/// Fails, leaving a JUnit report with one failed case of three.
+const FAILING_SPEC: &str = r#"version: 0.2
+phases:
+  build:
+    commands:
+      - echo failing on purpose
+      - mkdir -p out
+      - printf '<testsuite name="app"><testcase classname="app.Calc" name="adds"/><testcase classname="app.Calc" name="subtracts"/><testcase classname="app.Calc" name="divides"><failure message="expected 2, got 3">at calc.sh line 3</failure></testcase></testsuite>' > out/TEST-app.xml
+      - exit 3
+reports:
+  unit:
+    files: ['out/*.xml']
+"#;
 
 /// The repository's commits.
 pub struct Commits {

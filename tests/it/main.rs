@@ -29,6 +29,7 @@ mod loopback;
 mod mutate;
 mod pages;
 mod properties;
+mod reports;
 mod runtime_api;
 mod s3;
 mod s3_server;

@@ -360,6 +360,13 @@ fn a_failing_build_shows_failure_and_a_status_api_that_fails_changes_nothing() {
     let build_id = h.queued(&answer);
     assert_eq!(h.record(&build_id)["status"], "FAILED");
     assert_eq!(h.states(&failing, 2), ["pending", "failure"]);
+    // The tests first in the description: the host cuts it at its end.
+    let last = h.api.statuses(&failing).pop().unwrap();
+    let description = last.body["description"].as_str().unwrap_or_default();
+    assert!(
+        description.starts_with("2 passed, 1 failed · FAILED in "),
+        "{description}"
+    );
 
     // Every status call fails: the build still succeeds, and each status was tried again.
     h.api.fail_statuses(1000);

@@ -241,10 +241,16 @@ fn draw_build(
             })
         })
         .collect();
+    // Each group's whole report; one missing or unreadable shows the record's summary.
+    let reports: Vec<crate::reports::GroupReport> = (record.reports.iter())
+        .filter_map(|r| store.get(&layout.report(&r.group)).ok().flatten())
+        .filter_map(|bytes| serde_json::from_slice(&bytes).ok())
+        .collect();
     Ok(Some(pages::build_page(
         &record,
         log.as_deref().unwrap_or(""),
         &downloads,
+        &reports,
     )))
 }
 
