@@ -104,6 +104,7 @@ fn bookkeeping(index: &dyn Index, round: usize, caps: &Budget) -> [Duration; 6] 
             cost_usd: 0.0032,
             duration_ms: 90_000,
             reason: None,
+            tests: None,
         })
         .expect("closed");
     lap(5);

@@ -31,5 +31,6 @@ pub fn closed(i: usize) -> Entry {
         price_usd_per_minute: 0.0016,
         price_basis: "bench".to_string(),
         reason: None,
+        tests: None,
     }
 }

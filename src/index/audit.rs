@@ -30,6 +30,7 @@ pub fn entry_from_record(record: &BuildRecord) -> Entry {
         price_usd_per_minute: record.cost.price.usd_per_minute,
         price_basis: record.cost.price.basis.clone(),
         reason: record.skip_reason.clone(),
+        tests: crate::reports::ReportSummary::line(&record.reports),
     }
 }
 
@@ -53,6 +54,7 @@ fn entry_from_ledger(ledger: &LedgerEntry) -> Entry {
         price_usd_per_minute: ledger.price_usd_per_minute,
         price_basis: ledger.price_basis.clone(),
         reason: None,
+        tests: None,
     }
 }
 

@@ -114,6 +114,7 @@ impl Books {
                 cost_usd: cost.cost_usd,
                 duration_ms,
                 reason: Some(why(&entry).to_string()),
+                tests: None,
             };
             if let Closed::Now { .. } = self.index.close(&closing)? {
                 tracing::warn!(

@@ -107,6 +107,9 @@ pub struct Entry {
     pub price_basis: String,
     /// Why it was skipped or stopped, when it was.
     pub reason: Option<String>,
+    /// Its test and coverage reports in a line (`412 passed, 3 failed · 81% lines`), once it
+    /// has ended with some.
+    pub tests: Option<String>,
 }
 
 impl Entry {
@@ -150,6 +153,7 @@ impl Entry {
             price_usd_per_minute: 0.0,
             price_basis: String::new(),
             reason: None,
+            tests: None,
         }
     }
 
@@ -187,6 +191,8 @@ pub struct Closing {
     pub cost_usd: f64,
     pub duration_ms: u64,
     pub reason: Option<String>,
+    /// The reports in a line, for the list of builds.
+    pub tests: Option<String>,
 }
 
 /// What [`Index::close`] did.

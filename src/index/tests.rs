@@ -32,6 +32,7 @@ fn entry(project: &str, build_id: &str, number: u64) -> Entry {
         price_usd_per_minute: 0.01,
         price_basis: "setting".to_string(),
         reason: None,
+        tests: None,
     }
 }
 
@@ -55,6 +56,7 @@ fn closing(e: &Entry, state: BuildState, billed: u64) -> Closing {
         cost_usd: billed as f64 * 0.01,
         duration_ms: 1000,
         reason: None,
+        tests: Some("1 passed".into()),
     }
 }
 
@@ -160,6 +162,9 @@ fn reservations_stop_at_the_caps_and_closing_gives_back_what_was_not_started() {
         index.close(&closing(&a, BuildState::Failed, 1)).unwrap(),
         Closed::Already(e) if e.state == BuildState::Succeeded
     ));
+    // The closed entry keeps its reports' line for the list.
+    let closed = index.entry(&pn("web"), &bid("a")).unwrap().unwrap();
+    assert_eq!(closed.tests.as_deref(), Some("1 passed"));
     let sums = index.month_sums("2026-11").unwrap();
     let total = sums.iter().find(|s| s.repository.is_empty()).unwrap();
     assert_eq!((total.minutes, total.builds, total.failures), (2, 2, 1));
@@ -404,4 +409,25 @@ fn pn(name: &str) -> ProjectName {
 /// A build id the test knows is valid.
 fn bid(id: &str) -> BuildId {
     BuildId::parse(id).expect("a build id")
+}
+
+#[test]
+fn an_index_made_before_reports_gains_their_column_and_keeps_its_builds() {
+    let (dir, index) = index();
+    let a = entry("web", "a", 1);
+    index.open(&a).unwrap();
+    drop(index);
+    let path = SqliteIndex::path_in(dir.path());
+    let old = rusqlite::Connection::open(&path).unwrap();
+    old.execute_batch("ALTER TABLE builds DROP COLUMN tests")
+        .unwrap();
+    drop(old);
+    let index = SqliteIndex::open(&path).unwrap();
+    assert_eq!(
+        index.entry(&pn("web"), &bid("a")).unwrap().unwrap().tests,
+        None
+    );
+    index.close(&closing(&a, BuildState::Succeeded, 0)).unwrap();
+    let closed = index.entry(&pn("web"), &bid("a")).unwrap().unwrap();
+    assert_eq!(closed.tests.as_deref(), Some("1 passed"));
 }

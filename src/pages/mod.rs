@@ -181,7 +181,7 @@ pub fn list_page(entries: &[Entry], filters: &Filters, next: Option<&str>) -> St
         body.push_str(
             "<div class=\"wrap\"><table id=\"builds\"><thead><tr><th>Status</th><th>Repository</th>\
              <th>Ref</th><th>Commit</th><th>Initiator</th><th>Start</th><th>Duration</th>\
-             <th>Billed</th></tr></thead><tbody>",
+             <th>Billed</th><th>Tests</th></tr></thead><tbody>",
         );
         for e in entries {
             let href = build_href(e.project.as_str(), e.build_id.as_str());
@@ -191,7 +191,7 @@ pub fn list_page(entries: &[Entry], filters: &Filters, next: Option<&str>) -> St
                 body,
                 "<tr class=\"build\" data-build=\"{}\"><td><a class=\"s {state}\" href=\"{href}\">{state}</a></td>\
                  <td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td>\
-                 <td>{}</td></tr>",
+                 <td>{}</td><td class=\"tests\">{}</td></tr>",
                 escape(e.build_id.as_str()),
                 escape(e.project.as_str()),
                 escape(short_ref(e.reference.as_deref())),
@@ -207,7 +207,8 @@ pub fn list_page(entries: &[Entry], filters: &Filters, next: Option<&str>) -> St
                     e.reserved_minutes
                 } else {
                     0
-                })
+                }),
+                escape(e.tests.as_deref().unwrap_or(""))
             );
         }
         body.push_str("</tbody></table></div>");

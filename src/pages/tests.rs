@@ -24,6 +24,7 @@ fn entry(project: &str, id: &str, state: BuildState, day: u32, minutes: u64) -> 
         price_usd_per_minute: 0.0,
         price_basis: String::new(),
         reason: None,
+        tests: None,
     }
 }
 

@@ -75,6 +75,7 @@ pub fn begin(
         price_usd_per_minute: settings.price.usd_per_minute,
         price_basis: settings.price.basis.clone(),
         reason: None,
+        tests: None,
     };
     // Numbered, opened and its first minute reserved, in one step where the index can.
     let grant = books

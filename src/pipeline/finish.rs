@@ -185,6 +185,7 @@ fn close_in_index(
         cost_usd: cost.cost_usd,
         duration_ms: cost.duration_ms,
         reason,
+        tests: crate::reports::ReportSummary::line(&ending.reports),
     };
     match job.settings.books.index.close(&closing)? {
         Closed::Already(entry) => {

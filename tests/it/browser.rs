@@ -342,6 +342,11 @@ fn the_pages_in_a_browser_list_follow_and_chart_builds() {
         "{table}"
     );
     assert!(table.contains(&project), "{table}");
+    // The failed build's tests, in its row.
+    assert!(
+        !browser.find_all("#builds td.tests").is_empty() && table.contains("2 passed, 1 failed"),
+        "{table}"
+    );
     browser.screenshot("pages-list.png");
 
     // Billing: one bar for today, both repositories' builds summed.

@@ -398,6 +398,7 @@ fn the_sweep_closes_an_abandoned_build_on_dynamodb() {
         price_usd_per_minute: 0.5,
         price_basis: "setting".to_string(),
         reason: None,
+        tests: None,
     };
     index.open(&entry).expect("opened");
     let caps = Budget::default();
@@ -521,6 +522,30 @@ fn queued_builds_hold(index: Arc<dyn Index>) {
         (BuildState::TimedOut, 1)
     );
     assert!(index.in_progress().expect("read").is_empty());
+
+    // A build that ended with reports keeps their line for the list, on either index.
+    let tested = Entry {
+        number: index.next_number(&pn("proj")).expect("a number"),
+        expires_at: later + chrono::Duration::minutes(2),
+        ..queued("q-tested")
+    };
+    index.open(&tested).expect("opened");
+    let closing = pushbuild::index::Closing {
+        project: pn("proj"),
+        build_id: bid("q-tested"),
+        state: BuildState::Failed,
+        billed_minutes: 0,
+        cost_usd: 0.0,
+        duration_ms: 10,
+        reason: None,
+        tests: Some("3 passed, 1 failed".into()),
+    };
+    index.close(&closing).expect("closed");
+    let entry = index.entry(&pn("proj"), &bid("q-tested")).expect("read");
+    assert_eq!(
+        entry.expect("there").tests.as_deref(),
+        Some("3 passed, 1 failed")
+    );
 }
 
 #[test]

@@ -128,6 +128,7 @@ pub(super) fn entry_from_item(item: &Item) -> Result<Entry, IndexError> {
         price_usd_per_minute: price,
         price_basis: get_opt_s(item, "price_basis").unwrap_or_default(),
         reason: get_opt_s(item, "reason"),
+        tests: get_opt_s(item, "tests"),
     })
 }
 
@@ -165,6 +166,9 @@ pub(super) fn item_from_entry(entry: &Entry) -> Item {
     put("price_basis", s(&entry.price_basis));
     if let Some(reason) = &entry.reason {
         put("reason", s(reason));
+    }
+    if let Some(tests) = &entry.tests {
+        put("tests", s(tests));
     }
     put("gsi1pk", s(&format!("MONTH#{month}")));
     put(

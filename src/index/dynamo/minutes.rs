@@ -111,35 +111,7 @@ impl DynamoIndex {
             }
             let reserved = entry.reserved_minutes;
             let (billed, cost_e7) = settle(closing, reserved, entry.price_usd_per_minute);
-            let mut build = Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(Self::build_key(
-                    closing.project.as_str(),
-                    closing.build_id.as_str(),
-                )))
-                .condition_expression("#state = :was AND #reserved = :reserved")
-                .expression_attribute_names("#state", "state")
-                .expression_attribute_names("#reserved", "reserved")
-                .expression_attribute_names("#billed", "billed")
-                .expression_attribute_names("#cost", "cost_e7")
-                .expression_attribute_names("#duration", "duration_ms")
-                .expression_attribute_names("#open", "open_pk")
-                .expression_attribute_values(":was", s(entry.state.as_str()))
-                .expression_attribute_values(":reserved", n(int(reserved)))
-                .expression_attribute_values(":state", s(closing.state.as_str()))
-                .expression_attribute_values(":billed", n(int(billed)))
-                .expression_attribute_values(":cost", n(int(cost_e7)))
-                .expression_attribute_values(":duration", n(int(closing.duration_ms)));
-            let set =
-                "SET #state = :state, #billed = :billed, #cost = :cost, #duration = :duration";
-            build = match &closing.reason {
-                Some(reason) => build
-                    .update_expression(format!("{set}, #reason = :reason REMOVE #open"))
-                    .expression_attribute_names("#reason", "reason")
-                    .expression_attribute_values(":reason", s(reason)),
-                None => build.update_expression(format!("{set} REMOVE #open")),
-            };
-            let build = build.build().map_err(|err| build_error(&self.table, err))?;
+            let build = self.close_update(closing, &entry, billed, cost_e7)?;
             let month = entry.month();
             let delta = closed_delta(
                 closing.state,
@@ -173,6 +145,53 @@ impl DynamoIndex {
 }
 
 impl DynamoIndex {
+    /// The update that closes `entry` as `closing` says, if nobody changed it since it was read.
+    fn close_update(
+        &self,
+        closing: &Closing,
+        entry: &Entry,
+        billed: u64,
+        cost_e7: u64,
+    ) -> Result<Update, IndexError> {
+        let reserved = entry.reserved_minutes;
+        let mut build = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(Self::build_key(
+                closing.project.as_str(),
+                closing.build_id.as_str(),
+            )))
+            .condition_expression("#state = :was AND #reserved = :reserved")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_names("#reserved", "reserved")
+            .expression_attribute_names("#billed", "billed")
+            .expression_attribute_names("#cost", "cost_e7")
+            .expression_attribute_names("#duration", "duration_ms")
+            .expression_attribute_names("#open", "open_pk")
+            .expression_attribute_values(":was", s(entry.state.as_str()))
+            .expression_attribute_values(":reserved", n(int(reserved)))
+            .expression_attribute_values(":state", s(closing.state.as_str()))
+            .expression_attribute_values(":billed", n(int(billed)))
+            .expression_attribute_values(":cost", n(int(cost_e7)))
+            .expression_attribute_values(":duration", n(int(closing.duration_ms)));
+        let mut set =
+            "SET #state = :state, #billed = :billed, #cost = :cost, #duration = :duration"
+                .to_string();
+        if let Some(tests) = &closing.tests {
+            set.push_str(", #tests = :tests");
+            build = build
+                .expression_attribute_names("#tests", "tests")
+                .expression_attribute_values(":tests", s(tests));
+        }
+        build = match &closing.reason {
+            Some(reason) => build
+                .update_expression(format!("{set}, #reason = :reason REMOVE #open"))
+                .expression_attribute_names("#reason", "reason")
+                .expression_attribute_values(":reason", s(reason)),
+            None => build.update_expression(format!("{set} REMOVE #open")),
+        };
+        build.build().map_err(|err| build_error(&self.table, err))
+    }
+
     pub(super) fn add_closed_build(&self, entry: &Entry) -> Result<bool, IndexError> {
         let put = aws_sdk_dynamodb::types::Put::builder()
             .table_name(&self.table)

@@ -45,6 +45,7 @@ CREATE TABLE IF NOT EXISTS builds (
     price REAL NOT NULL,
     price_basis TEXT NOT NULL,
     reason TEXT,
+    tests TEXT,
     PRIMARY KEY (project, build_id)
 );
 CREATE INDEX IF NOT EXISTS builds_by_month ON builds (month, build_id, project);
@@ -69,7 +70,7 @@ CREATE TABLE IF NOT EXISTS placements (
 ";
 
 pub(super) const COLUMNS: &str = "project, build_id, number, state, start_ms, deadline_ms, expires_ms, \
-    commit_id, ref, initiator, reserved, billed, cost_e7, duration_ms, price, price_basis, reason";
+    commit_id, ref, initiator, reserved, billed, cost_e7, duration_ms, price, price_basis, reason, tests";
 
 /// The index in a SQLite file.
 pub struct SqliteIndex {
@@ -185,7 +186,18 @@ impl SqliteIndex {
         connection.pragma_update(None, "wal_autocheckpoint", 128)?;
         // In one immediate transaction: the write lock is taken first (waiting its turn), so
         // processes opening a new index at once do not fail on each other's schema.
-        connection.execute_batch(&format!("BEGIN IMMEDIATE;\n{SCHEMA}\nCOMMIT;"))?;
+        connection.execute_batch(&format!("BEGIN IMMEDIATE;\n{SCHEMA}"))?;
+        // An index made before builds had reports gains their column (in the same transaction:
+        // two processes opening it at once add it once).
+        let has_tests: bool = connection.query_row(
+            "SELECT COUNT(*) > 0 FROM pragma_table_info('builds') WHERE name = 'tests'",
+            [],
+            |row| row.get(0),
+        )?;
+        if !has_tests {
+            connection.execute_batch("ALTER TABLE builds ADD COLUMN tests TEXT")?;
+        }
+        connection.execute_batch("COMMIT")?;
         Ok(connection)
     }
 

@@ -131,8 +131,8 @@ impl Index for SqliteIndex {
             let (billed, cost_e7) = settle(closing, uint(reserved), price);
             let reserved = uint(reserved);
             tx.execute(
-                "UPDATE builds SET state = ?3, billed = ?4, cost_e7 = ?5, duration_ms = ?6, reason = ?7
-                 WHERE project = ?1 AND build_id = ?2",
+                "UPDATE builds SET state = ?3, billed = ?4, cost_e7 = ?5, duration_ms = ?6, reason = ?7,
+                 tests = ?8 WHERE project = ?1 AND build_id = ?2",
                 params![
                     closing.project.as_str(),
                     closing.build_id.as_str(),
@@ -140,7 +140,8 @@ impl Index for SqliteIndex {
                     int(billed),
                     int(cost_e7),
                     int(closing.duration_ms),
-                    closing.reason
+                    closing.reason,
+                    closing.tests
                 ],
             )?;
             let delta = Delta {

@@ -48,6 +48,7 @@ pub(super) struct RawEntry {
     price: f64,
     price_basis: String,
     reason: Option<String>,
+    tests: Option<String>,
 }
 
 impl RawEntry {
@@ -70,6 +71,7 @@ impl RawEntry {
             price: row.get(14)?,
             price_basis: row.get(15)?,
             reason: row.get(16)?,
+            tests: row.get(17)?,
         })
     }
 
@@ -92,6 +94,7 @@ impl RawEntry {
             price_usd_per_minute: self.price,
             price_basis: self.price_basis,
             reason: self.reason,
+            tests: self.tests,
         })
     }
 }
