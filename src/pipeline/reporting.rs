@@ -83,7 +83,8 @@ impl Reporting<'_> {
     }
 
     /// Stores `report` and says what it holds in the log.
-    fn keep(&self, report: GroupReport) -> ReportSummary {
+    fn keep(&self, mut report: GroupReport) -> ReportSummary {
+        report.mask(&|text| self.log.mask(text));
         let layout = Layout::new(&self.info.project, self.info.build_id.as_str());
         let key = layout.report(&report.group);
         let uri = match serde_json::to_vec(&report) {

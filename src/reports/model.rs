@@ -269,6 +269,26 @@ impl GroupReport {
         });
     }
 
+    /// Passes every text the build's files put in the report through `mask` (the build's
+    /// secret values become `***`, as in its log).
+    pub fn mask(&mut self, mask: &dyn Fn(&str) -> String) {
+        if let Some(tests) = self.tests.as_mut() {
+            for case in &mut tests.cases {
+                case.suite = mask(&case.suite);
+                case.name = mask(&case.name);
+                case.message = case.message.as_deref().map(mask);
+            }
+        }
+        if let Some(coverage) = self.coverage.as_mut() {
+            for file in &mut coverage.least_covered {
+                file.file = mask(&file.file);
+            }
+        }
+        for problem in &mut self.problems {
+            problem.reason = mask(&problem.reason);
+        }
+    }
+
     /// Adds what another file of the group read.
     pub fn merge(&mut self, other: GroupReport) {
         if let Some(tests) = other.tests {

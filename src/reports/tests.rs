@@ -210,3 +210,28 @@ fn discovery_takes_junit_files_the_build_wrote_and_nothing_else() {
     let (found, _) = discover(dir.path(), since, Some("reports/*.xml"));
     assert!(found.is_empty());
 }
+
+#[test]
+fn a_file_over_the_limit_is_refused_before_it_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("huge.xml");
+    // Sparse: the size without the bytes.
+    std::fs::File::create(&path)
+        .unwrap()
+        .set_len(MAX_FILE_BYTES + 1)
+        .unwrap();
+    let report = read_files(ReportFiles {
+        group: "unit".into(),
+        format: Format::Junitxml,
+        files: vec![("huge.xml".into(), path)],
+    })
+    .report;
+    assert_eq!(report.status, ReportStatus::Failed);
+    assert_eq!(
+        report.problems[0].reason,
+        format!(
+            "{} bytes, over the limit of {MAX_FILE_BYTES} bytes a report file may have",
+            MAX_FILE_BYTES + 1
+        )
+    );
+}

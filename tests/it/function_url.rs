@@ -320,6 +320,39 @@ fn a_signed_push_is_answered_202_then_built_by_the_functions_own_invocation() {
     assert_eq!(h.async_invocations(2).len(), 1);
 }
 
+/// A failing push whose build leaves a JUnit report: the report is an object in S3 and the
+/// commit's status says the tests first.
+#[test]
+fn a_failing_push_reports_its_tests_on_the_commit_and_in_s3() {
+    let h = Harness::start(false);
+    let commit = h.commits.failing.clone();
+    let body = hooks::push("refs/heads/broken", &commit, "A failing build");
+    let (headers, bytes) = hooks::delivery("push", &body, "d-url-tests", SECRET);
+    assert_eq!(
+        h.invoke(url_event(&headers, &bytes, false))["statusCode"],
+        202
+    );
+    let (_, payload) = h.async_invocations(1).remove(0);
+    let built = h.invoke(payload);
+    assert_eq!(built["builds"][0]["status"], "FAILED", "{built}");
+    assert_eq!(built["builds"][0]["tests"], "2 passed, 1 failed", "{built}");
+    let build_id = built["builds"][0]["buildId"].as_str().unwrap().to_string();
+    let report: Value = serde_json::from_str(&h.object(&format!(
+        "reports/{}/{build_id}/unit.json",
+        h.git.project("octo/app")
+    )))
+    .expect("the report object");
+    assert_eq!(report["tests"]["cases"][0]["name"], "divides");
+    assert_eq!(report["tests"]["cases"][0]["message"], "expected 2, got 3");
+    let last = h.api.statuses(&commit).pop().expect("a status");
+    assert_eq!(last.body["state"], "failure");
+    let description = last.body["description"].as_str().unwrap_or_default();
+    assert!(
+        description.starts_with("2 passed, 1 failed · FAILED in "),
+        "{description}"
+    );
+}
+
 #[test]
 fn signatures_are_checked_over_the_exact_bytes_including_base64_bodies() {
     let h = Harness::start(true);

@@ -11,6 +11,8 @@ use serde_json::Value;
 
 use crate::function::{Harness, MINUTE, builds, sample};
 
+const SECRET: &str = "report-s3cret-value-9";
+
 const CALC_TESTS: &str = r#"import pytest
 
 
@@ -23,7 +25,8 @@ def test_subtracts():
 
 
 def test_divides():
-    assert 7 // 2 == 3.5, "integer division"
+    import os
+    assert 7 // 2 == 3.5, "integer division with " + os.environ["API_TOKEN"]
 
 
 @pytest.mark.skip(reason="not yet")
@@ -63,7 +66,8 @@ fn pushbuild_run_reads_pytests_report_and_lcov_and_names_the_failed_test() {
     std::fs::create_dir_all(project.join("tests")).unwrap();
     std::fs::write(project.join("tests/test_calc.py"), CALC_TESTS).unwrap();
     let spec = format!(
-        "version: 0.2\nphases:\n  build:\n    commands:\n      \
+        "version: 0.2\nenv:\n  parameter-store:\n    API_TOKEN: /ci/token\n\
+         phases:\n  build:\n    commands:\n      \
          - {} -m pytest -p no:cacheprovider --junitxml=reports/junit.xml tests\n  \
          post_build:\n    commands:\n      \
          - printf 'SF:src/calc.py\\nDA:1,1\\nDA:2,1\\nDA:3,0\\nend_of_record\\n' > lcov.info\n\
@@ -73,7 +77,7 @@ fn pushbuild_run_reads_pytests_report_and_lcov_and_names_the_failed_test() {
     );
     std::fs::write(project.join("buildspec.yml"), spec).unwrap();
     let store = work.path().join("store");
-    let output = run(&project, &store, &[]);
+    let output = run(&project, &store, &[("API_TOKEN", SECRET)]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     // pytest failed, so the build did; its reports were read all the same.
     assert!(!output.status.success(), "{stdout}");
@@ -104,9 +108,22 @@ fn pushbuild_run_reads_pytests_report_and_lcov_and_names_the_failed_test() {
         first["message"]
             .as_str()
             .unwrap()
-            .contains("integer division"),
+            .contains("integer division with ***"),
         "{first}"
     );
+    // The secret pytest printed is masked wherever the report went.
+    for file in walkdir::WalkDir::new(&store) {
+        let file = file.unwrap();
+        if file.file_type().is_file() {
+            let text = String::from_utf8_lossy(&std::fs::read(file.path()).unwrap()).into_owned();
+            assert!(
+                !text.contains(SECRET),
+                "{} holds the secret",
+                file.path().display()
+            );
+        }
+    }
+    assert!(!stdout.contains(SECRET));
 }
 
 #[test]
