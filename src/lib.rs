@@ -7,8 +7,10 @@
 //! `docs/architecture.md` draws the modules by layer; `.ci/layers` holds the code to them.
 
 pub mod artifacts;
+pub mod batch;
 pub mod billing;
 pub mod buildspec;
+pub mod buildtools;
 pub mod cache;
 pub mod cli;
 pub mod codebuild;

@@ -4,6 +4,7 @@
 //! `parse` turns YAML text into a [`BuildSpec`] plus warnings, or into a [`BuildspecError`] that
 //! names the file, the key path and the line.
 
+mod batch;
 mod docker;
 mod parse;
 mod yaml;
@@ -11,6 +12,7 @@ mod yaml;
 use std::fmt;
 use std::path::Path;
 
+pub use batch::{Batch, BatchEnv, BatchFanout, BatchMatrix, BatchTask};
 pub use docker::{DockerUse, docker_use};
 pub use parse::parse;
 
@@ -92,14 +94,6 @@ pub struct Env {
 pub struct Proxy {
     pub upload_artifacts: bool,
     pub logs: bool,
-}
-
-/// The `batch` section: modelled, not run (pushbuild runs one build per event).
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Batch {
-    pub fast_fail: bool,
-    /// Which of `build-list`, `build-matrix`, `build-graph` is present, if any.
-    pub kind: Option<String>,
 }
 
 /// The four phases, each optional.

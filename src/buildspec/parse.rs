@@ -4,6 +4,7 @@
 //! This file holds the top level and the shared helpers (mappings with known keys, strings,
 //! booleans, lists of strings); the sections live in the submodules.
 
+mod batch;
 mod env;
 mod phases;
 mod sections;
@@ -102,7 +103,7 @@ impl Cx<'_> {
                 "run-as" => spec.run_as = self.opt_string(&e)?,
                 "env" => spec.env = env::env(self, &e)?,
                 "proxy" => spec.proxy = Some(sections::proxy(self, &e)?),
-                "batch" => spec.batch = Some(sections::batch(self, &e)?),
+                "batch" => spec.batch = Some(batch::batch(self, &e)?),
                 "phases" => {
                     saw_phases = true;
                     spec.phases = phases::phases(self, &e)?;

@@ -9,7 +9,6 @@
 //! `xargs` or `find`: Lambda's runtime has bash and coreutils, not findutils).
 
 use std::io;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 /// The command's name.
@@ -39,29 +38,13 @@ sha256sum -- "${sorted[@]}" | sha256sum | cut -d' ' -f1
 
 /// Writes the tools into `dir` (once: a copy already there is kept) and returns `dir`.
 pub fn install(dir: &Path) -> io::Result<PathBuf> {
-    let path = dir.join(HASH_FILES);
-    if std::fs::read(&path).is_ok_and(|text| text == SCRIPT.as_bytes()) {
-        return Ok(dir.to_path_buf());
-    }
-    std::fs::create_dir_all(dir)?;
-    let partial = tempfile::NamedTempFile::new_in(dir)?;
-    std::fs::write(partial.path(), SCRIPT)?;
-    std::fs::set_permissions(partial.path(), std::fs::Permissions::from_mode(0o755))?;
-    partial.persist(&path).map_err(|err| err.error)?;
+    crate::buildtools::write_tool(dir, HASH_FILES, SCRIPT)?;
     Ok(dir.to_path_buf())
 }
 
 /// `env` with `dir` first on its `PATH`.
 pub fn on_path(env: &mut Vec<(String, String)>, dir: &Path) {
-    let dir = dir.display().to_string();
-    match env.iter_mut().find(|(name, _)| name == "PATH") {
-        Some((_, path)) if path.is_empty() => *path = dir,
-        Some((_, path)) => *path = format!("{dir}:{path}"),
-        None => env.push((
-            "PATH".to_string(),
-            format!("{dir}:/usr/local/bin:/usr/bin:/bin"),
-        )),
-    }
+    crate::buildtools::on_path(env, dir);
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
-//! The smaller top-level sections: `artifacts`, `reports`, `cache`, `proxy` and `batch`.
+//! The smaller top-level sections: `artifacts`, `reports`, `cache` and `proxy`.
 
 use super::{Cx, Entry, Res};
-use crate::buildspec::{ArtifactSet, Artifacts, Batch, Cache, Proxy, Report};
+use crate::buildspec::{ArtifactSet, Artifacts, Cache, Proxy, Report};
 
 const ARTIFACT_KEYS: &[&str] = &[
     "files",
@@ -16,14 +16,6 @@ const ARTIFACT_KEYS: &[&str] = &[
 const REPORT_KEYS: &[&str] = &["files", "base-directory", "discard-paths", "file-format"];
 const CACHE_KEYS: &[&str] = &["paths", "key", "fallback-keys", "action"];
 const PROXY_KEYS: &[&str] = &["upload-artifacts", "logs"];
-const BATCH_KINDS: &[&str] = &["build-list", "build-matrix", "build-graph", "build-fanout"];
-const BATCH_KEYS: &[&str] = &[
-    "fast-fail",
-    "build-list",
-    "build-matrix",
-    "build-graph",
-    "build-fanout",
-];
 
 /// Parses `artifacts`: the primary artifact's keys plus `secondary-artifacts`.
 pub(super) fn artifacts(cx: &mut Cx, e: &Entry) -> Res<Artifacts> {
@@ -121,25 +113,4 @@ pub(super) fn proxy(cx: &mut Cx, e: &Entry) -> Res<Proxy> {
         }
     }
     Ok(proxy)
-}
-
-/// Parses `batch`: `fast-fail` and which kind of batch it is; the batch's content is not read.
-pub(super) fn batch(cx: &mut Cx, e: &Entry) -> Res<Batch> {
-    let mut batch = Batch::default();
-    for f in cx.fields(e.value, &e.path, "a mapping of batch settings", BATCH_KEYS)? {
-        if f.key == "fast-fail" {
-            batch.fast_fail = cx.boolean(&f)?;
-        } else if let Some(first) = &batch.kind {
-            let expected = format!("only one of {}", BATCH_KINDS.join(", "));
-            return Err(cx.invalid(
-                &f.path,
-                f.line,
-                expected,
-                format!("`{first}` and `{}`", f.key),
-            ));
-        } else {
-            batch.kind = Some(f.key.to_string());
-        }
-    }
-    Ok(batch)
 }
