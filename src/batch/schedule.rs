@@ -84,17 +84,7 @@ where
                 if started[i] {
                     continue;
                 }
-                let blocked = children[i].depend_on.iter().find(|dep| {
-                    index_of(dep)
-                        .and_then(|d| ends[d].as_ref().map(|e| (d, e.status)))
-                        .is_some_and(|(d, status)| !ended_well(&children[d], status))
-                });
-                let reason = match (&stopping, blocked) {
-                    (Some(why), _) => Some(why.clone()),
-                    (None, Some(dep)) => Some(format!("depends on `{dep}`, which did not succeed")),
-                    (None, None) => None,
-                };
-                if let Some(reason) = reason {
+                if let Some(reason) = cannot_run(children, &ends, i, stopping.as_deref()) {
                     started[i] = true;
                     ends[i] = Some(end(i, None, BuildState::Skipped, Some(reason)));
                 }
@@ -141,6 +131,24 @@ where
             e.unwrap_or_else(|| end(i, None, BuildState::Skipped, Some("never started".into())))
         })
         .collect()
+}
+
+/// Why child `i` can no longer run: the batch is stopping, or one it depends on ended badly.
+fn cannot_run(
+    children: &[Child],
+    ends: &[Option<ChildEnd>],
+    i: usize,
+    stopping: Option<&str>,
+) -> Option<String> {
+    if let Some(why) = stopping {
+        return Some(why.to_string());
+    }
+    let blocked = children[i].depend_on.iter().find(|dep| {
+        let d = children.iter().position(|c| &c.identifier == *dep);
+        d.and_then(|d| ends[d].as_ref().map(|e| (d, e.status)))
+            .is_some_and(|(d, status)| !ended_well(&children[d], status))
+    })?;
+    Some(format!("depends on `{blocked}`, which did not succeed"))
 }
 
 /// The batch's status from its children's ends.

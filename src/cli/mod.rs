@@ -2,8 +2,10 @@
 //! store, `invoke` and `serve` run the function's handler here, `validate` checks a buildspec,
 //! `billing` reports a month's bill from the index, `index` creates or rebuilds an index.
 
+mod batch;
 mod billing;
 mod books;
+mod identity;
 mod index;
 mod invoke;
 mod placement;

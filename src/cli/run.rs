@@ -15,11 +15,8 @@ use crate::cost::{self, Arch, Price};
 use crate::executor::log::Echo;
 use crate::executor::reap;
 use crate::index::Books;
-use crate::names::{NameError, RefKind, RepositoryName, full_ref};
-use crate::pipeline::{
-    self, BuildIdentity, BuildJob, BuildSettings, Metering, Ready, StoredBuild, Work,
-};
-use crate::source::local;
+use crate::names::{NameError, RepositoryName};
+use crate::pipeline::{self, BuildJob, BuildSettings, Metering, Ready, StoredBuild, Work};
 use crate::state::BuildState;
 use crate::store::LocalStore;
 use crate::vault::{self, Resolved};
@@ -50,6 +47,9 @@ pub(super) struct RunArgs {
     /// The project (repository) name in the store [default: DIR's name].
     #[arg(long)]
     project: Option<String>,
+    /// A batch's builds at once [default: the machine's processors].
+    #[arg(long)]
+    jobs: Option<usize>,
     /// The price of a build minute in USD, from 0 to 1000 [default: AWS Lambda arm64 at
     /// 2048 MB].
     #[arg(long, value_name = "USD", value_parser = Price::parse_per_minute)]
@@ -78,50 +78,47 @@ pub(super) fn run(args: &RunArgs) -> ExitCode {
         Ok(project) => project,
         Err(err) => return bad_input(err),
     };
-    let price = args
-        .price_per_minute
-        .clone()
-        .unwrap_or_else(|| Price::lambda(cost::DEFAULT_MEMORY_MB, Arch::Arm64));
     let color = color_for(if args.json {
         std::io::stderr().is_terminal()
     } else {
         std::io::stdout().is_terminal()
     });
-    // The function's budget and minute settings hold here too (PUSHBUILD_MONTHLY_MINUTES, …).
-    let config = match local_config(&std::env::temp_dir()) {
-        Ok(config) => config,
-        Err(err) => return bad_input(err),
-    };
     let store_dir = args.store.clone().unwrap_or_else(default_store);
-    let books = match local_books(&store_dir, config.budget(), config.upload_reserve) {
-        Ok(books) => books,
-        Err(err) => {
-            eprintln!("error: {err}");
-            return ExitCode::from(EXIT_INTERNAL);
-        }
+    let settings = match settings_for(args, &store_dir, color) {
+        Ok(settings) => settings,
+        Err(code) => return code,
     };
-    let echo = if args.json {
-        Echo::Stderr { color }
-    } else {
-        Echo::Stdout { color }
-    };
-    let settings = local_settings(price, config.billing_minute, echo, books);
-    let settings = BuildSettings {
-        cache: config.cache.clone(),
-        ..settings
-    };
+    let store = LocalStore::new(store_dir);
+    // A buildspec with `batch` runs as a batch, unless PUSHBUILD_BATCH=off.
+    if let Some(batch) = parsed
+        .spec
+        .batch
+        .clone()
+        .filter(|_| super::batch::enabled())
+    {
+        let batched = super::batch::Batched {
+            dir: &dir,
+            buildspec: &args.buildspec,
+            overrides: &args.env,
+            jobs: args.jobs,
+            deadline: started.checked_add(Duration::from_secs(args.timeout)),
+            project,
+            settings: &settings,
+            store: &store,
+        };
+        return batched.run(&batch);
+    }
     let ready = Ready {
         overrides: args.env.clone(),
         secrets,
         ..Ready::new(parsed, dir.clone())
     };
     let job = BuildJob::new(
-        identity(project, &dir),
+        super::identity::identity(project, &dir),
         &settings,
         Work::Run(Box::new(ready)),
     )
     .with_deadline(started.checked_add(Duration::from_secs(args.timeout)));
-    let store = LocalStore::new(store_dir);
     let stored = pipeline::run(&job, &store);
     reap::sweep_own_tree();
     let stored = match stored {
@@ -132,6 +129,29 @@ pub(super) fn run(args: &RunArgs) -> ExitCode {
         }
     };
     report(&stored, args.json, color)
+}
+
+/// The settings a local build runs with: the price, the function's budget and minute settings
+/// (PUSHBUILD_MONTHLY_MINUTES, …), the store's books, the echo; or the exit status saying why not.
+fn settings_for(args: &RunArgs, store_dir: &Path, color: bool) -> Result<BuildSettings, ExitCode> {
+    let price = args
+        .price_per_minute
+        .clone()
+        .unwrap_or_else(|| Price::lambda(cost::DEFAULT_MEMORY_MB, Arch::Arm64));
+    let config = local_config(&std::env::temp_dir()).map_err(bad_input)?;
+    let books = local_books(store_dir, config.budget(), config.upload_reserve).map_err(|err| {
+        eprintln!("error: {err}");
+        ExitCode::from(EXIT_INTERNAL)
+    })?;
+    let echo = if args.json {
+        Echo::Stderr { color }
+    } else {
+        Echo::Stdout { color }
+    };
+    Ok(BuildSettings {
+        cache: config.cache.clone(),
+        ..local_settings(price, config.billing_minute, echo, books)
+    })
 }
 
 /// How a local build runs: no metrics, no live log, pushbuild's whole environment (a local
@@ -194,23 +214,4 @@ fn project_name(given: Option<&str>, dir: &Path) -> Result<RepositoryName, BadPr
             .map_or_else(|| "build".to_string(), |n| n.to_string_lossy().into_owned()),
     };
     RepositoryName::parse(&name).map_err(|source| BadProject { name, source })
-}
-
-/// Who the build is: the directory's project, and what git says of it.
-fn identity(project: RepositoryName, dir: &Path) -> BuildIdentity {
-    let git = local::git_info(dir);
-    let user = std::env::var("USER").unwrap_or_else(|_| "local".to_string());
-    BuildIdentity {
-        source_version: git
-            .branch
-            .clone()
-            .or_else(|| git.commit.as_ref().map(ToString::to_string)),
-        commit: git.commit.clone(),
-        reference: git.branch.as_ref().map(|b| full_ref(RefKind::Branch, b)),
-        source_repo_url: git
-            .remote_url
-            .clone()
-            .or_else(|| Some(format!("file://{}", dir.display()))),
-        ..BuildIdentity::new(project.into(), format!("pushbuild-cli/{user}"))
-    }
 }

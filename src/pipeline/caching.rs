@@ -1,5 +1,6 @@
 //! A build's cache around its phases: restored before INSTALL, saved after POST_BUILD (and the
-//! artifacts) when the build succeeded; and the tools cache keys use, on the build's `PATH`.
+//! artifacts) when the build succeeded; and the build tools (`codebuild-hash-files` for cache
+//! keys, `codebuild-tests-run` and `codebuild-glob-search` for fan-outs), on the build's `PATH`.
 
 use std::time::Instant;
 
@@ -10,8 +11,7 @@ use crate::executor::env::{self, BuildInfo};
 use crate::executor::log::BuildLog;
 use crate::store::Store;
 
-/// The build's environment, with pushbuild's build tools (`codebuild-hash-files`) first on
-/// its `PATH`.
+/// The build's environment, with pushbuild's build tools first on its `PATH`.
 pub(super) fn build_env(job: &BuildJob, ready: &Ready, info: &BuildInfo) -> Vec<(String, String)> {
     let mut env = env::environment(
         &job.settings.base_env,
@@ -23,7 +23,8 @@ pub(super) fn build_env(job: &BuildJob, ready: &Ready, info: &BuildInfo) -> Vec<
         ready.home.as_deref(),
     );
     let tools = job.settings.temp_root.join("pushbuild.tools");
-    if cache::install_tools(&tools).is_ok() {
+    let installed = cache::install_tools(&tools).and_then(|_| crate::batch::tools::install(&tools));
+    if installed.is_ok() {
         cache::tools_on_path(&mut env, &tools);
     }
     env

@@ -26,8 +26,9 @@ pub use collect::{Collected, ReportFiles, collect, read_files};
 pub use discover::{DISCOVER_MAX_FILES, DISCOVER_MAX_SECONDS, DISCOVER_MAX_VISITS, discover};
 pub use model::{
     Case, CaseStatus, CounterPair, Counts, CoverageReport, FileCoverage, Format, GroupReport, Kind,
-    Problem, ReportStatus, ReportSummary, TestReport, case_name,
+    Problem, ReportStatus, TestReport,
 };
+pub use summary::{ReportSummary, case_name};
 
 /// The most test cases a report keeps (the failed and errored first); the counts stay whole.
 pub const MAX_CASES: usize = 500;

@@ -5,7 +5,6 @@ use serde::{Deserialize, Serialize};
 
 use super::MAX_CASES;
 pub use super::coverage::{CounterPair, CoverageReport, FileCoverage};
-pub use super::summary::{ReportSummary, SUMMARY_FAILED, case_name};
 
 /// A report file's format: CodeBuild's `file-format` values, and `LCOV` for LCOV's `lcov.info`
 /// (CodeBuild reads LCOV without naming a value for it; `LCOVINFO` is taken too).
@@ -314,35 +313,5 @@ impl GroupReport {
         } else {
             ReportStatus::Succeeded
         };
-    }
-
-    /// What the build's record keeps of it; `uri` is where the whole report is.
-    pub fn summary(&self, uri: String) -> ReportSummary {
-        let failed: Vec<String> = self
-            .tests
-            .iter()
-            .flat_map(|t| t.cases.iter())
-            .filter(|c| c.status.is_bad())
-            .take(SUMMARY_FAILED)
-            .map(case_name)
-            .collect();
-        ReportSummary {
-            group: self.group.clone(),
-            kind: self.kind,
-            format: self.format,
-            status: self.status,
-            uri,
-            counts: self.tests.as_ref().map(|t| t.counts),
-            duration_ms: self.tests.as_ref().map(|t| t.duration_ms),
-            lines: self.coverage.as_ref().map(|c| c.lines),
-            line_pct: self.coverage.as_ref().and_then(|c| c.line_pct),
-            branch_pct: self.coverage.as_ref().and_then(|c| c.branch_pct),
-            failed,
-            problems: self
-                .problems
-                .iter()
-                .map(|p| format!("{}: {}", p.file, p.reason))
-                .collect(),
-        }
     }
 }

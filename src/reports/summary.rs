@@ -2,7 +2,39 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::model::{Case, CounterPair, Counts, Format, Kind, ReportStatus};
+use super::model::{Case, CounterPair, Counts, Format, GroupReport, Kind, ReportStatus};
+
+impl GroupReport {
+    /// What the build's record keeps of it; `uri` is where the whole report is.
+    pub fn summary(&self, uri: String) -> ReportSummary {
+        let failed: Vec<String> = self
+            .tests
+            .iter()
+            .flat_map(|t| t.cases.iter())
+            .filter(|c| c.status.is_bad())
+            .take(SUMMARY_FAILED)
+            .map(case_name)
+            .collect();
+        ReportSummary {
+            group: self.group.clone(),
+            kind: self.kind,
+            format: self.format,
+            status: self.status,
+            uri,
+            counts: self.tests.as_ref().map(|t| t.counts),
+            duration_ms: self.tests.as_ref().map(|t| t.duration_ms),
+            lines: self.coverage.as_ref().map(|c| c.lines),
+            line_pct: self.coverage.as_ref().and_then(|c| c.line_pct),
+            branch_pct: self.coverage.as_ref().and_then(|c| c.branch_pct),
+            failed,
+            problems: self
+                .problems
+                .iter()
+                .map(|p| format!("{}: {}", p.file, p.reason))
+                .collect(),
+        }
+    }
+}
 
 /// How many failed cases a summary names.
 pub const SUMMARY_FAILED: usize = 10;

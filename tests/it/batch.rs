@@ -1,0 +1,222 @@
+//! Batch builds through `pushbuild run`: a graph run in its order, a 2 × 2 matrix, a fan-out of
+//! four whose `codebuild-tests-run` runs every test file exactly once, fast-fail and
+//! ignore-failure, and a cycle refused before anything runs.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+/// `pushbuild run --jobs <jobs>` of `project`.
+fn run(project: &Path, store: &Path, jobs: usize) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pushbuild"))
+        .arg("run")
+        .arg(project)
+        .arg("--store")
+        .arg(store)
+        .args(["--jobs", &jobs.to_string()])
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("pushbuild runs")
+}
+
+/// A project folder named `name` holding `files`.
+fn project(root: &Path, name: &str, files: &[(&str, &str)]) -> std::path::PathBuf {
+    let dir = root.join(name);
+    for (path, text) in files {
+        let path = dir.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    dir
+}
+
+/// The batch's record, and each child's build record by identifier.
+fn records(store: &Path, project: &str) -> (Value, Vec<(String, Value)>) {
+    let dir = store.join("batches").join(project);
+    let batch = std::fs::read_dir(&dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let record: Value =
+        serde_json::from_slice(&std::fs::read(batch.join("batch.json")).unwrap()).unwrap();
+    let children = record["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| {
+            let id = c["buildId"].as_str()?;
+            let path = store
+                .join("builds")
+                .join(project)
+                .join(id)
+                .join("build.json");
+            let build: Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+            Some((c["identifier"].as_str().unwrap().to_string(), build))
+        })
+        .collect();
+    (record, children)
+}
+
+fn log(store: &Path, project: &str, build: &Value) -> String {
+    let id = build["build_id"].as_str().unwrap();
+    std::fs::read_to_string(
+        store
+            .join("builds")
+            .join(project)
+            .join(id)
+            .join("build.log"),
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_graph_runs_each_child_after_what_it_depends_on() {
+    let root = tempfile::tempdir().unwrap();
+    let spec = "version: 0.2\nbatch:\n  build-graph:\n    - identifier: a\n    - identifier: b\n      \
+                depend-on: [a]\n    - identifier: c\n      depend-on: [a]\n    - identifier: d\n      \
+                depend-on: [b, c]\nphases:\n  build:\n    commands:\n      \
+                - echo \"child=$CODEBUILD_BATCH_BUILD_IDENTIFIER\"\n      - sleep 0.2\n";
+    let dir = project(root.path(), "graph", &[("buildspec.yml", spec)]);
+    let store = root.path().join("store");
+    let out = run(&dir, &store, 4);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (batch, children) = records(&store, "graph");
+    assert_eq!(batch["status"], "SUCCEEDED", "{batch}");
+    assert_eq!(children.len(), 4);
+    let time = |id: &str, field: &str| {
+        let (_, build) = children.iter().find(|(c, _)| c == id).unwrap();
+        build[field].as_str().unwrap().to_string()
+    };
+    for (before, after) in [("a", "b"), ("a", "c"), ("b", "d"), ("c", "d")] {
+        assert!(
+            time(before, "end_time") <= time(after, "start_time"),
+            "{before} ended before {after} began"
+        );
+    }
+    for (id, build) in &children {
+        assert!(log(&store, "graph", build).contains(&format!("child={id}")));
+    }
+    // Each child is its own build, numbered.
+    let mut numbers: Vec<u64> = children
+        .iter()
+        .map(|(_, b)| b["build_number"].as_u64().unwrap())
+        .collect();
+    numbers.sort_unstable();
+    assert_eq!(numbers, [1, 2, 3, 4]);
+}
+
+#[test]
+fn a_matrix_builds_every_combination() {
+    let root = tempfile::tempdir().unwrap();
+    let spec = "version: 0.2\nbatch:\n  build-matrix:\n    dynamic:\n      env:\n        variables:\n          \
+                OS: [linux, mac]\n          PY: ['3.11', '3.12']\nphases:\n  build:\n    commands:\n      \
+                - echo \"combo=$OS-$PY\"\n";
+    let dir = project(root.path(), "matrix", &[("buildspec.yml", spec)]);
+    let store = root.path().join("store");
+    assert!(run(&dir, &store, 2).status.success());
+    let (batch, children) = records(&store, "matrix");
+    assert_eq!(batch["status"], "SUCCEEDED");
+    let mut combos: Vec<String> = children
+        .iter()
+        .map(|(_, b)| {
+            let log = log(&store, "matrix", b);
+            log.lines()
+                .find_map(|l| l.strip_prefix("combo="))
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    combos.sort();
+    assert_eq!(combos, ["linux-3.11", "linux-3.12", "mac-3.11", "mac-3.12"]);
+}
+
+#[test]
+fn a_fanout_of_four_runs_every_test_file_exactly_once() {
+    let root = tempfile::tempdir().unwrap();
+    let spec = "version: 0.2\nbatch:\n  build-fanout:\n    parallelism: 4\nphases:\n  build:\n    commands:\n      \
+                - codebuild-tests-run --test-command 'bash run-tests.sh' --files-search \
+                \"codebuild-glob-search 'tests/**/*_test.sh'\" --sharding-strategy equal-distribution\n";
+    let mut files = vec![
+        ("buildspec.yml".to_string(), spec.to_string()),
+        (
+            "run-tests.sh".to_string(),
+            "for f in \"$@\"; do echo \"ran $f\"; done\n".to_string(),
+        ),
+    ];
+    for n in 0..9 {
+        files.push((format!("tests/group{}/{n}_test.sh", n % 2), String::new()));
+    }
+    let files: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let dir = project(root.path(), "fanout", &files);
+    let store = root.path().join("store");
+    assert!(run(&dir, &store, 4).status.success());
+    let (batch, children) = records(&store, "fanout");
+    assert_eq!(batch["status"], "SUCCEEDED");
+    assert_eq!(children.len(), 4);
+    let mut ran: Vec<String> = children
+        .iter()
+        .flat_map(|(_, b)| {
+            log(&store, "fanout", b)
+                .lines()
+                .filter_map(|l| l.strip_prefix("ran ").map(str::to_string))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    ran.sort();
+    let mut want: Vec<String> = (0..9)
+        .map(|n| format!("tests/group{}/{n}_test.sh", n % 2))
+        .collect();
+    want.sort();
+    assert_eq!(ran, want);
+}
+
+#[test]
+fn fast_fail_skips_the_rest_ignore_failure_does_not_count_and_a_cycle_runs_nothing() {
+    let root = tempfile::tempdir().unwrap();
+    let spec = "version: 0.2\nbatch:\n  fast-fail: true\n  build-list:\n    - identifier: flaky\n      \
+                ignore-failure: true\n      env:\n        variables:\n          FAIL: 'yes'\n    \
+                - identifier: broken\n      env:\n        variables:\n          FAIL: 'yes'\n    \
+                - identifier: later\nphases:\n  build:\n    commands:\n      \
+                - if [ \"$FAIL\" = yes ]; then exit 1; fi\n";
+    let dir = project(root.path(), "fast", &[("buildspec.yml", spec)]);
+    let store = root.path().join("store");
+    let out = run(&dir, &store, 1);
+    assert_eq!(out.status.code(), Some(1));
+    let (batch, _) = records(&store, "fast");
+    assert_eq!(batch["status"], "FAILED");
+    let statuses: Vec<&str> = batch["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["FAILED", "FAILED", "SKIPPED"]);
+    assert_eq!(
+        batch["children"][2]["reason"],
+        "fast-fail: `broken` ended FAILED"
+    );
+
+    let cycle = "version: 0.2\nbatch:\n  build-graph:\n    - identifier: a\n      depend-on: [b]\n    \
+                 - identifier: b\n      depend-on: [a]\nphases:\n  build:\n    commands: [echo]\n";
+    let dir = project(root.path(), "cycle", &[("buildspec.yml", cycle)]);
+    let store = root.path().join("store-cycle");
+    let out = run(&dir, &store, 2);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("batch.build-graph: a cycle: a → b → a"),
+        "{stderr}"
+    );
+    assert!(!store.join("builds").exists(), "nothing ran");
+}
