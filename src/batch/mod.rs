@@ -11,6 +11,7 @@
 
 mod plan;
 mod schedule;
+mod state;
 pub mod tools;
 
 #[cfg(test)]
@@ -19,7 +20,8 @@ mod tests;
 use serde::{Deserialize, Serialize};
 
 pub use plan::plan;
-pub use schedule::{BatchRecord, ChildEnd, batch_status, schedule};
+pub use schedule::schedule;
+pub use state::{BatchRecord, ChildEnd, Step};
 
 /// The most children a batch may have (CodeBuild's default limit of builds in a batch).
 pub const MAX_CHILDREN: usize = 100;

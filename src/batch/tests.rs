@@ -37,12 +37,18 @@ fn a_list_runs_its_tasks_with_their_own_buildspecs_and_variables() {
     assert_eq!(children[1].buildspec.as_deref(), Some("ci/lint.yml"));
     assert!(children[1].ignore_failure);
     let ends = |a: BuildState, b: BuildState| {
-        schedule(&children, 2, false, |i| (None, if i == 0 { a } else { b }))
+        let mut record = BatchRecord::new("b-1", "p", false, &children);
+        schedule(&mut record, 2, |i| (None, if i == 0 { a } else { b }));
+        record.status
     };
-    let lint_failed = ends(BuildState::Succeeded, BuildState::Failed);
-    assert_eq!(batch_status(&children, &lint_failed), BuildState::Succeeded);
-    let unit_failed = ends(BuildState::Failed, BuildState::Succeeded);
-    assert_eq!(batch_status(&children, &unit_failed), BuildState::Failed);
+    assert_eq!(
+        ends(BuildState::Succeeded, BuildState::Failed),
+        BuildState::Succeeded
+    );
+    assert_eq!(
+        ends(BuildState::Failed, BuildState::Succeeded),
+        BuildState::Failed
+    );
 }
 
 #[test]
@@ -247,7 +253,8 @@ fn children_wait_for_their_dependencies_and_a_failure_skips_what_waits_on_it() {
     )
     .unwrap();
     let order = Mutex::new(Vec::new());
-    let ends = schedule(&children, 4, false, |i| {
+    let mut record = BatchRecord::new("b-1", "p", false, &children);
+    schedule(&mut record, 4, |i| {
         order.lock().unwrap().push(children[i].identifier.clone());
         let status = if children[i].identifier == "c" {
             BuildState::Failed
@@ -259,12 +266,14 @@ fn children_wait_for_their_dependencies_and_a_failure_skips_what_waits_on_it() {
     let order = order.into_inner().unwrap();
     assert_eq!(order[0], "a");
     assert_eq!(order.len(), 3, "d never runs: {order:?}");
-    assert_eq!(ends[3].status, BuildState::Skipped);
+    assert_eq!(record.children[3].status, BuildState::Skipped);
     assert_eq!(
-        ends[3].reason.as_deref(),
+        record.children[3].reason.as_deref(),
         Some("depends on `c`, which did not succeed")
     );
-    assert_eq!(batch_status(&children, &ends), BuildState::Failed);
+    assert_eq!(record.children[1].build_id.as_deref(), Some("build-1"));
+    assert_eq!(record.status, BuildState::Failed);
+    assert!(record.end_time.is_some());
 }
 
 #[test]
@@ -274,7 +283,8 @@ fn fast_fail_skips_what_has_not_started() {
     )
     .unwrap();
     // One at a time: a fails, so b and c never start.
-    let ends = schedule(&children, 1, true, |i| {
+    let mut record = BatchRecord::new("b-1", "p", true, &children);
+    schedule(&mut record, 1, |i| {
         let status = if i == 0 {
             BuildState::Failed
         } else {
@@ -282,13 +292,40 @@ fn fast_fail_skips_what_has_not_started() {
         };
         (None, status)
     });
-    let statuses: Vec<BuildState> = ends.iter().map(|e| e.status).collect();
+    let statuses: Vec<BuildState> = record.children.iter().map(|e| e.status).collect();
     assert_eq!(
         statuses,
         [BuildState::Failed, BuildState::Skipped, BuildState::Skipped]
     );
     assert_eq!(
-        ends[1].reason.as_deref(),
+        record.children[1].reason.as_deref(),
         Some("fast-fail: `a` ended FAILED")
     );
+}
+
+#[test]
+fn two_children_ending_at_once_start_what_waited_once_and_close_the_batch_once() {
+    // b and c wait on a; d on both. Each end is applied to the state as the index applies it:
+    // one after the other, each seeing the last.
+    let children = planned(
+        "  build-graph:\n    - identifier: a\n    - identifier: b\n      depend-on: [a]\n    \
+         - identifier: c\n      depend-on: [a]\n    - identifier: d\n      depend-on: [b, c]\n",
+    )
+    .unwrap();
+    let mut record = BatchRecord::new("b-1", "p", false, &children);
+    assert_eq!(record.advance(None).start, [0]);
+    assert_eq!(record.end("a", BuildState::Succeeded, None).start, [1, 2]);
+    let first = record.end("b", BuildState::Succeeded, None);
+    assert_eq!(first, Step::default(), "d still waits on c");
+    let second = record.end("c", BuildState::Succeeded, None);
+    assert_eq!(second.start, [3], "d starts once, from the second end");
+    // c's end reported again (a delivery twice): nothing starts, nothing closes.
+    assert_eq!(
+        record.end("c", BuildState::Succeeded, None),
+        Step::default()
+    );
+    let last = record.end("d", BuildState::Succeeded, None);
+    assert_eq!(last.closed, Some(BuildState::Succeeded));
+    assert_eq!(record.end("d", BuildState::Failed, None), Step::default());
+    assert_eq!(record.status, BuildState::Succeeded);
 }

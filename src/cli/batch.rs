@@ -9,8 +9,6 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use chrono::Utc;
-
 use super::identity::identity;
 use super::{EXIT_BUILD_FAILED, EXIT_INTERNAL, bad_input};
 use crate::batch::{self, BatchRecord, Child, ChildEnd};
@@ -62,7 +60,6 @@ impl Batched<'_> {
             }
         };
         let batch_id = BuildId::new();
-        let start_time = Utc::now();
         let jobs = self.jobs.unwrap_or_else(|| {
             std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
         });
@@ -76,7 +73,13 @@ impl Batched<'_> {
             echo: Echo::Off,
             ..self.settings.clone()
         };
-        let ends = batch::schedule(&children, jobs, batch.fast_fail, |i| {
+        let mut record = BatchRecord::new(
+            batch_id.as_str(),
+            self.project.as_str(),
+            batch.fast_fail,
+            &children,
+        );
+        batch::schedule(&mut record, jobs, |i| {
             let (build_id, status) = self.child(&children[i], &settings, work.path());
             println!(
                 "  {} {}{}",
@@ -89,15 +92,6 @@ impl Batched<'_> {
             );
             (build_id, status)
         });
-        let record = BatchRecord {
-            batch_id: batch_id.to_string(),
-            project: self.project.to_string(),
-            status: batch::batch_status(&children, &ends),
-            fast_fail: batch.fast_fail,
-            start_time,
-            end_time: Utc::now(),
-            children: ends,
-        };
         self.finish(&record)
     }
 
