@@ -27,6 +27,7 @@ pub mod sqlite;
 use chrono::{DateTime, Datelike, Utc};
 use serde::Serialize;
 
+use crate::batch::{BatchRecord, Step};
 use crate::billing::Budget;
 pub use crate::billing::Sums;
 use crate::names::{BuildId, ProjectName};
@@ -334,6 +335,23 @@ pub trait Index: Send + Sync {
         project: &ProjectName,
         placement: Option<&Placement>,
     ) -> Result<(), IndexError>;
+
+    /// Keeps a new batch's state while it runs (false: a batch of that id was there).
+    fn open_batch(&self, record: &BatchRecord) -> Result<bool, IndexError>;
+
+    /// A batch's state as last changed, if there is such a batch.
+    fn batch(&self, project: &str, batch_id: &str) -> Result<Option<BatchRecord>, IndexError>;
+
+    /// Changes a batch's state by `change`, atomically: `change` sees the state as stored, and
+    /// what it makes is stored only if nobody changed the state meanwhile (else it runs again,
+    /// on the state as it is then). The step it made and the state after; `None` without such
+    /// a batch.
+    fn change_batch(
+        &self,
+        project: &str,
+        batch_id: &str,
+        change: &mut dyn FnMut(&mut BatchRecord) -> Step,
+    ) -> Result<Option<(Step, BatchRecord)>, IndexError>;
 }
 
 /// Where a repository's builds go instead of the function: `codebuild`, since a build of it

@@ -220,3 +220,112 @@ fn fast_fail_skips_the_rest_ignore_failure_does_not_count_and_a_cycle_runs_nothi
     );
     assert!(!store.join("builds").exists(), "nothing ran");
 }
+
+/// Two children ending at the same moment, 20 times over: on `index`, exactly one of the two
+/// ends starts what waited on both, and exactly one closes the batch.
+fn ends_at_once_hold(index: std::sync::Arc<dyn pushbuild::index::Index>) {
+    use pushbuild::batch::{BatchRecord, Child};
+    use pushbuild::state::BuildState;
+    use std::sync::Barrier;
+    let child = |id: &str, deps: &[&str]| Child {
+        identifier: id.to_string(),
+        buildspec: None,
+        variables: Vec::new(),
+        depend_on: deps.iter().map(|d| d.to_string()).collect(),
+        ignore_failure: false,
+        compute_type: None,
+        image: None,
+        privileged_mode: false,
+        shard: None,
+    };
+    let children = [child("b", &[]), child("c", &[]), child("d", &["b", "c"])];
+    for round in 0..20 {
+        let batch_id = format!("batch-{}-{round}", std::process::id());
+        let record = BatchRecord::new(&batch_id, "proj", false, &children);
+        assert!(index.open_batch(&record).expect("opened"));
+        assert!(!index.open_batch(&record).expect("not twice"));
+        let (step, _) = index
+            .change_batch("proj", &batch_id, &mut |r| r.advance(None))
+            .expect("changed")
+            .expect("there");
+        assert_eq!(step.start, [0, 1]);
+        let barrier = Barrier::new(2);
+        let steps: Vec<_> = std::thread::scope(|scope| {
+            let ends: Vec<_> = ["b", "c"]
+                .into_iter()
+                .map(|id| {
+                    let (index, barrier, batch_id) = (&index, &barrier, &batch_id);
+                    scope.spawn(move || {
+                        barrier.wait();
+                        index
+                            .change_batch("proj", batch_id, &mut |r| {
+                                r.end(id, BuildState::Succeeded, None)
+                            })
+                            .expect("changed")
+                            .expect("there")
+                            .0
+                    })
+                })
+                .collect();
+            ends.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let starts: Vec<&Vec<usize>> = steps
+            .iter()
+            .map(|s| &s.start)
+            .filter(|s| !s.is_empty())
+            .collect();
+        assert_eq!(
+            starts,
+            [&vec![2]],
+            "round {round}: d started once: {steps:?}"
+        );
+        // d ends twice at once (a retried delivery): the batch closes once.
+        let barrier = Barrier::new(2);
+        let closes: Vec<_> = std::thread::scope(|scope| {
+            let ends: Vec<_> = (0..2)
+                .map(|_| {
+                    let (index, barrier, batch_id) = (&index, &barrier, &batch_id);
+                    scope.spawn(move || {
+                        barrier.wait();
+                        index
+                            .change_batch("proj", batch_id, &mut |r| {
+                                r.end("d", BuildState::Succeeded, None)
+                            })
+                            .expect("changed")
+                            .expect("there")
+                            .0
+                            .closed
+                    })
+                })
+                .collect();
+            ends.into_iter().filter_map(|h| h.join().unwrap()).collect()
+        });
+        assert_eq!(
+            closes,
+            [BuildState::Succeeded],
+            "round {round}: closed once"
+        );
+        let stored = index
+            .batch("proj", &batch_id)
+            .expect("read")
+            .expect("there");
+        assert_eq!(stored.status, BuildState::Succeeded);
+    }
+    assert!(
+        index
+            .batch("proj", "no-such-batch")
+            .expect("read")
+            .is_none()
+    );
+}
+
+#[test]
+fn two_children_ending_at_once_close_the_batch_once_on_both_indexes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = pushbuild::index::SqliteIndex::path_in(dir.path());
+    let sqlite = pushbuild::index::SqliteIndex::open(&path).expect("the index");
+    ends_at_once_hold(std::sync::Arc::new(sqlite));
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let dynamo = crate::dynamo_server::DynamoServer::shared().new_index(runtime.handle());
+    ends_at_once_hold(std::sync::Arc::new(dynamo));
+}

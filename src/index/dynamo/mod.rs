@@ -24,10 +24,12 @@ use chrono::{DateTime, Utc};
 use tokio::runtime::Handle;
 
 use super::{Closed, Closing, Entry, Grant, Index, IndexError, Page, Placement, Sums};
+use crate::batch::{BatchRecord, Step};
 use crate::billing::Budget;
 use crate::names::{BuildId, ProjectName};
 use crate::state::BuildState;
 
+mod batches;
 mod create;
 mod item;
 mod minutes;
@@ -363,5 +365,22 @@ impl Index for DynamoIndex {
                 .map(drop)
                 .map_err(|err| self.fail(err)),
         }
+    }
+
+    fn open_batch(&self, record: &BatchRecord) -> Result<bool, IndexError> {
+        self.put_batch(record)
+    }
+
+    fn batch(&self, project: &str, batch_id: &str) -> Result<Option<BatchRecord>, IndexError> {
+        self.read_batch(project, batch_id)
+    }
+
+    fn change_batch(
+        &self,
+        project: &str,
+        batch_id: &str,
+        change: &mut dyn FnMut(&mut BatchRecord) -> Step,
+    ) -> Result<Option<(Step, BatchRecord)>, IndexError> {
+        self.update_batch(project, batch_id, change)
     }
 }

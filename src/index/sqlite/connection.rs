@@ -61,6 +61,12 @@ CREATE TABLE IF NOT EXISTS sums (
     duration_ms INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (month, repository)
 );
+CREATE TABLE IF NOT EXISTS batches (
+    project TEXT NOT NULL,
+    batch_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    PRIMARY KEY (project, batch_id)
+);
 CREATE TABLE IF NOT EXISTS placements (
     project TEXT PRIMARY KEY,
     compute TEXT NOT NULL,

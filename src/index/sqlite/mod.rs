@@ -10,10 +10,12 @@ use rusqlite::{OptionalExtension, params};
 use super::{
     Closed, Closing, Entry, Grant, Index, IndexError, Page, Placement, Sums, settle, usd_to_e7,
 };
+use crate::batch::{BatchRecord, Step};
 use crate::billing::Budget;
 use crate::names::{BuildId, ProjectName};
 use crate::state::BuildState;
 
+mod batches;
 mod connection;
 mod row;
 mod shared;
@@ -330,5 +332,22 @@ impl Index for SqliteIndex {
             };
             Ok(())
         })
+    }
+
+    fn open_batch(&self, record: &BatchRecord) -> Result<bool, IndexError> {
+        self.open_batch_row(record)
+    }
+
+    fn batch(&self, project: &str, batch_id: &str) -> Result<Option<BatchRecord>, IndexError> {
+        self.batch_row(project, batch_id)
+    }
+
+    fn change_batch(
+        &self,
+        project: &str,
+        batch_id: &str,
+        change: &mut dyn FnMut(&mut BatchRecord) -> Step,
+    ) -> Result<Option<(Step, BatchRecord)>, IndexError> {
+        self.change_batch_row(project, batch_id, change)
     }
 }
