@@ -58,6 +58,15 @@ pub struct BatchRecord {
     pub end_time: Option<DateTime<Utc>>,
     /// In plan order.
     pub children: Vec<ChildEnd>,
+    /// The children as planned (what each builds), for starting them as they may.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub plan: Vec<Child>,
+    /// The buildspec the children build unless they name their own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub buildspec: Option<String>,
+    /// Variables over every child's (a manual build's).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub overrides: Vec<(String, String)>,
 }
 
 /// What a step asks of the runner.
@@ -91,6 +100,9 @@ impl BatchRecord {
                     ignore_failure: c.ignore_failure,
                 })
                 .collect(),
+            plan: children.to_vec(),
+            buildspec: None,
+            overrides: Vec::new(),
         }
     }
 

@@ -182,7 +182,7 @@ fn parts(
     let front = Arc::new(FrontDoor {
         webhooks: config.webhooks.clone(),
         index: index.clone(),
-        dispatch: SelfInvoke::from_conf(sdk, function_name),
+        dispatch: SelfInvoke::from_conf(sdk, function_name.clone()),
         apis: apis.clone(),
         status_context: config.git.status_context.clone(),
         // The build pages, behind the login, when a token is set.
@@ -205,6 +205,8 @@ fn parts(
         )))
         // Lambda has no privileged mode and no user namespaces: Docker never runs here.
         .with_docker(false);
+    // A batch's children: each in an invocation of its own.
+    builds.set_children(Arc::new(SelfInvoke::from_conf(sdk, function_name)));
     Ok((builds, front))
 }
 

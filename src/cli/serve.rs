@@ -152,11 +152,13 @@ mod server {
             |n| n as usize,
         );
         let queue = LocalQueue::start(
-            builds,
+            builds.clone(),
             jobs,
             args.queue as usize,
             Duration::from_secs(args.timeout),
         );
+        // A batch's children go through the same queue, `--jobs` at once.
+        builds.set_children(Arc::new(queue.clone()));
         let front = Arc::new(FrontDoor {
             webhooks: front_settings,
             index: books.index,

@@ -85,6 +85,9 @@ pub struct Config {
     /// The caches' limits (`PUSHBUILD_CACHE_MAX_MB`, `PUSHBUILD_CACHE_DAYS`) and the default
     /// branch (`PUSHBUILD_DEFAULT_BRANCH`).
     pub cache: crate::cache::CacheSettings,
+    /// `PUSHBUILD_BATCH`: `auto` (the default) runs a buildspec with `batch` as a batch of
+    /// builds; `off` runs it as one build.
+    pub batch: bool,
 }
 
 /// One build's directories under the work directory.
@@ -279,6 +282,13 @@ impl Config {
                 .get("PUSHBUILD_UI_TOKEN")
                 .map(crate::secret::Secret::new),
             cache: cache::read(&vars)?,
+            batch: match vars.get("PUSHBUILD_BATCH").as_deref().map(str::trim) {
+                None | Some("auto") => true,
+                Some("off") => false,
+                Some(other) => {
+                    return Err(invalid("PUSHBUILD_BATCH", "auto or off", Some(other)));
+                }
+            },
         })
     }
 

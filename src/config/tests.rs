@@ -43,6 +43,7 @@ fn defaults() {
             codecommit_git_url: None,
             codebuild: Default::default(),
             cache: Default::default(),
+            batch: true,
             live_log: Some(Duration::from_secs(5)),
             index_table: None,
             source_concurrency: 32,
@@ -522,4 +523,16 @@ fn every_boolean_setting_reads_by_one_rule() {
             .s3_path_style
     );
     assert!(read(&[("PUSHBUILD_GIT_SUBMODULES", "yes")]).is_err());
+}
+
+#[test]
+fn batches_run_as_batches_unless_turned_off() {
+    assert!(ok(&[]).batch);
+    assert!(ok(&[("PUSHBUILD_BATCH", "auto")]).batch);
+    assert!(!ok(&[("PUSHBUILD_BATCH", "off")]).batch);
+    case(
+        "PUSHBUILD_BATCH",
+        "sometimes",
+        "PUSHBUILD_BATCH: expected auto or off, found \"sometimes\"",
+    );
 }

@@ -25,7 +25,7 @@ pub(super) enum Claimed {
     /// This delivery builds it (or it has no delivery to claim).
     Taken(Claim),
     /// An earlier delivery took it: SKIPPED, with no record, no number and no bill.
-    Duplicate(BuildSummary),
+    Duplicate(Box<BuildSummary>),
 }
 
 /// A claim held while its build lives.
@@ -48,7 +48,7 @@ pub(super) async fn take(
     })
     .await?;
     if !taken {
-        return Ok(Claimed::Duplicate(duplicate(target, &key)));
+        return Ok(Claimed::Duplicate(Box::new(duplicate(target, &key))));
     }
     Ok(Claimed::Taken(Claim {
         held: Some((index.clone(), target.project.clone(), key)),

@@ -17,6 +17,7 @@
 //! `crate::pipeline`'s. A failed user build is a summary like any other; only pushbuild's own
 //! failures are a [`BuildError`], which says whether a retry can help.
 
+mod batching;
 mod claim;
 mod error;
 mod place;
@@ -47,6 +48,7 @@ use crate::store::Store;
 use crate::trigger::{BuildTarget, Host};
 use crate::vault::Vault;
 
+pub use batching::ChildDispatch;
 pub use claim::CLAIM_TTL;
 pub use error::BuildError;
 pub use place::COMPUTE_VAR;
@@ -84,6 +86,8 @@ pub struct Builds<S> {
     docker: bool,
     /// When the builds on CodeBuild were last looked up (milliseconds since the epoch).
     settled_ms: AtomicI64,
+    /// Who hands off a batch's children, once set (`set_children`).
+    children: std::sync::OnceLock<Arc<dyn batching::ChildDispatch>>,
 }
 
 impl<S: Source> Builds<S> {
@@ -96,7 +100,7 @@ impl<S: Source> Builds<S> {
     ) -> Result<BuildSummary, BuildError> {
         // Claim: a build asked for by a delivery is built once, however often it is delivered.
         let claim = match claim::take(&self.books.index, &target).await? {
-            claim::Claimed::Duplicate(summary) => return Ok(summary),
+            claim::Claimed::Duplicate(summary) => return Ok(*summary),
             claim::Claimed::Taken(claim) => claim,
         };
         let identity = self.identity(&target);
@@ -111,9 +115,14 @@ impl<S: Source> Builds<S> {
         let report = status
             .clone()
             .and_then(|status| report::Report::start(&self.apis, status, &identity));
+        let child = target.batch.is_some().then(|| target.clone());
         let result = self.live(target, identity, deadline, status).await;
         if let Some(report) = report {
             report.finish(&result).await;
+        }
+        // A batch's child: its end may start others, or close the batch.
+        if let (Some(child), Ok(summary)) = (&child, &result) {
+            self.child_ended(child, summary).await;
         }
         // A claim whose build failed for pushbuild's own reasons goes back for a retry.
         claim.settle(&result).await;
@@ -181,6 +190,11 @@ impl<S: Source> Builds<S> {
         let dirs = self.config.build_dirs(identity.build_id.as_str());
         let fetched = prepare::fetch(&self.source, &self.config, target, &dirs, &resolved).await;
         let summary = match fetched {
+            // A batch: its children are the builds.
+            Ok(Work::Run(ready)) if self.runs_as_batch(target, &ready) => {
+                self.start_batch(target, identity, begun, ready, deadline)
+                    .await
+            }
             // Place: here, or on CodeBuild.
             Ok(Work::Run(ready)) => {
                 let placed = self.place(&identity.project, ready).await?;

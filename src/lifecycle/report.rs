@@ -25,11 +25,16 @@ pub(super) fn target(
     let commit = target.commit.clone()?;
     api_for(apis, webhook.host)?;
     let vars = template_vars(base_env, identity);
+    let mut context = status::expand(&git.status_context, &vars);
+    // A batch's child has a status of its own: `<context>/<identifier>`.
+    if let Some(child) = &target.batch {
+        context = format!("{context}/{}", child.identifier);
+    }
     Some(StatusTarget {
         host: webhook.host,
         repository: webhook.repository.clone(),
         commit,
-        context: status::expand(&git.status_context, &vars),
+        context,
         target_url: git
             .status_target_url
             .as_deref()
@@ -117,6 +122,12 @@ async fn send(api: &dyn HostApi, target: &StatusTarget, result: &Result<BuildSum
 
 /// `SUCCEEDED in 12.3 s, 1 billed minute`; a skipped build says why.
 fn describe(summary: &BuildSummary) -> String {
+    if let (BuildState::InProgress, Some(_)) = (summary.status, &summary.batch) {
+        return format!(
+            "Batch running: {}",
+            summary.reason.as_deref().unwrap_or("its builds")
+        );
+    }
     if summary.status == BuildState::InProgress {
         return format!(
             "Moved to AWS CodeBuild: {}",
@@ -141,6 +152,50 @@ fn describe(summary: &BuildSummary) -> String {
         Some(tests) => format!("{tests} · {ended}"),
         None => ended,
     }
+}
+
+/// The batch's own status when it ends, on the context of the push that started it:
+/// `SUCCEEDED: 4 of 4 builds succeeded`.
+pub(super) async fn send_batch(
+    apis: &[(Host, Arc<dyn HostApi>)],
+    git: &GitSettings,
+    base_env: &[(String, String)],
+    target: &BuildTarget,
+    record: &crate::batch::BatchRecord,
+) {
+    let mut identity = BuildIdentity::new(target.project.clone(), target.initiator.clone());
+    if let Ok(id) = crate::names::BuildId::parse(&record.batch_id) {
+        identity.build_id = id;
+    }
+    let Some(status_target) = self::target(apis, git, base_env, target, &identity) else {
+        return;
+    };
+    let Some(api) = api_for(apis, status_target.host) else {
+        return;
+    };
+    let succeeded = record
+        .children
+        .iter()
+        .filter(|c| c.status == BuildState::Succeeded)
+        .count();
+    let description = format!(
+        "Batch {}: {succeeded} of {} builds succeeded",
+        record.status,
+        record.children.len()
+    );
+    let status = CommitStatus::new(
+        State::of(record.status),
+        status_target.context.clone(),
+        status_target.target_url.clone(),
+        &description,
+    );
+    status::report(
+        &*api,
+        &status_target.repository,
+        &status_target.commit,
+        &status,
+    )
+    .await;
 }
 
 /// What a status template can name: the function's environment and the build's known

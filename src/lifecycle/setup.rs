@@ -35,6 +35,7 @@ impl<S> Builds<S> {
             vault: None,
             docker: docker_on_path(),
             settled_ms: AtomicI64::new(i64::MIN),
+            children: std::sync::OnceLock::new(),
         }
     }
 

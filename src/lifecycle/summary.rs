@@ -37,6 +37,9 @@ pub struct BuildSummary {
     /// Its test and coverage reports in a line (`412 passed, 3 failed · 81% lines`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tests: Option<String>,
+    /// The batch this build started, when it ran as one (its children are the builds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<String>,
 }
 
 impl BuildSummary {
@@ -61,6 +64,7 @@ impl BuildSummary {
             duration_ms: None,
             billed_minutes: 0,
             tests: None,
+            batch: None,
         }
     }
 
@@ -82,6 +86,7 @@ impl BuildSummary {
             duration_ms: None,
             billed_minutes: 0,
             tests: None,
+            batch: None,
         }
     }
 
@@ -106,6 +111,7 @@ impl BuildSummary {
             duration_ms: Some(record.duration_ms),
             billed_minutes: record.billed_minutes,
             tests: crate::reports::ReportSummary::line(&record.reports),
+            batch: None,
         }
     }
 }

@@ -141,6 +141,7 @@ fn sample_builds_carry_what_the_event_says() {
             account: Some("123456789012".into()),
             webhook: None,
             build_id: None,
+            batch: None,
         }
     );
 

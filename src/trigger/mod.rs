@@ -73,6 +73,17 @@ pub struct BuildTarget {
     /// names it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub build_id: Option<BuildId>,
+    /// The batch this build is a child of, when it is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<BatchChild>,
+}
+
+/// A batch's child: which batch, and which of its children.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchChild {
+    pub batch_id: String,
+    pub identifier: String,
 }
 
 impl BuildTarget {
@@ -100,6 +111,7 @@ impl BuildTarget {
             account: None,
             webhook: None,
             build_id: None,
+            batch: None,
         }
     }
 

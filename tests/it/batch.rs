@@ -329,3 +329,135 @@ fn two_children_ending_at_once_close_the_batch_once_on_both_indexes() {
     let dynamo = crate::dynamo_server::DynamoServer::shared().new_index(runtime.handle());
     ends_at_once_hold(std::sync::Arc::new(dynamo));
 }
+
+/// Under `serve`, a push whose buildspec is a graph (a → b, a → c, b + c → d): each child a
+/// build of its own through the queue, in the graph's order; a status per child and one for
+/// the batch; the batch's record in the store.
+#[test]
+fn under_serve_a_pushed_graph_runs_as_children_with_their_own_statuses() {
+    use crate::git_server::{GitServer, git, publish};
+    use crate::github_api::GitHubApi;
+    use crate::hooks;
+    let (repos, work_tree) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    crate::codecommit_standin::init_repo(work_tree.path());
+    let spec = "version: 0.2\nbatch:\n  build-graph:\n    - identifier: a\n    - identifier: b\n      \
+                depend-on: [a]\n    - identifier: c\n      depend-on: [a]\n    - identifier: d\n      \
+                depend-on: [b, c]\nphases:\n  build:\n    commands:\n      \
+                - echo \"child=$CODEBUILD_BATCH_BUILD_IDENTIFIER\"\n";
+    std::fs::write(work_tree.path().join("buildspec.yml"), spec).unwrap();
+    git(work_tree.path(), &["add", "-A"]);
+    git(work_tree.path(), &["commit", "-q", "-m", "a batch"]);
+    let commit = git(work_tree.path(), &["rev-parse", "HEAD"]);
+    publish(repos.path(), hooks::REPOSITORY, work_tree.path());
+    let git_server = GitServer::start(repos.path(), hooks::TOKEN);
+    let api = GitHubApi::start(hooks::TOKEN);
+    api.add_commits(&[&commit]);
+    let (store, work) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let env = [
+        ("PUSHBUILD_GITHUB_WEBHOOK_SECRET", hooks::SECRET.to_string()),
+        ("PUSHBUILD_GITHUB_TOKEN", hooks::TOKEN.to_string()),
+        ("PUSHBUILD_GITHUB_URL", git_server.url()),
+        ("PUSHBUILD_GITHUB_API_URL", api.url()),
+    ];
+    let served = crate::served::serve(store.path(), work.path(), &["--jobs", "3"], &env);
+    let body = hooks::push("refs/heads/main", &commit, "a batch");
+    let (headers, bytes) = hooks::delivery("push", &body, "batch-1", hooks::SECRET);
+    let mut request = reqwest::blocking::Client::new()
+        .post(format!("{}/webhooks/github", served.url))
+        .body(bytes);
+    for (name, value) in headers {
+        request = request.header(name, value);
+    }
+    let answer: Value = serde_json::from_str(&request.send().unwrap().text().unwrap()).unwrap();
+    let batch_id = answer["builds"][0]["buildId"]
+        .as_str()
+        .expect("queued")
+        .to_string();
+    let project = git_server.project(hooks::REPOSITORY);
+    let key = store
+        .path()
+        .join("batches")
+        .join(&project)
+        .join(&batch_id)
+        .join("batch.json");
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !key.exists() {
+        assert!(std::time::Instant::now() < until, "the batch never closed");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let batch: Value = serde_json::from_slice(&std::fs::read(&key).unwrap()).unwrap();
+    assert_eq!(batch["status"], "SUCCEEDED", "{batch}");
+    let children = batch["children"].as_array().unwrap();
+    assert_eq!(children.len(), 4);
+    let record = |id: &str| -> Value {
+        let child = children.iter().find(|c| c["identifier"] == id).unwrap();
+        let build = child["buildId"].as_str().unwrap();
+        let path = store
+            .path()
+            .join("builds")
+            .join(&project)
+            .join(build)
+            .join("build.json");
+        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+    };
+    for (before, after) in [("a", "b"), ("a", "c"), ("b", "d"), ("c", "d")] {
+        let (x, y) = (record(before), record(after));
+        assert!(
+            x["end_time"].as_str() <= y["start_time"].as_str(),
+            "{before} ended before {after} began"
+        );
+    }
+    // The push's own build names the batch; it ran nothing and cost nothing.
+    let push = store
+        .path()
+        .join("builds")
+        .join(&project)
+        .join(&batch_id)
+        .join("build.json");
+    let push: Value = serde_json::from_slice(&std::fs::read(push).unwrap()).unwrap();
+    assert_eq!(push["billed_minutes"], 0);
+    assert!(
+        push["skip_reason"]
+            .as_str()
+            .unwrap()
+            .contains("runs as batch"),
+        "{push}"
+    );
+    // A status per child, then the batch's on the push's own context.
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let finals: Vec<(String, String)> = api
+            .statuses(&commit)
+            .iter()
+            .filter(|c| c.body["state"] != "pending")
+            .map(|c| {
+                (
+                    c.body["context"].as_str().unwrap_or_default().to_string(),
+                    c.body["state"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect();
+        let mut contexts: Vec<&str> = finals.iter().map(|(c, _)| c.as_str()).collect();
+        contexts.sort_unstable();
+        if contexts.len() >= 5 {
+            assert_eq!(
+                contexts,
+                [
+                    "pushbuild",
+                    "pushbuild/a",
+                    "pushbuild/b",
+                    "pushbuild/c",
+                    "pushbuild/d"
+                ],
+                "{finals:?}"
+            );
+            assert!(
+                finals.iter().all(|(_, state)| state == "success"),
+                "{finals:?}"
+            );
+            break;
+        }
+        assert!(std::time::Instant::now() < until, "statuses: {finals:?}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

@@ -320,6 +320,70 @@ fn a_signed_push_is_answered_202_then_built_by_the_functions_own_invocation() {
     assert_eq!(h.async_invocations(2).len(), 1);
 }
 
+/// A pushed batch through the function: the push's invocation starts `a` in an invocation of
+/// its own; `a`'s end starts `b` and `c`; the last to end closes the batch, whose record is in
+/// S3; each child has its status, and the batch its own.
+#[test]
+fn a_pushed_batch_runs_each_child_in_an_invocation_of_its_own() {
+    let h = Harness::start(false);
+    let commit = h.commits.batch.clone();
+    h.api.add_commits(&[&commit]);
+    let body = hooks::push("refs/heads/batched", &commit, "A batch");
+    let (headers, bytes) = hooks::delivery("push", &body, "d-url-batch", SECRET);
+    assert_eq!(
+        h.invoke(url_event(&headers, &bytes, false))["statusCode"],
+        202
+    );
+    let (_, payload) = h.async_invocations(1).remove(0);
+    let started = h.invoke(payload);
+    assert_eq!(started["builds"][0]["status"], "IN_PROGRESS", "{started}");
+    let batch_id = started["builds"][0]["batch"]
+        .as_str()
+        .expect("a batch")
+        .to_string();
+    // a: its own invocation, a child of the batch.
+    let invocations = h.async_invocations(2);
+    let a = invocations[1].1.clone();
+    assert_eq!(a["plannedBuild"]["batch"]["identifier"], "a", "{a}");
+    let built = h.invoke(a);
+    assert_eq!(built["builds"][0]["status"], "SUCCEEDED", "{built}");
+    // b and c, started by a's end; the second of them to end closes the batch.
+    let invocations = h.async_invocations(4);
+    let mut next: Vec<String> = invocations[2..]
+        .iter()
+        .map(|(_, p)| {
+            p["plannedBuild"]["batch"]["identifier"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    next.sort();
+    assert_eq!(next, ["b", "c"]);
+    for (_, payload) in invocations[2..].iter().cloned() {
+        assert_eq!(h.invoke(payload)["builds"][0]["status"], "SUCCEEDED");
+    }
+    let project = h.git.project("octo/app");
+    let record: Value =
+        serde_json::from_str(&h.object(&format!("batches/{project}/{batch_id}/batch.json")))
+            .expect("the batch's record");
+    assert_eq!(record["status"], "SUCCEEDED", "{record}");
+    for child in record["children"].as_array().unwrap() {
+        let log = h.object(&format!(
+            "builds/{project}/{}/build.log",
+            child["buildId"].as_str().unwrap()
+        ));
+        assert!(log.contains(&format!("child={}", child["identifier"].as_str().unwrap())));
+    }
+    assert_eq!(h.async_invocations(5).len(), 4, "nothing more was started");
+    let last = h.api.statuses(&commit).pop().unwrap();
+    assert_eq!(last.body["context"], "pushbuild", "{:?}", last.body);
+    assert_eq!(
+        last.body["description"],
+        "Batch SUCCEEDED: 3 of 3 builds succeeded"
+    );
+}
+
 /// A failing push whose build leaves a JUnit report: the report is an object in S3 and the
 /// commit's status says the tests first.
 #[test]

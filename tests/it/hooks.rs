@@ -48,12 +48,20 @@ reports:
     files: ['out/*.xml']
 "#;
 
+/// A batch: `a`, then `b` and `c`, which wait on it.
+const BATCH_SPEC: &str = "version: 0.2\nbatch:\n  build-graph:\n    - identifier: a\n    \
+                          - identifier: b\n      depend-on: [a]\n    - identifier: c\n      \
+                          depend-on: [a]\nphases:\n  build:\n    commands:\n      \
+                          - echo \"child=$CODEBUILD_BATCH_BUILD_IDENTIFIER\"\n";
+
 /// The repository's commits.
 pub struct Commits {
     /// On `main`: the good buildspec.
     pub good: String,
     /// On `broken`: a buildspec that fails.
     pub failing: String,
+    /// On `batched`: a batch, `a` then `b` and `c`.
+    pub batch: String,
 }
 
 /// Publishes `octo/app` under `root` (the git server's directory).
@@ -71,10 +79,18 @@ pub fn hosted_repository(root: &Path) -> Commits {
     std::fs::write(dir.join("buildspec.yml"), FAILING_SPEC).expect("buildspec");
     git(dir, &["commit", "-q", "-am", "A failing build"]);
     let failing = git(dir, &["rev-parse", "HEAD"]);
+    git(dir, &["checkout", "-q", "-b", "batched"]);
+    std::fs::write(dir.join("buildspec.yml"), BATCH_SPEC).expect("buildspec");
+    git(dir, &["commit", "-q", "-am", "A batch"]);
+    let batch = git(dir, &["rev-parse", "HEAD"]);
     for path in [REPOSITORY, GITLAB_REPOSITORY, BITBUCKET_REPOSITORY] {
         publish(root, path, dir);
     }
-    Commits { good, failing }
+    Commits {
+        good,
+        failing,
+        batch,
+    }
 }
 
 /// A sample payload from `events/github/`.

@@ -1,0 +1,214 @@
+//! A push whose buildspec has `batch`, where its children can be handed off (the function
+//! invoking itself, `serve`'s queue): the batch is planned (a mistake fails the push's build in
+//! DOWNLOAD_SOURCE, naming the task), its state goes to the index, and the children that may
+//! start are handed off, each a build of its own (`BuildTarget::batch` says whose child).
+//! When a child ends, its end changes the batch's state in the index (a conditional write:
+//! two children ending at once are applied one after the other), which hands off what may start
+//! now; the change that ends the last child closes the batch, writes its record
+//! (`batches/<project>/<batch-id>/batch.json`) and sends the batch's commit status.
+//!
+//! The push's own build is the batch's: it is not run (SKIPPED, billed nothing, its record
+//! naming the batch), and its commit status stays pending until the batch ends. The batch's id
+//! is that build's.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::{BuildError, BuildSummary, Builds, Dispatch, DispatchError, in_index};
+use crate::batch::{self, BatchRecord};
+use crate::pipeline::{self, Begun, BuildIdentity, Ready, Work};
+use crate::source::Source;
+use crate::state::BuildState;
+use crate::store::ObjectMeta;
+use crate::trigger::{BatchChild, BuildTarget};
+
+/// Hands a batch's child off to be built (any [`Dispatch`] is one).
+pub trait ChildDispatch: Send + Sync {
+    fn dispatch_child(
+        &self,
+        target: BuildTarget,
+    ) -> Pin<Box<dyn Future<Output = Result<(), DispatchError>> + Send + '_>>;
+}
+
+impl<D: Dispatch> ChildDispatch for D {
+    fn dispatch_child(
+        &self,
+        target: BuildTarget,
+    ) -> Pin<Box<dyn Future<Output = Result<(), DispatchError>> + Send + '_>> {
+        Box::pin(self.dispatch(target))
+    }
+}
+
+impl<S: Source> Builds<S> {
+    /// Whether `ready` runs as a batch here: it has `batch`, batches are on, children can be
+    /// handed off, and it is not itself a child.
+    pub(super) fn runs_as_batch(&self, target: &BuildTarget, ready: &Ready) -> bool {
+        ready.spec.batch.is_some()
+            && self.config.batch
+            && target.batch.is_none()
+            && self.children.get().is_some()
+    }
+
+    /// Starts the batch of the push `target`, whose build `identity` has begun.
+    pub(super) async fn start_batch(
+        &self,
+        target: &BuildTarget,
+        identity: BuildIdentity,
+        begun: Begun,
+        ready: Box<Ready>,
+        deadline: Option<Instant>,
+    ) -> Result<BuildSummary, BuildError> {
+        let spec = ready.spec.batch.clone().unwrap_or_default();
+        let children = match batch::plan(&spec) {
+            Ok(children) => children,
+            Err(err) => {
+                let path = ready.buildspec_path.as_deref().unwrap_or("buildspec.yml");
+                let work = Work::CannotStart {
+                    context: pipeline::client_error(format!("{path}: {err}")),
+                    notes: Vec::new(),
+                };
+                return self.run(identity, work, Some(begun), deadline).await;
+            }
+        };
+        let batch_id = identity.build_id.to_string();
+        let mut record = BatchRecord::new(
+            &batch_id,
+            identity.project.as_str(),
+            spec.fast_fail,
+            &children,
+        );
+        record.buildspec = target.buildspec.clone();
+        record.overrides = target.env_overrides.clone();
+        let opened = record.clone();
+        in_index(&self.books.index, move |index| index.open_batch(&opened)).await?;
+        let (project, id) = (record.project.clone(), batch_id.clone());
+        let changed = in_index(&self.books.index, move |index| {
+            index.change_batch(&project, &id, &mut |r| r.advance(None))
+        })
+        .await?;
+        if let Some((step, record)) = changed {
+            self.hand_off_children(target, &record, &step.start).await;
+        }
+        let work = Work::Refused {
+            reason: format!(
+                "runs as batch {batch_id}: {} build(s), each its own",
+                children.len()
+            ),
+        };
+        let mut summary = self.run(identity, work, Some(begun), deadline).await?;
+        summary.status = BuildState::InProgress;
+        summary.batch = Some(batch_id);
+        Ok(summary)
+    }
+
+    /// Hands off the children `start` of `record`: each a build of the push `target`.
+    async fn hand_off_children(&self, target: &BuildTarget, record: &BatchRecord, start: &[usize]) {
+        let Some(children) = self.children.get() else {
+            return;
+        };
+        for &i in start {
+            let Some(child) = record.plan.get(i) else {
+                continue;
+            };
+            let mut overrides = record.overrides.clone();
+            overrides.extend(child.env());
+            let child_target = BuildTarget {
+                buildspec: child.buildspec.clone().or_else(|| record.buildspec.clone()),
+                env_overrides: overrides,
+                build_id: None,
+                dedup_key: Some(format!("batch:{}:{}", record.batch_id, child.identifier)),
+                batch: Some(BatchChild {
+                    batch_id: record.batch_id.clone(),
+                    identifier: child.identifier.clone(),
+                }),
+                ..target.clone()
+            };
+            if let Err(err) = children.dispatch_child(child_target).await {
+                tracing::error!(
+                    batch_id = record.batch_id,
+                    child = child.identifier,
+                    error = %err,
+                    "a batch's child could not be handed off"
+                );
+            }
+        }
+    }
+
+    /// A child's build ended as `summary` says: its end goes into the batch's state, what may
+    /// start now is handed off, and the batch closes with its last child.
+    pub(super) async fn child_ended(&self, target: &BuildTarget, summary: &BuildSummary) {
+        let Some(child) = &target.batch else {
+            return;
+        };
+        if summary.status.is_open() {
+            // Handed to CodeBuild: its end comes later.
+            return;
+        }
+        let (project, child) = (target.project.to_string(), child.clone());
+        let (status, build_id) = (summary.status, summary.build_id.clone());
+        let batch_id = child.batch_id.clone();
+        let changed = in_index(&self.books.index, move |index| {
+            index.change_batch(&project, &child.batch_id, &mut |r| {
+                if let (Some(build_id), Some(i)) = (
+                    &build_id,
+                    r.children
+                        .iter()
+                        .position(|c| c.identifier == child.identifier),
+                ) {
+                    r.started(i, build_id);
+                }
+                r.end(&child.identifier, status, None)
+            })
+        })
+        .await;
+        let (step, record) = match changed {
+            Ok(Some(changed)) => changed,
+            Ok(None) => return,
+            Err(err) => {
+                tracing::error!(batch_id, error = %err, "a child's end could not be recorded");
+                return;
+            }
+        };
+        self.hand_off_children(target, &record, &step.start).await;
+        if step.closed.is_some() {
+            self.close_batch(target, &record).await;
+        }
+    }
+
+    /// The batch's record in the store, and its commit status.
+    async fn close_batch(&self, target: &BuildTarget, record: &BatchRecord) {
+        let key = BatchRecord::key(&record.project, &record.batch_id);
+        let store = self.store.clone();
+        let bytes = serde_json::to_vec_pretty(record).unwrap_or_default();
+        let stored = tokio::task::spawn_blocking(move || {
+            store.put(&key, &bytes, &ObjectMeta::new("application/json"))
+        })
+        .await;
+        if !matches!(stored, Ok(Ok(_))) {
+            tracing::error!(
+                batch_id = record.batch_id,
+                "the batch's record was not stored"
+            );
+        }
+        let batch_target = BuildTarget {
+            batch: None,
+            ..target.clone()
+        };
+        super::report::send_batch(
+            &self.apis,
+            &self.config.git,
+            &self.base_env,
+            &batch_target,
+            record,
+        )
+        .await;
+    }
+
+    /// Sets who hands off a batch's children (the function itself, `serve`'s queue): without
+    /// one, a buildspec's `batch` runs as one build.
+    pub fn set_children(&self, children: Arc<dyn ChildDispatch>) {
+        let _ = self.children.set(children);
+    }
+}
