@@ -461,3 +461,63 @@ fn under_serve_a_pushed_graph_runs_as_children_with_their_own_statuses() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// Eight children ending at once, each through an index of its own (as eight function
+/// processes are): every end is applied and the batch closes once.
+#[test]
+fn eight_children_ending_at_once_close_the_batch_once_on_dynamodb() {
+    use pushbuild::batch::{BatchRecord, Child};
+    use pushbuild::state::BuildState;
+    use std::sync::Barrier;
+    let children: Vec<Child> = (0..8)
+        .map(|i| Child {
+            identifier: format!("shard_{i}"),
+            buildspec: None,
+            variables: Vec::new(),
+            depend_on: Vec::new(),
+            ignore_failure: false,
+            compute_type: None,
+            image: None,
+            privileged_mode: false,
+            shard: Some((i, 8)),
+        })
+        .collect();
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let server = crate::dynamo_server::DynamoServer::shared();
+    let index = server.new_index(runtime.handle());
+    let batch_id = format!("eight-{}", std::process::id());
+    let mut record = BatchRecord::new(&batch_id, "proj", false, &children);
+    record.advance(None);
+    assert!(pushbuild::index::Index::open_batch(&index, &record).expect("opened"));
+    let table = index.table().to_string();
+    let barrier = Barrier::new(8);
+    let closes: Vec<Option<BuildState>> = std::thread::scope(|scope| {
+        let ends: Vec<_> = (0..8)
+            .map(|i| {
+                let (barrier, batch_id, table) = (&barrier, &batch_id, &table);
+                let handle = runtime.handle().clone();
+                scope.spawn(move || {
+                    let own = {
+                        let _entered = handle.enter();
+                        pushbuild::index::DynamoIndex::from_conf(
+                            &server.sdk_config(),
+                            table.clone(),
+                        )
+                        .expect("an index")
+                    };
+                    barrier.wait();
+                    pushbuild::index::Index::change_batch(&own, "proj", batch_id, &mut |r| {
+                        r.end(&format!("shard_{i}"), BuildState::Succeeded, None)
+                    })
+                    .expect("changed")
+                    .expect("there")
+                    .0
+                    .closed
+                })
+            })
+            .collect();
+        ends.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let closed: Vec<_> = closes.into_iter().flatten().collect();
+    assert_eq!(closed, [BuildState::Succeeded]);
+}
