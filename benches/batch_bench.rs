@@ -56,7 +56,15 @@ fn buildspec(batch: bool) -> String {
     )
 }
 
-fn spawn_function(api: &RuntimeApi, s3: &S3Server, standin: &StandIn, work: &Path) -> Child {
+/// One function process; every one of them shares `index_env` (one table, as one function's
+/// instances share it).
+fn spawn_function(
+    api: &RuntimeApi,
+    s3: &S3Server,
+    standin: &StandIn,
+    work: &Path,
+    index_env: &[(&'static str, String)],
+) -> Child {
     std::fs::create_dir_all(work).expect("a work folder");
     Command::new(env!("CARGO_BIN_EXE_pushbuild-lambda"))
         .env_clear()
@@ -75,7 +83,7 @@ fn spawn_function(api: &RuntimeApi, s3: &S3Server, standin: &StandIn, work: &Pat
         .env("PUSHBUILD_WORK_DIR", work)
         .env("PUSHBUILD_CODECOMMIT_GIT", "false")
         .envs(s3.env())
-        .envs(dynamo_server::DynamoServer::shared().env_with_table())
+        .envs(index_env.iter().cloned())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(
@@ -132,8 +140,12 @@ fn main() {
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
     let standin = runtime.block_on(StandIn::start(REPO, &tree));
     let api = Arc::new(runtime.block_on(RuntimeApi::start()));
+    let index_env = dynamo_server::DynamoServer::shared().env_with_table();
     let mut functions: Vec<Child> = (0..SHARDS)
-        .map(|i| spawn_function(&api, &s3, &standin, &work.path().join(format!("fn{i}"))))
+        .map(|i| {
+            let dir = work.path().join(format!("fn{i}"));
+            spawn_function(&api, &s3, &standin, &dir, &index_env)
+        })
         .collect();
     let handle = runtime.handle().clone();
     let event =

@@ -165,7 +165,13 @@ impl<S: Source> Builds<S> {
         .await;
         let (step, record) = match changed {
             Ok(Some(changed)) => changed,
-            Ok(None) => return,
+            Ok(None) => {
+                tracing::warn!(
+                    batch_id,
+                    "a child ended whose batch the index does not have"
+                );
+                return;
+            }
             Err(err) => {
                 tracing::error!(batch_id, error = %err, "a child's end could not be recorded");
                 return;
