@@ -78,8 +78,7 @@ fn read_and_print(format: &str, path: &Path) {
         group: "bench".into(),
         format,
         files: vec![("file".into(), path.to_path_buf())],
-    })
-    .report;
+    });
     let seconds = clock.elapsed().as_secs_f64();
     assert!(report.problems.is_empty(), "{:?}", report.problems);
     let what = match (&report.tests, &report.coverage) {

@@ -2,7 +2,8 @@
 //! 2 before anything runs), then built as builds of their own into the local store, `--jobs`
 //! at once, each in its own copy of the source (children change their folders, and run at the
 //! same time); then the batch's record, `batches/<project>/<batch-id>/batch.json`, and a line
-//! per child. `PUSHBUILD_BATCH=off` builds such a buildspec as one build.
+//! per child. `PUSHBUILD_BATCH=off` (read with the other settings) builds such a buildspec as
+//! one build.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -19,12 +20,6 @@ use crate::pipeline::{self, BuildJob, BuildSettings, Ready, Work};
 use crate::state::BuildState;
 use crate::store::{LocalStore, ObjectMeta, Store};
 use crate::vault::{self, Resolved};
-
-/// Whether a buildspec's `batch` runs as a batch: `PUSHBUILD_BATCH` is `auto` (the default) or
-/// `off`.
-pub(super) fn enabled() -> bool {
-    std::env::var("PUSHBUILD_BATCH").map_or(true, |v| !v.trim().eq_ignore_ascii_case("off"))
-}
 
 /// A batch and what its children are built with.
 pub(super) struct Batched<'a> {

@@ -84,18 +84,13 @@ pub(super) fn run(args: &RunArgs) -> ExitCode {
         std::io::stdout().is_terminal()
     });
     let store_dir = args.store.clone().unwrap_or_else(default_store);
-    let settings = match settings_for(args, &store_dir, color) {
-        Ok(settings) => settings,
+    let (settings, batches) = match settings_for(args, &store_dir, color) {
+        Ok(found) => found,
         Err(code) => return code,
     };
     let store = LocalStore::new(store_dir);
     // A buildspec with `batch` runs as a batch, unless PUSHBUILD_BATCH=off.
-    if let Some(batch) = parsed
-        .spec
-        .batch
-        .clone()
-        .filter(|_| super::batch::enabled())
-    {
+    if let Some(batch) = parsed.spec.batch.clone().filter(|_| batches) {
         let batched = super::batch::Batched {
             dir: &dir,
             buildspec: &args.buildspec,
@@ -132,8 +127,13 @@ pub(super) fn run(args: &RunArgs) -> ExitCode {
 }
 
 /// The settings a local build runs with: the price, the function's budget and minute settings
-/// (PUSHBUILD_MONTHLY_MINUTES, …), the store's books, the echo; or the exit status saying why not.
-fn settings_for(args: &RunArgs, store_dir: &Path, color: bool) -> Result<BuildSettings, ExitCode> {
+/// (PUSHBUILD_MONTHLY_MINUTES, …), the store's books, the echo, and whether a buildspec's `batch`
+/// runs as a batch (PUSHBUILD_BATCH); or the exit status saying why not.
+fn settings_for(
+    args: &RunArgs,
+    store_dir: &Path,
+    color: bool,
+) -> Result<(BuildSettings, bool), ExitCode> {
     let price = args
         .price_per_minute
         .clone()
@@ -148,10 +148,11 @@ fn settings_for(args: &RunArgs, store_dir: &Path, color: bool) -> Result<BuildSe
     } else {
         Echo::Stdout { color }
     };
-    Ok(BuildSettings {
+    let settings = BuildSettings {
         cache: config.cache.clone(),
         ..local_settings(price, config.billing_minute, echo, books)
-    })
+    };
+    Ok((settings, config.batch))
 }
 
 /// How a local build runs: no metrics, no live log, pushbuild's whole environment (a local

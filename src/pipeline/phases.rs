@@ -53,7 +53,7 @@ pub(super) fn run_phases(
         deadline,
         log,
     };
-    let since = std::time::SystemTime::now();
+    let since = reporting::file_clock_now(work_dir);
     let mut cache = caching.restore();
     let request = BuildRequest {
         spec: &ready.spec,

@@ -13,6 +13,18 @@ use crate::executor::log::BuildLog;
 use crate::reports::{self, GroupReport, ReportFiles, ReportSummary};
 use crate::store::{Layout, Store};
 
+/// Now, as the file system stamps a file written now. The kernel stamps files from a coarse
+/// clock that may lag the precise one by a few milliseconds, so a file the build writes right
+/// after `SystemTime::now()` can look older than it; a file written here is stamped by the same
+/// clock as the build's. (The precise clock, a little earlier, when no file can be written.)
+pub(super) fn file_clock_now(work_dir: &Path) -> SystemTime {
+    let precise = SystemTime::now();
+    let marker = work_dir.join("reports-since");
+    std::fs::write(&marker, b"")
+        .and_then(|()| std::fs::metadata(&marker)?.modified())
+        .unwrap_or_else(|_| precise - std::time::Duration::from_millis(20))
+}
+
 /// The most groups a buildspec's `reports` may have.
 pub const MAX_GROUPS: usize = 5;
 
@@ -36,7 +48,7 @@ impl Reporting<'_> {
             .reports
             .iter()
             .take(MAX_GROUPS)
-            .map(|(group, settings)| reports::collect(self.src_dir, group, settings).report)
+            .map(|(group, settings)| reports::collect(self.src_dir, group, settings))
             .collect();
         if self.spec.reports.len() > MAX_GROUPS {
             self.log.marker(&format!(
@@ -79,7 +91,7 @@ impl Reporting<'_> {
             format: reports::Format::Junitxml,
             files,
         };
-        Some(reports::read_files(found).report)
+        Some(reports::read_files(found))
     }
 
     /// Stores `report` and says what it holds in the log.

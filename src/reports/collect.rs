@@ -17,15 +17,10 @@ pub struct ReportFiles {
     pub files: Vec<(String, PathBuf)>,
 }
 
-/// What reading a group gave: its report, settled.
-pub struct Collected {
-    pub report: GroupReport,
-}
-
 /// Reads the group `group` of the buildspec's `reports` in `src_dir`. Whatever is wrong (a
 /// format that does not exist, no file matched, a file that cannot be read) is in the report,
 /// which is then FAILED.
-pub fn collect(src_dir: &Path, group: &str, settings: &Report) -> Collected {
+pub fn collect(src_dir: &Path, group: &str, settings: &Report) -> GroupReport {
     let format = match settings.file_format.as_deref().map(Format::parse) {
         None => Format::Junitxml,
         Some(Ok(format)) => format,
@@ -33,7 +28,7 @@ pub fn collect(src_dir: &Path, group: &str, settings: &Report) -> Collected {
             let mut report = GroupReport::new(group, Format::Junitxml);
             report.problem("", format!("reports.{group}.file-format: {err}"));
             report.finish();
-            return Collected { report };
+            return report;
         }
     };
     let set = ArtifactSet {
@@ -65,13 +60,13 @@ pub fn collect(src_dir: &Path, group: &str, settings: &Report) -> Collected {
             let mut report = GroupReport::new(group, format);
             report.problem("", format!("reports.{group}.files: {err}"));
             report.finish();
-            Collected { report }
+            report
         }
     }
 }
 
 /// Reads `files` into one report.
-pub fn read_files(found: ReportFiles) -> Collected {
+pub fn read_files(found: ReportFiles) -> GroupReport {
     let mut report = GroupReport::new(&found.group, found.format);
     let total = found.files.len();
     for (name, path) in found.files.into_iter().take(MAX_FILES) {
@@ -87,7 +82,7 @@ pub fn read_files(found: ReportFiles) -> Collected {
         );
     }
     report.finish();
-    Collected { report }
+    report
 }
 
 fn read_one(format: Format, path: &Path, report: &mut GroupReport) -> Result<(), String> {

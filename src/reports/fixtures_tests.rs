@@ -26,8 +26,7 @@ fn every_fixture_is_read_to_the_manifests_counts() {
             group: "fixture".into(),
             format,
             files: vec![(file.to_string(), shared().join("fixtures").join(file))],
-        })
-        .report;
+        });
         assert!(report.problems.is_empty(), "{file}: {:?}", report.problems);
         let want = &entry["expected"];
         let got = match (&report.tests, &report.coverage) {

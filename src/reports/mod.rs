@@ -22,7 +22,7 @@ mod summary;
 mod testng;
 mod xml;
 
-pub use collect::{Collected, ReportFiles, collect, read_files};
+pub use collect::{ReportFiles, collect, read_files};
 pub use discover::{DISCOVER_MAX_FILES, DISCOVER_MAX_SECONDS, DISCOVER_MAX_VISITS, discover};
 pub use model::{
     Case, CaseStatus, CounterPair, Counts, CoverageReport, FileCoverage, Format, GroupReport, Kind,

@@ -23,7 +23,6 @@ fn group_of(dir: &Path, files: &[(&str, &str)], format: Format) -> GroupReport {
         format,
         files: found,
     })
-    .report
 }
 
 #[test]
@@ -224,8 +223,7 @@ fn a_file_over_the_limit_is_refused_before_it_is_read() {
         group: "unit".into(),
         format: Format::Junitxml,
         files: vec![("huge.xml".into(), path)],
-    })
-    .report;
+    });
     assert_eq!(report.status, ReportStatus::Failed);
     assert_eq!(
         report.problems[0].reason,

@@ -521,3 +521,41 @@ fn eight_children_ending_at_once_close_the_batch_once_on_dynamodb() {
     let closed: Vec<_> = closes.into_iter().flatten().collect();
     assert_eq!(closed, [BuildState::Succeeded]);
 }
+
+/// `PUSHBUILD_BATCH` as the other settings: `off` builds the buildspec once, a wrong value is
+/// exit status 2 naming the setting.
+#[test]
+fn pushbuild_batch_off_builds_once_and_a_wrong_value_is_named() {
+    let root = tempfile::tempdir().unwrap();
+    let spec = "version: 0.2\nbatch:\n  build-list:\n    - identifier: a\n    - identifier: b\n\
+                phases:\n  build:\n    commands: [echo once]\n";
+    let dir = project(root.path(), "off", &[("buildspec.yml", spec)]);
+    let with = |value: &str, store: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_pushbuild"))
+            .arg("run")
+            .arg(&dir)
+            .arg("--store")
+            .arg(store)
+            .env("NO_COLOR", "1")
+            .env("PUSHBUILD_BATCH", value)
+            .output()
+            .expect("pushbuild runs")
+    };
+    let store = root.path().join("store");
+    let out = with("off", &store);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!store.join("batches").exists(), "no batch");
+    let builds = std::fs::read_dir(store.join("builds/off")).unwrap().count();
+    assert_eq!(builds, 1);
+    let out = with("sometimes", &root.path().join("store-bad"));
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("PUSHBUILD_BATCH: expected auto or off"),
+        "{stderr}"
+    );
+}
