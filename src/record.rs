@@ -22,6 +22,7 @@ impl From<RunStatus> for BuildState {
             RunStatus::Succeeded => BuildState::Succeeded,
             RunStatus::Failed => BuildState::Failed,
             RunStatus::TimedOut => BuildState::TimedOut,
+            RunStatus::Stopped => BuildState::Stopped,
         }
     }
 }
@@ -82,6 +83,9 @@ pub struct BuildRecord {
     /// Each test and coverage report group: its counts and where the whole report is.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reports: Vec<ReportSummary>,
+    /// The batch this build is a child of (its id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<String>,
 }
 
 /// A build that ran on AWS CodeBuild rather than in the function.
@@ -175,6 +179,7 @@ impl BuildRecord {
             compute: ending.compute,
             cache: ending.cache,
             reports: ending.reports,
+            batch: None,
         }
     }
 }

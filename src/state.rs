@@ -18,24 +18,30 @@ pub enum BuildState {
     Succeeded,
     Failed,
     TimedOut,
+    /// Stopped while it ran (asked to stop, superseded, a batch's `fast-fail`): billed the
+    /// minutes it used.
+    Stopped,
     /// Not run (refused before it started: the month's budget, a duplicate delivery, say).
     Skipped,
 }
 
 /// A text that is no build state.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("expected QUEUED, IN_PROGRESS, SUCCEEDED, FAILED, TIMED_OUT or SKIPPED, found `{found}`")]
+#[error(
+    "expected QUEUED, IN_PROGRESS, SUCCEEDED, FAILED, TIMED_OUT, STOPPED or SKIPPED, found `{found}`"
+)]
 pub struct StateError {
     pub found: String,
 }
 
 impl BuildState {
-    pub const ALL: [BuildState; 6] = [
+    pub const ALL: [BuildState; 7] = [
         BuildState::Queued,
         BuildState::InProgress,
         BuildState::Succeeded,
         BuildState::Failed,
         BuildState::TimedOut,
+        BuildState::Stopped,
         BuildState::Skipped,
     ];
 
@@ -46,6 +52,7 @@ impl BuildState {
             BuildState::Succeeded => "SUCCEEDED",
             BuildState::Failed => "FAILED",
             BuildState::TimedOut => "TIMED_OUT",
+            BuildState::Stopped => "STOPPED",
             BuildState::Skipped => "SKIPPED",
         }
     }

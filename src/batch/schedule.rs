@@ -7,11 +7,14 @@ use super::state::BatchRecord;
 use crate::state::BuildState;
 
 /// Runs the children of `record` with `run`, which builds child `i` and gives its build id and
-/// how it ended; at most `jobs` at once. `record` ends closed.
-pub fn schedule<F>(record: &mut BatchRecord, jobs: usize, run: F)
+/// how it ended; at most `jobs` at once. When `fast-fail` stops the batch while children run,
+/// `stop` is called once with why (it asks them to stop). `record` ends closed.
+pub fn schedule<F, S>(record: &mut BatchRecord, jobs: usize, run: F, mut stop: S)
 where
     F: Fn(usize) -> (Option<String>, BuildState) + Sync,
+    S: FnMut(&str),
 {
+    let mut asked = false;
     let limit = Some(jobs.max(1));
     let (tx, rx) = mpsc::channel::<(usize, Option<String>, BuildState)>();
     std::thread::scope(|scope| {
@@ -44,6 +47,12 @@ where
             };
             let identifier = record.children[i].identifier.clone();
             step = record.end(&identifier, status, limit);
+            if let (false, Some(why)) = (asked, &record.stopping) {
+                asked = true;
+                if running > 0 {
+                    stop(why);
+                }
+            }
         }
     });
 }

@@ -111,6 +111,11 @@ impl BatchRecord {
         format!("batches/{project}/{batch_id}/batch.json")
     }
 
+    /// The store's key of the ask to stop a batch's running children (`fast-fail`).
+    pub fn stop_key(project: &str, batch_id: &str) -> String {
+        format!("batches/{project}/{batch_id}/stop.json")
+    }
+
     fn running(&self) -> usize {
         self.children
             .iter()

@@ -38,7 +38,12 @@ fn a_list_runs_its_tasks_with_their_own_buildspecs_and_variables() {
     assert!(children[1].ignore_failure);
     let ends = |a: BuildState, b: BuildState| {
         let mut record = BatchRecord::new("b-1", "p", false, &children);
-        schedule(&mut record, 2, |i| (None, if i == 0 { a } else { b }));
+        schedule(
+            &mut record,
+            2,
+            |i| (None, if i == 0 { a } else { b }),
+            |_| {},
+        );
         record.status
     };
     assert_eq!(
@@ -254,15 +259,20 @@ fn children_wait_for_their_dependencies_and_a_failure_skips_what_waits_on_it() {
     .unwrap();
     let order = Mutex::new(Vec::new());
     let mut record = BatchRecord::new("b-1", "p", false, &children);
-    schedule(&mut record, 4, |i| {
-        order.lock().unwrap().push(children[i].identifier.clone());
-        let status = if children[i].identifier == "c" {
-            BuildState::Failed
-        } else {
-            BuildState::Succeeded
-        };
-        (Some(format!("build-{i}")), status)
-    });
+    schedule(
+        &mut record,
+        4,
+        |i| {
+            order.lock().unwrap().push(children[i].identifier.clone());
+            let status = if children[i].identifier == "c" {
+                BuildState::Failed
+            } else {
+                BuildState::Succeeded
+            };
+            (Some(format!("build-{i}")), status)
+        },
+        |_| {},
+    );
     let order = order.into_inner().unwrap();
     assert_eq!(order[0], "a");
     assert_eq!(order.len(), 3, "d never runs: {order:?}");
@@ -284,14 +294,19 @@ fn fast_fail_skips_what_has_not_started() {
     .unwrap();
     // One at a time: a fails, so b and c never start.
     let mut record = BatchRecord::new("b-1", "p", true, &children);
-    schedule(&mut record, 1, |i| {
-        let status = if i == 0 {
-            BuildState::Failed
-        } else {
-            BuildState::Succeeded
-        };
-        (None, status)
-    });
+    schedule(
+        &mut record,
+        1,
+        |i| {
+            let status = if i == 0 {
+                BuildState::Failed
+            } else {
+                BuildState::Succeeded
+            };
+            (None, status)
+        },
+        |_| panic!("nothing runs when a fails"),
+    );
     let statuses: Vec<BuildState> = record.children.iter().map(|e| e.status).collect();
     assert_eq!(
         statuses,
@@ -328,4 +343,40 @@ fn two_children_ending_at_once_start_what_waited_once_and_close_the_batch_once()
     assert_eq!(last.closed, Some(BuildState::Succeeded));
     assert_eq!(record.end("d", BuildState::Failed, None), Step::default());
     assert_eq!(record.status, BuildState::Succeeded);
+}
+
+#[test]
+fn fast_fail_asks_the_running_children_to_stop_once() {
+    let children = planned(
+        "  fast-fail: true\n  build-list:\n    - identifier: a\n    - identifier: b\n    - identifier: c\n",
+    )
+    .unwrap();
+    // Two at a time: a fails while b runs; b runs until it is asked to stop; c never starts.
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let rx = std::sync::Mutex::new(rx);
+    let asked = std::sync::Mutex::new(Vec::new());
+    let mut record = BatchRecord::new("b-1", "p", true, &children);
+    schedule(
+        &mut record,
+        2,
+        |i| match i {
+            0 => (None, BuildState::Failed),
+            _ => {
+                let why = rx.lock().unwrap().recv().unwrap();
+                assert!(why.starts_with("fast-fail"));
+                (None, BuildState::Stopped)
+            }
+        },
+        |why| {
+            asked.lock().unwrap().push(why.to_string());
+            tx.send(why.to_string()).unwrap();
+        },
+    );
+    assert_eq!(asked.into_inner().unwrap(), ["fast-fail: `a` ended FAILED"]);
+    let statuses: Vec<BuildState> = record.children.iter().map(|e| e.status).collect();
+    assert_eq!(
+        statuses,
+        [BuildState::Failed, BuildState::Stopped, BuildState::Skipped]
+    );
+    assert_eq!(record.status, BuildState::Failed);
 }

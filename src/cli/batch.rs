@@ -16,9 +16,9 @@ use crate::batch::{self, BatchRecord, Child, ChildEnd};
 use crate::buildspec::{self, Batch};
 use crate::executor::log::Echo;
 use crate::names::{BuildId, RepositoryName};
-use crate::pipeline::{self, BuildJob, BuildSettings, Ready, Work};
+use crate::pipeline::{self, BuildIdentity, BuildJob, BuildSettings, Ready, Work};
 use crate::state::BuildState;
-use crate::store::{LocalStore, ObjectMeta, Store};
+use crate::store::{LocalStore, ObjectMeta, Store, stop};
 use crate::vault::{self, Resolved};
 
 /// A batch and what its children are built with.
@@ -74,8 +74,15 @@ impl Batched<'_> {
             batch.fast_fail,
             &children,
         );
-        batch::schedule(&mut record, jobs, |i| {
-            let (build_id, status) = self.child(&children[i], &settings, work.path());
+        let stop_key = BatchRecord::stop_key(self.project.as_str(), batch_id.as_str());
+        let ask_stop = |why: &str| {
+            println!("  {why}: the running builds are asked to stop");
+            if let Err(err) = stop::ask(self.store, &stop_key, why) {
+                eprintln!("error: asking the batch's builds to stop: {err}");
+            }
+        };
+        let run_child = |i: usize| {
+            let (build_id, status) = self.child(&children[i], &settings, work.path(), &batch_id);
             println!(
                 "  {} {}{}",
                 children[i].identifier,
@@ -86,7 +93,8 @@ impl Batched<'_> {
                     .unwrap_or_default()
             );
             (build_id, status)
-        });
+        };
+        batch::schedule(&mut record, jobs, run_child, ask_stop);
         self.finish(&record)
     }
 
@@ -96,6 +104,7 @@ impl Batched<'_> {
         child: &Child,
         settings: &BuildSettings,
         work: &Path,
+        batch_id: &BuildId,
     ) -> (Option<String>, BuildState) {
         let src = work.join(&child.identifier);
         if let Err(err) = copy_tree(self.dir, &src) {
@@ -127,7 +136,10 @@ impl Batched<'_> {
             ..Ready::new(parsed, src)
         };
         let job = BuildJob::new(
-            identity(self.project.clone(), self.dir),
+            BuildIdentity {
+                batch: Some(batch_id.to_string()),
+                ..identity(self.project.clone(), self.dir)
+            },
             settings,
             Work::Run(Box::new(ready)),
         )

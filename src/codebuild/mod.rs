@@ -152,12 +152,13 @@ impl Build {
         self.status != "IN_PROGRESS"
     }
 
-    /// How it ended, in pushbuild's words: `SUCCEEDED`; `TIMED_OUT`; `FAILED` for a failure,
-    /// a fault of CodeBuild's or a stopped build.
+    /// How it ended, in pushbuild's words: `SUCCEEDED`, `TIMED_OUT`, `STOPPED`; `FAILED` for a
+    /// failure or a fault of CodeBuild's.
     pub fn outcome(&self) -> BuildState {
         match self.status.as_str() {
             "SUCCEEDED" => BuildState::Succeeded,
             "TIMED_OUT" => BuildState::TimedOut,
+            "STOPPED" => BuildState::Stopped,
             _ => BuildState::Failed,
         }
     }
@@ -186,6 +187,7 @@ impl Build {
                 status: match p.status.as_deref() {
                     Some("SUCCEEDED") => RunStatus::Succeeded,
                     Some("TIMED_OUT") => RunStatus::TimedOut,
+                    Some("STOPPED") => RunStatus::Stopped,
                     _ => RunStatus::Failed,
                 },
                 started: p.start.or(self.start).unwrap_or_else(Utc::now),

@@ -82,7 +82,8 @@ fn how_codebuild_builds_end_in_pushbuilds_words() {
     };
     assert_eq!(build("SUCCEEDED").outcome(), BuildState::Succeeded);
     assert_eq!(build("TIMED_OUT").outcome(), BuildState::TimedOut);
-    for status in ["FAILED", "FAULT", "STOPPED"] {
+    assert_eq!(build("STOPPED").outcome(), BuildState::Stopped);
+    for status in ["FAILED", "FAULT"] {
         assert_eq!(build(status).outcome(), BuildState::Failed);
     }
     assert!(!build("IN_PROGRESS").ended());

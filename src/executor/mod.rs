@@ -212,7 +212,7 @@ pub fn run_to_tail(
         phases.push(outcome);
         match phase_status {
             RunStatus::Succeeded => continue,
-            RunStatus::TimedOut => {
+            RunStatus::TimedOut | RunStatus::Stopped => {
                 status = RunStatus::TimedOut;
                 break;
             }

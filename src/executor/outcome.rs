@@ -15,6 +15,8 @@ pub enum RunStatus {
     Succeeded,
     Failed,
     TimedOut,
+    /// Asked to stop while it ran.
+    Stopped,
 }
 
 impl RunStatus {
@@ -23,6 +25,7 @@ impl RunStatus {
             RunStatus::Succeeded => "SUCCEEDED",
             RunStatus::Failed => "FAILED",
             RunStatus::TimedOut => "TIMED_OUT",
+            RunStatus::Stopped => "STOPPED",
         }
     }
 }
@@ -48,15 +51,18 @@ pub enum ContextCode {
     /// The month's budget granted the build no further minute (pushbuild's own code: CodeBuild
     /// has no budget).
     BudgetReached,
+    /// The build was asked to stop (pushbuild's own code, for CodeBuild's STOPPED phase).
+    BuildStopped,
 }
 
 impl ContextCode {
-    const ALL: [ContextCode; 5] = [
+    const ALL: [ContextCode; 6] = [
         ContextCode::CommandExecutionError,
         ContextCode::BuildTimedOut,
         ContextCode::ClientError,
         ContextCode::YamlFileError,
         ContextCode::BudgetReached,
+        ContextCode::BuildStopped,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -66,6 +72,7 @@ impl ContextCode {
             ContextCode::ClientError => "CLIENT_ERROR",
             ContextCode::YamlFileError => "YAML_FILE_ERROR",
             ContextCode::BudgetReached => "BUDGET_REACHED",
+            ContextCode::BuildStopped => "BUILD_STOPPED",
         }
     }
 }

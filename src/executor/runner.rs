@@ -107,6 +107,12 @@ impl Runner<'_, '_> {
 
     /// Why a phase's commands were stopped: the month's budget, or the build's deadline.
     fn timed_out(&self, name: PhaseName) -> PhaseContext {
+        if let Some(reason) = self.req.deadline.stop_reason() {
+            self.log.marker_failed(&format!(
+                "Build stopped during phase {name}: {reason}; its processes were stopped"
+            ));
+            return PhaseContext::new(ContextCode::BuildStopped, reason);
+        }
         match self.req.deadline.budget_reason() {
             Some(reason) => {
                 self.log.marker_failed(&format!(

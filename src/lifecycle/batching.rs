@@ -21,7 +21,7 @@ use crate::batch::{self, BatchRecord};
 use crate::pipeline::{self, Begun, BuildIdentity, Ready, Work};
 use crate::source::Source;
 use crate::state::BuildState;
-use crate::store::ObjectMeta;
+use crate::store::{ObjectMeta, stop};
 use crate::trigger::{BatchChild, BuildTarget};
 
 /// Hands a batch's child off to be built (any [`Dispatch`] is one).
@@ -180,6 +180,30 @@ impl<S: Source> Builds<S> {
         self.hand_off_children(target, &record, &step.start).await;
         if step.closed.is_some() {
             self.close_batch(target, &record).await;
+        } else if let Some(why) = &record.stopping {
+            self.stop_running(&record, why).await;
+        }
+    }
+
+    /// `fast-fail` stopped the batch: its running children are asked to stop (each looks for
+    /// the ask every few seconds and ends STOPPED).
+    async fn stop_running(&self, record: &BatchRecord, why: &str) {
+        if !record
+            .children
+            .iter()
+            .any(|c| c.status == BuildState::InProgress)
+        {
+            return;
+        }
+        let key = BatchRecord::stop_key(&record.project, &record.batch_id);
+        let (store, why) = (self.store.clone(), why.to_string());
+        let asked =
+            tokio::task::spawn_blocking(move || stop::ask(store.as_ref(), &key, &why)).await;
+        if !matches!(asked, Ok(Ok(()))) {
+            tracing::error!(
+                batch_id = record.batch_id,
+                "the batch's running children could not be asked to stop"
+            );
         }
     }
 

@@ -232,6 +232,7 @@ impl<S: Source> Builds<S> {
                 actor_account_id: w.actor_account_id.clone(),
                 prev_commit: w.prev_commit.clone(),
             }),
+            batch: target.batch.as_ref().map(|b| b.batch_id.clone()),
             ..BuildIdentity::new(target.project.clone(), target.initiator.clone())
         };
         if let Some(build_id) = &target.build_id {

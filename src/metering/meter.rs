@@ -161,7 +161,8 @@ impl Meter {
     }
 }
 
-/// `BuildSucceeded`, `BuildFailed`, `BuildTimedOut` and `BuildSkipped`: 1 for the status
+/// `BuildSucceeded`, `BuildFailed`, `BuildTimedOut`, `BuildStopped` and `BuildSkipped`: 1 for
+/// the status
 /// (`None`: skipped), 0 for the others.
 fn status_metrics(status: Option<BuildState>) -> Vec<Metric> {
     let is = |s: BuildState| u64::from(status == Some(s));
@@ -169,6 +170,7 @@ fn status_metrics(status: Option<BuildState>) -> Vec<Metric> {
         Metric::count("BuildSucceeded", is(BuildState::Succeeded)),
         Metric::count("BuildFailed", is(BuildState::Failed)),
         Metric::count("BuildTimedOut", is(BuildState::TimedOut)),
+        Metric::count("BuildStopped", is(BuildState::Stopped)),
         Metric::count("BuildSkipped", u64::from(status.is_none())),
     ]
 }

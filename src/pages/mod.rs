@@ -163,6 +163,7 @@ pub fn list_page(entries: &[Entry], filters: &Filters, next: Option<&str>) -> St
         BuildState::Succeeded,
         BuildState::Failed,
         BuildState::TimedOut,
+        BuildState::Stopped,
         BuildState::InProgress,
         BuildState::Queued,
         BuildState::Skipped,

@@ -141,7 +141,7 @@ pub(super) fn record_end(
     drop(log);
 
     let layout = Layout::new(&info.project, info.build_id.as_str());
-    let record = BuildRecord::new(
+    let mut record = BuildRecord::new(
         info,
         identity.reference.clone(),
         identity.start_time,
@@ -149,6 +149,7 @@ pub(super) fn record_end(
         store.uri(&layout.log()),
         cost,
     );
+    record.batch = identity.batch.clone();
     let record_uri = store_results(store, info, &layout, &record, log_path, work)?;
     if job.settings.live_log.is_some() {
         // The whole log is stored: the live one goes.

@@ -39,6 +39,8 @@ pub struct BuildIdentity {
     pub webhook_trigger: Option<String>,
     /// CodeBuild's webhook variables, for a build a webhook started.
     pub webhook: Option<WebhookVars>,
+    /// The batch it is a child of (its id): an ask to stop the batch stops it too.
+    pub batch: Option<String>,
     /// When the build was taken on: billing counts from here.
     pub started: Instant,
     pub start_time: DateTime<Utc>,
@@ -57,6 +59,7 @@ impl BuildIdentity {
             source_repo_url: None,
             webhook_trigger: None,
             webhook: None,
+            batch: None,
             started: Instant::now(),
             start_time: Utc::now(),
         }

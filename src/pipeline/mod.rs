@@ -12,10 +12,10 @@ mod caching;
 mod finish;
 mod handover;
 mod job;
-mod live;
 mod phases;
 mod reporting;
 mod upload;
+mod watch;
 
 use std::fs::File;
 use std::io::BufWriter;
@@ -161,12 +161,14 @@ fn run_opened(
         log,
     } = opened;
     let skipped = |reason: String| (skip(&log, &info, reason), None, None);
-    let stop_live = (std::sync::Mutex::new(false), std::sync::Condvar::new());
+    let watch_done = (std::sync::Mutex::new(false), std::sync::Condvar::new());
     let (ending, meter, shell) = std::thread::scope(|scope| {
-        // While the phases run, the end of the log so far is kept in the store for the page.
-        let live = match (&job.work, &refusal, job.settings.live_log) {
-            (Work::Run(_), None, Some(every)) => {
-                Some(live_log(scope, &stop_live, every, &log_path, &info, store))
+        // While the phases run, the end of the log so far is kept in the store for the page,
+        // and an ask to stop is looked for.
+        let watch = match (&job.work, &refusal) {
+            (Work::Run(_), None) => {
+                let watched = watched(job, &info, &log_path, &deadline, store);
+                Some(watch::Watch::start(scope, &watch_done, watched))
             }
             _ => None,
         };
@@ -196,8 +198,8 @@ fn run_opened(
                 Ok(skipped(reason))
             }
         };
-        if let Some(live) = live {
-            live.stop();
+        if let Some(watch) = watch {
+            watch.end();
         }
         ended
     })?;
@@ -227,24 +229,34 @@ fn skip(log: &BuildLog, info: &BuildInfo, reason: String) -> Ending {
     Ending::skipped(reason)
 }
 
-/// Keeps the end of the log so far in the store, every `every`, for the build's page.
-fn live_log<'scope>(
-    scope: &'scope std::thread::Scope<'scope, '_>,
-    stop: &'scope (std::sync::Mutex<bool>, std::sync::Condvar),
-    every: std::time::Duration,
-    log_path: &'scope Path,
+/// What a running build's watch looks after: its live log (when kept), its own ask to stop
+/// and its batch's.
+fn watched<'scope>(
+    job: &BuildJob,
     info: &BuildInfo,
+    log_path: &'scope Path,
+    deadline: &executor::Deadline,
     store: &'scope dyn Store,
-) -> live::LiveLog<'scope> {
-    live::LiveLog::start(
-        scope,
-        stop,
-        every,
-        log_path,
-        Layout::new(&info.project, info.build_id.as_str()).live_log(),
-        build_meta(info, "text/plain; charset=utf-8"),
+) -> watch::Watched<'scope> {
+    let layout = Layout::new(&info.project, info.build_id.as_str());
+    let mut stop_keys = vec![layout.stop()];
+    if let Some(batch) = &job.identity.batch {
+        stop_keys.push(crate::batch::BatchRecord::stop_key(
+            info.project.as_str(),
+            batch,
+        ));
+    }
+    watch::Watched {
+        live: job.settings.live_log.map(|every| watch::Live {
+            every,
+            path: log_path,
+            key: layout.live_log(),
+            meta: build_meta(info, "text/plain; charset=utf-8"),
+        }),
+        stop_keys,
+        deadline: deadline.clone(),
         store,
-    )
+    }
 }
 
 fn open_log(path: &Path, echo: Echo) -> Result<BuildLog, PipelineError> {

@@ -67,11 +67,17 @@ pub(super) fn run_phases(
     // What the shell left is killed by now: its last output and the keeper are collected while
     // the build is recorded.
     let (mut outcome, shell) = executor::run_to_tail(&request, log, early)?;
-    if outcome.status == RunStatus::TimedOut && deadline.budget_reason().is_some() {
-        // Stopped by the budget, not by its deadline: FAILED, its last phase says why.
-        outcome.status = RunStatus::Failed;
+    // Stopped by the budget, not by its deadline: FAILED, its last phase says why; asked to
+    // stop: STOPPED.
+    let stopped_as = if deadline.stop_reason().is_some() {
+        Some(RunStatus::Stopped)
+    } else {
+        deadline.budget_reason().map(|_| RunStatus::Failed)
+    };
+    if let (RunStatus::TimedOut, Some(status)) = (outcome.status, stopped_as) {
+        outcome.status = status;
         if let Some(last) = outcome.phases.last_mut() {
-            last.status = RunStatus::Failed;
+            last.status = status;
         }
     }
     let mut ending = Ending::ran(outcome.status, outcome.phases);

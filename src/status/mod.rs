@@ -66,14 +66,14 @@ impl State {
     }
 
     /// The commit's state for a build in `state`: SUCCEEDED is a success, FAILED and TIMED_OUT
-    /// a failure, a build that was asked for but not run an error, and one queued or running
+    /// a failure, a build that was asked for but not run (or stopped) an error, and one queued or running
     /// (here, or handed to CodeBuild) still pending. Each host's own words are made from this
     /// one state, in its adapter.
     pub fn of(state: BuildState) -> State {
         match state {
             BuildState::Succeeded => State::Success,
             BuildState::Failed | BuildState::TimedOut => State::Failure,
-            BuildState::Skipped => State::Error,
+            BuildState::Skipped | BuildState::Stopped => State::Error,
             BuildState::Queued | BuildState::InProgress => State::Pending,
         }
     }
@@ -274,5 +274,6 @@ mod tests {
         assert_eq!(State::of(BuildState::Succeeded), State::Success);
         assert_eq!(State::of(BuildState::TimedOut), State::Failure);
         assert_eq!(State::of(BuildState::Skipped), State::Error);
+        assert_eq!(State::of(BuildState::Stopped), State::Error);
     }
 }

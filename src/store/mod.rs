@@ -5,6 +5,7 @@
 mod fs;
 #[cfg(feature = "aws")]
 mod s3;
+pub mod stop;
 
 use std::io::Write;
 
@@ -279,6 +280,11 @@ impl Layout {
     /// few seconds while it runs (for its page), removed when it ends.
     pub fn live_log(&self) -> String {
         format!("builds/{}/{}/live.log", self.project, self.build_id)
+    }
+
+    /// `builds/<project>/<build-id>/stop.json`: the build is asked to stop (see [`stop`]).
+    pub fn stop(&self) -> String {
+        format!("builds/{}/{}/stop.json", self.project, self.build_id)
     }
 
     /// `handover/<project>/<build-id>/handover.json`: a build handed to AWS CodeBuild, until it

@@ -462,6 +462,52 @@ fn under_serve_a_pushed_graph_runs_as_children_with_their_own_statuses() {
     }
 }
 
+/// `fast-fail` with two builds at once: the one still running when the other fails is asked to
+/// stop, its commands are killed, and it ends STOPPED with the reason; the batch FAILED.
+#[test]
+fn fast_fail_stops_the_running_children() {
+    let root = tempfile::tempdir().unwrap();
+    let spec = "version: 0.2\nbatch:\n  fast-fail: true\n  build-list:\n    - identifier: slow\n      \
+                env:\n        variables:\n          WAIT: '600'\n    - identifier: broken\n      \
+                env:\n        variables:\n          WAIT: '0.2'\nphases:\n  build:\n    commands:\n      \
+                - sleep $WAIT\n      - if [ \"$WAIT\" != 600 ]; then exit 1; fi\n";
+    let dir = project(root.path(), "stopping", &[("buildspec.yml", spec)]);
+    let store = root.path().join("store");
+    let out = run(&dir, &store, 2);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("the running builds are asked to stop"),
+        "{stdout}"
+    );
+    let (batch, children) = records(&store, "stopping");
+    assert_eq!(batch["status"], "FAILED");
+    let statuses: Vec<&str> = batch["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["STOPPED", "FAILED"]);
+    let (_, slow) = children.iter().find(|(id, _)| id == "slow").unwrap();
+    assert_eq!(slow["status"], "STOPPED");
+    assert_eq!(slow["batch"], batch["batchId"]);
+    let build = slow["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["phase"] == "BUILD")
+        .unwrap();
+    assert_eq!(build["status"], "STOPPED");
+    assert_eq!(
+        build["message"],
+        "BUILD_STOPPED: fast-fail: `broken` ended FAILED"
+    );
+    assert!(log(&store, "stopping", slow).contains("Build stopped during phase BUILD"));
+    // Stopped, not run to its end: the sleep of 600 s was cut short.
+    assert!(slow["duration_ms"].as_u64().unwrap() < 60_000, "{slow}");
+}
+
 /// Eight children ending at once, each through an index of its own (as eight function
 /// processes are): every end is applied and the batch closes once.
 #[test]
