@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Child;
 use crate::state::BuildState;
+use crate::trigger::BuildTarget;
 
 /// One child, as the batch sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,6 +68,10 @@ pub struct BatchRecord {
     /// Variables over every child's (a manual build's).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub overrides: Vec<(String, String)>,
+    /// The push whose batch this is, as its build was asked for: each child is a build of it,
+    /// and the batch's commit status goes where its would (none under `pushbuild run`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<BuildTarget>,
 }
 
 /// What a step asks of the runner.
@@ -103,6 +108,7 @@ impl BatchRecord {
             plan: children.to_vec(),
             buildspec: None,
             overrides: Vec::new(),
+            target: None,
         }
     }
 

@@ -18,6 +18,7 @@ use crate::executor::log::Echo;
 use crate::names::{BuildId, RepositoryName};
 use crate::pipeline::{self, BuildIdentity, BuildJob, BuildSettings, Ready, Work};
 use crate::state::BuildState;
+use crate::trigger::BatchChild;
 use crate::store::{LocalStore, ObjectMeta, Store, stop};
 use crate::vault::{self, Resolved};
 
@@ -137,7 +138,12 @@ impl Batched<'_> {
         };
         let job = BuildJob::new(
             BuildIdentity {
-                batch: Some(batch_id.to_string()),
+                batch: Some(BatchChild {
+                    batch_id: batch_id.to_string(),
+                    identifier: child.identifier.clone(),
+                    compute_type: child.compute_type.clone(),
+                    privileged_mode: child.privileged_mode,
+                }),
                 ..identity(self.project.clone(), self.dir)
             },
             settings,

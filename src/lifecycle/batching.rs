@@ -22,6 +22,7 @@ use crate::pipeline::{self, Begun, BuildIdentity, Ready, Work};
 use crate::source::Source;
 use crate::state::BuildState;
 use crate::store::{ObjectMeta, stop};
+use crate::names::ProjectName;
 use crate::trigger::{BatchChild, BuildTarget};
 
 /// Hands a batch's child off to be built (any [`Dispatch`] is one).
@@ -81,6 +82,12 @@ impl<S: Source> Builds<S> {
         );
         record.buildspec = target.buildspec.clone();
         record.overrides = target.env_overrides.clone();
+        record.target = Some(BuildTarget {
+            build_id: None,
+            dedup_key: None,
+            batch: None,
+            ..target.clone()
+        });
         let opened = record.clone();
         in_index(&self.books.index, move |index| index.open_batch(&opened)).await?;
         let (project, id) = (record.project.clone(), batch_id.clone());
@@ -89,7 +96,7 @@ impl<S: Source> Builds<S> {
         })
         .await?;
         if let Some((step, record)) = changed {
-            self.hand_off_children(target, &record, &step.start).await;
+            self.hand_off_children(&record, &step.start).await;
         }
         let work = Work::Refused {
             reason: format!(
@@ -103,9 +110,9 @@ impl<S: Source> Builds<S> {
         Ok(summary)
     }
 
-    /// Hands off the children `start` of `record`: each a build of the push `target`.
-    async fn hand_off_children(&self, target: &BuildTarget, record: &BatchRecord, start: &[usize]) {
-        let Some(children) = self.children.get() else {
+    /// Hands off the children `start` of `record`: each a build of the batch's push.
+    async fn hand_off_children(&self, record: &BatchRecord, start: &[usize]) {
+        let (Some(children), Some(target)) = (self.children.get(), &record.target) else {
             return;
         };
         for &i in start {
@@ -122,6 +129,8 @@ impl<S: Source> Builds<S> {
                 batch: Some(BatchChild {
                     batch_id: record.batch_id.clone(),
                     identifier: child.identifier.clone(),
+                    compute_type: child.compute_type.clone(),
+                    privileged_mode: child.privileged_mode,
                 }),
                 ..target.clone()
             };
@@ -136,17 +145,20 @@ impl<S: Source> Builds<S> {
         }
     }
 
-    /// A child's build ended as `summary` says: its end goes into the batch's state, what may
-    /// start now is handed off, and the batch closes with its last child.
-    pub(super) async fn child_ended(&self, target: &BuildTarget, summary: &BuildSummary) {
-        let Some(child) = &target.batch else {
-            return;
-        };
+    /// A child's build ended as `summary` says (here, or on CodeBuild): its end goes into the
+    /// batch's state, what may start now is handed off, and the batch closes with its last
+    /// child.
+    pub(super) async fn child_ended(
+        &self,
+        project: &ProjectName,
+        child: &BatchChild,
+        summary: &BuildSummary,
+    ) {
         if summary.status.is_open() {
             // Handed to CodeBuild: its end comes later.
             return;
         }
-        let (project, child) = (target.project.to_string(), child.clone());
+        let (project, child) = (project.to_string(), child.clone());
         let (status, build_id) = (summary.status, summary.build_id.clone());
         let batch_id = child.batch_id.clone();
         let changed = in_index(&self.books.index, move |index| {
@@ -177,9 +189,9 @@ impl<S: Source> Builds<S> {
                 return;
             }
         };
-        self.hand_off_children(target, &record, &step.start).await;
+        self.hand_off_children(&record, &step.start).await;
         if step.closed.is_some() {
-            self.close_batch(target, &record).await;
+            self.close_batch(&record).await;
         } else if let Some(why) = &record.stopping {
             self.stop_running(&record, why).await;
         }
@@ -208,7 +220,7 @@ impl<S: Source> Builds<S> {
     }
 
     /// The batch's record in the store, and its commit status.
-    async fn close_batch(&self, target: &BuildTarget, record: &BatchRecord) {
+    async fn close_batch(&self, record: &BatchRecord) {
         let key = BatchRecord::key(&record.project, &record.batch_id);
         let store = self.store.clone();
         let bytes = serde_json::to_vec_pretty(record).unwrap_or_default();
@@ -222,18 +234,10 @@ impl<S: Source> Builds<S> {
                 "the batch's record was not stored"
             );
         }
-        let batch_target = BuildTarget {
-            batch: None,
-            ..target.clone()
-        };
-        super::report::send_batch(
-            &self.apis,
-            &self.config.git,
-            &self.base_env,
-            &batch_target,
-            record,
-        )
-        .await;
+        if let Some(target) = &record.target {
+            super::report::send_batch(&self.apis, &self.config.git, &self.base_env, target, record)
+                .await;
+        }
     }
 
     /// Sets who hands off a batch's children (the function itself, `serve`'s queue): without

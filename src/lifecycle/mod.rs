@@ -115,14 +115,14 @@ impl<S: Source> Builds<S> {
         let report = status
             .clone()
             .and_then(|status| report::Report::start(&self.apis, status, &identity));
-        let child = target.batch.is_some().then(|| target.clone());
+        let child = target.batch.clone().map(|child| (target.project.clone(), child));
         let result = self.live(target, identity, deadline, status).await;
         if let Some(report) = report {
             report.finish(&result).await;
         }
         // A batch's child: its end may start others, or close the batch.
-        if let (Some(child), Ok(summary)) = (&child, &result) {
-            self.child_ended(child, summary).await;
+        if let (Some((project, child)), Ok(summary)) = (&child, &result) {
+            self.child_ended(project, child, summary).await;
         }
         // A claim whose build failed for pushbuild's own reasons goes back for a retry.
         claim.settle(&result).await;
@@ -197,7 +197,7 @@ impl<S: Source> Builds<S> {
             }
             // Place: here, or on CodeBuild.
             Ok(Work::Run(ready)) => {
-                let placed = self.place(&identity.project, ready).await?;
+                let placed = self.place(&identity, ready).await?;
                 let handing = place::Handing {
                     begun,
                     replaces,
@@ -232,7 +232,7 @@ impl<S: Source> Builds<S> {
                 actor_account_id: w.actor_account_id.clone(),
                 prev_commit: w.prev_commit.clone(),
             }),
-            batch: target.batch.as_ref().map(|b| b.batch_id.clone()),
+            batch: target.batch.clone(),
             ..BuildIdentity::new(target.project.clone(), target.initiator.clone())
         };
         if let Some(build_id) = &target.build_id {

@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use super::{BuildError, BuildSummary, Builds, in_index, report, run_blocking};
 use crate::buildspec;
-use crate::codebuild::{self, CodeBuild};
+use crate::codebuild::{self, CodeBuild, ComputeType};
 use crate::executor::{ContextCode, PhaseContext};
 use crate::index::Placement;
 use crate::names::ProjectName;
@@ -59,15 +59,26 @@ impl<S: Source> Builds<S> {
     /// project the buildspec's wish is noted in the log and the build runs here.
     pub(super) async fn place(
         &self,
-        project: &ProjectName,
+        identity: &BuildIdentity,
         mut ready: Box<Ready>,
     ) -> Result<Placed, BuildError> {
+        let project = &identity.project;
         let asks = ready
             .spec
             .env
             .variables
             .iter()
             .any(|(name, value)| name == COMPUTE_VAR && value.trim() == "codebuild");
+        // A batch's task that names a CodeBuild compute type, or privileged mode.
+        let task = identity.batch.as_ref().and_then(|child| {
+            let wants = child
+                .compute_type
+                .as_deref()
+                .filter(|t| ComputeType::parse(t).is_some())
+                .map(|t| format!("compute-type {t}"))
+                .or_else(|| child.privileged_mode.then(|| "privileged-mode".to_string()))?;
+            Some(format!("the batch's task `{}` asks for {wants}", child.identifier))
+        });
         let docker = (!self.docker)
             .then(|| buildspec::docker_use(&ready.spec))
             .flatten()
@@ -85,7 +96,12 @@ impl<S: Source> Builds<S> {
             if let Some(docker) = docker {
                 return Ok(Placed::CannotStart(cannot_run_docker(&docker, ready)));
             }
-            if asks {
+            if let Some(task) = &task {
+                ready.notes.push(format!(
+                    "{task}, but this deployment has no CodeBuild project \
+                     (PUSHBUILD_CODEBUILD_PROJECT): the build runs here"
+                ));
+            } else if asks {
                 ready.notes.push(format!(
                     "The buildspec sets {COMPUTE_VAR}: codebuild, but this deployment has no \
                      CodeBuild project (PUSHBUILD_CODEBUILD_PROJECT): the build runs here"
@@ -108,6 +124,8 @@ impl<S: Source> Builds<S> {
             Some(format!(
                 "{docker}, which AWS Lambda cannot run; CodeBuild runs it in privileged mode"
             ))
+        } else if let Some(task) = task {
+            Some(task)
         } else {
             asks.then(|| format!("the buildspec sets {COMPUTE_VAR}: codebuild"))
         };
@@ -153,11 +171,20 @@ impl<S: Source> Builds<S> {
             .clone()
             .unwrap_or_else(|| self.config.buildspec.clone());
         let job = BuildJob::new(identity, &self.settings(), Work::Run(ready));
-        let (store, settings, bucket) = (
+        let (store, mut settings, bucket) = (
             self.store.clone(),
             self.config.codebuild.clone(),
             self.config.bucket.clone(),
         );
+        // A batch's task names its compute type.
+        if let Some(compute) = job.identity
+            .batch
+            .as_ref()
+            .and_then(|child| child.compute_type.as_deref())
+            .and_then(ComputeType::parse)
+        {
+            settings.compute_type = compute;
+        }
         let handed = run_blocking(move || {
             let to = pipeline::HandOver {
                 codebuild: &*codebuild,
@@ -229,18 +256,14 @@ impl<S: Source> Builds<S> {
                 return Ok(None);
             }
             let stored = pipeline::finish_handed_over(&handover, &build, &settings, &*store)?;
-            Ok::<_, PipelineError>(Some((handover.status, stored)))
+            Ok::<_, PipelineError>(Some((handover, stored)))
         })
         .await??;
-        let Some((status, stored)) = finished else {
+        let Some((handover, stored)) = finished else {
             tracing::info!("a CodeBuild build with no hand-over of pushbuild's: ignored");
             return Ok(None);
         };
-        let summary = BuildSummary::stored(&stored);
-        if let Some(status) = status {
-            report::send_final(&self.apis, status, &summary).await;
-        }
-        Ok(Some(summary))
+        Ok(Some(self.handed_over_ended(handover, &stored).await))
     }
 
     /// Builds handed to CodeBuild whose result never came (their entry has expired) are looked
@@ -264,16 +287,32 @@ impl<S: Source> Builds<S> {
         let (store, settings) = (self.store.clone(), self.settings());
         match run_blocking(move || settle(&*codebuild, &settings, &*store)).await {
             Ok(Ok(finished)) => {
-                for (status, stored) in finished {
-                    if let Some(status) = status {
-                        let summary = BuildSummary::stored(&stored);
-                        report::send_final(&self.apis, status, &summary).await;
-                    }
+                for (handover, stored) in finished {
+                    self.handed_over_ended(handover, &stored).await;
                 }
             }
             Ok(Err(error)) => tracing::warn!(%error, "builds on CodeBuild could not be looked up"),
             Err(error) => tracing::warn!(%error, "builds on CodeBuild could not be looked up"),
         }
+    }
+}
+
+impl<S: Source> Builds<S> {
+    /// A build on CodeBuild has ended and is recorded: its commit's status, and its batch's
+    /// state when it is a child.
+    async fn handed_over_ended(
+        &self,
+        handover: pipeline::Handover,
+        stored: &StoredBuild,
+    ) -> BuildSummary {
+        let summary = BuildSummary::stored(stored);
+        if let Some(status) = handover.status {
+            report::send_final(&self.apis, status, &summary).await;
+        }
+        if let Some(child) = &handover.batch {
+            self.child_ended(&handover.project, child, &summary).await;
+        }
+        summary
     }
 }
 
@@ -299,7 +338,7 @@ fn settle(
     codebuild: &dyn CodeBuild,
     settings: &BuildSettings,
     store: &dyn Store,
-) -> Result<Vec<(Option<StatusTarget>, StoredBuild)>, PipelineError> {
+) -> Result<Vec<(pipeline::Handover, StoredBuild)>, PipelineError> {
     let mut handovers = Vec::new();
     for entry in settings.books.index.expired(chrono::Utc::now())? {
         let Ok(project) = ProjectName::parse(entry.project.as_str()) else {
@@ -322,7 +361,7 @@ fn settle(
                 continue;
             };
             let stored = pipeline::finish_handed_over(handover, build, settings, store)?;
-            finished.push((handover.status.clone(), stored));
+            finished.push((handover.clone(), stored));
         }
     }
     Ok(finished)

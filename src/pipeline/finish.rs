@@ -149,7 +149,7 @@ pub(super) fn record_end(
         store.uri(&layout.log()),
         cost,
     );
-    record.batch = identity.batch.clone();
+    record.batch = identity.batch.as_ref().map(|b| b.batch_id.clone());
     let record_uri = store_results(store, info, &layout, &record, log_path, work)?;
     if job.settings.live_log.is_some() {
         // The whole log is stored: the live one goes.

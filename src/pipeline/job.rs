@@ -18,6 +18,7 @@ use crate::metering::{Meter, MetricSink, NullSink, Reserve, RunningMeter, branch
 use crate::names::{BuildId, CommitId, ProjectName};
 use crate::record::BuildRecord;
 use crate::runtimes::Runtimes;
+use crate::trigger::BatchChild;
 
 /// Who a build is, fixed before anything runs: its project, its id, what asked for it and what
 /// it builds. `BuildIdentity { commit: …, ..BuildIdentity::new(project, initiator) }`.
@@ -39,8 +40,8 @@ pub struct BuildIdentity {
     pub webhook_trigger: Option<String>,
     /// CodeBuild's webhook variables, for a build a webhook started.
     pub webhook: Option<WebhookVars>,
-    /// The batch it is a child of (its id): an ask to stop the batch stops it too.
-    pub batch: Option<String>,
+    /// The batch it is a child of: an ask to stop the batch stops it too.
+    pub batch: Option<BatchChild>,
     /// When the build was taken on: billing counts from here.
     pub started: Instant,
     pub start_time: DateTime<Utc>,

@@ -243,7 +243,7 @@ fn watched<'scope>(
     if let Some(batch) = &job.identity.batch {
         stop_keys.push(crate::batch::BatchRecord::stop_key(
             info.project.as_str(),
-            batch,
+            &batch.batch_id,
         ));
     }
     watch::Watched {

@@ -84,6 +84,13 @@ pub struct BuildTarget {
 pub struct BatchChild {
     pub batch_id: String,
     pub identifier: String,
+    /// The task's `env.compute-type`, when it names one (`BUILD_GENERAL1_*` places the child on
+    /// CodeBuild with that type).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compute_type: Option<String>,
+    /// The task's `env.privileged-mode` (places the child on CodeBuild).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub privileged_mode: bool,
 }
 
 impl BuildTarget {

@@ -384,6 +384,67 @@ fn a_pushed_batch_runs_each_child_in_an_invocation_of_its_own() {
     );
 }
 
+/// A batch whose first task names a CodeBuild compute type: that child is handed to CodeBuild
+/// with the type, and its end (CodeBuild's state-change event) goes into the batch like any
+/// other child's: it starts `after`, whose end closes the batch.
+#[test]
+fn a_batch_child_handed_to_codebuild_is_part_of_the_batch() {
+    let codebuild = CodeBuildStandIn::start("pushbuild-overflow");
+    let endpoint = codebuild.endpoint();
+    let h = Harness::start_with(
+        false,
+        &[
+            ("PUSHBUILD_CODEBUILD_PROJECT", "pushbuild-overflow"),
+            ("AWS_ENDPOINT_URL_CODEBUILD", &endpoint),
+        ],
+    );
+    let commit = h.commits.batch_codebuild.clone();
+    h.api.add_commits(&[&commit]);
+    let body = hooks::push("refs/heads/batched-big", &commit, "A batch with a big child");
+    let (headers, bytes) = hooks::delivery("push", &body, "d-url-batch-big", SECRET);
+    assert_eq!(
+        h.invoke(url_event(&headers, &bytes, false))["statusCode"],
+        202
+    );
+    let (_, payload) = h.async_invocations(1).remove(0);
+    let started = h.invoke(payload);
+    let batch_id = started["builds"][0]["batch"]
+        .as_str()
+        .expect("a batch")
+        .to_string();
+    // big: its own invocation, which hands it to CodeBuild with the task's compute type.
+    let big = h.async_invocations(2)[1].1.clone();
+    assert_eq!(big["plannedBuild"]["batch"]["identifier"], "big", "{big}");
+    let handed = h.invoke(big);
+    assert_eq!(handed["builds"][0]["status"], "IN_PROGRESS", "{handed}");
+    let (codebuild_id, request) = codebuild.started().remove(0);
+    assert_eq!(request["computeTypeOverride"], "BUILD_GENERAL1_LARGE");
+    assert_eq!(h.async_invocations(2).len(), 2, "after waits for big");
+    // CodeBuild's event ends big, which starts after.
+    let done = h.invoke(codebuild.state_change(&codebuild_id, "SUCCEEDED", 30));
+    assert_eq!(done["builds"][0]["status"], "SUCCEEDED", "{done}");
+    let after = h.async_invocations(3)[2].1.clone();
+    assert_eq!(after["plannedBuild"]["batch"]["identifier"], "after", "{after}");
+    assert_eq!(h.invoke(after)["builds"][0]["status"], "SUCCEEDED");
+    let project = h.git.project("octo/app");
+    let record: Value =
+        serde_json::from_str(&h.object(&format!("batches/{project}/{batch_id}/batch.json")))
+            .expect("the batch's record");
+    assert_eq!(record["status"], "SUCCEEDED", "{record}");
+    let big_build = record["children"][0]["buildId"].as_str().unwrap();
+    let big_record: Value = serde_json::from_str(&h.object(&format!(
+        "builds/{project}/{big_build}/build.json"
+    )))
+    .unwrap();
+    assert_eq!(big_record["compute"]["service"], "codebuild", "{big_record}");
+    assert_eq!(big_record["batch"], batch_id.as_str());
+    let last = h.api.statuses(&commit).pop().unwrap();
+    assert_eq!(
+        last.body["description"],
+        "Batch SUCCEEDED: 2 of 2 builds succeeded"
+    );
+}
+
 /// A failing push whose build leaves a JUnit report: the report is an object in S3 and the
 /// commit's status says the tests first.
 #[test]

@@ -54,6 +54,13 @@ const BATCH_SPEC: &str = "version: 0.2\nbatch:\n  build-graph:\n    - identifier
                           depend-on: [a]\nphases:\n  build:\n    commands:\n      \
                           - echo \"child=$CODEBUILD_BATCH_BUILD_IDENTIFIER\"\n";
 
+/// A batch whose first task asks for a CodeBuild compute type: `big` on CodeBuild, then
+/// `after` here.
+const BATCH_CODEBUILD_SPEC: &str = "version: 0.2\nbatch:\n  build-graph:\n    - identifier: big\n      \
+                                    env:\n        compute-type: BUILD_GENERAL1_LARGE\n    \
+                                    - identifier: after\n      depend-on: [big]\nphases:\n  build:\n    \
+                                    commands:\n      - echo \"child=$CODEBUILD_BATCH_BUILD_IDENTIFIER\"\n";
+
 /// The repository's commits.
 pub struct Commits {
     /// On `main`: the good buildspec.
@@ -62,6 +69,8 @@ pub struct Commits {
     pub failing: String,
     /// On `batched`: a batch, `a` then `b` and `c`.
     pub batch: String,
+    /// On `batched-big`: a batch, `big` (on CodeBuild) then `after`.
+    pub batch_codebuild: String,
 }
 
 /// Publishes `octo/app` under `root` (the git server's directory).
@@ -83,6 +92,10 @@ pub fn hosted_repository(root: &Path) -> Commits {
     std::fs::write(dir.join("buildspec.yml"), BATCH_SPEC).expect("buildspec");
     git(dir, &["commit", "-q", "-am", "A batch"]);
     let batch = git(dir, &["rev-parse", "HEAD"]);
+    git(dir, &["checkout", "-q", "-b", "batched-big"]);
+    std::fs::write(dir.join("buildspec.yml"), BATCH_CODEBUILD_SPEC).expect("buildspec");
+    git(dir, &["commit", "-q", "-am", "A batch with a big child"]);
+    let batch_codebuild = git(dir, &["rev-parse", "HEAD"]);
     for path in [REPOSITORY, GITLAB_REPOSITORY, BITBUCKET_REPOSITORY] {
         publish(root, path, dir);
     }
@@ -90,6 +103,7 @@ pub fn hosted_repository(root: &Path) -> Commits {
         good,
         failing,
         batch,
+        batch_codebuild,
     }
 }
 

@@ -42,6 +42,7 @@ pub fn finish_handed_over(
         reference: handover.reference.clone(),
         started: Instant::now(),
         start_time: handover.start_time,
+        batch: handover.batch.clone(),
         ..BuildIdentity::new(handover.project.clone(), handover.initiator.clone())
     };
     let job = BuildJob::new(

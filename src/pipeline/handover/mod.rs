@@ -32,6 +32,7 @@ use crate::names::{BuildId, CommitId, ProjectName};
 use crate::record::Ending;
 use crate::status::StatusTarget;
 use crate::store::{Layout, Store};
+use crate::trigger::BatchChild;
 
 /// Where and why a build is handed over.
 pub struct HandOver<'a> {
@@ -76,6 +77,9 @@ pub struct Handover {
     pub status: Option<StatusTarget>,
     /// The build's log until the hand-over (the function's lines).
     pub log: String,
+    /// The batch it is a child of: its end goes into the batch's state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<BatchChild>,
 }
 
 /// How a hand-over went.
@@ -266,6 +270,7 @@ impl Handing<'_> {
             replaces: to.replaces.clone(),
             status: to.status.clone(),
             log: std::fs::read_to_string(&log_path).map_err(PipelineError::Log)?,
+            batch: identity.batch.clone(),
         };
         self.store.put(
             &layout.handover(),
