@@ -32,5 +32,6 @@ pub fn closed(i: usize) -> Entry {
         price_basis: "bench".to_string(),
         reason: None,
         tests: None,
+        batch: None,
     }
 }

@@ -18,8 +18,8 @@ use crate::executor::log::Echo;
 use crate::names::{BuildId, RepositoryName};
 use crate::pipeline::{self, BuildIdentity, BuildJob, BuildSettings, Ready, Work};
 use crate::state::BuildState;
-use crate::trigger::BatchChild;
 use crate::store::{LocalStore, ObjectMeta, Store, stop};
+use crate::trigger::BatchChild;
 use crate::vault::{self, Resolved};
 
 /// A batch and what its children are built with.

@@ -132,8 +132,6 @@ mod server {
                 return ExitCode::from(EXIT_INTERNAL);
             }
         };
-        // Builds an earlier `serve` left open are closed now, not at the first webhook.
-        books.sweep_quietly(store.as_ref());
         let clients = HostClients::new(&config.webhooks);
         let apis = clients.apis.clone();
         let source = HostedSource::new(clients.git, config.git.clone_depth, config.git.submodules);
@@ -159,6 +157,9 @@ mod server {
         );
         // A batch's children go through the same queue, `--jobs` at once.
         builds.set_children(Arc::new(queue.clone()));
+        // Builds an earlier `serve` left open are closed now, not at the first webhook (and
+        // their batches go on).
+        builds.sweep().await;
         let front = Arc::new(FrontDoor {
             webhooks: front_settings,
             index: books.index,

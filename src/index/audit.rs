@@ -31,6 +31,8 @@ pub fn entry_from_record(record: &BuildRecord) -> Entry {
         price_basis: record.cost.price.basis.clone(),
         reason: record.skip_reason.clone(),
         tests: crate::reports::ReportSummary::line(&record.reports),
+        // Only an open entry's batch is read (by the sweep).
+        batch: None,
     }
 }
 
@@ -55,6 +57,7 @@ fn entry_from_ledger(ledger: &LedgerEntry) -> Entry {
         price_basis: ledger.price_basis.clone(),
         reason: None,
         tests: None,
+        batch: None,
     }
 }
 

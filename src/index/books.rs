@@ -132,7 +132,7 @@ impl Books {
 
     /// [`sweep`](Self::sweep) when [`SWEEP_EVERY`] has passed since these books last did,
     /// logging instead of failing: a build must not fail because an earlier one cannot be closed.
-    pub fn sweep_quietly(&self, store: &dyn Store) {
+    pub fn sweep_quietly(&self, store: &dyn Store) -> Vec<Entry> {
         let now = Utc::now();
         let now_ms = now.timestamp_millis();
         let last = self.last_sweep_ms.load(Ordering::Relaxed);
@@ -143,11 +143,12 @@ impl Books {
                 .compare_exchange(last, now_ms, Ordering::Relaxed, Ordering::Relaxed)
                 .is_ok();
         if !taken {
-            return;
+            return Vec::new();
         }
-        if let Err(error) = self.sweep(store, now) {
+        self.sweep(store, now).unwrap_or_else(|error| {
             tracing::warn!(%error, "the sweep of unfinished builds failed");
-        }
+            Vec::new()
+        })
     }
 }
 

@@ -111,6 +111,9 @@ pub struct Entry {
     /// Its test and coverage reports in a line (`412 passed, 3 failed · 81% lines`), once it
     /// has ended with some.
     pub tests: Option<String>,
+    /// The batch it is a child of, as `<batch-id>/<identifier>`: a child the sweep closes
+    /// ends in its batch too.
+    pub batch: Option<String>,
 }
 
 impl Entry {
@@ -155,6 +158,7 @@ impl Entry {
             price_basis: String::new(),
             reason: None,
             tests: None,
+            batch: None,
         }
     }
 

@@ -33,6 +33,7 @@ fn entry(project: &str, build_id: &str, number: u64) -> Entry {
         price_basis: "setting".to_string(),
         reason: None,
         tests: None,
+        batch: None,
     }
 }
 

@@ -18,11 +18,12 @@ use std::time::Instant;
 
 use super::{BuildError, BuildSummary, Builds, Dispatch, DispatchError, in_index};
 use crate::batch::{self, BatchRecord};
+use crate::index::Entry;
+use crate::names::ProjectName;
 use crate::pipeline::{self, Begun, BuildIdentity, Ready, Work};
 use crate::source::Source;
 use crate::state::BuildState;
 use crate::store::{ObjectMeta, stop};
-use crate::names::ProjectName;
 use crate::trigger::{BatchChild, BuildTarget};
 
 /// Hands a batch's child off to be built (any [`Dispatch`] is one).
@@ -158,8 +159,51 @@ impl<S: Source> Builds<S> {
             // Handed to CodeBuild: its end comes later.
             return;
         }
+        self.child_state(project, child, summary.status, summary.build_id.clone())
+            .await;
+    }
+
+    /// Closes the builds nobody finished (when the sweep is due), and ends in their batches
+    /// the children among them.
+    pub async fn sweep(&self) {
+        let (books, store) = (self.books.clone(), self.store.clone());
+        let swept = tokio::task::spawn_blocking(move || books.sweep_quietly(store.as_ref()))
+            .await
+            .unwrap_or_default();
+        self.swept(swept).await;
+    }
+
+    /// Children the sweep closed (killed mid-way: TIMED_OUT) end in their batches too.
+    pub(super) async fn swept(&self, swept: Vec<Entry>) {
+        for entry in swept {
+            let Some((batch_id, identifier)) =
+                entry.batch.as_deref().and_then(|b| b.split_once('/'))
+            else {
+                continue;
+            };
+            let child = BatchChild {
+                batch_id: batch_id.to_string(),
+                identifier: identifier.to_string(),
+                compute_type: None,
+                privileged_mode: false,
+            };
+            let build_id = Some(entry.build_id.to_string());
+            // The entry as it was found open: the sweep closed it TIMED_OUT.
+            self.child_state(&entry.project, &child, BuildState::TimedOut, build_id)
+                .await;
+        }
+    }
+
+    /// A child ended as `status`: the batch's state changes, what may start is handed off, and
+    /// the change that ends the last child closes the batch.
+    async fn child_state(
+        &self,
+        project: &ProjectName,
+        child: &BatchChild,
+        status: BuildState,
+        build_id: Option<String>,
+    ) {
         let (project, child) = (project.to_string(), child.clone());
-        let (status, build_id) = (summary.status, summary.build_id.clone());
         let batch_id = child.batch_id.clone();
         let changed = in_index(&self.books.index, move |index| {
             index.change_batch(&project, &child.batch_id, &mut |r| {

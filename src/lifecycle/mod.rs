@@ -115,7 +115,10 @@ impl<S: Source> Builds<S> {
         let report = status
             .clone()
             .and_then(|status| report::Report::start(&self.apis, status, &identity));
-        let child = target.batch.clone().map(|child| (target.project.clone(), child));
+        let child = target
+            .batch
+            .clone()
+            .map(|child| (target.project.clone(), child));
         let result = self.live(target, identity, deadline, status).await;
         if let Some(report) = report {
             report.finish(&result).await;
@@ -286,8 +289,11 @@ impl<S: Source> Builds<S> {
     ) -> Result<Begun, BuildError> {
         let (identity, settings, store) = (identity.clone(), self.settings(), self.store.clone());
         let deadline = self.commands_deadline(&identity, deadline);
-        let begun = run_blocking(move || pipeline::begin(&identity, &settings, deadline, &*store))
-            .await??;
+        let mut begun =
+            run_blocking(move || pipeline::begin(&identity, &settings, deadline, &*store))
+                .await??;
+        // A batch's child the sweep closed on the way ends in its batch.
+        self.swept(begun.take_swept()).await;
         Ok(begun)
     }
 

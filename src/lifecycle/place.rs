@@ -77,7 +77,10 @@ impl<S: Source> Builds<S> {
                 .filter(|t| ComputeType::parse(t).is_some())
                 .map(|t| format!("compute-type {t}"))
                 .or_else(|| child.privileged_mode.then(|| "privileged-mode".to_string()))?;
-            Some(format!("the batch's task `{}` asks for {wants}", child.identifier))
+            Some(format!(
+                "the batch's task `{}` asks for {wants}",
+                child.identifier
+            ))
         });
         let docker = (!self.docker)
             .then(|| buildspec::docker_use(&ready.spec))
@@ -177,7 +180,8 @@ impl<S: Source> Builds<S> {
             self.config.bucket.clone(),
         );
         // A batch's task names its compute type.
-        if let Some(compute) = job.identity
+        if let Some(compute) = job
+            .identity
             .batch
             .as_ref()
             .and_then(|child| child.compute_type.as_deref())

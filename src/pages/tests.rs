@@ -25,6 +25,7 @@ fn entry(project: &str, id: &str, state: BuildState, day: u32, minutes: u64) -> 
         price_basis: String::new(),
         reason: None,
         tests: None,
+        batch: None,
     }
 }
 

@@ -23,9 +23,16 @@ pub struct Begun {
     pub(super) refusal: Option<String>,
     pub(super) meter: Option<RunningMeter>,
     pub(super) deadline: Deadline,
+    /// The builds nobody finished that were closed on the way (see [`Books::sweep`]).
+    pub(super) swept: Vec<Entry>,
 }
 
 impl Begun {
+    /// Takes the builds the sweep closed as this one began.
+    pub fn take_swept(&mut self) -> Vec<Entry> {
+        std::mem::take(&mut self.swept)
+    }
+
     /// Why the budget refused the build its first minute, when it did.
     pub fn refusal(&self) -> Option<&str> {
         self.refusal.as_deref()
@@ -41,7 +48,7 @@ pub fn begin(
     store: &dyn Store,
 ) -> Result<Begun, PipelineError> {
     let books = &settings.books;
-    books.sweep_quietly(store);
+    let swept = books.sweep_quietly(store);
     // Expiries are on the wall clock of now (the identity's start time may be given, as a
     // replayed event's is): the build's own start, read back from its monotonic clock.
     let clock_start =
@@ -76,6 +83,10 @@ pub fn begin(
         price_basis: settings.price.basis.clone(),
         reason: None,
         tests: None,
+        batch: identity
+            .batch
+            .as_ref()
+            .map(|b| format!("{}/{}", b.batch_id, b.identifier)),
     };
     // Numbered, opened and its first minute reserved, in one step where the index can.
     let grant = books
@@ -89,6 +100,7 @@ pub fn begin(
             refusal: Some(reason),
             meter: None,
             deadline,
+            swept,
         });
     }
     let info = identity.info(number);
@@ -103,6 +115,7 @@ pub fn begin(
         refusal: None,
         meter: Some(meter),
         deadline,
+        swept,
     })
 }
 

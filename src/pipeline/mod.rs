@@ -153,6 +153,7 @@ fn run_opened(
         refusal,
         meter,
         deadline,
+        ..
     } = begun;
     let info = job.identity.info(number);
     let Opened {

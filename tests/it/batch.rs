@@ -1,11 +1,15 @@
 //! Batch builds through `pushbuild run`: a graph run in its order, a 2 × 2 matrix, a fan-out of
-//! four whose `codebuild-tests-run` runs every test file exactly once, fast-fail and
-//! ignore-failure, and a cycle refused before anything runs.
+//! four whose `codebuild-tests-run` runs every test file exactly once, fast-fail (stopping what
+//! runs) and ignore-failure, and a cycle refused before anything runs; under `serve`: a graph,
+//! and a child killed mid-way closed by the sweep with its batch; the batch's state in both
+//! indexes when children end at once.
 
 use std::path::Path;
 use std::process::{Command, Output};
 
 use serde_json::Value;
+
+use crate::hooks;
 
 /// `pushbuild run --jobs <jobs>` of `project`.
 fn run(project: &Path, store: &Path, jobs: usize) -> Output {
@@ -333,59 +337,165 @@ fn two_children_ending_at_once_close_the_batch_once_on_both_indexes() {
 /// Under `serve`, a push whose buildspec is a graph (a → b, a → c, b + c → d): each child a
 /// build of its own through the queue, in the graph's order; a status per child and one for
 /// the batch; the batch's record in the store.
-#[test]
-fn under_serve_a_pushed_graph_runs_as_children_with_their_own_statuses() {
-    use crate::git_server::{GitServer, git, publish};
-    use crate::github_api::GitHubApi;
-    use crate::hooks;
-    let (repos, work_tree) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    crate::codecommit_standin::init_repo(work_tree.path());
-    let spec = "version: 0.2\nbatch:\n  build-graph:\n    - identifier: a\n    - identifier: b\n      \
-                depend-on: [a]\n    - identifier: c\n      depend-on: [a]\n    - identifier: d\n      \
-                depend-on: [b, c]\nphases:\n  build:\n    commands:\n      \
-                - echo \"child=$CODEBUILD_BATCH_BUILD_IDENTIFIER\"\n";
-    std::fs::write(work_tree.path().join("buildspec.yml"), spec).unwrap();
-    git(work_tree.path(), &["add", "-A"]);
-    git(work_tree.path(), &["commit", "-q", "-m", "a batch"]);
-    let commit = git(work_tree.path(), &["rev-parse", "HEAD"]);
-    publish(repos.path(), hooks::REPOSITORY, work_tree.path());
-    let git_server = GitServer::start(repos.path(), hooks::TOKEN);
-    let api = GitHubApi::start(hooks::TOKEN);
-    api.add_commits(&[&commit]);
-    let (store, work) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let env = [
-        ("PUSHBUILD_GITHUB_WEBHOOK_SECRET", hooks::SECRET.to_string()),
-        ("PUSHBUILD_GITHUB_TOKEN", hooks::TOKEN.to_string()),
-        ("PUSHBUILD_GITHUB_URL", git_server.url()),
-        ("PUSHBUILD_GITHUB_API_URL", api.url()),
-    ];
-    let served = crate::served::serve(store.path(), work.path(), &["--jobs", "3"], &env);
-    let body = hooks::push("refs/heads/main", &commit, "a batch");
-    let (headers, bytes) = hooks::delivery("push", &body, "batch-1", hooks::SECRET);
-    let mut request = reqwest::blocking::Client::new()
-        .post(format!("{}/webhooks/github", served.url))
-        .body(bytes);
-    for (name, value) in headers {
-        request = request.header(name, value);
+/// A repository holding one commit of a buildspec, on a git server, with the GitHub API
+/// stand-in that takes its statuses.
+struct Pushed {
+    _repos: tempfile::TempDir,
+    git: crate::git_server::GitServer,
+    api: crate::github_api::GitHubApi,
+    commit: String,
+}
+
+impl Pushed {
+    fn new(spec: &str) -> Pushed {
+        use crate::git_server::{GitServer, git, publish};
+        let (repos, work_tree) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        crate::codecommit_standin::init_repo(work_tree.path());
+        std::fs::write(work_tree.path().join("buildspec.yml"), spec).unwrap();
+        git(work_tree.path(), &["add", "-A"]);
+        git(work_tree.path(), &["commit", "-q", "-m", "a batch"]);
+        let commit = git(work_tree.path(), &["rev-parse", "HEAD"]);
+        publish(repos.path(), hooks::REPOSITORY, work_tree.path());
+        let git = GitServer::start(repos.path(), hooks::TOKEN);
+        let api = crate::github_api::GitHubApi::start(hooks::TOKEN);
+        api.add_commits(&[&commit]);
+        Pushed {
+            _repos: repos,
+            git,
+            api,
+            commit,
+        }
     }
-    let answer: Value = serde_json::from_str(&request.send().unwrap().text().unwrap()).unwrap();
-    let batch_id = answer["builds"][0]["buildId"]
-        .as_str()
-        .expect("queued")
-        .to_string();
-    let project = git_server.project(hooks::REPOSITORY);
+
+    /// `serve`'s settings for GitHub, here.
+    fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("PUSHBUILD_GITHUB_WEBHOOK_SECRET", hooks::SECRET.to_string()),
+            ("PUSHBUILD_GITHUB_TOKEN", hooks::TOKEN.to_string()),
+            ("PUSHBUILD_GITHUB_URL", self.git.url()),
+            ("PUSHBUILD_GITHUB_API_URL", self.api.url()),
+        ]
+    }
+
+    /// Delivers the push of the commit to `serve` at `url`; the batch's id.
+    fn deliver(&self, url: &str, delivery: &str) -> String {
+        let body = hooks::push("refs/heads/main", &self.commit, "a batch");
+        let (headers, bytes) = hooks::delivery("push", &body, delivery, hooks::SECRET);
+        let mut request = reqwest::blocking::Client::new()
+            .post(format!("{url}/webhooks/github"))
+            .body(bytes);
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        let answer: Value = serde_json::from_str(&request.send().unwrap().text().unwrap()).unwrap();
+        answer["builds"][0]["buildId"]
+            .as_str()
+            .expect("queued")
+            .to_string()
+    }
+}
+
+/// The batch's record once it has closed, waiting at most `seconds` for it.
+fn batch_record(store: &Path, project: &str, batch_id: &str, seconds: u64) -> Value {
     let key = store
-        .path()
         .join("batches")
-        .join(&project)
-        .join(&batch_id)
+        .join(project)
+        .join(batch_id)
         .join("batch.json");
-    let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
     while !key.exists() {
         assert!(std::time::Instant::now() < until, "the batch never closed");
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    let batch: Value = serde_json::from_slice(&std::fs::read(&key).unwrap()).unwrap();
+    serde_json::from_slice(&std::fs::read(&key).unwrap()).unwrap()
+}
+
+/// A child whose `serve` is killed mid-way: the next `serve` over the same store sweeps it
+/// (TIMED_OUT, its reserved minutes billed) and its batch closes with it, FAILED, with the
+/// batch's commit status.
+#[test]
+fn a_child_killed_mid_way_is_closed_by_the_sweep_and_so_is_its_batch() {
+    let spec = "version: 0.2\nbatch:\n  build-list:\n    - identifier: slow\n      env:\n        \
+                variables:\n          WAIT: '30'\n    - identifier: quick\nphases:\n  build:\n    \
+                commands:\n      - echo started\n      - sleep ${WAIT:-0}\n";
+    let pushed = Pushed::new(spec);
+    let (store, work) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut env = pushed.env();
+    env.extend([
+        ("PUSHBUILD_BILLING_MINUTE_MS", "1000".to_string()),
+        ("PUSHBUILD_UPLOAD_RESERVE_SECONDS", "1".to_string()),
+        ("PUSHBUILD_LIVE_LOG_SECONDS", "1".to_string()),
+    ]);
+    let project = pushed.git.project(hooks::REPOSITORY);
+    let served = crate::served::serve(store.path(), work.path(), &["--jobs", "2"], &env);
+    let batch_id = pushed.deliver(&served.url, "killed-1");
+    // slow is running once its live log is in the store.
+    let builds = store.path().join("builds").join(&project);
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let slow = loop {
+        let live = std::fs::read_dir(&builds).ok().and_then(|dir| {
+            dir.flatten()
+                .map(|e| e.path())
+                .find(|p| p.join("live.log").exists())
+        });
+        if let Some(build) = live {
+            break build.file_name().unwrap().to_string_lossy().to_string();
+        }
+        assert!(std::time::Instant::now() < until, "slow never ran");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    drop(served);
+    // Its entry expires at the end of its last reserved minute and the upload reserve: at most
+    // 2 s after serve was killed.
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let _again = crate::served::serve(store.path(), work.path(), &["--jobs", "2"], &env);
+    let batch = batch_record(store.path(), &project, &batch_id, 30);
+    assert_eq!(batch["status"], "FAILED", "{batch}");
+    let child = |id: &str| {
+        batch["children"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["identifier"] == id)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(child("slow")["status"], "TIMED_OUT", "{batch}");
+    assert_eq!(child("slow")["buildId"], slow.as_str());
+    assert_eq!(child("quick")["status"], "SUCCEEDED", "{batch}");
+    let record: Value =
+        serde_json::from_slice(&std::fs::read(builds.join(&slow).join("build.json")).unwrap())
+            .unwrap();
+    assert_eq!(record["status"], "TIMED_OUT");
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let last = pushed.api.statuses(&pushed.commit);
+        let batch_status = last
+            .iter()
+            .find(|c| c.body["context"] == "pushbuild" && c.body["state"] != "pending");
+        if let Some(status) = batch_status {
+            assert_eq!(status.body["state"], "failure", "{:?}", status.body);
+            break;
+        }
+        assert!(std::time::Instant::now() < until, "no batch status");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn under_serve_a_pushed_graph_runs_as_children_with_their_own_statuses() {
+    let spec = "version: 0.2\nbatch:\n  build-graph:\n    - identifier: a\n    - identifier: b\n      \
+                depend-on: [a]\n    - identifier: c\n      depend-on: [a]\n    - identifier: d\n      \
+                depend-on: [b, c]\nphases:\n  build:\n    commands:\n      \
+                - echo \"child=$CODEBUILD_BATCH_BUILD_IDENTIFIER\"\n";
+    let pushed = Pushed::new(spec);
+    let (api, commit, git_server) = (&pushed.api, &pushed.commit, &pushed.git);
+    let (store, work) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let env = pushed.env();
+    let served = crate::served::serve(store.path(), work.path(), &["--jobs", "3"], &env);
+    let batch_id = pushed.deliver(&served.url, "batch-1");
+    let project = git_server.project(hooks::REPOSITORY);
+    let batch = batch_record(store.path(), &project, &batch_id, 60);
     assert_eq!(batch["status"], "SUCCEEDED", "{batch}");
     let children = batch["children"].as_array().unwrap();
     assert_eq!(children.len(), 4);
@@ -427,7 +537,7 @@ fn under_serve_a_pushed_graph_runs_as_children_with_their_own_statuses() {
     let until = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
         let finals: Vec<(String, String)> = api
-            .statuses(&commit)
+            .statuses(commit)
             .iter()
             .filter(|c| c.body["state"] != "pending")
             .map(|c| {

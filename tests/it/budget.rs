@@ -399,6 +399,7 @@ fn the_sweep_closes_an_abandoned_build_on_dynamodb() {
         price_basis: "setting".to_string(),
         reason: None,
         tests: None,
+        batch: None,
     };
     index.open(&entry).expect("opened");
     let caps = Budget::default();

@@ -400,7 +400,11 @@ fn a_batch_child_handed_to_codebuild_is_part_of_the_batch() {
     );
     let commit = h.commits.batch_codebuild.clone();
     h.api.add_commits(&[&commit]);
-    let body = hooks::push("refs/heads/batched-big", &commit, "A batch with a big child");
+    let body = hooks::push(
+        "refs/heads/batched-big",
+        &commit,
+        "A batch with a big child",
+    );
     let (headers, bytes) = hooks::delivery("push", &body, "d-url-batch-big", SECRET);
     assert_eq!(
         h.invoke(url_event(&headers, &bytes, false))["statusCode"],
@@ -424,7 +428,10 @@ fn a_batch_child_handed_to_codebuild_is_part_of_the_batch() {
     let done = h.invoke(codebuild.state_change(&codebuild_id, "SUCCEEDED", 30));
     assert_eq!(done["builds"][0]["status"], "SUCCEEDED", "{done}");
     let after = h.async_invocations(3)[2].1.clone();
-    assert_eq!(after["plannedBuild"]["batch"]["identifier"], "after", "{after}");
+    assert_eq!(
+        after["plannedBuild"]["batch"]["identifier"], "after",
+        "{after}"
+    );
     assert_eq!(h.invoke(after)["builds"][0]["status"], "SUCCEEDED");
     let project = h.git.project("octo/app");
     let record: Value =
@@ -432,11 +439,13 @@ fn a_batch_child_handed_to_codebuild_is_part_of_the_batch() {
             .expect("the batch's record");
     assert_eq!(record["status"], "SUCCEEDED", "{record}");
     let big_build = record["children"][0]["buildId"].as_str().unwrap();
-    let big_record: Value = serde_json::from_str(&h.object(&format!(
-        "builds/{project}/{big_build}/build.json"
-    )))
-    .unwrap();
-    assert_eq!(big_record["compute"]["service"], "codebuild", "{big_record}");
+    let big_record: Value =
+        serde_json::from_str(&h.object(&format!("builds/{project}/{big_build}/build.json")))
+            .unwrap();
+    assert_eq!(
+        big_record["compute"]["service"], "codebuild",
+        "{big_record}"
+    );
     assert_eq!(big_record["batch"], batch_id.as_str());
     let last = h.api.statuses(&commit).pop().unwrap();
     assert_eq!(

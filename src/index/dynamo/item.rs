@@ -129,6 +129,7 @@ pub(super) fn entry_from_item(item: &Item) -> Result<Entry, IndexError> {
         price_basis: get_opt_s(item, "price_basis").unwrap_or_default(),
         reason: get_opt_s(item, "reason"),
         tests: get_opt_s(item, "tests"),
+        batch: get_opt_s(item, "batch"),
     })
 }
 
@@ -166,6 +167,9 @@ pub(super) fn item_from_entry(entry: &Entry) -> Item {
     put("price_basis", s(&entry.price_basis));
     if let Some(reason) = &entry.reason {
         put("reason", s(reason));
+    }
+    if let Some(batch) = &entry.batch {
+        put("batch", s(batch));
     }
     if let Some(tests) = &entry.tests {
         put("tests", s(tests));

@@ -46,6 +46,7 @@ CREATE TABLE IF NOT EXISTS builds (
     price_basis TEXT NOT NULL,
     reason TEXT,
     tests TEXT,
+    batch TEXT,
     PRIMARY KEY (project, build_id)
 );
 CREATE INDEX IF NOT EXISTS builds_by_month ON builds (month, build_id, project);
@@ -76,7 +77,7 @@ CREATE TABLE IF NOT EXISTS placements (
 ";
 
 pub(super) const COLUMNS: &str = "project, build_id, number, state, start_ms, deadline_ms, expires_ms, \
-    commit_id, ref, initiator, reserved, billed, cost_e7, duration_ms, price, price_basis, reason, tests";
+    commit_id, ref, initiator, reserved, billed, cost_e7, duration_ms, price, price_basis, reason, tests, batch";
 
 /// The index in a SQLite file.
 pub struct SqliteIndex {
@@ -202,6 +203,15 @@ impl SqliteIndex {
         )?;
         if !has_tests {
             connection.execute_batch("ALTER TABLE builds ADD COLUMN tests TEXT")?;
+        }
+        // And, made before batches, their children's column.
+        let has_batch: bool = connection.query_row(
+            "SELECT COUNT(*) > 0 FROM pragma_table_info('builds') WHERE name = 'batch'",
+            [],
+            |row| row.get(0),
+        )?;
+        if !has_batch {
+            connection.execute_batch("ALTER TABLE builds ADD COLUMN batch TEXT")?;
         }
         connection.execute_batch("COMMIT")?;
         Ok(connection)

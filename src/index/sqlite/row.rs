@@ -49,6 +49,7 @@ pub(super) struct RawEntry {
     price_basis: String,
     reason: Option<String>,
     tests: Option<String>,
+    batch: Option<String>,
 }
 
 impl RawEntry {
@@ -72,6 +73,7 @@ impl RawEntry {
             price_basis: row.get(15)?,
             reason: row.get(16)?,
             tests: row.get(17)?,
+            batch: row.get(18)?,
         })
     }
 
@@ -95,6 +97,7 @@ impl RawEntry {
             price_basis: self.price_basis,
             reason: self.reason,
             tests: self.tests,
+            batch: self.batch,
         })
     }
 }

@@ -83,7 +83,7 @@ pub(super) fn insert_entry(
 ) -> Result<usize, rusqlite::Error> {
     tx.execute(
         &format!(
-            "INSERT OR IGNORE INTO builds ({COLUMNS}, month) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"
+            "INSERT OR IGNORE INTO builds ({COLUMNS}, month) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)"
         ),
         params![
             entry.project.as_str(),
@@ -104,6 +104,7 @@ pub(super) fn insert_entry(
             entry.price_basis,
             entry.reason,
             entry.tests,
+            entry.batch,
             entry.month(),
         ],
     )
