@@ -83,7 +83,8 @@ pub struct BuildRecord {
     /// Each test and coverage report group: its counts and where the whole report is.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reports: Vec<ReportSummary>,
-    /// The batch this build is a child of (its id).
+    /// The batch this build belongs to (its id): a child's, or the push's own build that runs
+    /// as a batch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch: Option<String>,
 }

@@ -15,7 +15,11 @@ pub(super) fn note_ignored_keys(spec: &BuildSpec, image_runtimes: bool, log: &Bu
         notes.push("proxy: builds run with the function's own network access".into());
     }
     if spec.batch.is_some() {
-        notes.push("batch: runs as a batch under `pushbuild run` only; here the buildspec runs as one build".into());
+        notes.push(
+            "batch: not run as a batch here (PUSHBUILD_BATCH=off, or nothing here can start \
+             its builds): the buildspec runs as one build"
+                .into(),
+        );
     }
     if spec.env.git_credential_helper {
         notes.push("env.git-credential-helper: no credential helper is configured".into());

@@ -112,6 +112,7 @@ pub fn router<D: Dispatch>(front: Arc<FrontDoor<D>>) -> Router {
     let pages = Router::new()
         .route("/", get(pages::list::<D>))
         .route("/builds/{*path}", get(pages::build::<D>))
+        .route("/batches/{*path}", get(pages::batch::<D>))
         .route("/billing", get(pages::billing::<D>))
         .route("/download/{*key}", get(pages::download::<D>))
         .route("/live/{*path}", get(pages::live::<D>))

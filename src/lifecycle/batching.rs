@@ -105,6 +105,16 @@ impl<S: Source> Builds<S> {
                 children.len()
             ),
         };
+        // Its record names the batch (it is no child: no identifier).
+        let identity = BuildIdentity {
+            batch: Some(BatchChild {
+                batch_id: batch_id.clone(),
+                identifier: String::new(),
+                compute_type: None,
+                privileged_mode: false,
+            }),
+            ..identity
+        };
         let mut summary = self.run(identity, work, Some(begun), deadline).await?;
         summary.status = BuildState::InProgress;
         summary.batch = Some(batch_id);
@@ -176,8 +186,11 @@ impl<S: Source> Builds<S> {
     /// Children the sweep closed (killed mid-way: TIMED_OUT) end in their batches too.
     pub(super) async fn swept(&self, swept: Vec<Entry>) {
         for entry in swept {
-            let Some((batch_id, identifier)) =
-                entry.batch.as_deref().and_then(|b| b.split_once('/'))
+            let Some((batch_id, identifier)) = entry
+                .batch
+                .as_deref()
+                .and_then(|b| b.split_once('/'))
+                .filter(|(_, identifier)| !identifier.is_empty())
             else {
                 continue;
             };

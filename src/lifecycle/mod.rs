@@ -198,8 +198,12 @@ impl<S: Source> Builds<S> {
                 self.start_batch(target, identity, begun, ready, deadline)
                     .await
             }
-            // Place: here, or on CodeBuild.
-            Ok(Work::Run(ready)) => {
+            // Place: here, or on CodeBuild. A batch's child is one build: its buildspec's own
+            // `batch` is not run again.
+            Ok(Work::Run(mut ready)) => {
+                if target.batch.is_some() {
+                    ready.spec.batch = None;
+                }
                 let placed = self.place(&identity, ready).await?;
                 let handing = place::Handing {
                     begun,

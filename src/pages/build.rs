@@ -69,6 +69,14 @@ fn about(record: &BuildRecord) -> String {
     if let Some(reason) = &record.skip_reason {
         let _ = write!(body, "<p>Skipped: {}</p>", escape(reason));
     }
+    if let Some(batch) = &record.batch {
+        let _ = write!(
+            body,
+            "<p id=\"batch\">Part of batch <a href=\"{}\">{}</a>.</p>",
+            escape(&super::batch_href(record.repository.as_str(), batch)),
+            escape(batch)
+        );
+    }
     if let Some(compute) = &record.compute {
         let _ = write!(
             body,

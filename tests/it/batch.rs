@@ -497,6 +497,21 @@ fn under_serve_a_pushed_graph_runs_as_children_with_their_own_statuses() {
     let project = git_server.project(hooks::REPOSITORY);
     let batch = batch_record(store.path(), &project, &batch_id, 60);
     assert_eq!(batch["status"], "SUCCEEDED", "{batch}");
+    // The batch's page: each child with its state, and the graph's four arrows.
+    let page =
+        reqwest::blocking::get(format!("{}/batches/{project}/{batch_id}", served.url)).unwrap();
+    assert_eq!(page.status(), 200);
+    let page = page.text().unwrap();
+    for id in ["a", "b", "c", "d"] {
+        assert!(
+            page.contains(&format!("data-id=\"{id}\" data-status=\"SUCCEEDED\"")),
+            "{page}"
+        );
+    }
+    assert_eq!(page.matches("class=\"edge\"").count(), 4, "{page}");
+    for (from, to) in [("a", "b"), ("a", "c"), ("b", "d"), ("c", "d")] {
+        assert!(page.contains(&format!("data-from=\"{from}\" data-to=\"{to}\"")));
+    }
     let children = batch["children"].as_array().unwrap();
     assert_eq!(children.len(), 4);
     let record = |id: &str| -> Value {
@@ -526,6 +541,16 @@ fn under_serve_a_pushed_graph_runs_as_children_with_their_own_statuses() {
         .join("build.json");
     let push: Value = serde_json::from_slice(&std::fs::read(push).unwrap()).unwrap();
     assert_eq!(push["billed_minutes"], 0);
+    assert_eq!(push["batch"], batch_id.as_str());
+    // Its page links the batch's.
+    let page = reqwest::blocking::get(format!("{}/builds/{project}/{batch_id}", served.url))
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        page.contains(&format!("href=\"/batches/{project}/{batch_id}\"")),
+        "{page}"
+    );
     assert!(
         push["skip_reason"]
             .as_str()

@@ -1,5 +1,6 @@
 //! The build pages' routes: `GET /` (the builds, newest first, 50 a page, filtered by
-//! repository, branch and status), `GET /builds/<project>/<build-id>`, `GET /billing?month=`,
+//! repository, branch and status), `GET /builds/<project>/<build-id>`,
+//! `GET /batches/<project>/<batch-id>`, `GET /billing?month=`,
 //! and `GET /download/<key>` (an artifact or log from the store). Lists come from the index, one
 //! build's page from its objects, so drawing `/` does not grow with the number of builds.
 //!
@@ -14,8 +15,10 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 
+mod batch;
 mod build_now;
 
+pub(crate) use batch::batch;
 pub(crate) use build_now::{build_now, build_now_form};
 
 use super::{Dispatch, FrontDoor};
