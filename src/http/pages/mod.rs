@@ -1,11 +1,9 @@
 //! The build pages' routes: `GET /` (the builds, newest first, 50 a page, filtered by
-//! repository, branch and status), `GET /builds/<project>/<build-id>`,
-//! `GET /batches/<project>/<batch-id>`, `GET /billing?month=`,
-//! and `GET /download/<key>` (an artifact or log from the store). Lists come from the index, one
-//! build's page from its objects, so drawing `/` does not grow with the number of builds.
-//!
-//! Served where [`FrontDoor::pages`] is set: by `pushbuild serve` (the local store) and by the
-//! function behind its login (the bucket; downloads are pre-signed links).
+//! repository, branch and status), `GET /builds/<project>/<build-id>`, `GET /batches/<project>/
+//! <batch-id>`, `GET /billing?month=` and `GET /download/<key>` (an artifact or log from the
+//! store). Lists come from the index, one build's page from its objects, so drawing `/` does not
+//! grow with the number of builds. Served where [`FrontDoor::pages`] is set: by `pushbuild serve`
+//! (the local store) and by the function behind its login (the bucket; pre-signed downloads).
 
 use std::collections::HashMap;
 use std::sync::Arc;
