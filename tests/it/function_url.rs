@@ -384,6 +384,67 @@ fn a_pushed_batch_runs_each_child_in_an_invocation_of_its_own() {
     );
 }
 
+/// A fan-out of four through the function: each shard an invocation of its own, every test
+/// file run by exactly one of them; the last shard's end closes the batch.
+#[test]
+fn a_pushed_fanout_runs_each_test_file_once_over_four_invocations() {
+    let h = Harness::start(false);
+    let commit = h.commits.batch_fanout.clone();
+    h.api.add_commits(&[&commit]);
+    let body = hooks::push("refs/heads/batched-fanout", &commit, "A fan-out");
+    let (headers, bytes) = hooks::delivery("push", &body, "d-url-fanout", SECRET);
+    assert_eq!(
+        h.invoke(url_event(&headers, &bytes, false))["statusCode"],
+        202
+    );
+    let (_, payload) = h.async_invocations(1).remove(0);
+    let started = h.invoke(payload);
+    let batch_id = started["builds"][0]["batch"]
+        .as_str()
+        .expect("a batch")
+        .to_string();
+    // The four shards start at once, each in an invocation of its own.
+    let shards: Vec<Value> = h.async_invocations(5)[1..]
+        .iter()
+        .map(|(_, p)| p.clone())
+        .collect();
+    let mut names: Vec<&str> = shards
+        .iter()
+        .map(|p| p["plannedBuild"]["batch"]["identifier"].as_str().unwrap())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, ["shard_0", "shard_1", "shard_2", "shard_3"]);
+    for shard in shards.clone() {
+        assert_eq!(h.invoke(shard)["builds"][0]["status"], "SUCCEEDED");
+    }
+    let project = h.git.project("octo/app");
+    let record: Value =
+        serde_json::from_str(&h.object(&format!("batches/{project}/{batch_id}/batch.json")))
+            .expect("the batch's record");
+    assert_eq!(record["status"], "SUCCEEDED", "{record}");
+    let mut ran: Vec<String> = record["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| {
+            let log = h.object(&format!(
+                "builds/{project}/{}/build.log",
+                c["buildId"].as_str().unwrap()
+            ));
+            log.lines()
+                .filter_map(|l| l.strip_prefix("ran ").map(str::to_string))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    ran.sort();
+    let mut want: Vec<String> = (0..9)
+        .map(|n| format!("tests/group{}/{n}_test.sh", n % 2))
+        .collect();
+    want.sort();
+    assert_eq!(ran, want);
+    assert_eq!(h.async_invocations(6).len(), 5, "nothing more was started");
+}
+
 /// A batch whose first task names a CodeBuild compute type: that child is handed to CodeBuild
 /// with the type, and its end (CodeBuild's state-change event) goes into the batch like any
 /// other child's: it starts `after`, whose end closes the batch.

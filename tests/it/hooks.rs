@@ -61,6 +61,11 @@ const BATCH_CODEBUILD_SPEC: &str = "version: 0.2\nbatch:\n  build-graph:\n    - 
                                     - identifier: after\n      depend-on: [big]\nphases:\n  build:\n    \
                                     commands:\n      - echo \"child=$CODEBUILD_BATCH_BUILD_IDENTIFIER\"\n";
 
+/// A fan-out of four over nine test files.
+const BATCH_FANOUT_SPEC: &str = "version: 0.2\nbatch:\n  build-fanout:\n    parallelism: 4\nphases:\n  build:\n    \
+                                 commands:\n      - codebuild-tests-run --test-command 'bash run-tests.sh' \
+                                 --files-search \"codebuild-glob-search 'tests/**/*_test.sh'\"\n";
+
 /// The repository's commits.
 pub struct Commits {
     /// On `main`: the good buildspec.
@@ -71,6 +76,8 @@ pub struct Commits {
     pub batch: String,
     /// On `batched-big`: a batch, `big` (on CodeBuild) then `after`.
     pub batch_codebuild: String,
+    /// On `batched-fanout`: a fan-out of four over `tests/group*/N_test.sh` (N from 0 to 8).
+    pub batch_fanout: String,
 }
 
 /// Publishes `octo/app` under `root` (the git server's directory).
@@ -96,6 +103,21 @@ pub fn hosted_repository(root: &Path) -> Commits {
     std::fs::write(dir.join("buildspec.yml"), BATCH_CODEBUILD_SPEC).expect("buildspec");
     git(dir, &["commit", "-q", "-am", "A batch with a big child"]);
     let batch_codebuild = git(dir, &["rev-parse", "HEAD"]);
+    git(dir, &["checkout", "-q", "-b", "batched-fanout"]);
+    std::fs::write(dir.join("buildspec.yml"), BATCH_FANOUT_SPEC).expect("buildspec");
+    std::fs::write(
+        dir.join("run-tests.sh"),
+        "for f in \"$@\"; do echo \"ran $f\"; done\n",
+    )
+    .expect("a file");
+    for n in 0..9 {
+        let path = dir.join(format!("tests/group{}/{n}_test.sh", n % 2));
+        std::fs::create_dir_all(path.parent().expect("a folder")).expect("a folder");
+        std::fs::write(path, "").expect("a file");
+    }
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-q", "-m", "A fan-out"]);
+    let batch_fanout = git(dir, &["rev-parse", "HEAD"]);
     for path in [REPOSITORY, GITLAB_REPOSITORY, BITBUCKET_REPOSITORY] {
         publish(root, path, dir);
     }
@@ -104,6 +126,7 @@ pub fn hosted_repository(root: &Path) -> Commits {
         failing,
         batch,
         batch_codebuild,
+        batch_fanout,
     }
 }
 

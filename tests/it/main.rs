@@ -2,6 +2,7 @@
 
 mod artifacts;
 mod batch;
+mod batch_served;
 mod billing;
 mod browser;
 mod budget;
