@@ -8,6 +8,9 @@ use serde_json::Value;
 
 use crate::hooks;
 
+/// A branch to push: its name, its buildspec, and its other files (path, text).
+type Branch<'a> = (&'a str, &'a str, &'a [(String, String)]);
+
 /// A repository on a git server, a commit of a buildspec on each of its branches, and the
 /// GitHub API stand-in that takes their statuses.
 struct Pushed {
@@ -27,7 +30,7 @@ impl Pushed {
     }
 
     /// A commit on each branch: its buildspec and other files.
-    fn branches(branches: &[(&str, &str, &[(String, String)])]) -> Pushed {
+    fn branches(branches: &[Branch<'_>]) -> Pushed {
         use crate::git_server::{GitServer, git, publish};
         let (repos, work_tree) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let dir = work_tree.path();
