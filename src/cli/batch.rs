@@ -131,11 +131,18 @@ impl Batched<'_> {
         };
         let mut overrides = child.env();
         overrides.extend(self.overrides.iter().cloned());
-        let ready = Ready {
+        let mut ready = Ready {
             overrides,
             secrets,
             ..Ready::new(parsed, src)
         };
+        if let Some(image) = &child.image {
+            ready.notes.push(format!(
+                "The batch's task `{}` names the image {image}: here it runs with this machine's \
+                 tools",
+                child.identifier
+            ));
+        }
         let job = BuildJob::new(
             BuildIdentity {
                 batch: Some(BatchChild {
@@ -143,6 +150,7 @@ impl Batched<'_> {
                     identifier: child.identifier.clone(),
                     compute_type: child.compute_type.clone(),
                     privileged_mode: child.privileged_mode,
+                    image: child.image.clone(),
                 }),
                 ..identity(self.project.clone(), self.dir)
             },

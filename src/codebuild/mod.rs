@@ -114,6 +114,9 @@ pub struct StartRequest {
     pub timeout_minutes: u64,
     pub queued_timeout_minutes: u64,
     pub compute_type: ComputeType,
+    /// The image, when the build names its own (a batch's task's `env.image`); else the
+    /// project's.
+    pub image: Option<String>,
     /// pushbuild's build id: a retried start does not start a second build.
     pub idempotency_token: String,
 }

@@ -124,6 +124,7 @@ impl CodeBuild for SdkCodeBuild {
                     .unwrap_or(i32::MAX),
             )
             .compute_type_override(request.compute_type.as_str().into())
+            .set_image_override(request.image.clone())
             .privileged_mode_override(true)
             .idempotency_token(&request.idempotency_token);
         let out = self

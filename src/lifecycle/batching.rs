@@ -112,6 +112,7 @@ impl<S: Source> Builds<S> {
                 identifier: String::new(),
                 compute_type: None,
                 privileged_mode: false,
+                image: None,
             }),
             ..identity
         };
@@ -142,6 +143,7 @@ impl<S: Source> Builds<S> {
                     identifier: child.identifier.clone(),
                     compute_type: child.compute_type.clone(),
                     privileged_mode: child.privileged_mode,
+                    image: child.image.clone(),
                 }),
                 ..target.clone()
             };
@@ -199,6 +201,7 @@ impl<S: Source> Builds<S> {
                 identifier: identifier.to_string(),
                 compute_type: None,
                 privileged_mode: false,
+                image: None,
             };
             let build_id = Some(entry.build_id.to_string());
             // The entry as it was found open: the sweep closed it TIMED_OUT.

@@ -72,10 +72,16 @@ impl<S: Source> Builds<S> {
         // A batch's task that names a CodeBuild compute type, or privileged mode.
         let task = identity.batch.as_ref().and_then(|child| {
             let wants = child
-                .compute_type
+                .image
                 .as_deref()
-                .filter(|t| ComputeType::parse(t).is_some())
-                .map(|t| format!("compute-type {t}"))
+                .map(|image| format!("the image {image}"))
+                .or_else(|| {
+                    child
+                        .compute_type
+                        .as_deref()
+                        .filter(|t| ComputeType::parse(t).is_some())
+                        .map(|t| format!("compute-type {t}"))
+                })
                 .or_else(|| child.privileged_mode.then(|| "privileged-mode".to_string()))?;
             Some(format!(
                 "the batch's task `{}` asks for {wants}",

@@ -91,6 +91,9 @@ pub struct BatchChild {
     /// The task's `env.privileged-mode` (places the child on CodeBuild).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub privileged_mode: bool,
+    /// The task's `env.image` (places the child on CodeBuild, on that image).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
 }
 
 impl BuildTarget {

@@ -484,6 +484,7 @@ fn a_batch_child_handed_to_codebuild_is_part_of_the_batch() {
     assert_eq!(handed["builds"][0]["status"], "IN_PROGRESS", "{handed}");
     let (codebuild_id, request) = codebuild.started().remove(0);
     assert_eq!(request["computeTypeOverride"], "BUILD_GENERAL1_LARGE");
+    assert_eq!(request["imageOverride"], "aws/codebuild/standard:7.0");
     assert_eq!(h.async_invocations(2).len(), 2, "after waits for big");
     // CodeBuild's event ends big, which starts after.
     let done = h.invoke(codebuild.state_change(&codebuild_id, "SUCCEEDED", 30));

@@ -57,7 +57,8 @@ const BATCH_SPEC: &str = "version: 0.2\nbatch:\n  build-graph:\n    - identifier
 /// A batch whose first task asks for a CodeBuild compute type: `big` on CodeBuild, then
 /// `after` here.
 const BATCH_CODEBUILD_SPEC: &str = "version: 0.2\nbatch:\n  build-graph:\n    - identifier: big\n      \
-                                    env:\n        compute-type: BUILD_GENERAL1_LARGE\n    \
+                                    env:\n        compute-type: BUILD_GENERAL1_LARGE\n        \
+                                    image: aws/codebuild/standard:7.0\n    \
                                     - identifier: after\n      depend-on: [big]\nphases:\n  build:\n    \
                                     commands:\n      - echo \"child=$CODEBUILD_BATCH_BUILD_IDENTIFIER\"\n";
 

@@ -225,6 +225,12 @@ impl Handing<'_> {
             timeout_minutes: to.settings.timeout_minutes,
             queued_timeout_minutes: QUEUED_TIMEOUT_MINUTES,
             compute_type: to.settings.compute_type,
+            image: self
+                .job
+                .identity
+                .batch
+                .as_ref()
+                .and_then(|child| child.image.clone()),
             idempotency_token: info.build_id.to_string(),
         };
         Ok(to.codebuild.start_build(&request)?)
