@@ -24,7 +24,7 @@ use crate::pipeline::{
 use crate::source::Source;
 use crate::status::StatusTarget;
 use crate::store::Store;
-use crate::trigger::{BuildTarget, EventError};
+use crate::trigger::{BatchChild, BuildTarget, EventError};
 
 /// The buildspec variable that sends a build to AWS CodeBuild (`PUSHBUILD_COMPUTE: codebuild`);
 /// CodeBuild itself ignores it, so the same buildspec runs on both.
@@ -69,25 +69,8 @@ impl<S: Source> Builds<S> {
             .variables
             .iter()
             .any(|(name, value)| name == COMPUTE_VAR && value.trim() == "codebuild");
-        // A batch's task that names a CodeBuild compute type, or privileged mode.
-        let task = identity.batch.as_ref().and_then(|child| {
-            let wants = child
-                .image
-                .as_deref()
-                .map(|image| format!("the image {image}"))
-                .or_else(|| {
-                    child
-                        .compute_type
-                        .as_deref()
-                        .filter(|t| ComputeType::parse(t).is_some())
-                        .map(|t| format!("compute-type {t}"))
-                })
-                .or_else(|| child.privileged_mode.then(|| "privileged-mode".to_string()))?;
-            Some(format!(
-                "the batch's task `{}` asks for {wants}",
-                child.identifier
-            ))
-        });
+        // A batch's task that names an image, a CodeBuild compute type, or privileged mode.
+        let task = identity.batch.as_ref().and_then(task_wants);
         let docker = (!self.docker)
             .then(|| buildspec::docker_use(&ready.spec))
             .flatten()
@@ -324,6 +307,27 @@ impl<S: Source> Builds<S> {
         }
         summary
     }
+}
+
+/// What a batch's task asks of CodeBuild, when it asks anything: an image, a CodeBuild compute
+/// type, privileged mode.
+fn task_wants(child: &BatchChild) -> Option<String> {
+    let wants = child
+        .image
+        .as_deref()
+        .map(|image| format!("the image {image}"))
+        .or_else(|| {
+            child
+                .compute_type
+                .as_deref()
+                .filter(|t| ComputeType::parse(t).is_some())
+                .map(|t| format!("compute-type {t}"))
+        })
+        .or_else(|| child.privileged_mode.then(|| "privileged-mode".to_string()))?;
+    Some(format!(
+        "the batch's task `{}` asks for {wants}",
+        child.identifier
+    ))
 }
 
 /// A build that runs Docker where it cannot run: FAILED in DOWNLOAD_SOURCE, saying what would
