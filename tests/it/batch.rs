@@ -437,6 +437,56 @@ fn eight_children_ending_at_once_close_the_batch_once_on_dynamodb() {
     assert_eq!(closed, [BuildState::Succeeded]);
 }
 
+/// The budget holds for a batch: each child takes its own first minute as it begins, so with
+/// two minutes left of the month two children run and the third is SKIPPED, billed nothing,
+/// and the batch is FAILED; the billing report counts the children as builds.
+#[test]
+fn a_batch_runs_what_the_budget_allows_and_the_report_counts_its_children() {
+    let root = tempfile::tempdir().unwrap();
+    let spec = "version: 0.2\nbatch:\n  build-list:\n    - identifier: one\n    - identifier: two\n    \
+                - identifier: three\nphases:\n  build:\n    commands: [echo child]\n";
+    let dir = project(root.path(), "budgeted", &[("buildspec.yml", spec)]);
+    let store = root.path().join("store");
+    let out = Command::new(env!("CARGO_BIN_EXE_pushbuild"))
+        .arg("run")
+        .arg(&dir)
+        .arg("--store")
+        .arg(&store)
+        .args(["--jobs", "1"])
+        .env("NO_COLOR", "1")
+        .env("PUSHBUILD_MONTHLY_MINUTES", "2")
+        .output()
+        .expect("pushbuild runs");
+    assert_eq!(out.status.code(), Some(1));
+    let (batch, children) = records(&store, "budgeted");
+    assert_eq!(batch["status"], "FAILED", "{batch}");
+    let statuses: Vec<&str> = batch["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["SUCCEEDED", "SUCCEEDED", "SKIPPED"]);
+    let (_, three) = children.iter().find(|(id, _)| id == "three").unwrap();
+    assert_eq!(three["billed_minutes"], 0);
+    assert!(
+        three["skip_reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("PUSHBUILD_MONTHLY_MINUTES"),
+        "{three}"
+    );
+    let report = Command::new(env!("CARGO_BIN_EXE_pushbuild"))
+        .args(["billing", "--json", "--store"])
+        .arg(&store)
+        .output()
+        .expect("pushbuild runs");
+    assert!(report.status.success(), "{report:?}");
+    let json: Value = serde_json::from_slice(&report.stdout).expect("JSON");
+    assert_eq!(json["total"]["builds"], 3, "{json}");
+    assert_eq!(json["total"]["billed_minutes"], 2, "{json}");
+}
+
 /// `PUSHBUILD_BATCH` as the other settings: `off` builds the buildspec once, a wrong value is
 /// exit status 2 naming the setting.
 #[test]
