@@ -445,6 +445,72 @@ fn a_pushed_fanout_runs_each_test_file_once_over_four_invocations() {
     assert_eq!(h.async_invocations(6).len(), 5, "nothing more was started");
 }
 
+/// fast-fail through the function: `broken`'s invocation fails and asks the batch's running
+/// children to stop; `slow`, handed off before and invoked after, finds the ask as it starts and
+/// ends STOPPED at once; the batch is FAILED. A cycle fails the push's build, naming it, and no
+/// child is invoked.
+#[test]
+fn fast_fail_stops_a_child_in_another_invocation_and_a_cycle_starts_none() {
+    let h = Harness::start(false);
+    let (fast, cycle) = (h.commits.batch_fast.clone(), h.commits.batch_cycle.clone());
+    h.api.add_commits(&[&fast, &cycle]);
+    let body = hooks::push("refs/heads/batched-fast", &fast, "fast-fail");
+    let (headers, bytes) = hooks::delivery("push", &body, "d-url-fast", SECRET);
+    assert_eq!(
+        h.invoke(url_event(&headers, &bytes, false))["statusCode"],
+        202
+    );
+    let (_, payload) = h.async_invocations(1).remove(0);
+    let started = h.invoke(payload);
+    let batch_id = started["builds"][0]["batch"]
+        .as_str()
+        .expect("a batch")
+        .to_string();
+    let children = h.async_invocations(3);
+    let child = |id: &str| {
+        children[1..]
+            .iter()
+            .find(|(_, p)| p["plannedBuild"]["batch"]["identifier"] == id)
+            .unwrap()
+            .1
+            .clone()
+    };
+    assert_eq!(h.invoke(child("broken"))["builds"][0]["status"], "FAILED");
+    let slow = h.invoke(child("slow"));
+    assert_eq!(slow["builds"][0]["status"], "STOPPED", "{slow}");
+    assert!(
+        slow["builds"][0]["durationMs"].as_u64().unwrap() < 60_000,
+        "{slow}"
+    );
+    let project = h.git.project("octo/app");
+    let record: Value =
+        serde_json::from_str(&h.object(&format!("batches/{project}/{batch_id}/batch.json")))
+            .expect("the batch's record");
+    assert_eq!(record["status"], "FAILED", "{record}");
+    assert_eq!(record["children"][0]["status"], "STOPPED", "{record}");
+    let last = h.api.statuses(&fast).pop().unwrap();
+    assert_eq!(last.body["context"], "pushbuild", "{:?}", last.body);
+    assert_eq!(last.body["state"], "failure", "{:?}", last.body);
+
+    let body = hooks::push("refs/heads/batched-cycle", &cycle, "a cycle");
+    let (headers, bytes) = hooks::delivery("push", &body, "d-url-cycle", SECRET);
+    assert_eq!(
+        h.invoke(url_event(&headers, &bytes, false))["statusCode"],
+        202
+    );
+    let invocations = h.async_invocations(4);
+    assert_eq!(invocations.len(), 4);
+    let built = h.invoke(invocations[3].1.clone());
+    assert_eq!(built["builds"][0]["status"], "FAILED", "{built}");
+    let build_id = built["builds"][0]["buildId"].as_str().unwrap();
+    let record: Value =
+        serde_json::from_str(&h.object(&format!("builds/{project}/{build_id}/build.json")))
+            .unwrap();
+    let message = record["phases"][0]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("a → b → a"), "{message}");
+    assert_eq!(h.async_invocations(5).len(), 4, "no child was invoked");
+}
+
 /// A batch whose first task names a CodeBuild compute type: that child is handed to CodeBuild
 /// with the type, and its end (CodeBuild's state-change event) goes into the batch like any
 /// other child's: it starts `after`, whose end closes the batch.

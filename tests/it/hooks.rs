@@ -67,6 +67,16 @@ const BATCH_FANOUT_SPEC: &str = "version: 0.2\nbatch:\n  build-fanout:\n    para
                                  commands:\n      - codebuild-tests-run --test-command 'bash run-tests.sh' \
                                  --files-search \"codebuild-glob-search 'tests/**/*_test.sh'\"\n";
 
+/// fast-fail: `broken` fails at once, `slow` would run ten minutes.
+const BATCH_FAST_SPEC: &str = "version: 0.2\nbatch:\n  fast-fail: true\n  build-list:\n    - identifier: slow\n      \
+                               env:\n        variables:\n          WAIT: '600'\n    - identifier: broken\nphases:\n  \
+                               build:\n    commands:\n      - sleep ${WAIT:-0}\n      \
+                               - if [ -z \"$WAIT\" ]; then exit 1; fi\n";
+
+/// A graph with a cycle.
+const BATCH_CYCLE_SPEC: &str = "version: 0.2\nbatch:\n  build-graph:\n    - identifier: a\n      depend-on: [b]\n    \
+                                - identifier: b\n      depend-on: [a]\nphases:\n  build:\n    commands: [echo]\n";
+
 /// The repository's commits.
 pub struct Commits {
     /// On `main`: the good buildspec.
@@ -79,6 +89,10 @@ pub struct Commits {
     pub batch_codebuild: String,
     /// On `batched-fanout`: a fan-out of four over `tests/group*/N_test.sh` (N from 0 to 8).
     pub batch_fanout: String,
+    /// On `batched-fast`: fast-fail, `broken` failing while `slow` runs.
+    pub batch_fast: String,
+    /// On `batched-cycle`: a graph with a cycle.
+    pub batch_cycle: String,
 }
 
 /// Publishes `octo/app` under `root` (the git server's directory).
@@ -119,6 +133,14 @@ pub fn hosted_repository(root: &Path) -> Commits {
     git(dir, &["add", "-A"]);
     git(dir, &["commit", "-q", "-m", "A fan-out"]);
     let batch_fanout = git(dir, &["rev-parse", "HEAD"]);
+    let mut branch = |name: &str, spec: &str| {
+        git(dir, &["checkout", "-q", "-b", name]);
+        std::fs::write(dir.join("buildspec.yml"), spec).expect("buildspec");
+        git(dir, &["commit", "-q", "-am", name]);
+        git(dir, &["rev-parse", "HEAD"])
+    };
+    let batch_fast = branch("batched-fast", BATCH_FAST_SPEC);
+    let batch_cycle = branch("batched-cycle", BATCH_CYCLE_SPEC);
     for path in [REPOSITORY, GITLAB_REPOSITORY, BITBUCKET_REPOSITORY] {
         publish(root, path, dir);
     }
@@ -128,6 +150,8 @@ pub fn hosted_repository(root: &Path) -> Commits {
         batch,
         batch_codebuild,
         batch_fanout,
+        batch_fast,
+        batch_cycle,
     }
 }
 
