@@ -133,7 +133,7 @@ pub fn hosted_repository(root: &Path) -> Commits {
     git(dir, &["add", "-A"]);
     git(dir, &["commit", "-q", "-m", "A fan-out"]);
     let batch_fanout = git(dir, &["rev-parse", "HEAD"]);
-    let mut branch = |name: &str, spec: &str| {
+    let branch = |name: &str, spec: &str| {
         git(dir, &["checkout", "-q", "-b", name]);
         std::fs::write(dir.join("buildspec.yml"), spec).expect("buildspec");
         git(dir, &["commit", "-q", "-am", name]);
