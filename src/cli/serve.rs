@@ -155,8 +155,8 @@ mod server {
             args.queue as usize,
             Duration::from_secs(args.timeout),
         );
-        // A batch's children go through the same queue, `--jobs` at once.
-        builds.set_children(Arc::new(queue.clone()));
+        // A batch's children go to the same workers, `--jobs` at once, ahead of new builds.
+        builds.set_children(Arc::new(queue.children()));
         // Builds an earlier `serve` left open are closed now, not at the first webhook (and
         // their batches go on).
         builds.sweep().await;

@@ -1,5 +1,8 @@
 //! The local hand-off: a bounded queue in the process, drained by `--jobs` workers that run the
-//! builds here (the same life as the function's), into the local store.
+//! builds here (the same life as the function's), into the local store. A batch's children go
+//! through a queue of their own, taken first and not bounded: the batch was accepted whole (at
+//! most 100 children), and a worker handing off the next children must never wait for room
+//! only workers could make.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,7 +18,30 @@ use crate::trigger::BuildTarget;
 #[derive(Clone)]
 pub struct LocalQueue {
     sender: mpsc::Sender<BuildTarget>,
+    children: mpsc::UnboundedSender<BuildTarget>,
     capacity: usize,
+}
+
+/// The queue of a batch's children (see the module's note).
+#[derive(Clone)]
+pub struct ChildQueue {
+    sender: mpsc::UnboundedSender<BuildTarget>,
+}
+
+/// What the workers take from: the children first, then the builds.
+struct Waiting {
+    builds: mpsc::Receiver<BuildTarget>,
+    children: mpsc::UnboundedReceiver<BuildTarget>,
+}
+
+impl Waiting {
+    async fn next(&mut self) -> Option<BuildTarget> {
+        tokio::select! {
+            biased;
+            Some(child) = self.children.recv() => Some(child),
+            build = self.builds.recv() => build,
+        }
+    }
 }
 
 impl LocalQueue {
@@ -28,13 +54,17 @@ impl LocalQueue {
         timeout: Duration,
     ) -> LocalQueue {
         let capacity = capacity.max(1);
-        let (sender, receiver) = mpsc::channel::<BuildTarget>(capacity);
-        let receiver = Arc::new(Mutex::new(receiver));
+        let (sender, waiting_builds) = mpsc::channel::<BuildTarget>(capacity);
+        let (children, waiting_children) = mpsc::unbounded_channel::<BuildTarget>();
+        let receiver = Arc::new(Mutex::new(Waiting {
+            builds: waiting_builds,
+            children: waiting_children,
+        }));
         for worker in 0..jobs.max(1) {
             let (builds, receiver) = (builds.clone(), receiver.clone());
             tokio::spawn(async move {
                 loop {
-                    let next = receiver.lock().await.recv().await;
+                    let next = receiver.lock().await.next().await;
                     let Some(target) = next else { break };
                     let project = target.project.to_string();
                     let deadline = Instant::now().checked_add(timeout);
@@ -57,7 +87,26 @@ impl LocalQueue {
                 }
             });
         }
-        LocalQueue { sender, capacity }
+        LocalQueue {
+            sender,
+            children,
+            capacity,
+        }
+    }
+
+    /// Where a batch's children are handed off.
+    pub fn children(&self) -> ChildQueue {
+        ChildQueue {
+            sender: self.children.clone(),
+        }
+    }
+}
+
+impl Dispatch for ChildQueue {
+    async fn dispatch(&self, target: BuildTarget) -> Result<(), DispatchError> {
+        self.sender
+            .send(target)
+            .map_err(|_| DispatchError::Closed("the workers have stopped".into()))
     }
 }
 

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::{BuildError, BuildSummary, Builds, Dispatch, DispatchError, in_index};
-use crate::batch::{self, BatchRecord};
+use crate::batch::{self, BatchRecord, Step};
 use crate::index::Entry;
 use crate::names::ProjectName;
 use crate::pipeline::{self, Begun, BuildIdentity, Ready, Work};
@@ -97,7 +97,7 @@ impl<S: Source> Builds<S> {
         })
         .await?;
         if let Some((step, record)) = changed {
-            self.hand_off_children(&record, &step.start).await;
+            self.follow(record, step).await;
         }
         let work = Work::Refused {
             reason: format!(
@@ -122,10 +122,60 @@ impl<S: Source> Builds<S> {
         Ok(summary)
     }
 
-    /// Hands off the children `start` of `record`: each a build of the batch's push.
-    async fn hand_off_children(&self, record: &BatchRecord, start: &[usize]) {
+    /// Does what a change of the batch's state asks: hands off the children that may start (one
+    /// that cannot be handed off ends FAILED, saying why, which may start or close more), then
+    /// closes the batch or asks its running children to stop.
+    async fn follow(&self, mut record: BatchRecord, mut step: Step) {
+        loop {
+            let failed = self.hand_off_children(&record, &step.start).await;
+            if failed.is_empty() {
+                break;
+            }
+            let (project, id) = (record.project.clone(), record.batch_id.clone());
+            let changed = in_index(&self.books.index, move |index| {
+                index.change_batch(&project, &id, &mut |r| {
+                    let mut all = Step::default();
+                    for (identifier, why) in &failed {
+                        if let Some(c) = r.children.iter_mut().find(|c| &c.identifier == identifier)
+                        {
+                            c.reason = Some(why.clone());
+                        }
+                        let next = r.end(identifier, BuildState::Failed, None);
+                        all.start.extend(next.start);
+                        all.closed = next.closed.or(all.closed);
+                    }
+                    all
+                })
+            })
+            .await;
+            match changed {
+                Ok(Some((next, changed))) => (step, record) = (next, changed),
+                _ => {
+                    tracing::error!(
+                        batch_id = record.batch_id,
+                        "children that could not be handed off could not be recorded"
+                    );
+                    return;
+                }
+            }
+        }
+        if step.closed.is_some() {
+            self.close_batch(&record).await;
+        } else if let Some(why) = &record.stopping {
+            self.stop_running(&record, why).await;
+        }
+    }
+
+    /// Hands off the children `start` of `record`, each a build of the batch's push; those that
+    /// could not be handed off, and why.
+    async fn hand_off_children(
+        &self,
+        record: &BatchRecord,
+        start: &[usize],
+    ) -> Vec<(String, String)> {
+        let mut failed = Vec::new();
         let (Some(children), Some(target)) = (self.children.get(), &record.target) else {
-            return;
+            return failed;
         };
         for &i in start {
             let Some(child) = record.plan.get(i) else {
@@ -154,8 +204,13 @@ impl<S: Source> Builds<S> {
                     error = %err,
                     "a batch's child could not be handed off"
                 );
+                failed.push((
+                    child.identifier.clone(),
+                    format!("could not be started: {err}"),
+                ));
             }
         }
+        failed
     }
 
     /// A child's build ended as `summary` says (here, or on CodeBuild): its end goes into the
@@ -249,12 +304,7 @@ impl<S: Source> Builds<S> {
                 return;
             }
         };
-        self.hand_off_children(&record, &step.start).await;
-        if step.closed.is_some() {
-            self.close_batch(&record).await;
-        } else if let Some(why) = &record.stopping {
-            self.stop_running(&record, why).await;
-        }
+        self.follow(record, step).await;
     }
 
     /// `fast-fail` stopped the batch: its running children are asked to stop (each looks for

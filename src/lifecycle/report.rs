@@ -85,9 +85,19 @@ impl Report {
     }
 
     /// Sends the final status once the pending one is done (a build handed to CodeBuild: a
-    /// pending status saying so; its final one comes when CodeBuild's result does).
+    /// pending status saying so; its final one comes when CodeBuild's result does). A push that
+    /// runs as a batch sends nothing more: the batch's own status comes when it closes, which
+    /// may be before this (its children run elsewhere).
     pub async fn finish(self, result: &Result<BuildSummary, BuildError>) {
         let _ = self.pending.await;
+        if let Ok(BuildSummary {
+            status: BuildState::InProgress,
+            batch: Some(_),
+            ..
+        }) = result
+        {
+            return;
+        }
         send(&*self.api, &self.target, result).await;
     }
 }
@@ -122,12 +132,6 @@ async fn send(api: &dyn HostApi, target: &StatusTarget, result: &Result<BuildSum
 
 /// `SUCCEEDED in 12.3 s, 1 billed minute`; a skipped build says why.
 fn describe(summary: &BuildSummary) -> String {
-    if let (BuildState::InProgress, Some(_)) = (summary.status, &summary.batch) {
-        return format!(
-            "Batch running: {}",
-            summary.reason.as_deref().unwrap_or("its builds")
-        );
-    }
     if summary.status == BuildState::InProgress {
         return format!(
             "Moved to AWS CodeBuild: {}",

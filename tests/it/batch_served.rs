@@ -446,3 +446,32 @@ fn under_serve_a_matrix_a_fanout_fast_fail_and_a_cycle() {
             .exists()
     );
 }
+
+/// A batch's children are not held to the queue's bound (`--queue 1`, one worker): every one of
+/// six runs, one after the other.
+#[test]
+fn a_batch_wider_than_the_queue_runs_every_child() {
+    let spec = "version: 0.2\nbatch:\n  build-list:\n    - identifier: c1\n    - identifier: c2\n    \
+                - identifier: c3\n    - identifier: c4\n    - identifier: c5\n    - identifier: c6\n\
+                phases:\n  build:\n    commands: [echo child]\n";
+    let pushed = Pushed::new(spec);
+    let (store, work) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let served = crate::served::serve(
+        store.path(),
+        work.path(),
+        &["--jobs", "1", "--queue", "1"],
+        &pushed.env(),
+    );
+    let batch_id = pushed.deliver(&served.url, "wide-1");
+    let project = pushed.git.project(hooks::REPOSITORY);
+    let batch = batch_record(store.path(), &project, &batch_id, 60);
+    assert_eq!(batch["status"], "SUCCEEDED", "{batch}");
+    assert!(
+        batch["children"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["status"] == "SUCCEEDED" && c["buildId"].is_string()),
+        "{batch}"
+    );
+}

@@ -45,7 +45,7 @@ struct Rule {
 }
 
 struct State {
-    upstream: String,
+    upstream: Mutex<String>,
     client: reqwest::Client,
     rules: Mutex<Vec<Rule>>,
     /// How many requests the proxy answered itself.
@@ -61,13 +61,19 @@ impl FaultProxy {
     /// A proxy to `upstream` (`http://127.0.0.1:port`) on a free loopback port.
     pub fn start(upstream: &str) -> FaultProxy {
         let state = Arc::new(State {
-            upstream: upstream.trim_end_matches('/').to_string(),
+            upstream: Mutex::new(upstream.trim_end_matches('/').to_string()),
             client: reqwest::Client::new(),
             rules: Mutex::new(Vec::new()),
             answered: Mutex::new(0),
         });
         let server = Loopback::serve("127.0.0.1", "fault-proxy", state.clone(), handle);
         FaultProxy { server, state }
+    }
+
+    /// Forwards to `upstream` from now on (for a server that is started after the proxy's
+    /// address is handed out).
+    pub fn set_upstream(&self, upstream: &str) {
+        *self.state.upstream.lock().unwrap() = upstream.trim_end_matches('/').to_string();
     }
 
     pub fn endpoint(&self) -> String {
@@ -149,7 +155,7 @@ async fn forward(
         .unwrap_or(reqwest::Method::GET);
     let mut request = state
         .client
-        .request(method, format!("{}{path}", state.upstream));
+        .request(method, format!("{}{path}", state.upstream.lock().unwrap()));
     for (name, value) in &parts.headers {
         request = request.header(name.as_str(), value.as_bytes());
     }

@@ -511,6 +511,53 @@ fn fast_fail_stops_a_child_in_another_invocation_and_a_cycle_starts_none() {
     assert_eq!(h.async_invocations(5).len(), 4, "no child was invoked");
 }
 
+/// A child whose self-invocation is refused ends FAILED saying why, and what depended on it is
+/// skipped: the batch still closes (FAILED), with its status, rather than wait for a child that
+/// never started.
+#[test]
+fn a_child_that_cannot_be_invoked_fails_and_the_batch_still_closes() {
+    let proxy = crate::fault_proxy::FaultProxy::start("http://127.0.0.1:9");
+    let h = Harness::start_with(false, &[("AWS_ENDPOINT_URL_LAMBDA", &proxy.endpoint())]);
+    proxy.set_upstream(&format!("http://{}", h.lambda.endpoint()));
+    let commit = h.commits.batch.clone();
+    h.api.add_commits(&[&commit]);
+    let body = hooks::push("refs/heads/batched", &commit, "A batch");
+    let (headers, bytes) = hooks::delivery("push", &body, "d-url-batch-refused", SECRET);
+    assert_eq!(
+        h.invoke(url_event(&headers, &bytes, false))["statusCode"],
+        202
+    );
+    let (_, payload) = h.async_invocations(1).remove(0);
+    // The invocation of `a` is refused, as Lambda refuses a caller without the permission.
+    proxy.answer(
+        "\"identifier\":\"a\"",
+        crate::fault_proxy::Answer::aws_json(403, "AccessDeniedException", "not allowed"),
+        None,
+    );
+    let started = h.invoke(payload);
+    let batch_id = started["builds"][0]["batch"]
+        .as_str()
+        .expect("a batch")
+        .to_string();
+    assert_eq!(proxy.answered(), 1);
+    let project = h.git.project("octo/app");
+    let record: Value =
+        serde_json::from_str(&h.object(&format!("batches/{project}/{batch_id}/batch.json")))
+            .expect("the batch's record");
+    assert_eq!(record["status"], "FAILED", "{record}");
+    assert_eq!(record["children"][0]["status"], "FAILED", "{record}");
+    let reason = record["children"][0]["reason"].as_str().unwrap_or_default();
+    assert!(reason.starts_with("could not be started: "), "{reason}");
+    assert!(reason.contains("AccessDenied"), "{reason}");
+    for skipped in [1, 2] {
+        assert_eq!(record["children"][skipped]["status"], "SKIPPED", "{record}");
+    }
+    assert_eq!(h.async_invocations(2).len(), 1, "no child was invoked");
+    let last = h.api.statuses(&commit).pop().unwrap();
+    assert_eq!(last.body["context"], "pushbuild", "{:?}", last.body);
+    assert_eq!(last.body["state"], "failure", "{:?}", last.body);
+}
+
 /// A batch whose first task names a CodeBuild compute type: that child is handed to CodeBuild
 /// with the type, and its end (CodeBuild's state-change event) goes into the batch like any
 /// other child's: it starts `after`, whose end closes the batch.
