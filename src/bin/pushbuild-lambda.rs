@@ -16,7 +16,7 @@ use pushbuild::function;
 use pushbuild::http::lambda::{self as url, SelfInvoke};
 use pushbuild::http::{FrontDoor, HostClients, Login, Pages, router};
 use pushbuild::index::{Books, DynamoIndex, Index};
-use pushbuild::lifecycle::Builds;
+use pushbuild::lifecycle::{Builds, Superseding};
 use pushbuild::metering::StdoutSink;
 use pushbuild::runtimes::Runtimes;
 use pushbuild::source::{CodeCommitSource, GitEndpoint, HostedSource, Routed};
@@ -192,6 +192,12 @@ fn parts(
                 config.budget(),
                 Some(Login::new(token, true)),
             )
+            .with_codebuild(codebuild.clone())
+        }),
+        superseding: Some(Superseding {
+            mode: config.supersede,
+            store: store.clone(),
+            codebuild: codebuild.clone(),
         }),
     });
     let books = Books::new(index, config.budget(), config.upload_reserve);

@@ -16,6 +16,8 @@ use crate::store::{LocalStore, Store};
 pub(super) struct Opened {
     pub store: Box<dyn Store>,
     pub books: Books,
+    /// AWS CodeBuild, with a bucket (to stop a build that runs there).
+    pub codebuild: Option<Box<dyn crate::codebuild::CodeBuild>>,
     _runtime: Option<tokio::runtime::Runtime>,
 }
 
@@ -94,6 +96,7 @@ pub(super) fn open(
         return Ok(Opened {
             store: Box::new(LocalStore::new(dir)),
             books,
+            codebuild: None,
             _runtime: None,
         });
     };
@@ -130,16 +133,19 @@ fn remote(bucket: &str, table: &str, budget: Budget, grace: Duration) -> Result<
     let setting = std::env::var("PUSHBUILD_S3_PATH_STYLE").ok();
     let path_style = crate::config::flag("PUSHBUILD_S3_PATH_STYLE", setting.as_deref(), false)
         .map_err(super::bad_input)?;
-    let (store, index) = {
+    let (store, index, codebuild) = {
         let _inside = runtime.enter();
         let store = crate::store::S3Store::from_conf(&sdk, bucket, path_style).map_err(internal)?;
         let index = crate::index::DynamoIndex::from_conf(&sdk, table).map_err(internal)?;
-        (store, index)
+        let codebuild = crate::codebuild::sdk::SdkCodeBuild::from_conf(&sdk)
+            .map(|c| Box::new(c) as Box<dyn crate::codebuild::CodeBuild>);
+        (store, index, codebuild)
     };
     let index: Arc<dyn crate::index::Index> = Arc::new(index);
     Ok(Opened {
         store: Box::new(store),
         books: Books::new(index, budget, grace),
+        codebuild,
         _runtime: Some(runtime),
     })
 }

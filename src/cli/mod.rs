@@ -1,6 +1,7 @@
 //! The `pushbuild` command line: `run` builds a directory with its buildspec into the local
 //! store, `invoke` and `serve` run the function's handler here, `validate` checks a buildspec,
-//! `billing` reports a month's bill from the index, `index` creates or rebuilds an index.
+//! `billing` reports a month's bill from the index, `index` creates or rebuilds an index,
+//! `placement` shows or resets where a repository's builds run, `stop` stops a build.
 
 mod batch;
 mod billing;
@@ -11,6 +12,7 @@ mod invoke;
 mod placement;
 mod run;
 mod serve;
+mod stop;
 mod summary;
 
 use std::io::IsTerminal;
@@ -66,6 +68,8 @@ enum Commands {
     /// Where a repository's builds run: `show`, or `reset` them into the function after a
     /// timeout sent them to AWS CodeBuild.
     Placement(placement::PlacementArgs),
+    /// Ask a running or queued build to stop (it ends STOPPED within a few seconds).
+    Stop(stop::StopArgs),
     /// Check a buildspec: print its errors and warnings.
     Validate {
         /// The buildspec file.
@@ -127,6 +131,7 @@ pub fn main() -> ExitCode {
         Commands::Index(args) => index::run(&args),
         Commands::Placement(args) => placement::run(&args),
         Commands::Serve(args) => serve::serve(&args),
+        Commands::Stop(args) => stop::run(&args),
     }
 }
 

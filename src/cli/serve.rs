@@ -105,17 +105,19 @@ mod server {
         None
     }
 
-    pub(super) async fn run(args: &ServeArgs) -> ExitCode {
-        let work_dir = std::env::var("PUSHBUILD_WORK_DIR")
+    /// `PUSHBUILD_WORK_DIR`, else `pushbuild-serve` in the temporary folder.
+    fn work_dir() -> std::path::PathBuf {
+        std::env::var("PUSHBUILD_WORK_DIR")
             .ok()
             .filter(|v| !v.trim().is_empty())
-            .unwrap_or_else(|| {
-                std::env::temp_dir()
-                    .join("pushbuild-serve")
-                    .display()
-                    .to_string()
-            });
-        let config = match super::super::local_config(std::path::Path::new(&work_dir)) {
+            .map_or_else(
+                || std::env::temp_dir().join("pushbuild-serve"),
+                std::path::PathBuf::from,
+            )
+    }
+
+    pub(super) async fn run(args: &ServeArgs) -> ExitCode {
+        let config = match super::super::local_config(&work_dir()) {
             Ok(config) => config,
             Err(err) => return bad_input(err),
         };
@@ -136,6 +138,11 @@ mod server {
         let apis = clients.apis.clone();
         let source = HostedSource::new(clients.git, config.git.clone_depth, config.git.submodules);
         let front_settings = config.webhooks.clone();
+        let superseding = crate::lifecycle::Superseding {
+            mode: config.supersede,
+            store: store.clone(),
+            codebuild: None,
+        };
         let status_context = config.git.status_context.clone();
         let builds = Arc::new(
             Builds::new(config, source, store.clone(), books.clone())
@@ -167,6 +174,7 @@ mod server {
             apis,
             status_context,
             pages: pages(args, store.clone(), books.budget.clone()),
+            superseding: Some(superseding),
         });
         let listener = match tokio::net::TcpListener::bind(args.listen).await {
             Ok(listener) => listener,

@@ -223,6 +223,9 @@ pub trait CodeBuild: Send + Sync {
 
     /// The builds with these ids that CodeBuild knows.
     fn builds(&self, ids: &[String]) -> Result<Vec<Build>, CodeBuildError>;
+
+    /// Stops the build `id` (`StopBuild`); its end comes as for any build (`STOPPED`).
+    fn stop_build(&self, id: &str) -> Result<(), CodeBuildError>;
 }
 
 #[cfg(test)]

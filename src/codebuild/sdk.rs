@@ -141,6 +141,13 @@ impl CodeBuild for SdkCodeBuild {
             })
     }
 
+    fn stop_build(&self, id: &str) -> Result<(), CodeBuildError> {
+        self.handle
+            .block_on(self.client.stop_build().id(id).send())
+            .map(drop)
+            .map_err(|err| error("StopBuild", err))
+    }
+
     fn builds(&self, ids: &[String]) -> Result<Vec<Build>, CodeBuildError> {
         if ids.is_empty() {
             return Ok(Vec::new());

@@ -15,7 +15,9 @@ use values::{check_bucket, check_namespace, price, repository_minutes};
 mod cache;
 mod codebuild;
 pub mod secrets;
+mod supersede;
 pub use cache::cache_settings;
+pub use supersede::Supersede;
 mod values;
 mod webhook;
 
@@ -88,6 +90,8 @@ pub struct Config {
     /// `PUSHBUILD_BATCH`: `auto` (the default) runs a buildspec with `batch` as a batch of
     /// builds; `off` runs it as one build.
     pub batch: bool,
+    /// `PUSHBUILD_SUPERSEDE`: which newer pushes stop a reference's older builds.
+    pub supersede: Supersede,
 }
 
 /// One build's directories under the work directory.
@@ -289,6 +293,7 @@ impl Config {
                     return Err(invalid("PUSHBUILD_BATCH", "auto or off", Some(other)));
                 }
             },
+            supersede: Supersede::parse(vars.get("PUSHBUILD_SUPERSEDE").as_deref())?,
         })
     }
 

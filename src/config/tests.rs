@@ -44,6 +44,7 @@ fn defaults() {
             codebuild: Default::default(),
             cache: Default::default(),
             batch: true,
+            supersede: Default::default(),
             live_log: Some(Duration::from_secs(5)),
             index_table: None,
             source_concurrency: 32,
@@ -534,5 +535,24 @@ fn batches_run_as_batches_unless_turned_off() {
         "PUSHBUILD_BATCH",
         "sometimes",
         "PUSHBUILD_BATCH: expected auto or off, found \"sometimes\"",
+    );
+}
+
+#[test]
+fn supersede_names_the_references_it_covers() {
+    use super::Supersede;
+    assert_eq!(ok(&[]).supersede, Supersede::Off);
+    let branch = ok(&[("PUSHBUILD_SUPERSEDE", "branch")]).supersede;
+    assert!(branch.covers("refs/heads/main") && !branch.covers("refs/pull/7/head"));
+    let pulls = ok(&[("PUSHBUILD_SUPERSEDE", "pull-request")]).supersede;
+    assert!(pulls.covers("refs/pull/7/head") && !pulls.covers("refs/heads/main"));
+    let both = ok(&[("PUSHBUILD_SUPERSEDE", "both")]).supersede;
+    assert!(both.covers("refs/pull/7/head") && both.covers("refs/heads/main"));
+    assert!(!both.covers("refs/tags/v1"));
+    assert!(!Supersede::Off.covers("refs/heads/main"));
+    case(
+        "PUSHBUILD_SUPERSEDE",
+        "tags",
+        "PUSHBUILD_SUPERSEDE: expected off, branch, pull-request or both, found \"tags\"",
     );
 }

@@ -52,6 +52,8 @@ pub struct FrontDoor<D> {
     /// The build pages, where they are served (`pushbuild serve`); `None`: the pages' routes
     /// answer 404.
     pub pages: Option<Pages>,
+    /// `PUSHBUILD_SUPERSEDE`: a push's older builds of its reference are asked to stop.
+    pub superseding: Option<lifecycle::Superseding>,
 }
 
 impl<D> FrontDoor<D> {
@@ -111,7 +113,10 @@ pub fn router<D: Dispatch>(front: Arc<FrontDoor<D>>) -> Router {
     // The pages, behind the login when there is one.
     let pages = Router::new()
         .route("/", get(pages::list::<D>))
-        .route("/builds/{*path}", get(pages::build::<D>))
+        .route(
+            "/builds/{*path}",
+            get(pages::build::<D>).post(pages::stop::<D>),
+        )
         .route("/batches/{*path}", get(pages::batch::<D>))
         .route("/billing", get(pages::billing::<D>))
         .route("/download/{*key}", get(pages::download::<D>))
@@ -274,9 +279,14 @@ async fn hand_off<D: Dispatch>(
     front: &FrontDoor<D>,
     target: BuildTarget,
 ) -> Result<Accepted, Response> {
-    lifecycle::queue(&front.index, &front.dispatch, target)
-        .await
-        .map_err(|err| unavailable(&err))
+    lifecycle::queue(
+        &front.index,
+        &front.dispatch,
+        target,
+        front.superseding.as_ref(),
+    )
+    .await
+    .map_err(|err| unavailable(&err))
 }
 
 /// Tells the commit that the build it asked for was refused (`error`).

@@ -11,11 +11,10 @@
 //! delivery, queue the build, hand it off) is [`queue`] here too, so a delivery is claimed in
 //! one place.
 //!
-//! The steps live beside: `claim.rs` (once per delivery), `prepare.rs` (resolve the commit,
-//! fetch the source), `place.rs` (Lambda or CodeBuild, and CodeBuild's results coming back),
-//! `report.rs` (the commit's status); beginning, running and finishing a build are
-//! `crate::pipeline`'s. A failed user build is a summary like any other; only pushbuild's own
-//! failures are a [`BuildError`], which says whether a retry can help.
+//! Beside: `claim.rs` (once per delivery), `prepare.rs` (resolve, fetch), `place.rs` (Lambda
+//! or CodeBuild, and CodeBuild's results), `report.rs` (the commit's status), `batching.rs`,
+//! `stopping.rs`; beginning, running and finishing a build are `crate::pipeline`'s. Only
+//! pushbuild's own failures are a [`BuildError`] (which says whether a retry can help).
 
 mod batching;
 mod claim;
@@ -26,7 +25,9 @@ mod queue;
 mod report;
 mod secrets;
 mod setup;
+mod stopping;
 mod summary;
+mod supersede;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -53,7 +54,10 @@ pub use claim::CLAIM_TTL;
 pub use error::BuildError;
 pub use place::COMPUTE_VAR;
 pub use queue::{Accepted, Dispatch, DispatchError, QueueError, queue};
+pub use setup::build_base_env;
+pub use stopping::{StopError, Stopping, ask_to_stop};
 pub use summary::BuildSummary;
+pub use supersede::Superseding;
 
 /// What builds here are made with: the settings, the source, the store and the index, and the
 /// optional parts (the image's runtimes, the metrics' sink, the hosts' APIs, AWS CodeBuild).
@@ -104,6 +108,10 @@ impl<S: Source> Builds<S> {
             claim::Claimed::Taken(claim) => claim,
         };
         let identity = self.identity(&target);
+        // A newer push stops its reference's older builds (a webhook's did as it was queued).
+        if target.build_id.is_none() {
+            self.supersede_older(&target, &identity).await;
+        }
         // Report: the commit shows `pending` while the build lives, then how it ended.
         let status = report::target(
             &self.apis,
@@ -169,6 +177,13 @@ impl<S: Source> Builds<S> {
         status: &Option<StatusTarget>,
         replaces: Option<String>,
     ) -> Result<BuildSummary, BuildError> {
+        // Asked to stop while it waited: not run.
+        if let Some(reason) = self.stop_asked(&identity).await {
+            let work = Work::Refused {
+                reason: format!("stopped before it began: {reason}"),
+            };
+            return self.run(identity, work, None, deadline).await;
+        }
         // Resolve: the commit, and `[skip ci]`.
         let resolved = match prepare::resolve(&self.source, target).await? {
             prepare::Resolution::Resolved(resolved) => resolved,
@@ -365,34 +380,4 @@ where
     tokio::task::spawn_blocking(work)
         .await
         .map_err(BuildError::Task)
-}
-
-/// The environment builds start from: the process's own, less pushbuild's settings and the
-/// Lambda runtime's private variables.
-pub fn build_base_env(vars: impl Iterator<Item = (String, String)>) -> Vec<(String, String)> {
-    vars.filter(|(name, _)| {
-        !name.starts_with("PUSHBUILD_")
-            && name != "AWS_LAMBDA_RUNTIME_API"
-            && !name.starts_with("_LAMBDA")
-    })
-    .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_base_env_drops_settings_and_runtime_variables() {
-        let vars = [
-            ("PATH", "/bin"),
-            ("PUSHBUILD_BUCKET", "b"),
-            ("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001"),
-            ("AWS_REGION", "us-east-1"),
-        ]
-        .map(|(k, v)| (k.to_string(), v.to_string()));
-        let env = build_base_env(vars.into_iter());
-        let names: Vec<&str> = env.iter().map(|(k, _)| k.as_str()).collect();
-        assert_eq!(names, ["PATH", "AWS_REGION"]);
-    }
 }

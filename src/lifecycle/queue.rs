@@ -10,6 +10,7 @@ use std::sync::Arc;
 use chrono::Utc;
 use serde::Serialize;
 
+use super::Superseding;
 use super::claim::{self, Claimed};
 use super::{BuildError, in_index};
 use crate::index::{Entry, Index};
@@ -74,11 +75,13 @@ impl Accepted {
     }
 }
 
-/// Claims `target`'s delivery, gives the build its id, enters it as `QUEUED` and hands it off.
+/// Claims `target`'s delivery, gives the build its id, enters it as `QUEUED` and hands it off;
+/// then, with `superseding`, asks its reference's older builds to stop.
 pub async fn queue<D: Dispatch>(
     index: &Arc<dyn Index>,
     dispatch: &D,
     mut target: BuildTarget,
+    superseding: Option<&Superseding>,
 ) -> Result<Accepted, QueueError> {
     let claim = match claim::take(index, &target).await? {
         Claimed::Duplicate(duplicate) => {
@@ -104,19 +107,21 @@ pub async fn queue<D: Dispatch>(
         status: BuildState::Queued,
         reason: None,
     };
+    let taken_at = Utc::now();
     let queued = Entry::queued(
         &target.project,
         &build_id,
         &target.initiator,
         accepted.commit.clone(),
         target.reference.clone(),
-        Utc::now(),
+        taken_at,
     );
     if let Err(err) = in_index(index, move |entries| entries.queue(&queued)).await {
         tracing::error!(error = %err, "a build could not be queued in the index");
         claim.release().await;
         return Err(err.into());
     }
+    let queued_target = target.clone();
     if let Err(err) = dispatch.dispatch(target).await {
         tracing::error!(error = %err, "a build could not be handed off");
         let project = accepted.repository.clone();
@@ -126,6 +131,15 @@ pub async fn queue<D: Dispatch>(
         .await;
         claim.release().await;
         return Err(err.into());
+    }
+    if let Some(superseding) = superseding.cloned() {
+        let (index, id) = (index.clone(), build_id.clone());
+        let asked = tokio::task::spawn_blocking(move || {
+            superseding.older_than(&*index, &queued_target, &id, taken_at)
+        })
+        .await
+        .unwrap_or_default();
+        super::supersede::log_superseded(&accepted.repository, &build_id, &asked);
     }
     Ok(accepted)
 }

@@ -147,10 +147,17 @@ fn describe(summary: &BuildSummary) -> String {
     let seconds = summary.duration_ms.unwrap_or_default() as f64 / 1000.0;
     let minutes = summary.billed_minutes;
     let unit = if minutes == 1 { "minute" } else { "minutes" };
-    let ended = format!(
-        "{} in {seconds:.1} s, {minutes} billed {unit}",
-        summary.status
-    );
+    let ended = match (summary.status, summary.reason.as_deref()) {
+        // Why it was stopped: `superseded by <build id>`, `asked by alice`.
+        (BuildState::Stopped, Some(reason)) => format!(
+            "STOPPED after {seconds:.1} s, {minutes} billed {unit}: {}",
+            reason.strip_prefix("BUILD_STOPPED: ").unwrap_or(reason)
+        ),
+        _ => format!(
+            "{} in {seconds:.1} s, {minutes} billed {unit}",
+            summary.status
+        ),
+    };
     // The tests first: the host cuts a long description at its end.
     match &summary.tests {
         Some(tests) => format!("{tests} · {ended}"),

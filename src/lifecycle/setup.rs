@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::sync::atomic::AtomicI64;
 
-use super::{Builds, build_base_env};
+use super::Builds;
 use crate::codebuild::CodeBuild;
 use crate::config::Config;
 use crate::executor::log::Echo;
@@ -126,4 +126,34 @@ impl<S> Builds<S> {
 fn docker_on_path() -> bool {
     let env: Vec<(String, String)> = std::env::vars().collect();
     crate::executor::find_program("docker", &env).is_ok()
+}
+
+/// The environment builds start from: the process's own, less pushbuild's settings and the
+/// Lambda runtime's private variables.
+pub fn build_base_env(vars: impl Iterator<Item = (String, String)>) -> Vec<(String, String)> {
+    vars.filter(|(name, _)| {
+        !name.starts_with("PUSHBUILD_")
+            && name != "AWS_LAMBDA_RUNTIME_API"
+            && !name.starts_with("_LAMBDA")
+    })
+    .collect()
+}
+
+#[cfg(test)]
+mod base_env_tests {
+    use super::*;
+
+    #[test]
+    fn the_base_env_drops_settings_and_runtime_variables() {
+        let vars = [
+            ("PATH", "/bin"),
+            ("PUSHBUILD_BUCKET", "b"),
+            ("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001"),
+            ("AWS_REGION", "us-east-1"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()));
+        let env = build_base_env(vars.into_iter());
+        let names: Vec<&str> = env.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(names, ["PATH", "AWS_REGION"]);
+    }
 }

@@ -192,12 +192,13 @@ function tick(){fetch(url,{cache:'no-store'}).then(function(r){return r.json()})
 var s=document.getElementById('status');s.textContent=b.status;s.className='s '+b.status;\
 var t=document.createElement('div');t.innerHTML=b.log;var pre=t.firstChild;\
 var log=document.getElementById('log');log.innerHTML=pre.innerHTML;\
-if(b.status==='IN_PROGRESS'||b.status==='QUEUED'){setTimeout(tick,2000)}}).catch(function(){setTimeout(tick,4000)})}\
+if(b.status==='IN_PROGRESS'||b.status==='QUEUED'){setTimeout(tick,2000)}\
+else{var f=document.getElementById('stop');if(f)f.remove()}}).catch(function(){setTimeout(tick,4000)})}\
 setTimeout(tick,1000)})()</script>";
 
 /// `/builds/<project>/<build-id>` of a build that has not ended: its entry, its log so far,
 /// and a script that follows both until it ends.
-pub fn running_page(entry: &Entry, log: Option<&str>) -> String {
+pub fn running_page(entry: &Entry, log: Option<&str>, form_token: &str) -> String {
     let state = entry.state.as_str();
     let mut body = format!(
         "<h1>{} <span class=\"s {state}\" id=\"status\">{state}</span></h1>\
@@ -207,6 +208,17 @@ pub fn running_page(entry: &Entry, log: Option<&str>) -> String {
         escape(&entry.initiator),
         time_text(entry.start_time),
         entry.reserved_minutes
+    );
+    // Stop: a form the build's page alone can send (it carries the pages' form token).
+    let _ = write!(
+        body,
+        "<form method=\"post\" id=\"stop\" action=\"{}/stop\"><input type=\"hidden\" \
+         name=\"token\" value=\"{}\"><button type=\"submit\">Stop</button></form>",
+        escape(&super::build_href(
+            entry.project.as_str(),
+            entry.build_id.as_str()
+        )),
+        escape(form_token)
     );
     body.push_str("<h2>Log so far</h2>");
     let live = format!(

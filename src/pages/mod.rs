@@ -62,11 +62,11 @@ header{background:#24292f;color:#fff;padding:.6em 1em;display:flex;gap:1em;flex-
 header a{color:#fff;text-decoration:none}main{padding:1em;max-width:80em}\
 table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.3em .5em;border-bottom:1px solid #d0d7de;white-space:nowrap}\
 .wrap{overflow-x:auto}.s{font-weight:600}.SUCCEEDED{color:#1a7f37}.FAILED,.TIMED_OUT{color:#cf222e}\
-.IN_PROGRESS,.QUEUED{color:#9a6700}.SKIPPED{color:#57606a}\
+.IN_PROGRESS,.QUEUED{color:#9a6700}.SKIPPED,.STOPPED{color:#57606a}\
 pre{background:#f6f8fa;padding:.5em;overflow-x:auto;font-size:.85em;line-height:1.35}\
 pre .fail{background:#ffebe9;color:#82071e;font-weight:600;display:inline-block;width:100%}\
 .timeline{display:flex;height:1.4em;border:1px solid #d0d7de;margin:.5em 0}.timeline span{display:block;overflow:hidden;font-size:.7em;color:#fff;padding:0 .2em}\
-.bar-SUCCEEDED{background:#2da44e}.bar-FAILED,.bar-TIMED_OUT{background:#cf222e}\
+.bar-SUCCEEDED{background:#2da44e}.bar-FAILED,.bar-TIMED_OUT{background:#cf222e}.bar-STOPPED{background:#57606a}\
 .cov{height:.8em;width:20em;max-width:100%;background:#ffebe9;border:1px solid #d0d7de}.cov div{height:100%;background:#2da44e}\
 .failed pre{margin:.2em 0;white-space:pre-wrap}.failed td{vertical-align:top;white-space:normal}\
 form.filters{display:flex;gap:.5em;flex-wrap:wrap;margin-bottom:1em}";

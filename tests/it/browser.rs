@@ -19,6 +19,9 @@ use crate::served::Served;
 const TOKEN: &str = "pages-git-token";
 const ELEMENT: &str = "element-6066-11e4-a52f-4ae7-4ae7-4ae7";
 
+/// A build that would run ten minutes.
+const FOREVER: &str =
+    "version: 0.2\nphases:\n  build:\n    commands:\n      - echo waiting\n      - sleep 600\n";
 const SLOW: &str = "version: 0.2\nphases:\n  build:\n    commands:\n      - for i in 1 2 3 4 5 6; do echo \"tick $i\"; sleep 1; done\nartifacts:\n  files: [buildspec.yml]\n";
 /// Fails, leaving a JUnit report whose failed case comes last in the file.
 const BROKEN: &str = r#"version: 0.2
@@ -257,7 +260,8 @@ fn serve(git: &GitServer, store: &Path, work: &Path, extra: &[&str]) -> Served {
     )
 }
 
-/// A repository with a slow build on `main` and a failing one on `broken`, served by git.
+/// A repository with a slow build on `main`, a failing one on `broken` and one of ten minutes on
+/// `forever`, served by git.
 fn repository(repos: &Path) {
     let work = tempfile::tempdir().unwrap();
     init_repo(work.path());
@@ -267,6 +271,12 @@ fn repository(repos: &Path) {
     git(work.path(), &["checkout", "-q", "-b", "broken"]);
     std::fs::write(work.path().join("buildspec.yml"), BROKEN).unwrap();
     git(work.path(), &["commit", "-q", "-am", "A failing build"]);
+    git(work.path(), &["checkout", "-q", "-b", "forever"]);
+    std::fs::write(work.path().join("buildspec.yml"), FOREVER).unwrap();
+    git(
+        work.path(),
+        &["commit", "-q", "-am", "A build that would run ten minutes"],
+    );
     git(work.path(), &["checkout", "-q", "main"]);
     publish(repos, "octo/pages", work.path());
 }
@@ -354,6 +364,35 @@ fn the_pages_in_a_browser_list_follow_and_chart_builds() {
     assert_eq!(browser.find_all("#chart g.day").len(), 1);
     assert!(browser.text("#sums").contains(&project));
     browser.screenshot("pages-billing.png");
+}
+
+/// A running build's Stop button: the build ends STOPPED, its page following it there.
+#[test]
+fn the_stop_button_stops_a_running_build() {
+    let repos = tempfile::tempdir().unwrap();
+    repository(repos.path());
+    let git_server = GitServer::start(repos.path(), TOKEN);
+    let (store, work) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let served = serve(&git_server, store.path(), work.path(), &[]);
+    let browser = Browser::start();
+    let project = git_server.project("octo/pages");
+    build_now(&browser, &served, &project, "forever");
+    browser.wait_for("the build running", |b| {
+        b.text("#status") == "IN_PROGRESS" && b.text("#log").contains("waiting")
+    });
+    browser.click("#stop button");
+    browser.wait_for("STOPPED", |b| b.text("#status") == "STOPPED");
+    let page = browser.url();
+    browser.go(&page);
+    let phases = browser.text("#phases");
+    assert!(phases.contains("STOPPED"), "{phases}");
+    assert!(
+        browser
+            .text("#log")
+            .contains("Build stopped during phase BUILD: asked from the build's page"),
+        "{}",
+        browser.text("#log")
+    );
 }
 
 #[test]

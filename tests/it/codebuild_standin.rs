@@ -1,8 +1,8 @@
 //! A stand-in for AWS CodeBuild on 127.0.0.1, speaking its wire protocol (JSON 1.1: `POST /`
 //! with `X-Amz-Target: CodeBuild_20161006.<Operation>`, SigV4-signed for `codebuild`, errors as
 //! `{"__type", "message"}`), written from CodeBuild's API reference: `StartBuild` (one project;
-//! a `CODEBUILD_` variable refused, as CodeBuild refuses it) and `BatchGetBuilds` (builds as the
-//! test sets them). It also makes the EventBridge `CodeBuild Build State Change` event of a
+//! a `CODEBUILD_` variable refused, as CodeBuild refuses it), `BatchGetBuilds` (builds as the
+//! test sets them) and `StopBuild` (the build's status becomes `STOPPED`). It also makes the EventBridge `CodeBuild Build State Change` event of a
 //! build it started.
 
 use std::sync::{Arc, Mutex};
@@ -29,6 +29,8 @@ struct State {
     builds: Mutex<Vec<(String, Value, String)>>,
     /// Requests whose signature was not for `codebuild`.
     unsigned: Mutex<usize>,
+    /// The builds `StopBuild` stopped.
+    stopped: Mutex<Vec<String>>,
 }
 
 impl CodeBuildStandIn {
@@ -38,6 +40,7 @@ impl CodeBuildStandIn {
             project: project.to_string(),
             builds: Mutex::new(Vec::new()),
             unsigned: Mutex::new(0),
+            stopped: Mutex::new(Vec::new()),
         });
         let server = Loopback::serve("127.0.0.1", "codebuild", state.clone(), handle);
         CodeBuildStandIn { server, state }
@@ -45,6 +48,11 @@ impl CodeBuildStandIn {
 
     pub fn endpoint(&self) -> String {
         format!("http://{}", self.server.addr)
+    }
+
+    /// The builds `StopBuild` stopped, in order.
+    pub fn stopped(&self) -> Vec<String> {
+        self.state.stopped.lock().unwrap().clone()
     }
 
     /// The StartBuild requests so far, with the ids given.
@@ -96,10 +104,9 @@ pub fn state_change_event(
     let start = chrono::Utc::now() - chrono::Duration::seconds(seconds);
     let end = chrono::Utc::now();
     let fmt = |t: chrono::DateTime<chrono::Utc>| t.format("%b %-d, %Y %-I:%M:%S %p").to_string();
-    let build_status = if status == "SUCCEEDED" {
-        "SUCCEEDED"
-    } else {
-        "FAILED"
+    let build_status = match status {
+        "SUCCEEDED" | "STOPPED" => status,
+        _ => "FAILED",
     };
     let vars: Vec<Value> = request["environmentVariablesOverride"]
         .as_array()
@@ -210,6 +217,7 @@ async fn handle(
     Ok(match operation {
         "StartBuild" => start_build(&state, input),
         "BatchGetBuilds" => batch_get_builds(&state, &input),
+        "StopBuild" => stop_build(&state, &input),
         _ => error("UnknownOperationException", operation),
     })
 }
@@ -246,6 +254,24 @@ fn start_build(state: &State, input: Value) -> Response<Full<Bytes>> {
         200,
         json!({"build": {"id": id, "arn": arn(&id), "projectName": project, "buildStatus": "IN_PROGRESS",
                          "currentPhase": "QUEUED", "startTime": chrono::Utc::now().timestamp() as f64}}),
+    )
+}
+
+/// `StopBuild`: the build is `STOPPED` (its state-change event is the test's to send).
+fn stop_build(state: &State, input: &Value) -> Response<Full<Bytes>> {
+    let id = input["id"].as_str().unwrap_or_default();
+    let mut builds = state.builds.lock().unwrap();
+    let Some(build) = builds.iter_mut().find(|(b, _, _)| b == id) else {
+        return error(
+            "ResourceNotFoundException",
+            &format!("Build {id} not found"),
+        );
+    };
+    build.2 = "STOPPED".to_string();
+    state.stopped.lock().unwrap().push(id.to_string());
+    reply(
+        200,
+        json!({"build": {"id": id, "arn": arn(id), "buildStatus": "STOPPED"}}),
     )
 }
 

@@ -112,7 +112,7 @@ pub(crate) async fn build_now<D: Dispatch>(
 
 /// Whether a form came from this host: a browser's `Origin` names it (a request without one, or
 /// without a `Host`, is judged by its form token alone).
-fn same_origin(headers: &HeaderMap) -> bool {
+pub(super) fn same_origin(headers: &HeaderMap) -> bool {
     match (headers.get(header::ORIGIN), headers.get(header::HOST)) {
         (Some(origin), Some(host)) => origin
             .to_str()

@@ -14,16 +14,21 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 
 mod batch;
+mod build;
 mod build_now;
+mod stop;
 
 pub(crate) use batch::batch;
+pub(crate) use build::build;
+use build::build_path;
 pub(crate) use build_now::{build_now, build_now_form};
+pub(crate) use stop::stop;
 
 use super::{Dispatch, FrontDoor};
 use crate::billing::Budget;
-use crate::index::{Entry, Index, month_of};
-use crate::names::{BuildId, ProjectName};
-use crate::pages::{self, Download, Filters};
+use crate::index::{Entry, month_of};
+use crate::names::ProjectName;
+use crate::pages::{self, Filters};
 use crate::record::BuildRecord;
 use crate::store::{Layout, Store};
 
@@ -37,6 +42,8 @@ pub struct Pages {
     pub form_token: String,
     /// The login every page needs, when one is set.
     pub login: Option<super::Login>,
+    /// AWS CodeBuild, to stop a build that runs there (the function's, when it has a project).
+    pub codebuild: Option<Arc<dyn crate::codebuild::CodeBuild>>,
 }
 
 impl Pages {
@@ -49,7 +56,17 @@ impl Pages {
                 super::Login::form_token,
             ),
             login,
+            codebuild: None,
         }
+    }
+
+    /// With AWS CodeBuild, to stop builds that run there.
+    pub fn with_codebuild(
+        mut self,
+        codebuild: Option<Arc<dyn crate::codebuild::CodeBuild>>,
+    ) -> Pages {
+        self.codebuild = codebuild;
+        self
     }
 }
 
@@ -175,90 +192,6 @@ pub(super) async fn list<D: Dispatch>(
     drawn(page.map(|page| {
         page.map(|(entries, next)| pages::list_page(&entries, &filters, next.as_deref()))
     }))
-}
-
-/// `<project>/<build-id>` of a build's address.
-fn build_path(path: &str) -> Option<(ProjectName, BuildId)> {
-    let (project, build_id) = path.trim_matches('/').rsplit_once('/')?;
-    Some((
-        ProjectName::parse(project).ok()?,
-        BuildId::parse(build_id).ok()?,
-    ))
-}
-
-/// `GET /builds/<project>/<build-id>`.
-pub(super) async fn build<D: Dispatch>(
-    State(front): State<Arc<FrontDoor<D>>>,
-    Path(path): Path<String>,
-) -> Response {
-    let Some(pages) = &front.pages else {
-        return not_found("pages are not served here");
-    };
-    let Some((project, build_id)) = build_path(&path) else {
-        return not_found("no such build");
-    };
-    let (store, index) = (pages.store.clone(), front.index.clone());
-    let drawn = blocking(move || draw_build(&*store, &*index, &project, &build_id)).await;
-    match drawn {
-        Some(Ok(Some(body))) => html(StatusCode::OK, body),
-        Some(Ok(None)) => not_found("no such build"),
-        Some(Err(err)) => failed(err),
-        None => failed("the page could not be drawn"),
-    }
-}
-
-fn draw_build(
-    store: &dyn Store,
-    index: &dyn Index,
-    project: &ProjectName,
-    build_id: &BuildId,
-) -> Result<Option<String>, Box<dyn std::error::Error + Send + Sync>> {
-    let layout = Layout::new(project, build_id.as_str());
-    let log = store
-        .get(&layout.log())?
-        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
-    let Some(record) = store.get(&layout.record())? else {
-        // Not ended: its entry, and its log so far if one is there.
-        let log = match log {
-            Some(log) => Some(log),
-            None => store
-                .get(&layout.live_log())?
-                .map(|bytes| String::from_utf8_lossy(&bytes).into_owned()),
-        };
-        return Ok(index
-            .entry(project, build_id)?
-            .map(|entry| pages::running_page(&entry, log.as_deref())));
-    };
-    let record: BuildRecord = serde_json::from_slice(&record)?;
-    let downloads: Vec<Download> = record
-        .artifacts
-        .iter()
-        .filter_map(|a| {
-            let key = store_key(store, &a.uri)?;
-            Some(Download {
-                name: a.name.clone(),
-                href: format!("/download/{key}"),
-                size: a.size,
-            })
-        })
-        .collect();
-    // Each group's whole report; one missing or unreadable shows the record's summary.
-    let reports: Vec<crate::reports::GroupReport> = (record.reports.iter())
-        .filter_map(|r| store.get(&layout.report(&r.group)).ok().flatten())
-        .filter_map(|bytes| serde_json::from_slice(&bytes).ok())
-        .collect();
-    Ok(Some(pages::build_page(
-        &record,
-        log.as_deref().unwrap_or(""),
-        &downloads,
-        &reports,
-    )))
-}
-
-/// The store's key of an object it named `uri`.
-fn store_key(store: &dyn Store, uri: &str) -> Option<String> {
-    let base = store.uri("");
-    uri.strip_prefix(&base).map(str::to_string)
 }
 
 /// `GET /download/<key>`: an artifact or a log (keys under `artifacts/` and `builds/` only).
