@@ -201,7 +201,9 @@ fn parts(
         }),
     });
     let books = Books::new(index, config.budget(), config.upload_reserve);
+    let notify = pushbuild::status::notify::incoming_webhook(config.notify_url.clone());
     let builds = Builds::new(config, source, store, books)
+        .with_notify(notify)
         .with_runtimes(runtimes)
         .with_codebuild(codebuild)
         .with_metrics(Arc::new(StdoutSink))

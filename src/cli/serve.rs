@@ -144,9 +144,11 @@ mod server {
             codebuild: None,
         };
         let status_context = config.git.status_context.clone();
+        let notify = crate::status::notify::incoming_webhook(config.notify_url.clone());
         let builds = Arc::new(
             Builds::new(config, source, store.clone(), books.clone())
                 .with_apis(apis.clone())
+                .with_notify(notify)
                 .with_vault(vault().await),
         );
         if let Err(error) = builds.clear_work_dir() {

@@ -92,6 +92,11 @@ pub struct Config {
     pub batch: bool,
     /// `PUSHBUILD_SUPERSEDE`: which newer pushes stop a reference's older builds.
     pub supersede: Supersede,
+    /// `PUSHBUILD_NOTIFY_URL`: a Slack-compatible incoming webhook told of failed and fixed
+    /// builds (a secret: whoever has it can post).
+    pub notify_url: Option<crate::secret::Secret>,
+    /// `PUSHBUILD_BADGES`: whether `/badges/<project>/<branch>.svg` is served without a login.
+    pub badges: bool,
 }
 
 /// One build's directories under the work directory.
@@ -294,6 +299,8 @@ impl Config {
                 }
             },
             supersede: Supersede::parse(vars.get("PUSHBUILD_SUPERSEDE").as_deref())?,
+            notify_url: notify_url(vars.get("PUSHBUILD_NOTIFY_URL"))?,
+            badges: vars.flag("PUSHBUILD_BADGES", false)?,
         })
     }
 
@@ -361,6 +368,18 @@ impl Vars<'_> {
                 Some(&text),
             )),
         }
+    }
+}
+
+/// `PUSHBUILD_NOTIFY_URL`, an http(s) URL never shown (the URL is the secret).
+fn notify_url(url: Option<String>) -> Result<Option<crate::secret::Secret>, ConfigError> {
+    match url {
+        Some(url) if !(url.starts_with("https://") || url.starts_with("http://")) => Err(invalid(
+            "PUSHBUILD_NOTIFY_URL",
+            "an http:// or https:// URL (its value is not shown)",
+            None,
+        )),
+        url => Ok(url.map(crate::secret::Secret::new)),
     }
 }
 

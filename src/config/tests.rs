@@ -45,6 +45,8 @@ fn defaults() {
             cache: Default::default(),
             batch: true,
             supersede: Default::default(),
+            notify_url: None,
+            badges: false,
             live_log: Some(Duration::from_secs(5)),
             index_table: None,
             source_concurrency: 32,
@@ -555,4 +557,23 @@ fn supersede_names_the_references_it_covers() {
         "tags",
         "PUSHBUILD_SUPERSEDE: expected off, branch, pull-request or both, found \"tags\"",
     );
+}
+
+#[test]
+fn a_notify_url_is_kept_secret_and_badges_are_off_unless_asked() {
+    let config = ok(&[(
+        "PUSHBUILD_NOTIFY_URL",
+        "https://hooks.example.com/services/T0/B0/s3cr3t",
+    )]);
+    assert_eq!(
+        config.notify_url.as_ref().map(|u| u.expose().to_string()),
+        Some("https://hooks.example.com/services/T0/B0/s3cr3t".to_string())
+    );
+    assert!(!format!("{config:?}").contains("s3cr3t"));
+    let err = read(&[("PUSHBUILD_NOTIFY_URL", "hooks.example.com/s3cr3t")]).unwrap_err();
+    assert!(
+        err.to_string().contains("PUSHBUILD_NOTIFY_URL") && !err.to_string().contains("s3cr3t")
+    );
+    assert!(!ok(&[]).badges);
+    assert!(ok(&[("PUSHBUILD_BADGES", "true")]).badges);
 }

@@ -19,6 +19,7 @@
 mod batching;
 mod claim;
 mod error;
+mod notify;
 mod place;
 mod prepare;
 mod queue;
@@ -83,6 +84,8 @@ pub struct Builds<S> {
     apis: Vec<(Host, Arc<dyn HostApi>)>,
     /// AWS CodeBuild, for builds that outgrow the function (with `PUSHBUILD_CODEBUILD_PROJECT`).
     codebuild: Option<Arc<dyn CodeBuild>>,
+    /// Where people are told of failed and fixed builds (`PUSHBUILD_NOTIFY_URL`).
+    notify: Option<Arc<dyn crate::status::notify::Notify>>,
     /// Where the builds' secret variables are read (`None`: this process's own environment).
     vault: Option<Arc<dyn Vault>>,
     /// Whether Docker can run here (never in the function; locally, when `docker` is on the
@@ -130,6 +133,9 @@ impl<S: Source> Builds<S> {
         let result = self.live(target, identity, deadline, status).await;
         if let Some(report) = report {
             report.finish(&result).await;
+        }
+        if let Ok(summary) = &result {
+            self.notify_end(summary).await;
         }
         // A batch's child: its end may start others, or close the batch.
         if let (Some((project, child)), Ok(summary)) = (&child, &result) {

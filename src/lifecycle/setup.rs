@@ -32,6 +32,7 @@ impl<S> Builds<S> {
             echo: Echo::Off,
             apis: Vec::new(),
             codebuild: None,
+            notify: None,
             vault: None,
             docker: docker_on_path(),
             settled_ms: AtomicI64::new(i64::MIN),
@@ -66,6 +67,15 @@ impl<S> Builds<S> {
     /// The hosts' APIs, for commit statuses.
     pub fn with_apis(mut self, apis: Vec<(Host, Arc<dyn HostApi>)>) -> Builds<S> {
         self.apis = apis;
+        self
+    }
+
+    /// Where people are told of failed and fixed builds.
+    pub fn with_notify(
+        mut self,
+        notify: Option<Arc<dyn crate::status::notify::Notify>>,
+    ) -> Builds<S> {
+        self.notify = notify;
         self
     }
 

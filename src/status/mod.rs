@@ -15,6 +15,7 @@ mod client;
 mod github;
 #[cfg(feature = "server")]
 mod gitlab;
+pub mod notify;
 
 use std::future::Future;
 use std::pin::Pin;

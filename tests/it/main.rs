@@ -29,6 +29,7 @@ mod hostile;
 mod images;
 mod loopback;
 mod mutate;
+mod notify;
 mod pages;
 mod properties;
 mod pushed;

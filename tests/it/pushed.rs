@@ -18,7 +18,7 @@ pub struct Pushed {
     /// The first branch's commit.
     pub commit: String,
     /// Each branch and its commit.
-    commits: Vec<(String, String)>,
+    pub commits: Vec<(String, String)>,
 }
 
 impl Pushed {
@@ -59,6 +59,52 @@ impl Pushed {
             commit: commits[0].1.clone(),
             commits,
         }
+    }
+
+    /// Successive commits of `specs` on `main`; [`commits`](Self::commits) in order.
+    pub fn successive(specs: &[&str]) -> Pushed {
+        use crate::git_server::{GitServer, git, publish};
+        let (repos, work_tree) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let dir = work_tree.path();
+        crate::codecommit_standin::init_repo(dir);
+        let mut commits = Vec::new();
+        for (n, spec) in specs.iter().enumerate() {
+            std::fs::write(dir.join("buildspec.yml"), spec).unwrap();
+            git(dir, &["add", "-A"]);
+            git(dir, &["commit", "-q", "-m", &format!("commit {n}")]);
+            commits.push(("main".to_string(), git(dir, &["rev-parse", "HEAD"])));
+        }
+        publish(repos.path(), hooks::REPOSITORY, dir);
+        let git = GitServer::start(repos.path(), hooks::TOKEN);
+        let api = crate::github_api::GitHubApi::start(hooks::TOKEN);
+        let all: Vec<&str> = commits.iter().map(|(_, c)| c.as_str()).collect();
+        api.add_commits(&all);
+        Pushed {
+            _repos: repos,
+            git,
+            api,
+            commit: commits[0].1.clone(),
+            commits,
+        }
+    }
+
+    /// Delivers the push of the `n`th commit (of [`successive`](Self::successive)) to `main`;
+    /// its build's id.
+    pub fn deliver_nth(&self, url: &str, n: usize, delivery: &str) -> String {
+        let commit = &self.commits[n].1;
+        let body = hooks::push("refs/heads/main", commit, "a push");
+        let (headers, bytes) = hooks::delivery("push", &body, delivery, hooks::SECRET);
+        let mut request = reqwest::blocking::Client::new()
+            .post(format!("{url}/webhooks/github"))
+            .body(bytes);
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        let answer: Value = serde_json::from_str(&request.send().unwrap().text().unwrap()).unwrap();
+        answer["builds"][0]["buildId"]
+            .as_str()
+            .expect("queued")
+            .to_string()
     }
 
     /// `serve`'s settings for GitHub, here.
