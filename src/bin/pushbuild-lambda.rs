@@ -193,12 +193,18 @@ fn parts(
                 Some(Login::new(token, true)),
             )
             .with_codebuild(codebuild.clone())
+            .with_badges(
+                config
+                    .badges
+                    .then(|| config.git.public_url.clone().unwrap_or_default()),
+            )
         }),
         superseding: Some(Superseding {
             mode: config.supersede,
             store: store.clone(),
             codebuild: codebuild.clone(),
         }),
+        badges: config.badges,
     });
     let books = Books::new(index, config.budget(), config.upload_reserve);
     let notify = pushbuild::status::notify::incoming_webhook(config.notify_url.clone());

@@ -105,6 +105,23 @@ mod server {
         None
     }
 
+    /// Where badges are served from (`PUSHBUILD_BADGES`; the pages' address, empty: unknown),
+    /// and what superseded builds need.
+    fn around(
+        config: &crate::config::Config,
+        store: &Arc<dyn Store>,
+    ) -> (Option<String>, crate::lifecycle::Superseding) {
+        let badges = config
+            .badges
+            .then(|| config.git.public_url.clone().unwrap_or_default());
+        let superseding = crate::lifecycle::Superseding {
+            mode: config.supersede,
+            store: store.clone(),
+            codebuild: None,
+        };
+        (badges, superseding)
+    }
+
     /// `PUSHBUILD_WORK_DIR`, else `pushbuild-serve` in the temporary folder.
     fn work_dir() -> std::path::PathBuf {
         std::env::var("PUSHBUILD_WORK_DIR")
@@ -138,11 +155,7 @@ mod server {
         let apis = clients.apis.clone();
         let source = HostedSource::new(clients.git, config.git.clone_depth, config.git.submodules);
         let front_settings = config.webhooks.clone();
-        let superseding = crate::lifecycle::Superseding {
-            mode: config.supersede,
-            store: store.clone(),
-            codebuild: None,
-        };
+        let (badges, superseding) = around(&config, &store);
         let status_context = config.git.status_context.clone();
         let notify = crate::status::notify::incoming_webhook(config.notify_url.clone());
         let builds = Arc::new(
@@ -175,8 +188,10 @@ mod server {
             dispatch: queue,
             apis,
             status_context,
-            pages: pages(args, store.clone(), books.budget.clone()),
+            pages: pages(args, store.clone(), books.budget.clone())
+                .map(|pages| pages.with_badges(badges.clone())),
             superseding: Some(superseding),
+            badges: badges.is_some(),
         });
         let listener = match tokio::net::TcpListener::bind(args.listen).await {
             Ok(listener) => listener,

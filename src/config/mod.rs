@@ -122,6 +122,8 @@ pub struct GitSettings {
     /// build's page under `PUSHBUILD_PUBLIC_URL` when that is set; else, on AWS, the S3
     /// console page of the build's log).
     pub status_target_url: Option<String>,
+    /// `PUSHBUILD_PUBLIC_URL`: where the pages are reached (no trailing `/`), when known.
+    pub public_url: Option<String>,
 }
 
 /// Why the settings could not be read. Messages name the variable, the problem and what was

@@ -94,6 +94,7 @@ fn defaults() {
                 submodules: false,
                 status_context: "pushbuild".into(),
                 status_target_url: None,
+                public_url: None,
             },
             secrets_arn: None,
             ui_token: None,

@@ -83,6 +83,7 @@ pub(super) fn settings(vars: &Vars) -> Result<WebhookSettings, ConfigError> {
 pub(super) fn git_settings(vars: &Vars) -> Result<GitSettings, ConfigError> {
     let clone_depth = vars.number("PUSHBUILD_GIT_CLONE_DEPTH", 0, u64::from(u32::MAX))?;
     let submodules = vars.flag("PUSHBUILD_GIT_SUBMODULES", false)?;
+    let public_url = url_opt(vars, "PUSHBUILD_PUBLIC_URL")?;
     Ok(GitSettings {
         clone_depth: clone_depth.map_or(1, |d| u32::try_from(d).unwrap_or(u32::MAX)),
         submodules,
@@ -92,10 +93,11 @@ pub(super) fn git_settings(vars: &Vars) -> Result<GitSettings, ConfigError> {
         // The build's page, when the pages' address is known.
         status_target_url: match vars.get("PUSHBUILD_STATUS_TARGET_URL") {
             Some(template) => Some(template),
-            None => url_opt(vars, "PUSHBUILD_PUBLIC_URL")?.map(|base| {
+            None => public_url.as_ref().map(|base| {
                 format!("{base}/builds/${{PUSHBUILD_PROJECT}}/${{PUSHBUILD_BUILD_ID}}")
             }),
         },
+        public_url,
     })
 }
 

@@ -10,6 +10,7 @@
 //! that is not the event it claims to be, `413` above the body limit.
 
 #[cfg(feature = "aws")]
+mod badges;
 pub mod lambda;
 mod local;
 mod login;
@@ -54,6 +55,8 @@ pub struct FrontDoor<D> {
     pub pages: Option<Pages>,
     /// `PUSHBUILD_SUPERSEDE`: a push's older builds of its reference are asked to stop.
     pub superseding: Option<lifecycle::Superseding>,
+    /// `PUSHBUILD_BADGES`: whether `/badges/…` is served, without a login.
+    pub badges: bool,
 }
 
 impl<D> FrontDoor<D> {
@@ -133,6 +136,7 @@ pub fn router<D: Dispatch>(front: Arc<FrontDoor<D>>) -> Router {
         .merge(pages)
         .route("/login", get(login::form::<D>).post(login::submit::<D>))
         .route("/health", get(health))
+        .route("/badges/{*path}", get(badges::badge::<D>))
         .route("/webhooks/github", post(webhook::<D, GitHubRoute>))
         .route("/webhooks/gitlab", post(webhook::<D, GitLabRoute>))
         .route("/webhooks/bitbucket", post(webhook::<D, BitbucketRoute>))

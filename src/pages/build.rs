@@ -22,6 +22,7 @@ pub fn build_page(
     log: &str,
     downloads: &[Download],
     reports: &[crate::reports::GroupReport],
+    badge: Option<&str>,
 ) -> String {
     let status = record.status.as_str();
     let mut body = format!(
@@ -29,6 +30,13 @@ pub fn build_page(
         escape(&format!("{} #{}", record.repository, record.build_number))
     );
     body.push_str(&about(record));
+    if let Some(markdown) = badge {
+        let _ = write!(
+            body,
+            "<p id=\"badge\">Its branch's badge, for a README: <code>{}</code></p>",
+            escape(markdown)
+        );
+    }
     body.push_str(&super::reports::reports_html(&record.reports, reports));
     body.push_str(&phases_html(record));
     body.push_str(&outputs_html(record, downloads));

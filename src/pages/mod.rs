@@ -7,6 +7,7 @@
 //!
 //! These functions only render; `http::pages` reads the index and the store.
 
+mod badge;
 mod batch;
 mod build;
 mod chart;
@@ -17,6 +18,7 @@ use std::fmt::Write;
 
 use chrono::{DateTime, Utc};
 
+pub use badge::{Badge, badge_markdown, badge_svg};
 pub use batch::{batch_href, batch_page};
 pub use build::{Download, build_page, log_html, running_page};
 pub use chart::{DayMinutes, chart_svg};

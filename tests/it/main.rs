@@ -1,6 +1,7 @@
 //! pushbuild's integration tests: one binary, a module per area.
 
 mod artifacts;
+mod badges;
 mod batch;
 mod batch_served;
 mod billing;

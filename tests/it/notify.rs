@@ -17,7 +17,8 @@ use crate::pushed::Pushed;
 const FAILING: &str =
     "version: 0.2\nphases:\n  build:\n    commands:\n      - echo broken\n      - exit 3\n";
 const GOOD: &str = "version: 0.2\nphases:\n  build:\n    commands:\n      - echo fixed\n";
-const GOOD_AGAIN: &str = "version: 0.2\nphases:\n  build:\n    commands:\n      - echo still good\n";
+const GOOD_AGAIN: &str =
+    "version: 0.2\nphases:\n  build:\n    commands:\n      - echo still good\n";
 
 /// An incoming webhook: the bodies it was sent, answered with `status`.
 struct Receiver {

@@ -24,6 +24,14 @@ pub(super) fn build_path(path: &str) -> Option<(ProjectName, BuildId)> {
     ))
 }
 
+/// What a build's page shows besides the build.
+struct Page<'a> {
+    /// The token its Stop form carries.
+    form_token: &'a str,
+    /// The pages' address, when badges are served.
+    badge_base: Option<&'a str>,
+}
+
 /// `GET /builds/<project>/<build-id>`.
 pub(crate) async fn build<D: Dispatch>(
     State(front): State<Arc<FrontDoor<D>>>,
@@ -35,12 +43,20 @@ pub(crate) async fn build<D: Dispatch>(
     let Some((project, build_id)) = build_path(&path) else {
         return not_found("no such build");
     };
-    let (store, index, token) = (
+    let (store, index, token, badges) = (
         pages.store.clone(),
         front.index.clone(),
         pages.form_token.clone(),
+        pages.badge_base.clone(),
     );
-    let drawn = blocking(move || draw_build(&*store, &*index, &project, &build_id, &token)).await;
+    let drawn = blocking(move || {
+        let page = Page {
+            form_token: &token,
+            badge_base: badges.as_deref(),
+        };
+        draw_build(&*store, &*index, &project, &build_id, &page)
+    })
+    .await;
     match drawn {
         Some(Ok(Some(body))) => html(StatusCode::OK, body),
         Some(Ok(None)) => not_found("no such build"),
@@ -54,7 +70,7 @@ fn draw_build(
     index: &dyn Index,
     project: &ProjectName,
     build_id: &BuildId,
-    form_token: &str,
+    page: &Page<'_>,
 ) -> Result<Option<String>, Box<dyn std::error::Error + Send + Sync>> {
     let layout = Layout::new(project, build_id.as_str());
     let log = store
@@ -70,7 +86,7 @@ fn draw_build(
         };
         return Ok(index
             .entry(project, build_id)?
-            .map(|entry| pages::running_page(&entry, log.as_deref(), form_token)));
+            .map(|entry| pages::running_page(&entry, log.as_deref(), page.form_token)));
     };
     let record: BuildRecord = serde_json::from_slice(&record)?;
     let downloads: Vec<Download> = record
@@ -90,11 +106,19 @@ fn draw_build(
         .filter_map(|r| store.get(&layout.report(&r.group)).ok().flatten())
         .filter_map(|bytes| serde_json::from_slice(&bytes).ok())
         .collect();
+    // With badges served: the Markdown of its branch's badge.
+    let badge = page.badge_base.and_then(|base| {
+        let reference = record.reference.as_deref()?;
+        let (kind, branch) = crate::names::split_ref(reference)?;
+        (kind == crate::names::RefKind::Branch)
+            .then(|| pages::badge_markdown(base, project.as_str(), branch))
+    });
     Ok(Some(pages::build_page(
         &record,
         log.as_deref().unwrap_or(""),
         &downloads,
         &reports,
+        badge.as_deref(),
     )))
 }
 

@@ -44,6 +44,8 @@ pub struct Pages {
     pub login: Option<super::Login>,
     /// AWS CodeBuild, to stop a build that runs there (the function's, when it has a project).
     pub codebuild: Option<Arc<dyn crate::codebuild::CodeBuild>>,
+    /// With `PUSHBUILD_BADGES`, the pages' address (empty: unknown) for the badge's Markdown.
+    pub badge_base: Option<String>,
 }
 
 impl Pages {
@@ -57,7 +59,14 @@ impl Pages {
             ),
             login,
             codebuild: None,
+            badge_base: None,
         }
+    }
+
+    /// With badges served, under `base` (the pages' address; empty: unknown).
+    pub fn with_badges(mut self, base: Option<String>) -> Pages {
+        self.badge_base = base;
+        self
     }
 
     /// With AWS CodeBuild, to stop builds that run there.
