@@ -93,6 +93,8 @@ pub struct Commits {
     pub batch_fast: String,
     /// On `batched-cycle`: a graph with a cycle.
     pub batch_cycle: String,
+    /// On `slow`: a build of ten minutes (`echo waiting`, then `sleep 600`).
+    pub slow: String,
 }
 
 /// Publishes `octo/app` under `root` (the git server's directory).
@@ -141,6 +143,10 @@ pub fn hosted_repository(root: &Path) -> Commits {
     };
     let batch_fast = branch("batched-fast", BATCH_FAST_SPEC);
     let batch_cycle = branch("batched-cycle", BATCH_CYCLE_SPEC);
+    let slow = branch(
+        "slow",
+        "version: 0.2\nphases:\n  build:\n    commands:\n      - echo waiting\n      - sleep 600\n",
+    );
     for path in [REPOSITORY, GITLAB_REPOSITORY, BITBUCKET_REPOSITORY] {
         publish(root, path, dir);
     }
@@ -152,6 +158,7 @@ pub fn hosted_repository(root: &Path) -> Commits {
         batch_fanout,
         batch_fast,
         batch_cycle,
+        slow,
     }
 }
 
