@@ -87,6 +87,9 @@ pub struct BuildRecord {
     /// as a batch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch: Option<String>,
+    /// The build this one ran again (a retry).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retries: Option<String>,
 }
 
 /// A build that ran on AWS CodeBuild rather than in the function.
@@ -181,6 +184,7 @@ impl BuildRecord {
             cache: ending.cache,
             reports: ending.reports,
             batch: None,
+            retries: None,
         }
     }
 }

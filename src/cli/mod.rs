@@ -1,7 +1,8 @@
 //! The `pushbuild` command line: `run` builds a directory with its buildspec into the local
 //! store, `invoke` and `serve` run the function's handler here, `validate` checks a buildspec,
 //! `billing` reports a month's bill from the index, `index` creates or rebuilds an index,
-//! `placement` shows or resets where a repository's builds run, `stop` stops a build.
+//! `placement` shows or resets where a repository's builds run, `stop` stops a build, `retry`
+//! runs one again.
 
 mod batch;
 mod billing;
@@ -10,6 +11,7 @@ mod identity;
 mod index;
 mod invoke;
 mod placement;
+mod retry;
 mod run;
 mod serve;
 mod stop;
@@ -68,6 +70,8 @@ enum Commands {
     /// Where a repository's builds run: `show`, or `reset` them into the function after a
     /// timeout sent them to AWS CodeBuild.
     Placement(placement::PlacementArgs),
+    /// Run a build of the local store again, here: the same commit, overrides and trigger.
+    Retry(retry::RetryArgs),
     /// Ask a running or queued build to stop (it ends STOPPED within a few seconds).
     Stop(stop::StopArgs),
     /// Check a buildspec: print its errors and warnings.
@@ -132,6 +136,7 @@ pub fn main() -> ExitCode {
         Commands::Placement(args) => placement::run(&args),
         Commands::Serve(args) => serve::serve(&args),
         Commands::Stop(args) => stop::run(&args),
+        Commands::Retry(args) => retry::run(&args),
     }
 }
 

@@ -118,7 +118,7 @@ pub fn router<D: Dispatch>(front: Arc<FrontDoor<D>>) -> Router {
         .route("/", get(pages::list::<D>))
         .route(
             "/builds/{*path}",
-            get(pages::build::<D>).post(pages::stop::<D>),
+            get(pages::build::<D>).post(pages::act::<D>),
         )
         .route("/batches/{*path}", get(pages::batch::<D>))
         .route("/billing", get(pages::billing::<D>))

@@ -24,6 +24,7 @@ mod place;
 mod prepare;
 mod queue;
 mod report;
+mod retry;
 mod secrets;
 mod setup;
 mod stopping;
@@ -55,6 +56,7 @@ pub use claim::CLAIM_TTL;
 pub use error::BuildError;
 pub use place::COMPUTE_VAR;
 pub use queue::{Accepted, Dispatch, DispatchError, QueueError, queue};
+pub use retry::{RetryError, retry_target};
 pub use setup::build_base_env;
 pub use stopping::{StopError, Stopping, ask_to_stop};
 pub use summary::BuildSummary;
@@ -204,6 +206,8 @@ impl<S: Source> Builds<S> {
         identity.reference = identity.reference.or(resolved.reference.clone());
         // Begin: the build's number, its entry, its first minute against the budget.
         let begun = self.begin(&identity, deadline).await?;
+        // Kept for a retry, now that the build will have a record.
+        self.keep_target(target, &identity).await;
         if let Some(reason) = begun.refusal() {
             let work = Work::Refused {
                 reason: reason.to_string(),
@@ -261,6 +265,7 @@ impl<S: Source> Builds<S> {
                 prev_commit: w.prev_commit.clone(),
             }),
             batch: target.batch.clone(),
+            retries: target.retries.as_ref().map(ToString::to_string),
             ..BuildIdentity::new(target.project.clone(), target.initiator.clone())
         };
         if let Some(build_id) = &target.build_id {

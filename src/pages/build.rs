@@ -23,6 +23,7 @@ pub fn build_page(
     downloads: &[Download],
     reports: &[crate::reports::GroupReport],
     badge: Option<&str>,
+    form_token: &str,
 ) -> String {
     let status = record.status.as_str();
     let mut body = format!(
@@ -30,6 +31,25 @@ pub fn build_page(
         escape(&format!("{} #{}", record.repository, record.build_number))
     );
     body.push_str(&about(record));
+    // Retry: the same build again (a form only this page can send).
+    let _ = write!(
+        body,
+        "<form method=\"post\" id=\"retry\" action=\"{}/retry\"><input type=\"hidden\" \
+         name=\"token\" value=\"{}\"><button type=\"submit\">Retry</button></form>",
+        escape(&super::build_href(
+            record.repository.as_str(),
+            record.build_id.as_str()
+        )),
+        escape(form_token)
+    );
+    if let Some(retried) = &record.retries {
+        let _ = write!(
+            body,
+            "<p id=\"retries\">Runs build <a href=\"{}\">{}</a> again.</p>",
+            escape(&super::build_href(record.repository.as_str(), retried)),
+            escape(retried)
+        );
+    }
     if let Some(markdown) = badge {
         let _ = write!(
             body,

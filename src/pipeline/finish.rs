@@ -150,6 +150,7 @@ pub(super) fn record_end(
         cost,
     );
     record.batch = identity.batch.as_ref().map(|b| b.batch_id.clone());
+    record.retries = identity.retries.clone();
     let record_uri = store_results(store, info, &layout, &record, log_path, work)?;
     if job.settings.live_log.is_some() {
         // The whole log is stored: the live one goes.

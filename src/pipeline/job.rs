@@ -42,6 +42,8 @@ pub struct BuildIdentity {
     pub webhook: Option<WebhookVars>,
     /// The batch it is a child of: an ask to stop the batch stops it too.
     pub batch: Option<BatchChild>,
+    /// The build it runs again.
+    pub retries: Option<String>,
     /// When the build was taken on: billing counts from here.
     pub started: Instant,
     pub start_time: DateTime<Utc>,
@@ -61,6 +63,7 @@ impl BuildIdentity {
             webhook_trigger: None,
             webhook: None,
             batch: None,
+            retries: None,
             started: Instant::now(),
             start_time: Utc::now(),
         }

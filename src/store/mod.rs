@@ -282,6 +282,12 @@ impl Layout {
         format!("builds/{}/{}/live.log", self.project, self.build_id)
     }
 
+    /// `builds/<project>/<build-id>/target.json`: what the build was asked to build (its
+    /// `BuildTarget`), for a retry.
+    pub fn target(&self) -> String {
+        format!("builds/{}/{}/target.json", self.project, self.build_id)
+    }
+
     /// `builds/<project>/<build-id>/stop.json`: the build is asked to stop (see [`stop`]).
     pub fn stop(&self) -> String {
         format!("builds/{}/{}/stop.json", self.project, self.build_id)

@@ -142,6 +142,7 @@ fn sample_builds_carry_what_the_event_says() {
             webhook: None,
             build_id: None,
             batch: None,
+            retries: None,
         }
     );
 

@@ -76,6 +76,9 @@ pub struct BuildTarget {
     /// The batch this build is a child of, when it is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch: Option<BatchChild>,
+    /// The build this one runs again (`pushbuild retry`, a page's Retry button).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retries: Option<BuildId>,
 }
 
 /// A batch's child: which batch, and which of its children.
@@ -122,6 +125,7 @@ impl BuildTarget {
             webhook: None,
             build_id: None,
             batch: None,
+            retries: None,
         }
     }
 

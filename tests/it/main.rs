@@ -35,6 +35,7 @@ mod pages;
 mod properties;
 mod pushed;
 mod reports;
+mod retry;
 mod runtime_api;
 mod s3;
 mod s3_server;

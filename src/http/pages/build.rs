@@ -119,6 +119,7 @@ fn draw_build(
         &downloads,
         &reports,
         badge.as_deref(),
+        page.form_token,
     )))
 }
 

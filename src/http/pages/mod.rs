@@ -22,7 +22,7 @@ pub(crate) use batch::batch;
 pub(crate) use build::build;
 use build::build_path;
 pub(crate) use build_now::{build_now, build_now_form};
-pub(crate) use stop::stop;
+pub(crate) use stop::act;
 
 use super::{Dispatch, FrontDoor};
 use crate::billing::Budget;

@@ -1,0 +1,144 @@
+//! Running a build again under `serve`: a "Build now" build with a variable, retried from its
+//! page's Retry button and from `pushbuild retry`: each a new build of the same commit with the
+//! same variable, whose record names the build it retries.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::hooks;
+use crate::pushed::Pushed;
+
+const SPEC: &str =
+    "version: 0.2\nphases:\n  build:\n    commands:\n      - echo \"greeting=$GREETING\"\n";
+
+fn record_in(store: &std::path::Path, project: &str, build_id: &str) -> Value {
+    let path = store
+        .join("builds")
+        .join(project)
+        .join(build_id)
+        .join("build.json");
+    let until = Instant::now() + Duration::from_secs(60);
+    while !path.exists() {
+        assert!(Instant::now() < until, "no record for {build_id}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+fn log_in(store: &std::path::Path, project: &str, build_id: &str) -> String {
+    std::fs::read_to_string(
+        store
+            .join("builds")
+            .join(project)
+            .join(build_id)
+            .join("build.log"),
+    )
+    .unwrap()
+}
+
+/// The build id a `303` to a build's page names.
+fn redirected_build(answer: &reqwest::blocking::Response) -> String {
+    assert_eq!(answer.status().as_u16(), 303);
+    let location = answer.headers()["location"].to_str().unwrap();
+    location.rsplit('/').next().unwrap().to_string()
+}
+
+#[test]
+fn a_build_runs_again_from_its_page_and_from_the_command_line() {
+    let pushed = Pushed::new(SPEC);
+    let project = pushed.git.project(hooks::REPOSITORY);
+    let (store, work) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let served = crate::served::serve(store.path(), work.path(), &["--jobs", "1"], &pushed.env());
+    let client = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let form = client
+        .get(format!("{}/build-now", served.url))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    let token = form
+        .split("name=\"token\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the form's token")
+        .to_string();
+    let post = |path: &str, body: String| {
+        client
+            .post(format!("{}{path}", served.url))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .unwrap()
+    };
+    let first = redirected_build(&post(
+        "/build-now",
+        format!("token={token}&repository={project}&version=main&variables=GREETING%3Dhello"),
+    ));
+    let original = record_in(store.path(), &project, &first);
+    assert_eq!(original["status"], "SUCCEEDED", "{original}");
+    assert!(log_in(store.path(), &project, &first).contains("greeting=hello"));
+
+    // The Retry button of its page.
+    let page = client
+        .get(format!("{}/builds/{project}/{first}", served.url))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(page.contains("id=\"retry\""), "{page}");
+    let again = redirected_build(&post(
+        &format!("/builds/{project}/{first}/retry"),
+        format!("token={token}"),
+    ));
+    assert_ne!(again, first);
+    let retried = record_in(store.path(), &project, &again);
+    assert_eq!(retried["status"], "SUCCEEDED", "{retried}");
+    assert_eq!(retried["retries"], first.as_str());
+    assert_eq!(retried["commit"], original["commit"]);
+    assert!(log_in(store.path(), &project, &again).contains("greeting=hello"));
+    // A form from elsewhere (no token) runs nothing.
+    let refused = post(&format!("/builds/{project}/{first}/retry"), String::new());
+    assert_eq!(refused.status().as_u16(), 403);
+    drop(served);
+
+    // From the command line, over the same store.
+    let out = Command::new(env!("CARGO_BIN_EXE_pushbuild"))
+        .args(["retry", &project, &first, "--store"])
+        .arg(store.path())
+        .env("PUSHBUILD_WORK_DIR", work.path())
+        .envs(pushed.env())
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("pushbuild runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let third = stdout
+        .strip_prefix("Build ")
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the new build")
+        .to_string();
+    assert!(
+        stdout.contains(&format!("runs build {first} of {project} again: SUCCEEDED")),
+        "{stdout}"
+    );
+    let record = record_in(store.path(), &project, &third);
+    assert_eq!(record["retries"], first.as_str());
+    assert!(log_in(store.path(), &project, &third).contains("greeting=hello"));
+    // A build that kept no target says so.
+    let unknown = Command::new(env!("CARGO_BIN_EXE_pushbuild"))
+        .args(["retry", &project, "20260101T000000Z-00000000", "--store"])
+        .arg(store.path())
+        .output()
+        .expect("pushbuild runs");
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("cannot be run again"));
+}
