@@ -31,17 +31,9 @@ pub fn build_page(
         escape(&format!("{} #{}", record.repository, record.build_number))
     );
     body.push_str(&about(record));
-    // Retry: the same build again (a form only this page can send).
-    let _ = write!(
-        body,
-        "<form method=\"post\" id=\"retry\" action=\"{}/retry\"><input type=\"hidden\" \
-         name=\"token\" value=\"{}\"><button type=\"submit\">Retry</button></form>",
-        escape(&super::build_href(
-            record.repository.as_str(),
-            record.build_id.as_str()
-        )),
-        escape(form_token)
-    );
+    // Retry: the same build again.
+    let href = super::build_href(record.repository.as_str(), record.build_id.as_str());
+    body.push_str(&action_form(&href, "retry", "Retry", form_token));
     if let Some(retried) = &record.retries {
         let _ = write!(
             body,
@@ -237,17 +229,8 @@ pub fn running_page(entry: &Entry, log: Option<&str>, form_token: &str) -> Strin
         time_text(entry.start_time),
         entry.reserved_minutes
     );
-    // Stop: a form the build's page alone can send (it carries the pages' form token).
-    let _ = write!(
-        body,
-        "<form method=\"post\" id=\"stop\" action=\"{}/stop\"><input type=\"hidden\" \
-         name=\"token\" value=\"{}\"><button type=\"submit\">Stop</button></form>",
-        escape(&super::build_href(
-            entry.project.as_str(),
-            entry.build_id.as_str()
-        )),
-        escape(form_token)
-    );
+    let href = super::build_href(entry.project.as_str(), entry.build_id.as_str());
+    body.push_str(&action_form(&href, "stop", "Stop", form_token));
     body.push_str("<h2>Log so far</h2>");
     let live = format!(
         "/live/{}/{}",
@@ -261,6 +244,17 @@ pub fn running_page(entry: &Entry, log: Option<&str>, form_token: &str) -> Strin
     ));
     body.push_str(FOLLOW);
     page(&format!("{} #{}", entry.project, entry.number), &body)
+}
+
+/// A build page's button: a form posted to `<href>/<action>` that only the pages can send (it
+/// carries their form token).
+fn action_form(href: &str, action: &str, label: &str, form_token: &str) -> String {
+    format!(
+        "<form method=\"post\" id=\"{action}\" action=\"{}/{action}\"><input type=\"hidden\" \
+         name=\"token\" value=\"{}\"><button type=\"submit\">{label}</button></form>",
+        escape(href),
+        escape(form_token)
+    )
 }
 
 /// The log as HTML: each line, each phase's first line an anchor, the failing command marked.

@@ -381,7 +381,12 @@ fn the_stop_button_stops_a_running_build() {
         b.text("#status") == "IN_PROGRESS" && b.text("#log").contains("waiting")
     });
     browser.click("#stop button");
-    browser.wait_for("STOPPED", |b| b.text("#status") == "STOPPED");
+    // The page is left and shown again (the form's answer): read the status without asking
+    // for an element that may be between pages.
+    browser.wait_for("STOPPED", |b| {
+        b.run_script("var s = document.getElementById('status'); return s ? s.textContent : '';")
+            == json!("STOPPED")
+    });
     let page = browser.url();
     browser.go(&page);
     let phases = browser.text("#phases");

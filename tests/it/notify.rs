@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::hooks;
 use crate::loopback::Loopback;
-use crate::pushed::Pushed;
+use crate::pushed::{Pushed, record_in};
 
 const FAILING: &str =
     "version: 0.2\nphases:\n  build:\n    commands:\n      - echo broken\n      - exit 3\n";
@@ -77,20 +77,6 @@ impl Receiver {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
-}
-
-fn record_in(store: &std::path::Path, project: &str, build_id: &str) -> Value {
-    let path = store
-        .join("builds")
-        .join(project)
-        .join(build_id)
-        .join("build.json");
-    let until = Instant::now() + Duration::from_secs(60);
-    while !path.exists() {
-        assert!(Instant::now() < until, "no record for {build_id}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
 
 #[test]

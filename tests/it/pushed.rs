@@ -91,20 +91,7 @@ impl Pushed {
     /// Delivers the push of the `n`th commit (of [`successive`](Self::successive)) to `main`;
     /// its build's id.
     pub fn deliver_nth(&self, url: &str, n: usize, delivery: &str) -> String {
-        let commit = &self.commits[n].1;
-        let body = hooks::push("refs/heads/main", commit, "a push");
-        let (headers, bytes) = hooks::delivery("push", &body, delivery, hooks::SECRET);
-        let mut request = reqwest::blocking::Client::new()
-            .post(format!("{url}/webhooks/github"))
-            .body(bytes);
-        for (name, value) in headers {
-            request = request.header(name, value);
-        }
-        let answer: Value = serde_json::from_str(&request.send().unwrap().text().unwrap()).unwrap();
-        answer["builds"][0]["buildId"]
-            .as_str()
-            .expect("queued")
-            .to_string()
+        deliver(url, "main", &self.commits[n].1, delivery)
     }
 
     /// `serve`'s settings for GitHub, here.
@@ -125,18 +112,41 @@ impl Pushed {
     /// Delivers the push of `branch`'s commit; the batch's id (its push's build's).
     pub fn deliver_branch(&self, url: &str, branch: &str, delivery: &str) -> String {
         let commit = &self.commits.iter().find(|(b, _)| b == branch).unwrap().1;
-        let body = hooks::push(&format!("refs/heads/{branch}"), commit, "a batch");
-        let (headers, bytes) = hooks::delivery("push", &body, delivery, hooks::SECRET);
-        let mut request = reqwest::blocking::Client::new()
-            .post(format!("{url}/webhooks/github"))
-            .body(bytes);
-        for (name, value) in headers {
-            request = request.header(name, value);
-        }
-        let answer: Value = serde_json::from_str(&request.send().unwrap().text().unwrap()).unwrap();
-        answer["builds"][0]["buildId"]
-            .as_str()
-            .expect("queued")
-            .to_string()
+        deliver(url, branch, commit, delivery)
     }
+}
+
+/// Delivers a signed push of `commit` to `branch` to `serve` at `url`; the build's id.
+fn deliver(url: &str, branch: &str, commit: &str, delivery: &str) -> String {
+    let body = hooks::push(&format!("refs/heads/{branch}"), commit, "a push");
+    let (headers, bytes) = hooks::delivery("push", &body, delivery, hooks::SECRET);
+    let mut request = reqwest::blocking::Client::new()
+        .post(format!("{url}/webhooks/github"))
+        .body(bytes);
+    for (name, value) in headers {
+        request = request.header(name, value);
+    }
+    let answer: Value = serde_json::from_str(&request.send().unwrap().text().unwrap()).unwrap();
+    answer["builds"][0]["buildId"]
+        .as_str()
+        .expect("queued")
+        .to_string()
+}
+
+/// A build's record in the local store at `store`, once written (at most a minute on).
+pub fn record_in(store: &std::path::Path, project: &str, build_id: &str) -> Value {
+    let path = store
+        .join("builds")
+        .join(project)
+        .join(build_id)
+        .join("build.json");
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !path.exists() {
+        assert!(
+            std::time::Instant::now() < until,
+            "no record for {build_id}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }

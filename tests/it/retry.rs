@@ -3,29 +3,12 @@
 //! same variable, whose record names the build it retries.
 
 use std::process::Command;
-use std::time::{Duration, Instant};
-
-use serde_json::Value;
 
 use crate::hooks;
-use crate::pushed::Pushed;
+use crate::pushed::{Pushed, record_in};
 
 const SPEC: &str =
     "version: 0.2\nphases:\n  build:\n    commands:\n      - echo \"greeting=$GREETING\"\n";
-
-fn record_in(store: &std::path::Path, project: &str, build_id: &str) -> Value {
-    let path = store
-        .join("builds")
-        .join(project)
-        .join(build_id)
-        .join("build.json");
-    let until = Instant::now() + Duration::from_secs(60);
-    while !path.exists() {
-        assert!(Instant::now() < until, "no record for {build_id}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
-}
 
 fn log_in(store: &std::path::Path, project: &str, build_id: &str) -> String {
     std::fs::read_to_string(

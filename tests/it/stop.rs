@@ -12,7 +12,7 @@ use crate::codebuild_standin::CodeBuildStandIn;
 use crate::dynamo_server::DynamoServer;
 use crate::function::{Harness, builds, sample};
 use crate::hooks;
-use crate::pushed::Pushed;
+use crate::pushed::{Pushed, record_in};
 
 /// `pushbuild stop PROJECT BUILD_ID` with `args` and `env`.
 fn stop(project: &str, build_id: &str, args: &[String], env: &[(&str, String)]) -> Output {
@@ -45,21 +45,6 @@ fn stop_when_begun(
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-}
-
-/// A build record in a local store, once written.
-fn record_in(store: &std::path::Path, project: &str, build_id: &str) -> Value {
-    let path = store
-        .join("builds")
-        .join(project)
-        .join(build_id)
-        .join("build.json");
-    let until = Instant::now() + Duration::from_secs(60);
-    while !path.exists() {
-        assert!(Instant::now() < until, "no record for {build_id}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
 
 #[test]
