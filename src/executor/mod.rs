@@ -213,7 +213,7 @@ pub fn run_to_tail(
         match phase_status {
             RunStatus::Succeeded => continue,
             RunStatus::TimedOut | RunStatus::Stopped => {
-                status = RunStatus::TimedOut;
+                status = phase_status;
                 break;
             }
             RunStatus::Failed => {
@@ -236,11 +236,12 @@ pub fn run_to_tail(
             }
         }
     }
-    let (exported_variables, artifact_names) = if status == RunStatus::TimedOut {
-        (Vec::new(), default_artifact_names(req.spec))
-    } else {
-        runner.capture_end_values()
-    };
+    let (exported_variables, artifact_names) =
+        if matches!(status, RunStatus::TimedOut | RunStatus::Stopped) {
+            (Vec::new(), default_artifact_names(req.spec))
+        } else {
+            runner.capture_end_values()
+        };
     let tail = runner.session.take().map(ShellSession::end);
     let outcome = BuildOutcome {
         status,

@@ -10,6 +10,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 
+use super::pages::percent_decode;
 use super::{Dispatch, FrontDoor};
 use crate::index::Index;
 use crate::names::ProjectName;
@@ -33,7 +34,7 @@ pub(super) async fn badge<D: Dispatch>(
         .strip_prefix("/badges/")
         .and_then(|p| p.strip_suffix(".svg"))
         .and_then(|p| p.rsplit_once('/'))
-        .map(|(p, b)| (decode(p), decode(b)))
+        .map(|(p, b)| (percent_decode(p), percent_decode(b)))
     else {
         return not_found("expected /badges/<project>/<branch>.svg");
     };
@@ -92,23 +93,4 @@ fn latest(index: &dyn Index, project: &ProjectName, branch: &str) -> Badge {
         }
     }
     Badge::Unknown
-}
-
-/// `%XX` decoded.
-fn decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() && text.is_char_boundary(i + 3) {
-            if let Ok(b) = u8::from_str_radix(&text[i + 1..i + 3], 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }

@@ -185,8 +185,13 @@ impl<S: Source> Builds<S> {
         status: &Option<StatusTarget>,
         replaces: Option<String>,
     ) -> Result<BuildSummary, BuildError> {
-        // Asked to stop while it waited: not run.
-        if let Some(reason) = self.stop_asked(&identity).await {
+        // Asked to stop while it waited in a queue (only a queued build has its id before it
+        // begins): not run.
+        let asked = match target.build_id {
+            Some(_) => self.stop_asked(&identity).await,
+            None => None,
+        };
+        if let Some(reason) = asked {
             let work = Work::Refused {
                 reason: format!("stopped before it began: {reason}"),
             };

@@ -59,18 +59,19 @@ impl<'scope> Watch<'scope> {
                 .map_or(STOP_EVERY, |live| live.every.min(STOP_EVERY));
             let mut sent = 0u64;
             let mut stop_checked: Option<Instant> = None;
+            // Asked once is enough: no look after a stop is found.
+            let mut stopping = false;
             let mut live_sent = Instant::now();
             let (lock, wake) = done;
             let mut ended = lock.lock().unwrap_or_else(PoisonError::into_inner);
             loop {
                 let due =
                     |last: Option<Instant>, every| last.is_none_or(|at| at.elapsed() >= every);
-                if !watched.stop_keys.is_empty() && due(stop_checked, STOP_EVERY) {
+                if !stopping && !watched.stop_keys.is_empty() && due(stop_checked, STOP_EVERY) {
                     stop_checked = Some(Instant::now());
                     if let Some(reason) = look_for_stop(&watched) {
                         watched.deadline.stop(reason);
-                        // Asked once is enough.
-                        stop_checked = Some(Instant::now() + Duration::from_secs(86_400));
+                        stopping = true;
                     }
                 }
                 if let Some(live) = &watched.live {

@@ -27,16 +27,17 @@ impl Pushed {
         Pushed::branches(&[("main", spec, &[])])
     }
 
-    /// A commit on each branch: its buildspec and other files.
+    /// A commit on each branch, in order, each with its buildspec and other files; a branch named
+    /// again gets another commit on top of its last.
     pub fn branches(branches: &[Branch<'_>]) -> Pushed {
         use crate::git_server::{GitServer, git, publish};
         let (repos, work_tree) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let dir = work_tree.path();
         crate::codecommit_standin::init_repo(dir);
-        let mut commits = Vec::new();
-        for (branch, spec, files) in branches {
-            if !commits.is_empty() {
-                git(dir, &["checkout", "-q", "-b", branch]);
+        let mut commits: Vec<(String, String)> = Vec::new();
+        for (n, (branch, spec, files)) in branches.iter().enumerate() {
+            if commits.last().is_some_and(|(last, _)| last != branch) {
+                git(dir, &["checkout", "-q", "-B", branch]);
             }
             std::fs::write(dir.join("buildspec.yml"), spec).unwrap();
             for (path, text) in *files {
@@ -44,7 +45,7 @@ impl Pushed {
                 std::fs::write(dir.join(path), text).unwrap();
             }
             git(dir, &["add", "-A"]);
-            git(dir, &["commit", "-q", "-m", branch]);
+            git(dir, &["commit", "-q", "-m", &format!("{branch} {n}")]);
             commits.push((branch.to_string(), git(dir, &["rev-parse", "HEAD"])));
         }
         publish(repos.path(), hooks::REPOSITORY, dir);
@@ -63,29 +64,8 @@ impl Pushed {
 
     /// Successive commits of `specs` on `main`; [`commits`](Self::commits) in order.
     pub fn successive(specs: &[&str]) -> Pushed {
-        use crate::git_server::{GitServer, git, publish};
-        let (repos, work_tree) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        let dir = work_tree.path();
-        crate::codecommit_standin::init_repo(dir);
-        let mut commits = Vec::new();
-        for (n, spec) in specs.iter().enumerate() {
-            std::fs::write(dir.join("buildspec.yml"), spec).unwrap();
-            git(dir, &["add", "-A"]);
-            git(dir, &["commit", "-q", "-m", &format!("commit {n}")]);
-            commits.push(("main".to_string(), git(dir, &["rev-parse", "HEAD"])));
-        }
-        publish(repos.path(), hooks::REPOSITORY, dir);
-        let git = GitServer::start(repos.path(), hooks::TOKEN);
-        let api = crate::github_api::GitHubApi::start(hooks::TOKEN);
-        let all: Vec<&str> = commits.iter().map(|(_, c)| c.as_str()).collect();
-        api.add_commits(&all);
-        Pushed {
-            _repos: repos,
-            git,
-            api,
-            commit: commits[0].1.clone(),
-            commits,
-        }
+        let branches: Vec<Branch<'_>> = specs.iter().map(|spec| ("main", *spec, &[][..])).collect();
+        Pushed::branches(&branches)
     }
 
     /// Delivers the push of the `n`th commit (of [`successive`](Self::successive)) to `main`;
