@@ -208,8 +208,10 @@ fn parts(
     });
     let books = Books::new(index, config.budget(), config.upload_reserve);
     let notify = pushbuild::status::notify::incoming_webhook(config.notify_url.clone());
+    let events = event_bus(sdk, &config);
     let builds = Builds::new(config, source, store, books)
         .with_notify(notify)
+        .with_events(events)
         .with_runtimes(runtimes)
         .with_codebuild(codebuild)
         .with_metrics(Arc::new(StdoutSink))
@@ -222,6 +224,17 @@ fn parts(
     // A batch's children: each in an invocation of its own.
     builds.set_children(Arc::new(SelfInvoke::from_conf(sdk, function_name)));
     Ok((builds, front))
+}
+
+/// The EventBridge bus each build's state changes go to, when one is set.
+fn event_bus(
+    sdk: &aws_config::SdkConfig,
+    config: &Config,
+) -> Option<Arc<dyn pushbuild::status::events::BuildEvents>> {
+    let bus = config.event_bus.clone()?;
+    Some(Arc::new(pushbuild::status::events::EventBus::from_conf(
+        sdk, bus,
+    )))
 }
 
 /// One invocation: a Function URL request through the front door, any other event through the

@@ -14,6 +14,7 @@ use values::{check_bucket, check_namespace, price, repository_minutes};
 
 mod cache;
 mod codebuild;
+mod notice;
 pub mod secrets;
 mod supersede;
 pub use cache::cache_settings;
@@ -97,6 +98,9 @@ pub struct Config {
     pub notify_url: Option<crate::secret::Secret>,
     /// `PUSHBUILD_BADGES`: whether `/badges/<project>/<branch>.svg` is served without a login.
     pub badges: bool,
+    /// `PUSHBUILD_EVENT_BUS`: the EventBridge bus (name or ARN) each build's state changes go to
+    /// on AWS; none when unset.
+    pub event_bus: Option<String>,
 }
 
 /// One build's directories under the work directory.
@@ -301,8 +305,9 @@ impl Config {
                 }
             },
             supersede: Supersede::parse(vars.get("PUSHBUILD_SUPERSEDE").as_deref())?,
-            notify_url: notify_url(vars.get("PUSHBUILD_NOTIFY_URL"))?,
+            notify_url: notice::notify_url(vars.get("PUSHBUILD_NOTIFY_URL"))?,
             badges: vars.flag("PUSHBUILD_BADGES", false)?,
+            event_bus: notice::event_bus(vars.get("PUSHBUILD_EVENT_BUS"))?,
         })
     }
 
@@ -370,18 +375,6 @@ impl Vars<'_> {
                 Some(&text),
             )),
         }
-    }
-}
-
-/// `PUSHBUILD_NOTIFY_URL`, an http(s) URL never shown (the URL is the secret).
-fn notify_url(url: Option<String>) -> Result<Option<crate::secret::Secret>, ConfigError> {
-    match url {
-        Some(url) if !(url.starts_with("https://") || url.starts_with("http://")) => Err(invalid(
-            "PUSHBUILD_NOTIFY_URL",
-            "an http:// or https:// URL (its value is not shown)",
-            None,
-        )),
-        url => Ok(url.map(crate::secret::Secret::new)),
     }
 }
 

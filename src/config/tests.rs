@@ -47,6 +47,7 @@ fn defaults() {
             supersede: Default::default(),
             notify_url: None,
             badges: false,
+            event_bus: None,
             live_log: Some(Duration::from_secs(5)),
             index_table: None,
             source_concurrency: 32,
@@ -577,4 +578,25 @@ fn a_notify_url_is_kept_secret_and_badges_are_off_unless_asked() {
     );
     assert!(!ok(&[]).badges);
     assert!(ok(&[("PUSHBUILD_BADGES", "true")]).badges);
+}
+
+#[test]
+fn an_event_bus_is_a_name_or_an_arn_and_none_when_unset() {
+    assert_eq!(ok(&[]).event_bus, None);
+    assert_eq!(
+        ok(&[("PUSHBUILD_EVENT_BUS", "default")])
+            .event_bus
+            .as_deref(),
+        Some("default")
+    );
+    let arn = "arn:aws:events:eu-west-1:123456789012:event-bus/builds";
+    assert_eq!(
+        ok(&[("PUSHBUILD_EVENT_BUS", arn)]).event_bus.as_deref(),
+        Some(arn)
+    );
+    let err = read(&[("PUSHBUILD_EVENT_BUS", "my bus!")]).unwrap_err();
+    assert!(
+        err.to_string().contains("PUSHBUILD_EVENT_BUS") && err.to_string().contains("my bus!"),
+        "{err}"
+    );
 }

@@ -19,6 +19,7 @@
 mod batching;
 mod claim;
 mod error;
+mod events;
 mod notify;
 mod place;
 mod prepare;
@@ -31,7 +32,6 @@ mod stopping;
 mod summary;
 mod supersede;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicI64;
 use std::time::Instant;
@@ -88,6 +88,8 @@ pub struct Builds<S> {
     codebuild: Option<Arc<dyn CodeBuild>>,
     /// Where people are told of failed and fixed builds (`PUSHBUILD_NOTIFY_URL`).
     notify: Option<Arc<dyn crate::status::notify::Notify>>,
+    /// Where each build's state changes go as events (`PUSHBUILD_EVENT_BUS`).
+    events: Option<Arc<dyn crate::status::events::BuildEvents>>,
     /// Where the builds' secret variables are read (`None`: this process's own environment).
     vault: Option<Arc<dyn Vault>>,
     /// Whether Docker can run here (never in the function; locally, when `docker` is on the
@@ -137,7 +139,7 @@ impl<S: Source> Builds<S> {
             report.finish(&result).await;
         }
         if let Ok(summary) = &result {
-            self.notify_end(summary).await;
+            tokio::join!(self.announce_end(summary), self.notify_end(summary));
         }
         // A batch's child: its end may start others, or close the batch.
         if let (Some((project, child)), Ok(summary)) = (&child, &result) {
@@ -219,6 +221,7 @@ impl<S: Source> Builds<S> {
             };
             return self.run(identity, work, Some(begun), deadline).await;
         }
+        self.announce_begun(&identity).await;
         // Fetch: the source into the build's own directories, and its buildspec.
         let dirs = self.config.build_dirs(identity.build_id.as_str());
         let fetched = prepare::fetch(&self.source, &self.config, target, &dirs, &resolved).await;
@@ -245,7 +248,7 @@ impl<S: Source> Builds<S> {
             Ok(work) => self.run(identity, work, Some(begun), deadline).await,
             Err(err) => self.close_unfetched(identity, begun, deadline, err).await,
         };
-        remove_in_background(dirs.root);
+        prepare::remove_in_background(dirs.root);
         summary
     }
 
@@ -362,19 +365,6 @@ impl<S: Source> Builds<S> {
             d.checked_sub(self.config.upload_reserve)
                 .unwrap_or(identity.started)
         })
-    }
-}
-
-/// The build's own directories go with it, after the answer: the next build starts from nothing,
-/// and /tmp does not fill up over many builds. (On Lambda a removal the freeze interrupts goes
-/// on when the sandbox thaws.)
-fn remove_in_background(root: PathBuf) {
-    let removing = root.clone();
-    let spawned = std::thread::Builder::new()
-        .name("pushbuild-clean".to_string())
-        .spawn(move || std::fs::remove_dir_all(removing));
-    if spawned.is_err() {
-        let _ = std::fs::remove_dir_all(&root);
     }
 }
 

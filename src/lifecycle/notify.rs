@@ -91,19 +91,20 @@ impl<S> Builds<S> {
 
     /// The build's page when the pages' address is known, else its log.
     fn build_link(&self, summary: &BuildSummary) -> Option<String> {
-        let template = self.config.git.status_target_url.as_deref();
-        match (template, &summary.build_id) {
-            (Some(template), Some(id)) => Some(crate::status::expand(
-                template,
-                &[
-                    (
-                        "PUSHBUILD_PROJECT".to_string(),
-                        summary.repository.to_string(),
-                    ),
-                    ("PUSHBUILD_BUILD_ID".to_string(), id.clone()),
-                ],
-            )),
-            _ => summary.log_uri.clone(),
-        }
+        let id = summary.build_id.as_deref()?;
+        self.page_link(summary.repository.as_str(), id)
+            .or_else(|| summary.log_uri.clone())
+    }
+
+    /// The build's page, when the pages' address is known.
+    pub(super) fn page_link(&self, project: &str, build_id: &str) -> Option<String> {
+        let template = self.config.git.status_target_url.as_deref()?;
+        Some(crate::status::expand(
+            template,
+            &[
+                ("PUSHBUILD_PROJECT".to_string(), project.to_string()),
+                ("PUSHBUILD_BUILD_ID".to_string(), build_id.to_string()),
+            ],
+        ))
     }
 }

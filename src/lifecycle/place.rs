@@ -302,6 +302,7 @@ impl<S: Source> Builds<S> {
         if let Some(status) = handover.status {
             report::send_final(&self.apis, status, &summary).await;
         }
+        tokio::join!(self.announce_end(&summary), self.notify_end(&summary));
         if let Some(child) = &handover.batch {
             self.child_ended(&handover.project, child, &summary).await;
         }

@@ -122,3 +122,16 @@ fn empty_dir(dir: &Path) -> std::io::Result<()> {
     }
     std::fs::create_dir_all(dir)
 }
+
+/// The build's own directories go with it, after the answer: the next build starts from nothing,
+/// and /tmp does not fill up over many builds. (On Lambda a removal the freeze interrupts goes
+/// on when the sandbox thaws.)
+pub(super) fn remove_in_background(root: std::path::PathBuf) {
+    let removing = root.clone();
+    let spawned = std::thread::Builder::new()
+        .name("pushbuild-clean".to_string())
+        .spawn(move || std::fs::remove_dir_all(removing));
+    if spawned.is_err() {
+        let _ = std::fs::remove_dir_all(&root);
+    }
+}

@@ -33,6 +33,7 @@ impl<S> Builds<S> {
             apis: Vec::new(),
             codebuild: None,
             notify: None,
+            events: None,
             vault: None,
             docker: docker_on_path(),
             settled_ms: AtomicI64::new(i64::MIN),
@@ -76,6 +77,15 @@ impl<S> Builds<S> {
         notify: Option<Arc<dyn crate::status::notify::Notify>>,
     ) -> Builds<S> {
         self.notify = notify;
+        self
+    }
+
+    /// Where each build's state changes go as events.
+    pub fn with_events(
+        mut self,
+        events: Option<Arc<dyn crate::status::events::BuildEvents>>,
+    ) -> Builds<S> {
+        self.events = events;
         self
     }
 

@@ -40,6 +40,16 @@ pub struct BuildSummary {
     /// The batch this build started, when it ran as one (its children are the builds).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch: Option<String>,
+    /// Who started it and when, for its events (not in the answer).
+    #[serde(skip)]
+    pub origin: Option<Origin>,
+}
+
+/// Who started a build with a record, and when.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Origin {
+    pub initiator: String,
+    pub start_time: chrono::DateTime<chrono::Utc>,
 }
 
 impl BuildSummary {
@@ -65,6 +75,7 @@ impl BuildSummary {
             billed_minutes: 0,
             tests: None,
             batch: None,
+            origin: None,
         }
     }
 
@@ -87,6 +98,7 @@ impl BuildSummary {
             billed_minutes: 0,
             tests: None,
             batch: None,
+            origin: None,
         }
     }
 
@@ -112,6 +124,10 @@ impl BuildSummary {
             billed_minutes: record.billed_minutes,
             tests: crate::reports::ReportSummary::line(&record.reports),
             batch: None,
+            origin: Some(Origin {
+                initiator: record.initiator.clone(),
+                start_time: record.start_time,
+            }),
         }
     }
 }

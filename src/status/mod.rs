@@ -11,6 +11,7 @@
 mod bitbucket;
 #[cfg(feature = "server")]
 mod client;
+pub mod events;
 #[cfg(feature = "server")]
 mod github;
 #[cfg(feature = "server")]

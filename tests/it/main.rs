@@ -19,6 +19,7 @@ mod conformance;
 mod conformance_artifacts;
 mod corpus;
 mod dynamo_server;
+mod events;
 mod fault_proxy;
 mod function;
 mod function_url;
