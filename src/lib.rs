@@ -14,6 +14,7 @@ pub mod buildtools;
 pub mod cache;
 pub mod cli;
 pub mod codebuild;
+pub mod codepipeline;
 pub mod config;
 pub mod cost;
 pub mod executor;

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use pushbuild::codebuild::CodeBuild;
 use pushbuild::codebuild::sdk::SdkCodeBuild;
+use pushbuild::codepipeline::SdkCodePipeline;
 use pushbuild::config::{self, Config};
 use pushbuild::executor::reap;
 use pushbuild::function;
@@ -19,12 +20,12 @@ use pushbuild::index::{Books, DynamoIndex, Index};
 use pushbuild::lifecycle::{Builds, Superseding};
 use pushbuild::metering::StdoutSink;
 use pushbuild::runtimes::Runtimes;
-use pushbuild::source::{CodeCommitSource, GitEndpoint, HostedSource, Routed};
+use pushbuild::source::{CodeCommitSource, GitEndpoint, HostedSource, Routed, Unpacked};
 use pushbuild::store::{S3Store, Store};
 use pushbuild::vault::AwsVault;
 
 /// Where the function's builds come from: CodeCommit, or a git host.
-type Source = Routed<CodeCommitSource, HostedSource>;
+type Source = Unpacked<Routed<CodeCommitSource, HostedSource>>;
 
 /// The variables the Lambda runtime itself needs; without them it cannot start.
 const RUNTIME_VARS: [&str; 4] = [
@@ -175,9 +176,12 @@ fn parts(
     };
     let clients = HostClients::new(&config.webhooks);
     let apis = clients.apis.clone();
-    let source = Routed {
-        plain: codecommit(sdk, &config),
-        hosted: HostedSource::new(clients.git, config.git.clone_depth, config.git.submodules),
+    let source = Unpacked {
+        inner: Routed {
+            plain: codecommit(sdk, &config),
+            hosted: HostedSource::new(clients.git, config.git.clone_depth, config.git.submodules),
+        },
+        root: config.artifacts_dir(),
     };
     let front = Arc::new(FrontDoor {
         webhooks: config.webhooks.clone(),
@@ -185,20 +189,7 @@ fn parts(
         dispatch: SelfInvoke::from_conf(sdk, function_name.clone()),
         apis: apis.clone(),
         status_context: config.git.status_context.clone(),
-        // The build pages, behind the login, when a token is set.
-        pages: config.ui_token.clone().map(|token| {
-            Pages::new(
-                store.clone(),
-                config.budget(),
-                Some(Login::new(token, true)),
-            )
-            .with_codebuild(codebuild.clone())
-            .with_badges(
-                config
-                    .badges
-                    .then(|| config.git.public_url.clone().unwrap_or_default()),
-            )
-        }),
+        pages: pages(&config, &store, &codebuild),
         superseding: Some(Superseding {
             mode: config.supersede,
             store: store.clone(),
@@ -208,10 +199,14 @@ fn parts(
     });
     let books = Books::new(index, config.budget(), config.upload_reserve);
     let notify = pushbuild::status::notify::incoming_webhook(config.notify_url.clone());
-    let events = event_bus(sdk, &config);
+    let (events, pipeline) = (
+        event_bus(sdk, &config),
+        Arc::new(SdkCodePipeline::from_conf(sdk, config.s3_path_style)),
+    );
     let builds = Builds::new(config, source, store, books)
         .with_notify(notify)
         .with_events(events)
+        .with_codepipeline(Some(pipeline))
         .with_runtimes(runtimes)
         .with_codebuild(codebuild)
         .with_metrics(Arc::new(StdoutSink))
@@ -224,6 +219,27 @@ fn parts(
     // A batch's children: each in an invocation of its own.
     builds.set_children(Arc::new(SelfInvoke::from_conf(sdk, function_name)));
     Ok((builds, front))
+}
+
+/// The build pages, behind the login, when a token is set.
+fn pages(
+    config: &Config,
+    store: &Arc<dyn Store>,
+    codebuild: &Option<Arc<dyn CodeBuild>>,
+) -> Option<Pages> {
+    config.ui_token.clone().map(|token| {
+        Pages::new(
+            store.clone(),
+            config.budget(),
+            Some(Login::new(token, true)),
+        )
+        .with_codebuild(codebuild.clone())
+        .with_badges(
+            config
+                .badges
+                .then(|| config.git.public_url.clone().unwrap_or_default()),
+        )
+    })
 }
 
 /// The EventBridge bus each build's state changes go to, when one is set.

@@ -324,6 +324,12 @@ impl Config {
         self.work_dir.join("builds")
     }
 
+    /// Where CodePipeline jobs' input artifacts are unpacked before their builds:
+    /// `<work dir>/artifacts`.
+    pub fn artifacts_dir(&self) -> PathBuf {
+        self.work_dir.join("artifacts")
+    }
+
     /// One build's directories: its source, `<work dir>/builds/<build id>/src`, and its
     /// `HOME`, `…/home`. Builds that run at once never share them.
     pub fn build_dirs(&self, build_id: &str) -> BuildDirs {

@@ -1,7 +1,8 @@
 //! The Lambda function's handler: an event in, the builds it asks for out. It only translates:
 //! the event becomes the builds it plans (`crate::trigger`), each is built by the one owner of a
 //! build's life ([`Builds::build`]), and their summaries become the invocation's answer. A
-//! `CodeBuild Build State Change` event finishes a build that was handed to CodeBuild. The
+//! `CodeBuild Build State Change` event finishes a build that was handed to CodeBuild; a
+//! `CodePipeline.job` event builds the job's input artifact and puts the job's result. The
 //! binary (`pushbuild-lambda`) and `pushbuild invoke` both call [`handle`].
 //!
 //! A failed user build is a normal answer; only pushbuild's own failures (a bad event, a source
@@ -30,6 +31,15 @@ pub async fn handle<S: Source>(
     deadline: Option<Instant>,
 ) -> Result<InvocationResponse, BuildError> {
     builds.settle_handed_over().await;
+    // CodePipeline's Lambda invoke action (the event holds credentials: never logged).
+    #[cfg(feature = "aws")]
+    if trigger::codepipeline::is_job(event) {
+        let job = trigger::codepipeline::job(event)?;
+        let built = builds.codepipeline_job(job, deadline).await?;
+        return Ok(InvocationResponse {
+            builds: built.into_iter().collect(),
+        });
+    }
     if codebuild::event::is_state_change(event) {
         let ended = builds.codebuild_changed(event).await?;
         return Ok(InvocationResponse {

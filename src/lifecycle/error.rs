@@ -39,6 +39,11 @@ pub enum BuildError {
     /// The build's secrets could not be read (the service did not answer as it should).
     #[error("the build's secret variables could not be read: {0}")]
     Secrets(#[from] crate::vault::VaultError),
+    /// A CodePipeline job's artifact could not be read or written, or its result put.
+    #[error("the CodePipeline job: {0}")]
+    Artifact(#[from] crate::codepipeline::ArtifactError),
+    #[error("the CodePipeline job: {0}")]
+    Job(#[from] crate::codepipeline::JobError),
 }
 
 impl BuildError {
@@ -52,6 +57,8 @@ impl BuildError {
             BuildError::Pipeline(err) => err.retryable(),
             BuildError::Source { .. } | BuildError::WorkDir { .. } => true,
             BuildError::Task(_) | BuildError::Secrets(_) => true,
+            BuildError::Artifact(err) => err.retryable,
+            BuildError::Job(err) => err.retryable,
         }
     }
 
@@ -81,6 +88,12 @@ impl BuildError {
             BuildError::WorkDir { .. } => "PushBuild.Retryable.WorkDir",
             BuildError::Pipeline(_) | BuildError::Task(_) => "PushBuild.Retryable.Internal",
             BuildError::Secrets(_) => "PushBuild.Retryable.SecretsUnavailable",
+            BuildError::Artifact(_) | BuildError::Job(_) if self.retryable() => {
+                "PushBuild.Retryable.CodePipelineUnavailable"
+            }
+            BuildError::Artifact(_) | BuildError::Job(_) => {
+                "PushBuild.Permanent.CodePipelineRefused"
+            }
         }
     }
 }

@@ -20,6 +20,8 @@ mod batching;
 mod claim;
 mod error;
 mod events;
+#[cfg(feature = "aws")]
+mod job;
 mod notify;
 mod place;
 mod prepare;
@@ -90,6 +92,8 @@ pub struct Builds<S> {
     notify: Option<Arc<dyn crate::status::notify::Notify>>,
     /// Where each build's state changes go as events (`PUSHBUILD_EVENT_BUS`).
     events: Option<Arc<dyn crate::status::events::BuildEvents>>,
+    /// CodePipeline, for the jobs of its Lambda invoke action (the function only).
+    codepipeline: Option<Arc<dyn crate::codepipeline::CodePipeline>>,
     /// Where the builds' secret variables are read (`None`: this process's own environment).
     vault: Option<Arc<dyn Vault>>,
     /// Whether Docker can run here (never in the function; locally, when `docker` is on the

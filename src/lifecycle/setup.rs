@@ -34,6 +34,7 @@ impl<S> Builds<S> {
             codebuild: None,
             notify: None,
             events: None,
+            codepipeline: None,
             vault: None,
             docker: docker_on_path(),
             settled_ms: AtomicI64::new(i64::MIN),
@@ -86,6 +87,15 @@ impl<S> Builds<S> {
         events: Option<Arc<dyn crate::status::events::BuildEvents>>,
     ) -> Builds<S> {
         self.events = events;
+        self
+    }
+
+    /// CodePipeline, for the jobs of its Lambda invoke action.
+    pub fn with_codepipeline(
+        mut self,
+        codepipeline: Option<Arc<dyn crate::codepipeline::CodePipeline>>,
+    ) -> Builds<S> {
+        self.codepipeline = codepipeline;
         self
     }
 

@@ -37,8 +37,9 @@ impl Host {
     }
 }
 
-/// Where a build's source lives. As JSON: `{"codeCommit": "web"}` or
-/// `{"hosted": {"host": "gitlab", "path": "team/app"}}`; a path read back is checked again.
+/// Where a build's source lives. As JSON: `{"codeCommit": "web"}`,
+/// `{"hosted": {"host": "gitlab", "path": "team/app"}}` or `{"artifact": "<job id>"}`; a path
+/// read back is checked again.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", try_from = "RepoWire")]
 pub enum Repo {
@@ -47,6 +48,9 @@ pub enum Repo {
     /// A repository on a git host: which host, and the repository's path there (`owner/repo`,
     /// `group/subgroup/project`).
     Hosted { host: Host, path: String },
+    /// A CodePipeline job's input artifact, unpacked in the work directory before its build,
+    /// named by the job.
+    Artifact(RepositoryName),
 }
 
 impl Repo {
@@ -69,6 +73,7 @@ impl Repo {
         match self {
             Repo::CodeCommit(name) => name.as_str(),
             Repo::Hosted { path, .. } => path,
+            Repo::Artifact(job) => job.as_str(),
         }
     }
 }
@@ -78,7 +83,13 @@ impl Repo {
 #[serde(rename_all = "camelCase")]
 enum RepoWire {
     CodeCommit(RepositoryName),
-    Hosted { host: Host, path: String },
+    Hosted {
+        host: Host,
+        path: String,
+    },
+    /// A CodePipeline job's input artifact, unpacked in the work directory before its build,
+    /// named by the job.
+    Artifact(RepositoryName),
 }
 
 impl TryFrom<RepoWire> for Repo {
@@ -88,6 +99,7 @@ impl TryFrom<RepoWire> for Repo {
         match wire {
             RepoWire::CodeCommit(name) => Ok(Repo::CodeCommit(name)),
             RepoWire::Hosted { host, path } => Repo::hosted(host, &path),
+            RepoWire::Artifact(job) => Ok(Repo::Artifact(job)),
         }
     }
 }

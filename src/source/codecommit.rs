@@ -239,7 +239,7 @@ impl Source for CodeCommitSource {
 fn codecommit_name(repo: &Repo) -> Result<&RepositoryName, SourceError> {
     match repo {
         Repo::CodeCommit(name) => Ok(name),
-        Repo::Hosted { .. } => Err(SourceError::RepositoryNotFound {
+        Repo::Hosted { .. } | Repo::Artifact(_) => Err(SourceError::RepositoryNotFound {
             repository: repo.path().to_string(),
         }),
     }

@@ -9,6 +9,8 @@ mod git;
 #[cfg(feature = "server")]
 mod hosted;
 pub mod local;
+#[cfg(feature = "aws")]
+mod unpacked;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -20,6 +22,8 @@ pub use codecommit::{CodeCommitSource, GitEndpoint};
 pub use git::GitDirSource;
 #[cfg(feature = "server")]
 pub use hosted::{GitHost, HostedSource};
+#[cfg(feature = "aws")]
+pub use unpacked::{Unpacked, unpack};
 
 /// The largest blob CodeCommit's `GetBlob` serves (6 MB); a bigger file cannot be fetched.
 pub const BLOB_LIMIT_BYTES: u64 = 6 * 1024 * 1024;
@@ -80,6 +84,13 @@ pub enum SourceError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "the CodePipeline job `{job}`'s input artifact is not unpacked here (a job is built in \
+         the invocation that received it)"
+    )]
+    ArtifactGone { job: String },
+    #[error("the input artifact is not a zip pushbuild can read: {problem}")]
+    Archive { problem: String },
     #[error("refusing unsafe path `{path}`: it would reach outside the source directory")]
     UnsafePath { path: String },
     #[error("the source's work stopped unexpectedly: {source}")]
@@ -130,6 +141,9 @@ impl<P: Source, H: Source> Source for Routed<P, H> {
         match repo {
             Repo::CodeCommit(_) => self.plain.resolve(repo, version).await,
             Repo::Hosted { .. } => self.hosted.resolve(repo, version).await,
+            Repo::Artifact(job) => Err(SourceError::ArtifactGone {
+                job: job.to_string(),
+            }),
         }
     }
 
@@ -142,6 +156,9 @@ impl<P: Source, H: Source> Source for Routed<P, H> {
         match repo {
             Repo::CodeCommit(_) => self.plain.fetch(repo, commit, dest).await,
             Repo::Hosted { .. } => self.hosted.fetch(repo, commit, dest).await,
+            Repo::Artifact(job) => Err(SourceError::ArtifactGone {
+                job: job.to_string(),
+            }),
         }
     }
 
@@ -149,6 +166,7 @@ impl<P: Source, H: Source> Source for Routed<P, H> {
         match repo {
             Repo::CodeCommit(_) => self.plain.clone_url(repo, region),
             Repo::Hosted { .. } => self.hosted.clone_url(repo, region),
+            Repo::Artifact(_) => None,
         }
     }
 }

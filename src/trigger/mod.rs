@@ -13,6 +13,7 @@
 
 mod check;
 mod codecommit;
+pub mod codepipeline;
 mod eventbridge;
 pub(crate) mod json;
 mod request;
@@ -193,8 +194,8 @@ pub enum EventError {
         "unrecognised event ({found}); pushbuild accepts a CodeCommit trigger event \
          (`Records[]` with eventSource `aws:codecommit`), an EventBridge `CodeCommit Repository \
          State Change` event, a build request `{{\"repository\": ..., \"sourceVersion\": ...}}` \
-         (sent as is, or as the detail of an EventBridge `Scheduled Event`), or a webhook's \
-         planned build `{{\"plannedBuild\": ...}}`"
+         (sent as is, or as the detail of an EventBridge `Scheduled Event`), a webhook's \
+         planned build `{{\"plannedBuild\": ...}}`, or (in the function) a `CodePipeline.job`"
     )]
     UnknownShape { found: String },
 }

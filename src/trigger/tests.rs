@@ -285,8 +285,8 @@ fn eventbridge_state_changes() {
          \"CodeCommit Pull Request State Change\"); pushbuild accepts a CodeCommit trigger event \
          (`Records[]` with eventSource `aws:codecommit`), an EventBridge `CodeCommit Repository \
          State Change` event, a build request `{\"repository\": ..., \"sourceVersion\": ...}` \
-         (sent as is, or as the detail of an EventBridge `Scheduled Event`), or a webhook's \
-         planned build `{\"plannedBuild\": ...}`",
+         (sent as is, or as the detail of an EventBridge `Scheduled Event`), a webhook's \
+         planned build `{\"plannedBuild\": ...}`, or (in the function) a `CodePipeline.job`",
     );
 }
 

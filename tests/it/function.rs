@@ -157,17 +157,30 @@ impl Harness {
             .collect()
     }
 
+    pub(crate) fn s3(&self) -> &S3Server {
+        &self.s3
+    }
+
     pub(crate) fn object(&self, key: &str) -> Vec<u8> {
         self.s3.object(key)
     }
 
     pub(crate) fn record(&self, build_id: &str) -> Value {
-        serde_json::from_slice(&self.object(&format!("builds/{REPO}/{build_id}/build.json")))
-            .expect("a JSON record")
+        self.record_of(REPO, build_id)
     }
 
     pub(crate) fn log(&self, build_id: &str) -> String {
-        String::from_utf8_lossy(&self.object(&format!("builds/{REPO}/{build_id}/build.log")))
+        self.log_of(REPO, build_id)
+    }
+
+    /// The record of a build of `project`.
+    pub(crate) fn record_of(&self, project: &str, build_id: &str) -> Value {
+        serde_json::from_slice(&self.object(&format!("builds/{project}/{build_id}/build.json")))
+            .expect("a JSON record")
+    }
+
+    pub(crate) fn log_of(&self, project: &str, build_id: &str) -> String {
+        String::from_utf8_lossy(&self.object(&format!("builds/{project}/{build_id}/build.log")))
             .into_owned()
     }
 }

@@ -14,6 +14,8 @@ mod codebuild_standin;
 mod codecommit;
 mod codecommit_standin;
 mod codecommit_standin_ops;
+mod codepipeline;
+mod codepipeline_standin;
 mod compat;
 mod conformance;
 mod conformance_artifacts;

@@ -321,6 +321,15 @@ fn the_event_mapping_answers_mutated_events_with_builds_or_an_error_naming_the_f
     let mut runner = runner(3000);
     runner
         .run(&mutated(samples("")), |(name, event)| {
+            // A CodePipeline job: read by its own reader, whose errors never echo a credential.
+            if pushbuild::trigger::codepipeline::is_job(&event) {
+                if let Err(err) = pushbuild::trigger::codepipeline::job(&event) {
+                    let message = err.to_string();
+                    prop_assert!(!message.is_empty(), "{name}");
+                    prop_assert!(!message.contains("never-logged"), "{name}: {message}");
+                }
+                return Ok(());
+            }
             if let Err(err) = pushbuild::trigger::plan(&event) {
                 let message = err.to_string();
                 prop_assert!(!message.is_empty(), "{name}");

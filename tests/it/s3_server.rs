@@ -29,6 +29,9 @@ use s3s::service::{S3Service, S3ServiceBuilder};
 use s3s::{Body, HttpError};
 
 pub const ACCESS_KEY: &str = "AKIDPUSHBUILDTEST";
+/// The keys a CodePipeline job's `artifactCredentials` carry in the tests.
+pub const PIPELINE_ACCESS_KEY: &str = "ASIAPIPELINEJOBTEST";
+pub const PIPELINE_SECRET_KEY: &str = "pipeline-job-secret-key-7f3a";
 pub const SECRET_KEY: &str = "pushbuild-test-secret-key";
 pub const REGION: &str = "us-east-1";
 pub const BUCKET: &str = "pushbuild-test";
@@ -69,7 +72,13 @@ impl S3Server {
         let service = {
             let fs = s3s_fs::FileSystem::new(root.path()).expect("s3s-fs over the temp dir");
             let mut builder = S3ServiceBuilder::new(fs);
-            builder.set_auth(s3s::auth::SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
+            let mut auth = s3s::auth::SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY);
+            // A CodePipeline job's own credentials for its artifacts.
+            auth.register(
+                PIPELINE_ACCESS_KEY.to_string(),
+                PIPELINE_SECRET_KEY.to_string().into(),
+            );
+            builder.set_auth(auth);
             builder.build()
         };
         let faults = Arc::new(Faults::default());
