@@ -72,6 +72,9 @@ pub struct BatchRecord {
     /// and the batch's commit status goes where its would (none under `pushbuild run`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<BuildTarget>,
+    /// The batch this one runs again (its succeeded children kept, the others run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retries: Option<String>,
 }
 
 /// What a step asks of the runner.
@@ -109,6 +112,7 @@ impl BatchRecord {
             buildspec: None,
             overrides: Vec::new(),
             target: None,
+            retries: None,
         }
     }
 

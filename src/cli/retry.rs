@@ -1,6 +1,7 @@
 //! `pushbuild retry PROJECT BUILD_ID`: runs a build of the local store (one `serve` built) again,
 //! here: the same commit with the same overrides and trigger, a new build whose record names the
-//! one it retries. It builds with `serve`'s settings (the hosts' URLs and tokens from this
+//! one it retries; a batch's push runs again those of its children that did not succeed, here,
+//! one after the other. It builds with `serve`'s settings (the hosts' URLs and tokens from this
 //! process's environment) into the same store, and prints how it ended; the exit status is
 //! `run`'s (0 succeeded, 1 did not, 2 bad input, 3 pushbuild's own failure).
 
@@ -46,10 +47,7 @@ pub(super) fn run(args: &RetryArgs) -> ExitCode {
     use std::sync::Arc;
 
     use super::{EXIT_BUILD_FAILED, EXIT_INTERNAL, default_store, local_config};
-    use crate::executor::log::Echo;
-    use crate::http::HostClients;
-    use crate::lifecycle::{Builds, RetryError, retry_target};
-    use crate::source::HostedSource;
+    use crate::lifecycle::{RetryError, retry_target};
     use crate::state::BuildState;
     use crate::store::{LocalStore, Store};
 
@@ -84,22 +82,20 @@ pub(super) fn run(args: &RetryArgs) -> ExitCode {
         Ok(runtime) => runtime,
         Err(code) => return code,
     };
-    let ended = runtime.block_on(async {
-        let clients = HostClients::new(&config.webhooks);
-        let source = HostedSource::new(clients.git, config.git.clone_depth, config.git.submodules);
-        let builds = Builds::new(config, source, store, books)
-            .with_apis(clients.apis)
-            .with_echo(Echo::Stderr {
-                color: super::stderr_color(),
-            });
-        builds.build(target, None).await
-    });
+    let ended = runtime.block_on(build_here(config, store.clone(), books, target));
+    let ended = ended.map(|summary| batch_ended(&*store, &project, summary));
     match ended {
         Ok(summary) => {
             println!(
-                "Build {} runs build {build_id} of {project} again: {}",
+                "Build {} runs build {build_id} of {project} again: {}{}",
                 summary.build_id.as_deref().unwrap_or("-"),
-                summary.status
+                summary.status,
+                summary
+                    .batch
+                    .as_ref()
+                    .and(summary.reason.as_deref())
+                    .map(|why| format!(" ({why})"))
+                    .unwrap_or_default()
             );
             if summary.status == BuildState::Succeeded {
                 ExitCode::SUCCESS
@@ -112,4 +108,88 @@ pub(super) fn run(args: &RetryArgs) -> ExitCode {
             ExitCode::from(EXIT_INTERNAL)
         }
     }
+}
+
+/// Builds `target` here with `serve`'s settings; a batch's children are built here too, one
+/// after the other, as the batch hands them off (a retry of its push runs those that did not
+/// succeed).
+#[cfg(feature = "server")]
+async fn build_here(
+    config: crate::config::Config,
+    store: std::sync::Arc<dyn crate::store::Store>,
+    books: crate::index::Books,
+    target: crate::trigger::BuildTarget,
+) -> Result<crate::lifecycle::BuildSummary, crate::lifecycle::BuildError> {
+    use std::sync::Arc;
+
+    use crate::executor::log::Echo;
+    use crate::http::HostClients;
+    use crate::lifecycle::Builds;
+    use crate::source::HostedSource;
+
+    let clients = HostClients::new(&config.webhooks);
+    let source = HostedSource::new(clients.git, config.git.clone_depth, config.git.submodules);
+    let builds = Builds::new(config, source, store, books)
+        .with_apis(clients.apis)
+        .with_echo(Echo::Stderr {
+            color: super::stderr_color(),
+        });
+    let (next, mut children) = tokio::sync::mpsc::unbounded_channel();
+    builds.set_children(Arc::new(Here(next)));
+    let summary = builds.build(target, None).await?;
+    while let Ok(child) = children.try_recv() {
+        builds.build(child, None).await?;
+    }
+    Ok(summary)
+}
+
+/// Builds handed off by a batch, taken here.
+#[cfg(feature = "server")]
+struct Here(tokio::sync::mpsc::UnboundedSender<crate::trigger::BuildTarget>);
+
+#[cfg(feature = "server")]
+impl crate::lifecycle::Dispatch for Here {
+    async fn dispatch(
+        &self,
+        target: crate::trigger::BuildTarget,
+    ) -> Result<(), crate::lifecycle::DispatchError> {
+        self.0
+            .send(target)
+            .map_err(|_| crate::lifecycle::DispatchError::Closed("the retry has ended".into()))
+    }
+}
+
+/// A batch's push ends with its batch: its status, once the batch closed here.
+#[cfg(feature = "server")]
+fn batch_ended(
+    store: &dyn crate::store::Store,
+    project: &ProjectName,
+    mut summary: crate::lifecycle::BuildSummary,
+) -> crate::lifecycle::BuildSummary {
+    let Some(batch_id) = &summary.batch else {
+        return summary;
+    };
+    let key = crate::batch::BatchRecord::key(project.as_str(), batch_id);
+    let closed = store
+        .get(&key)
+        .ok()
+        .flatten()
+        .and_then(|bytes| serde_json::from_slice::<crate::batch::BatchRecord>(&bytes).ok());
+    if let Some(batch) = closed {
+        let kept = batch
+            .children
+            .iter()
+            .filter(|c| {
+                c.reason
+                    .as_deref()
+                    .is_some_and(|r| r.contains("not run again"))
+            })
+            .count();
+        summary.status = batch.status;
+        summary.reason = Some(format!(
+            "batch {batch_id}: {} build(s), {kept} kept from the batch it retries",
+            batch.children.len()
+        ));
+    }
+    summary
 }

@@ -89,6 +89,10 @@ impl<S: Source> Builds<S> {
             batch: None,
             ..target.clone()
         });
+        // A retry of a batch runs again only what did not succeed in it.
+        if let Some(earlier) = &target.retries {
+            self.carry_over(&mut record, earlier.as_str()).await;
+        }
         let opened = record.clone();
         in_index(&self.books.index, move |index| index.open_batch(&opened)).await?;
         let (project, id) = (record.project.clone(), batch_id.clone());
@@ -120,6 +124,38 @@ impl<S: Source> Builds<S> {
         summary.status = BuildState::InProgress;
         summary.batch = Some(batch_id);
         Ok(summary)
+    }
+
+    /// The children that succeeded in the batch `earlier` (closed, with its record) succeed in
+    /// `record` as they did, with their builds: only the others run.
+    async fn carry_over(&self, record: &mut BatchRecord, earlier: &str) {
+        let key = BatchRecord::key(&record.project, earlier);
+        let store = self.store.clone();
+        let got = tokio::task::spawn_blocking(move || store.get(&key)).await;
+        let Some(before) = got
+            .ok()
+            .and_then(Result::ok)
+            .flatten()
+            .and_then(|bytes| serde_json::from_slice::<BatchRecord>(&bytes).ok())
+        else {
+            tracing::info!(
+                batch = earlier,
+                "no closed batch to retry: every child runs"
+            );
+            return;
+        };
+        record.retries = Some(earlier.to_string());
+        for child in &mut record.children {
+            let succeeded = before
+                .children
+                .iter()
+                .find(|c| c.identifier == child.identifier && c.status == BuildState::Succeeded);
+            if let Some(succeeded) = succeeded {
+                child.status = BuildState::Succeeded;
+                child.build_id = succeeded.build_id.clone();
+                child.reason = Some(format!("succeeded in batch {earlier}: not run again"));
+            }
+        }
     }
 
     /// Does what a change of the batch's state asks: hands off the children that may start (one

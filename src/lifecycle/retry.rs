@@ -52,7 +52,8 @@ pub fn retry_target(
 
 impl<S> Builds<S> {
     /// Keeps what the build `identity` was asked to build, for a retry (one small object; a
-    /// batch's children are not kept: a retry runs the batch's push).
+    /// batch's children are not kept: a retry of the batch's push runs again its children that
+    /// did not succeed).
     pub(super) async fn keep_target(&self, target: &BuildTarget, identity: &BuildIdentity) {
         if target.batch.is_some() {
             return;

@@ -57,6 +57,15 @@ pub fn batch_page(record: &BatchRecord) -> String {
             escape(why)
         );
     }
+    if let Some(earlier) = &record.retries {
+        let _ = write!(
+            body,
+            "<p id=\"retries\">Runs batch <a href=\"{}\">{}</a> again: what succeeded there is \
+             kept, the rest runs.</p>",
+            escape(&batch_href(&record.project, earlier)),
+            escape(earlier)
+        );
+    }
     body.push_str("<h2>Graph</h2><div class=\"wrap\">");
     body.push_str(&graph_svg(record));
     body.push_str(

@@ -10,7 +10,7 @@ use crate::hooks;
 use crate::pushed::Pushed;
 
 /// The batch's record once it has closed, waiting at most `seconds` for it.
-fn batch_record(store: &Path, project: &str, batch_id: &str, seconds: u64) -> Value {
+pub(crate) fn batch_record(store: &Path, project: &str, batch_id: &str, seconds: u64) -> Value {
     let key = store
         .join("batches")
         .join(project)

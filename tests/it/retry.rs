@@ -125,3 +125,111 @@ fn a_build_runs_again_from_its_page_and_from_the_command_line() {
     assert_eq!(unknown.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("cannot be run again"));
 }
+
+/// The form token of `serve`'s pages (what its forms carry).
+fn form_token(client: &reqwest::blocking::Client, url: &str) -> String {
+    let form = client
+        .get(format!("{url}/build-now"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    form.split("name=\"token\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the form's token")
+        .to_string()
+}
+
+#[test]
+fn a_batchs_retry_runs_again_only_the_children_that_did_not_succeed() {
+    // `flaky` fails the first time it runs and succeeds after; `steady` always succeeds.
+    let marks = tempfile::tempdir().unwrap();
+    let mark = marks.path().join("flaky-ran");
+    let runs = marks.path().join("steady-runs");
+    let spec = format!(
+        "version: 0.2\nbatch:\n  build-list:\n    - identifier: steady\n      env:\n        \
+         variables:\n          ROLE: steady\n    - identifier: flaky\n      env:\n        \
+         variables:\n          ROLE: flaky\nphases:\n  build:\n    commands:\n      - |\n        \
+         if [ \"$ROLE\" = steady ]; then echo run >> {runs}; exit 0; fi\n        \
+         if [ -f {mark} ]; then echo second time; else touch {mark}; exit 1; fi\n",
+        runs = runs.display(),
+        mark = mark.display()
+    );
+    let pushed = Pushed::new(&spec);
+    let project = pushed.git.project(hooks::REPOSITORY);
+    let (store, work) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let served = crate::served::serve(store.path(), work.path(), &["--jobs", "2"], &pushed.env());
+    let first = pushed.deliver(&served.url, "batch-retry-1");
+    let batch = crate::batch_served::batch_record(store.path(), &project, &first, 60);
+    assert_eq!(batch["status"], "FAILED", "{batch}");
+
+    // The Retry button of the push's build: a new batch where only `flaky` runs.
+    let client = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let token = form_token(&client, &served.url);
+    let answer = client
+        .post(format!("{}/builds/{project}/{first}/retry", served.url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("token={token}"))
+        .send()
+        .unwrap();
+    let second = redirected_build(&answer);
+    let again = crate::batch_served::batch_record(store.path(), &project, &second, 60);
+    assert_eq!(again["status"], "SUCCEEDED", "{again}");
+    assert_eq!(again["retries"], first.as_str());
+    let child = |record: &serde_json::Value, id: &str| {
+        record["children"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["identifier"] == id)
+            .unwrap()
+            .clone()
+    };
+    // `steady` kept its build from the first batch; `flaky` is a new build that succeeded.
+    assert_eq!(
+        child(&again, "steady")["buildId"],
+        child(&batch, "steady")["buildId"]
+    );
+    assert_ne!(
+        child(&again, "flaky")["buildId"],
+        child(&batch, "flaky")["buildId"]
+    );
+    assert_eq!(std::fs::read_to_string(&runs).unwrap().lines().count(), 1);
+    let page = client
+        .get(format!("{}/batches/{project}/{second}", served.url))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(page.contains("id=\"retries\""), "{page}");
+    drop(served);
+
+    // From the command line: the first batch again, its children built here.
+    std::fs::remove_file(&mark).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_pushbuild"))
+        .args(["retry", &project, &first, "--store"])
+        .arg(store.path())
+        .env("PUSHBUILD_WORK_DIR", work.path())
+        .envs(pushed.env())
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("pushbuild runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // `flaky` fails again (its mark was removed): the batch fails, `steady` not run again.
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("FAILED (batch "), "{stdout}");
+    assert!(
+        stdout.contains("1 kept from the batch it retries"),
+        "{stdout}"
+    );
+    assert_eq!(std::fs::read_to_string(&runs).unwrap().lines().count(), 1);
+}
