@@ -7,11 +7,12 @@
 
 use std::sync::{Arc, Mutex};
 
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response};
 use serde_json::{Value, json};
 
+use crate::aws_json::{self, Call, error, reply};
 use crate::loopback::Loopback;
 
 const TARGET_PREFIX: &str = "CodeBuild_20161006.";
@@ -166,59 +167,23 @@ fn arn(id: &str) -> String {
     format!("arn:aws:codebuild:{REGION}:{ACCOUNT}:build/{id}")
 }
 
-fn reply(status: u16, body: Value) -> Response<Full<Bytes>> {
-    Response::builder()
-        .status(status)
-        .header("content-type", "application/x-amz-json-1.1")
-        .body(Full::new(Bytes::from(body.to_string())))
-        .expect("a response")
-}
-
-fn error(kind: &str, message: &str) -> Response<Full<Bytes>> {
-    reply(400, json!({"__type": kind, "message": message}))
-}
-
 async fn handle(
     state: Arc<State>,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
-    let target = req
-        .headers()
-        .get("x-amz-target")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
-    let signed = req
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| {
-            a.starts_with("AWS4-HMAC-SHA256") && a.contains("/codebuild/aws4_request")
-        });
-    if !signed {
-        *state.unsigned.lock().unwrap() += 1;
-        return Ok(error(
-            "UnrecognizedClientException",
-            "The security token included in the request is invalid.",
-        ));
-    }
-    let body = req
-        .into_body()
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
-    let Ok(input) = serde_json::from_slice::<Value>(&body) else {
-        return Ok(error("SerializationException", "the body is not JSON"));
+    let (operation, input) = match aws_json::read(req, TARGET_PREFIX, "codebuild").await {
+        Call::Unsigned => {
+            *state.unsigned.lock().unwrap() += 1;
+            return Ok(aws_json::unsigned());
+        }
+        Call::Refused(answer) => return Ok(answer),
+        Call::Operation(operation, input) => (operation, input),
     };
-    let Some(operation) = target.strip_prefix(TARGET_PREFIX) else {
-        return Ok(error("UnknownOperationException", "unknown target"));
-    };
-    Ok(match operation {
+    Ok(match operation.as_str() {
         "StartBuild" => start_build(&state, input),
         "BatchGetBuilds" => batch_get_builds(&state, &input),
         "StopBuild" => stop_build(&state, &input),
-        _ => error("UnknownOperationException", operation),
+        _ => error("UnknownOperationException", &operation),
     })
 }
 

@@ -9,11 +9,12 @@
 
 use std::sync::{Arc, Mutex};
 
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response};
 use serde_json::{Value, json};
 
+use crate::aws_json::{self, Call};
 use crate::loopback::Loopback;
 
 const TARGET_PREFIX: &str = "CodePipeline_20150709.";
@@ -77,59 +78,24 @@ impl CodePipelineStandIn {
     }
 }
 
-fn reply(status: u16, body: Value) -> Response<Full<Bytes>> {
-    Response::builder()
-        .status(status)
-        .header("content-type", "application/x-amz-json-1.1")
-        .body(Full::new(Bytes::from(body.to_string())))
-        .expect("a response")
-}
-
 fn error(state: &State, kind: &str, message: &str) -> Response<Full<Bytes>> {
     state.refused.lock().unwrap().push(kind.to_string());
-    reply(400, json!({"__type": kind, "message": message}))
+    aws_json::error(kind, message)
 }
 
 async fn handle(
     state: Arc<State>,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
-    let target = req
-        .headers()
-        .get("x-amz-target")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
-    let signed = req
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| {
-            a.starts_with("AWS4-HMAC-SHA256") && a.contains("/codepipeline/aws4_request")
-        });
-    if !signed {
-        return Ok(error(
-            &state,
-            "UnrecognizedClientException",
-            "The security token included in the request is invalid.",
-        ));
-    }
-    let body = req
-        .into_body()
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
-    let Ok(input) = serde_json::from_slice::<Value>(&body) else {
-        return Ok(error(
-            &state,
-            "SerializationException",
-            "the body is not JSON",
-        ));
+    let (operation, input) = match aws_json::read(req, TARGET_PREFIX, "codepipeline").await {
+        Call::Unsigned => {
+            state.refused.lock().unwrap().push("unsigned".to_string());
+            return Ok(aws_json::unsigned());
+        }
+        Call::Refused(answer) => return Ok(answer),
+        Call::Operation(operation, input) => (operation, input),
     };
-    let Some(operation) = target.strip_prefix(TARGET_PREFIX) else {
-        return Ok(error(&state, "UnknownOperationException", "unknown target"));
-    };
+    let operation = operation.as_str();
     let problem = match operation {
         "PutJobSuccessResult" => success_problem(&input),
         "PutJobFailureResult" => failure_problem(&input),
@@ -164,7 +130,7 @@ async fn handle(
         operation: operation.to_string(),
         request: input,
     });
-    Ok(reply(200, json!({})))
+    Ok(aws_json::reply(200, json!({})))
 }
 
 fn text_within(value: &Value, field: &str, max: usize) -> Option<String> {

@@ -1,6 +1,7 @@
 //! pushbuild's integration tests: one binary, a module per area.
 
 mod artifacts;
+mod aws_json;
 mod badges;
 mod batch;
 mod batch_served;

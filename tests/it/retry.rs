@@ -38,18 +38,7 @@ fn a_build_runs_again_from_its_page_and_from_the_command_line() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let form = client
-        .get(format!("{}/build-now", served.url))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
-    let token = form
-        .split("name=\"token\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .expect("the form's token")
-        .to_string();
+    let token = form_token(&client, &served.url);
     let post = |path: &str, body: String| {
         client
             .post(format!("{}{path}", served.url))
