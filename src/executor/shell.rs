@@ -16,6 +16,13 @@
 //! after that). Whatever the commands leave behind (background jobs, `setsid`, double forks,
 //! `nohup`) stays in the keeper's tree, and the whole tree is killed at a deadline, when the
 //! shell ends and at the end of the build.
+//!
+//! If pushbuild itself dies (SIGKILL, the out-of-memory killer, a sandbox torn down), nobody is
+//! left to kill the tree. The keeper holds a lifeline for that: the read end of a pipe whose
+//! only write end is pushbuild's (close-on-exec, so no other process inherits it). A small
+//! watcher the keeper starts waits on it; its end-of-file comes when pushbuild is gone, and the
+//! watcher then kills the session's whole process group (the keeper, the shell and what runs in
+//! it). While pushbuild lives the watcher only waits, and it goes with the tree.
 
 use std::ffi::OsStr;
 use std::io::{self, Write};
@@ -80,7 +87,23 @@ pub struct ShellSession {
     ended: bool,
     /// The shell's exit status, once it has ended.
     status: Option<i32>,
+    /// The lifeline's write end: the keeper's watcher kills the session's group when it closes
+    /// (when pushbuild is gone). Dropped with the session, after the tree is killed.
+    _lifeline: io::PipeWriter,
 }
+
+/// The keeper: $1 is the shell, $2 its loop, $3 the marker's nonce. It outlives the shell
+/// (so orphans have a subreaper until the tree is killed): it then reads the control pipe
+/// to its end, which comes after the tree is killed (or if pushbuild itself is gone).
+/// Its first line starts the watcher on the lifeline (descriptor 3; nothing else of the
+/// session's: it holds no pipe the output's end waits for), which neither the keeper nor
+/// the shell keeps.
+const KEEPER: &str = "( read -r __pushbuild_life <&3; kill -KILL 0 ) </dev/null >/dev/null 2>&1 &\n\
+      exec 3<&-\n\
+      \"$1\" -c \"$2\"\n\
+      __pushbuild_status=$?\n\
+      printf '\\036PUSHBUILD:%s:end:%d\\n' \"$3\" \"$__pushbuild_status\"\n\
+      while read -r __pushbuild_hold; do :; done\n";
 
 /// The program a buildspec's `env.shell` names.
 pub fn program(shell: Shell) -> &'static str {
@@ -121,24 +144,18 @@ impl ShellSession {
             single_quoted(&command_file.to_string_lossy())
         );
         let program = find_program(program(shell), env)?;
-        // The keeper: $1 is the shell, $2 its loop, $3 the marker's nonce. It outlives the shell
-        // (so orphans have a subreaper until the tree is killed): it then reads the control pipe
-        // to its end, which comes after the tree is killed (or if pushbuild itself is gone).
-        let keeper = "\"$1\" -c \"$2\"\n\
-                      __pushbuild_status=$?\n\
-                      printf '\\036PUSHBUILD:%s:end:%d\\n' \"$3\" \"$__pushbuild_status\"\n\
-                      while read -r __pushbuild_hold; do :; done\n";
         let (reader, writer) = io::pipe()?;
         // A roomy pipe lets a fast command write on while the reader is busy or pausing; if the
         // system refuses the size, the default pipe still works.
         let _ = nix::fcntl::fcntl(&reader, nix::fcntl::FcntlArg::F_SETPIPE_SZ(PIPE_SIZE));
         let (control_reader, control) = io::pipe()?;
+        let (lifeline_reader, lifeline) = io::pipe()?;
         let child = Spawn {
             program: Path::new("/bin/sh"),
             args: &[
                 OsStr::new("/bin/sh"),
                 OsStr::new("-c"),
-                OsStr::new(keeper),
+                OsStr::new(KEEPER),
                 OsStr::new("pushbuild-keeper"),
                 program.as_os_str(),
                 OsStr::new(&script),
@@ -147,10 +164,11 @@ impl ShellSession {
             env,
             cwd,
             stdio: [control_reader.as_fd(), writer.as_fd(), writer.as_fd()],
+            fd3: Some(lifeline_reader.as_fd()),
         }
         .start()?;
         // Our copies of the pipes' other ends must be gone, or the reader never sees its end.
-        drop((control_reader, writer));
+        drop((control_reader, writer, lifeline_reader));
         let (tx, events) = mpsc::channel();
         let reader_log = log.clone();
         let reader_marker = marker.clone();
@@ -165,6 +183,7 @@ impl ShellSession {
             amended: false,
             ended: false,
             status: None,
+            _lifeline: lifeline,
         })
     }
 

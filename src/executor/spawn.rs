@@ -32,6 +32,8 @@ pub struct Spawn<'a> {
     pub env: &'a [(String, String)],
     pub cwd: &'a Path,
     pub stdio: [BorrowedFd<'a>; 3],
+    /// Given to the program as descriptor 3 when set (the keeper's lifeline, see `shell.rs`).
+    pub fd3: Option<BorrowedFd<'a>>,
 }
 
 /// A started process, in its own process group and a child subreaper, until it is collected.
@@ -50,6 +52,8 @@ struct ChildArgs {
     envp: *const *const c_char,
     cwd: *const c_char,
     stdio: [c_int; 3],
+    /// Descriptor 3's source, or -1.
+    fd3: c_int,
     error: AtomicI32,
 }
 
@@ -101,12 +105,19 @@ impl Spawn<'_> {
             .zip(&self.stdio)
             .map(|(lifted, fd)| lifted.as_ref().map_or(fd.as_raw_fd(), AsRawFd::as_raw_fd))
             .collect();
+        let lifted_fd3 = self.fd3.map(lift).transpose()?;
+        let fd3 = match (&lifted_fd3, self.fd3) {
+            (Some(Some(lifted)), _) => lifted.as_raw_fd(),
+            (_, Some(fd)) => fd.as_raw_fd(),
+            (_, None) => -1,
+        };
         let child_args = ChildArgs {
             program: program.as_ptr(),
             argv: argv.as_ptr(),
             envp: envp.as_ptr(),
             cwd: cwd.as_ptr(),
             stdio: [stdio[0], stdio[1], stdio[2]],
+            fd3,
             error: AtomicI32::new(0),
         };
         // Left unwritten (the child touches a few pages of it, and only those are faulted in).
@@ -184,6 +195,18 @@ extern "C" fn child_main(arg: *mut c_void) -> c_int {
         }
         for (target, &fd) in args.stdio.iter().enumerate() {
             if libc::dup2(fd, target as c_int) == -1 {
+                child_failed(args);
+            }
+        }
+        // Above 2 (lifted), so the moves to 0, 1 and 2 left it alone; one already at 3 only
+        // loses its close-on-exec.
+        if args.fd3 >= 0 {
+            let moved = if args.fd3 == 3 {
+                libc::fcntl(3, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(args.fd3, 3)
+            };
+            if moved == -1 {
                 child_failed(args);
             }
         }

@@ -23,6 +23,7 @@ fn run(program: &str, args: &[&str], cwd: &Path) -> (String, Option<i32>, Pid) {
         env: &env,
         cwd,
         stdio: [stdin.as_fd(), writer.as_fd(), writer.as_fd()],
+        fd3: None,
     }
     .start()
     .unwrap();
@@ -47,6 +48,7 @@ fn start(program: &str, args: &[&str], cwd: &Path, fd: BorrowedFd<'_>) -> io::Re
         env: &env(),
         cwd,
         stdio: [fd, fd, fd],
+        fd3: None,
     }
     .start()
 }

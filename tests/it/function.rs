@@ -129,6 +129,17 @@ impl Harness {
             .block_on(self.api.invoke(event, timeout, Duration::from_secs(30)))
     }
 
+    /// Hands `event` to the function without waiting for its answer.
+    pub(crate) fn hand(&self, event: Value, timeout: Duration) {
+        self.runtime.block_on(self.api.hand(event, timeout));
+    }
+
+    /// SIGKILLs the function process (nothing of its own runs after it).
+    pub(crate) fn kill_function(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// The keys in the bucket, sorted.
     pub(crate) fn keys(&self) -> Vec<String> {
         let client = self.s3.client();

@@ -122,6 +122,24 @@ impl RuntimeApi {
         }
     }
 
+    /// Hands `event` to the function with `timeout` as its deadline, without waiting for its
+    /// outcome (for a test that kills the function while it builds).
+    pub async fn hand(&self, event: Value, timeout: Duration) {
+        let id = format!(
+            "req-{}",
+            self.next_id
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        );
+        let deadline_ms = now_ms() + u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+        self.queue
+            .send(Pending {
+                id,
+                event,
+                deadline_ms,
+            })
+            .expect("the runtime API is running");
+    }
+
     /// The asynchronous invocations the function made of itself (Lambda's Invoke API,
     /// `InvocationType=Event`), once `n` arrived or `timeout` passed.
     #[allow(dead_code)]
