@@ -80,11 +80,21 @@ impl Books {
     }
 
     /// Closes every open entry past its expiry as TIMED_OUT, billed the minutes it reserved, and
-    /// stores a log, a ledger entry and a record for it. Returns the entries it closed.
+    /// stores a log, a ledger entry and a record for it; an entry whose build stored its record
+    /// (and lost only its close) is closed as the record says. Returns the entries it closed,
+    /// each with the state it was closed in (one look in the store for each).
     pub fn sweep(&self, store: &dyn Store, now: DateTime<Utc>) -> Result<Vec<Entry>, BooksError> {
         let mut closed = Vec::new();
-        for entry in self.index.expired(now)? {
+        for mut entry in self.index.expired(now)? {
             if on_codebuild(store, &entry, now)? {
+                continue;
+            }
+            // Its results were stored and only its close was lost: closed as its record says.
+            if let Some(record) = stored_record(store, &entry)? {
+                if let Closed::Now { .. } = self.index.close(&closing_of(&record))? {
+                    entry.state = record.status;
+                    closed.push(entry);
+                }
                 continue;
             }
             let price = Price {
@@ -124,6 +134,7 @@ impl Books {
                     "closed a build nobody finished as TIMED_OUT"
                 );
                 store_abandoned(store, &entry, cost)?;
+                entry.state = BuildState::TimedOut;
                 closed.push(entry);
             }
         }
@@ -162,6 +173,31 @@ fn why(entry: &Entry) -> &'static str {
 }
 
 /// The log, ledger entry and record of a build the sweep closed.
+/// The record of the build `entry` names, when it was stored.
+fn stored_record(store: &dyn Store, entry: &Entry) -> Result<Option<BuildRecord>, BooksError> {
+    let Ok(project) = ProjectName::parse(entry.project.as_str()) else {
+        return Ok(None);
+    };
+    let key = Layout::new(&project, entry.build_id.as_str()).record();
+    Ok(store
+        .get(&key)?
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok()))
+}
+
+/// The close a stored record says.
+fn closing_of(record: &BuildRecord) -> Closing {
+    Closing {
+        project: record.repository.clone(),
+        build_id: record.build_id.clone(),
+        state: record.status,
+        billed_minutes: record.billed_minutes,
+        cost_usd: record.cost.cost_usd,
+        duration_ms: record.duration_ms,
+        reason: record.skip_reason.clone(),
+        tests: crate::reports::ReportSummary::line(&record.reports),
+    }
+}
+
 fn store_abandoned(store: &dyn Store, entry: &Entry, cost: BuildCost) -> Result<(), BooksError> {
     let project =
         ProjectName::parse(entry.project.as_str()).map_err(|err| IndexError::Malformed {

@@ -295,8 +295,8 @@ impl<S: Source> Builds<S> {
                 image: None,
             };
             let build_id = Some(entry.build_id.to_string());
-            // The entry as it was found open: the sweep closed it TIMED_OUT.
-            self.child_state(&entry.project, &child, BuildState::TimedOut, build_id)
+            // As the sweep closed it: TIMED_OUT, or as its stored record said.
+            self.child_state(&entry.project, &child, entry.state, build_id)
                 .await;
         }
     }

@@ -1,6 +1,7 @@
 //! The one way a build ends, whether it ran, could not start or was refused: the meter stops,
-//! the log gets its last line and is stored, then the ledger entry, then the record (last, so a
-//! reader who finds it finds everything else), then the end-of-build metrics.
+//! the log gets its last line and is stored, then the ledger entry, then the record (so a
+//! reader who finds it finds everything else), then the build is closed in the index (so an
+//! entry closed has its record), then the end-of-build metrics.
 
 use std::path::Path;
 
@@ -92,7 +93,7 @@ pub(super) struct Billed<'a> {
     /// ledger entry and the record.
     pub work: Option<tempfile::TempDir>,
     /// The last shell, ended, its processes killed: their last output and the keeper are
-    /// collected once the build is closed in the index, before the log's last line.
+    /// collected before the log's last line.
     pub shell: Option<ShellTail>,
     pub cost: BuildCost,
     /// The meter, for the billed minutes it has not emitted and the end record; `None` for a
@@ -102,8 +103,10 @@ pub(super) struct Billed<'a> {
     pub reason: Option<String>,
 }
 
-/// Closes the build in the index, then stores its log, ledger entry and record and emits its
-/// end-of-build metrics.
+/// Stores the build's log, ledger entry and record, then closes it in the index, and emits its
+/// end-of-build metrics. The index is closed last: an entry closed has its record. A build whose
+/// results cannot be stored stays open and is closed by the sweep (which finds its record, when
+/// only the close failed).
 pub(super) fn record_end(
     job: &BuildJob,
     info: &BuildInfo,
@@ -121,7 +124,6 @@ pub(super) fn record_end(
         reason,
     } = billed;
     let identity = &job.identity;
-    let cost = close_in_index(job, info, &ending, cost, reason)?;
     // The killed processes' last output and the keeper, before the log's last line.
     if let Some(shell) = shell {
         shell.collect();
@@ -152,6 +154,18 @@ pub(super) fn record_end(
     record.batch = identity.batch.as_ref().map(|b| b.batch_id.clone());
     record.retries = identity.retries.clone();
     let record_uri = store_results(store, info, &layout, &record, log_path, work)?;
+    let billed = close_in_index(job, &record, reason)?;
+    if billed.billed_minutes != record.billed_minutes {
+        // The sweep closed it first: the minutes it billed stand, in the ledger and the record.
+        record.billed_minutes = billed.billed_minutes;
+        record.cost = billed;
+        billing::write_entry(store, &LedgerEntry::from_record(&record))?;
+        store.put(
+            &layout.record(),
+            &serde_json::to_vec_pretty(&record)?,
+            &build_meta(info, "application/json"),
+        )?;
+    }
     if job.settings.live_log.is_some() {
         // The whole log is stored: the live one goes.
         if let Err(error) = store.delete(&layout.live_log()) {
@@ -174,31 +188,29 @@ pub(super) fn record_end(
 /// cost as billed (a build the sweep closed first keeps the minutes the sweep billed).
 fn close_in_index(
     job: &BuildJob,
-    info: &BuildInfo,
-    ending: &Ending,
-    cost: BuildCost,
+    record: &BuildRecord,
     reason: Option<String>,
 ) -> Result<BuildCost, PipelineError> {
     let closing = Closing {
-        project: info.project.clone(),
-        build_id: info.build_id.clone(),
-        state: ending.status,
-        billed_minutes: cost.billed_minutes,
-        cost_usd: cost.cost_usd,
-        duration_ms: cost.duration_ms,
+        project: record.repository.clone(),
+        build_id: record.build_id.clone(),
+        state: record.status,
+        billed_minutes: record.cost.billed_minutes,
+        cost_usd: record.cost.cost_usd,
+        duration_ms: record.cost.duration_ms,
         reason,
-        tests: crate::reports::ReportSummary::line(&ending.reports),
+        tests: crate::reports::ReportSummary::line(&record.reports),
     };
     match job.settings.books.index.close(&closing)? {
         Closed::Already(entry) => {
             tracing::warn!(
-                build_id = %info.build_id,
+                build_id = %record.build_id,
                 state = entry.state.as_str(),
                 "the build was closed by the sweep before it finished; its billed minutes stay as the sweep recorded them"
             );
-            Ok(cost.with_minutes(entry.billed_minutes))
+            Ok(record.cost.clone().with_minutes(entry.billed_minutes))
         }
-        Closed::Now { .. } => Ok(cost),
+        Closed::Now { .. } => Ok(record.cost.clone()),
     }
 }
 

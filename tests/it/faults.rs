@@ -1,0 +1,234 @@
+//! Faults injected between the real function binary and its servers (the fault proxy in front
+//! of the S3 server and of moto's DynamoDB), and what pushbuild promises through them: a build
+//! that began ends with its record, log and ledger entry (or is closed by the sweep), the index
+//! and the ledger agree (`pushbuild billing --verify`), no multipart upload is left open, retries
+//! are bounded, and an event built once is not built again. Rates are drawn from a seed
+//! (`PUSHBUILD_FAULT_SEED`, printed by each test) so a failure can be replayed.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::dynamo_server::DynamoServer;
+use crate::fault_proxy::{Answer, Fault, FaultProxy, Schedule};
+use crate::function::{Harness, MINUTE, builds, sample};
+
+/// A build with a 12 MB artifact (three 5 MiB parts: a multipart upload) and a small one.
+const SPEC: &str = "version: 0.2\nphases:\n  build:\n    commands:\n      - mkdir -p out\n      - head -c 12000000 /dev/urandom > out/big.bin\n      - echo small > out/small.txt\nartifacts:\n  base-directory: out\n  files: ['**/*']\n";
+
+/// The seed of the tests' fault rates: `PUSHBUILD_FAULT_SEED`, or a fixed one.
+fn seed() -> u64 {
+    let seed = std::env::var("PUSHBUILD_FAULT_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20_261_207);
+    eprintln!("fault seed: {seed} (PUSHBUILD_FAULT_SEED replays it)");
+    seed
+}
+
+/// The function with its S3 behind one proxy and its DynamoDB behind another, on a table of its
+/// own.
+struct Faulty {
+    h: Harness,
+    s3: FaultProxy,
+    dynamo: FaultProxy,
+    table: String,
+}
+
+fn start(settings: &[(&str, &str)]) -> Faulty {
+    let seed = seed();
+    let s3 = FaultProxy::seeded("http://127.0.0.1:9", seed);
+    let moto = DynamoServer::shared();
+    let dynamo = FaultProxy::seeded(&moto.endpoint, seed.wrapping_add(1));
+    let table = moto.new_table();
+    let (s3_at, dynamo_at) = (s3.endpoint(), dynamo.endpoint());
+    let mut all = vec![
+        ("AWS_ENDPOINT_URL_S3", s3_at.as_str()),
+        ("AWS_ENDPOINT_URL_DYNAMODB", dynamo_at.as_str()),
+        ("PUSHBUILD_INDEX_TABLE", table.as_str()),
+    ];
+    all.extend_from_slice(settings);
+    let h = Harness::start(&[("ci/buildspec.yml", SPEC.as_bytes())], "faults", &all);
+    s3.set_upstream(&h.s3().endpoint);
+    Faulty {
+        h,
+        s3,
+        dynamo,
+        table,
+    }
+}
+
+impl Faulty {
+    /// `pushbuild billing --verify` over the bucket and the table, straight to the servers.
+    fn verify(&self) -> String {
+        let month = chrono::Utc::now().format("%Y-%m").to_string();
+        let out = Command::new(env!("CARGO_BIN_EXE_pushbuild"))
+            .args(["billing", "--verify", "--month", &month, "--bucket"])
+            .arg(self.h.bucket())
+            .args(["--table", &self.table])
+            .envs(self.h.s3_env())
+            .envs(DynamoServer::shared().env())
+            .env("PUSHBUILD_S3_PATH_STYLE", "true")
+            .output()
+            .expect("pushbuild runs");
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "billing --verify: {said}");
+        assert!(said.contains("the index agrees with the ledger"), "{said}");
+        said
+    }
+
+    /// A build's results: its record, log and ledger entry are all stored.
+    fn assert_complete(&self, build_id: &str) -> Value {
+        let record = self.h.record(build_id);
+        assert!(
+            self.h.log(build_id).contains("Phase complete: BUILD"),
+            "{build_id}"
+        );
+        let ledger = self
+            .h
+            .keys()
+            .into_iter()
+            .filter(|k| k.starts_with("billing/") && k.ends_with(&format!("/{build_id}.json")))
+            .count();
+        assert_eq!(ledger, 1, "{build_id}'s ledger entries");
+        record
+    }
+}
+
+#[test]
+fn s3_answering_slow_down_resetting_and_stalling_mid_build_loses_nothing() {
+    let f = start(&[]);
+    // Puts answered 503 SlowDown, parts reset before an answer, a part's answer cut in half, a
+    // stall on the record, and a share of everything answered 500.
+    f.s3.inject(
+        "PUT /",
+        Fault::Answer(Answer::slow_down()),
+        Schedule::Next(3),
+    );
+    f.s3.inject("partNumber=", Fault::ResetRequest, Schedule::Next(2));
+    f.s3.inject("partNumber=2", Fault::ResetResponse, Schedule::Next(1));
+    f.s3.inject(
+        "build.json",
+        Fault::Stall(Duration::from_secs(2)),
+        Schedule::Next(1),
+    );
+    f.s3.inject(
+        " /",
+        Fault::Answer(Answer::internal_error()),
+        Schedule::Rate(50),
+    );
+    let answer = builds(&f.h.invoke(sample("codecommit-push.json", &f.h.head()), MINUTE));
+    assert_eq!(answer[0]["status"], "SUCCEEDED", "{answer:?}");
+    let build_id = answer[0]["buildId"].as_str().unwrap();
+    let record = f.assert_complete(build_id);
+    let artifact = &record["artifacts"][0];
+    let stored = f.h.object(
+        artifact["uri"]
+            .as_str()
+            .and_then(|u| u.split_once(&format!("{}/", f.h.bucket())))
+            .map(|(_, key)| key)
+            .unwrap(),
+    );
+    assert_eq!(stored.len() as u64, artifact["size"].as_u64().unwrap());
+    let kinds: Vec<&str> = f.s3.injected().iter().map(|(_, kind)| *kind).collect();
+    for kind in ["answer", "reset-request", "reset-response", "stall"] {
+        assert!(kinds.contains(&kind), "{kind} was injected: {kinds:?}");
+    }
+    assert!(
+        f.h.s3().pending_upload_files().is_empty(),
+        "open multipart uploads: {:?}",
+        f.h.s3().pending_upload_files()
+    );
+    f.verify();
+}
+
+#[test]
+fn dynamodb_throttling_the_index_and_the_budget_loses_nothing() {
+    let f = start(&[]);
+    for operation in [
+        "TransactWriteItems",
+        "UpdateItem",
+        "PutItem",
+        "GetItem",
+        "Query",
+    ] {
+        f.dynamo.inject(
+            &format!("DynamoDB_20120810.{operation}"),
+            Fault::Answer(Answer::throughput_exceeded()),
+            Schedule::Next(2),
+        );
+    }
+    let answer = builds(&f.h.invoke(sample("codecommit-push.json", &f.h.head()), MINUTE));
+    assert_eq!(answer[0]["status"], "SUCCEEDED", "{answer:?}");
+    f.assert_complete(answer[0]["buildId"].as_str().unwrap());
+    assert!(f.dynamo.injected().len() >= 4, "{:?}", f.dynamo.injected());
+    f.verify();
+}
+
+#[test]
+fn a_store_that_stays_down_ends_the_invocation_in_time_and_the_retry_builds_once() {
+    let f = start(&[
+        ("PUSHBUILD_BILLING_MINUTE_MS", "1000"),
+        ("PUSHBUILD_UPLOAD_RESERVE_SECONDS", "1"),
+    ]);
+    // Every write of a record fails: the invocation must end, with a retryable error, well
+    // before its deadline.
+    f.s3.inject(
+        "build.json",
+        Fault::Answer(Answer::slow_down()),
+        Schedule::Always,
+    );
+    let event = sample("codecommit-push.json", &f.h.head());
+    let began = Instant::now();
+    let first = f.h.invoke(event.clone(), Duration::from_secs(120));
+    let took = began.elapsed();
+    match &first {
+        crate::runtime_api::Outcome::Error { error_type, .. } => {
+            assert!(error_type.starts_with("PushBuild.Retryable."), "{first:?}");
+        }
+        other => panic!("expected a retryable error, got {other:?}"),
+    }
+    assert!(
+        took < Duration::from_secs(60),
+        "the failing invocation took {took:?}"
+    );
+    // Lambda delivers the event again once the store is back: one build, complete.
+    f.s3.clear();
+    let again = builds(&f.h.invoke(event.clone(), MINUTE));
+    assert_eq!(again[0]["status"], "SUCCEEDED", "{again:?}");
+    f.assert_complete(again[0]["buildId"].as_str().unwrap());
+    // And once more: the event was built; not again.
+    let third = builds(&f.h.invoke(event, MINUTE));
+    assert_eq!(third[0]["status"], "SKIPPED", "{third:?}");
+    assert!(
+        third[0]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("duplicate delivery")),
+        "{third:?}"
+    );
+    // The build that began and could not be recorded is closed by the sweep once its reserved
+    // minute has run out (a second here, and the upload reserve): `pushbuild billing` sweeps
+    // before it verifies.
+    std::thread::sleep(Duration::from_millis(2500));
+    f.verify();
+    let records: Vec<Value> =
+        f.h.keys()
+            .into_iter()
+            .filter(|k| k.ends_with("/build.json"))
+            .map(|k| serde_json::from_slice(&f.h.object(&k)).unwrap())
+            .collect();
+    let statuses: Vec<&str> = records
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(records.len(), 2, "{statuses:?} {:?}", f.h.keys());
+    assert!(
+        statuses.contains(&"TIMED_OUT") && statuses.contains(&"SUCCEEDED"),
+        "{statuses:?}"
+    );
+}
