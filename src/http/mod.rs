@@ -326,11 +326,19 @@ fn refuse(err: &WebhookError) -> Response {
     json_answer(status, json!({ "error": err.to_string() }))
 }
 
+/// How long a host is asked to wait before delivering a refused webhook again.
+const RETRY_AFTER_SECONDS: &str = "10";
+
 fn unavailable(err: &dyn std::fmt::Display) -> Response {
-    json_answer(
+    let mut answer = json_answer(
         StatusCode::SERVICE_UNAVAILABLE,
         json!({ "error": format!("the build could not be queued: {err}") }),
-    )
+    );
+    answer.headers_mut().insert(
+        header::RETRY_AFTER,
+        header::HeaderValue::from_static(RETRY_AFTER_SECONDS),
+    );
+    answer
 }
 
 fn json_answer(status: StatusCode, body: Value) -> Response {

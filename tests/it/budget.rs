@@ -568,3 +568,59 @@ fn pn(name: &str) -> ProjectName {
 fn bid(id: &str) -> BuildId {
     BuildId::parse(id).expect("a build id")
 }
+
+/// 100 builds beginning at once on DynamoDB (moto's server) against a cap of 40 minutes: 100
+/// different numbers, exactly 40 first minutes granted (none over the cap, none refused while
+/// minutes were left), the other 60 refused by the budget.
+#[test]
+fn a_hundred_builds_beginning_at_once_on_dynamodb_get_unique_numbers_and_the_exact_budget() {
+    const AT_ONCE: usize = 100;
+    const MINUTES: u64 = 40;
+    let runtime = runtime();
+    let index: Arc<dyn Index> = Arc::new(DynamoServer::shared().new_index(runtime.handle()));
+    let work = tempfile::tempdir().expect("temp dir");
+    let store = LocalStore::new(work.path().join("store"));
+    let books = Books::new(
+        index.clone(),
+        Budget {
+            monthly_minutes: Some(MINUTES),
+            per_repository: Vec::new(),
+        },
+        Duration::from_secs(30),
+    );
+    let settings = BuildSettings {
+        books,
+        ..support::settings(work.path(), 0.01)
+    };
+    let refused: Vec<bool> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..AT_ONCE)
+            .map(|i| {
+                let (settings, store) = (&settings, &store);
+                scope.spawn(move || {
+                    let identity = support::identity("proj", &format!("b{i:03}"));
+                    let begun = pipeline::begin(&identity, settings, None, store)
+                        .expect("the index answers");
+                    begun.refusal().is_some()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("thread"))
+            .collect()
+    });
+    let granted = refused.iter().filter(|r| !**r).count();
+    assert_eq!(granted as u64, MINUTES, "first minutes granted");
+    let mut numbers: Vec<u64> = (0..AT_ONCE)
+        .map(|i| {
+            let id = support::identity("proj", &format!("b{i:03}")).build_id;
+            index
+                .entry(&pn("proj"), &id)
+                .expect("the index answers")
+                .expect("an entry")
+                .number
+        })
+        .collect();
+    numbers.sort_unstable();
+    assert_eq!(numbers, (1..=AT_ONCE as u64).collect::<Vec<u64>>());
+}

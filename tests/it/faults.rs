@@ -232,3 +232,79 @@ fn a_store_that_stays_down_ends_the_invocation_in_time_and_the_retry_builds_once
         "{statuses:?}"
     );
 }
+
+/// Sends a signed push of `commit` to `main` as delivery `delivery`: the answer's status, its
+/// `Retry-After` and its body.
+fn send(url: &str, commit: &str, delivery: &str) -> (u16, Option<String>, Value) {
+    let body = crate::hooks::push("refs/heads/main", commit, "a push");
+    let (headers, bytes) = crate::hooks::delivery("push", &body, delivery, crate::hooks::SECRET);
+    let mut request = reqwest::blocking::Client::new()
+        .post(format!("{url}/webhooks/github"))
+        .body(bytes);
+    for (name, value) in headers {
+        request = request.header(name, value);
+    }
+    let answer = request.send().unwrap();
+    let status = answer.status().as_u16();
+    let retry = answer
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    (
+        status,
+        retry,
+        serde_json::from_str(&answer.text().unwrap()).unwrap(),
+    )
+}
+
+#[test]
+fn a_full_queue_answers_503_with_retry_after_and_the_delivery_sent_again_builds_once() {
+    let spec = "version: 0.2\nphases:\n  build:\n    commands:\n      - sleep 2\n";
+    let pushed = crate::pushed::Pushed::new(spec);
+    let commit = pushed.commits[0].1.clone();
+    let project = pushed.git.project(crate::hooks::REPOSITORY);
+    let (store, work) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let served = crate::served::serve(
+        store.path(),
+        work.path(),
+        &["--jobs", "1", "--queue", "1"],
+        &pushed.env(),
+    );
+    // One runs, one waits; the third finds the queue full.
+    let mut answers = Vec::new();
+    for delivery in ["full-1", "full-2", "full-3", "full-4"] {
+        answers.push((delivery, send(&served.url, &commit, delivery)));
+    }
+    let refused: Vec<_> = answers
+        .iter()
+        .filter(|(_, (status, ..))| *status == 503)
+        .collect();
+    assert!(!refused.is_empty(), "{answers:?}");
+    for (_, (_, retry, body)) in &refused {
+        assert_eq!(retry.as_deref(), Some("10"), "{body}");
+        assert!(
+            body["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("queue is full")),
+            "{body}"
+        );
+    }
+    // The host delivers a refused one again once there is room: it is built, once.
+    let (again, ..) = refused[0];
+    let until = Instant::now() + Duration::from_secs(60);
+    let build_id = loop {
+        let (status, _, body) = send(&served.url, &commit, again);
+        if status == 202 {
+            break body["builds"][0]["buildId"].as_str().unwrap().to_string();
+        }
+        assert!(Instant::now() < until, "never queued: {body}");
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let record = crate::pushed::record_in(store.path(), &project, &build_id);
+    assert_eq!(record["status"], "SUCCEEDED", "{record}");
+    let (status, _, body) = send(&served.url, &commit, again);
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["builds"][0]["status"], "SKIPPED", "{body}");
+    assert!(body["builds"][0]["buildId"].is_null(), "{body}");
+}
