@@ -22,6 +22,13 @@ impl Drop for Served {
     }
 }
 
+impl Served {
+    /// Its process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
 /// Starts `pushbuild serve --listen 127.0.0.1:0 --store STORE ARGS` with only `env` (and
 /// `PATH`, `HOME` and `PUSHBUILD_WORK_DIR` = `work`) in its environment.
 pub fn serve(store: &Path, work: &Path, args: &[&str], env: &[(&str, String)]) -> Served {
