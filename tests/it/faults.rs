@@ -82,6 +82,27 @@ impl Faulty {
         said
     }
 
+    /// One row of the faults' table (printed; `-- --nocapture` shows it): what was injected
+    /// where, how often, and what the store holds after: records, ledger entries (one per
+    /// record: none billed twice) and open multipart uploads.
+    fn table_row(&self, fault: &str, at: &str, injected: usize) {
+        let keys = self.h.keys();
+        let count = |suffix: &str, prefix: &str| {
+            keys.iter()
+                .filter(|k| k.starts_with(prefix) && k.ends_with(suffix))
+                .count()
+        };
+        let (records, ledger) = (count("/build.json", "builds/"), count(".json", "billing/"));
+        assert_eq!(
+            records, ledger,
+            "a ledger entry for each record, and no more"
+        );
+        eprintln!(
+            "fault table | {fault} | {at} | {injected} | {records} | {ledger} | {} |",
+            self.h.s3().pending_upload_files().len()
+        );
+    }
+
     /// A build's results: its record, log and ledger entry are all stored.
     fn assert_complete(&self, build_id: &str) -> Value {
         let record = self.h.record(build_id);
@@ -104,7 +125,7 @@ impl Faulty {
 fn s3_answering_slow_down_resetting_and_stalling_mid_build_loses_nothing() {
     let f = start(&[]);
     // Puts answered 503 SlowDown, parts reset before an answer, a part's answer cut in half, a
-    // stall on the record, and a share of everything answered 500.
+    // stall on the record, and one in ten of everything else answered 500.
     f.s3.inject(
         "PUT /",
         Fault::Answer(Answer::slow_down()),
@@ -120,7 +141,7 @@ fn s3_answering_slow_down_resetting_and_stalling_mid_build_loses_nothing() {
     f.s3.inject(
         " /",
         Fault::Answer(Answer::internal_error()),
-        Schedule::Rate(50),
+        Schedule::Rate(100),
     );
     let answer = builds(&f.h.invoke(sample("codecommit-push.json", &f.h.head()), MINUTE));
     assert_eq!(answer[0]["status"], "SUCCEEDED", "{answer:?}");
@@ -145,6 +166,11 @@ fn s3_answering_slow_down_resetting_and_stalling_mid_build_loses_nothing() {
         f.h.s3().pending_upload_files()
     );
     f.verify();
+    f.table_row(
+        "503 SlowDown, 500 at 10%, reset before and mid-answer, a 2 s stall",
+        "S3 (function)",
+        f.s3.injected().len(),
+    );
 }
 
 #[test]
@@ -168,6 +194,11 @@ fn dynamodb_throttling_the_index_and_the_budget_loses_nothing() {
     f.assert_complete(answer[0]["buildId"].as_str().unwrap());
     assert!(f.dynamo.injected().len() >= 4, "{:?}", f.dynamo.injected());
     f.verify();
+    f.table_row(
+        "ProvisionedThroughputExceeded",
+        "DynamoDB (function)",
+        f.dynamo.injected().len(),
+    );
 }
 
 #[test]
@@ -230,6 +261,11 @@ fn a_store_that_stays_down_ends_the_invocation_in_time_and_the_retry_builds_once
     assert!(
         statuses.contains(&"TIMED_OUT") && statuses.contains(&"SUCCEEDED"),
         "{statuses:?}"
+    );
+    f.table_row(
+        "503 SlowDown on every record write (then none)",
+        "S3 (function)",
+        f.s3.injected().len(),
     );
 }
 

@@ -946,3 +946,39 @@ fn the_build_pages_through_the_function_url_need_the_login_from_the_secret() {
         );
     }
 }
+
+/// Lambda throttling the function's hand-off of a webhook's build (429
+/// `TooManyRequestsException` from its Invoke API): the Function URL answers 503 with
+/// `Retry-After`, nothing is queued, and the delivery sent again once Lambda takes invocations is
+/// handed off once; a third delivery of it builds nothing more.
+#[test]
+fn a_throttled_hand_off_answers_503_and_the_delivery_sent_again_is_built_once() {
+    let proxy = crate::fault_proxy::FaultProxy::start("http://127.0.0.1:9");
+    let h = Harness::start_with(false, &[("AWS_ENDPOINT_URL_LAMBDA", &proxy.endpoint())]);
+    proxy.set_upstream(&format!("http://{}", h.lambda.endpoint()));
+    let commit = h.commits.good.clone();
+    let body = hooks::push("refs/heads/main", &commit, "A good build");
+    let (headers, bytes) = hooks::delivery("push", &body, "d-url-throttled", SECRET);
+    proxy.answer(
+        "/invocations",
+        crate::fault_proxy::Answer::aws_json(429, "TooManyRequestsException", "Rate exceeded"),
+        None,
+    );
+    let refused = h.invoke(url_event(&headers, &bytes, false));
+    assert_eq!(refused["statusCode"], 503, "{refused}");
+    assert_eq!(refused["headers"]["retry-after"], "10", "{refused}");
+    assert!(proxy.answered() >= 1);
+    assert!(h.async_invocations(0).is_empty());
+    // Lambda takes invocations again; GitHub's redelivery carries the same delivery id.
+    proxy.clear();
+    let accepted = h.invoke(url_event(&headers, &bytes, false));
+    assert_eq!(accepted["statusCode"], 202, "{accepted}");
+    assert_eq!(h.async_invocations(1).len(), 1);
+    let again = h.invoke(url_event(&headers, &bytes, false));
+    assert_eq!(
+        answer_body(&again)["builds"][0]["status"],
+        "SKIPPED",
+        "{again}"
+    );
+    assert_eq!(h.async_invocations(2).len(), 1, "handed off once");
+}
