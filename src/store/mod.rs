@@ -4,6 +4,8 @@
 
 mod fs;
 #[cfg(feature = "aws")]
+pub mod retries;
+#[cfg(feature = "aws")]
 mod s3;
 pub mod stop;
 

@@ -79,6 +79,7 @@ impl S3Store {
         let config = aws_sdk_s3::config::Builder::from(sdk_config)
             .force_path_style(path_style)
             .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
+            .interceptor(super::retries::LogRetries { service: "S3" })
             .build();
         Ok(S3Store::new(Client::from_conf(config), bucket, handle))
     }

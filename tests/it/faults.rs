@@ -166,6 +166,11 @@ fn s3_answering_slow_down_resetting_and_stalling_mid_build_loses_nothing() {
         f.h.s3().pending_upload_files()
     );
     f.verify();
+    let said = std::fs::read_to_string(f.h.work_dir().join("function.stderr")).unwrap_or_default();
+    assert!(
+        said.contains("tried again") && said.contains("PutObject") && said.contains("503"),
+        "{said}"
+    );
     f.table_row(
         "503 SlowDown, 500 at 10%, reset before and mid-answer, a 2 s stall",
         "S3 (function)",
@@ -194,6 +199,14 @@ fn dynamodb_throttling_the_index_and_the_budget_loses_nothing() {
     f.assert_complete(answer[0]["buildId"].as_str().unwrap());
     assert!(f.dynamo.injected().len() >= 4, "{:?}", f.dynamo.injected());
     f.verify();
+    // pushbuild's log says what was tried again.
+    let said = std::fs::read_to_string(f.h.work_dir().join("function.stderr")).unwrap_or_default();
+    assert!(
+        said.contains("tried again")
+            && said.contains("DynamoDB")
+            && said.contains("TransactWriteItems"),
+        "{said}"
+    );
     f.table_row(
         "ProvisionedThroughputExceeded",
         "DynamoDB (function)",

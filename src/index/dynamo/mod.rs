@@ -64,8 +64,13 @@ impl DynamoIndex {
             message: "no async runtime to drive the DynamoDB client".to_string(),
             retryable: false,
         })?;
+        let config = aws_sdk_dynamodb::config::Builder::from(sdk_config)
+            .interceptor(crate::store::retries::LogRetries {
+                service: "DynamoDB",
+            })
+            .build();
         Ok(DynamoIndex {
-            client: Client::new(sdk_config),
+            client: Client::from_conf(config),
             table,
             handle,
         })
