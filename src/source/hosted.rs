@@ -12,6 +12,7 @@ use std::num::NonZeroU32;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
+use super::retrying::{classify, retrying};
 use super::{FetchSummary, ResolvedCommit, Source, SourceError};
 use crate::names::{CommitId, Host, Repo, SourceVersion};
 use crate::secret::Secret;
@@ -91,10 +92,16 @@ impl Source for HostedSource {
             .token
             .clone()
             .map(|token| (host.host.token_user().to_string(), token));
-        let wanted = reference.clone();
-        let commit = tokio::task::spawn_blocking(move || ls_remote(&url, credentials, &wanted))
-            .await
-            .map_err(|source| SourceError::Task { source })??;
+        let (listed, _) = retrying("git ls-remote", |_| {
+            let (url, credentials, wanted) = (url.clone(), credentials.clone(), reference.clone());
+            async move {
+                tokio::task::spawn_blocking(move || ls_remote(&url, credentials, &wanted))
+                    .await
+                    .map_err(|source| SourceError::Task { source })?
+            }
+        })
+        .await;
+        let commit = listed?;
         Ok(ResolvedCommit {
             commit_id: commit,
             message: String::new(),
@@ -109,20 +116,34 @@ impl Source for HostedSource {
         dest: &Path,
     ) -> Result<FetchSummary, SourceError> {
         let (host, path) = self.host_of(repo)?;
-        let job = Clone {
-            url: format!("{}/{path}.git", host.url),
-            credentials: host
-                .token
-                .clone()
-                .map(|token| (host.host.token_user().to_string(), token)),
-            commit: commit.clone(),
-            dest: dest.to_path_buf(),
-            depth: self.depth,
-        };
+        let (fetched, retried) = retrying("git fetch", |attempt| {
+            let job = Clone {
+                url: format!("{}/{path}.git", host.url),
+                credentials: host
+                    .token
+                    .clone()
+                    .map(|token| (host.host.token_user().to_string(), token)),
+                commit: commit.clone(),
+                dest: dest.to_path_buf(),
+                depth: self.depth,
+            };
+            async move {
+                tokio::task::spawn_blocking(move || {
+                    // What an attempt that failed left behind goes first.
+                    if attempt > 1 {
+                        let _ = std::fs::remove_dir_all(&job.dest);
+                        let _ = std::fs::create_dir_all(&job.dest);
+                    }
+                    job.run()
+                })
+                .await
+                .map_err(|source| SourceError::Task { source })?
+            }
+        })
+        .await;
         let submodules = self.submodules;
-        let mut summary = tokio::task::spawn_blocking(move || job.run())
-            .await
-            .map_err(|source| SourceError::Task { source })??;
+        let mut summary = fetched?;
+        summary.notes.extend(retried);
         if summary.notes.iter().any(|n| n.contains("submodule")) && submodules {
             summary.notes.push(
                 "PUSHBUILD_GIT_SUBMODULES=true: fetching submodules is not supported yet".into(),
@@ -280,48 +301,6 @@ fn give_credentials(
             }))
         }
         _ => Ok(None),
-    }
-}
-
-/// Sorts a failed clone or reference listing into the build's fault (no such repository or
-/// `wanted` commit or reference, no access) or pushbuild's (the host does not answer), by what
-/// gix reports.
-fn classify(url: &str, wanted: &str, err: gix::Error) -> SourceError {
-    let message = format!("{err:#}");
-    let lower = message.to_ascii_lowercase();
-    // An HTTP status as the transport words it (`status 404`, `(404 Not Found)`,
-    // `Status(404, …)`), never a port or a commit id that happens to hold the digits.
-    let status = |code: u16| {
-        [
-            format!("status {code}"),
-            format!("({code} "),
-            format!("status({code},"),
-        ]
-        .iter()
-        .any(|form| lower.contains(form.as_str()))
-    };
-    if lower.contains("not our ref") || lower.contains("revision") && lower.contains("missing") {
-        SourceError::CommitNotFound {
-            repository: url.to_string(),
-            commit: wanted.to_string(),
-        }
-    } else if status(401)
-        || status(403)
-        || lower.contains("credentials")
-        || lower.contains("authentication")
-    {
-        SourceError::AccessDenied {
-            repository: url.to_string(),
-        }
-    } else if status(404) || lower.contains("not found") {
-        SourceError::RepositoryNotFound {
-            repository: url.to_string(),
-        }
-    } else {
-        SourceError::Api {
-            operation: "git fetch",
-            message,
-        }
     }
 }
 

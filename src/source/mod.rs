@@ -9,6 +9,8 @@ mod git;
 #[cfg(feature = "server")]
 mod hosted;
 pub mod local;
+#[cfg(feature = "server")]
+mod retrying;
 #[cfg(feature = "aws")]
 mod unpacked;
 
@@ -73,7 +75,7 @@ pub enum SourceError {
         limit_bytes / (1024 * 1024)
     )]
     FileTooLarge { path: String, limit_bytes: u64 },
-    #[error("CodeCommit {operation} failed: {message}")]
+    #[error("{} failed: {message}", api_name(operation))]
     Api {
         operation: &'static str,
         message: String,
@@ -168,6 +170,16 @@ impl<P: Source, H: Source> Source for Routed<P, H> {
             Repo::Hosted { .. } => self.hosted.clone_url(repo, region),
             Repo::Artifact(_) => None,
         }
+    }
+}
+
+/// An operation as a message names it: git's as they are (`git fetch`), CodeCommit's API calls
+/// with the service (`CodeCommit GetBlob`).
+fn api_name(operation: &str) -> String {
+    if operation.starts_with("git ") {
+        operation.to_string()
+    } else {
+        format!("CodeCommit {operation}")
     }
 }
 

@@ -357,3 +357,64 @@ fn a_full_queue_answers_503_with_retry_after_and_the_delivery_sent_again_builds_
     assert_eq!(body["builds"][0]["status"], "SKIPPED", "{body}");
     assert!(body["builds"][0]["buildId"].is_null(), "{body}");
 }
+
+/// The git host cutting its pack halfway and answering 502, and the host's status API answering
+/// 502 twice, under `serve`: the fetch is tried again (the build's log says so), the statuses are
+/// sent again, and the build succeeds at its commit.
+#[test]
+fn a_git_host_and_a_status_api_that_fail_for_a_while_are_tried_again() {
+    let spec = "version: 0.2\nphases:\n  build:\n    commands:\n      - git rev-parse HEAD\n";
+    let pushed = crate::pushed::Pushed::new(spec);
+    let git = FaultProxy::seeded(&pushed.git.url(), seed());
+    let api = FaultProxy::seeded(&pushed.api.url(), seed());
+    let bad_gateway = Answer {
+        status: 502,
+        headers: vec![("content-type".into(), "text/plain".into())],
+        body: "bad gateway".into(),
+    };
+    git.inject("POST /", Fault::ResetResponse, Schedule::Next(1));
+    git.inject(
+        "POST /",
+        Fault::Answer(bad_gateway.clone()),
+        Schedule::Next(1),
+    );
+    api.inject("/statuses/", Fault::Answer(bad_gateway), Schedule::Next(2));
+    let mut env = pushed.env();
+    env.retain(|(name, _)| !matches!(*name, "PUSHBUILD_GITHUB_URL" | "PUSHBUILD_GITHUB_API_URL"));
+    env.push(("PUSHBUILD_GITHUB_URL", git.endpoint()));
+    env.push(("PUSHBUILD_GITHUB_API_URL", api.endpoint()));
+    let (store, work) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let served = crate::served::serve(store.path(), work.path(), &["--jobs", "1"], &env);
+    let build_id = pushed.deliver(&served.url, "flaky-host-1");
+    let project = format!("{}/{}", git.addr, crate::hooks::REPOSITORY);
+    let record = crate::pushed::record_in(store.path(), &project, &build_id);
+    assert_eq!(record["status"], "SUCCEEDED", "{record}");
+    let log = std::fs::read_to_string(
+        store
+            .path()
+            .join("builds")
+            .join(&project)
+            .join(&build_id)
+            .join("build.log"),
+    )
+    .unwrap();
+    assert!(
+        log.contains("git fetch tried again after attempt 1"),
+        "{log}"
+    );
+    assert!(log.contains(&pushed.commit), "{log}");
+    let kinds: Vec<&str> = git.injected().iter().map(|(_, kind)| *kind).collect();
+    assert_eq!(kinds, ["reset-response", "answer"], "{kinds:?}");
+    // The final status arrives once the API answers again.
+    let until = Instant::now() + Duration::from_secs(30);
+    while !pushed
+        .api
+        .statuses(&pushed.commit)
+        .iter()
+        .any(|s| s.body["state"] == "success")
+    {
+        assert!(Instant::now() < until, "no success status");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(api.injected().len(), 2);
+}
