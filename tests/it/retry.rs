@@ -21,6 +21,24 @@ fn log_in(store: &std::path::Path, project: &str, build_id: &str) -> String {
     .unwrap()
 }
 
+/// `pushbuild retry PROJECT BUILD_ID --store STORE` with `serve`'s settings for `pushed`.
+fn retry_here(
+    project: &str,
+    build_id: &str,
+    store: &std::path::Path,
+    work: &std::path::Path,
+    pushed: &Pushed,
+) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_pushbuild"))
+        .args(["retry", project, build_id, "--store"])
+        .arg(store)
+        .env("PUSHBUILD_WORK_DIR", work)
+        .envs(pushed.env())
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("pushbuild runs")
+}
+
 /// The build id a `303` to a build's page names.
 fn redirected_build(answer: &reqwest::blocking::Response) -> String {
     assert_eq!(answer.status().as_u16(), 303);
@@ -79,14 +97,7 @@ fn a_build_runs_again_from_its_page_and_from_the_command_line() {
     drop(served);
 
     // From the command line, over the same store.
-    let out = Command::new(env!("CARGO_BIN_EXE_pushbuild"))
-        .args(["retry", &project, &first, "--store"])
-        .arg(store.path())
-        .env("PUSHBUILD_WORK_DIR", work.path())
-        .envs(pushed.env())
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("pushbuild runs");
+    let out = retry_here(&project, &first, store.path(), work.path(), &pushed);
     assert!(
         out.status.success(),
         "{}",
@@ -199,14 +210,7 @@ fn a_batchs_retry_runs_again_only_the_children_that_did_not_succeed() {
 
     // From the command line: the first batch again, its children built here.
     std::fs::remove_file(&mark).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_pushbuild"))
-        .args(["retry", &project, &first, "--store"])
-        .arg(store.path())
-        .env("PUSHBUILD_WORK_DIR", work.path())
-        .envs(pushed.env())
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("pushbuild runs");
+    let out = retry_here(&project, &first, store.path(), work.path(), &pushed);
     let stdout = String::from_utf8_lossy(&out.stdout);
     // `flaky` fails again (its mark was removed): the batch fails, `steady` not run again.
     assert_eq!(

@@ -100,21 +100,10 @@ impl RuntimeApi {
     /// Hands `event` to the function with `timeout` as its deadline and waits for the outcome
     /// (up to the deadline plus `grace`).
     pub async fn invoke(&self, event: Value, timeout: Duration, grace: Duration) -> Outcome {
-        let id = format!(
-            "req-{}",
-            self.next_id
-                .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
-        );
+        let id = self.next_id();
         let (tx, rx) = oneshot::channel();
         self.state.lock().await.waiting.insert(id.clone(), tx);
-        let deadline_ms = now_ms() + u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
-        self.queue
-            .send(Pending {
-                id,
-                event,
-                deadline_ms,
-            })
-            .expect("the runtime API is running");
+        self.enqueue(id, event, timeout);
         match tokio::time::timeout(timeout + grace, rx).await {
             Ok(Ok(outcome)) => outcome,
             Ok(Err(_)) => panic!("the invocation was dropped"),
@@ -125,11 +114,20 @@ impl RuntimeApi {
     /// Hands `event` to the function with `timeout` as its deadline, without waiting for its
     /// outcome (for a test that kills the function while it builds).
     pub async fn hand(&self, event: Value, timeout: Duration) {
-        let id = format!(
+        let id = self.next_id();
+        self.enqueue(id, event, timeout);
+    }
+
+    fn next_id(&self) -> String {
+        format!(
             "req-{}",
             self.next_id
                 .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
-        );
+        )
+    }
+
+    /// Queues `event` as invocation `id` for the function's next poll, due in `timeout`.
+    fn enqueue(&self, id: String, event: Value, timeout: Duration) {
         let deadline_ms = now_ms() + u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
         self.queue
             .send(Pending {
