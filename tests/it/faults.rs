@@ -418,3 +418,71 @@ fn a_git_host_and_a_status_api_that_fail_for_a_while_are_tried_again() {
     }
     assert_eq!(api.injected().len(), 2);
 }
+
+/// The budget under faults: a cap of 2 minutes, DynamoDB throttling one call in seven (its
+/// transactions, which take the budget's minutes, among them) and S3 answering 503 one call in
+/// ten, three pushes, each delivered again while its invocation fails with a retryable error (as
+/// Lambda does, twice at most): never more than 2 minutes billed, the pushes past the cap
+/// SKIPPED naming it, and the ledger and the index agree.
+#[test]
+fn the_budget_holds_while_dynamodb_and_s3_fail_for_a_while() {
+    let f = start(&[("PUSHBUILD_MONTHLY_MINUTES", "2")]);
+    f.dynamo.inject(
+        "DynamoDB_20120810.",
+        Fault::Answer(Answer::throughput_exceeded()),
+        Schedule::Rate(150),
+    );
+    f.s3.inject(
+        " /",
+        Fault::Answer(Answer::slow_down()),
+        Schedule::Rate(100),
+    );
+    let mut ended = Vec::new();
+    for n in 0..3 {
+        let mut event = sample("codecommit-push.json", &f.h.head());
+        event["Records"][0]["eventId"] = serde_json::json!(format!("budget-push-{n}"));
+        for _delivery in 0..3 {
+            match f.h.invoke(event.clone(), MINUTE) {
+                crate::runtime_api::Outcome::Response(answer) => {
+                    ended.push(answer["builds"][0].clone());
+                    break;
+                }
+                crate::runtime_api::Outcome::Error { error_type, .. } => {
+                    assert!(
+                        error_type.starts_with("PushBuild.Retryable."),
+                        "{error_type}"
+                    );
+                }
+            }
+        }
+    }
+    let statuses: Vec<&str> = ended
+        .iter()
+        .map(|b| b["status"].as_str().unwrap())
+        .collect();
+    assert!(statuses.contains(&"SUCCEEDED"), "{statuses:?}");
+    for skipped in ended.iter().filter(|b| b["status"] == "SKIPPED") {
+        let reason = skipped["reason"].as_str().unwrap_or_default();
+        assert!(reason.contains("cap of 2"), "{skipped}");
+    }
+    assert!(
+        statuses.last() == Some(&"SKIPPED"),
+        "the third push is past the cap: {statuses:?}"
+    );
+    f.verify();
+    let billed: u64 =
+        f.h.keys()
+            .into_iter()
+            .filter(|k| k.starts_with("billing/"))
+            .map(|k| {
+                let entry: Value = serde_json::from_slice(&f.h.object(&k)).unwrap();
+                entry["billed_minutes"].as_u64().unwrap()
+            })
+            .sum();
+    assert!(billed <= 2, "{billed} minutes billed against a cap of 2");
+    f.table_row(
+        "DynamoDB throttling 1 in 7, S3 503 1 in 10, a cap of 2 minutes, 3 pushes",
+        "DynamoDB and S3 (function)",
+        f.dynamo.injected().len() + f.s3.injected().len(),
+    );
+}

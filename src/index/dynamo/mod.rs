@@ -64,7 +64,11 @@ impl DynamoIndex {
             message: "no async runtime to drive the DynamoDB client".to_string(),
             retryable: false,
         })?;
+        // Six tries, as the S3 store's: DynamoDB throttles in bursts (the SDK's default is 3).
         let config = aws_sdk_dynamodb::config::Builder::from(sdk_config)
+            .retry_config(
+                aws_sdk_dynamodb::config::retry::RetryConfig::standard().with_max_attempts(6),
+            )
             .interceptor(crate::store::retries::LogRetries {
                 service: "DynamoDB",
             })
