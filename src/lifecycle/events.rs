@@ -1,6 +1,7 @@
-//! A build's state changes as events (see [`crate::status::events`]): one as it begins, one as
-//! it ends, wherever it ended (here, or on CodeBuild, whose end comes back later). Each is one
-//! `PutEvents`, given at most a few seconds; one that fails is logged and the build goes on.
+//! A build's state changes as events (see [`crate::status::events`]): one as it begins (put
+//! beside the build), one as it ends, wherever it ended (here, or on CodeBuild, whose end comes
+//! back later). Each is one `PutEvents`, given at most a few seconds; one that fails is logged
+//! and the build goes on.
 
 use std::time::Duration;
 
@@ -13,8 +14,9 @@ use crate::status::events::{BuildChange, BuildEvents};
 const PUT_WITHIN: Duration = Duration::from_secs(3);
 
 impl<S> Builds<S> {
-    /// The build has begun (it has its number and its first minute).
-    pub(super) async fn announce_begun(&self, identity: &BuildIdentity) {
+    /// The build has begun (it has its number and its first minute): put beside the build, which
+    /// goes on to its fetch without waiting for EventBridge.
+    pub(super) fn announce_begun(&self, identity: &BuildIdentity) {
         let Some(events) = &self.events else {
             return;
         };
@@ -35,7 +37,8 @@ impl<S> Builds<S> {
             record: None,
             billed_minutes: None,
         };
-        put(&**events, &change).await;
+        let events = events.clone();
+        tokio::spawn(async move { put(&*events, &change).await });
     }
 
     /// The build has ended with its record (a build still running on CodeBuild has not).

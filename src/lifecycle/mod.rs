@@ -225,7 +225,7 @@ impl<S: Source> Builds<S> {
             };
             return self.run(identity, work, Some(begun), deadline).await;
         }
-        self.announce_begun(&identity).await;
+        self.announce_begun(&identity);
         // Fetch: the source into the build's own directories, and its buildspec.
         let dirs = self.config.build_dirs(identity.build_id.as_str());
         let fetched = prepare::fetch(&self.source, &self.config, target, &dirs, &resolved).await;

@@ -261,3 +261,56 @@ fn a_job_handed_to_codebuild_answers_with_a_continuation_until_its_build_ends() 
     );
     assert!(pipeline.refused().is_empty(), "{:?}", pipeline.refused());
 }
+
+/// What a job that cannot be answered with a build says: an output artifact declared and none
+/// built, a continuation token that names no build of pushbuild's, and one naming a build this
+/// store does not know: each a `PutJobFailureResult` saying so.
+#[test]
+fn a_missing_output_or_a_token_naming_no_build_fails_the_job_saying_why() {
+    let (pipeline, h) = start(&[]);
+    let no_artifacts = "version: 0.2\nphases:\n  build:\n    commands:\n      - echo built\n";
+    put_artifact(
+        &h,
+        "p/in-none",
+        &zip_of(&[("buildspec.yml", no_artifacts, 0o644)]),
+    );
+    let token = |event: &mut Value, token: &str| {
+        event["CodePipeline.job"]["data"]["continuationToken"] = json!(token);
+    };
+    let cases: [(&str, Option<&str>, Option<&str>, &str); 3] = [
+        (
+            "44444444-aaaa-4bbb-8ccc-000000000001",
+            Some("p/out-none"),
+            None,
+            "the action declares an output artifact and the build made none",
+        ),
+        (
+            "44444444-aaaa-4bbb-8ccc-000000000002",
+            None,
+            Some("not-a-token"),
+            "names no build of pushbuild's",
+        ),
+        (
+            "44444444-aaaa-4bbb-8ccc-000000000003",
+            None,
+            Some("codepipeline/20260101T000000Z-00000000"),
+            "is not known",
+        ),
+    ];
+    for (id, output, continuation, words) in cases {
+        pipeline.open(id);
+        let mut event = job(id, "p/in-none", output, "", PIPELINE_SECRET_KEY);
+        if let Some(continuation) = continuation {
+            token(&mut event, continuation);
+        }
+        h.invoke(event, MINUTE);
+        let results = pipeline.results(id);
+        assert_eq!(results.len(), 1, "{id}: {results:?}");
+        assert_eq!(results[0].operation, "PutJobFailureResult", "{id}");
+        let message = results[0].request["failureDetails"]["message"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(message.contains(words), "{id}: {message}");
+    }
+    assert!(pipeline_object(&h, "p/out-none").is_none());
+}
