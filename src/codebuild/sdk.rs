@@ -25,7 +25,13 @@ impl SdkCodeBuild {
     /// driven on the current tokio runtime.
     pub fn from_conf(sdk: &aws_config::SdkConfig) -> Option<SdkCodeBuild> {
         Some(SdkCodeBuild {
-            client: Client::new(sdk),
+            client: Client::from_conf(
+                aws_sdk_codebuild::config::Builder::from(sdk)
+                    .interceptor(crate::store::retries::LogRetries {
+                        service: "CodeBuild",
+                    })
+                    .build(),
+            ),
             handle: Handle::try_current().ok()?,
         })
     }

@@ -22,7 +22,13 @@ pub struct SdkCodePipeline {
 impl SdkCodePipeline {
     pub fn from_conf(sdk: &aws_config::SdkConfig, path_style: bool) -> SdkCodePipeline {
         SdkCodePipeline {
-            client: Client::new(sdk),
+            client: Client::from_conf(
+                aws_sdk_codepipeline::config::Builder::from(sdk)
+                    .interceptor(crate::store::retries::LogRetries {
+                        service: "CodePipeline",
+                    })
+                    .build(),
+            ),
             sdk: sdk.clone(),
             path_style,
         }

@@ -9,15 +9,18 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::{BuildError, BuildSummary, Builds, run_blocking};
+use super::{BuildError, BuildSummary, Builds, in_index, run_blocking};
 use crate::codepipeline::{CodePipeline, Failure, FailureKind, Success, fit};
-use crate::names::{CommitId, ProjectName, Repo, RepositoryName, SourceVersion};
+use crate::names::{BuildId, CommitId, ProjectName, Repo, RepositoryName, SourceVersion};
 use crate::record::BuildRecord;
 use crate::source::Source;
 use crate::state::BuildState;
 use crate::store::{Layout, Store, StoreError};
 use crate::trigger::codepipeline::{DEFAULT_PROJECT, JOB_KEY, Job};
 use crate::trigger::{BuildTarget, EventError};
+
+/// How many of a project's newest builds a job delivered again is looked for among.
+const REDELIVERED_AMONG: usize = 200;
 
 impl<S: Source> Builds<S> {
     /// Builds what the job asks for and puts its result (or a continuation token); the build's
@@ -70,12 +73,23 @@ impl<S: Source> Builds<S> {
             dedup_key: Some(format!("codepipeline:{}", job.id)),
             ..BuildTarget::new(
                 project,
-                Repo::Artifact(name),
+                Repo::Artifact(name.clone()),
                 SourceVersion::Commit(commit),
                 format!("codepipeline/{}", job.id),
             )
         };
         let summary = Box::pin(self.build(target, deadline)).await?;
+        if summary.build_id.is_none() {
+            // A job delivered again: its first delivery built it, and may not have answered.
+            // The artifact unpacked for it is not built.
+            let unpacked = self.config.artifacts_dir().join(name.as_str());
+            run_blocking(move || std::fs::remove_dir_all(unpacked))
+                .await?
+                .ok();
+            self.answer_again(&*pipeline, &job, &summary.repository)
+                .await?;
+            return Ok(Some(summary));
+        }
         self.answer_job(&*pipeline, &job, &summary).await?;
         Ok(Some(summary))
     }
@@ -134,11 +148,6 @@ impl<S: Source> Builds<S> {
         summary: &BuildSummary,
     ) -> Result<(), BuildError> {
         let Some(build_id) = &summary.build_id else {
-            // A job delivered again: the first delivery's build answers it.
-            tracing::info!(
-                job_id = job.id,
-                "a CodePipeline job already taken: not built again"
-            );
             return Ok(());
         };
         if summary.status == BuildState::InProgress {
@@ -161,8 +170,52 @@ impl<S: Source> Builds<S> {
         }
     }
 
+    /// A job delivered again after its build began: Lambda tries an invocation again when the
+    /// first could not put the job's result (CodePipeline or the store failed after the build),
+    /// or when the function died during the build. The build is found among the project's
+    /// newest by the job it was built for, and answers as a continuation would: its result once
+    /// it has a record, else the token (CodePipeline calls again).
+    async fn answer_again(
+        &self,
+        pipeline: &dyn CodePipeline,
+        job: &Job,
+        project: &ProjectName,
+    ) -> Result<(), BuildError> {
+        tracing::info!(
+            job_id = job.id,
+            "a CodePipeline job already taken: answered from its build, not built again"
+        );
+        let initiator = format!("codepipeline/{}", job.id);
+        let listed = project.clone();
+        let page = in_index(&self.books.index, move |index| {
+            index.project_builds(&listed, None, REDELIVERED_AMONG)
+        })
+        .await?;
+        let Some(entry) = page.entries.iter().find(|e| e.initiator == initiator) else {
+            let message = format!(
+                "this job was taken by an earlier delivery whose build is not among the newest \
+                 {REDELIVERED_AMONG} of `{project}`"
+            );
+            let failure = failure(FailureKind::JobFailed, &message, None);
+            pipeline.failed(&job.id, &failure).await?;
+            return Ok(());
+        };
+        let token = format!("{project}/{}", entry.build_id);
+        if !entry.state.is_open() {
+            return self.follow_up(pipeline, job, &token).await;
+        }
+        let success = Success {
+            continuation: Some(token),
+            external_id: entry.build_id.to_string(),
+            summary: "running".to_string(),
+            output_variables: Default::default(),
+        };
+        pipeline.succeeded(&job.id, &success).await?;
+        Ok(())
+    }
+
     /// A call with a continuation token: the build's result once it has a record, else the
-    /// token again (the build still runs on CodeBuild).
+    /// token again (the build still runs on CodeBuild, or here until the sweep closes it).
     async fn follow_up(
         &self,
         pipeline: &dyn CodePipeline,
@@ -183,7 +236,16 @@ impl<S: Source> Builds<S> {
         }
         let (store, layout) = (self.store.clone(), Layout::new(&project, &build_id));
         let handed = run_blocking(move || store.get(&layout.handover())).await??;
-        if handed.is_none() {
+        let open = match BuildId::parse(&build_id) {
+            Ok(id) => {
+                let listed = project.clone();
+                in_index(&self.books.index, move |index| index.entry(&listed, &id))
+                    .await?
+                    .is_some_and(|entry| entry.state.is_open())
+            }
+            Err(_) => false,
+        };
+        if handed.is_none() && !open {
             let message = format!("the build {build_id} this job followed is not known");
             let failure = failure(FailureKind::JobFailed, &message, Some(build_id));
             pipeline.failed(&job.id, &failure).await?;

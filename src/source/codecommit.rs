@@ -54,6 +54,9 @@ impl CodeCommitSource {
     pub fn from_conf(sdk_config: &aws_config::SdkConfig, concurrency: usize) -> Self {
         let conf = aws_sdk_codecommit::config::Builder::from(sdk_config)
             .retry_config(Self::retry_config())
+            .interceptor(crate::store::retries::LogRetries {
+                service: "CodeCommit",
+            })
             .build();
         Self::new(Client::from_conf(conf), concurrency)
     }

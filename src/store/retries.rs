@@ -1,9 +1,10 @@
 //! What the AWS SDK tries again, in pushbuild's log. The SDK's clients retry throttling, 5xx
-//! answers and lost connections by themselves (S3 and DynamoDB up to six tries, the others three), silently:
-//! this interceptor, given to the S3 and DynamoDB clients, logs each attempt that failed that
-//! way (`an AWS call failed and is tried again while tries are left`, with the service, the
-//! operation, the attempt and the status or error), so a slow build can be told from a slow
-//! service. Answers that are the caller's business (a 404, a failed condition) are not logged.
+//! answers and lost connections by themselves (S3, DynamoDB and CodeCommit up to six tries, the
+//! others three), silently: this interceptor, given to the S3, DynamoDB, CodeCommit, CodeBuild
+//! and CodePipeline clients, logs each attempt that failed that way (`an AWS call failed and is
+//! tried again while tries are left`, with the service, the operation, the attempt and the
+//! status or error), so a slow build can be told from a slow service. Answers that are the
+//! caller's business (a 404, a failed condition) are not logged.
 
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;

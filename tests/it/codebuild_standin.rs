@@ -1,7 +1,8 @@
 //! A stand-in for AWS CodeBuild on 127.0.0.1, speaking its wire protocol (JSON 1.1: `POST /`
 //! with `X-Amz-Target: CodeBuild_20161006.<Operation>`, SigV4-signed for `codebuild`, errors as
 //! `{"__type", "message"}`), written from CodeBuild's API reference: `StartBuild` (one project;
-//! a `CODEBUILD_` variable refused, as CodeBuild refuses it), `BatchGetBuilds` (builds as the
+//! a `CODEBUILD_` variable refused, as CodeBuild refuses it; a request sent again with its
+//! `idempotencyToken` answered with the build it started), `BatchGetBuilds` (builds as the
 //! test sets them) and `StopBuild` (the build's status becomes `STOPPED`). It also makes the EventBridge `CodeBuild Build State Change` event of a
 //! build it started.
 
@@ -213,8 +214,28 @@ fn start_build(state: &State, input: Value) -> Response<Full<Bytes>> {
         );
     }
     let mut builds = state.builds.lock().unwrap();
-    let id = format!("{project}:0000-{:04}", builds.len() + 1);
-    builds.push((id.clone(), input, "IN_PROGRESS".to_string()));
+    // A request repeated with its idempotency token is the build it started (a changed
+    // parameter is a mismatch); CodeBuild keeps a token for five minutes, longer than a test.
+    let token = input["idempotencyToken"].as_str().filter(|t| !t.is_empty());
+    let earlier = token.and_then(|token| {
+        builds
+            .iter()
+            .find(|(_, request, _)| request["idempotencyToken"] == token)
+    });
+    let id = match earlier {
+        Some((_, request, _)) if *request != input => {
+            return error(
+                "InvalidInputException",
+                "Idempotency token parameter mismatch: the request differs from the one first sent with this token",
+            );
+        }
+        Some((id, _, _)) => id.clone(),
+        None => {
+            let id = format!("{project}:0000-{:04}", builds.len() + 1);
+            builds.push((id.clone(), input, "IN_PROGRESS".to_string()));
+            id
+        }
+    };
     reply(
         200,
         json!({"build": {"id": id, "arn": arn(&id), "projectName": project, "buildStatus": "IN_PROGRESS",

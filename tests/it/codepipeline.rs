@@ -15,16 +15,16 @@ use crate::codepipeline_standin::CodePipelineStandIn;
 use crate::function::{Harness, MINUTE, builds};
 use crate::s3_server::{PIPELINE_ACCESS_KEY, PIPELINE_SECRET_KEY};
 
-const PIPELINE_BUCKET: &str = "pipeline-artifacts";
+pub(crate) const PIPELINE_BUCKET: &str = "pipeline-artifacts";
 const SESSION_TOKEN: &str = "pipeline-session-token-5be1";
 
-const SPEC: &str = "version: 0.2\nenv:\n  exported-variables: [VERSION]\nphases:\n  build:\n    commands:\n      - ./tools/run.sh\n      - test -L link && test \"$(cat link)\" = hello\n      - export VERSION=\"1.2.3-$STAGE\"\n      - mkdir -p out && echo \"built for $STAGE\" > out/result.txt\nartifacts:\n  base-directory: out\n  files: ['**/*']\n";
+pub(crate) const SPEC: &str = "version: 0.2\nenv:\n  exported-variables: [VERSION]\nphases:\n  build:\n    commands:\n      - ./tools/run.sh\n      - test -L link && test \"$(cat link)\" = hello\n      - export VERSION=\"1.2.3-$STAGE\"\n      - mkdir -p out && echo \"built for $STAGE\" > out/result.txt\nartifacts:\n  base-directory: out\n  files: ['**/*']\n";
 const FAILING: &str =
     "version: 0.2\nphases:\n  build:\n    commands:\n      - echo broken\n      - exit 3\n";
 const ON_CODEBUILD: &str = "version: 0.2\nenv:\n  variables:\n    PUSHBUILD_COMPUTE: codebuild\nphases:\n  build:\n    commands:\n      - echo on codebuild\n";
 
 /// A zip of `files` (path, content, mode) and of `link` → `hello` as a symbolic link.
-fn zip_of(files: &[(&str, &str, u32)]) -> Vec<u8> {
+pub(crate) fn zip_of(files: &[(&str, &str, u32)]) -> Vec<u8> {
     let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     for (path, content, mode) in files {
         let options = zip::write::SimpleFileOptions::default().unix_permissions(*mode);
@@ -55,18 +55,24 @@ fn start(settings: &[(&str, &str)]) -> (CodePipelineStandIn, Harness) {
 }
 
 /// Puts `bytes` as the pipeline bucket's object `key` (s3s-fs keeps it as a file).
-fn put_artifact(h: &Harness, key: &str, bytes: &[u8]) {
+pub(crate) fn put_artifact(h: &Harness, key: &str, bytes: &[u8]) {
     let path = h.s3().root().join(PIPELINE_BUCKET).join(key);
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(path, bytes).unwrap();
 }
 
-fn pipeline_object(h: &Harness, key: &str) -> Option<Vec<u8>> {
+pub(crate) fn pipeline_object(h: &Harness, key: &str) -> Option<Vec<u8>> {
     std::fs::read(h.s3().root().join(PIPELINE_BUCKET).join(key)).ok()
 }
 
 /// The job event CodePipeline sends (see events/codepipeline-job.json).
-fn job(id: &str, input: &str, output: Option<&str>, parameters: &str, secret: &str) -> Value {
+pub(crate) fn job(
+    id: &str,
+    input: &str,
+    output: Option<&str>,
+    parameters: &str,
+    secret: &str,
+) -> Value {
     let location = |key: &str| json!({"type": "S3", "s3Location": {"bucketName": PIPELINE_BUCKET, "objectKey": key}});
     json!({"CodePipeline.job": {
         "id": id,
@@ -85,7 +91,7 @@ fn job(id: &str, input: &str, output: Option<&str>, parameters: &str, secret: &s
     }})
 }
 
-fn names_in(zip_bytes: &[u8]) -> Vec<(String, String)> {
+pub(crate) fn names_in(zip_bytes: &[u8]) -> Vec<(String, String)> {
     let mut zip = zip::ZipArchive::new(std::io::Cursor::new(zip_bytes)).expect("a zip");
     (0..zip.len())
         .map(|i| {

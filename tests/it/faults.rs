@@ -18,7 +18,7 @@ use crate::function::{Harness, MINUTE, builds, sample};
 const SPEC: &str = "version: 0.2\nphases:\n  build:\n    commands:\n      - mkdir -p out\n      - head -c 12000000 /dev/urandom > out/big.bin\n      - echo small > out/small.txt\nartifacts:\n  base-directory: out\n  files: ['**/*']\n";
 
 /// The seed of the tests' fault rates: `PUSHBUILD_FAULT_SEED`, or a fixed one.
-fn seed() -> u64 {
+pub(crate) fn seed() -> u64 {
     let seed = std::env::var("PUSHBUILD_FAULT_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -27,16 +27,163 @@ fn seed() -> u64 {
     seed
 }
 
+/// One row of the faults' table: printed (`-- --nocapture` shows it) and added to
+/// `fault-table.md` in Cargo's test directory (`.ci/run` prints the table after the seeded run).
+pub(crate) struct Row<'a> {
+    pub fault: &'a str,
+    pub at: &'a str,
+    pub injected: usize,
+    pub begun: usize,
+    pub records: usize,
+    pub built_twice: usize,
+    pub billed_twice: usize,
+    /// Minutes billed over the budget's cap, when there was one.
+    pub overspent: Option<u64>,
+    pub open_uploads: usize,
+}
+
+/// The table's header: the columns of [`Row`].
+const TABLE_HEADER: &str = "| fault | injected at | times | builds begun | records | built twice | billed twice | over the budget | --verify differences | open multipart uploads |";
+
+impl Row<'_> {
+    /// Asserts the row's promises (nothing built or billed twice, no minute over the cap, no
+    /// upload left open, a record for each build begun), prints it and adds it to the table.
+    pub fn report(&self) {
+        assert_eq!(
+            self.built_twice, 0,
+            "{}: a delivery built twice",
+            self.fault
+        );
+        assert_eq!(
+            self.billed_twice, 0,
+            "{}: a ledger entry beyond its record",
+            self.fault
+        );
+        assert_eq!(
+            self.overspent.unwrap_or(0),
+            0,
+            "{}: over the budget",
+            self.fault
+        );
+        assert_eq!(
+            self.open_uploads, 0,
+            "{}: multipart uploads left open",
+            self.fault
+        );
+        assert!(
+            self.records >= self.begun,
+            "{}: {} begun, {} records",
+            self.fault,
+            self.begun,
+            self.records
+        );
+        let overspent = self
+            .overspent
+            .map_or("no cap".to_string(), |m| m.to_string());
+        let line = format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {overspent} | 0 | {} |",
+            self.fault,
+            self.at,
+            self.injected,
+            self.begun,
+            self.records,
+            self.built_twice,
+            self.billed_twice,
+            self.open_uploads
+        );
+        eprintln!("fault table {line}");
+        // The tests of this binary share one process: one row at a time, the header first.
+        static TABLE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _one = TABLE
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("fault-table.md");
+        let text = match path.exists() {
+            true => format!("{line}\n"),
+            false => format!("{TABLE_HEADER}\n|{}\n{line}\n", " --- |".repeat(10)),
+        };
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .expect("the fault table opens");
+        std::io::Write::write_all(&mut file, text.as_bytes()).expect("a row");
+    }
+}
+
+/// A row of the table for `serve`'s store at `store` (its SQLite index inside): `pushbuild
+/// billing --verify` must be clean, and the index's count of builds begun is its `--csv` total.
+fn local_row(store: &std::path::Path, fault: &str, at: &str, injected: usize, deliveries: usize) {
+    let billing = |args: &[&str]| {
+        let month = chrono::Utc::now().format("%Y-%m").to_string();
+        let out = Command::new(env!("CARGO_BIN_EXE_pushbuild"))
+            .arg("billing")
+            .args(args)
+            .args(["--month", &month, "--store"])
+            .arg(store)
+            .output()
+            .expect("pushbuild runs");
+        assert!(out.status.success(), "billing {args:?}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(billing(&["--verify"]).contains("the index agrees with the ledger"));
+    let csv = billing(&["--csv"]);
+    let begun = csv
+        .lines()
+        .find_map(|line| line.strip_prefix("TOTAL,"))
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|builds| builds.parse().ok())
+        .unwrap_or_else(|| panic!("no TOTAL in billing --csv: {csv}"));
+    let (mut records, mut ledger) = (0usize, 0usize);
+    for entry in walkdir(store) {
+        let name = entry.to_string_lossy();
+        if name.contains("/builds/") && name.ends_with("/build.json") {
+            records += 1;
+        } else if name.contains("/billing/") && name.ends_with(".json") {
+            ledger += 1;
+        }
+    }
+    Row {
+        fault,
+        at,
+        injected,
+        begun,
+        records,
+        built_twice: records.saturating_sub(deliveries),
+        billed_twice: ledger.saturating_sub(records),
+        overspent: None,
+        open_uploads: 0,
+    }
+    .report();
+}
+
+/// Every file under `dir`.
+fn walkdir(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(dir) = todo.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                todo.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files
+}
+
 /// The function with its S3 behind one proxy and its DynamoDB behind another, on a table of its
 /// own.
-struct Faulty {
-    h: Harness,
-    s3: FaultProxy,
-    dynamo: FaultProxy,
+pub(crate) struct Faulty {
+    pub h: Harness,
+    pub s3: FaultProxy,
+    pub dynamo: FaultProxy,
     table: String,
 }
 
-fn start(settings: &[(&str, &str)]) -> Faulty {
+pub(crate) fn start(settings: &[(&str, &str)]) -> Faulty {
     let seed = seed();
     let s3 = FaultProxy::seeded("http://127.0.0.1:9", seed);
     let moto = DynamoServer::shared();
@@ -61,7 +208,7 @@ fn start(settings: &[(&str, &str)]) -> Faulty {
 
 impl Faulty {
     /// `pushbuild billing --verify` over the bucket and the table, straight to the servers.
-    fn verify(&self) -> String {
+    pub fn verify(&self) -> String {
         let month = chrono::Utc::now().format("%Y-%m").to_string();
         let out = Command::new(env!("CARGO_BIN_EXE_pushbuild"))
             .args(["billing", "--verify", "--month", &month, "--bucket"])
@@ -82,29 +229,76 @@ impl Faulty {
         said
     }
 
-    /// One row of the faults' table (printed; `-- --nocapture` shows it): what was injected
-    /// where, how often, and what the store holds after: records, ledger entries (one per
-    /// record: none billed twice) and open multipart uploads.
-    fn table_row(&self, fault: &str, at: &str, injected: usize) {
+    /// The builds the index counts this month (each began: skipped ones too), from `pushbuild
+    /// billing --csv`'s `TOTAL` line.
+    fn begun(&self) -> usize {
+        let month = chrono::Utc::now().format("%Y-%m").to_string();
+        let out = Command::new(env!("CARGO_BIN_EXE_pushbuild"))
+            .args(["billing", "--csv", "--month", &month, "--bucket"])
+            .arg(self.h.bucket())
+            .args(["--table", &self.table])
+            .envs(self.h.s3_env())
+            .envs(DynamoServer::shared().env())
+            .env("PUSHBUILD_S3_PATH_STYLE", "true")
+            .output()
+            .expect("pushbuild runs");
+        let csv = String::from_utf8_lossy(&out.stdout).into_owned();
+        csv.lines()
+            .find_map(|line| line.strip_prefix("TOTAL,"))
+            .and_then(|rest| rest.split(',').next())
+            .and_then(|builds| builds.parse().ok())
+            .unwrap_or_else(|| panic!("no TOTAL in billing --csv: {csv}"))
+    }
+
+    /// One row of the faults' table, after `deliveries` distinct events were sent (each to be
+    /// built once at most) under a cap of `cap` minutes (if any): what was injected where and
+    /// how often, and what the index and the store hold after (builds begun, records, records
+    /// beyond one per delivery, ledger entries beyond one per record, minutes over the cap,
+    /// `--verify`'s differences, which [`Faulty::verify`] asserted none of, open multipart
+    /// uploads). Each count that must be zero is asserted.
+    pub fn table_row(
+        &self,
+        fault: &str,
+        at: &str,
+        injected: usize,
+        deliveries: usize,
+        cap: Option<u64>,
+    ) {
         let keys = self.h.keys();
-        let count = |suffix: &str, prefix: &str| {
-            keys.iter()
-                .filter(|k| k.starts_with(prefix) && k.ends_with(suffix))
-                .count()
+        let records: Vec<Value> = keys
+            .iter()
+            .filter(|k| k.starts_with("builds/") && k.ends_with("/build.json"))
+            .map(|k| serde_json::from_slice(&self.h.object(k)).unwrap())
+            .collect();
+        let ledger: Vec<Value> = keys
+            .iter()
+            .filter(|k| k.starts_with("billing/") && k.ends_with(".json"))
+            .map(|k| serde_json::from_slice(&self.h.object(k)).unwrap())
+            .collect();
+        let swept = records
+            .iter()
+            .filter(|r| r["warnings"].to_string().contains("closed by a later one"))
+            .count();
+        let billed: u64 = ledger
+            .iter()
+            .filter_map(|e| e["billed_minutes"].as_u64())
+            .sum();
+        let row = Row {
+            fault,
+            at,
+            injected,
+            begun: self.begun(),
+            records: records.len(),
+            built_twice: (records.len() - swept).saturating_sub(deliveries),
+            billed_twice: ledger.len().saturating_sub(records.len()),
+            overspent: cap.map(|cap| billed.saturating_sub(cap)),
+            open_uploads: self.h.s3().pending_upload_files().len(),
         };
-        let (records, ledger) = (count("/build.json", "builds/"), count(".json", "billing/"));
-        assert_eq!(
-            records, ledger,
-            "a ledger entry for each record, and no more"
-        );
-        eprintln!(
-            "fault table | {fault} | {at} | {injected} | {records} | {ledger} | {} |",
-            self.h.s3().pending_upload_files().len()
-        );
+        row.report();
     }
 
     /// A build's results: its record, log and ledger entry are all stored.
-    fn assert_complete(&self, build_id: &str) -> Value {
+    pub fn assert_complete(&self, build_id: &str) -> Value {
         let record = self.h.record(build_id);
         assert!(
             self.h.log(build_id).contains("Phase complete: BUILD"),
@@ -175,6 +369,8 @@ fn s3_answering_slow_down_resetting_and_stalling_mid_build_loses_nothing() {
         "503 SlowDown, 500 at 10%, reset before and mid-answer, a 2 s stall",
         "S3 (function)",
         f.s3.injected().len(),
+        1,
+        None,
     );
 }
 
@@ -211,6 +407,8 @@ fn dynamodb_throttling_the_index_and_the_budget_loses_nothing() {
         "ProvisionedThroughputExceeded",
         "DynamoDB (function)",
         f.dynamo.injected().len(),
+        1,
+        None,
     );
 }
 
@@ -279,6 +477,8 @@ fn a_store_that_stays_down_ends_the_invocation_in_time_and_the_retry_builds_once
         "503 SlowDown on every record write (then none)",
         "S3 (function)",
         f.s3.injected().len(),
+        1,
+        None,
     );
 }
 
@@ -356,6 +556,20 @@ fn a_full_queue_answers_503_with_retry_after_and_the_delivery_sent_again_builds_
     assert_eq!(status, 202, "{body}");
     assert_eq!(body["builds"][0]["status"], "SKIPPED", "{body}");
     assert!(body["builds"][0]["buildId"].is_null(), "{body}");
+    let delivered: std::collections::BTreeSet<&str> = answers
+        .iter()
+        .filter(|(_, (status, ..))| *status == 202)
+        .map(|(delivery, _)| *delivery)
+        .chain([*again])
+        .collect();
+    drop(served);
+    local_row(
+        store.path(),
+        "a full queue (`--jobs 1 --queue 1`): 503 with Retry-After, sent again",
+        "serve's webhook route",
+        refused.len(),
+        delivered.len(),
+    );
 }
 
 /// The git host cutting its pack halfway and answering 502, and the host's status API answering
@@ -417,6 +631,14 @@ fn a_git_host_and_a_status_api_that_fail_for_a_while_are_tried_again() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(api.injected().len(), 2);
+    drop(served);
+    local_row(
+        store.path(),
+        "pack cut halfway, 502 from git and twice from the status API",
+        "git host and status API (serve)",
+        git.injected().len() + api.injected().len(),
+        1,
+    );
 }
 
 /// The budget under faults: a cap of 2 minutes, DynamoDB throttling one call in seven (its
@@ -484,5 +706,7 @@ fn the_budget_holds_while_dynamodb_and_s3_fail_for_a_while() {
         "DynamoDB throttling 1 in 7, S3 503 1 in 10, a cap of 2 minutes, 3 pushes",
         "DynamoDB and S3 (function)",
         f.dynamo.injected().len() + f.s3.injected().len(),
+        3,
+        Some(2),
     );
 }

@@ -168,6 +168,11 @@ impl Harness {
             .collect()
     }
 
+    /// The CodeCommit stand-in's endpoint (for a proxy in front of it).
+    pub(crate) fn codecommit_endpoint(&self) -> String {
+        self.standin.endpoint()
+    }
+
     pub(crate) fn s3(&self) -> &S3Server {
         &self.s3
     }

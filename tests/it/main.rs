@@ -25,6 +25,7 @@ mod dynamo_server;
 mod events;
 mod fault_proxy;
 mod faults;
+mod faults_services;
 mod function;
 mod function_url;
 mod git_server;
