@@ -11,13 +11,15 @@
 //! delivery, queue the build, hand it off) is [`queue`] here too, so a delivery is claimed in
 //! one place.
 //!
-//! Beside: `claim.rs` (once per delivery), `prepare.rs` (resolve, fetch), `place.rs` (Lambda
+//! Beside: `claim.rs` (once per delivery), `prepare.rs` (resolve, fetch), `cleanup.rs` (a
+//! build's directories removed after it, giving way to fetches), `place.rs` (Lambda
 //! or CodeBuild, and CodeBuild's results), `report.rs` (the commit's status), `batching.rs`,
 //! `stopping.rs`; beginning, running and finishing a build are `crate::pipeline`'s. Only
 //! pushbuild's own failures are a [`BuildError`] (which says whether a retry can help).
 
 mod batching;
 mod claim;
+mod cleanup;
 mod error;
 mod events;
 #[cfg(feature = "aws")]
@@ -252,7 +254,7 @@ impl<S: Source> Builds<S> {
             Ok(work) => self.run(identity, work, Some(begun), deadline).await,
             Err(err) => self.close_unfetched(identity, begun, deadline, err).await,
         };
-        prepare::remove_in_background(dirs.root);
+        cleanup::remove_in_background(dirs.root);
         summary
     }
 

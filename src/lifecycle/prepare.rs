@@ -60,10 +60,13 @@ pub(super) async fn fetch<S: Source>(
             source,
         })?;
     }
-    let fetched = match source
+    // Removals of earlier builds' directories give way while this source is written.
+    let fetching = super::cleanup::Fetching::begin();
+    let fetched = source
         .fetch(&target.source, &resolved.commit_id, &src)
-        .await
-    {
+        .await;
+    drop(fetching);
+    let fetched = match fetched {
         Ok(fetched) => fetched,
         Err(err) => return cannot_start(repository, err, Vec::new()),
     };
@@ -105,8 +108,12 @@ fn cannot_start(
 }
 
 fn fetch_notes(commit: &CommitId, fetched: &FetchSummary) -> Vec<String> {
+    let took = match fetched.stage_line() {
+        line if line.is_empty() => String::new(),
+        line => format!(" ({line})"),
+    };
     let mut notes = vec![format!(
-        "Fetched commit {commit}: {} files, {} bytes",
+        "Fetched commit {commit}: {} files, {} bytes{took}",
         fetched.files, fetched.bytes
     )];
     notes.extend(fetched.notes.iter().cloned());
@@ -121,17 +128,4 @@ fn empty_dir(dir: &Path) -> std::io::Result<()> {
         Err(err) => return Err(err),
     }
     std::fs::create_dir_all(dir)
-}
-
-/// The build's own directories go with it, after the answer: the next build starts from nothing,
-/// and /tmp does not fill up over many builds. (On Lambda a removal the freeze interrupts goes
-/// on when the sandbox thaws.)
-pub(super) fn remove_in_background(root: std::path::PathBuf) {
-    let removing = root.clone();
-    let spawned = std::thread::Builder::new()
-        .name("pushbuild-clean".to_string())
-        .spawn(move || std::fs::remove_dir_all(removing));
-    if spawned.is_err() {
-        let _ = std::fs::remove_dir_all(&root);
-    }
 }

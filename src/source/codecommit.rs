@@ -86,7 +86,7 @@ impl CodeCommitSource {
         let (url, credentials) = endpoint.login(repository).await?;
         let (commit, dest) = (commit.clone(), dest.to_path_buf());
         tokio::task::spawn_blocking(move || {
-            crate::source::hosted::clone_commit(url, Some(credentials), &commit, &dest, 1)
+            crate::source::clone::clone_commit(url, Some(credentials), &commit, &dest, 1)
         })
         .await
         .map_err(|err| err.to_string())?

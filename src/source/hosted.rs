@@ -8,10 +8,9 @@
 //! to git's HTTP client when the host asks for it (a 401) and is written nowhere: not in the
 //! remote URL, not in `.git/config`.
 
-use std::num::NonZeroU32;
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
 
+use super::clone::{ShallowClone, give_credentials};
 use super::retrying::{classify, retrying};
 use super::{FetchSummary, ResolvedCommit, Source, SourceError};
 use crate::names::{CommitId, Host, Repo, SourceVersion};
@@ -117,7 +116,7 @@ impl Source for HostedSource {
     ) -> Result<FetchSummary, SourceError> {
         let (host, path) = self.host_of(repo)?;
         let (fetched, retried) = retrying("git fetch", |attempt| {
-            let job = Clone {
+            let job = ShallowClone {
                 url: format!("{}/{path}.git", host.url),
                 credentials: host
                     .token
@@ -156,25 +155,6 @@ impl Source for HostedSource {
         let (host, path) = self.host_of(repo).ok()?;
         Some(format!("{}/{path}.git", host.url))
     }
-}
-
-/// A shallow clone (`depth` commits; 0: all) of `commit` from `url` into `dest`, with
-/// `credentials` given when the server asks. Blocks: run it off the async threads.
-pub(crate) fn clone_commit(
-    url: String,
-    credentials: Option<(String, Secret)>,
-    commit: &CommitId,
-    dest: &Path,
-    depth: u32,
-) -> Result<FetchSummary, SourceError> {
-    Clone {
-        url,
-        credentials,
-        commit: commit.clone(),
-        dest: dest.to_path_buf(),
-        depth,
-    }
-    .run()
 }
 
 /// The commit `reference` (`refs/heads/main`) names at `url`: the host's reference listing,
@@ -220,147 +200,4 @@ fn ls_remote(
         }
     }
     Err(not_found())
-}
-
-/// One shallow clone of one commit.
-struct Clone {
-    url: String,
-    /// (user, token), given to the host only when it asks.
-    credentials: Option<(String, Secret)>,
-    commit: CommitId,
-    dest: std::path::PathBuf,
-    depth: u32,
-}
-
-impl Clone {
-    fn run(self) -> Result<FetchSummary, SourceError> {
-        let interrupt = AtomicBool::new(false);
-        let failed = |err: gix::Error| classify(&self.url, self.commit.as_str(), err);
-        let shallow = match NonZeroU32::new(self.depth) {
-            Some(depth) => gix::remote::fetch::Shallow::DepthAtRemote(depth),
-            None => gix::remote::fetch::Shallow::NoChange,
-        };
-        let credentials = self.credentials.clone();
-        let mut prepare = gix::clone::PrepareFetch::new(
-            self.url.as_str(),
-            &self.dest,
-            gix::create::Kind::WithWorktree,
-            gix::create::Options::default(),
-            gix::open::Options::isolated(),
-        )
-        .map_err(failed)?
-        .with_revision(Some(self.commit.as_str()))
-        .map_err(failed)?
-        .with_shallow(shallow)
-        .configure_connection(move |connection| {
-            let credentials = credentials.clone();
-            connection.set_credentials(move |action| give_credentials(action, &credentials));
-            Ok(())
-        });
-        let (mut checkout, _fetched) = prepare
-            .fetch_then_checkout(gix::progress::Discard, &interrupt)
-            .map_err(failed)?;
-        let (repo, outcome) = checkout
-            .main_worktree(gix::progress::Discard, &interrupt)
-            .map_err(failed)?;
-        let head = repo.head_id().map_err(|err| SourceError::Api {
-            operation: "git checkout",
-            message: err.to_string(),
-        })?;
-        let expected = gix::ObjectId::from_hex(self.commit.as_str().as_bytes()).ok();
-        if expected != Some(head.detach()) {
-            return Err(SourceError::Api {
-                operation: "git checkout",
-                message: format!("HEAD is {head}, not {}", self.commit),
-            });
-        }
-        if let Some(collision) = outcome.collisions.first() {
-            return Err(SourceError::UnsafePath {
-                path: collision.path.to_string(),
-            });
-        }
-        summarize(&self.dest)
-    }
-}
-
-/// What the git client is told when the host asks who it is: the (user, token), when there is
-/// one. No token: the host's refusal is the answer; never a prompt.
-fn give_credentials(
-    action: gix::credentials::helper::Action,
-    credentials: &Option<(String, Secret)>,
-) -> Result<Option<gix::credentials::protocol::Outcome>, gix::Error> {
-    match (action, credentials) {
-        (gix::credentials::helper::Action::Get(context), Some((user, token))) => {
-            Ok(Some(gix::credentials::protocol::Outcome {
-                identity: gix::sec::identity::Account {
-                    username: user.clone(),
-                    password: token.expose().to_string(),
-                    oauth_refresh_token: None,
-                },
-                next: context.into(),
-            }))
-        }
-        _ => Ok(None),
-    }
-}
-
-/// Counts what was checked out (outside `.git`), refuses links that leave the source, and notes
-/// submodules, which are not fetched.
-fn summarize(dest: &Path) -> Result<FetchSummary, SourceError> {
-    let mut summary = FetchSummary::default();
-    let root = std::fs::canonicalize(dest).map_err(|source| SourceError::Io {
-        path: dest.to_path_buf(),
-        source,
-    })?;
-    let walk = walkdir::WalkDir::new(&root)
-        .min_depth(1)
-        .into_iter()
-        .filter_entry(|entry| entry.file_name() != ".git");
-    for entry in walk {
-        let entry = entry.map_err(|err| SourceError::Io {
-            path: dest.to_path_buf(),
-            source: err.into(),
-        })?;
-        let relative = entry.path().strip_prefix(&root).unwrap_or(entry.path());
-        if entry.file_type().is_symlink() {
-            let target = std::fs::read_link(entry.path()).map_err(|source| SourceError::Io {
-                path: entry.path().to_path_buf(),
-                source,
-            })?;
-            let parent = entry.path().parent().unwrap_or(&root);
-            if !stays_inside(&root, parent, &target) {
-                return Err(SourceError::UnsafePath {
-                    path: relative.display().to_string(),
-                });
-            }
-            summary.files += 1;
-        } else if entry.file_type().is_file() {
-            summary.files += 1;
-            summary.bytes += entry.metadata().map(|m| m.len()).unwrap_or(0);
-        }
-    }
-    if root.join(".gitmodules").is_file() {
-        summary
-            .notes
-            .push("Submodules (.gitmodules) are not fetched".to_string());
-    }
-    Ok(summary)
-}
-
-/// Whether a link in `dir` pointing at `target` resolves inside `root`, judged by its text
-/// (no link is followed).
-fn stays_inside(root: &Path, dir: &Path, target: &Path) -> bool {
-    if target.is_absolute() {
-        return false;
-    }
-    let mut path = dir.to_path_buf();
-    let walked = target.components().all(|part| match part {
-        std::path::Component::ParentDir => path.pop() && path.starts_with(root),
-        std::path::Component::Normal(name) => {
-            path.push(name);
-            true
-        }
-        _ => true,
-    });
-    walked && path.starts_with(root)
 }

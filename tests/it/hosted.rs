@@ -83,6 +83,15 @@ async fn a_commit_is_fetched_shallow_with_a_real_git_directory_and_no_token_left
     assert_eq!(git(root, &["rev-parse", "HEAD"]), second);
     assert_eq!(git(root, &["log", "-1", "--format=%s"]), "second");
     assert_eq!(git(root, &["rev-list", "--count", "HEAD"]), "1", "depth 1");
+    // The index the checkout wrote matches the files: nothing to report, nothing to re-read.
+    assert_eq!(git(root, &["status", "--porcelain"]), "");
+    let regular: u64 = ["README.md", "build.sh", "src/deep/data.txt"]
+        .iter()
+        .map(|f| std::fs::metadata(root.join(f)).unwrap().len())
+        .sum();
+    assert_eq!(summary.bytes, regular, "{summary:?}");
+    let stages: Vec<&str> = summary.stages.iter().map(|(stage, _)| *stage).collect();
+    assert_eq!(stages, ["fetch", "checkout", "check"]);
     assert!(
         crate::hooks::files_holding(root, TOKEN).is_empty(),
         "the token is written nowhere"

@@ -1,0 +1,111 @@
+//! A build's directories go after its answer, on a thread of their own, and never while another
+//! build's source is being written: on a disk, deleting thousands of files fills the file
+//! system's journal, and each file the next checkout creates meanwhile waits for it (on Lambda,
+//! a removal the freeze interrupted goes on when the sandbox thaws, which is when the next
+//! build begins). The removal gives way: before each file it removes it looks whether a fetch
+//! is under way, and waits while one is (at most [`MOST_WAIT`] in all, so a busy `serve` still
+//! frees its disk).
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// Fetches under way in this process.
+static FETCHING: AtomicUsize = AtomicUsize::new(0);
+
+/// The longest a removal waits for fetches, in all.
+const MOST_WAIT: Duration = Duration::from_secs(60);
+
+/// Held while a build's source is written: removals wait until it is dropped.
+pub(super) struct Fetching(());
+
+impl Fetching {
+    pub fn begin() -> Fetching {
+        FETCHING.fetch_add(1, Ordering::SeqCst);
+        Fetching(())
+    }
+}
+
+impl Drop for Fetching {
+    fn drop(&mut self) {
+        FETCHING.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Removes `root` and everything under it on a thread of its own, giving way to fetches.
+pub(super) fn remove_in_background(root: PathBuf) {
+    let removing = root.clone();
+    let spawned = std::thread::Builder::new()
+        .name("pushbuild-clean".to_string())
+        .spawn(move || {
+            let mut gentle = Gentle {
+                waited: Duration::ZERO,
+            };
+            if gentle.remove(&removing).is_err() {
+                // What giving way could not remove (a read-only folder): as before.
+                let _ = std::fs::remove_dir_all(&removing);
+            }
+        });
+    if spawned.is_err() {
+        let _ = std::fs::remove_dir_all(&root);
+    }
+}
+
+/// A removal that waits for fetches.
+struct Gentle {
+    waited: Duration,
+}
+
+impl Gentle {
+    fn remove(&mut self, dir: &Path) -> std::io::Result<()> {
+        for entry in std::fs::read_dir(dir)? {
+            let entry = entry?;
+            self.give_way();
+            if entry.file_type()?.is_dir() {
+                self.remove(&entry.path())?;
+            } else {
+                std::fs::remove_file(entry.path())?;
+            }
+        }
+        std::fs::remove_dir(dir)
+    }
+
+    /// Waits while a fetch is under way, until it ends or the removal has waited its most.
+    fn give_way(&mut self) {
+        while FETCHING.load(Ordering::SeqCst) > 0 && self.waited < MOST_WAIT {
+            let began = Instant::now();
+            std::thread::sleep(Duration::from_millis(10));
+            self.waited += began.elapsed();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_removal_waits_while_a_fetch_is_under_way_then_removes_everything() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("build");
+        std::fs::create_dir_all(root.join("src/deep")).unwrap();
+        std::fs::write(root.join("src/deep/a.txt"), "a").unwrap();
+        std::fs::write(root.join("b.txt"), "b").unwrap();
+        std::os::unix::fs::symlink("b.txt", root.join("link")).unwrap();
+        let fetching = Fetching::begin();
+        remove_in_background(root.clone());
+        std::thread::sleep(Duration::from_millis(200));
+        for kept in ["b.txt", "link", "src/deep/a.txt"] {
+            assert!(
+                root.join(kept).symlink_metadata().is_ok(),
+                "{kept} removed while a fetch was under way"
+            );
+        }
+        drop(fetching);
+        let until = Instant::now() + Duration::from_secs(10);
+        while root.exists() {
+            assert!(Instant::now() < until, "never removed");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}

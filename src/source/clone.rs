@@ -1,0 +1,204 @@
+//! One commit of a remote repository into a directory: a shallow fetch of the commit by its id
+//! over git's smart HTTP protocol, then its tree checked out beside a real `.git` (`HEAD` at the
+//! commit, the pack and its index, the index of the work tree), so `git rev-parse HEAD`,
+//! `git log -1` and `git status` work in the build. Used for hosted repositories and for
+//! CodeCommit's git endpoint.
+//!
+//! What it costs on a disk (Lambda's `/tmp` is one): the pack's download and its index, then one
+//! file created per entry. Creating files is what a disk makes slow (a file system journal busy
+//! with the previous build's writes stalls each creation), and a creation waiting on the disk
+//! leaves its thread idle: the checkout writes on several threads (gix's parallel checkout, at
+//! least [`CHECKOUT_WORKERS`], more on a machine with more cores). What was checked out is
+//! counted from the index the checkout wrote (no walk over the files), and only the symbolic
+//! links are read back, to refuse one that leaves the source. The stages' times are returned
+//! for the build's log.
+
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+use super::retrying::classify;
+use super::{FetchSummary, SourceError};
+use crate::names::CommitId;
+use crate::secret::Secret;
+
+/// The fewest threads the checkout writes files on: creations that wait on the disk overlap.
+pub const CHECKOUT_WORKERS: usize = 8;
+
+/// A shallow clone (`depth` commits; 0: all) of `commit` from `url` into `dest`, with
+/// `credentials` given when the server asks. Blocks: run it off the async threads.
+pub(crate) fn clone_commit(
+    url: String,
+    credentials: Option<(String, Secret)>,
+    commit: &CommitId,
+    dest: &Path,
+    depth: u32,
+) -> Result<FetchSummary, SourceError> {
+    ShallowClone {
+        url,
+        credentials,
+        commit: commit.clone(),
+        dest: dest.to_path_buf(),
+        depth,
+    }
+    .run()
+}
+
+/// One shallow clone of one commit.
+pub(super) struct ShallowClone {
+    pub url: String,
+    /// (user, token), given to the host only when it asks.
+    pub credentials: Option<(String, Secret)>,
+    pub commit: CommitId,
+    pub dest: PathBuf,
+    pub depth: u32,
+}
+
+impl ShallowClone {
+    pub fn run(self) -> Result<FetchSummary, SourceError> {
+        let interrupt = AtomicBool::new(false);
+        let failed = |err: gix::Error| classify(&self.url, self.commit.as_str(), err);
+        let shallow = match NonZeroU32::new(self.depth) {
+            Some(depth) => gix::remote::fetch::Shallow::DepthAtRemote(depth),
+            None => gix::remote::fetch::Shallow::NoChange,
+        };
+        let credentials = self.credentials.clone();
+        let workers = std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .max(CHECKOUT_WORKERS);
+        let open = gix::open::Options::isolated()
+            .config_overrides([format!("checkout.workers={workers}")]);
+        let began = Instant::now();
+        let mut prepare = gix::clone::PrepareFetch::new(
+            self.url.as_str(),
+            &self.dest,
+            gix::create::Kind::WithWorktree,
+            gix::create::Options::default(),
+            open,
+        )
+        .map_err(failed)?
+        .with_revision(Some(self.commit.as_str()))
+        .map_err(failed)?
+        .with_shallow(shallow)
+        .configure_connection(move |connection| {
+            let credentials = credentials.clone();
+            connection.set_credentials(move |action| give_credentials(action, &credentials));
+            Ok(())
+        });
+        let (mut checkout, _fetched) = prepare
+            .fetch_then_checkout(gix::progress::Discard, &interrupt)
+            .map_err(failed)?;
+        let fetched = began.elapsed();
+        let (repo, outcome) = checkout
+            .main_worktree(gix::progress::Discard, &interrupt)
+            .map_err(failed)?;
+        let checked_out = began.elapsed() - fetched;
+        let head = repo.head_id().map_err(|err| SourceError::Api {
+            operation: "git checkout",
+            message: err.to_string(),
+        })?;
+        let expected = gix::ObjectId::from_hex(self.commit.as_str().as_bytes()).ok();
+        if expected != Some(head.detach()) {
+            return Err(SourceError::Api {
+                operation: "git checkout",
+                message: format!("HEAD is {head}, not {}", self.commit),
+            });
+        }
+        if let Some(collision) = outcome.collisions.first() {
+            return Err(SourceError::UnsafePath {
+                path: collision.path.to_string(),
+            });
+        }
+        let mut summary = summarize(&self.dest, &repo)?;
+        summary.stages = vec![
+            ("fetch", fetched),
+            ("checkout", checked_out),
+            ("check", began.elapsed() - fetched - checked_out),
+        ];
+        Ok(summary)
+    }
+}
+
+/// Counts what was checked out from the index the checkout wrote, refuses links that leave the
+/// source (only they are read back), and notes submodules, which are not fetched.
+fn summarize(dest: &Path, repo: &gix::Repository) -> Result<FetchSummary, SourceError> {
+    let io = |source: std::io::Error| SourceError::Io {
+        path: dest.to_path_buf(),
+        source,
+    };
+    let index = repo.open_index().map_err(|err| SourceError::Api {
+        operation: "git checkout",
+        message: err.to_string(),
+    })?;
+    let root = std::fs::canonicalize(dest).map_err(io)?;
+    let mut summary = FetchSummary::default();
+    let mut submodules = false;
+    for entry in index.entries() {
+        let path = entry.path(&index);
+        let mode = entry.mode;
+        if mode == gix::index::entry::Mode::COMMIT {
+            submodules = true;
+        } else if mode == gix::index::entry::Mode::SYMLINK {
+            let relative = gix::path::from_bstr(path).map_err(|_| SourceError::UnsafePath {
+                path: path.to_string(),
+            })?;
+            let at = root.join(&relative);
+            let target = std::fs::read_link(&at).map_err(io)?;
+            if !stays_inside(&root, at.parent().unwrap_or(&root), &target) {
+                return Err(SourceError::UnsafePath {
+                    path: relative.display().to_string(),
+                });
+            }
+            summary.files += 1;
+        } else {
+            summary.files += 1;
+            summary.bytes += u64::from(entry.stat.size);
+        }
+    }
+    if submodules || root.join(".gitmodules").is_file() {
+        summary
+            .notes
+            .push("Submodules (.gitmodules) are not fetched".to_string());
+    }
+    Ok(summary)
+}
+
+/// Whether a link in `dir` pointing at `target` resolves inside `root`, judged by its text
+/// (no link is followed).
+fn stays_inside(root: &Path, dir: &Path, target: &Path) -> bool {
+    if target.is_absolute() {
+        return false;
+    }
+    let mut path = dir.to_path_buf();
+    let walked = target.components().all(|part| match part {
+        std::path::Component::ParentDir => path.pop() && path.starts_with(root),
+        std::path::Component::Normal(name) => {
+            path.push(name);
+            true
+        }
+        _ => true,
+    });
+    walked && path.starts_with(root)
+}
+
+/// What the git client is told when the host asks who it is: the (user, token), when there is
+/// one. No token: the host's refusal is the answer; never a prompt.
+pub(super) fn give_credentials(
+    action: gix::credentials::helper::Action,
+    credentials: &Option<(String, Secret)>,
+) -> Result<Option<gix::credentials::protocol::Outcome>, gix::Error> {
+    match (action, credentials) {
+        (gix::credentials::helper::Action::Get(context), Some((user, token))) => {
+            Ok(Some(gix::credentials::protocol::Outcome {
+                identity: gix::sec::identity::Account {
+                    username: user.clone(),
+                    password: token.expose().to_string(),
+                    oauth_refresh_token: None,
+                },
+                next: context.into(),
+            }))
+        }
+        _ => Ok(None),
+    }
+}
