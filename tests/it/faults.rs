@@ -617,6 +617,13 @@ fn a_git_host_and_a_status_api_that_fail_for_a_while_are_tried_again() {
         "{log}"
     );
     assert!(log.contains(&pushed.commit), "{log}");
+    // The fetch's stages, timed, in the log.
+    assert!(
+        log.lines().any(|l| l.contains("Fetched commit")
+            && l.contains("(fetch ")
+            && l.contains(" ms, checkout ")),
+        "{log}"
+    );
     let kinds: Vec<&str> = git.injected().iter().map(|(_, kind)| *kind).collect();
     assert_eq!(kinds, ["reset-response", "answer"], "{kinds:?}");
     // The final status arrives once the API answers again.
