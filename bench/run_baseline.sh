@@ -2,7 +2,8 @@
 # Times `pushbuild run` on a small build (a command, a background job, one artifact) against an
 # earlier commit's build of it, run for run, interleaved, in one go: what a build's bookkeeping
 # (keeper, process sweep, log, ledger, record) costs now against then.
-# Usage: bench/run_baseline.sh [COMMIT] [RUNS]   (defaults: the commit before the keeper, 31)
+# Usage: bench/run_baseline.sh [COMMIT] [RUNS] [empty]   (defaults: the commit before the keeper,
+# 31; `empty`: an empty build, one `true` and no artifact: the fixed cost every build pays)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 commit=${1:-8310dd8}
@@ -17,8 +18,12 @@ cargo build --release --locked --bin pushbuild
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/proj"
-printf 'version: 0.2\nphases:\n  build:\n    commands:\n      - echo hi > out.txt\n      - sleep 0.01 &\nartifacts:\n  files: [out.txt]\n' \
-  >"$work/proj/buildspec.yml"
+if [ "${3:-}" = empty ]; then
+  printf 'version: 0.2\nphases:\n  build:\n    commands:\n      - "true"\n' >"$work/proj/buildspec.yml"
+else
+  printf 'version: 0.2\nphases:\n  build:\n    commands:\n      - echo hi > out.txt\n      - sleep 0.01 &\nartifacts:\n  files: [out.txt]\n' \
+    >"$work/proj/buildspec.yml"
+fi
 declare -A bin=([baseline]="$tree/target/release/pushbuild" [current]="target/release/pushbuild")
 for _ in $(seq "$runs"); do
   for name in baseline current; do
