@@ -39,6 +39,14 @@ pub(crate) fn zip_of(files: &[(&str, &str, u32)]) -> Vec<u8> {
     zip.finish().unwrap().into_inner()
 }
 
+/// The input artifact of a job building [`SPEC`]: the buildspec and the executable tool it runs.
+pub(crate) fn spec_input() -> Vec<u8> {
+    zip_of(&[
+        ("buildspec.yml", SPEC, 0o644),
+        ("tools/run.sh", "#!/bin/sh\necho tool ran\n", 0o755),
+    ])
+}
+
 /// The function with the CodePipeline stand-in (and `settings`), and the pipeline's bucket.
 fn start(settings: &[(&str, &str)]) -> (CodePipelineStandIn, Harness) {
     let pipeline = CodePipelineStandIn::start();
@@ -123,11 +131,7 @@ fn assert_no_credentials(h: &Harness) {
 #[test]
 fn a_job_builds_its_input_artifact_and_puts_its_output_artifact_and_variables() {
     let (pipeline, h) = start(&[]);
-    let input = zip_of(&[
-        ("buildspec.yml", SPEC, 0o644),
-        ("tools/run.sh", "#!/bin/sh\necho tool ran\n", 0o755),
-    ]);
-    put_artifact(&h, "release/SourceArti/in1", &input);
+    put_artifact(&h, "release/SourceArti/in1", &spec_input());
     let id = "11111111-aaaa-4bbb-8ccc-000000000001";
     pipeline.open(id);
     let event = job(

@@ -127,13 +127,7 @@ fn local_row(store: &std::path::Path, fault: &str, at: &str, injected: usize, de
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     assert!(billing(&["--verify"]).contains("the index agrees with the ledger"));
-    let csv = billing(&["--csv"]);
-    let begun = csv
-        .lines()
-        .find_map(|line| line.strip_prefix("TOTAL,"))
-        .and_then(|rest| rest.split(',').next())
-        .and_then(|builds| builds.parse().ok())
-        .unwrap_or_else(|| panic!("no TOTAL in billing --csv: {csv}"));
+    let begun = total_builds(&billing(&["--csv"]));
     let (mut records, mut ledger) = (0usize, 0usize);
     for entry in walkdir(store) {
         let name = entry.to_string_lossy();
@@ -155,6 +149,15 @@ fn local_row(store: &std::path::Path, fault: &str, at: &str, injected: usize, de
         open_uploads: 0,
     }
     .report();
+}
+
+/// The builds on `pushbuild billing --csv`'s `TOTAL` line.
+fn total_builds(csv: &str) -> usize {
+    csv.lines()
+        .find_map(|line| line.strip_prefix("TOTAL,"))
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|builds| builds.parse().ok())
+        .unwrap_or_else(|| panic!("no TOTAL in billing --csv: {csv}"))
 }
 
 /// Every file under `dir`.
@@ -207,11 +210,12 @@ pub(crate) fn start(settings: &[(&str, &str)]) -> Faulty {
 }
 
 impl Faulty {
-    /// `pushbuild billing --verify` over the bucket and the table, straight to the servers.
-    pub fn verify(&self) -> String {
+    /// `pushbuild billing <flag>` for this month over the bucket and the table, straight to the
+    /// servers: its output and error, and whether it succeeded.
+    fn billing(&self, flag: &str) -> (String, bool) {
         let month = chrono::Utc::now().format("%Y-%m").to_string();
         let out = Command::new(env!("CARGO_BIN_EXE_pushbuild"))
-            .args(["billing", "--verify", "--month", &month, "--bucket"])
+            .args(["billing", flag, "--month", &month, "--bucket"])
             .arg(self.h.bucket())
             .args(["--table", &self.table])
             .envs(self.h.s3_env())
@@ -224,30 +228,20 @@ impl Faulty {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        assert!(out.status.success(), "billing --verify: {said}");
+        (said, out.status.success())
+    }
+
+    /// `pushbuild billing --verify`: it must find the index and the ledger agreeing.
+    pub fn verify(&self) -> String {
+        let (said, ok) = self.billing("--verify");
+        assert!(ok, "billing --verify: {said}");
         assert!(said.contains("the index agrees with the ledger"), "{said}");
         said
     }
 
-    /// The builds the index counts this month (each began: skipped ones too), from `pushbuild
-    /// billing --csv`'s `TOTAL` line.
+    /// The builds the index counts this month (each began: skipped ones too).
     fn begun(&self) -> usize {
-        let month = chrono::Utc::now().format("%Y-%m").to_string();
-        let out = Command::new(env!("CARGO_BIN_EXE_pushbuild"))
-            .args(["billing", "--csv", "--month", &month, "--bucket"])
-            .arg(self.h.bucket())
-            .args(["--table", &self.table])
-            .envs(self.h.s3_env())
-            .envs(DynamoServer::shared().env())
-            .env("PUSHBUILD_S3_PATH_STYLE", "true")
-            .output()
-            .expect("pushbuild runs");
-        let csv = String::from_utf8_lossy(&out.stdout).into_owned();
-        csv.lines()
-            .find_map(|line| line.strip_prefix("TOTAL,"))
-            .and_then(|rest| rest.split(',').next())
-            .and_then(|builds| builds.parse().ok())
-            .unwrap_or_else(|| panic!("no TOTAL in billing --csv: {csv}"))
+        total_builds(&self.billing("--csv").0)
     }
 
     /// One row of the faults' table, after `deliveries` distinct events were sent (each to be

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::codebuild_standin::CodeBuildStandIn;
-use crate::codepipeline::{PIPELINE_BUCKET, SPEC, job, pipeline_object, put_artifact, zip_of};
+use crate::codepipeline::{PIPELINE_BUCKET, job, pipeline_object, put_artifact, spec_input};
 use crate::codepipeline_standin::CodePipelineStandIn;
 use crate::fault_proxy::{Answer, Fault, FaultProxy, Schedule};
 use crate::faults::{seed, start};
@@ -130,11 +130,7 @@ fn a_codepipeline_job_whose_result_was_refused_is_answered_from_its_build_when_d
     let at = proxy.endpoint();
     let f = start(&[("AWS_ENDPOINT_URL_CODEPIPELINE", at.as_str())]);
     std::fs::create_dir_all(f.h.s3().root().join(PIPELINE_BUCKET)).unwrap();
-    let input = zip_of(&[
-        ("buildspec.yml", SPEC, 0o644),
-        ("tools/run.sh", "#!/bin/sh\necho tool ran\n", 0o755),
-    ]);
-    put_artifact(&f.h, "release/SourceArti/faulty", &input);
+    put_artifact(&f.h, "release/SourceArti/faulty", &spec_input());
     let id = "55555555-aaaa-4bbb-8ccc-000000000001";
     pipeline.open(id);
     let event = job(
