@@ -82,10 +82,8 @@ impl<S: Source> Builds<S> {
         if summary.build_id.is_none() {
             // A job delivered again: its first delivery built it, and may not have answered.
             // The artifact unpacked for it is not built.
-            let unpacked = self.config.artifacts_dir().join(name.as_str());
-            run_blocking(move || std::fs::remove_dir_all(unpacked))
-                .await?
-                .ok();
+            let root = self.config.artifacts_dir();
+            run_blocking(move || crate::source::discard_unpacked(&root, &name)).await?;
             self.answer_again(&*pipeline, &job, &summary.repository)
                 .await?;
             return Ok(Some(summary));
@@ -201,17 +199,7 @@ impl<S: Source> Builds<S> {
             return Ok(());
         };
         let token = format!("{project}/{}", entry.build_id);
-        if !entry.state.is_open() {
-            return self.follow_up(pipeline, job, &token).await;
-        }
-        let success = Success {
-            continuation: Some(token),
-            external_id: entry.build_id.to_string(),
-            summary: "running".to_string(),
-            output_variables: Default::default(),
-        };
-        pipeline.succeeded(&job.id, &success).await?;
-        Ok(())
+        self.follow_up(pipeline, job, &token).await
     }
 
     /// A call with a continuation token: the build's result once it has a record, else the
@@ -254,7 +242,11 @@ impl<S: Source> Builds<S> {
         let success = Success {
             continuation: Some(token.to_string()),
             external_id: build_id,
-            summary: "running on AWS CodeBuild".to_string(),
+            summary: match handed {
+                Some(_) => "running on AWS CodeBuild",
+                None => "running",
+            }
+            .to_string(),
             output_variables: Default::default(),
         };
         pipeline.succeeded(&job.id, &success).await?;

@@ -27,7 +27,7 @@ pub use git::GitDirSource;
 #[cfg(feature = "server")]
 pub use hosted::{GitHost, HostedSource};
 #[cfg(feature = "aws")]
-pub use unpacked::{Unpacked, unpack};
+pub use unpacked::{Unpacked, discard_unpacked, unpack};
 
 /// The largest blob CodeCommit's `GetBlob` serves (6 MB); a bigger file cannot be fetched.
 pub const BLOB_LIMIT_BYTES: u64 = 6 * 1024 * 1024;

@@ -18,7 +18,7 @@ pub struct Unpacked<S> {
 
 impl<S> Unpacked<S> {
     fn dir(&self, job: &RepositoryName) -> PathBuf {
-        self.root.join(job.as_str())
+        unpacked_dir(&self.root, job)
     }
 }
 
@@ -96,6 +96,17 @@ fn count(dir: &Path) -> FetchSummary {
     summary
 }
 
+/// Where job `job`'s input artifact is unpacked under `root`.
+fn unpacked_dir(root: &Path, job: &RepositoryName) -> PathBuf {
+    root.join(job.as_str())
+}
+
+/// Removes what [`unpack`] wrote for job `job` under `root`, for a job that is not built (a
+/// delivery of one already built).
+pub fn discard_unpacked(root: &Path, job: &RepositoryName) {
+    let _ = std::fs::remove_dir_all(unpacked_dir(root, job));
+}
+
 /// Unpacks the zip `archive` as job `job`'s source under `root`, standing for `commit`.
 /// Entries keep their executable bits and symbolic links; an entry whose path would leave the
 /// directory is refused by name.
@@ -105,7 +116,7 @@ pub fn unpack(
     job: &RepositoryName,
     commit: &CommitId,
 ) -> Result<FetchSummary, SourceError> {
-    let dir = root.join(job.as_str());
+    let dir = unpacked_dir(root, job);
     let src = dir.join("src");
     let io = |path: &Path, source| SourceError::Io {
         path: path.to_path_buf(),
