@@ -5,10 +5,11 @@
 //! CodeCommit's git endpoint.
 //!
 //! What it costs on a disk (Lambda's `/tmp` is one): the pack's download and its index, then one
-//! file created per entry. Creating files is what a disk makes slow (a file system journal busy
-//! with the previous build's writes stalls each creation), and a creation waiting on the disk
-//! leaves its thread idle: the checkout writes on several threads (gix's parallel checkout, at
-//! least [`CHECKOUT_WORKERS`], more on a machine with more cores). What was checked out is
+//! file created per entry. Creating files is what a disk makes slow (near a previous build's
+//! freshly deleted files, each creation walks past them: [`super::disk`] keeps builds apart),
+//! and a creation waiting on the disk leaves its thread idle: the checkout writes on several
+//! threads (gix's parallel checkout, at least [`CHECKOUT_WORKERS`], more on a machine with more
+//! cores). What was checked out is
 //! counted from the index the checkout wrote (no walk over the files), and only the symbolic
 //! links are read back, to refuse one that leaves the source. The stages' times are returned
 //! for the build's log.
