@@ -1,23 +1,19 @@
 //! Fetching and checking out a 2,000-file commit of a hosted repository over git's smart HTTP
 //! protocol, from git's own `git http-backend` on 127.0.0.1 (requiring the token, the repository
 //! packed as a host keeps it), with pushbuild's in-process client (gix, depth 1) against `git
-//! clone --depth 1` of the same, sides taking turns, under two conditions:
+//! clone --depth 1` of the same, in alternating order, under two conditions:
 //!
 //! - **quiet**: the disk's pending writes flushed (`sync`) before each run;
 //! - **after a build**: right after a previous build's files (its 2,000 source files and 1,000
-//!   artifact files of 200 KB) were written and deleted beside the peer's clones, as each build
-//!   on Lambda follows the last one's.
-//!
-//! Four sides: pushbuild where the product puts a build (its own directory in the builds'
-//! directory, marked to spread builds over the disk: see `source::disk`), pushbuild beside the
-//! peer's clones (the fetch alone, where the deleted files are), the peer, and the peer cloning
-//! into a directory spread the same way (what the placement alone is worth).
+//!   artifact files of 200 KB) were written and deleted, as each build on Lambda follows the last
+//!   one's: on ext4 without a journal, each file the next checkout creates walks past the inodes
+//!   freed in the last 30 seconds (see `bench/recent_deletions.py`).
 //!
 //! Everything lives on a disk by default (Cargo's `target/tmp`), or where `FETCH_BENCH_DIR`
 //! says (`/dev/shm` for tmpfs); the file system is printed with the figures. Prints each side's
-//! median and their ratios per condition, and the median of each of pushbuild's stages (the
-//! pack's download and index, the checkout, the check of what was written). Run:
-//! `cargo bench --bench hosted_fetch_bench` (FETCH_BENCH_RUNS, default 7).
+//! median and their ratio per condition, and the median of each of pushbuild's stages (the
+//! pack's download and index, the checkout, the check of what was written). Run: `cargo bench --bench hosted_fetch_bench`
+//! (FETCH_BENCH_RUNS, default 7).
 
 #[path = "../tests/it/codecommit_standin.rs"]
 mod codecommit_standin;
@@ -40,18 +36,11 @@ use codecommit_standin::init_repo;
 use git_server::{GitServer, TOKEN_USER, git, publish};
 use pushbuild::names::{CommitId, Host, Repo};
 use pushbuild::secret::Secret;
-use pushbuild::source::disk::spread_subdirectories;
 use pushbuild::source::{GitHost, HostedSource, Source};
 
 const FILES: usize = 2_000;
 const FOLDERS: usize = 40;
 const TOKEN: &str = "bench-token";
-/// The sides: pushbuild in its builds' directory, pushbuild beside the peer's clones, the peer,
-/// the peer in a directory spread as pushbuild's builds are.
-const BUILDS: usize = 0;
-const GIT: usize = 2;
-const GIT_SPREAD: usize = 3;
-const SIDES: usize = 4;
 
 /// A previous build's files written and deleted under `dir`: 2,000 small source files and
 /// 1,000 artifact files of 200 KB.
@@ -144,65 +133,39 @@ fn main() {
         );
         took
     };
-    // pushbuild's builds go where the product puts them: each in its own directory, named as
-    // uniquely as a build's id, in a directory marked to spread them (see `source::disk`).
-    let home = tempfile::tempdir_in(&base).expect("temp dir");
-    let builds = home.path().join("builds");
-    let spread = spread_subdirectories(&builds).expect("the builds' directory");
-    let git_builds = home.path().join("clones");
-    spread_subdirectories(&git_builds).expect("the clones' directory");
     println!(
-        "2,000-file commit over loopback git http-backend, files under {} ({fs}; builds' directory spread: {spread}), median of {runs}:",
+        "2,000-file commit over loopback git http-backend, files under {} ({fs}), median of {runs}:",
         base.display()
     );
     for condition in ["quiet", "after a build"] {
-        let mut took: [Vec<Duration>; SIDES] = Default::default();
+        let (mut pushbuild, mut git_clone) = (Vec::new(), Vec::new());
         let mut stages: Vec<(&str, Vec<Duration>)> = Vec::new();
         for round in 0..runs {
-            for turn in 0..SIDES {
-                let side = (round + turn) % SIDES;
-                let parent = match side {
-                    BUILDS => &builds,
-                    GIT_SPREAD => &git_builds,
-                    _ => &base,
-                };
-                let dest = tempfile::tempdir_in(parent).expect("temp dir");
+            for side in [round % 2, 1 - round % 2] {
+                let dest = tempfile::tempdir_in(&base).expect("temp dir");
                 if condition == "quiet" {
                     sync();
                 } else {
                     previous_build(&base);
                 }
-                let src = dest.path().join("src");
-                if side == GIT || side == GIT_SPREAD {
-                    took[side].push(theirs(&src));
-                    continue;
-                }
-                let (ours_took, timed) = ours(&src);
-                took[side].push(ours_took);
-                if side == BUILDS {
+                if side == 0 {
+                    let (took, timed) = ours(&dest.path().join("src"));
+                    pushbuild.push(took);
                     for (stage, took) in timed {
                         match stages.iter_mut().find(|(name, _)| *name == stage) {
                             Some((_, runs)) => runs.push(took),
                             None => stages.push((stage, vec![took])),
                         }
                     }
+                } else {
+                    git_clone.push(theirs(&dest.path().join("src")));
                 }
             }
         }
-        let [builds_side, beside, git_side, git_spread] = took.map(median);
+        let (a, b) = (median(pushbuild), median(git_clone));
         println!(
-            "  {condition:<14} pushbuild (gix, depth 1) {builds_side:>6.0} ms, git clone --depth 1 {git_side:>6.0} ms: {:.2}x git's time",
-            builds_side / git_side
-        );
-        println!(
-            "  {:<14} pushbuild beside git's clones (not spread) {beside:.0} ms: {:.2}x",
-            "",
-            beside / git_side
-        );
-        println!(
-            "  {:<14} git clone --depth 1 into a spread directory {git_spread:.0} ms; pushbuild {:.2}x of that",
-            "",
-            builds_side / git_spread
+            "  {condition:<14} pushbuild (gix, depth 1) {a:>6.0} ms, git clone --depth 1 {b:>6.0} ms: {:.2}x git's time",
+            a / b
         );
         let stages: Vec<String> = stages
             .into_iter()

@@ -21,14 +21,11 @@
 //! Everything (the servers' files, each side's work, the zips) lives on a disk by default
 //! (Cargo's `target/tmp`), as on Lambda, whose `/tmp` is a disk, or where `PIPELINE_BENCH_DIR`
 //! says (`/dev/shm` for tmpfs); the folder's file system is printed with the figures. On a disk,
-//! the writeback of one side's 400 MB and its deleted files land in whichever side runs next
-//! (on ext4 without a journal, each file created near freshly deleted ones walks past them), so
+//! the writeback of one side's 400 MB and its deleted files land in whichever side runs next (on
+//! ext4 without a journal, each file created walks past the inodes freed in the last 30 s), so
 //! each side runs twice in a row and only its second run counts: it follows its own previous
-//! build, as builds follow each other in a Lambda sandbox. The peer makes a fresh folder in the
-//! temporary directory for each build, as a script would; the function puts each build where it always does (its own directory in
-//! `<work dir>/builds`, which it marks to spread builds over the disk: see `source::disk`). The
-//! git repositories are packed, as a host keeps them, so the server streams its pack rather
-//! than compressing 2,000 loose objects for every clone.
+//! build, as builds follow each other in a Lambda sandbox. The git repositories are packed, as a host keeps them, so the server streams
+//! its pack rather than compressing 2,000 loose objects for every clone.
 //!
 //! Run: `cargo bench --bench pipeline_bench` (PIPELINE_BENCH_ROUNDS, default 4; the AWS CLI, `git`
 //! and `zip` must be installed: `pip install awscli`).

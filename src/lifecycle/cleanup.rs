@@ -1,10 +1,10 @@
 //! A build's directories go after its answer, on a thread of their own, and never while another
-//! build's source is being written: on a disk, the deletion of thousands of files competes with
-//! the checkout for the processor, and on ext4 without a journal each file the checkout creates
-//! near the deleted ones walks past them (see `source::disk`; on Lambda, a removal the freeze
-//! interrupted goes on when the sandbox thaws, which is when the next build begins). The removal
-//! gives way: before each file it removes it looks whether a fetch is under way, and waits
-//! while one is (at most [`MOST_WAIT`] in all, so a busy `serve` still frees its disk).
+//! build's source is being written: on a disk, deleting thousands of files slows each file the
+//! next checkout creates meanwhile (on ext4 without a journal, the inode allocator walks past
+//! every inode freed in the last 30 seconds; on Lambda, a removal the freeze interrupted goes on
+//! when the sandbox thaws, which is when the next build begins). The removal gives way: before
+//! each file it removes it looks whether a fetch is under way, and waits while one is (at most
+//! [`MOST_WAIT`] in all, so a busy `serve` still frees its disk).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};

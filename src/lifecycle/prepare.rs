@@ -54,12 +54,6 @@ pub(super) async fn fetch<S: Source>(
 ) -> Result<Work, BuildError> {
     let repository = &target.project;
     let src = dirs.src.clone();
-    // The build's directory lands away from the last build's deleted files (see `source::disk`).
-    let builds = config.builds_dir();
-    crate::source::disk::spread_subdirectories(&builds).map_err(|source| BuildError::WorkDir {
-        path: builds,
-        source,
-    })?;
     for dir in [&src, &dirs.home] {
         empty_dir(dir).map_err(|source| BuildError::WorkDir {
             path: dir.clone(),

@@ -5,13 +5,15 @@
 //! CodeCommit's git endpoint.
 //!
 //! What it costs on a disk (Lambda's `/tmp` is one): the pack's download and its index, then one
-//! file created per entry. Creating files is what a disk makes slow (near a previous build's
-//! freshly deleted files, each creation walks past them: [`super::disk`] keeps builds apart),
-//! and a creation waiting on the disk leaves its thread idle: the checkout writes on several
-//! threads (gix's parallel checkout, at least [`CHECKOUT_WORKERS`], more on a machine with more
-//! cores). What was checked out is
-//! counted from the index the checkout wrote (no walk over the files), and only the symbolic
-//! links are read back, to refuse one that leaves the source. The stages' times are returned
+//! file created per entry. Creating files is what a disk makes slow: on ext4 without a journal
+//! (this machine's disk), the inode allocator will not reuse an inode freed in the last 30
+//! seconds and walks past each such inode below the first free older one on every creation, so
+//! a checkout right after a build deleted thousands of files pays up to a millisecond a file.
+//! That walk is work for the processor, and a creation waiting on it or on the disk leaves its
+//! thread idle: the checkout writes on several threads (gix's parallel checkout, at least
+//! [`CHECKOUT_WORKERS`], more on a machine with more cores). What was checked out is counted
+//! from the index the checkout wrote (no walk over the files), and only the symbolic links are
+//! read back, to refuse one that leaves the source. The stages' times are returned
 //! for the build's log.
 
 use std::num::NonZeroU32;

@@ -7,7 +7,6 @@
 mod clone;
 #[cfg(feature = "aws")]
 mod codecommit;
-pub mod disk;
 mod git;
 #[cfg(feature = "server")]
 mod hosted;

@@ -618,12 +618,6 @@ fn a_git_host_and_a_status_api_that_fail_for_a_while_are_tried_again() {
             && l.contains(" ms, checkout ")),
         "{log}"
     );
-    // The builds' directory is marked to spread builds over the disk (on ext4, which has the
-    // mark).
-    let builds = work.path().join("builds");
-    if crate::disk_flags::is_ext4(&builds) {
-        assert!(crate::disk_flags::spreads_subdirectories(&builds));
-    }
     let kinds: Vec<&str> = git.injected().iter().map(|(_, kind)| *kind).collect();
     assert_eq!(kinds, ["reset-response", "answer"], "{kinds:?}");
     // The final status arrives once the API answers again.

@@ -21,7 +21,6 @@ mod compat;
 mod conformance;
 mod conformance_artifacts;
 mod corpus;
-mod disk_flags;
 mod dynamo_server;
 mod events;
 mod fault_proxy;
