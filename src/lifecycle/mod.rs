@@ -20,6 +20,7 @@
 mod batching;
 mod claim;
 mod cleanup;
+mod disk;
 mod error;
 mod events;
 #[cfg(feature = "aws")]

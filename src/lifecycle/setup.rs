@@ -123,9 +123,26 @@ impl<S> Builds<S> {
         &self.books
     }
 
-    /// Removes what builds left in the work directory (a build killed with its invocation):
-    /// called once when the function or `serve` starts.
+    /// Removes what builds left in the work directory (a build killed with its invocation), and
+    /// logs the directory's file system: called once when the function or `serve` starts.
     pub fn clear_work_dir(&self) -> std::io::Result<()> {
+        let work_dir = &self.config.work_dir;
+        if let Some(disk) = std::fs::create_dir_all(work_dir)
+            .ok()
+            .and_then(|()| super::disk::describe(work_dir))
+        {
+            let journal = match disk.journal {
+                Some(true) => "yes",
+                Some(false) => "no",
+                None => "unknown",
+            };
+            tracing::info!(
+                work_dir = %work_dir.display(),
+                file_system = %disk.kind,
+                journal,
+                "the work directory's file system"
+            );
+        }
         match std::fs::remove_dir_all(self.config.builds_dir()) {
             Err(err) if err.kind() != std::io::ErrorKind::NotFound => Err(err),
             _ => Ok(()),

@@ -593,6 +593,17 @@ fn a_git_host_and_a_status_api_that_fail_for_a_while_are_tried_again() {
     env.push(("PUSHBUILD_GITHUB_API_URL", api.endpoint()));
     let (store, work) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let served = crate::served::serve(store.path(), work.path(), &["--jobs", "1"], &env);
+    // It said what file system its work directory is on, before it listened.
+    let said = served
+        .startup
+        .iter()
+        .find(|line| line.contains("the work directory's file system"));
+    assert!(
+        said.is_some_and(|line| line.contains("file_system=")
+            && line.contains(&work.path().display().to_string())),
+        "{:?}",
+        served.startup
+    );
     let build_id = pushed.deliver(&served.url, "flaky-host-1");
     let project = format!("{}/{}", git.addr, crate::hooks::REPOSITORY);
     let record = crate::pushed::record_in(store.path(), &project, &build_id);

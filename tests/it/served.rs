@@ -13,6 +13,8 @@ pub struct Served {
     child: Child,
     /// `http://127.0.0.1:<port>`.
     pub url: String,
+    /// What it logged before it listened.
+    pub startup: Vec<String>,
 }
 
 impl Drop for Served {
@@ -49,19 +51,31 @@ pub fn serve(store: &Path, work: &Path, args: &[&str], env: &[(&str, String)]) -
     let pipe = child.stderr.take().expect("stderr");
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
+        // Lines are kept until it listens; after, only read (the pipe must not fill).
+        let mut startup = Some(Vec::new());
         for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-            if let Some(url) = line.split("listening on ").nth(1) {
-                let _ = tx.send(
-                    url.split_whitespace()
+            let Some(lines) = startup.as_mut() else {
+                continue;
+            };
+            match line.split("listening on ").nth(1) {
+                Some(url) => {
+                    let url = url
+                        .split_whitespace()
                         .next()
                         .unwrap_or_default()
-                        .to_string(),
-                );
+                        .to_string();
+                    let _ = tx.send((url, startup.take().unwrap_or_default()));
+                }
+                None => lines.push(line),
             }
         }
     });
-    let url = rx
+    let (url, startup) = rx
         .recv_timeout(Duration::from_secs(30))
         .expect("pushbuild serve says where it listens");
-    Served { child, url }
+    Served {
+        child,
+        url,
+        startup,
+    }
 }

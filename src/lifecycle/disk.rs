@@ -1,0 +1,87 @@
+//! What the work directory's file system is, said once when the function or `serve` starts.
+//!
+//! What a build's files cost depends on it: on ext4 without a journal, the inode allocator will
+//! not reuse an inode freed in the last 30 seconds and walks past each such inode on every file
+//! created, so a build that follows another's deletions can pay up to a millisecond a file
+//! (`bench/recent_deletions.py`). Whether Lambda's `/tmp` keeps a journal is not published; the
+//! function's log says, for the sandbox it runs in.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+/// The work directory's file system.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkDisk {
+    /// `ext4`, `tmpfs`, `xfs`, `overlay`, or the file system's magic number in hex.
+    pub kind: String,
+    /// For ext4, whether it keeps a journal, when the system says (`/sys/fs/ext4`).
+    pub journal: Option<bool>,
+}
+
+/// The file system `dir` is on; `None` when it cannot be read (the directory is missing).
+pub fn describe(dir: &Path) -> Option<WorkDisk> {
+    use nix::sys::statfs;
+    let found = statfs::statfs(dir).ok()?.filesystem_type();
+    let kind = match found {
+        statfs::EXT4_SUPER_MAGIC => "ext4".to_string(),
+        statfs::TMPFS_MAGIC => "tmpfs".to_string(),
+        statfs::XFS_SUPER_MAGIC => "xfs".to_string(),
+        statfs::OVERLAYFS_SUPER_MAGIC => "overlay".to_string(),
+        other => format!("{:#x}", other.0),
+    };
+    let journal = if kind == "ext4" {
+        let dev = std::fs::metadata(dir).ok()?.dev();
+        ext4_journal(nix::sys::stat::major(dev), nix::sys::stat::minor(dev))
+    } else {
+        None
+    };
+    Some(WorkDisk { kind, journal })
+}
+
+/// Whether the ext4 file system on block device `major:minor` keeps a journal: its journal
+/// thread, as `/sys/fs/ext4/<device>/journal_task` names it (`<none>` without one).
+fn ext4_journal(major: u64, minor: u64) -> Option<bool> {
+    let device = std::fs::read_link(format!("/sys/dev/block/{major}:{minor}")).ok()?;
+    let name = device.file_name()?.to_str()?.to_string();
+    let task = std::fs::read_to_string(format!("/sys/fs/ext4/{name}/journal_task")).ok()?;
+    Some(has_journal(&task))
+}
+
+/// Whether a `journal_task` file's text names a journal thread.
+fn has_journal(task: &str) -> bool {
+    task.trim() != "<none>"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_journal_task_of_none_means_no_journal() {
+        assert!(!has_journal("<none>\n"));
+        assert!(has_journal("jbd2/vda-8\n"));
+    }
+
+    #[test]
+    fn the_work_directory_s_file_system_is_named_as_stat_names_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let disk = describe(dir.path()).unwrap();
+        let out = std::process::Command::new("stat")
+            .args(["-f", "-c", "%T"])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        let named = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let expected = match named.as_str() {
+            "ext2/ext3" => "ext4",
+            other => other,
+        };
+        assert_eq!(disk.kind, expected);
+        if disk.kind != "ext4" {
+            assert_eq!(disk.journal, None);
+        } else if Path::new("/sys/fs/ext4").is_dir() {
+            assert!(disk.journal.is_some(), "{disk:?}");
+        }
+        assert_eq!(describe(&dir.path().join("missing")), None);
+    }
+}
