@@ -24,8 +24,9 @@
 //! the writeback of one side's 400 MB and its deleted files land in whichever side runs next (on
 //! ext4 without a journal, each file created walks past the inodes freed in the last 30 s), so
 //! each side runs twice in a row and only its second run counts: it follows its own previous
-//! build, as builds follow each other in a Lambda sandbox. The git repositories are packed, as a host keeps them, so the server streams
-//! its pack rather than compressing 2,000 loose objects for every clone.
+//! build, as builds follow each other in a Lambda sandbox. The git repositories are packed, as a
+//! host keeps them, so the server streams its pack rather than compressing 2,000 loose objects
+//! for every clone.
 //!
 //! Run: `cargo bench --bench pipeline_bench` (PIPELINE_BENCH_ROUNDS, default 4; the AWS CLI, `git`
 //! and `zip` must be installed: `pip install awscli`).

@@ -11,7 +11,7 @@ use std::path::Path;
 
 /// The work directory's file system.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WorkDisk {
+pub(super) struct WorkDisk {
     /// `ext4`, `tmpfs`, `xfs`, `overlay`, or the file system's magic number in hex.
     pub kind: String,
     /// For ext4, whether it keeps a journal, when the system says (`/sys/fs/ext4`).
@@ -19,7 +19,7 @@ pub struct WorkDisk {
 }
 
 /// The file system `dir` is on; `None` when it cannot be read (the directory is missing).
-pub fn describe(dir: &Path) -> Option<WorkDisk> {
+pub(super) fn describe(dir: &Path) -> Option<WorkDisk> {
     use nix::sys::statfs;
     let found = statfs::statfs(dir).ok()?.filesystem_type();
     let kind = match found {

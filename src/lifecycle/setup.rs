@@ -126,11 +126,11 @@ impl<S> Builds<S> {
     /// Removes what builds left in the work directory (a build killed with its invocation), and
     /// logs the directory's file system: called once when the function or `serve` starts.
     pub fn clear_work_dir(&self) -> std::io::Result<()> {
+        // The directory may not exist yet: its nearest existing ancestor is on the same disk
+        // (or says where it will be mounted).
         let work_dir = &self.config.work_dir;
-        if let Some(disk) = std::fs::create_dir_all(work_dir)
-            .ok()
-            .and_then(|()| super::disk::describe(work_dir))
-        {
+        let existing = work_dir.ancestors().find(|dir| dir.exists());
+        if let Some(disk) = existing.and_then(super::disk::describe) {
             let journal = match disk.journal {
                 Some(true) => "yes",
                 Some(false) => "no",

@@ -13,8 +13,8 @@
 //! thread idle: the checkout writes on several threads (gix's parallel checkout, at least
 //! [`CHECKOUT_WORKERS`], more on a machine with more cores). What was checked out is counted
 //! from the index the checkout wrote (no walk over the files), and only the symbolic links are
-//! read back, to refuse one that leaves the source. The stages' times are returned
-//! for the build's log.
+//! read back, to refuse one that leaves the source. The stages' times are returned for the
+//! build's log.
 
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
