@@ -2,8 +2,8 @@
 """What a build's deleted files cost the next build's checkout, and what keeping their inodes
 would save.
 
-On ext4 without a journal, the inode allocator will not reuse an inode freed in the last 30
-seconds: on each creation it walks the block group's free inodes from the first, past every such
+On ext4 without a journal, the inode allocator will not reuse an inode freed in the last
+minute: on each creation it walks the block group's free inodes from the first, past every such
 inode, until it finds an older one. A build that follows another whose files were just deleted
 pays that walk for every file it creates, unless older free inodes happen to lie below the
 freshly freed ones (which is why the cost comes and goes with the disk's history).

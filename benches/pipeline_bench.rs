@@ -22,7 +22,7 @@
 //! (Cargo's `target/tmp`), as on Lambda, whose `/tmp` is a disk, or where `PIPELINE_BENCH_DIR`
 //! says (`/dev/shm` for tmpfs); the folder's file system is printed with the figures. On a disk,
 //! the writeback of one side's 400 MB and its deleted files land in whichever side runs next (on
-//! ext4 without a journal, each file created walks past the inodes freed in the last 30 s), so
+//! ext4 without a journal, each file created walks past the inodes freed in the last minute), so
 //! each side runs twice in a row and only its second run counts: it follows its own previous
 //! build, as builds follow each other in a Lambda sandbox. The git repositories are packed, as a
 //! host keeps them, so the server streams its pack rather than compressing 2,000 loose objects

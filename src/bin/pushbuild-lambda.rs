@@ -176,10 +176,12 @@ fn parts(
     };
     let clients = HostClients::new(&config.webhooks);
     let apis = clients.apis.clone();
+    let spares = pushbuild::lifecycle::spare_files(&config);
     let source = Unpacked {
         inner: Routed {
-            plain: codecommit(sdk, &config),
-            hosted: HostedSource::new(clients.git, config.git.clone_depth, config.git.submodules),
+            plain: codecommit(sdk, &config).with_spares(spares.clone()),
+            hosted: HostedSource::new(clients.git, config.git.clone_depth, config.git.submodules)
+                .with_spares(spares.clone()),
         },
         root: config.artifacts_dir(),
     };
@@ -204,6 +206,7 @@ fn parts(
         Arc::new(SdkCodePipeline::from_conf(sdk, config.s3_path_style)),
     );
     let builds = Builds::new(config, source, store, books)
+        .with_spares(spares)
         .with_notify(notify)
         .with_events(events)
         .with_codepipeline(Some(pipeline))

@@ -153,7 +153,9 @@ mod server {
         };
         let clients = HostClients::new(&config.webhooks);
         let apis = clients.apis.clone();
-        let source = HostedSource::new(clients.git, config.git.clone_depth, config.git.submodules);
+        let spares = crate::lifecycle::spare_files(&config);
+        let source = HostedSource::new(clients.git, config.git.clone_depth, config.git.submodules)
+            .with_spares(spares.clone());
         let front_settings = config.webhooks.clone();
         let (badges, superseding) = around(&config, &store);
         let status_context = config.git.status_context.clone();
@@ -162,7 +164,8 @@ mod server {
             Builds::new(config, source, store.clone(), books.clone())
                 .with_apis(apis.clone())
                 .with_notify(notify)
-                .with_vault(vault().await),
+                .with_vault(vault().await)
+                .with_spares(spares),
         );
         if let Err(error) = builds.clear_work_dir() {
             tracing::warn!(%error, "the work directory could not be cleared");

@@ -119,6 +119,10 @@ pub struct GitSettings {
     pub clone_depth: u32,
     /// `PUSHBUILD_GIT_SUBMODULES`: whether submodules are fetched (default false).
     pub submodules: bool,
+    /// `PUSHBUILD_SPARE_FILES`: whether a finished build's files are emptied and kept for the
+    /// next checkout to write into (`true`, `false`; default `auto`, `None`: where the work
+    /// directory is on ext4 without a journal).
+    pub spare_files: Option<bool>,
     /// `PUSHBUILD_STATUS_CONTEXT`: the commit status's context, a template (default
     /// `pushbuild`).
     pub status_context: String,

@@ -93,6 +93,7 @@ fn defaults() {
             git: GitSettings {
                 clone_depth: 1,
                 submodules: false,
+                spare_files: None,
                 status_context: "pushbuild".into(),
                 status_target_url: None,
                 public_url: None,
@@ -528,6 +529,28 @@ fn every_boolean_setting_reads_by_one_rule() {
             .s3_path_style
     );
     assert!(read(&[("PUSHBUILD_GIT_SUBMODULES", "yes")]).is_err());
+}
+
+#[test]
+fn spare_files_are_kept_where_they_pay_unless_set() {
+    assert_eq!(ok(&[]).git.spare_files, None);
+    assert_eq!(
+        ok(&[("PUSHBUILD_SPARE_FILES", "auto")]).git.spare_files,
+        None
+    );
+    assert_eq!(
+        ok(&[("PUSHBUILD_SPARE_FILES", "TRUE")]).git.spare_files,
+        Some(true)
+    );
+    assert_eq!(
+        ok(&[("PUSHBUILD_SPARE_FILES", "false")]).git.spare_files,
+        Some(false)
+    );
+    case(
+        "PUSHBUILD_SPARE_FILES",
+        "yes",
+        "PUSHBUILD_SPARE_FILES: expected auto, true or false, found \"yes\"",
+    );
 }
 
 #[test]

@@ -83,10 +83,21 @@ pub(super) fn settings(vars: &Vars) -> Result<WebhookSettings, ConfigError> {
 pub(super) fn git_settings(vars: &Vars) -> Result<GitSettings, ConfigError> {
     let clone_depth = vars.number("PUSHBUILD_GIT_CLONE_DEPTH", 0, u64::from(u32::MAX))?;
     let submodules = vars.flag("PUSHBUILD_GIT_SUBMODULES", false)?;
+    let spare_files = match vars.get("PUSHBUILD_SPARE_FILES").as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(v) if v.eq_ignore_ascii_case("auto") => None,
+        Some(v) if v.eq_ignore_ascii_case("true") => Some(true),
+        Some(v) if v.eq_ignore_ascii_case("false") => Some(false),
+        Some(v) => {
+            let expected = "auto, true or false";
+            return Err(super::invalid("PUSHBUILD_SPARE_FILES", expected, Some(v)));
+        }
+    };
     let public_url = url_opt(vars, "PUSHBUILD_PUBLIC_URL")?;
     Ok(GitSettings {
         clone_depth: clone_depth.map_or(1, |d| u32::try_from(d).unwrap_or(u32::MAX)),
         submodules,
+        spare_files,
         status_context: vars
             .get("PUSHBUILD_STATUS_CONTEXT")
             .unwrap_or_else(|| DEFAULT_STATUS_CONTEXT.to_string()),

@@ -1,13 +1,52 @@
 //! What the work directory's file system is, said once when the function or `serve` starts.
 //!
 //! What a build's files cost depends on it: on ext4 without a journal, the inode allocator will
-//! not reuse an inode freed in the last 30 seconds and walks past each such inode on every file
+//! not reuse an inode freed in the last minute and walks past each such inode on every file
 //! created, so a build that follows another's deletions can pay up to a millisecond a file
 //! (`bench/recent_deletions.py`). Whether Lambda's `/tmp` keeps a journal is not published; the
 //! function's log says, for the sandbox it runs in.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::source::Spares;
+
+/// The most spare files kept: a large repository's checkout.
+const MOST_SPARES: u64 = 20_000;
+
+/// Where a finished build's files are kept, emptied, for the next checkout to write into
+/// (`<work dir>/spare`): where `PUSHBUILD_SPARE_FILES` says, by default where the work directory
+/// is on ext4 without a journal (where creating a file after deletions is what costs). At most
+/// 20,000 files, and an eighth of the file system's inodes (Lambda's smallest `/tmp` has 32,768).
+pub fn spare_files(config: &Config) -> Option<Arc<Spares>> {
+    let work_dir = &config.work_dir;
+    let existing = work_dir.ancestors().find(|dir| dir.exists())?;
+    let wanted = config.git.spare_files.unwrap_or_else(|| {
+        describe(existing).is_some_and(|disk| disk.kind == "ext4" && disk.journal == Some(false))
+    });
+    if !wanted {
+        return None;
+    }
+    let inodes = nix::sys::statvfs::statvfs(existing).map_or(0, |stats| stats.files());
+    // A file system that counts no inodes (btrfs) has no limit to keep to.
+    let most = match inodes {
+        0 => MOST_SPARES,
+        inodes => MOST_SPARES.min(inodes / 8),
+    };
+    let dir = work_dir.join("spare");
+    match Spares::new(dir.clone(), usize::try_from(most).unwrap_or(usize::MAX)) {
+        Ok(spares) => {
+            tracing::info!(dir = %dir.display(), most, "finished builds' files are kept for the next checkout");
+            Some(Arc::new(spares))
+        }
+        Err(error) => {
+            tracing::warn!(%error, dir = %dir.display(), "no spare files: the folder could not be made");
+            None
+        }
+    }
+}
 
 /// The work directory's file system.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -58,6 +58,7 @@ use crate::vault::Vault;
 
 pub use batching::ChildDispatch;
 pub use claim::CLAIM_TTL;
+pub use disk::spare_files;
 pub use error::BuildError;
 pub use place::COMPUTE_VAR;
 pub use queue::{Accepted, Dispatch, DispatchError, QueueError, queue};
@@ -106,6 +107,8 @@ pub struct Builds<S> {
     settled_ms: AtomicI64,
     /// Who hands off a batch's children, once set (`set_children`).
     children: std::sync::OnceLock<Arc<dyn batching::ChildDispatch>>,
+    /// Where a finished build's files are kept for the next checkout (`spare_files`).
+    spares: Option<Arc<crate::source::Spares>>,
 }
 
 impl<S: Source> Builds<S> {
@@ -255,7 +258,7 @@ impl<S: Source> Builds<S> {
             Ok(work) => self.run(identity, work, Some(begun), deadline).await,
             Err(err) => self.close_unfetched(identity, begun, deadline, err).await,
         };
-        cleanup::remove_in_background(dirs.root);
+        cleanup::remove_in_background(dirs.root, self.spares.clone());
         summary
     }
 

@@ -11,6 +11,7 @@ use crate::index::Books;
 use crate::metering::{MetricSink, NullSink};
 use crate::pipeline::{BuildSettings, Metering};
 use crate::runtimes::Runtimes;
+use crate::source::Spares;
 use crate::status::HostApi;
 use crate::store::Store;
 use crate::trigger::Host;
@@ -39,7 +40,14 @@ impl<S> Builds<S> {
             docker: docker_on_path(),
             settled_ms: AtomicI64::new(i64::MIN),
             children: std::sync::OnceLock::new(),
+            spares: None,
         }
+    }
+
+    /// A finished build's files are kept in `spares` (emptied) rather than deleted.
+    pub fn with_spares(mut self, spares: Option<Arc<Spares>>) -> Builds<S> {
+        self.spares = spares;
+        self
     }
 
     /// The environment builds start from, instead of this process's.

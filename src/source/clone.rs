@@ -6,22 +6,26 @@
 //!
 //! What it costs on a disk (Lambda's `/tmp` is one): the pack's download and its index, then one
 //! file created per entry. Creating files is what a disk makes slow: on ext4 without a journal
-//! (this machine's disk), the inode allocator will not reuse an inode freed in the last 30
-//! seconds and walks past each such inode below the first free older one on every creation, so
+//! (this machine's disk), the inode allocator will not reuse an inode freed in the last
+//! minute and walks past each such inode below the first free older one on every creation, so
 //! a checkout right after a build deleted thousands of files pays up to a millisecond a file.
-//! That walk is work for the processor, and a creation waiting on it or on the disk leaves its
-//! thread idle: the checkout writes on several threads (gix's parallel checkout, at least
-//! [`CHECKOUT_WORKERS`], more on a machine with more cores). What was checked out is counted
+//! Where that walk happens, the last build's files are kept, emptied ([`Spares`]), and moved to
+//! the checkout's places before it writes: a rename allocates no inode. The walk is also work
+//! for the processor, and a creation waiting on it or on the disk leaves its thread idle: the
+//! checkout writes on several threads (gix's parallel checkout, at least [`CHECKOUT_WORKERS`],
+//! more on a machine with more cores). What was checked out is counted
 //! from the index the checkout wrote (no walk over the files), and only the symbolic links are
 //! read back, to refuse one that leaves the source. The stages' times are returned for the
 //! build's log.
 
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use super::retrying::classify;
+use super::spares::Spares;
 use super::{FetchSummary, SourceError};
 use crate::names::CommitId;
 use crate::secret::Secret;
@@ -30,13 +34,15 @@ use crate::secret::Secret;
 pub const CHECKOUT_WORKERS: usize = 8;
 
 /// A shallow clone (`depth` commits; 0: all) of `commit` from `url` into `dest`, with
-/// `credentials` given when the server asks. Blocks: run it off the async threads.
+/// `credentials` given when the server asks, its files written into `spares` where there are
+/// any. Blocks: run it off the async threads.
 pub(crate) fn clone_commit(
     url: String,
     credentials: Option<(String, Secret)>,
     commit: &CommitId,
     dest: &Path,
     depth: u32,
+    spares: Option<Arc<Spares>>,
 ) -> Result<FetchSummary, SourceError> {
     ShallowClone {
         url,
@@ -44,6 +50,7 @@ pub(crate) fn clone_commit(
         commit: commit.clone(),
         dest: dest.to_path_buf(),
         depth,
+        spares,
     }
     .run()
 }
@@ -56,6 +63,8 @@ pub(super) struct ShallowClone {
     pub commit: CommitId,
     pub dest: PathBuf,
     pub depth: u32,
+    /// Emptied files to write the checkout into, where the disk makes creating files slow.
+    pub spares: Option<Arc<Spares>>,
 }
 
 impl ShallowClone {
@@ -89,13 +98,12 @@ impl ShallowClone {
             connection.set_credentials(move |action| give_credentials(action, &credentials));
             Ok(())
         });
-        let (mut checkout, _fetched) = prepare
+        let (checkout, _fetched) = prepare
             .fetch_then_checkout(gix::progress::Discard, &interrupt)
             .map_err(failed)?;
         let fetched = began.elapsed();
-        let (repo, outcome) = checkout
-            .main_worktree(gix::progress::Discard, &interrupt)
-            .map_err(failed)?;
+        let repo = checkout.persist();
+        let outcome = check_out(&repo, self.spares.as_deref(), &interrupt)?;
         let checked_out = began.elapsed() - fetched;
         let head = repo.head_id().map_err(|err| SourceError::Api {
             operation: "git checkout",
@@ -121,6 +129,64 @@ impl ShallowClone {
         ];
         Ok(summary)
     }
+}
+
+/// Writes the commit's tree beside `repo`'s `.git` and the index of what was written, on
+/// several threads; into spare files moved to their places first, when there are any.
+fn check_out(
+    repo: &gix::Repository,
+    spares: Option<&Spares>,
+    interrupt: &AtomicBool,
+) -> Result<gix::worktree::state::checkout::Outcome, SourceError> {
+    let failed = |message: String| SourceError::Api {
+        operation: "git checkout",
+        message,
+    };
+    let workdir = repo
+        .workdir()
+        .ok_or_else(|| failed("the clone has no work tree".to_string()))?;
+    let tree = repo.head_tree_id().map_err(|err| failed(err.to_string()))?;
+    let mut index = repo
+        .index_from_tree(&tree)
+        .map_err(|err| failed(err.to_string()))?;
+    let placed = spares.map_or(0, |spares| {
+        let files = index.entries().iter().filter(|entry| {
+            matches!(
+                entry.mode,
+                gix::index::entry::Mode::FILE | gix::index::entry::Mode::FILE_EXECUTABLE
+            )
+        });
+        let paths: Vec<PathBuf> = files
+            .filter_map(|entry| gix::path::from_bstr(entry.path(&index)).ok())
+            .map(|path| path.into_owned())
+            .collect();
+        spares.place(workdir, paths.iter().map(PathBuf::as_path))
+    });
+    let mut options = repo
+        .checkout_options(gix::worktree::stack::state::attributes::Source::IdMapping)
+        .map_err(|err| failed(err.to_string()))?;
+    // Files already in place are written over (gix truncates them and sets their modes).
+    options.destination_is_initially_empty = placed == 0;
+    options.overwrite_existing = placed > 0;
+    let objects = repo
+        .objects
+        .clone()
+        .into_arc()
+        .map_err(|err| failed(err.to_string()))?;
+    let outcome = gix::worktree::state::checkout(
+        &mut index,
+        workdir,
+        objects,
+        &gix::progress::Discard,
+        &gix::progress::Discard,
+        interrupt,
+        options,
+    )
+    .map_err(|err| failed(err.to_string()))?;
+    index
+        .write(Default::default())
+        .map_err(|err| failed(err.to_string()))?;
+    Ok(outcome)
 }
 
 /// Counts what was checked out from the index the checkout wrote, refuses links that leave the

@@ -9,13 +9,14 @@ mod limit;
 mod walk;
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_codecommit::Client;
 use aws_sdk_codecommit::config::retry::RetryConfig;
 use aws_sdk_codecommit::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
-use super::{BLOB_LIMIT_BYTES, FetchSummary, ResolvedCommit, Source, SourceError};
+use super::{BLOB_LIMIT_BYTES, FetchSummary, ResolvedCommit, Source, SourceError, Spares};
 use crate::names::{CommitId, Repo, RepositoryName, SourceVersion};
 
 /// Reads source from CodeCommit.
@@ -24,6 +25,8 @@ pub struct CodeCommitSource {
     client: Client,
     concurrency: usize,
     git: Option<GitEndpoint>,
+    /// Emptied files the git endpoint's checkouts write into.
+    spares: Option<Arc<Spares>>,
 }
 
 pub use git::GitEndpoint;
@@ -40,7 +43,14 @@ impl CodeCommitSource {
             client,
             concurrency: concurrency.max(1),
             git: None,
+            spares: None,
         }
+    }
+
+    /// Checkouts from the git endpoint write into `spares` while there are any.
+    pub fn with_spares(mut self, spares: Option<Arc<Spares>>) -> Self {
+        self.spares = spares;
+        self
     }
 
     /// Fetches over `endpoint` first (the API walk when it fails).
@@ -84,9 +94,9 @@ impl CodeCommitSource {
         dest: &Path,
     ) -> Result<FetchSummary, String> {
         let (url, credentials) = endpoint.login(repository).await?;
-        let (commit, dest) = (commit.clone(), dest.to_path_buf());
+        let (commit, dest, spares) = (commit.clone(), dest.to_path_buf(), self.spares.clone());
         tokio::task::spawn_blocking(move || {
-            crate::source::clone::clone_commit(url, Some(credentials), &commit, &dest, 1)
+            crate::source::clone::clone_commit(url, Some(credentials), &commit, &dest, 1, spares)
         })
         .await
         .map_err(|err| err.to_string())?

@@ -9,10 +9,11 @@
 //! remote URL, not in `.git/config`.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use super::clone::{ShallowClone, give_credentials};
 use super::retrying::{classify, retrying};
-use super::{FetchSummary, ResolvedCommit, Source, SourceError};
+use super::{FetchSummary, ResolvedCommit, Source, SourceError, Spares};
 use crate::names::{CommitId, Host, Repo, SourceVersion};
 use crate::secret::Secret;
 
@@ -34,6 +35,8 @@ pub struct HostedSource {
     depth: u32,
     /// Whether to say that submodules were not fetched (they never are yet).
     submodules: bool,
+    /// Emptied files the checkouts write into, where creating files is slow.
+    spares: Option<Arc<Spares>>,
 }
 
 impl HostedSource {
@@ -42,7 +45,14 @@ impl HostedSource {
             hosts,
             depth,
             submodules,
+            spares: None,
         }
+    }
+
+    /// Checkouts write into `spares` (a finished build's emptied files) while there are any.
+    pub fn with_spares(mut self, spares: Option<Arc<Spares>>) -> HostedSource {
+        self.spares = spares;
+        self
     }
 
     /// The host a repository is on, and its path there.
@@ -125,6 +135,7 @@ impl Source for HostedSource {
                 commit: commit.clone(),
                 dest: dest.to_path_buf(),
                 depth: self.depth,
+                spares: self.spares.clone(),
             };
             async move {
                 tokio::task::spawn_blocking(move || {

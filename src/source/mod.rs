@@ -13,6 +13,7 @@ mod hosted;
 pub mod local;
 #[cfg(feature = "server")]
 mod retrying;
+mod spares;
 #[cfg(feature = "aws")]
 mod unpacked;
 
@@ -26,6 +27,7 @@ pub use codecommit::{CodeCommitSource, GitEndpoint};
 pub use git::GitDirSource;
 #[cfg(feature = "server")]
 pub use hosted::{GitHost, HostedSource};
+pub use spares::Spares;
 #[cfg(feature = "aws")]
 pub use unpacked::{Unpacked, discard_unpacked, unpack};
 
