@@ -357,8 +357,10 @@ fn spawn_function(
 ) -> Child {
     let mut command = Command::new(env!("CARGO_BIN_EXE_pushbuild-lambda"));
     command.env_clear();
-    // glibc's allocator settings pass through, to see their effect on the peak.
+    // glibc's allocator settings pass through, to see their effect on the peak, and whether
+    // finished builds' files are kept for the next checkout.
     for name in [
+        "PUSHBUILD_SPARE_FILES",
         "MALLOC_ARENA_MAX",
         "MALLOC_TRIM_THRESHOLD_",
         "MALLOC_MMAP_THRESHOLD_",
@@ -635,5 +637,11 @@ fn main() {
     println!("resident memory by stage, highest sample every 5 ms (MiB):");
     for line in memory_lines {
         println!("  {line}");
+    }
+    // PUSHBUILD_SPARE_FILES is `auto` unless the bench's environment says otherwise.
+    let spares = std::fs::read_dir(function_dir.join("spare")).map(|dir| dir.count());
+    match spares {
+        Ok(kept) => println!("the function's spare files (git sides): {kept} kept at the end"),
+        Err(_) => println!("the function's spare files (git sides): none kept"),
     }
 }

@@ -131,48 +131,31 @@ impl ShallowClone {
     }
 }
 
-/// Writes the commit's tree beside `repo`'s `.git` and the index of what was written, on
-/// several threads; into spare files moved to their places first, when there are any.
+/// Writes the commit's tree beside `repo`'s `.git` and the index of what was written: into spare
+/// files moved to their places first when there are any, the rest on several threads.
 fn check_out(
     repo: &gix::Repository,
     spares: Option<&Spares>,
     interrupt: &AtomicBool,
 ) -> Result<gix::worktree::state::checkout::Outcome, SourceError> {
-    let failed = |message: String| SourceError::Api {
-        operation: "git checkout",
-        message,
-    };
     let workdir = repo
         .workdir()
-        .ok_or_else(|| failed("the clone has no work tree".to_string()))?;
-    let tree = repo.head_tree_id().map_err(|err| failed(err.to_string()))?;
-    let mut index = repo
-        .index_from_tree(&tree)
-        .map_err(|err| failed(err.to_string()))?;
-    let placed = spares.map_or(0, |spares| {
-        let files = index.entries().iter().filter(|entry| {
-            matches!(
-                entry.mode,
-                gix::index::entry::Mode::FILE | gix::index::entry::Mode::FILE_EXECUTABLE
-            )
-        });
-        let paths: Vec<PathBuf> = files
-            .filter_map(|entry| gix::path::from_bstr(entry.path(&index)).ok())
-            .map(|path| path.into_owned())
-            .collect();
-        spares.place(workdir, paths.iter().map(PathBuf::as_path))
-    });
-    let mut options = repo
+        .ok_or_else(|| checkout_failed("the clone has no work tree"))?;
+    let tree = repo.head_tree_id().map_err(checkout_failed)?;
+    let mut index = repo.index_from_tree(&tree).map_err(checkout_failed)?;
+    // Where no attributes could change a file (no `.gitattributes`: the repository is opened
+    // without the system's or the user's settings), blobs are written as they are.
+    let plain = !index
+        .entries()
+        .iter()
+        .any(|entry| entry.path(&index).ends_with(b".gitattributes"));
+    if let Some(spares) = spares.filter(|_| plain) {
+        write_into_spares(repo, &mut index, workdir, spares)?;
+    }
+    let options = repo
         .checkout_options(gix::worktree::stack::state::attributes::Source::IdMapping)
-        .map_err(|err| failed(err.to_string()))?;
-    // Files already in place are written over (gix truncates them and sets their modes).
-    options.destination_is_initially_empty = placed == 0;
-    options.overwrite_existing = placed > 0;
-    let objects = repo
-        .objects
-        .clone()
-        .into_arc()
-        .map_err(|err| failed(err.to_string()))?;
+        .map_err(checkout_failed)?;
+    let objects = repo.objects.clone().into_arc().map_err(checkout_failed)?;
     let outcome = gix::worktree::state::checkout(
         &mut index,
         workdir,
@@ -180,13 +163,127 @@ fn check_out(
         &gix::progress::Discard,
         &gix::progress::Discard,
         interrupt,
-        options,
+        gix::worktree::state::checkout::Options {
+            destination_is_initially_empty: true,
+            ..options
+        },
     )
-    .map_err(|err| failed(err.to_string()))?;
-    index
-        .write(Default::default())
-        .map_err(|err| failed(err.to_string()))?;
+    .map_err(checkout_failed)?;
+    for entry in index.entries_mut() {
+        entry.flags.remove(gix::index::entry::Flags::SKIP_WORKTREE);
+    }
+    index.write(Default::default()).map_err(checkout_failed)?;
     Ok(outcome)
+}
+
+/// Writes the commit's regular files, in the index's order, into spares moved to their places
+/// while there are any (on as many threads as there are cores), each as its blob is (no filter
+/// applies) with its mode, its stat taken into the index and the entry marked for the checkout
+/// to skip.
+fn write_into_spares(
+    repo: &gix::Repository,
+    index: &mut gix::index::File,
+    workdir: &Path,
+    spares: &Spares,
+) -> Result<(), SourceError> {
+    use gix::index::entry::{Flags, Mode};
+    let regular: Vec<Spared> = index
+        .entries()
+        .iter()
+        .enumerate()
+        .filter(|(_, entry)| matches!(entry.mode, Mode::FILE | Mode::FILE_EXECUTABLE))
+        .map_while(|(at, entry)| {
+            Some(Spared {
+                at,
+                path: gix::path::from_bstr(entry.path(index)).ok()?.into_owned(),
+                blob: entry.id,
+                executable: entry.mode == Mode::FILE_EXECUTABLE,
+            })
+        })
+        .collect();
+    let placed = spares.place(workdir, regular.iter().map(|file| file.path.as_path()));
+    let placed = &regular[..placed];
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let written: Vec<Result<Vec<(usize, gix::index::entry::Stat)>, SourceError>> =
+        std::thread::scope(|scope| {
+            let writers: Vec<_> = placed
+                .chunks(placed.len().div_ceil(threads).max(1))
+                .map(|part| {
+                    let repo = repo.clone();
+                    scope
+                        .spawn(move || part.iter().map(|file| file.write(&repo, workdir)).collect())
+                })
+                .collect();
+            writers
+                .into_iter()
+                .map(|writer| {
+                    writer
+                        .join()
+                        .unwrap_or_else(|_| Err(checkout_failed("a writer failed")))
+                })
+                .collect()
+        });
+    for part in written {
+        for (at, stat) in part? {
+            let entry = &mut index.entries_mut()[at];
+            entry.stat = stat;
+            entry.flags.insert(Flags::SKIP_WORKTREE);
+        }
+    }
+    Ok(())
+}
+
+/// A regular file of the commit that goes into a spare: its entry, path, blob and mode.
+struct Spared {
+    at: usize,
+    path: PathBuf,
+    blob: gix::ObjectId,
+    executable: bool,
+}
+
+impl Spared {
+    /// Writes the blob into the spare at the file's place, without truncating it (it was emptied
+    /// when kept: on ext4, truncating a file to nothing makes its close start writing it out);
+    /// the entry's index and the file's stat.
+    fn write(
+        &self,
+        repo: &gix::Repository,
+        workdir: &Path,
+    ) -> Result<(usize, gix::index::entry::Stat), SourceError> {
+        use std::io::Write;
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let path = workdir.join(&self.path);
+        let io = |source: std::io::Error| SourceError::Io {
+            path: path.clone(),
+            source,
+        };
+        let blob = repo.find_blob(self.blob).map_err(checkout_failed)?;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)
+            .map_err(io)?;
+        file.write_all(&blob.data).map_err(io)?;
+        if self.executable {
+            file.set_permissions(std::fs::Permissions::from_mode(0o755))
+                .map_err(io)?;
+        }
+        let mut meta = gix::index::fs::Metadata::from_file(&file).map_err(io)?;
+        if meta.len() > blob.data.len() as u64 {
+            file.set_len(blob.data.len() as u64).map_err(io)?;
+            meta = gix::index::fs::Metadata::from_file(&file).map_err(io)?;
+        }
+        let stat = gix::index::entry::Stat::from_fs(&meta).map_err(checkout_failed)?;
+        Ok((self.at, stat))
+    }
+}
+
+/// A checkout that could not be done, and why.
+fn checkout_failed(message: impl std::fmt::Display) -> SourceError {
+    SourceError::Api {
+        operation: "git checkout",
+        message: message.to_string(),
+    }
 }
 
 /// Counts what was checked out from the index the checkout wrote, refuses links that leave the

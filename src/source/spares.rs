@@ -89,16 +89,16 @@ impl Spares {
         true
     }
 
-    /// Moves a spare to the place of each of `files` (relative paths under `dest`, regular files
-    /// the checkout will write), making their folders, until the pool runs out; returns how many
-    /// were placed. A path that is not plain (`..`, absolute, inside `.git`) is skipped: the
-    /// checkout refuses it.
+    /// Moves a spare to the place of each of `files` in turn (relative paths under `dest`,
+    /// regular files the checkout will write), making their folders, until the pool runs out;
+    /// returns how many were placed: the first that many of `files`. A path that is not plain
+    /// (`..`, absolute, inside `.git`: the checkout refuses it) ends the placing.
     pub fn place<'a>(&self, dest: &Path, files: impl IntoIterator<Item = &'a Path>) -> usize {
         let mut placed = 0;
         let mut made: Option<PathBuf> = None;
         for file in files {
             if !plain(file) {
-                continue;
+                break;
             }
             let Some(spare) = self.kept.lock().ok().and_then(|mut kept| kept.pop()) else {
                 break;
@@ -118,14 +118,19 @@ impl Spares {
 }
 
 /// `file` truncated, its mode a new file's and without extended attributes (refused when it
-/// has any: they would outlive the build).
+/// has any: they would outlive the build). Opened without following a link or waiting on a
+/// pipe, in case something the build left running put one there since it was looked at.
 fn empty(file: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let opened = std::fs::OpenOptions::new()
         .write(true)
         .truncate(true)
-        .custom_flags(libc::O_NOFOLLOW)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(file)?;
+    let meta = opened.metadata()?;
+    if !meta.is_file() || meta.nlink() != 1 {
+        return Err(std::io::Error::other("no longer a file of its own"));
+    }
     opened.set_permissions(std::fs::Permissions::from_mode(KEPT_MODE))?;
     if has_extended_attributes(&opened) {
         return Err(std::io::Error::other("extended attributes"));

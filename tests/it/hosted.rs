@@ -137,6 +137,10 @@ async fn a_checkout_into_a_finished_build_s_emptied_files_is_the_commit_exactly(
         kept.push(meta.ino());
         assert!(spares.keep(&old, &meta));
     }
+    // One spare written to since it was emptied: the checkout still leaves exactly the blob.
+    let pool = std::fs::read_dir(disk.path().join("spare")).unwrap();
+    let first = pool.map(|entry| entry.unwrap().path()).next().unwrap();
+    std::fs::write(first, "x".repeat(100)).unwrap();
     let dest = disk.path().join("src");
 
     let summary = source(&server, Some(TOKEN), 1)
@@ -187,6 +191,7 @@ async fn a_checkout_into_a_finished_build_s_emptied_files_is_the_commit_exactly(
         "the index matches the files"
     );
     assert!(crate::hooks::files_holding(&dest, "left by the last build").is_empty());
+    assert!(crate::hooks::files_holding(&dest, "xxxxxxxxxx").is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -242,6 +247,40 @@ async fn a_link_out_of_the_source_is_refused() {
         matches!(&err, SourceError::UnsafePath { path } if path == "escape"),
         "{err:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn where_attributes_could_change_a_file_the_spares_wait_and_git_s_filters_apply() {
+    let repos = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    init_repo(work.path());
+    std::fs::write(work.path().join(".gitattributes"), "*.txt text eol=crlf\n").unwrap();
+    std::fs::write(work.path().join("notes.txt"), "one\ntwo\n").unwrap();
+    git(work.path(), &["add", "-A"]);
+    git(work.path(), &["commit", "-q", "-m", "attributes"]);
+    let commit = git(work.path(), &["rev-parse", "HEAD"]);
+    publish(repos.path(), "octo/attributes", work.path());
+    let server = GitServer::start(repos.path(), TOKEN);
+    let disk = tempfile::tempdir().unwrap();
+    let spares = std::sync::Arc::new(Spares::new(disk.path().join("spare"), 10).unwrap());
+    let old = disk.path().join("old");
+    std::fs::write(&old, "old").unwrap();
+    assert!(spares.keep(&old, &std::fs::symlink_metadata(&old).unwrap()));
+    let dest = disk.path().join("src");
+
+    source(&server, Some(TOKEN), 1)
+        .with_spares(Some(spares.clone()))
+        .fetch(&project("octo/attributes"), &id(&commit), &dest)
+        .await
+        .expect("fetches");
+
+    assert_eq!(spares.len(), 1, "not written into: the checkout filters");
+    assert_eq!(
+        std::fs::read_to_string(dest.join("notes.txt")).unwrap(),
+        "one\r\ntwo\r\n",
+        "eol=crlf applied"
+    );
+    assert_eq!(git(&dest, &["status", "--porcelain"]), "");
 }
 
 /// Under `serve` with `PUSHBUILD_SPARE_FILES=true`: a finished build's files (its checkout and
