@@ -5,9 +5,10 @@
 //!
 //! - **quiet**: the disk's pending writes flushed (`sync`) before each run;
 //! - **after a build**: right after a previous build's files (its 2,000 source files and 1,000
-//!   artifact files of 200 KB) were written and cleaned up, as each build on Lambda follows the
-//!   last one's: on ext4 without a journal, each file the next checkout creates walks past the
-//!   inodes freed in the last minute (see `bench/recent_deletions.py`).
+//!   artifact files of 200 KB) were written beside the next one's folder and cleaned up, as
+//!   each build on Lambda follows the last one's in the same folder: on ext4 without a journal,
+//!   each file the next checkout creates walks past the inodes freed in the last minute (see
+//!   `bench/recent_deletions.py`).
 //!
 //! pushbuild runs two ways: as it cleans up between builds where the disk has no journal (the
 //! last build's files, its own checkout's and the previous build's, kept as spare files and
@@ -180,7 +181,9 @@ fn main() {
                 if condition == "quiet" {
                     sync();
                 } else {
-                    previous_build(&base, kept);
+                    // Beside the next build's folder, as builds follow each other in
+                    // `<work dir>/builds/`: their files share a block group.
+                    previous_build(dest.path(), kept);
                 }
                 let src = dest.path().join("src");
                 if side == 2 {

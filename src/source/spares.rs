@@ -6,12 +6,11 @@
 //! (`bench/recent_deletions.py`). A file moved and written frees and allocates no inode. So
 //! where that walk happens, a build's files are not deleted but kept here: each one truncated,
 //! given the mode a new file has (`rw-r--r--`) and renamed into the pool; the next checkout
-//! renames spares to its files' places before it writes them (gix then truncates each one,
-//! writes it and sets its executable bit from the commit). Only what is exactly a new empty file
-//! once emptied is kept: a regular file of this process's user with one link and no extended
-//! attributes; anything else, and what is past the pool's size, is deleted as before. With a
-//! journal the walk does not happen and moving costs more than creating, so the pool is only
-//! made where it pays (the lifecycle decides, from the work directory's file system).
+//! renames spares to its files' places and writes them (`clone.rs`). Only what is exactly a new
+//! empty file once emptied is kept: a regular file of this process's user with one link and no
+//! extended attributes; anything else, and what is past the pool's size, is deleted as before.
+//! With a journal the walk does not happen and moving costs more than creating, so the pool is
+//! only made where it pays (the lifecycle decides, from the work directory's file system).
 
 use std::fs::Metadata;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
