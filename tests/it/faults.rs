@@ -608,15 +608,7 @@ fn a_git_host_and_a_status_api_that_fail_for_a_while_are_tried_again() {
     let project = format!("{}/{}", git.addr, crate::hooks::REPOSITORY);
     let record = crate::pushed::record_in(store.path(), &project, &build_id);
     assert_eq!(record["status"], "SUCCEEDED", "{record}");
-    let log = std::fs::read_to_string(
-        store
-            .path()
-            .join("builds")
-            .join(&project)
-            .join(&build_id)
-            .join("build.log"),
-    )
-    .unwrap();
+    let log = crate::pushed::log_in(store.path(), &project, &build_id);
     assert!(
         log.contains("git fetch tried again after attempt 1"),
         "{log}"

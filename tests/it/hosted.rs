@@ -331,15 +331,7 @@ fn under_serve_the_next_build_checks_out_into_the_last_one_s_files() {
     let build = pushed.deliver_nth(&served.url, 1, "spares-1");
     let record = crate::pushed::record_in(store.path(), &project, &build);
     assert_eq!(record["status"], "SUCCEEDED", "{record}");
-    let log = std::fs::read_to_string(
-        store
-            .path()
-            .join("builds")
-            .join(&project)
-            .join(&build)
-            .join("build.log"),
-    )
-    .unwrap();
+    let log = crate::pushed::log_in(store.path(), &project, &build);
     let inodes: Vec<u64> = log
         .lines()
         .filter_map(|line| line.split("inode ").nth(1))

@@ -130,3 +130,15 @@ pub fn record_in(store: &std::path::Path, project: &str, build_id: &str) -> Valu
     }
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
+
+/// A build's log in the local store at `store`, once its record is written.
+pub fn log_in(store: &std::path::Path, project: &str, build_id: &str) -> String {
+    std::fs::read_to_string(
+        store
+            .join("builds")
+            .join(project)
+            .join(build_id)
+            .join("build.log"),
+    )
+    .unwrap()
+}

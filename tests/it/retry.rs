@@ -10,17 +10,6 @@ use crate::pushed::{Pushed, record_in};
 const SPEC: &str =
     "version: 0.2\nphases:\n  build:\n    commands:\n      - echo \"greeting=$GREETING\"\n";
 
-fn log_in(store: &std::path::Path, project: &str, build_id: &str) -> String {
-    std::fs::read_to_string(
-        store
-            .join("builds")
-            .join(project)
-            .join(build_id)
-            .join("build.log"),
-    )
-    .unwrap()
-}
-
 /// `pushbuild retry PROJECT BUILD_ID --store STORE` with `serve`'s settings for `pushed`.
 fn retry_here(
     project: &str,
@@ -71,7 +60,7 @@ fn a_build_runs_again_from_its_page_and_from_the_command_line() {
     ));
     let original = record_in(store.path(), &project, &first);
     assert_eq!(original["status"], "SUCCEEDED", "{original}");
-    assert!(log_in(store.path(), &project, &first).contains("greeting=hello"));
+    assert!(crate::pushed::log_in(store.path(), &project, &first).contains("greeting=hello"));
 
     // The Retry button of its page.
     let page = client
@@ -90,7 +79,7 @@ fn a_build_runs_again_from_its_page_and_from_the_command_line() {
     assert_eq!(retried["status"], "SUCCEEDED", "{retried}");
     assert_eq!(retried["retries"], first.as_str());
     assert_eq!(retried["commit"], original["commit"]);
-    assert!(log_in(store.path(), &project, &again).contains("greeting=hello"));
+    assert!(crate::pushed::log_in(store.path(), &project, &again).contains("greeting=hello"));
     // A form from elsewhere (no token) runs nothing.
     let refused = post(&format!("/builds/{project}/{first}/retry"), String::new());
     assert_eq!(refused.status().as_u16(), 403);
@@ -115,7 +104,7 @@ fn a_build_runs_again_from_its_page_and_from_the_command_line() {
     );
     let record = record_in(store.path(), &project, &third);
     assert_eq!(record["retries"], first.as_str());
-    assert!(log_in(store.path(), &project, &third).contains("greeting=hello"));
+    assert!(crate::pushed::log_in(store.path(), &project, &third).contains("greeting=hello"));
     // A build that kept no target says so.
     let unknown = Command::new(env!("CARGO_BIN_EXE_pushbuild"))
         .args(["retry", &project, "20260101T000000Z-00000000", "--store"])
