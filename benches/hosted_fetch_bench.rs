@@ -125,7 +125,8 @@ fn main() {
         1,
         false,
     );
-    let spares = Arc::new(Spares::new(base.join("bench-spare"), 20_000).expect("a pool"));
+    let pool = tempfile::tempdir_in(&base).expect("temp dir");
+    let spares = Arc::new(Spares::new(pool.path().join("spare"), 20_000).expect("a pool"));
     let spared = source.clone().with_spares(Some(spares.clone()));
     let project = Repo::hosted(Host::GitHub, "octo/reference").expect("a repository");
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
