@@ -1,4 +1,5 @@
-//! What the work directory's file system is, said once when the function or `serve` starts.
+//! What the work directory's file system is, said once when the function or `serve` starts, and
+//! whether finished builds' files are kept there as spare files.
 //!
 //! What a build's files cost depends on it: on ext4 without a journal, the inode allocator will
 //! not reuse an inode freed in the last minute and walks past each such inode on every file
@@ -94,6 +95,35 @@ fn has_journal(task: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn config(work_dir: &Path, spare_files: &str) -> Config {
+        let (work_dir, spare_files) = (work_dir.display().to_string(), spare_files.to_string());
+        Config::from_vars(|name| match name {
+            "PUSHBUILD_BUCKET" => Some("bucket".to_string()),
+            "PUSHBUILD_WORK_DIR" => Some(work_dir.clone()),
+            "PUSHBUILD_SPARE_FILES" => Some(spare_files.clone()),
+            _ => None,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn spare_files_are_kept_where_the_setting_says_and_none_when_the_pool_cannot_be_made() {
+        let dir = tempfile::tempdir().unwrap();
+        let work = dir.path().join("work");
+        let spares = spare_files(&config(&work, "true")).expect("a pool");
+        assert!(spares.is_empty());
+        assert!(work.join("spare").is_dir());
+        assert!(spare_files(&config(&work, "false")).is_none());
+        // `spare` taken by a file: no pool, and the builds go on without one.
+        std::fs::remove_dir(work.join("spare")).unwrap();
+        std::fs::write(work.join("spare"), "not a folder").unwrap();
+        assert!(spare_files(&config(&work, "true")).is_none());
+        assert_eq!(
+            std::fs::read_to_string(work.join("spare")).unwrap(),
+            "not a folder"
+        );
+    }
 
     #[test]
     fn a_journal_task_of_none_means_no_journal() {
